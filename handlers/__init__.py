@@ -1,0 +1,1 @@
+"""The airdrop bot: one module per feature area, plain synchronous handler functions."""

