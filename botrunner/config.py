@@ -310,12 +310,13 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     rows = []
     for f in options():
         value = getattr(settings, f.name)
-        shown = mask(value) if f.metadata["secret"] else _show(value)
+        shown = mask(value) if f.metadata["secret"] else show_value(value)
         rows.append((f.metadata["env"], shown, "default" if value == f.default else "set"))
     return rows
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A setting as the operator writes it (booleans as true/false, lists comma-separated)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

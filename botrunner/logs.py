@@ -39,7 +39,7 @@ def setup_logging(level: str = "info", fmt: str = "text", log_dir: str = "", rot
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         logger.add(Path(log_dir) / file_name, level=level, serialize=json_lines, rotation=rotation,
                    retention=retention, enqueue=True, backtrace=False, diagnose=False,
-                   format="{message}" if json_lines else TEXT_FORMAT.replace("<green>", "").replace("</green>", ""))
+                   format="{message}" if json_lines else TEXT_FORMAT, colorize=False)
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
 
 

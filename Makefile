@@ -1,0 +1,37 @@
+# Two commands work on a fresh machine with only python3 and pip:
+#   make demo   set up .venv and run the demo on embedded defaults
+#   make test   set up .venv with the test extras and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench install install-test install-bench emulator clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+install-bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+
+demo: install
+	$(BIN)/botrunner demo
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-bench
+	$(BIN)/python benchmarks/run_all.py
+
+emulator: install
+	$(BIN)/botrunner emulator
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .pytest_cache
