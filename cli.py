@@ -10,6 +10,7 @@ from botrunner.logs import setup_from_settings
 
 EXIT_CONFIG = 2        # invalid configuration (click also uses 2 for usage errors)
 EXIT_NOT_BUILT = 3     # the command exists but its work has not been built yet
+LOCAL_TOKEN = "1000000:local-bot-api-server"   # used with --api-url and no BOT_TOKEN (local servers only)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -44,7 +45,15 @@ def main(ctx: click.Context, env_file: str) -> None:
 @pass_settings
 def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
     """Start the supervisor and its worker processes."""
-    not_built("start", "Runner core")
+    from botrunner.supervisor import Supervisor
+    settings = settings.replace(workers=workers, telegram_api_url=api_url.rstrip("/") if api_url else None)
+    if not settings.bot_token:
+        if settings.telegram_api_url == "https://api.telegram.org":
+            click.echo("botrunner start: BOT_TOKEN is not set (get one from @BotFather), or point --api-url at a "
+                       "local Bot API server such as `botrunner emulator`.", err=True)
+            sys.exit(EXIT_CONFIG)
+        settings = settings.replace(bot_token=LOCAL_TOKEN)
+    sys.exit(Supervisor(settings).run())
 
 
 @main.command()
@@ -99,9 +108,24 @@ def demo(settings: Settings) -> None:
 
 @main.command()
 @pass_settings
-def status(settings: Settings) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def status(settings: Settings, as_json: bool) -> None:
     """Show workers, the poll-lease holder, lane lag and dead letters (reads Redis only)."""
-    not_built("status", "Runner core")
+    import dataclasses
+    import json
+
+    import redis
+
+    from botrunner.redis_keys import Keys
+    from botrunner.status import render, snapshot
+    client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=5)
+    try:
+        snap = snapshot(client, Keys.for_token(settings.bot_token or LOCAL_TOKEN), settings.lanes)
+    except (redis.RedisError, OSError) as exc:
+        click.echo(f"botrunner status: cannot read Redis ({exc}); is REDIS_URL right, or is the supervisor "
+                   "with its embedded Redis running?", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(dataclasses.asdict(snap)) if as_json else "\n".join(render(snap)))
 
 
 @main.group()

@@ -149,6 +149,8 @@ class Settings:
                                      "killed and replaced.", group="runner")
     poll_lease_ttl_ms: int = env("POLL_LEASE_TTL_MS", integer(1000, 600000), 10000, "Poll lease lifetime; a dead "
                                  "poller is replaced within this.", group="runner")
+    lane_lease_ttl_ms: int = env("LANE_LEASE_TTL_MS", integer(1000, 600000), 10000, "Lane lease lifetime; a dead "
+                                 "worker's lanes move to the others within this.", group="runner")
     poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout.", group="runner")
     bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
                             "handlers.app:router", "The router the workers run (module:attribute).", group="runner")

@@ -1,0 +1,72 @@
+"""Completion and dead letters: the last step of an update's life in its lane.
+
+`complete` runs after the handler's writes are durable: it sets the completion marker for the
+update_id (so a redelivery is recognised and skipped) and XACKs the entry, in one script.
+Attempts are counted in Redis before each try, so an update that kills its worker also counts;
+after MAX_ATTEMPTS it goes to the dead-letter stream with its error and is acknowledged.
+"""
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+from loguru import logger
+
+from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
+
+# KEYS: lane stream, attempts hash, done marker.  ARGV: entry id, group, done ttl
+_COMPLETE = """
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
+"""
+
+# KEYS: lane stream, attempts hash, dead stream, dead count.
+# ARGV: entry id, group, update_id, raw update, error, attempts, lane, now ms, dead stream max length
+_DEAD_LETTER = """
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'update_id', ARGV[3], 'update', ARGV[4],
+           'error', ARGV[5], 'attempts', ARGV[6], 'lane', ARGV[7], 'at', ARGV[8])
+redis.call('INCR', KEYS[4])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
+"""
+
+DEAD_LETTERS_KEPT = 100_000
+
+
+class Completion:
+    """Attempt counting, completion markers with XACK, and the dead-letter stream of one bot."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._complete = client.register_script(_COMPLETE)
+        self._dead_letter = client.register_script(_DEAD_LETTER)
+
+    async def is_done(self, update_id: int) -> bool:
+        """True when this update was already handled to completion (a redelivery: skip it)."""
+        return bool(await self.client.exists(self.keys.done(update_id)))
+
+    async def start_attempt(self, lane: int, entry_id: str) -> int:
+        """Count one more attempt at this entry and return the count (1 for the first try)."""
+        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))
+
+    async def complete(self, lane: int, entry_id: str, update_id: int) -> None:
+        """Completion marker + XACK, after the handler's writes are durable."""
+        await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id)],
+                             args=[entry_id, GROUP, DONE_TTL_S])
+
+    async def skip(self, lane: int, entry_id: str) -> None:
+        """Acknowledge an entry that needs no handling (already completed)."""
+        await self.client.xack(self.keys.lane(lane), GROUP, entry_id)
+        await self.client.hdel(self.keys.attempts(lane), entry_id)
+
+    async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
+                          attempts: int) -> None:
+        """Move an update that keeps failing (or cannot be parsed) to the dead-letter stream."""
+        await self._dead_letter(
+            keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count],
+            args=[entry_id, GROUP, update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
+                  DEAD_LETTERS_KEPT])
+        logger.error("Update {} dead-lettered after {} attempt(s) (lane {}): {}", update_id, attempts, lane,
+                     error.splitlines()[-1] if error else "unknown error")

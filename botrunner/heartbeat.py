@@ -1,0 +1,89 @@
+"""Worker liveness, two ways.
+
+`HeartbeatFile`: an unlinked temp file made by the supervisor before fork; the worker flips its
+mode every second and the supervisor reads its ctime, with no IPC (gunicorn's WorkerTmp).
+A worker whose event loop hangs stops flipping and is killed.
+
+`Registry`: the same liveness mirrored in Redis with TTLs, cluster-wide: lane assignment counts
+the live workers from it, and `botrunner status` shows it from any host.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+
+import redis.asyncio as aioredis
+
+from botrunner.redis_keys import Keys
+
+
+class HeartbeatFile:
+    """A heartbeat the parent can read without IPC: the ctime of an unlinked file."""
+
+    def __init__(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="botrunner-hb-")
+        os.unlink(name)
+        self.fd = fd
+        self._spin = 0
+
+    def notify(self) -> None:
+        """Called by the worker: changes the file's ctime."""
+        self._spin ^= 1
+        os.fchmod(self.fd, self._spin)
+
+    def last_update(self) -> float:
+        """Called by the supervisor: wall-clock time of the last notify()."""
+        return os.fstat(self.fd).st_ctime
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB, from /proc (0.0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+class Registry:
+    """Workers of one bot, cluster-wide: a zset of last heartbeats plus a hash per worker with a TTL."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, stale_ms: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.worker_id = worker_id
+        self.stale_ms = stale_ms
+        self.started = time.time()
+
+    async def beat(self, lanes: list[int], poller: bool) -> None:
+        """Record that this worker is alive, with what it holds."""
+        now_ms = int(time.time() * 1000)
+        key = self.keys.worker(self.worker_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.keys.workers, {self.worker_id: now_ms})
+            pipe.hset(key, mapping={"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
+                                    "rss_mb": round(rss_mb(os.getpid()), 1), "beat_ms": now_ms,
+                                    "lanes": ",".join(map(str, lanes)), "poller": int(poller)})
+            pipe.pexpire(key, self.stale_ms * 3)
+            await pipe.execute()
+
+    async def live(self) -> list[str]:
+        """Ids of every worker (any host) that beat within the stale window; forgets older ones."""
+        now_ms = int(time.time() * 1000)
+        await self.client.zremrangebyscore(self.keys.workers, "-inf", now_ms - self.stale_ms * 3)
+        ids = await self.client.zrangebyscore(self.keys.workers, now_ms - self.stale_ms, "+inf")
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    async def leave(self) -> None:
+        """Deregister at a graceful stop, so the others rebalance at once."""
+        await self.client.zrem(self.keys.workers, self.worker_id)
+        await self.client.delete(self.keys.worker(self.worker_id))

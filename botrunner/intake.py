@@ -1,0 +1,116 @@
+"""Intake: store one getUpdates batch durably, fenced by the poll lease, in one Lua script.
+
+For each update: skip it if its update_id was seen in the last 24 h, else XADD it to its lane
+stream. Then store next_offset. Only after this returns does the poller send the next
+getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A stale poller
+(its lease value no longer current) writes nothing.
+"""
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from loguru import logger
+
+from botrunner.redis_keys import DEDUP_TTL_S, Keys
+
+# KEYS: poll lease, poll offset, poll last.  ARGV: lease value, next offset, key prefix, dedup ttl,
+# now (ms), then triples (update_id, lane, raw json).  Lane keys are built here from the prefix,
+# so this script (like the whole pipeline) needs one Redis, not a Redis Cluster.
+_INTAKE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+local added = 0
+for i = 6, #ARGV, 3 do
+  if redis.call('SET', ARGV[3] .. 'seen:' .. ARGV[i], '1', 'NX', 'EX', ARGV[4]) then
+    redis.call('XADD', ARGV[3] .. 'lane:' .. ARGV[i + 1], '*', 'update_id', ARGV[i], 'update', ARGV[i + 2])
+    added = added + 1
+  end
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[5])
+return added
+"""
+
+
+class LeaseLost(Exception):
+    """Intake refused the batch: the poll lease value is no longer ours."""
+
+
+def routing_id(update: dict[str, Any]) -> int | None:
+    """The chat id of an update (else its user id): updates sharing it are handled in order."""
+    for value in update.values():
+        if not isinstance(value, dict):
+            continue
+        for path in (("chat", "id"), ("message", "chat", "id"), ("from", "id"), ("user", "id")):
+            found: Any = value
+            for step in path:
+                found = found.get(step) if isinstance(found, dict) else None
+            if isinstance(found, int) and not isinstance(found, bool):
+                return found
+    return None
+
+
+def lane_for(update: dict[str, Any], lanes: int) -> int:
+    """Lane of an update: crc32 of its chat (else user) id, modulo LANES; lane 0 when it has neither."""
+    key = routing_id(update)
+    return 0 if key is None else zlib.crc32(str(key).encode()) % lanes
+
+
+@dataclass
+class Batch:
+    """The valid updates of one getUpdates answer and the offset that confirms them."""
+
+    entries: list[tuple[int, int, str]]     # (update_id, lane, raw json)
+    next_offset: int
+    rejected: int                            # items without a usable update_id (logged, skipped)
+
+
+def prepare(updates: list[Any], lanes: int, offset: int) -> Batch:
+    """Validate and route one batch. Items that are not objects with an integer update_id are skipped."""
+    entries, rejected, highest = [], 0, None
+    for item in updates:
+        update_id = item.get("update_id") if isinstance(item, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            logger.warning("Skipping a malformed update without an integer update_id: {:.200}", repr(item))
+            rejected += 1
+            continue
+        entries.append((update_id, lane_for(item, lanes), json.dumps(item, separators=(",", ":"))))
+        highest = update_id if highest is None else max(highest, update_id)
+    # next offset follows the batch, not the old offset: after a week idle Telegram restarts update_ids
+    # at a random value, possibly lower than the offset we stored
+    next_offset = offset if highest is None else highest + 1
+    if highest is not None and offset and highest + 1 < offset:
+        logger.warning("update_id jumped back from {} to {} (Telegram picks a new start after a week idle); "
+                       "accepting the new sequence", offset, highest)
+    return Batch(entries, next_offset, rejected)
+
+
+class Intake:
+    """Runs the intake script for one bot."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._script = client.register_script(_INTAKE)
+
+    async def store(self, batch: Batch, lease_value: str) -> int:
+        """Store the batch and next_offset atomically; returns how many updates were new. Raises LeaseLost."""
+        args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, int(time.time() * 1000)]
+        for entry in batch.entries:
+            args.extend(entry)
+        added = await self._script(keys=[self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last],
+                                   args=args)
+        if added == -1:
+            raise LeaseLost("the poll lease changed hands before the batch was stored")
+        return int(added)
+
+    async def offset(self) -> int:
+        """The stored next offset (0 when none: ask for everything pending)."""
+        raw = await self.client.get(self.keys.poll_offset)
+        return int(raw) if raw else 0

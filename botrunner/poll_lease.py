@@ -1,0 +1,100 @@
+"""The poll lease: exactly one getUpdates poller per bot token, across all processes and hosts.
+
+A Redis key set with NX + PX holds "<fencing token>:<worker id>". The fencing token comes from an
+INCR counter, so every acquisition has a new, larger value; intake refuses batches whose lease
+value is no longer current. The holder renews it well before it expires; a failed renewal means
+"stop polling now". A graceful stop deletes the key so another worker takes over at once.
+"""
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+from loguru import logger
+
+from botrunner.redis_keys import Keys
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class PollLease:
+    """One worker's view of the poll lease: acquire, renew, release, and local validity."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, ttl_ms: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.worker_id = worker_id
+        self.ttl_ms = ttl_ms
+        self.value: str | None = None       # "<fence>:<worker id>" while held
+        self.fence: int | None = None
+        self._valid_until = 0.0             # monotonic; pessimistic: from the moment we *sent* the request
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    @property
+    def held(self) -> bool:
+        """True while we hold the lease and its local deadline (minus a safety margin) is ahead."""
+        return self.value is not None and time.monotonic() < self._valid_until
+
+    @property
+    def renew_interval_s(self) -> float:
+        return self.ttl_ms / 3000.0
+
+    async def acquire(self) -> bool:
+        """Try once to take the lease; True when we now hold it."""
+        if await self.client.exists(self.keys.poll_lease):
+            return False                     # cheap check first: don't burn fencing tokens while held
+        sent = time.monotonic()
+        fence = await self.client.incr(self.keys.poll_fence)
+        value = f"{fence}:{self.worker_id}"
+        if not await self.client.set(self.keys.poll_lease, value, nx=True, px=self.ttl_ms):
+            return False
+        self.value, self.fence = value, fence
+        self._set_deadline(sent)
+        logger.info("Took the poll lease (fencing token {}); this worker polls getUpdates now", fence)
+        return True
+
+    async def renew(self) -> bool:
+        """Extend the lease; False (and the lease forgotten) when it is no longer ours."""
+        if self.value is None:
+            return False
+        sent = time.monotonic()
+        if await self._renew(keys=[self.keys.poll_lease], args=[self.value, self.ttl_ms]):
+            self._set_deadline(sent)
+            return True
+        logger.warning("Lost the poll lease (fencing token {}): another worker holds it; stopping polling",
+                       self.fence)
+        self.forget()
+        return False
+
+    async def release(self) -> None:
+        """Give the lease back so another worker can poll immediately (graceful stop)."""
+        if self.value is None:
+            return
+        value, self.value = self.value, None
+        try:
+            if await self._release(keys=[self.keys.poll_lease], args=[value]):
+                logger.info("Released the poll lease (fencing token {})", self.fence)
+        finally:
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop local knowledge of the lease without touching Redis (after a failure)."""
+        self.value = None
+        self._valid_until = 0.0
+
+    def _set_deadline(self, sent: float) -> None:
+        # keep a margin for clock drift between us and Redis: treat the lease as gone at 80 % of its TTL
+        self._valid_until = sent + self.ttl_ms * 0.8 / 1000.0

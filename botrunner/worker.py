@@ -1,0 +1,198 @@
+"""A worker process: poller + lane reader + chat queues + handler thread pool on a uvloop loop.
+
+`Worker` is built in the supervisor before fork and does nothing to the current process; the
+child calls `run()`, which does everything per-process in `init_process()` (signals, logging,
+RNG, the handlers module) and then builds its own clients from connection *parameters*.
+SIGTERM: warm stop (finish the poll in flight, drain within DRAIN_TIMEOUT_S, release leases);
+SIGQUIT or a second SIGTERM: cold stop. The worker also stops when its parent changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+import redis.asyncio as aioredis
+import uvloop
+from loguru import logger
+
+from botrunner.chat_order import ChatQueues
+from botrunner.completion import Completion
+from botrunner.config import Settings
+from botrunner.context import Services
+from botrunner.conversation import RedisStates
+from botrunner.heartbeat import HeartbeatFile, Registry
+from botrunner.intake import Intake
+from botrunner.lane_reader import LaneReader
+from botrunner.lanes import LaneLeases
+from botrunner.logs import setup_from_settings
+from botrunner.poll_lease import PollLease
+from botrunner.poller import FatalApiError, Poller
+from botrunner.processing import Processor
+from botrunner.redis_keys import Keys
+from botrunner.router import Router, load_router
+from botrunner.sender import Sender
+
+WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
+WORKER_FATAL = 4          # the Bot API rejected the token: nothing any worker can fix
+
+
+class Worker:
+    """One worker process, described before fork."""
+
+    def __init__(self, settings: Settings, heartbeat: HeartbeatFile, age: int) -> None:
+        self.settings = settings
+        self.heartbeat = heartbeat
+        self.age = age
+        self.ppid = os.getpid()
+        self.pid = 0
+        self.spawned_at = time.time()
+        self.booted_ctime = heartbeat.last_update()
+        self.router: Router | None = None
+        self.stop_requested = 0
+        self.retiring = False      # supervisor side: asked to stop (roll, recycle, fewer workers)
+        self.aborted = False       # supervisor side: SIGABRT sent for a missed heartbeat
+
+    def run(self) -> None:
+        """In the child: boot, serve, and leave with the right exit code (never returns)."""
+        code = 0
+        try:
+            self.init_process()
+            code = uvloop.run(self.serve())
+        except BootError as exc:
+            logger.critical("Worker failed to boot: {}", exc)
+            code = WORKER_BOOT_ERROR
+        except BaseException:
+            logger.exception("Worker crashed")
+            code = 1
+        finally:
+            os._exit(code)
+
+    def init_process(self) -> None:
+        """Everything per-process, after fork."""
+        self.pid = os.getpid()
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole group: the supervisor decides
+        setup_from_settings(self.settings, proc=f"worker-{self.pid}")
+        random.seed()
+        try:
+            self.router = load_router(self.settings.bot_handlers)
+        except Exception as exc:
+            raise BootError(f"cannot load BOT_HANDLERS={self.settings.bot_handlers!r}: {exc!r}") from exc
+
+    async def serve(self) -> int:
+        """Build the pipeline, run it until asked to stop, drain; returns the exit code."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        loop.add_signal_handler(signal.SIGQUIT, lambda: os._exit(0))
+        worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
+        keys = Keys.for_token(s.bot_token)
+        client = aioredis.from_url(s.redis_url_for(s.redis_dedup_db), max_connections=64,
+                                   health_check_interval=30)
+        states = RedisStates(redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
+        pool = ThreadPoolExecutor(s.handler_threads, thread_name_prefix="handler")
+        services = self._start_services(pool)
+        sender = Sender(s.telegram_api_url, s.bot_token)
+        await sender.open()
+        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
+        poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
+        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
+        processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
+                              s.max_attempts, leases.is_valid)
+        queues = ChatQueues(processor.process, capacity=s.handler_threads * 16)
+        reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
+                            lambda: lease.value is not None)
+        await self._wait_for_redis(leases)
+        logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
+        tasks = {"poller": asyncio.create_task(poller.run()), "keeper": asyncio.create_task(reader.keep()),
+                 "reader": asyncio.create_task(reader.read()), "heartbeat": asyncio.create_task(self._beat())}
+        code = await self._until_stopped(tasks)
+        await self._drain(poller, reader, queues, tasks)
+        await reader.registry.leave()
+        await sender.close()
+        await client.aclose()
+        logger.info("Worker stopped after handling {} update(s)", processor.handled)
+        return code
+
+    def _start_services(self, pool: ThreadPoolExecutor) -> Services:
+        services = Services()
+        for hook in self.router.startup_hooks:
+            try:
+                hook(services)
+            except Exception as exc:
+                raise BootError(f"startup hook {hook.__name__} failed: {exc!r}") from exc
+        return services
+
+    async def _wait_for_redis(self, leases: LaneLeases) -> None:
+        while True:
+            try:
+                await leases.ensure_groups()
+                self.heartbeat.notify()            # first beat: the supervisor counts us as booted
+                return
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                logger.warning("Redis is not reachable ({!r}); retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def _until_stopped(self, tasks: dict[str, asyncio.Task]) -> int:
+        stop = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait([stop, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+        poller = tasks["poller"]
+        if poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
+            return WORKER_FATAL
+        for name, task in tasks.items():
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.opt(exception=task.exception()).error("The {} task failed; stopping the worker", name)
+                return 1
+        return 0
+
+    async def _drain(self, poller: Poller, reader: LaneReader, queues: ChatQueues,
+                     tasks: dict[str, asyncio.Task]) -> None:
+        """Warm stop: finish the poll in flight and the queued updates within DRAIN_TIMEOUT_S."""
+        poller.stop()
+        reader.stop_reading()
+        tasks["reader"].cancel()
+        try:
+            await asyncio.wait_for(asyncio.gather(tasks["poller"], queues.wait_idle(), return_exceptions=True),
+                                   self.settings.drain_timeout_s)
+        except asyncio.TimeoutError:
+            left = queues.drop_all()
+            logger.warning("Drain deadline passed: {} queued update(s) left pending for the next owner", left)
+            tasks["poller"].cancel()
+        reader.stop()
+        for lane in reader.leases.held:
+            if queues.per_lane[lane] > 0:      # a handler still runs: let this lease expire instead
+                reader.leases.valid_until.pop(lane, None)
+        await reader.release_all()
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    def _on_sigterm(self) -> None:
+        self.stop_requested += 1
+        if self.stop_requested > 1:
+            logger.warning("Second SIGTERM: cold stop")
+            os._exit(0)
+        logger.info("Received SIGTERM, draining (up to {}s)", self.settings.drain_timeout_s)
+        self.stopping.set()
+
+    async def _beat(self) -> None:
+        while True:
+            self.heartbeat.notify()
+            if os.getppid() != self.ppid:
+                logger.warning("Supervisor {} is gone; stopping", self.ppid)
+                self.stopping.set()
+                return
+            await asyncio.sleep(1.0)
+
+
+class BootError(Exception):
+    """The worker cannot start at all (bad handlers module, failing startup hook)."""
