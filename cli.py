@@ -100,10 +100,16 @@ def loadtest(settings: Settings) -> None:
 
 
 @main.command()
+@click.option("--users", default=200, show_default=True, type=click.IntRange(1, 100000),
+              help="Simulated users, each going through /start, /help and a text message.")
+@click.option("--workers", "-w", default=4, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 1000),
+              help="Users talking to the bot at the same time.")
 @pass_settings
-def demo(settings: Settings) -> None:
+def demo(settings: Settings, users: int, workers: int, concurrency: int) -> None:
     """Start everything on embedded defaults and show simulated users going through the bot."""
-    not_built("demo", "Demo, load test and benchmarks")
+    from botrunner.demo import run_demo
+    sys.exit(run_demo(f"{settings.state_dir}/demo", users=users, workers=workers, concurrency=concurrency))
 
 
 @main.command()
