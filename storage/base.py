@@ -1,0 +1,317 @@
+"""The storage interface: one `Store` holding explicit repositories, implemented once per backend.
+
+Handlers never write queries; they call these methods. Every method that changes a user (including
+points) reports the user ids to the store's listeners so caches can invalidate them.
+Points change only through `PointsRepository` (and the referral/task methods that pay rewards), each
+change atomic and written together with its ledger row.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable, Iterable, Iterator
+
+from storage.instrumentation import RoundTrips
+from storage.records import (Fingerprint, LedgerEntry, Referral, Submission, Task, Ticket, Transfer,
+                             User, Withdrawal)
+
+WEEK_S = 7 * 86400
+FINGERPRINT_TTL_S = 90 * 86400
+
+
+def reward_key(user_id: int, task_id: str, completion: int) -> str:
+    """Ledger id of the reward for one task completion: paying it twice is impossible by construction."""
+    return f"task:{task_id}:{user_id}:{completion}"
+
+
+def check_amount(amount: int) -> None:
+    """Amounts are non-negative integers; the method name says the direction."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise ValueError(f"amount must be a non-negative integer, not {amount!r}")
+
+
+def check_transfer(sender_id: int, receiver_id: int, amount: int, fee: int) -> None:
+    check_amount(amount)
+    if sender_id == receiver_id:
+        raise ValueError("cannot transfer to oneself")
+    if not isinstance(fee, int) or not 0 <= fee <= amount:
+        raise ValueError(f"fee must be within 0..{amount}, not {fee!r}")
+
+
+class UserRepository(abc.ABC):
+    """Users by Telegram id: registration, profile, moderation, wallet, activity, leaderboards."""
+
+    @abc.abstractmethod
+    def get(self, user_id: int) -> User | None: ...
+    @abc.abstractmethod
+    def find_by_username(self, username: str) -> User | None:
+        """Case-insensitive; a leading @ is ignored."""
+    @abc.abstractmethod
+    def find_by_referral_code(self, code: str) -> User | None: ...
+    @abc.abstractmethod
+    def find_by_wallet(self, address: str) -> User | None: ...
+    @abc.abstractmethod
+    def register(self, user_id: int, username: str = "", first_name: str = "", last_name: str = "",
+                 language_code: str = "", is_premium: bool = False, referral_code: str | None = None,
+                 at: float | None = None) -> tuple[User, bool]:
+        """Create the user unless it exists; returns (user, created)."""
+    @abc.abstractmethod
+    def update_profile(self, user_id: int, username: str, first_name: str, last_name: str,
+                       language_code: str, is_premium: bool) -> None: ...
+    @abc.abstractmethod
+    def set_language(self, user_id: int, language_code: str) -> None: ...
+    @abc.abstractmethod
+    def set_referral_code(self, user_id: int, code: str) -> bool:
+        """One-time custom code: False if the user's code is already locked; DuplicateError if taken."""
+    @abc.abstractmethod
+    def set_captcha(self, user_id: int, passed: bool, state: str = "") -> None: ...
+    @abc.abstractmethod
+    def set_wallet(self, user_id: int, address: str) -> None:
+        """Set the wallet (the old one goes to previous_wallet); DuplicateError if another user has it."""
+    @abc.abstractmethod
+    def ban(self, user_id: int, reason: str, until: float | None = None) -> None: ...
+    @abc.abstractmethod
+    def unban(self, user_id: int) -> None: ...
+    @abc.abstractmethod
+    def set_blocked_bot(self, user_id: int, blocked: bool) -> None:
+        """The user blocked the bot (Telegram 403): kept apart from bans."""
+    @abc.abstractmethod
+    def touch_many(self, last_active: dict[int, float]) -> None:
+        """Set last_active_at for many users in one bulk write (only ever moves forward)."""
+    @abc.abstractmethod
+    def count(self) -> int: ...
+    @abc.abstractmethod
+    def count_active_since(self, since: float) -> int: ...
+    @abc.abstractmethod
+    def count_registered_since(self, since: float) -> int: ...
+    @abc.abstractmethod
+    def top_by_total_earned(self, limit: int = 10) -> list[User]:
+        """Leaderboard, ties broken by the lower id (earlier user)."""
+    @abc.abstractmethod
+    def top_by_referrals(self, limit: int = 10) -> list[User]: ...
+    @abc.abstractmethod
+    def rank_by_total_earned(self, user_id: int) -> int | None:
+        """1 + users with more total_earned; None for an unknown user."""
+    @abc.abstractmethod
+    def rank_by_referrals(self, user_id: int) -> int | None: ...
+    @abc.abstractmethod
+    def iter_all(self, batch_size: int = 1000) -> Iterator[User]:
+        """Every user in id order, fetched in pages (CSV export)."""
+
+
+class ReferralRepository(abc.ABC):
+    """Who referred whom (one referrer per referred user) and the once-only bonus."""
+
+    @abc.abstractmethod
+    def record(self, referrer_id: int, referred_id: int, at: float | None = None) -> bool:
+        """Attribute `referred_id` to `referrer_id` (also sets users.referred_by); False if already
+        attributed, self-referral, or a direct loop (the referrer was referred by the referred)."""
+    @abc.abstractmethod
+    def get(self, referred_id: int) -> Referral | None: ...
+    @abc.abstractmethod
+    def list_by_referrer(self, referrer_id: int, limit: int = 20, offset: int = 0) -> list[Referral]:
+        """Newest first."""
+    @abc.abstractmethod
+    def count_by_referrer(self, referrer_id: int) -> int: ...
+    @abc.abstractmethod
+    def count_active_since(self, referrer_id: int, since: float) -> int:
+        """Referred users active since `since` (the "active in the last 7 days" figure)."""
+    @abc.abstractmethod
+    def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
+        """For each (referred_id, referrer_bonus, welcome_bonus): pay both sides exactly once and count
+        the referral on the referrer. True where this call paid, False if paid before or unknown."""
+
+    def credit_bonus(self, referred_id: int, referrer_bonus: int, welcome_bonus: int) -> bool:
+        """`credit_bonuses` for one referral."""
+        return self.credit_bonuses([(referred_id, referrer_bonus, welcome_bonus)])[0]
+
+
+class TaskRepository(abc.ABC):
+    """Task definitions (seeded from configuration, managed by admins at runtime)."""
+
+    EDITABLE = frozenset({"kind", "title", "reward", "target", "verification", "proof_pattern",
+                          "auto_approve", "cooldown_s", "active", "order"})
+
+    @abc.abstractmethod
+    def create(self, task: Task) -> Task:
+        """Insert; DuplicateError if the id exists. created_at is set here."""
+    @abc.abstractmethod
+    def seed(self, tasks: Iterable[Task]) -> int:
+        """Insert the tasks whose id is missing, leave existing ones alone; returns how many were added."""
+    @abc.abstractmethod
+    def update(self, task_id: str, **changes: Any) -> Task | None: ...
+    @abc.abstractmethod
+    def get(self, task_id: str) -> Task | None: ...
+    @abc.abstractmethod
+    def list(self, active_only: bool = True) -> list[Task]:
+        """Ordered by `order`, then creation."""
+
+    def set_active(self, task_id: str, active: bool) -> Task | None:
+        return self.update(task_id, active=active)
+
+
+class SubmissionRepository(abc.ABC):
+    """Task completions and proof submissions, with the review queue; pays rewards atomically."""
+
+    @abc.abstractmethod
+    def submit(self, user_id: int, task_id: str, proof: str, at: float | None = None) -> Submission | None:
+        """Proof for review; None while one is pending or approved (a rejected one may be resubmitted)."""
+    @abc.abstractmethod
+    def complete(self, user_id: int, task_id: str, reward: int, cooldown_s: int = 0,
+                 at: float | None = None) -> int | None:
+        """Mark a self-verified task done and pay `reward`; returns the new balance, or None when
+        already done (cooldown_s 0) or still cooling down since the last completion."""
+    @abc.abstractmethod
+    def review(self, submission_id: str, approve: bool, reviewer_id: int | None, reward: int = 0,
+               at: float | None = None) -> Submission | None:
+        """Approve (paying `reward`) or reject a pending submission; None unless it was pending."""
+    @abc.abstractmethod
+    def get(self, submission_id: str) -> Submission | None: ...
+    @abc.abstractmethod
+    def get_for(self, user_id: int, task_id: str) -> Submission | None: ...
+    @abc.abstractmethod
+    def list_pending(self, limit: int = 10, offset: int = 0) -> list[Submission]:
+        """The review queue, oldest first."""
+    @abc.abstractmethod
+    def list_for_user(self, user_id: int) -> list[Submission]: ...
+    @abc.abstractmethod
+    def count_by_status(self) -> dict[str, int]: ...
+
+
+class PointsRepository(abc.ABC):
+    """Balances and the append-only ledger; transfers and withdrawals never overdraw."""
+
+    @abc.abstractmethod
+    def balance(self, user_id: int) -> int | None: ...
+    @abc.abstractmethod
+    def credit(self, user_id: int, amount: int, kind: str, reference: str = "", key: str | None = None) -> int:
+        """Add `amount` (>= 0) and write the ledger row; returns the new balance. With `key`, a repeated
+        call with the same key credits nothing. NotFoundError for an unknown user."""
+    @abc.abstractmethod
+    def debit_if_enough(self, user_id: int, amount: int, kind: str, reference: str = "",
+                        key: str | None = None) -> int | None:
+        """Take `amount` (>= 0) only if the balance covers it; returns the new balance or None."""
+    @abc.abstractmethod
+    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0) -> Transfer | None:
+        """Sender pays `amount`, receiver gets amount - fee; None if the sender's balance is short.
+        ValueError for self-transfer or fee outside 0..amount; NotFoundError for an unknown user."""
+    @abc.abstractmethod
+    def transfers_for(self, user_id: int, limit: int = 10, offset: int = 0) -> list[Transfer]:
+        """Sent or received, newest first."""
+    @abc.abstractmethod
+    def sent_since(self, sender_id: int, since: float) -> tuple[int, int]:
+        """(count, amount) of transfers sent since `since`: the daily limit check."""
+    @abc.abstractmethod
+    def create_withdrawal(self, user_id: int, amount: int, address: str) -> Withdrawal | None:
+        """Debit `amount` and create a pending withdrawal; None if the balance is short."""
+    @abc.abstractmethod
+    def get_withdrawal(self, withdrawal_id: str) -> Withdrawal | None: ...
+    @abc.abstractmethod
+    def withdrawals_for(self, user_id: int, limit: int = 10, offset: int = 0) -> list[Withdrawal]: ...
+    @abc.abstractmethod
+    def list_withdrawals(self, status: str = "pending", limit: int = 20, offset: int = 0) -> list[Withdrawal]:
+        """Oldest first."""
+    @abc.abstractmethod
+    def mark_withdrawal_paid(self, withdrawal_id: str, tx_hash: str = "") -> bool: ...
+    @abc.abstractmethod
+    def mark_withdrawal_failed(self, withdrawal_id: str, note: str = "") -> bool:
+        """Pending -> failed and refund the points; False unless it was pending."""
+    @abc.abstractmethod
+    def history(self, user_id: int, limit: int = 10, offset: int = 0) -> list[LedgerEntry]:
+        """The user's ledger, newest first (paginate with limit/offset)."""
+    @abc.abstractmethod
+    def history_count(self, user_id: int) -> int: ...
+    @abc.abstractmethod
+    def earned_by_kind(self, user_id: int) -> dict[str, int]:
+        """Sum of ledger amounts per kind (the points breakdown); sum(values) equals the balance."""
+    @abc.abstractmethod
+    def totals(self) -> dict[str, int]:
+        """{"points": in circulation, "total_earned": ever credited}: admin stats."""
+
+
+class TicketRepository(abc.ABC):
+    """Support tickets, at most one per user and category per interval."""
+
+    @abc.abstractmethod
+    def open(self, user_id: int, category: str, text: str, min_interval_s: int = 86400,
+             at: float | None = None) -> Ticket | None:
+        """None if the user opened a ticket in this category less than min_interval_s ago."""
+    @abc.abstractmethod
+    def get(self, ticket_id: str) -> Ticket | None: ...
+    @abc.abstractmethod
+    def list_open(self, limit: int = 20, offset: int = 0) -> list[Ticket]:
+        """Oldest first."""
+    @abc.abstractmethod
+    def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]: ...
+    @abc.abstractmethod
+    def reply(self, ticket_id: str, admin_id: int, text: str) -> bool: ...
+    @abc.abstractmethod
+    def close(self, ticket_id: str) -> bool: ...
+
+
+class FingerprintRepository(abc.ABC):
+    """Device fingerprints per user, expiring FINGERPRINT_TTL_S after they were last seen."""
+
+    @abc.abstractmethod
+    def record(self, user_id: int, fingerprint_hash: str, ip_hash: str = "", ttl_s: int = FINGERPRINT_TTL_S,
+               at: float | None = None) -> None: ...
+    @abc.abstractmethod
+    def users_with(self, fingerprint_hash: str) -> list[int]:
+        """Users (ascending) with this live fingerprint: the one-device-one-account check."""
+    @abc.abstractmethod
+    def for_user(self, user_id: int) -> list[Fingerprint]: ...
+    @abc.abstractmethod
+    def purge_expired(self, at: float | None = None) -> int:
+        """Delete expired rows (MongoDB's TTL monitor does this too); reads never return them."""
+
+
+class SettingsRepository(abc.ABC):
+    """Runtime bot settings (maintenance switch, limits, ...) as JSON values by key."""
+
+    @abc.abstractmethod
+    def get(self, key: str, default: Any = None) -> Any: ...
+    @abc.abstractmethod
+    def set(self, key: str, value: Any) -> None: ...
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+    @abc.abstractmethod
+    def all(self) -> dict[str, Any]: ...
+
+
+class Store(abc.ABC):
+    """One backend's repositories plus schema and statistics; built in a worker after fork."""
+
+    backend = "abstract"
+    users: UserRepository
+    referrals: ReferralRepository
+    tasks: TaskRepository
+    submissions: SubmissionRepository
+    points: PointsRepository
+    tickets: TicketRepository
+    fingerprints: FingerprintRepository
+    settings: SettingsRepository
+
+    def __init__(self) -> None:
+        self.round_trips = RoundTrips()
+        self._user_listeners: list[Callable[[list[int]], None]] = []
+
+    def on_users_changed(self, callback: Callable[[list[int]], None]) -> None:
+        """Call `callback(user_ids)` after every write that changes those users (cache invalidation)."""
+        self._user_listeners.append(callback)
+
+    def users_changed(self, user_ids: Iterable[int]) -> None:
+        ids = sorted({int(i) for i in user_ids if i is not None})
+        if ids:
+            for callback in self._user_listeners:
+                callback(ids)
+
+    @abc.abstractmethod
+    def init_schema(self) -> list[str]:
+        """Create every table/collection and index that is missing; returns what was created."""
+    @abc.abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """{"counts": {name: rows}, "indexes": [{collection, name, keys, ops}]}: `botrunner db stats`."""
+    @abc.abstractmethod
+    def repair(self) -> int:
+        """Finish money movements a crash interrupted; returns how many were finished."""
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,293 @@
+"""The storage contract: ONE test class, run against every backend by the `store` fixture."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from storage.records import DuplicateError, NotFoundError, Task
+
+
+def add_users(store, *ids, points=0):
+    for uid in ids:
+        store.users.register(uid, f"user{uid}")
+        if points:
+            store.points.credit(uid, points, "award")
+
+
+class TestStoreContract:
+    # ---- schema ----
+    def test_init_schema_is_idempotent(self, store):
+        assert store.init_schema() == []
+        stats = store.stats()
+        assert stats["counts"]["users"] == 0
+        names = {i["name"] for i in stats["indexes"]}
+        assert any("referral_code" in n for n in names) and any("total_earned" in n for n in names)
+
+    # ---- users ----
+    def test_register_once_and_lookups(self, store):
+        user, created = store.users.register(1, "Alice", "A", "B", "en", True, referral_code="REF1", at=100.0)
+        assert created and user.username == "Alice" and user.is_premium and user.registered_at == 100.0
+        again, created = store.users.register(1, "other")
+        assert not created and again.username == "Alice"
+        assert store.users.get(1) == user
+        assert store.users.get(2) is None
+        assert store.users.find_by_username("@alice").id == 1
+        assert store.users.find_by_username("nobody") is None
+        assert store.users.find_by_referral_code("REF1").id == 1
+
+    def test_referral_code_unique_and_one_time(self, store):
+        store.users.register(1, referral_code="CODE1")
+        with pytest.raises(DuplicateError):
+            store.users.register(2, referral_code="CODE1")
+        store.users.register(2)
+        store.users.register(3)   # many users without a code
+        with pytest.raises(DuplicateError):
+            store.users.set_referral_code(2, "CODE1")
+        assert store.users.set_referral_code(2, "MINE") is True
+        assert store.users.set_referral_code(2, "AGAIN") is False
+        assert store.users.get(2).referral_code == "MINE" and store.users.get(2).referral_code_locked
+
+    def test_profile_language_captcha_ban_blocked(self, store):
+        store.users.register(1)
+        store.users.update_profile(1, "neo", "Thomas", "Anderson", "de", True)
+        store.users.set_language(1, "ru")
+        store.users.set_captcha(1, True, "done")
+        store.users.ban(1, "spam", until=time.time() + 60)
+        store.users.set_blocked_bot(1, True)
+        user = store.users.get(1)
+        assert (user.username, user.first_name, user.last_name, user.language_code) == ("neo", "Thomas", "Anderson", "ru")
+        assert user.captcha_passed and user.captcha_state == "done" and user.blocked_bot
+        assert user.is_banned() and user.ban_reason == "spam" and not user.is_banned(at=time.time() + 120)
+        store.users.unban(1)
+        assert not store.users.get(1).is_banned() and store.users.get(1).blocked_bot
+
+    def test_wallet_unique_and_previous(self, store):
+        add_users(store, 1, 2)
+        store.users.set_wallet(1, "0xAAA")
+        with pytest.raises(DuplicateError):
+            store.users.set_wallet(2, "0xAAA")
+        store.users.set_wallet(1, "0xBBB")
+        user = store.users.get(1)
+        assert (user.wallet_address, user.previous_wallet) == ("0xBBB", "0xAAA")
+        assert store.users.find_by_wallet("0xBBB").id == 1 and store.users.find_by_wallet("0xAAA") is None
+
+    def test_touch_counts_and_iteration(self, store):
+        for uid in range(1, 8):
+            store.users.register(uid, at=1000.0 + uid)
+        store.users.touch_many({1: 5000.0, 2: 6000.0})
+        store.users.touch_many({2: 10.0})   # last_active only moves forward
+        assert store.users.get(2).last_active_at == 6000.0
+        assert store.users.count() == 7
+        assert store.users.count_active_since(4000.0) == 2
+        assert store.users.count_registered_since(1005.0) == 3
+        assert [u.id for u in store.users.iter_all(batch_size=3)] == list(range(1, 8))
+
+    def test_leaderboards_and_ranks(self, store):
+        add_users(store, 1, 2, 3, 4)
+        for uid, amount in ((1, 50), (2, 80), (3, 50)):
+            store.points.credit(uid, amount, "award")
+        assert [u.id for u in store.users.top_by_total_earned(3)] == [2, 1, 3]
+        assert store.users.rank_by_total_earned(2) == 1
+        assert store.users.rank_by_total_earned(3) == 2     # ties share a rank
+        assert store.users.rank_by_total_earned(4) == 4
+        assert store.users.rank_by_total_earned(99) is None
+        for referred in (10, 11):
+            store.users.register(referred)
+            store.referrals.record(3, referred)
+            store.referrals.credit_bonus(referred, 1, 0)
+        assert store.users.top_by_referrals(1)[0].id == 3 and store.users.rank_by_referrals(3) == 1
+
+    # ---- referrals ----
+    def test_referral_record_rules(self, store):
+        add_users(store, 1, 2, 3)
+        assert store.referrals.record(1, 1) is False            # self
+        assert store.referrals.record(1, 2, at=10.0) is True
+        assert store.referrals.record(3, 2) is False            # already attributed
+        assert store.referrals.record(2, 1) is False            # loop
+        assert store.users.get(2).referred_by == 1
+        assert store.referrals.get(2).referrer_id == 1 and not store.referrals.get(2).bonus_credited
+
+    def test_referral_lists_counts_and_active(self, store):
+        add_users(store, 1)
+        for referred in range(10, 15):
+            store.users.register(referred)
+            store.referrals.record(1, referred, at=float(referred))
+        page1 = store.referrals.list_by_referrer(1, limit=2)
+        page2 = store.referrals.list_by_referrer(1, limit=2, offset=2)
+        assert [r.referred_id for r in page1 + page2] == [14, 13, 12, 11]
+        assert store.referrals.count_by_referrer(1) == 5
+        store.users.touch_many({10: 9e9, 11: 9e9})
+        assert store.referrals.count_active_since(1, 9e9 - 1) == 2
+
+    def test_referral_bonus_exactly_once(self, store):
+        add_users(store, 1, 2, 3)
+        store.referrals.record(1, 2)
+        assert store.referrals.credit_bonus(2, 15, 7) is True
+        assert store.referrals.credit_bonus(2, 15, 7) is False
+        assert store.referrals.credit_bonuses([(3, 15, 7)]) == [False]   # never attributed
+        assert store.points.balance(1) == 15 and store.points.balance(2) == 7
+        assert store.users.get(1).referral_count == 1 and store.referrals.get(2).bonus_credited
+        assert {e.kind for e in store.points.history(1)} == {"referral"}
+
+    # ---- tasks and submissions ----
+    def test_tasks_create_seed_update_list(self, store):
+        store.tasks.create(Task("b", "link", "Open", 5, order=2))
+        with pytest.raises(DuplicateError):
+            store.tasks.create(Task("b", "link", "Again", 5))
+        assert store.tasks.seed([Task("a", "channel", "Join", 10, order=1), Task("b", "x", "ignored", 1)]) == 1
+        assert store.tasks.get("b").title == "Open"
+        assert [t.id for t in store.tasks.list()] == ["a", "b"]
+        store.tasks.set_active("a", False)
+        assert [t.id for t in store.tasks.list()] == ["b"]
+        assert [t.id for t in store.tasks.list(active_only=False)] == ["a", "b"]
+        assert store.tasks.update("b", reward=9, title="New").reward == 9
+        with pytest.raises(ValueError):
+            store.tasks.update("b", id="c")
+        assert store.tasks.get("zzz") is None
+
+    def test_complete_once_and_daily_cooldown(self, store):
+        add_users(store, 1)
+        assert store.submissions.complete(1, "join", 10) == 10
+        assert store.submissions.complete(1, "join", 10) is None
+        assert store.submissions.complete(1, "daily", 5, cooldown_s=3600, at=1000.0) == 15
+        assert store.submissions.complete(1, "daily", 5, cooldown_s=3600, at=2000.0) is None
+        assert store.submissions.complete(1, "daily", 5, cooldown_s=3600, at=4600.0) == 20
+        assert store.submissions.get_for(1, "daily").completions == 2
+        assert store.points.history_count(1) == 3
+
+    def test_submit_review_queue(self, store):
+        add_users(store, 1, 2)
+        first = store.submissions.submit(1, "tweet", "https://x.com/1", at=10.0)
+        assert first.status == "pending" and store.submissions.submit(1, "tweet", "again") is None
+        second = store.submissions.submit(2, "tweet", "proof2", at=20.0)
+        store.submissions.submit(2, "follow", "proof3", at=30.0)
+        assert [s.id for s in store.submissions.list_pending(limit=2)] == [first.id, second.id]
+        assert len(store.submissions.list_pending(limit=2, offset=2)) == 1
+        approved = store.submissions.review(first.id, True, 99, reward=25)
+        assert approved.status == "approved" and approved.reviewer_id == 99 and approved.paid
+        assert store.submissions.review(first.id, False, 99) is None          # no longer pending
+        assert store.points.balance(1) == 25
+        assert store.submissions.review(second.id, False, 99).status == "rejected"
+        assert store.points.balance(2) == 0
+        again = store.submissions.submit(2, "tweet", "better proof")            # resubmit after rejection
+        assert again.status == "pending" and again.proof == "better proof"
+        assert store.submissions.get(first.id).user_id == 1
+        assert [s.task_id for s in store.submissions.list_for_user(2)] == ["follow", "tweet"]  # resubmitted last
+        assert store.submissions.count_by_status() == {"approved": 1, "pending": 2}
+
+    # ---- points ----
+    def test_credit_debit_and_keys(self, store):
+        add_users(store, 1)
+        assert store.points.credit(1, 10, "award", "admin") == 10
+        assert store.points.credit(1, 10, "award", key="once") == 20
+        assert store.points.credit(1, 10, "award", key="once") == 20
+        assert store.points.debit_if_enough(1, 25, "admin_debit") is None
+        assert store.points.debit_if_enough(1, 20, "admin_debit") == 0
+        with pytest.raises(ValueError):
+            store.points.credit(1, -5, "award")
+        with pytest.raises(NotFoundError):
+            store.points.credit(404, 5, "award")
+        assert store.points.balance(404) is None
+        user = store.users.get(1)
+        assert user.points == 0 and user.total_earned == 20
+
+    def test_ledger_history_pagination_and_breakdown(self, store):
+        add_users(store, 1)
+        for amount in range(1, 6):
+            store.points.credit(1, amount, "award", f"r{amount}")
+        store.points.debit_if_enough(1, 4, "admin_debit")
+        newest = store.points.history(1, limit=2)
+        assert [e.amount for e in newest] == [-4, 5] and newest[0].balance_after == 11
+        assert [e.amount for e in store.points.history(1, limit=2, offset=4)] == [2, 1]
+        assert store.points.history_count(1) == 6
+        assert store.points.earned_by_kind(1) == {"award": 15, "admin_debit": -4}
+        assert store.points.totals() == {"points": 11, "total_earned": 15}
+
+    def test_transfer(self, store):
+        add_users(store, 1, 2, points=100)
+        record = store.points.transfer(1, 2, 50, fee=1)
+        assert (record.amount, record.fee, record.net) == (50, 1, 49)
+        assert store.points.balance(1) == 50 and store.points.balance(2) == 149
+        assert store.users.get(2).total_earned == 100      # receiving is not earning
+        assert store.points.transfer(1, 2, 51) is None
+        with pytest.raises(ValueError):
+            store.points.transfer(1, 1, 5)
+        with pytest.raises(ValueError):
+            store.points.transfer(1, 2, 5, fee=6)
+        with pytest.raises(NotFoundError):
+            store.points.transfer(1, 404, 5)
+        store.points.transfer(2, 1, 10)
+        assert [t.sender_id for t in store.points.transfers_for(1)] == [2, 1]
+        assert len(store.points.transfers_for(1, limit=1, offset=1)) == 1
+        assert store.points.sent_since(1, 0) == (1, 50) and store.points.sent_since(1, time.time() + 1) == (0, 0)
+
+    def test_withdrawals(self, store):
+        add_users(store, 1, points=100)
+        assert store.points.create_withdrawal(1, 101, "0xW") is None
+        first = store.points.create_withdrawal(1, 60, "0xW")
+        second = store.points.create_withdrawal(1, 40, "0xW")
+        assert store.points.balance(1) == 0 and first.status == "pending"
+        assert [w.id for w in store.points.list_withdrawals("pending")] == [first.id, second.id]
+        assert store.points.mark_withdrawal_paid(first.id, "0xhash") is True
+        assert store.points.mark_withdrawal_paid(first.id) is False
+        assert store.points.mark_withdrawal_failed(first.id) is False
+        assert store.points.mark_withdrawal_failed(second.id, "rpc down") is True
+        assert store.points.mark_withdrawal_failed(second.id) is False
+        assert store.points.balance(1) == 40
+        got = store.points.get_withdrawal(second.id)
+        assert got.status == "failed" and got.refunded and got.note == "rpc down"
+        assert store.points.get_withdrawal(first.id).tx_hash == "0xhash"
+        assert [w.id for w in store.points.withdrawals_for(1)] == [second.id, first.id]
+        assert sum(store.points.earned_by_kind(1).values()) == store.points.balance(1)
+
+    # ---- tickets, fingerprints, settings ----
+    def test_tickets_rate_rule_and_replies(self, store):
+        first = store.tickets.open(1, "technical", "help", at=1000.0)
+        assert store.tickets.open(1, "technical", "again", at=2000.0) is None
+        assert store.tickets.open(1, "ban", "other category", at=2000.0) is not None
+        assert store.tickets.open(1, "technical", "next day", at=1000.0 + 86401) is not None
+        assert [t.text for t in store.tickets.list_open(limit=2)] == ["help", "other category"]
+        assert store.tickets.reply(first.id, 99, "fixed") is True
+        got = store.tickets.get(first.id)
+        assert (got.status, got.reply, got.replied_by) == ("answered", "fixed", 99)
+        assert store.tickets.close(first.id) is True and store.tickets.close(first.id) is False
+        assert store.tickets.reply(first.id, 99, "late") is False
+        assert [t.text for t in store.tickets.list_for_user(1)] == ["next day", "other category", "help"]
+
+    def test_fingerprints_ttl(self, store):
+        store.fingerprints.record(1, "hashA", "ip1")
+        store.fingerprints.record(2, "hashA", "ip2")
+        store.fingerprints.record(1, "hashA", "ip3")        # same pair: refreshed, not duplicated
+        store.fingerprints.record(3, "hashA", at=time.time() - 100, ttl_s=10)   # expired
+        assert store.fingerprints.users_with("hashA") == [1, 2]
+        assert [f.ip_hash for f in store.fingerprints.for_user(1)] == ["ip3"]
+        assert store.fingerprints.for_user(3) == []
+        store.fingerprints.purge_expired()   # MongoDB's TTL monitor (and mongomock) may have removed it already
+        assert store.stats()["counts"]["device_fingerprints"] == 2
+        assert store.fingerprints.purge_expired() == 0
+
+    def test_settings(self, store):
+        assert store.settings.get("maintenance", False) is False
+        store.settings.set("maintenance", True)
+        store.settings.set("limits", {"transfer_max": 1000})
+        store.settings.set("maintenance", False)
+        assert store.settings.all() == {"limits": {"transfer_max": 1000}, "maintenance": False}
+        store.settings.delete("limits")
+        assert store.settings.get("limits") is None
+
+    # ---- cross-cutting ----
+    def test_writes_notify_listeners_and_count_round_trips(self, store):
+        seen = []
+        store.on_users_changed(seen.extend)
+        store.round_trips.take()
+        store.users.register(1)
+        store.points.credit(1, 5, "award")
+        store.users.set_language(1, "en")
+        assert seen == [1, 1, 1]
+        assert store.round_trips.take() >= 3 and store.round_trips.total >= 3
+
+    def test_repair_finds_nothing_when_nothing_crashed(self, store):
+        add_users(store, 1, 2, points=10)
+        store.points.transfer(1, 2, 5)
+        assert store.repair() == 0
