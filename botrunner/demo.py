@@ -121,13 +121,16 @@ def drive(control: ControlClient, users: int, concurrency: int, reply_timeout: f
     with ThreadPoolExecutor(concurrency) as pool:
         futures = [pool.submit(lambda uid=uid: tally.user(converse(control, uid, tally, reply_timeout)))
                    for uid in ids]
+        # a terminal gets one line rewritten in place; a log file gets a line every few seconds
+        interactive = getattr(out, "isatty", lambda: False)()
         while not all(f.done() for f in futures):
-            out.write("\r" + progress_line(tally, users, started))
+            out.write(("\r" if interactive else "") + progress_line(tally, users, started)
+                      + ("" if interactive else "\n"))
             out.flush()
-            time.sleep(0.5)
+            time.sleep(0.5 if interactive else 3.0)
         for f in futures:
             f.result()
-    out.write("\r" + progress_line(tally, users, started) + "\n")
+    out.write(("\r" if interactive else "") + progress_line(tally, users, started) + "\n")
     tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
     return tally
 
