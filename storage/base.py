@@ -1,7 +1,7 @@
 """The storage interface: one `Store` holding explicit repositories, implemented once per backend.
 
 Handlers never write queries; they call these methods. Every method that changes a user (including
-points) reports the user ids to the store's listeners so caches can invalidate them.
+points; except `touch_many`) reports the user ids to the store's listeners so caches can invalidate them.
 Points change only through `PointsRepository` (and the referral/task methods that pay rewards), each
 change atomic and written together with its ledger row.
 """
@@ -76,7 +76,9 @@ class UserRepository(abc.ABC):
         """The user blocked the bot (Telegram 403): kept apart from bans."""
     @abc.abstractmethod
     def touch_many(self, last_active: dict[int, float]) -> None:
-        """Set last_active_at for many users in one bulk write (only ever moves forward)."""
+        """Set last_active_at for many users in one bulk write (only ever moves forward). The one write
+        that does NOT notify listeners: invalidating on every message would empty the user cache, so a
+        cached user's last_active_at may lag; queries on activity read the database."""
     @abc.abstractmethod
     def count(self) -> int: ...
     @abc.abstractmethod

@@ -102,7 +102,6 @@ class MongoUsers(UserRepository):
         if last_active:
             self.users.bulk_write([UpdateOne({"_id": uid}, {"$max": {"last_active_at": at}})
                                    for uid, at in last_active.items()], ordered=False)
-            self.store.users_changed(last_active)
 
     def count(self) -> int:
         return self.reports.estimated_document_count()

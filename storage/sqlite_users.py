@@ -97,7 +97,6 @@ class SQLiteUsers(UserRepository):
         with self.db.transaction() as tx:
             tx.executemany("UPDATE users SET last_active_at = MAX(last_active_at, ?) WHERE id = ?",
                            [(at, uid) for uid, at in last_active.items()])
-        self.store.users_changed(last_active)
 
     def count(self) -> int:
         return self.db.scalar("SELECT COUNT(*) FROM users")

@@ -1,0 +1,163 @@
+"""The L1 + L2 user cache against the real Redis from the fixtures (and a private one we stop)."""
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis
+from loguru import logger
+
+from botrunner.redis_server import EmbeddedRedis
+from storage.sqlite_backend import SQLiteStore
+from storage.user_cache import UserCache
+
+
+def wait_until(condition, timeout=5.0):
+    """Readiness poll (not a timing assertion): pub/sub delivery is asynchronous."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SQLiteStore(str(tmp_path / "cache.sqlite3"))
+    store.init_schema()
+    store.users.register(1, "alice")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def log_lines():
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.record["message"]), level="INFO")
+    yield lines
+    logger.remove(sink)
+
+
+def make_cache(store, url, **kwargs):
+    return UserCache(store, redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1), **kwargs)
+
+
+def test_l1_l2_miss_accounting(store, redis_url):
+    cache = make_cache(store, redis_url)
+    assert cache.get(1).username == "alice"         # miss: database, fills L2 and L1
+    assert cache.get(1).username == "alice"         # L1
+    other_worker = make_cache(store, redis_url)
+    assert other_worker.get(1).username == "alice"  # L2
+    assert cache.get(404) is None
+    assert cache.stats() == {"l1Size": 1, "l1Hits": 1, "l2Hits": 0, "misses": 2, "hitRate": 0.3333,
+                             "redisAvailable": True}
+    assert other_worker.stats()["l2Hits"] == 1
+
+
+def test_returning_user_costs_no_database_read(store, redis_url):
+    cache = make_cache(store, redis_url)
+    cache.get(1)
+    store.round_trips.take()
+    cache.get(1)
+    assert store.round_trips.take() == 0
+
+
+def test_expired_l1_entry_is_not_served(store, redis_url):
+    cache = make_cache(store, redis_url, ttl_ms=1)
+    cache.get(1)
+    time.sleep(0.01)
+    cache.get(1)
+    assert cache.l1_hits == 0
+
+
+def test_write_invalidates_l1_and_l2(store, redis_url, redis_client):
+    cache = make_cache(store, redis_url)
+    cache.get(1)
+    assert redis_client.exists("user:1")
+    store.users.set_language(1, "de")
+    assert not redis_client.exists("user:1") and 1 not in cache.l1
+    assert cache.get(1).language_code == "de"
+
+
+def _other_worker(path, url, conn):
+    store = SQLiteStore(path)            # everything built after fork, as a worker does
+    cache = make_cache(store, url).start()
+    cache.get(1)
+    conn.send("cached")
+    conn.recv()                          # the parent has written
+    dropped = wait_until(lambda: 1 not in cache.l1)
+    conn.send((dropped, cache.get(1).points))
+    cache.stop()
+
+
+def test_invalidation_reaches_another_process(store, redis_url):
+    parent_conn, child_conn = multiprocessing.Pipe()
+    child = multiprocessing.get_context("fork").Process(target=_other_worker, args=(store.path, redis_url, child_conn))
+    child.start()
+    assert parent_conn.poll(10) and parent_conn.recv() == "cached"
+    make_cache(store, redis_url)         # this process's cache: it publishes the invalidation on writes
+    store.points.credit(1, 42, "award")
+    parent_conn.send("written")
+    assert parent_conn.poll(10)
+    assert parent_conn.recv() == (True, 42)
+    child.join(10)
+
+
+def test_listener_applies_invalidations_published_elsewhere(store, redis_url, redis_client):
+    cache = make_cache(store, redis_url).start()
+    try:
+        cache.get(1)
+        redis_client.publish("cache:invalidate", "1,7")
+        assert wait_until(lambda: 1 not in cache.l1)
+    finally:
+        cache.stop()
+
+
+def test_redis_down_degrades_to_l1_and_database_announced_once(store, tmp_path, log_lines):
+    server = EmbeddedRedis(tmp_path / "r").start()
+    cache = make_cache(store, server.url, retry_s=0.0)
+    cache.get(1)
+    server.stop()
+    store.users.register(2, "bob")                  # publishing this invalidation fails: no crash
+    assert cache.get(2).username == "bob"           # database
+    assert cache.get(2).username == "bob"           # L1 still works
+    assert cache.get(3) is None
+    assert cache.stats()["redisAvailable"] is False
+    assert sum("Redis unavailable" in line for line in log_lines) == 1
+    server.start()
+    assert cache.get(3) is None                     # a miss asks Redis again: it is back
+    assert cache.stats()["redisAvailable"] is True
+    assert 2 not in cache.l1                        # invalidations may have been missed meanwhile
+    assert sum("available again" in line for line in log_lines) == 1
+    server.stop()
+
+
+def test_dead_redis_from_the_start(store, tmp_path, log_lines):
+    cache = make_cache(store, f"unix://{tmp_path}/nothing.sock").start(wait_s=0.2)
+    try:
+        assert cache.get(1).username == "alice" and cache.get(1).username == "alice"
+        assert cache.stats()["l1Hits"] == 1 and not cache.stats()["redisAvailable"]
+        assert sum("Redis unavailable" in line for line in log_lines) == 1
+    finally:
+        cache.stop()
+
+
+def test_statistics_line(store, redis_url, log_lines):
+    cache = make_cache(store, redis_url, stats_interval_s=1e-9)
+    cache.get(1)
+    cache.get(1)
+    cache.maybe_log_stats()
+    line = [entry for entry in log_lines if entry.startswith("User cache statistics")][-1]
+    for field in ("l1Size=1", "l1Hits=1", "l2Hits=0", "misses=1", "hitRate=0.5", "redisAvailable=True"):
+        assert field in line
+
+
+def test_size_bounds_l1(store, redis_url):
+    for uid in range(2, 12):
+        store.users.register(uid)
+    cache = make_cache(store, redis_url, size=5)
+    for uid in range(1, 12):
+        cache.get(uid)
+    assert cache.stats()["l1Size"] == 5
