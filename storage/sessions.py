@@ -1,0 +1,66 @@
+"""Conversation state (sessions) in Redis (REDIS_SESSION_DB), with a TTL, encrypted when a key is set.
+
+Key `session:<user_id>:<chat_id>`, value JSON. With SESSION_ENCRYPTION_KEY set, values are Fernet
+tokens (AES-128-CBC + HMAC-SHA256, from the `cryptography` package): unreadable and tamper-evident at
+rest. The key may be a Fernet key (`Fernet.generate_key()`) or any passphrase, which is stretched
+with HKDF-SHA256. A value that cannot be decrypted (key changed, tampering) reads as an empty session.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import redis
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from loguru import logger
+
+KEY = "session:{}:{}"
+
+
+def fernet_for(secret: str) -> Fernet:
+    """A Fernet from a Fernet key, or from a passphrase through HKDF-SHA256."""
+    try:
+        if len(base64.urlsafe_b64decode(secret.encode())) == 32:
+            return Fernet(secret.encode())
+    except (binascii.Error, ValueError):
+        pass
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"botrunner-sessions", info=b"fernet").derive(
+        secret.encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+class SessionStore:
+    """get / set / delete one conversation state (a JSON-able dict) per (user, chat)."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int = 86400, encryption_key: str = "") -> None:
+        self.redis = client
+        self.ttl_s = ttl_s
+        self.fernet = fernet_for(encryption_key) if encryption_key else None
+
+    def get(self, user_id: int, chat_id: int) -> dict[str, Any]:
+        """The state, or {} when none (expired, never set, or unreadable)."""
+        raw = self.redis.get(KEY.format(user_id, chat_id))
+        if raw is None:
+            return {}
+        try:
+            return json.loads(self.fernet.decrypt(raw) if self.fernet else raw)
+        except (InvalidToken, ValueError):
+            logger.warning("Session {}:{} could not be read (key changed or data tampered); starting empty",
+                           user_id, chat_id)
+            return {}
+
+    def set(self, user_id: int, chat_id: int, state: dict[str, Any]) -> None:
+        """Store the state; the TTL restarts on every write."""
+        raw = json.dumps(state, separators=(",", ":")).encode()
+        self.redis.set(KEY.format(user_id, chat_id), self.fernet.encrypt(raw) if self.fernet else raw, ex=self.ttl_s)
+
+    def delete(self, user_id: int, chat_id: int) -> None:
+        self.redis.delete(KEY.format(user_id, chat_id))
+
+    def ttl(self, user_id: int, chat_id: int) -> int:
+        """Seconds left (-2: no session), for status pages and tests."""
+        return self.redis.ttl(KEY.format(user_id, chat_id))

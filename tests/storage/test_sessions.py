@@ -1,0 +1,35 @@
+"""Sessions in the real Redis: TTL, clear and encrypted storage."""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+
+from storage.sessions import SessionStore
+
+
+def test_roundtrip_ttl_and_delete(redis_client):
+    sessions = SessionStore(redis_client, ttl_s=600)
+    assert sessions.get(1, 2) == {}
+    sessions.set(1, 2, {"step": "transfer_amount", "to": 7})
+    assert sessions.get(1, 2) == {"step": "transfer_amount", "to": 7}
+    assert 0 < sessions.ttl(1, 2) <= 600
+    assert b"transfer_amount" in redis_client.get("session:1:2")      # no key: stored in clear
+    sessions.delete(1, 2)
+    assert sessions.get(1, 2) == {} and sessions.ttl(1, 2) == -2
+
+
+def test_encrypted_at_rest_with_a_passphrase(redis_client):
+    sessions = SessionStore(redis_client, ttl_s=600, encryption_key="correct horse battery staple")
+    sessions.set(1, 2, {"wallet": "0xSECRET"})
+    raw = redis_client.get("session:1:2")
+    assert b"0xSECRET" not in raw and b"wallet" not in raw
+    assert sessions.get(1, 2) == {"wallet": "0xSECRET"}
+    assert SessionStore(redis_client, encryption_key="another key").get(1, 2) == {}   # wrong key: empty
+
+
+def test_fernet_key_and_tampering(redis_client):
+    key = Fernet.generate_key().decode()
+    sessions = SessionStore(redis_client, encryption_key=key)
+    sessions.set(5, 5, {"a": 1})
+    assert Fernet(key.encode()).decrypt(redis_client.get("session:5:5")) == b'{"a":1}'
+    redis_client.set("session:5:5", b"gAAAAtampered")
+    assert sessions.get(5, 5) == {}
