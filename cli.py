@@ -143,14 +143,18 @@ def db() -> None:
 @pass_settings
 def db_init(settings: Settings) -> None:
     """Create every index and table (idempotent); report what was created."""
-    not_built("db init", "Storage")
+    from storage.db_admin import init_lines
+    for line in init_lines(settings):
+        click.echo(line)
 
 
 @db.command("stats")
 @pass_settings
 def db_stats(settings: Settings) -> None:
     """Show collection counts and index usage."""
-    not_built("db stats", "Storage")
+    from storage.db_admin import stats_lines
+    for line in stats_lines(settings):
+        click.echo(line)
 
 
 @main.command("config")
