@@ -68,11 +68,12 @@ class ControlClient:
             {"token": token, "user_id": user_id, "message_id": message_id, "data": data, "chat_id": chat_id}))
 
     def inject_chat_member(self, token: str, chat_id: int, user_id: int, new_status: str,
-                           old_status: str | None = None, kind: str = "chat_member", **fields: Any) -> dict[str, Any]:
+                           old_status: str | None = None, update_type: str = "chat_member",
+                           **fields: Any) -> dict[str, Any]:
         """A chat_member (or my_chat_member) update; also changes what getChatMember reports."""
         return self._call("POST", "/inject/chat_member", _clean(
             {"token": token, "chat_id": chat_id, "user_id": user_id, "new_status": new_status,
-             "old_status": old_status, "kind": kind, **fields}))
+             "old_status": old_status, "update_type": update_type, **fields}))
 
     def inject_raw(self, token: str, update: dict[str, Any], keep_update_id: bool = False,
                    chat_id: int | None = None) -> dict[str, Any]:

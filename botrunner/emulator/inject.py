@@ -96,18 +96,20 @@ def callback(state: BotState, user_id: int, message_id: int, data: str, chat_id:
 
 
 def chat_member(state: BotState, chat_id: int, user_id: int, new_status: str, old_status: str | None = None,
-                kind: str = "chat_member", actor_id: int | None = None, chat_type: str | None = None,
+                update_type: str = "chat_member", actor_id: int | None = None, chat_type: str | None = None,
                 title: str | None = None) -> dict[str, Any]:
-    """A membership change (kind "chat_member", or "my_chat_member" when user_id is the bot's id).
+    """A membership change: update_type "chat_member", or "my_chat_member" (the bot's own membership).
 
     The membership state getChatMember reports changes with it. A private-chat my_chat_member
     to "kicked" is a user blocking the bot, and back to "member" unblocking it.
     """
+    if update_type not in ("chat_member", "my_chat_member"):
+        raise InjectError("update_type must be chat_member or my_chat_member")
     chat = members.chat_for(state, int(chat_id), chat_type, title)
-    if kind == "my_chat_member":
+    if update_type == "my_chat_member":
         user_id = state.bot_id
     previous = members.set_status(state, chat["id"], int(user_id), new_status)
-    if kind == "my_chat_member" and chat["type"] == "private":
+    if update_type == "my_chat_member" and chat["type"] == "private":
         state.members.pop((chat["id"], state.bot_id), None)
         if new_status == "kicked":
             state.blocked[chat["id"]] = "blocked"
@@ -119,7 +121,7 @@ def chat_member(state: BotState, chat_id: int, user_id: int, new_status: str, ol
     change = {"chat": chat, "from": actor, "date": int(time.time()),
               "old_chat_member": members.member_object(subject, old_status or previous),
               "new_chat_member": members.member_object(subject, new_status)}
-    stored = state.push_update({kind: change}, chat["id"])
+    stored = state.push_update({update_type: change}, chat["id"])
     return _result(stored, chat_id=chat["id"])
 
 
