@@ -56,6 +56,7 @@ class Worker:
         self.booted_ctime = heartbeat.last_update()
         self.router: Router | None = None
         self.stop_requested = 0
+        self.first_stop_at = 0.0
         self.retiring = False      # supervisor side: asked to stop (roll, recycle, fewer workers)
         self.aborted = False       # supervisor side: SIGABRT sent for a missed heartbeat
 
@@ -177,7 +178,12 @@ class Worker:
         await asyncio.gather(*tasks.values(), return_exceptions=True)
 
     def _on_sigterm(self) -> None:
+        # the same stop often arrives twice (systemd signals the whole cgroup, the supervisor relays it):
+        # rq's rule, a duplicate within 1 s is not a second request
+        if self.stop_requested and time.monotonic() - self.first_stop_at < 1.0:
+            return
         self.stop_requested += 1
+        self.first_stop_at = self.first_stop_at or time.monotonic()
         if self.stop_requested > 1:
             logger.warning("Second SIGTERM: cold stop")
             os._exit(0)

@@ -1,0 +1,146 @@
+"""Real-process fixtures: the local Bot API server (in-thread) and supervisors as subprocesses."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from botrunner.redis_keys import Keys
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "123456:runner-test"
+KEYS = Keys.for_token(TOKEN)
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class Cluster:
+    """Supervisors started as `botrunner start` subprocesses against one Redis and one emulator."""
+
+    def __init__(self, tmp_path: Path, redis_url: str, api_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.redis_url = redis_url
+        self.api_url = api_url
+        self.client = redis.Redis.from_url(redis_url)
+        self.processes: list[subprocess.Popen] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "NOTIFY_SOCKET"))}
+        env.update(BOT_TOKEN=TOKEN, REDIS_URL=self.redis_url, TEST_RECORD_REDIS_URL=self.redis_url,
+                   STATE_DIR=str(self.tmp_path / "state"), LANES="16", POLL_LEASE_TTL_MS="2000",
+                   LANE_LEASE_TTL_MS="2000", HEARTBEAT_TIMEOUT_S="15", DRAIN_TIMEOUT_S="6", POLL_TIMEOUT_S="25",
+                   HANDLER_THREADS="8", BOT_HANDLERS="tests.runner.bot_app:router", PYTHONPATH=str(ROOT),
+                   BOTRUNNER_ENV_FILE="/nonexistent.env", LOG_LEVEL="info")
+        env.update(extra)
+        return env
+
+    def start(self, workers: int = 2, wait: bool = True, **extra: str) -> subprocess.Popen:
+        log = open(self.tmp_path / f"supervisor-{len(self.processes)}.log", "wb")
+        proc = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "start", "--workers", str(workers),
+                                 "--api-url", self.api_url], env=self.env(**extra), cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc.log_path = log.name
+        self.processes.append(proc)
+        if wait:
+            wait_until(lambda: self.balanced(proc.pid, workers) and self.lanes_owned() == 16
+                       and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready")
+        return proc
+
+    def workers(self) -> list[dict]:
+        out = []
+        for worker_id in self.client.zrange(KEYS.workers, 0, -1):
+            info = {k.decode(): v.decode() for k, v in self.client.hgetall(KEYS.worker(worker_id.decode())).items()}
+            if info:
+                out.append(info)
+        return out
+
+    def worker_pids(self, supervisor_pid: int | None = None) -> list[int]:
+        pids = [int(w["pid"]) for w in self.workers()]
+        if supervisor_pid is None:
+            return pids
+        return [pid for pid in pids if _parent(pid) == supervisor_pid]
+
+    def balanced(self, supervisor_pid: int, workers: int) -> bool:
+        """Every worker of this supervisor is registered and holds at least one lane."""
+        mine = [w for w in self.workers() if _parent(int(w["pid"])) == supervisor_pid]
+        return len(mine) >= workers and all(w["lanes"] for w in mine)
+
+    def lanes_owned(self) -> int:
+        return sum(1 for n in range(16) if self.client.exists(KEYS.lane_owner(n)))
+
+    def poller_pid(self) -> int | None:
+        value = self.client.get(KEYS.poll_lease)
+        return int(value.decode().split(":")[2]) if value else None
+
+    def handled(self) -> dict[int, int]:
+        return {int(k): int(v) for k, v in self.client.hgetall("handled:count").items()}
+
+    def order(self, chat_id: int) -> list[int]:
+        return [int(x) for x in self.client.lrange(f"handled:{chat_id}", 0, -1)]
+
+    def log(self, proc: subprocess.Popen) -> str:
+        return Path(proc.log_path).read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)     # the group: workers orphaned by kill -9 too
+            except ProcessLookupError:
+                pass
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@pytest.fixture
+def emulator():
+    from botrunner.emulator import running_emulator
+    from botrunner.emulator.client import ControlClient
+    with running_emulator(port=0) as emu:
+        with ControlClient(emu.url) as control:
+            yield emu, control
+
+
+@pytest.fixture
+def cluster(tmp_path, redis_url, emulator):
+    emu, _ = emulator
+    group = Cluster(tmp_path, redis_url, emu.url)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+        group.client.close()
+
+
+def burst(control, users: range, per_user: int, command: str = "start") -> int:
+    """Inject per_user commands from each user, interleaved, in batches; returns how many."""
+    items = [{"kind": "command", "user_id": user, "command": command} for _ in range(per_user) for user in users]
+    for start in range(0, len(items), 500):
+        control.inject_batch(TOKEN, items[start:start + 500])
+    return len(items)
