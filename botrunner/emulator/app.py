@@ -103,6 +103,8 @@ async def handle_bot_request(request: web.Request) -> web.Response:
         params = await read_params(request)
     except ApiError as error:
         return error_response(error)
+    except web.HTTPException as exc:          # e.g. 413 for an upload over the 50 MB limit
+        return error_response(ApiError(exc.status, exc.reason))
     try:
         return await emulator.call(state, request.match_info["method"], params)
     except Exception:

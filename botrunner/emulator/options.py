@@ -27,7 +27,9 @@ class FloodLimits:
         if unknown:
             raise TypeError(f"unknown flood limit option(s): {', '.join(sorted(unknown))}")
         for name, value in changes.items():
-            setattr(self, name, bool(value) if name == "enabled" else type(getattr(self, name))(value))
+            if name == "enabled":
+                value = value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+            setattr(self, name, type(getattr(self, name))(value))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

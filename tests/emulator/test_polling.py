@@ -154,3 +154,20 @@ def test_tokens_are_isolated(emulator, control, token):
             "Bad Request: chat not found")
     with httpx.Client(base_url=f"{emulator.url}/bot{token}/") as api:
         assert len(api.post("getUpdates").json()["result"]) == 1
+
+
+def test_a_poll_whose_client_went_away_no_longer_counts_as_in_flight(emulator, control, token):
+    with httpx.Client(base_url=f"{emulator.url}/bot{token}/", timeout=0.5) as impatient:
+        try:
+            impatient.post("getUpdates", json={"timeout": 20})
+        except httpx.ReadTimeout:
+            pass
+    deadline = time.monotonic() + 5
+    while control.poll_stats(token)["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stats = control.poll_stats(token)
+    assert stats["in_flight"] == 0
+    assert stats["calls"][0]["outcome"] == "disconnected"
+    with httpx.Client(base_url=f"{emulator.url}/bot{token}/") as api:
+        assert api.post("getUpdates").status_code == 200           # nothing left to terminate: no 409 anywhere
+    assert control.poll_stats(token)["max_concurrent"] == 1
