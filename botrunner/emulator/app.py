@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
 
 import aiohttp
 from aiohttp import web

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botrunner.emulator.envelope import bad_request
 from botrunner.emulator.params import Params
 from botrunner.emulator.state import BotState
 
@@ -76,9 +75,7 @@ def set_status(state: BotState, chat_id: int, user_id: int, status: str, until_d
 
 async def get_chat_member(emulator: Any, state: BotState, params: Params) -> dict[str, Any]:
     chat = state.chat(params.get("chat_id"))
-    user_id = params.integer("user_id")
-    if user_id is None:
-        raise bad_request("user_id is empty" if "user_id" not in params else "invalid user_id specified")
+    user_id = params.integer("user_id", required=True)
     user = state.user if user_id == state.bot_id else state.user_record(user_id)
     until = state.members.get((chat["id"], user_id), {}).get("until_date", 0)
     return member_object(user, status_of(state, chat, user_id), until)

@@ -128,6 +128,8 @@ class BotState:
             raise bad_request("chat_id is empty")
         if isinstance(chat_id, str) and chat_id.startswith("@"):
             found = self.usernames.get(chat_id[1:].lower())
+            if found is not None and self.chats[found]["type"] == "private":
+                found = None      # bots cannot address users by @username
         else:
             try:
                 found = int(chat_id)

@@ -122,6 +122,12 @@ def test_blocked_user_gets_403(api, control, token, user):
     assert api.post("sendMessage", json={"chat_id": user, "text": "x"}).json()["ok"]
 
 
+def test_users_cannot_be_addressed_by_username(api, control, token):
+    control.inject_message(token, 5003, "hi", username="alice")
+    assert error_of(api.post("sendMessage", json={"chat_id": "@alice", "text": "x"})) == (
+        400, "Bad Request: chat not found")
+
+
 def test_send_to_channel_by_username(api, control, token):
     control.set_chat(token, -1001234, type="channel", title="News", username="newschan")
     message = api.post("sendMessage", json={"chat_id": "@newschan", "text": "post"}).json()["result"]
