@@ -139,9 +139,13 @@ class MongoFingerprints(FingerprintRepository):
     def record(self, user_id: int, fingerprint_hash: str, ip_hash: str = "", ttl_s: int = 90 * 86400,
                at: float | None = None) -> None:
         at = at or now()
-        self.fps.update_one({"fingerprint_hash": fingerprint_hash, "user_id": user_id},
-                            {"$set": {"ip_hash": ip_hash, "updated_at": at, "expires_at": to_date(at + ttl_s)},
-                             "$setOnInsert": {"created_at": at}}, upsert=True)
+        query = {"fingerprint_hash": fingerprint_hash, "user_id": user_id}
+        update = {"$set": {"ip_hash": ip_hash, "updated_at": at, "expires_at": to_date(at + ttl_s)},
+                  "$setOnInsert": {"created_at": at}}
+        try:
+            self.fps.update_one(query, update, upsert=True)
+        except DuplicateKeyError:   # two upserts of the same new pair raced: the loser's update now matches
+            self.fps.update_one(query, update)
 
     def users_with(self, fingerprint_hash: str) -> list[int]:
         cursor = self.fps.find({"fingerprint_hash": fingerprint_hash, "expires_at": {"$gt": to_date(now())}},

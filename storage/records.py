@@ -6,6 +6,7 @@ MongoDB backend stores them as BSON dates so TTL indexes work, and converts at i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import secrets
 import time
@@ -192,10 +193,12 @@ class Ticket:
     replied_at: float | None = None
 
 
+@functools.cache
 def field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+@functools.cache
 def bool_fields(cls: type) -> frozenset[str]:
     """Fields stored as 0/1 by SQLite that must come back as bool."""
     return frozenset(f.name for f in dataclasses.fields(cls) if f.type in ("bool", bool))
@@ -213,8 +216,3 @@ def user_to_json(user: User) -> str:
 
 def user_from_json(raw: str | bytes) -> User:
     return from_mapping(User, json.loads(raw))
-
-
-def replace(record: T, **changes: Any) -> T:
-    return dataclasses.replace(record, **changes)
-

@@ -34,7 +34,8 @@ class SQLiteDatabase:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection; a fresh one after fork (a parent's connection must not be reused)."""
         if self._pid != os.getpid():
-            self._local, self._all, self._pid = threading.local(), [], os.getpid()
+            # a forked child: forget the parent's connections (and a lock another thread may have held)
+            self._local, self._all, self._lock, self._pid = threading.local(), [], threading.Lock(), os.getpid()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open()
@@ -80,10 +81,11 @@ class SQLiteDatabase:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield Transaction(conn, self.round_trips)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:   # also when COMMIT itself failed: never leave the connection mid-transaction
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

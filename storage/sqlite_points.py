@@ -60,7 +60,8 @@ class SQLitePoints(PointsRepository):
             result = apply_move(tx, user_id, amount, kind, reference, key)
         if result is ALREADY_APPLIED:
             return self.balance(user_id)
-        self.store.users_changed([user_id])
+        if result is not None:
+            self.store.users_changed([user_id])
         return result
 
     def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0) -> Transfer | None:

@@ -6,30 +6,13 @@ import os
 import uuid
 
 import mongomock
-import mongomock.collection
 import pytest
 
 from storage.mongo_backend import MongoStore, connect
 from storage.sqlite_backend import SQLiteStore
+from tests.storage.mongomock_compat import accept_newer_pymongo_arguments
 
-
-def _accept_newer_pymongo_arguments() -> None:
-    """mongomock 4.3's bulk builder predates PyMongo 4.9's `sort=` on UpdateOne: accept and ignore it,
-    so the production code path (bulk_write) runs unchanged under test."""
-    builder = mongomock.collection.BulkOperationBuilder
-    if getattr(builder.add_update, "_accepts_sort", False):
-        return
-    original = builder.add_update
-
-    def add_update(self, selector, doc, multi=False, upsert=False, collation=None, array_filters=None,
-                   hint=None, sort=None, **_ignored):
-        return original(self, selector, doc, multi=multi, upsert=upsert, collation=collation,
-                        array_filters=array_filters, hint=hint)
-    add_update._accepts_sort = True
-    builder.add_update = add_update
-
-
-_accept_newer_pymongo_arguments()
+accept_newer_pymongo_arguments()
 
 MONGODB_URL = os.environ.get("MONGODB_URL", "")
 
