@@ -91,10 +91,11 @@ class UserRepository(abc.ABC):
     @abc.abstractmethod
     def top_by_referrals(self, limit: int = 10) -> list[User]: ...
     @abc.abstractmethod
-    def rank_by_total_earned(self, user_id: int) -> int | None:
-        """1 + users with more total_earned; None for an unknown user."""
+    def rank_by_total_earned(self, user_id: int, max_rank: int | None = None) -> int | None:
+        """1 + users with more total_earned; None for an unknown user. With `max_rank`, counting stops
+        there and a lower rank comes back as max_rank + 1 (shown as "#100+"): cheap on millions of users."""
     @abc.abstractmethod
-    def rank_by_referrals(self, user_id: int) -> int | None: ...
+    def rank_by_referrals(self, user_id: int, max_rank: int | None = None) -> int | None: ...
     @abc.abstractmethod
     def iter_all(self, batch_size: int = 1000) -> Iterator[User]:
         """Every user in id order, fetched in pages (CSV export)."""

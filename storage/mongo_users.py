@@ -121,15 +121,18 @@ class MongoUsers(UserRepository):
     def top_by_referrals(self, limit: int = 10) -> list[User]:
         return self._top("referral_count", limit)
 
-    def _rank(self, field: str, user_id: int) -> int | None:
+    def _rank(self, field: str, user_id: int, max_rank: int | None) -> int | None:
         doc = self.users.find_one({"_id": user_id}, {field: 1})
-        return None if doc is None else 1 + self.reports.count_documents({field: {"$gt": doc[field]}})
+        if doc is None:
+            return None
+        limit = {} if max_rank is None else {"limit": max_rank}
+        return 1 + self.reports.count_documents({field: {"$gt": doc[field]}}, **limit)
 
-    def rank_by_total_earned(self, user_id: int) -> int | None:
-        return self._rank("total_earned", user_id)
+    def rank_by_total_earned(self, user_id: int, max_rank: int | None = None) -> int | None:
+        return self._rank("total_earned", user_id, max_rank)
 
-    def rank_by_referrals(self, user_id: int) -> int | None:
-        return self._rank("referral_count", user_id)
+    def rank_by_referrals(self, user_id: int, max_rank: int | None = None) -> int | None:
+        return self._rank("referral_count", user_id, max_rank)
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[User]:
         query: dict = {}

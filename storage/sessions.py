@@ -64,3 +64,27 @@ class SessionStore:
     def ttl(self, user_id: int, chat_id: int) -> int:
         """Seconds left (-2: no session), for status pages and tests."""
         return self.redis.ttl(KEY.format(user_id, chat_id))
+
+
+class ConversationStates:
+    """The runner's conversation-state interface (get/set/clear of a step name, chat first) over a
+    SessionStore, so the step is kept with the rest of the session: same TTL, same encryption."""
+
+    FIELD = "step"
+
+    def __init__(self, sessions: SessionStore) -> None:
+        self.sessions = sessions
+
+    def get(self, chat_id: int | None, user_id: int | None) -> str | None:
+        return self.sessions.get(user_id, chat_id).get(self.FIELD)
+
+    def set(self, chat_id: int | None, user_id: int | None, state: str) -> None:
+        self.sessions.set(user_id, chat_id, {**self.sessions.get(user_id, chat_id), self.FIELD: state})
+
+    def clear(self, chat_id: int | None, user_id: int | None) -> None:
+        data = self.sessions.get(user_id, chat_id)
+        data.pop(self.FIELD, None)
+        if data:
+            self.sessions.set(user_id, chat_id, data)
+        else:
+            self.sessions.delete(user_id, chat_id)

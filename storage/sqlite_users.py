@@ -117,15 +117,16 @@ class SQLiteUsers(UserRepository):
     def top_by_referrals(self, limit: int = 10) -> list[User]:
         return self._top("referral_count", limit)
 
-    def _rank(self, column: str, user_id: int) -> int | None:
-        return self.db.scalar(f"SELECT 1 + (SELECT COUNT(*) FROM users WHERE {column} > u.{column}) "
-                              "FROM users u WHERE u.id = ?", (user_id,))
+    def _rank(self, column: str, user_id: int, max_rank: int | None) -> int | None:
+        limit = -1 if max_rank is None else max_rank   # LIMIT -1: no limit
+        return self.db.scalar(f"SELECT 1 + (SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE {column} > u.{column} "
+                              "LIMIT ?)) FROM users u WHERE u.id = ?", (limit, user_id))
 
-    def rank_by_total_earned(self, user_id: int) -> int | None:
-        return self._rank("total_earned", user_id)
+    def rank_by_total_earned(self, user_id: int, max_rank: int | None = None) -> int | None:
+        return self._rank("total_earned", user_id, max_rank)
 
-    def rank_by_referrals(self, user_id: int) -> int | None:
-        return self._rank("referral_count", user_id)
+    def rank_by_referrals(self, user_id: int, max_rank: int | None = None) -> int | None:
+        return self._rank("referral_count", user_id, max_rank)
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[User]:
         last = None

@@ -91,6 +91,8 @@ class TestStoreContract:
         assert store.users.rank_by_total_earned(2) == 1
         assert store.users.rank_by_total_earned(3) == 2     # ties share a rank
         assert store.users.rank_by_total_earned(4) == 4
+        assert store.users.rank_by_total_earned(4, max_rank=2) == 3      # "#2+": counting stopped early
+        assert store.users.rank_by_total_earned(2, max_rank=2) == 1
         assert store.users.rank_by_total_earned(99) is None
         for referred in (10, 11):
             store.users.register(referred)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import mongomock
 from click.testing import CliRunner
+from pymongo import ReadPreference
 
 import cli
 from botrunner.context import Services
 from storage import db_admin
 from storage.factory import install, open_store, open_worker_storage
-from storage.mongo_backend import MongoStore
+from storage.mongo_backend import MongoStore, connect
 
 
 def test_worker_storage_from_settings(settings):
@@ -69,3 +70,18 @@ def test_db_admin_on_mongodb(settings, monkeypatch):
     assert list(db_admin.init_lines(settings))[-1].endswith("every table/collection and index exists")
     stats = "\n".join(db_admin.stats_lines(settings))
     assert "users.total_earned_leaderboard: total_earned -1, _id 1, n/a" in stats
+
+
+def test_mongo_client_options_and_collection_views():
+    client = connect("mongodb://127.0.0.1:9/botrunner", max_pool_size=200, min_pool_size=20, timeout_ms=1500)
+    try:
+        options = client.options
+        assert (options.pool_options.max_pool_size, options.pool_options.min_pool_size) == (200, 20)
+        assert options.retry_writes and options.server_selection_timeout == 1.5
+        store = MongoStore(client, "botrunner")
+        assert store.money["point_transactions"].write_concern.document["w"] == "majority"
+        assert store.plain["users"].write_concern.document.get("w") != "majority"
+        assert store.reports["users"].read_preference == ReadPreference.SECONDARY_PREFERRED
+        assert store.money["users"].read_preference == ReadPreference.PRIMARY
+    finally:
+        client.close()

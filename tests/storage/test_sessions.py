@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet
 
-from storage.sessions import SessionStore
+from storage.sessions import ConversationStates, SessionStore
 
 
 def test_roundtrip_ttl_and_delete(redis_client):
@@ -33,3 +33,18 @@ def test_fernet_key_and_tampering(redis_client):
     assert Fernet(key.encode()).decrypt(redis_client.get("session:5:5")) == b'{"a":1}'
     redis_client.set("session:5:5", b"gAAAAtampered")
     assert sessions.get(5, 5) == {}
+
+
+def test_conversation_states_adapter_keeps_the_rest_of_the_session(redis_client):
+    sessions = SessionStore(redis_client, encryption_key="k")
+    states = ConversationStates(sessions)
+    assert states.get(10, 1) is None
+    sessions.set(1, 10, {"amount": 5})
+    states.set(10, 1, "transfer_confirm")
+    assert states.get(10, 1) == "transfer_confirm" and sessions.get(1, 10) == {"amount": 5, "step": "transfer_confirm"}
+    states.clear(10, 1)
+    assert sessions.get(1, 10) == {"amount": 5}
+    sessions.delete(1, 10)
+    states.set(10, 1, "x")
+    states.clear(10, 1)
+    assert sessions.ttl(1, 10) == -2
