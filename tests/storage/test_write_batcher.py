@@ -100,3 +100,25 @@ def test_batching_saves_round_trips(store):
         batcher.flush()
         return store.round_trips.take()
     assert trips(enabled=True) * 10 < trips(enabled=False)
+
+
+def test_flush_per_update_is_a_group_commit(store):
+    """What the worker does: every handler thread flushes before acking. When flush() returns, that
+    thread's write is in the database even if another thread's flush carried it."""
+    import threading
+    batcher = WriteBatcher(store, enabled=True, size=1000)
+    failures = []
+
+    def handler(uid):
+        for n in range(20):
+            at = 100.0 + n
+            batcher.touch(uid, at=at)
+            batcher.flush()
+            if store.users.get(uid).last_active_at < at:
+                failures.append((uid, n))
+    threads = [threading.Thread(target=handler, args=(uid,)) for uid in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
