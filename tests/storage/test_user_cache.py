@@ -94,15 +94,20 @@ def _other_worker(path, url, conn):
 
 def test_invalidation_reaches_another_process(store, redis_url):
     parent_conn, child_conn = multiprocessing.Pipe()
-    child = multiprocessing.get_context("fork").Process(target=_other_worker, args=(store.path, redis_url, child_conn))
+    child = multiprocessing.get_context("fork").Process(target=_other_worker, args=(store.path, redis_url, child_conn),
+                                                        daemon=True)
     child.start()
-    assert parent_conn.poll(10) and parent_conn.recv() == "cached"
-    make_cache(store, redis_url)         # this process's cache: it publishes the invalidation on writes
-    store.points.credit(1, 42, "award")
-    parent_conn.send("written")
-    assert parent_conn.poll(10)
-    assert parent_conn.recv() == (True, 42)
-    child.join(10)
+    try:
+        assert parent_conn.poll(10) and parent_conn.recv() == "cached"
+        make_cache(store, redis_url)     # this process's cache: it publishes the invalidation on writes
+        store.points.credit(1, 42, "award")
+        parent_conn.send("written")
+        assert parent_conn.poll(10)
+        assert parent_conn.recv() == (True, 42)
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.terminate()
 
 
 def test_listener_applies_invalidations_published_elsewhere(store, redis_url, redis_client):
@@ -117,21 +122,23 @@ def test_listener_applies_invalidations_published_elsewhere(store, redis_url, re
 
 def test_redis_down_degrades_to_l1_and_database_announced_once(store, tmp_path, log_lines):
     server = EmbeddedRedis(tmp_path / "r").start()
-    cache = make_cache(store, server.url, retry_s=0.0)
-    cache.get(1)
-    server.stop()
-    store.users.register(2, "bob")                  # publishing this invalidation fails: no crash
-    assert cache.get(2).username == "bob"           # database
-    assert cache.get(2).username == "bob"           # L1 still works
-    assert cache.get(3) is None
-    assert cache.stats()["redisAvailable"] is False
-    assert sum("Redis unavailable" in line for line in log_lines) == 1
-    server.start()
-    assert cache.get(3) is None                     # a miss asks Redis again: it is back
-    assert cache.stats()["redisAvailable"] is True
-    assert 2 not in cache.l1                        # invalidations may have been missed meanwhile
-    assert sum("available again" in line for line in log_lines) == 1
-    server.stop()
+    try:
+        cache = make_cache(store, server.url, retry_s=0.0)
+        cache.get(1)
+        server.stop()
+        store.users.register(2, "bob")                  # publishing this invalidation fails: no crash
+        assert cache.get(2).username == "bob"           # database
+        assert cache.get(2).username == "bob"           # L1 still works
+        assert cache.get(3) is None
+        assert cache.stats()["redisAvailable"] is False
+        assert sum("Redis unavailable" in line for line in log_lines) == 1
+        server.start()
+        assert cache.get(3) is None                     # a miss asks Redis again: it is back
+        assert cache.stats()["redisAvailable"] is True
+        assert 2 not in cache.l1                        # invalidations may have been missed meanwhile
+        assert sum("available again" in line for line in log_lines) == 1
+    finally:
+        server.stop()
 
 
 def test_dead_redis_from_the_start(store, tmp_path, log_lines):
