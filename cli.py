@@ -93,10 +93,47 @@ def emulator(host: str, port: int, flood: bool, flood_chat_rate: float, flood_ch
 
 
 @main.command()
+@click.option("--api-url", default=None, help="Local Bot API server (default: TELEGRAM_API_URL).")
+@click.option("--token", default=None, help="The bot's token (default: BOT_TOKEN, else the local token).")
+@click.option("--requests", "requests_", default=1000, show_default=True, type=click.IntRange(1),
+              help="Guide's test: /start commands from new users.")
+@click.option("--batches", default=10, show_default=True, type=click.IntRange(1), help="Guide's test: batches.")
+@click.option("--interval", default=0.1, show_default=True, type=click.FloatRange(min=0),
+              help="Guide's test: seconds between batches.")
+@click.option("--rate", default=None, type=click.FloatRange(min=0.1),
+              help="Open loop instead: /start per second (with --duration and --users).")
+@click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Open loop: seconds.")
+@click.option("--users", default=1000, show_default=True, type=click.IntRange(1),
+              help="Open loop: distinct users (a user's first /start is new, later ones returning).")
+@click.option("--first-user-id", default=None, type=click.IntRange(1), help="Lowest user id (default: random).")
+@click.option("--reply-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds after which a missing reply counts as a failure.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @pass_settings
-def loadtest(settings: Settings) -> None:
-    """Drive simulated users at a bot through the local Bot API server and report latency."""
-    not_built("loadtest", "Demo, load test and benchmarks")
+def loadtest(settings: Settings, api_url: str | None, token: str | None, requests_: int, batches: int,
+             interval: float, rate: float | None, duration: float, users: int, first_user_id: int | None,
+             reply_timeout: float, as_json: bool, quiet: bool) -> None:
+    """Drive simulated /start users at a bot through the local Bot API server; report latency, PASS/FAIL."""
+    import asyncio
+    import json
+
+    from botrunner import loadtest as lt
+    api_url = api_url or settings.telegram_api_url
+    if api_url == "https://api.telegram.org":
+        raise click.BadParameter("load tests run against a local Bot API server: --api-url http://127.0.0.1:8081 "
+                                 "(`botrunner emulator`)", param_hint="--api-url")
+    title = lt.describe(rate, requests_, batches, interval, duration, users)
+    try:
+        run = asyncio.run(lt.run_load(api_url, token or settings.bot_token or LOCAL_TOKEN, requests=requests_,
+                                      batches=batches, interval=interval, rate=rate, duration=duration, users=users,
+                                      first_user=first_user_id, reply_timeout=reply_timeout, show_progress=not quiet))
+    except lt.LoadTestError as exc:
+        click.echo(f"botrunner loadtest: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(json.dumps(lt.as_json(run, title)) if as_json else lt.report(run, title, rate is not None))
+    sys.exit(0 if run.summary().passed() else 1)
 
 
 @main.command()
