@@ -204,6 +204,106 @@ class Settings:
     miniapp_max_connections: int = env("MINIAPP_MAX_CONNECTIONS", integer(1), 10000, "MiniApp concurrent "
                                        "connections.", group="miniapp")
 
+    # The airdrop bot (handlers/): names as operators of the Node bot know them
+    admin_user_ids: tuple = env("ADMIN_USER_IDS", id_list, (), "Telegram ids allowed to run admin commands "
+                                "(comma-separated). No default: unset means nobody is an admin.", group="bot")
+    bot_username: str = env("BOT_USERNAME", pattern(r"[A-Za-z][A-Za-z0-9_]{3,31}", "a Telegram username without @"),
+                            "airdrop_bot", "The bot's username, used in referral links.", group="bot")
+    bot_name: str = env("BOT_NAME", text, "Airdrop Bot", "Name shown in the welcome text.", group="bot")
+    required_channel_id: str = env("REQUIRED_CHANNEL_ID", pattern(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}",
+                                   "@channelusername or a numeric chat id"), "", "Channel users must join "
+                                   "(channel task, withdraw gate).", group="bot")
+    withdraw_alert_channel_id: str = env("WITHDRAW_ALERT_CHANNEL_ID", pattern(
+        r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}", "@channelusername or a numeric chat id"), "",
+        "Chat that gets an alert for every withdrawal request (unset: none).", group="bot")
+    referral_bonus: int = env("REFERRAL_BONUS", integer(0, 1_000_000), 15, "Points the referrer gets once the "
+                              "referred user passes the captcha.", group="bot")
+    referral_welcome_bonus: int = env("REFERRAL_WELCOME_BONUS", integer(0, 1_000_000), 7, "Points a referred "
+                                      "user gets after the captcha.", group="bot")
+    referral_welcome_bonus_enabled: bool = env("REFERRAL_WELCOME_BONUS_ENABLED", boolean, True,
+                                               "Pay REFERRAL_WELCOME_BONUS at all.", group="bot")
+    referral_code_length: int = env("REFERRAL_CODE_LENGTH", integer(4, 16), 8, "Longest custom referral code "
+                                    "(codes are 4..this many of A-Z 0-9 _).", group="bot")
+    referral_task_threshold: int = env("REFERRAL_TASK_THRESHOLD", integer(1, 10000), 3, "Referrals the "
+                                       "'invite friends' task needs.", group="bot")
+    min_withdraw_points: int = env("MIN_WITHDRAW_POINTS", integer(1, 10**12), 100, "Smallest balance that can "
+                                   "be withdrawn.", group="bot")
+    points_to_token_conversion_rate: float = env("POINTS_TO_TOKEN_CONVERSION_RATE", number(0, 1e9), 0.001,
+                                                 "Tokens per point (the dashboard's estimate).", group="bot")
+    token_symbol: str = env("TOKEN_SYMBOL", pattern(r"[A-Za-z0-9$]{1,12}", "1..12 letters or digits"), "TOKEN",
+                            "Token symbol shown next to estimates.", group="bot")
+    withdraw_require_channel_join: bool = env("WITHDRAW_REQUIRE_CHANNEL_JOIN", boolean, False, "Only members of "
+                                              "REQUIRED_CHANNEL_ID may withdraw (checked again at confirmation).",
+                                              group="bot")
+    withdraw_confirm_timeout_s: int = env("WITHDRAW_CONFIRM_TIMEOUT_S", integer(10, 86400), 600, "A withdrawal "
+                                          "confirmation button expires after this long.", group="bot")
+    wallet_change_allowed: bool = env("WALLET_CHANGE_ALLOWED", boolean, True, "Users may replace their wallet "
+                                      "address (false: the first one is final).", group="bot")
+    wallet_change_cooldown_s: int = env("WALLET_CHANGE_COOLDOWN_S", integer(0, 365 * 86400), 86400,
+                                        "Shortest time between two wallet changes.", group="bot")
+    transfer_enabled: bool = env("TRANSFER_ENABLED", boolean, True, "Users may send points to each other.",
+                                 group="bot")
+    transfer_min_points: int = env("TRANSFER_MIN_POINTS", integer(1, 10**12), 50, "Smallest transfer.", group="bot")
+    transfer_max_points: int = env("TRANSFER_MAX_POINTS", integer(1, 10**12), 10000, "Largest transfer.",
+                                   group="bot")
+    transfer_max_daily_points: int = env("TRANSFER_MAX_DAILY_POINTS", integer(1, 10**12), 1000, "Points one "
+                                         "user may send in 24 hours (enforced).", group="bot")
+    transfer_daily_limit: int = env("TRANSFER_DAILY_LIMIT", integer(1, 1000), 1, "Transfers one user may send "
+                                    "in 24 hours (enforced).", group="bot")
+    transfer_fee_percentage: float = env("TRANSFER_FEE_PERCENTAGE", number(0, 100), 2.0, "Fee (burned), in "
+                                         "percent of the amount, rounded down.", group="bot")
+    transfer_confirm_timeout_s: int = env("TRANSFER_CONFIRM_TIMEOUT_S", integer(10, 86400), 300, "A transfer "
+                                          "confirmation button expires after this long.", group="bot")
+    captcha_enabled: bool = env("CAPTCHA_ENABLED", boolean, True, "New (and flagged) users solve an image "
+                                "captcha before any command but /start and /help works.", group="bot")
+    captcha_max_attempts: int = env("CAPTCHA_MAX_ATTEMPTS", integer(1, 20), 3, "Wrong answers allowed per "
+                                    "captcha.", group="bot")
+    captcha_session_timeout: int = env("CAPTCHA_SESSION_TIMEOUT", integer(10_000, 3_600_000), 300000,
+                                       "Milliseconds a captcha stays valid; also the lock-out after too many "
+                                       "wrong answers.", group="bot")
+    captcha_length: int = env("CAPTCHA_LENGTH", integer(4, 8), 5, "Characters in a captcha.", group="bot")
+    daily_bonus: int = env("DAILY_BONUS", integer(0, 1_000_000), 10, "Points for the daily check-in task.",
+                           group="bot")
+    daily_task_reset_interval_s: int = env("DAILY_TASK_RESET_INTERVAL_S", integer(60, 30 * 86400), 86400,
+                                           "Cooldown of the daily check-in.", group="bot")
+    points_channel_join: int = env("POINTS_CHANNEL_JOIN", integer(0, 1_000_000), 10, "Points for the "
+                                   "channel task.", group="bot")
+    points_twitter_follow: int = env("POINTS_TWITTER_FOLLOW", integer(0, 1_000_000), 15, "Points for the X "
+                                     "follow task (proof).", group="bot")
+    points_retweet: int = env("POINTS_RETWEET", integer(0, 1_000_000), 10, "Points for the retweet task "
+                              "(proof).", group="bot")
+    points_per_referral: int = env("POINTS_PER_REFERRAL", integer(0, 1_000_000), 25, "Points for the 'invite "
+                                   "friends' task.", group="bot")
+    points_premium_member: int = env("POINTS_PREMIUM_MEMBER", integer(0, 1_000_000), 50, "Points for the "
+                                     "Telegram Premium task.", group="bot")
+    task_twitter_profile: str = env("TASK_TWITTER_PROFILE", url("https"), "", "X profile to follow (unset: no "
+                                    "follow task).", group="bot")
+    task_twitter_tweet: str = env("TASK_TWITTER_TWEET", url("https"), "", "Tweet to retweet (unset: no "
+                                  "retweet task).", group="bot")
+    bot_website: str = env("BOT_WEBSITE", url("https", "http"), "", "Website for the 'open a link' task "
+                           "(unset: no such task).", group="bot")
+    auto_approve_submissions: bool = env("AUTO_APPROVE_SUBMISSIONS", boolean, False, "Default tasks with proof "
+                                         "pay at once instead of waiting for review.", group="bot")
+    rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 20, "Commands and "
+                                           "button presses per user per minute.", group="bot")
+    rate_limit_sensitive_per_hour: int = env("RATE_LIMIT_SENSITIVE_PER_HOUR", integer(1, 10000), 10,
+                                             "Withdraw, transfer, wallet and proof actions per user per hour.",
+                                             group="bot")
+    spam_warn_threshold: int = env("SPAM_WARN_THRESHOLD", integer(1, 1000), 5, "Unknown messages per "
+                                   "minute that draw a warning.", group="bot")
+    spam_freeze_threshold: int = env("SPAM_FREEZE_THRESHOLD", integer(1, 1000), 8, "Unknown messages per "
+                                     "minute that freeze the user.", group="bot")
+    spam_freeze_minutes: int = env("SPAM_FREEZE_MINUTES", integer(1, 10080), 10, "How long a spam freeze "
+                                   "lasts.", group="bot")
+    leaderboard_cache_s: int = env("LEADERBOARD_CACHE_S", integer(0, 3600), 30, "Seconds leaderboards and "
+                                   "ranks are cached.", group="bot")
+    support_username: str = env("SUPPORT_USERNAME", text, "", "Shown in /help (unset: tickets only).",
+                                group="bot")
+    texts_dir: str = env("TEXTS_DIR", text, "", "Directory of <lang>.json files overriding any bot text.",
+                         group="bot")
+    bot_api_timeout_s: float = env("BOT_API_TIMEOUT_S", number(0.5, 30), 5.0, "Timeout of the Bot API calls "
+                                   "handlers wait for (getChatMember).", group="bot")
+
     # Logging
     log_level: str = env("LOG_LEVEL", choice("trace", "debug", "info", "success", "warning", "error", "critical"),
                          "info", "Lowest level logged.", group="logging")
@@ -290,6 +390,14 @@ def _check_consistency(s: Settings) -> None:
         raise ConfigError("USE_WEBHOOK=true is invalid: expected WEBHOOK_URL to be set as well")
     if s.use_webhook and not s.webhook_secret:
         raise ConfigError("USE_WEBHOOK=true is invalid: expected TELEGRAM_WEBHOOK_SECRET to be set as well")
+    if s.transfer_min_points > s.transfer_max_points:
+        raise ConfigError(f"TRANSFER_MIN_POINTS={s.transfer_min_points} is invalid: expected at most "
+                          f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")
+    if s.withdraw_require_channel_join and not s.required_channel_id:
+        raise ConfigError("WITHDRAW_REQUIRE_CHANNEL_JOIN=true is invalid: expected REQUIRED_CHANNEL_ID to be set as well")
+    if s.spam_warn_threshold > s.spam_freeze_threshold:
+        raise ConfigError(f"SPAM_WARN_THRESHOLD={s.spam_warn_threshold} is invalid: expected at most "
+                          f"SPAM_FREEZE_THRESHOLD ({s.spam_freeze_threshold})")
 
 
 def mask(value: Any) -> str:

@@ -12,6 +12,7 @@ GROUPS = {
     "redis": "Redis",
     "storage": "Storage, cache and sessions",
     "miniapp": "MiniApp",
+    "bot": "The airdrop bot",
     "logging": "Logging",
 }
 

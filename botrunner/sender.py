@@ -31,10 +31,30 @@ def api_base(api_url: str, token: str) -> str:
     return f"{api_url.rstrip('/')}/bot{token}/"
 
 
+def _is_file(value: Any) -> bool:
+    return isinstance(value, (bytes, bytearray)) or (
+        isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (bytes, bytearray)))
+
+
+def multipart(params: dict[str, Any]) -> aiohttp.FormData:
+    """A multipart body for uploads: a file is bytes or (file_name, bytes); nested values go as JSON text."""
+    form = aiohttp.FormData()
+    for name, value in params.items():
+        if _is_file(value):
+            file_name, data = value if isinstance(value, tuple) else (name, value)
+            form.add_field(name, bytes(data), filename=file_name)
+        elif isinstance(value, (dict, list)):
+            form.add_field(name, json.dumps(value))
+        else:
+            form.add_field(name, str(value).lower() if isinstance(value, bool) else str(value))
+    return form
+
+
 async def call_api(session: aiohttp.ClientSession, base: str, method: str, params: dict[str, Any],
                    timeout: float) -> Any:
     """One Bot API request (JSON body); returns `result` or raises ApiError / aiohttp / timeout errors."""
-    async with session.post(base + method, json=params, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+    body_args = {"data": multipart(params)} if any(_is_file(v) for v in params.values()) else {"json": params}
+    async with session.post(base + method, timeout=aiohttp.ClientTimeout(total=timeout), **body_args) as resp:
         body = await resp.read()
     try:
         # errors="replace": a server sending bad UTF-8 must not wedge the caller

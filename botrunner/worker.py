@@ -97,8 +97,9 @@ class Worker:
         loop.add_signal_handler(signal.SIGQUIT, lambda: os._exit(0))
         worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
         keys = Keys.for_token(s.bot_token)
-        client = aioredis.from_url(s.redis_url_for(s.redis_dedup_db), max_connections=64,
-                                   health_check_interval=30)
+        # a blocking pool: under a burst, callers wait for a connection instead of failing
+        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30))
         states = RedisStates(redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
         pool = ThreadPoolExecutor(s.handler_threads, thread_name_prefix="handler")
         services = self._start_services(pool)
@@ -109,7 +110,7 @@ class Worker:
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
         processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
                               s.max_attempts, leases.is_valid)
-        queues = ChatQueues(processor.process, capacity=s.handler_threads * 16)
+        queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None)
         await self._wait_for_redis(leases)
@@ -125,7 +126,7 @@ class Worker:
         return code
 
     def _start_services(self, pool: ThreadPoolExecutor) -> Services:
-        services = Services()
+        services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
         for hook in self.router.startup_hooks:
             try:
                 hook(services)

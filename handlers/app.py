@@ -1,34 +1,65 @@
-"""The starter bot: /start greets, /help lists the commands, plain text is echoed.
-
-It exists so `botrunner start` runs a real bot out of the box; the airdrop bot replaces it
-(BOT_HANDLERS=handlers.app:router stays the default).
-"""
+"""The airdrop bot's router (BOT_HANDLERS=handlers.app:router): every feature module registered with
+the gate, and the worker start-up hook that opens storage, seeds default tasks and builds the Runtime."""
 from __future__ import annotations
 
+import redis
+from loguru import logger
+
+from botrunner.config import load_settings
 from botrunner.context import Context
+from botrunner.redis_keys import Keys
 from botrunner.router import Router
+from handlers import (admin, captcha, menu, moderation, points, referrals, start, support, tasks, transfers,
+                      wallet, withdraw)
+from handlers.bot_api import BotApi
+from handlers.callbacks import Signer
+from handlers.gate import guard
+from handlers.runtime import Runtime
+from handlers.task_catalog import default_tasks
+from handlers.texts import Texts
 
 router = Router()
 
-COMMANDS = {"start": "say hello", "help": "list the commands"}
+# order is irrelevant for routing (the router matches exactly / by longest prefix)
+for module in (start, captcha, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
+               moderation, admin):
+    module.register(router, guard)
 
 
-@router.command("start")
-def start(ctx: Context) -> None:
-    """Greet the user by first name."""
-    user = ctx.update.effective_user
-    name = user.first_name if user and user.first_name else "there"
-    ctx.reply(f"Hello, {name}! I am running on botrunner. Send /help to see what I can do.")
+@router.default()
+def fallback(ctx: Context) -> None:
+    """Updates nothing matched: membership changes, commands we do not know, stale buttons."""
+    if ctx.update.my_chat_member is not None:
+        moderation.membership(ctx)
+    elif ctx.callback_data is not None:
+        ctx.answer(ctx.services.bot.t(ctx, "button_invalid"), show_alert=True)
+    elif ctx.command is not None and ctx.user_id is not None:
+        guard(_unknown_command)(ctx)
 
 
-@router.command("help")
-def help_(ctx: Context) -> None:
-    """List the commands."""
-    ctx.reply("Commands:\n" + "\n".join(f"/{name} - {what}" for name, what in COMMANDS.items())
-              + "\nAny other text is echoed back.")
+def _unknown_command(ctx: Context) -> None:
+    ctx.reply(ctx.services.bot.t(ctx, "unknown_command"))
 
 
-@router.text()
-def echo(ctx: Context) -> None:
-    """Echo plain text."""
-    ctx.reply(ctx.text[:4096])
+@router.on_worker_start
+def open_bot(services) -> None:
+    """Storage (repositories, cache, sessions, batcher), default tasks, texts, Bot API reads, captcha."""
+    from storage.factory import install, redis_client
+    settings = getattr(services, "settings", None) if "settings" in services.provided else None
+    settings = settings or load_settings()
+    storage = install(services, settings)
+    added = storage.store.tasks.seed(default_tasks(settings))
+    if added:
+        logger.info("Seeded {} default task(s)", added)
+    services.provide("bot", build_runtime(settings, storage, redis_client(settings, settings.redis_session_db)))
+
+
+def build_runtime(settings, storage, client: redis.Redis) -> Runtime:
+    rt = Runtime(settings=settings, store=storage.store, users=storage.cache, sessions=storage.sessions,
+                 redis=client, texts=Texts(settings.texts_dir),
+                 api=BotApi(settings.telegram_api_url, settings.bot_token, settings.bot_api_timeout_s),
+                 batcher=storage.batcher, prefix=Keys.for_token(settings.bot_token).prefix + "bot:")
+    rt.signer = Signer(settings.bot_token or "local")
+    rt.captcha = captcha.ImageCaptcha(settings.captcha_length, settings.captcha_max_attempts,
+                                      settings.captcha_session_timeout / 1000)
+    return rt

@@ -1,0 +1,106 @@
+"""Callback data: short, signed and bound to the user the button was made for; one-time action tokens.
+
+Every button's data is `<payload>~<sig>`, where sig = HMAC(bot token, user id + payload) cut to 8
+characters: forged data and buttons forwarded to (or pressed by) another user fail the check.
+Money and other irreversible actions go through `offer()` / `claim()`: an opaque token in Redis
+with a TTL, deleted atomically by the first claim, so a double click or a replay does nothing.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from botrunner.context import Context
+
+MAX_DATA = 64                 # Telegram's limit on callback_data, in bytes
+SIG_LEN = 8
+SEP = "~"
+
+_CLAIM = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return nil end
+local item = cjson.decode(raw)
+if tostring(item['user']) ~= ARGV[1] or item['action'] ~= ARGV[2] then return nil end
+redis.call('DEL', KEYS[1])
+return raw
+"""
+
+
+class Signer:
+    """Signs and verifies callback data with a key derived from the bot token."""
+
+    def __init__(self, secret: str) -> None:
+        self.key = hashlib.sha256(b"botrunner-callback-data:" + secret.encode()).digest()
+
+    def _sig(self, user_id: int, payload: str) -> str:
+        digest = hmac.new(self.key, f"{user_id}:{payload}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:SIG_LEN]
+
+    def sign(self, user_id: int, payload: str) -> str:
+        if SEP in payload:
+            raise ValueError(f"callback payload may not contain {SEP!r}: {payload!r}")
+        data = f"{payload}{SEP}{self._sig(user_id, payload)}"
+        if len(data.encode()) > MAX_DATA:
+            raise ValueError(f"callback data too long: {data!r}")
+        return data
+
+    def verify(self, user_id: int | None, data: str | None) -> str | None:
+        """The payload if `data` was signed for this user, else None."""
+        if user_id is None or not data or len(data.encode()) > MAX_DATA or SEP not in data:
+            return None
+        payload, _, sig = data.rpartition(SEP)
+        return payload if hmac.compare_digest(sig, self._sig(user_id, payload)) else None
+
+
+def signer(ctx: Context) -> Signer:
+    return ctx.services.bot.signer
+
+
+def button(ctx: Context, text: str, payload: str, user_id: int | None = None) -> dict[str, str]:
+    """An inline button whose data only `user_id` (default: this update's user) can use."""
+    return {"text": text, "callback_data": signer(ctx).sign(user_id or ctx.user_id, payload)}
+
+
+def url_button(text: str, url: str) -> dict[str, str]:
+    return {"text": text, "url": url}
+
+
+def keyboard(*rows: list[dict[str, str]]) -> dict[str, Any]:
+    return {"inline_keyboard": [row for row in rows if row]}
+
+
+def payload_parts(ctx: Context) -> list[str]:
+    """The verified payload split on ':' (the gate stores it before the handler runs)."""
+    return getattr(ctx, "payload", "").split(":")
+
+
+# ---- one-time action tokens ----
+
+def offer(ctx: Context, action: str, data: dict[str, Any], ttl_s: int) -> str:
+    """Store an action the user may confirm once within ttl_s; returns the token for the button."""
+    rt = ctx.services.bot
+    token = secrets.token_urlsafe(9)
+    item = {"user": ctx.user_id, "action": action, "data": data}
+    rt.redis.set(rt.key("act", token), json.dumps(item), ex=ttl_s)
+    return token
+
+
+def claim(ctx: Context, action: str, token: str) -> dict[str, Any] | None:
+    """The action's data, exactly once, for the user it was offered to; None when expired or used."""
+    rt = ctx.services.bot
+    if not token or len(token) > 32:
+        return None
+    raw = rt.redis.eval(_CLAIM, 1, rt.key("act", token), str(ctx.user_id), action)
+    return json.loads(raw)["data"] if raw else None
+
+
+def drop(ctx: Context, token: str) -> None:
+    """Cancel an offered action (the Cancel button)."""
+    rt = ctx.services.bot
+    claim_any = rt.redis.get(rt.key("act", token))
+    if claim_any and json.loads(claim_any).get("user") == ctx.user_id:
+        rt.redis.delete(rt.key("act", token))

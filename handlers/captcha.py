@@ -1,0 +1,127 @@
+"""The captcha gate: an image captcha (PyPI `captcha`, PNG via Pillow) sent as a photo, answered by text.
+
+`ImageCaptcha` is one implementation of the gate's three steps (challenge, answer, refresh); a
+MiniApp captcha can be another, chosen in handlers.app. The code lives in the user's session
+(encrypted at rest when SESSION_ENCRYPTION_KEY is set); passing it flips users.captcha_passed,
+which the gate checks, and pays the referral bonus recorded at /start.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Callable
+
+from captcha.image import ImageCaptcha as Renderer
+
+from botrunner.context import Context
+from handlers.callbacks import button, keyboard
+from handlers.gate import clean_text
+from handlers.runtime import runtime
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: answers should not hinge on the font
+STATE = "captcha"
+
+
+def random_code(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+class ImageCaptcha:
+    """Image captcha with CAPTCHA_MAX_ATTEMPTS answers within CAPTCHA_SESSION_TIMEOUT, then a lock-out."""
+
+    def __init__(self, length: int, max_attempts: int, timeout_s: float,
+                 make_code: Callable[[int], str] = random_code) -> None:
+        self.length = length
+        self.max_attempts = max_attempts
+        self.timeout_s = timeout_s
+        self.make_code = make_code
+        self.renderer = Renderer(width=240, height=90)
+
+    def challenge(self, ctx: Context, attempts: int = 0) -> None:
+        """Send a new image (or say how long the lock-out lasts)."""
+        rt = runtime(ctx)
+        locked = rt.redis.ttl(rt.key("captcha-lock", ctx.user_id))
+        if locked and locked > 0:
+            ctx.reply(rt.t(ctx, "captcha_locked", minutes=max(1, locked // 60 + (locked % 60 > 0))))
+            return
+        code = self.make_code(self.length)
+        session = rt.session(ctx)
+        session["captcha"] = {"code": code, "attempts": attempts, "expires_at": time.time() + self.timeout_s}
+        rt.save_session(ctx, session)
+        ctx.set_state(STATE)
+        png = self.renderer.generate(code).getvalue()
+        ctx.call("sendPhoto", chat_id=ctx.chat_id, photo=("captcha.png", png),
+                 caption=rt.t(ctx, "captcha_prompt", attempts=self.max_attempts - attempts,
+                              minutes=max(1, int(self.timeout_s // 60))),
+                 reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_captcha_refresh"), "cap:new")]))
+
+    def answer(self, ctx: Context) -> bool:
+        """Check a text answer; True when passed (the caller then welcomes the user)."""
+        rt = runtime(ctx)
+        session = rt.session(ctx)
+        pending = session.get("captcha")
+        if not pending:
+            self.challenge(ctx)
+            return False
+        if time.time() > pending["expires_at"]:
+            ctx.reply(rt.t(ctx, "captcha_expired"))
+            self.challenge(ctx)
+            return False
+        given = clean_text(ctx, 32).replace(" ", "").upper()
+        if secrets.compare_digest(given.encode(), pending["code"].encode()):
+            session.pop("captcha", None)
+            rt.save_session(ctx, session)
+            ctx.clear_state()
+            rt.store.users.set_captcha(ctx.user_id, True, "passed")
+            return True
+        pending["attempts"] += 1
+        left = self.max_attempts - pending["attempts"]
+        if left <= 0:
+            session.pop("captcha", None)
+            rt.save_session(ctx, session)
+            ctx.clear_state()
+            rt.redis.set(rt.key("captcha-lock", ctx.user_id), 1, ex=int(self.timeout_s))
+            rt.store.users.set_captcha(ctx.user_id, False, "failed")
+            ctx.reply(rt.t(ctx, "captcha_failed", minutes=max(1, int(self.timeout_s // 60))))
+            return False
+        rt.save_session(ctx, session)
+        ctx.reply(rt.t(ctx, "captcha_wrong", attempts=left))
+        return False
+
+    def refresh(self, ctx: Context) -> None:
+        """A new image; wrong answers so far still count, so refreshing cannot reset the limit."""
+        pending = runtime(ctx).session(ctx).get("captcha") or {}
+        self.challenge(ctx, attempts=int(pending.get("attempts", 0)))
+
+
+def on_answer(ctx: Context) -> None:
+    """Text while the captcha is pending."""
+    rt = runtime(ctx)
+    user = rt.users.get(ctx.user_id)
+    if user is None:
+        ctx.clear_state()
+        ctx.reply(rt.t(ctx, "start_first"))
+        return
+    if user.captcha_passed:
+        ctx.clear_state()
+        from handlers.menu import show_menu
+        show_menu(ctx)
+        return
+    if rt.captcha.answer(ctx):
+        from handlers.start import welcome_verified
+        welcome_verified(ctx)
+
+
+def on_refresh(ctx: Context) -> None:
+    rt = runtime(ctx)
+    user = rt.users.get(ctx.user_id)
+    if user is not None and user.captcha_passed:
+        ctx.answer(rt.t(ctx, "captcha_done"))
+        return
+    ctx.answer()
+    rt.captcha.refresh(ctx)
+
+
+def register(router, guard) -> None:
+    router.state(STATE)(guard(on_answer, open_=True))
+    router.callback("cap:new")(guard(on_refresh, open_=True))

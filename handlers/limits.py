@@ -1,0 +1,71 @@
+"""Per-user rate limits, the spam freeze, short locks and one-shot notices, all in Redis.
+
+Fixed windows (INCR + EXPIRE) are enough here: the limits protect the bot and the ledger from
+floods and scripts, not exact quotas. Every key carries a TTL, so nothing accumulates.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from botrunner.context import Context
+
+
+def hit(ctx: Context, name: str, limit: int, window_s: int) -> bool:
+    """Count one event for this user; False when it goes over `limit` within the window."""
+    rt = ctx.services.bot
+    window = int(time.time() // window_s)
+    key = rt.key("rl", name, ctx.user_id, window)
+    pipe = rt.redis.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, window_s + 1)
+    count = pipe.execute()[0]
+    return count <= limit
+
+
+def once(ctx: Context, name: str, ttl_s: int) -> bool:
+    """True the first time within ttl_s (throttles notices such as 'you are banned')."""
+    rt = ctx.services.bot
+    return bool(rt.redis.set(rt.key("once", name, ctx.user_id), 1, nx=True, ex=ttl_s))
+
+
+def frozen_for(ctx: Context) -> int:
+    """Seconds left of a spam freeze (0: not frozen)."""
+    rt = ctx.services.bot
+    ttl = rt.redis.ttl(rt.key("freeze", ctx.user_id))
+    return max(ttl, 0)
+
+
+def count_spam(ctx: Context) -> str:
+    """Count an unrecognised message: 'ok', 'warn' (at the warn threshold) or 'freeze'."""
+    rt = ctx.services.bot
+    s = rt.settings
+    key = rt.key("spam", ctx.user_id)
+    count = rt.redis.incr(key)
+    if count == 1:
+        rt.redis.expire(key, 60)       # Redis 6.2 (the embedded server) has no EXPIRE NX
+    if count >= s.spam_freeze_threshold:
+        rt.redis.set(rt.key("freeze", ctx.user_id), 1, ex=s.spam_freeze_minutes * 60)
+        rt.redis.delete(key)
+        return "freeze"
+    return "warn" if count == s.spam_warn_threshold else "ok"
+
+
+def unfreeze(ctx: Context, user_id: int) -> None:
+    rt = ctx.services.bot
+    rt.redis.delete(rt.key("freeze", user_id), rt.key("spam", user_id))
+
+
+@contextmanager
+def user_lock(ctx: Context, name: str, ttl_s: int = 30) -> Iterator[bool]:
+    """Hold a per-user lock around a check-then-act (the transfer daily limit); yields False if busy."""
+    rt = ctx.services.bot
+    key = rt.key("lock", name, ctx.user_id)
+    token = f"{ctx.update_id}:{time.monotonic()}"
+    got = bool(rt.redis.set(key, token, nx=True, ex=ttl_s))
+    try:
+        yield got
+    finally:
+        if got and rt.redis.get(key) == token.encode():
+            rt.redis.delete(key)

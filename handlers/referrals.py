@@ -1,0 +1,185 @@
+"""Referrals: attribution from /start payloads, the once-only bonus, /referrals, custom codes, late codes.
+
+A payload is `ref_<code>`, a bare code, or a numeric user id (refused once the referrer locked a
+custom code). The repository refuses self-referral, re-attribution and loops; the bonus is paid
+by `credit_bonus`, exactly once per referred user, after the captcha.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from loguru import logger
+
+from botrunner.context import Context
+from handlers import limits
+from handlers.callbacks import button, keyboard
+from handlers.gate import clean_text
+from handlers.menu import respond
+from handlers.runtime import runtime
+
+TIERS = ((100, "Diamond"), (50, "Platinum"), (20, "Gold"), (10, "Silver"), (5, "Bronze"))
+WEEK_S = 7 * 86400
+CODE_STATE = "refcode"
+APPLY_STATE = "refapply"
+
+
+def find_referrer(ctx: Context, payload: str):
+    """The user a payload points at, or None."""
+    rt = runtime(ctx)
+    code = payload[4:] if payload.lower().startswith("ref_") else payload
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", code or ""):
+        return None
+    found = rt.store.users.find_by_referral_code(code) or rt.store.users.find_by_referral_code(code.upper())
+    if found is None and code.isdigit():
+        found = rt.store.users.get(int(code))
+        if found is not None and found.referral_code_locked:
+            return None                    # a custom code replaced the numeric link
+    return found
+
+
+def attribute(ctx: Context, payload: str) -> bool:
+    """Record who referred this user (no points yet); False when refused."""
+    rt = runtime(ctx)
+    referrer = find_referrer(ctx, payload)
+    if referrer is None or referrer.id == ctx.user_id:
+        return False
+    recorded = rt.store.referrals.record(referrer.id, ctx.user_id)
+    if recorded:
+        logger.info("Referral: {} joined through {}", ctx.user_id, referrer.id)
+    return recorded
+
+
+def pay_bonus(ctx: Context, referred_id: int) -> bool:
+    """Pay both sides exactly once (through the write batcher) and tell them; False if nothing was due."""
+    rt = runtime(ctx)
+    referral = rt.store.referrals.get(referred_id)
+    if referral is None or referral.bonus_credited:
+        return False
+    s = rt.settings
+    bonus = int(rt.switch("referral_bonus"))
+    welcome = s.referral_welcome_bonus if s.referral_welcome_bonus_enabled else 0
+    paid = _credit(rt, referred_id, bonus, welcome)
+    if paid:
+        referrer = rt.store.users.get(referral.referrer_id)
+        name = ctx.update.effective_user.first_name or str(referred_id)
+        lang = rt.texts.pick(referrer.language_code if referrer else "")
+        ctx.send(referral.referrer_id, rt.texts.get(lang, "referral_new", name=name, bonus=bonus))
+        if welcome:
+            ctx.reply(rt.t(ctx, "referral_welcome", bonus=welcome))
+    return paid
+
+
+def _credit(rt, referred_id: int, bonus: int, welcome: int) -> bool:
+    if rt.batcher is None:
+        return rt.store.referrals.credit_bonus(referred_id, bonus, welcome)
+    result: dict[str, bool] = {}
+    done = threading.Event()
+
+    def on_paid(paid: bool) -> None:
+        result["paid"] = paid
+        done.set()
+    rt.batcher.credit_referral(referred_id, bonus, welcome, on_paid)
+    rt.batcher.flush()                      # one bulk write with whatever else is queued
+    done.wait(10)
+    return result.get("paid", False)
+
+
+def link(ctx: Context, user) -> str:
+    code = user.referral_code if user.referral_code_locked and user.referral_code else str(user.id)
+    return f"https://t.me/{runtime(ctx).settings.bot_username}?start=ref_{code}"
+
+
+def tier(count: int) -> str:
+    return next((name for threshold, name in TIERS if count >= threshold), "-")
+
+
+def show(ctx: Context) -> None:
+    """Link, totals, active in the last 7 days, tier; buttons for a custom code or a late code."""
+    rt = runtime(ctx)
+    user = rt.store.users.get(ctx.user_id)
+    total = rt.store.referrals.count_by_referrer(user.id)
+    active = rt.store.referrals.count_active_since(user.id, time.time() - WEEK_S)
+    nxt = next((t for t, _ in reversed(TIERS) if t > total), None)
+    text = rt.t(ctx, "referrals", link=link(ctx, user), total=total, active=active, tier=tier(total),
+                next=nxt or "-", bonus=rt.switch("referral_bonus"))
+    rows = []
+    if not user.referral_code_locked:
+        rows.append([button(ctx, rt.t(ctx, "btn_custom_code"), "ref:code")])
+    if user.referred_by is None:
+        rows.append([button(ctx, rt.t(ctx, "btn_apply_code"), "ref:apply")])
+    rows.append([button(ctx, rt.t(ctx, "btn_back"), "m:menu")])
+    respond(ctx, text, keyboard(*rows))
+
+
+def ask_custom_code(ctx: Context) -> None:
+    rt = runtime(ctx)
+    ctx.set_state(CODE_STATE)
+    ctx.reply(rt.t(ctx, "refcode_ask", max=rt.settings.referral_code_length))
+
+
+def on_custom_code(ctx: Context) -> None:
+    """One-time custom code, 1 attempt per hour; afterwards the numeric link no longer works."""
+    rt = runtime(ctx)
+    ctx.clear_state()
+    code = clean_text(ctx, 64).upper()
+    if not re.fullmatch(rf"[A-Z0-9_]{{4,{rt.settings.referral_code_length}}}", code) or code.isdigit():
+        ctx.reply(rt.t(ctx, "refcode_invalid", max=rt.settings.referral_code_length))
+        return
+    if not limits.hit(ctx, "refcode", 1, 3600):
+        ctx.reply(rt.t(ctx, "refcode_rate"))
+        return
+    from storage.records import DuplicateError
+    try:
+        changed = rt.store.users.set_referral_code(ctx.user_id, code)
+    except DuplicateError:
+        ctx.reply(rt.t(ctx, "refcode_taken"))
+        return
+    user = rt.store.users.get(ctx.user_id)
+    ctx.reply(rt.t(ctx, "refcode_set", link=link(ctx, user)) if changed else rt.t(ctx, "refcode_locked"))
+
+
+def ask_apply(ctx: Context) -> None:
+    rt = runtime(ctx)
+    user = rt.store.users.get(ctx.user_id)
+    if user.referred_by is not None:
+        ctx.reply(rt.t(ctx, "apply_already"))
+        return
+    if ctx.args:
+        apply_code(ctx, ctx.args[0][:64])
+        return
+    ctx.set_state(APPLY_STATE)
+    ctx.reply(rt.t(ctx, "apply_ask"))
+
+
+def on_apply(ctx: Context) -> None:
+    ctx.clear_state()
+    apply_code(ctx, clean_text(ctx, 64))
+
+
+def apply_code(ctx: Context, code: str) -> None:
+    """A code entered after joining: allowed once, never one's own; the bonus follows at once."""
+    rt = runtime(ctx)
+    referrer = find_referrer(ctx, code)
+    if referrer is None:
+        ctx.reply(rt.t(ctx, "apply_unknown"))
+        return
+    if referrer.id == ctx.user_id:
+        ctx.reply(rt.t(ctx, "apply_own"))
+        return
+    if not attribute(ctx, code):
+        ctx.reply(rt.t(ctx, "apply_refused"))
+        return
+    ctx.reply(rt.t(ctx, "apply_done", name=referrer.first_name or referrer.id))
+    pay_bonus(ctx, ctx.user_id)
+
+
+def register(router, guard) -> None:
+    router.command("referrals", "ref")(guard(show))
+    router.callback("m:refs")(guard(show))
+    router.callback("ref:code")(guard(ask_custom_code, sensitive=True))
+    router.state(CODE_STATE)(guard(on_custom_code))
+    router.command("code")(guard(ask_apply))
+    router.callback("ref:apply")(guard(ask_apply))
+    router.state(APPLY_STATE)(guard(on_apply))

@@ -1,0 +1,102 @@
+"""What every bot handler needs, built once per worker: settings, repositories, Redis, texts, Bot API.
+
+`runtime(ctx)` returns it from `ctx.services.bot`. Operator switches changed at runtime (maintenance,
+transfers on/off, ...) live in `store.settings` and are read through `switch()` with a short cache,
+so an admin's change reaches every worker within a few seconds.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from botrunner.config import Settings
+from botrunner.context import Context
+
+#: Runtime switches admins may change with /setting, and the Settings field each one overrides.
+SWITCHES = {
+    "maintenance": None,
+    "maintenance_message": None,
+    "transfer_enabled": "transfer_enabled",
+    "captcha_enabled": "captcha_enabled",
+    "min_withdraw_points": "min_withdraw_points",
+    "referral_bonus": "referral_bonus",
+    "daily_bonus": "daily_bonus",
+}
+SWITCH_CACHE_S = 3.0
+
+
+@dataclass
+class Runtime:
+    """The bot's per-worker dependencies (handlers reach them as `runtime(ctx)`)."""
+
+    settings: Settings
+    store: Any                 # storage.base.Store
+    users: Any                 # cached lookup with .get(user_id) (UserCache in workers)
+    sessions: Any              # storage.sessions.SessionStore
+    redis: redis.Redis         # rate limits, one-time buttons, locks, leaderboard cache
+    texts: Any                 # handlers.texts.Texts
+    api: Any                   # handlers.bot_api.BotApi (getChatMember)
+    batcher: Any = None        # storage.write_batcher.WriteBatcher (None: write through)
+    captcha: Any = None        # handlers.captcha gate implementation
+    signer: Any = None         # handlers.callbacks.Signer
+    prefix: str = "bot:"
+    _switches: dict[str, Any] = field(default_factory=dict)
+    _switches_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        """ADMIN_USER_IDS only; there is no default admin."""
+        return user_id is not None and user_id in self.settings.admin_user_ids
+
+    def switch(self, name: str) -> Any:
+        """A runtime switch: the stored value if an admin set one, else the configured default."""
+        with self._lock:
+            if time.monotonic() - self._switches_at > SWITCH_CACHE_S:
+                self._switches = self.store.settings.all()
+                self._switches_at = time.monotonic()
+            stored = self._switches
+        if name in stored:
+            return stored[name]
+        attribute = SWITCHES.get(name)
+        return getattr(self.settings, attribute) if attribute else None
+
+    def set_switch(self, name: str, value: Any) -> None:
+        self.store.settings.set(name, value)
+        with self._lock:
+            self._switches_at = 0.0
+
+    def user(self, user_id: int):
+        return self.users.get(user_id)
+
+    def lang(self, ctx: Context) -> str:
+        """The user's chosen language, else Telegram's language_code, else English."""
+        user = self.users.get(ctx.user_id) if ctx.user_id else None
+        code = (user.language_code if user else "") or _telegram_language(ctx)
+        return self.texts.pick(code)
+
+    def t(self, ctx: Context, key: str, **values: Any) -> str:
+        """A text from the catalogs, in the user's language."""
+        return self.texts.get(self.lang(ctx), key, **values)
+
+    def key(self, *parts: Any) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def session(self, ctx: Context) -> dict[str, Any]:
+        return self.sessions.get(ctx.user_id, ctx.chat_id)
+
+    def save_session(self, ctx: Context, data: dict[str, Any]) -> None:
+        self.sessions.set(ctx.user_id, ctx.chat_id, data)
+
+
+def _telegram_language(ctx: Context) -> str:
+    user = ctx.update.effective_user
+    return (user.language_code or "") if user else ""
+
+
+def runtime(ctx: Context) -> Runtime:
+    """The worker's Runtime, as installed by handlers.app's startup hook."""
+    return ctx.services.bot

@@ -1,0 +1,91 @@
+"""/start (registration, referral deep links, the captcha gate), /help and the language switch."""
+from __future__ import annotations
+
+from botrunner.context import Context
+from handlers import referrals
+from handlers.callbacks import button, keyboard, payload_parts
+from handlers.gate import needs_captcha
+from handlers.menu import respond, show_menu
+from handlers.runtime import runtime
+from handlers.texts import LANGUAGE_NAMES
+
+
+def start(ctx: Context) -> None:
+    """Register new users (recording a referral), send the captcha when needed, else the menu."""
+    rt = runtime(ctx)
+    tg = ctx.update.effective_user
+    payload = ctx.args[0][:64] if ctx.args else ""
+    user = rt.users.get(ctx.user_id)
+    created = False
+    if user is None:
+        user, created = rt.store.users.register(
+            ctx.user_id, username=tg.username or "", first_name=tg.first_name or "", last_name=tg.last_name or "",
+            language_code=rt.texts.pick(tg.language_code or ""), is_premium=bool(tg.is_premium))
+    else:
+        _refresh_profile(ctx, user)
+    if payload and user.referred_by is None and not user.captcha_passed:
+        # attribution at /start, before the captcha; the bonus waits for the captcha
+        referrals.attribute(ctx, payload)
+    if needs_captcha(ctx, user) and not rt.is_admin(ctx.user_id):
+        if created:
+            ctx.reply(rt.t(ctx, "welcome_new", name=tg.first_name or "friend", bot=rt.settings.bot_name))
+        rt.captcha.challenge(ctx)
+        return
+    if not user.captcha_passed:
+        rt.store.users.set_captcha(ctx.user_id, True, "not required")
+        welcome_verified(ctx)
+        return
+    show_menu(ctx)
+
+
+def welcome_verified(ctx: Context) -> None:
+    """After the captcha (or when none is required): pay the referral bonus once, welcome, menu."""
+    rt = runtime(ctx)
+    referrals.pay_bonus(ctx, ctx.user_id)
+    ctx.reply(rt.t(ctx, "verified"))
+    show_menu(ctx)
+
+
+def _refresh_profile(ctx: Context, user) -> None:
+    tg = ctx.update.effective_user
+    seen = (tg.username or "", tg.first_name or "", tg.last_name or "", bool(tg.is_premium))
+    if seen != (user.username, user.first_name, user.last_name, user.is_premium):
+        # the stored language is the user's choice: keep it
+        rt = runtime(ctx)
+        rt.store.users.update_profile(ctx.user_id, *seen[:3], user.language_code, seen[3])
+
+
+def help_(ctx: Context) -> None:
+    rt = runtime(ctx)
+    support = rt.t(ctx, "help_support", username=rt.settings.support_username) if rt.settings.support_username else ""
+    text = rt.t(ctx, "help") + support
+    if rt.is_admin(ctx.user_id):
+        text += "\n\n" + rt.t(ctx, "help_admin")
+    ctx.reply(text)
+
+
+def language(ctx: Context) -> None:
+    """Buttons for every catalog; the choice is stored on the user."""
+    rt = runtime(ctx)
+    rows = [[button(ctx, LANGUAGE_NAMES.get(code, code), f"lang:{code}")] for code in rt.texts.languages]
+    respond(ctx, rt.t(ctx, "language_pick"), keyboard(*rows))
+
+
+def set_language(ctx: Context) -> None:
+    rt = runtime(ctx)
+    parts = payload_parts(ctx)
+    code = parts[1] if len(parts) > 1 else ""
+    if code not in rt.texts.languages:
+        ctx.answer(rt.t(ctx, "button_invalid"), show_alert=True)
+        return
+    rt.store.users.set_language(ctx.user_id, code)
+    ctx.answer(rt.t(ctx, "language_set"))
+    show_menu(ctx)
+
+
+def register(router, guard) -> None:
+    router.command("start")(guard(start, open_=True))
+    router.command("help")(guard(help_, open_=True))
+    router.command("language", "lang")(guard(language))
+    router.callback("m:lang")(guard(language))
+    router.callback("lang:")(guard(set_language))

@@ -1,0 +1,87 @@
+"""Support tickets: a category, then the text; at most one per user and category per 24 h.
+Admins list open tickets and answer with /reply, which the bot delivers to the user."""
+from __future__ import annotations
+
+from botrunner.context import Context
+from handlers.callbacks import button, keyboard, payload_parts
+from handlers.gate import clean_text
+from handlers.menu import respond
+from handlers.runtime import runtime
+
+CATEGORIES = ("technical", "ban", "business")
+STATE = "support"
+DAY_S = 86400
+
+
+def start(ctx: Context) -> None:
+    rt = runtime(ctx)
+    rows = [[button(ctx, rt.t(ctx, f"support_cat_{c}"), f"sup:{c}")] for c in CATEGORIES]
+    rows.append([button(ctx, rt.t(ctx, "btn_back"), "m:menu")])
+    respond(ctx, rt.t(ctx, "support"), keyboard(*rows))
+
+
+def pick(ctx: Context) -> None:
+    rt = runtime(ctx)
+    parts = payload_parts(ctx)
+    category = parts[1] if len(parts) > 1 else ""
+    if category not in CATEGORIES:
+        ctx.answer(rt.t(ctx, "button_invalid"), show_alert=True)
+        return
+    session = rt.session(ctx)
+    session["ticket_category"] = category
+    rt.save_session(ctx, session)
+    ctx.set_state(STATE)
+    ctx.reply(rt.t(ctx, "support_ask", category=rt.t(ctx, f"support_cat_{category}")))
+
+
+def on_text(ctx: Context) -> None:
+    rt = runtime(ctx)
+    ctx.clear_state()
+    session = rt.session(ctx)
+    category = session.pop("ticket_category", None)
+    rt.save_session(ctx, session)
+    text = clean_text(ctx, 2000)
+    if category not in CATEGORIES or not text:
+        ctx.reply(rt.t(ctx, "support_empty"))
+        return
+    ticket = rt.store.tickets.open(ctx.user_id, category, text, DAY_S)
+    if ticket is None:
+        ctx.reply(rt.t(ctx, "support_limit"))
+        return
+    ctx.reply(rt.t(ctx, "support_opened", id=ticket.id))
+    for admin_id in rt.settings.admin_user_ids:
+        ctx.send(admin_id, rt.texts.get("en", "support_admin_new", id=ticket.id, user=ctx.user_id,
+                                        category=category, text=text[:3000]))
+
+
+def list_open(ctx: Context) -> None:
+    rt = runtime(ctx)
+    tickets = rt.store.tickets.list_open(20)
+    lines = "\n\n".join(f"#{t.id} [{t.category}] from {t.user_id}: {t.text[:200]}" for t in tickets)
+    ctx.reply(rt.t(ctx, "tickets", lines=lines or "-"))
+
+
+def reply(ctx: Context) -> None:
+    """/reply <ticket id> <text>"""
+    rt = runtime(ctx)
+    if len(ctx.args) < 2:
+        ctx.reply(rt.t(ctx, "usage", usage="/reply <ticket id> <text>"))
+        return
+    ticket = rt.store.tickets.get(ctx.args[0][:32])
+    answer = (ctx.text or "").split(maxsplit=2)[2][:3000]
+    if ticket is None or not rt.store.tickets.reply(ticket.id, ctx.user_id, answer):
+        ctx.reply(rt.t(ctx, "ticket_unknown"))
+        return
+    user = rt.store.users.get(ticket.user_id)
+    lang = rt.texts.pick(user.language_code if user else "")
+    ctx.send(ticket.user_id, rt.texts.get(lang, "support_reply", id=ticket.id, text=answer))
+    ctx.reply(rt.t(ctx, "ticket_replied", id=ticket.id))
+
+
+def register(router, guard) -> None:
+    router.command("support")(guard(start))
+    router.callback("m:sup")(guard(start))
+    router.callback("sup:")(guard(pick))
+    router.state(STATE)(guard(on_text, sensitive=True))
+    router.command("tickets")(guard(list_open, admin=True))
+    router.command("reply")(guard(reply, admin=True))

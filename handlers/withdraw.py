@@ -1,0 +1,89 @@
+"""Withdraw: the whole balance to the user's wallet, after a confirmation that expires.
+
+Checks: a wallet, MIN_WITHDRAW_POINTS, and (WITHDRAW_REQUIRE_CHANNEL_JOIN) membership of
+REQUIRED_CHANNEL_ID, asked again at confirmation. The confirm button is a one-time token, and
+`create_withdrawal` debits and creates the pending withdrawal in one atomic step, so a double
+click or a balance spent meanwhile cannot overdraw. Admins mark it paid or failed (refunded).
+"""
+from __future__ import annotations
+
+from botrunner.context import Context
+from handlers import callbacks
+from handlers.callbacks import button, keyboard, payload_parts
+from handlers.menu import respond
+from handlers.runtime import runtime
+
+
+def start(ctx: Context) -> None:
+    rt = runtime(ctx)
+    user = rt.store.users.get(ctx.user_id)
+    problem = _problem(ctx, user, user.points)
+    if problem:
+        respond(ctx, problem, keyboard([button(ctx, rt.t(ctx, "btn_back"), "m:menu")]))
+        return
+    s = rt.settings
+    token = callbacks.offer(ctx, "withdraw", {"amount": user.points, "address": user.wallet_address},
+                            s.withdraw_confirm_timeout_s)
+    text = rt.t(ctx, "withdraw_confirm", amount=user.points, address=user.wallet_address,
+                tokens=f"{user.points * s.points_to_token_conversion_rate:g}", symbol=s.token_symbol,
+                minutes=max(1, s.withdraw_confirm_timeout_s // 60))
+    respond(ctx, text, keyboard([button(ctx, rt.t(ctx, "btn_confirm"), f"wd:ok:{token}"),
+                                 button(ctx, rt.t(ctx, "btn_cancel"), f"wd:no:{token}")]))
+
+
+def _problem(ctx: Context, user, amount: int) -> str | None:
+    rt = runtime(ctx)
+    minimum = int(rt.switch("min_withdraw_points"))
+    if not user.wallet_address:
+        return rt.t(ctx, "withdraw_no_wallet")
+    if amount < minimum:
+        return rt.t(ctx, "withdraw_min", minimum=minimum, points=user.points)
+    if rt.settings.withdraw_require_channel_join:
+        member = rt.api.is_member(rt.settings.required_channel_id, ctx.user_id)
+        if not member:
+            return rt.t(ctx, "task_check_later" if member is None else "withdraw_join",
+                        target=rt.settings.required_channel_id)
+    return None
+
+
+def confirm(ctx: Context) -> None:
+    rt = runtime(ctx)
+    parts = payload_parts(ctx)
+    offered = callbacks.claim(ctx, "withdraw", parts[2] if len(parts) > 2 else "")
+    if offered is None:
+        ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
+        return
+    user = rt.store.users.get(ctx.user_id)
+    problem = _problem(ctx, user, offered["amount"])
+    if problem is None and user.wallet_address != offered["address"]:
+        problem = rt.t(ctx, "withdraw_wallet_changed")
+    if problem:
+        ctx.answer()
+        respond(ctx, problem)
+        return
+    withdrawal = rt.store.points.create_withdrawal(ctx.user_id, offered["amount"], offered["address"])
+    if withdrawal is None:
+        ctx.answer()
+        respond(ctx, rt.t(ctx, "insufficient"))
+        return
+    ctx.answer(rt.t(ctx, "withdraw_done_short"))
+    respond(ctx, rt.t(ctx, "withdraw_done", amount=withdrawal.amount, address=withdrawal.address, id=withdrawal.id))
+    if rt.settings.withdraw_alert_channel_id:
+        ctx.send(rt.settings.withdraw_alert_channel_id,
+                 rt.texts.get("en", "withdraw_alert", user=ctx.user_id, amount=withdrawal.amount,
+                              address=withdrawal.address, id=withdrawal.id))
+
+
+def cancel(ctx: Context) -> None:
+    rt = runtime(ctx)
+    parts = payload_parts(ctx)
+    callbacks.drop(ctx, parts[2] if len(parts) > 2 else "")
+    ctx.answer()
+    respond(ctx, rt.t(ctx, "cancelled"))
+
+
+def register(router, guard) -> None:
+    router.command("withdraw")(guard(start, sensitive=True))
+    router.callback("m:wd")(guard(start, sensitive=True))
+    router.callback("wd:ok:")(guard(confirm))
+    router.callback("wd:no:")(guard(cancel))
