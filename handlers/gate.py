@@ -69,8 +69,8 @@ def _refused(ctx: Context, open_: bool, admin: bool, sensitive: bool) -> bool:
         logger.info("User {} tried an admin action: {!r}", uid, (ctx.text or ctx.callback_data or "")[:80])
         tell(ctx, rt.t(ctx, "not_admin"))
         return True
-    if open_:
-        return False
+    if open_ or admin:
+        return False                              # admin commands need no registration or captcha
     if user is None:
         tell(ctx, rt.t(ctx, "start_first"))
         return True
