@@ -1,10 +1,13 @@
 # Two commands work on a fresh machine with only python3 and pip:
 #   make demo   set up .venv and run the demo on embedded defaults
 #   make test   set up .venv with the test extras and run the whole test suite
+#   make bench  botrunner vs python-telegram-bot vs aiogram on one workload; writes docs/benchmarks.md
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS="--repeats 5 --burst 3000"
+BENCH_ARGS ?=
 
 .PHONY: demo test bench install install-test install-bench emulator clean
 
@@ -28,7 +31,7 @@ test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/compare.py $(BENCH_ARGS)
 
 emulator: install
 	$(BIN)/botrunner emulator

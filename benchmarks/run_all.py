@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark script in this folder, one after the other, and stop on a failure."""
+"""Run every benchmark script (`make bench` runs only compare.py, the side-by-side comparison) in this folder, one after the other, and stop on a failure."""
 from __future__ import annotations
 
 import subprocess
@@ -10,7 +10,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_")
+                     and '__name__ == "__main__"' in p.read_text())   # skip the modules scripts import
     for number, script in enumerate(scripts, 1):
         print(f"== [{number}/{len(scripts)}] {script.name}", flush=True)
         started = time.monotonic()

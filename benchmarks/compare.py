@@ -1,0 +1,154 @@
+"""`make bench`: the same /start workload (reply + register the user in SQLite) on botrunner (1, 2, 4
+workers), python-telegram-bot and aiogram, side by side against one local Bot API server; writes
+docs/benchmarks.md with medians, ratios, the machine and the command.
+
+    .venv/bin/python benchmarks/compare.py                          # 3 interleaved repetitions
+    .venv/bin/python benchmarks/compare.py --repeats 5 --burst 3000 --systems botrunner-4 ptb
+
+Each run: a fresh SQLite file (and, for botrunner, an emptied Redis), warm-up, then a burst of --burst
+/start from new users injected at once (throughput) and the deployment guide's test (latency).
+The workload itself is `botrunner.loadtest.start_item`: the same one `botrunner loadtest` sends.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import write_markdown  # noqa: E402
+from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands, wait_until  # noqa: E402
+from botrunner.emulator.client import ControlClient  # noqa: E402
+from botrunner.loadtest import run_load  # noqa: E402
+from botrunner.redis_keys import Keys  # noqa: E402
+from botrunner.redis_server import EmbeddedRedis  # noqa: E402
+from storage.sqlite_backend import SQLiteStore  # noqa: E402
+
+TOKEN = "424242:bench-compare"
+
+
+def load(api_url: str, requests: int, batches: int, interval: float, first_user: int, timeout: float):
+    return asyncio.run(run_load(api_url, TOKEN, requests=requests, batches=batches, interval=interval,
+                                first_user=first_user, reply_timeout=timeout, show_progress=False)).summary()
+
+
+def measure(name: str, rep: int, args, api_url: str, control: ControlClient, server: EmbeddedRedis,
+            tmp: Path) -> dict:
+    """Start one system fresh, warm it up, run the burst and the guide's test, read its costs, stop it."""
+    system = SYSTEMS[name]
+    client = redis.Redis.from_url(server.url)
+    control.reset(TOKEN)
+    client.flushall()
+    state = tmp / f"{name}-{rep}"
+    state.mkdir()
+    store = SQLiteStore(str(state / "bench.sqlite3"))
+    store.init_schema()
+    store.close()
+    running = Running(system, api_url, TOKEN, server.url, state, args.handlers)
+    redis_proc = psutil.Process(server.process.pid)
+    try:
+        wait_until(lambda: control.poll_stats(TOKEN)["total_calls"] > 0, 60, f"{name} to poll", alive=running.alive)
+        if system.kind == "botrunner":
+            wait_until(lambda: botrunner_ready(client, Keys.for_token(TOKEN), system.workers), 60,
+                       f"{system.workers} workers owning every lane", alive=running.alive)
+        base = (rep + 1) * 10_000_000
+        load(api_url, args.warmup, 1, 0.0, base, 60)
+        cpu0, redis_cpu0 = running.cpu_seconds(), sum(redis_proc.cpu_times()[:2])
+        client.config_resetstat()
+        burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)
+        guide = load(api_url, args.guide, 10, 0.1, base + 2_000_000, 10)
+        cpu = running.cpu_seconds() - cpu0
+        redis_cpu = sum(redis_proc.cpu_times()[:2]) - redis_cpu0
+        commands = redis_commands(client) - 2     # CONFIG RESETSTAT and INFO are ours
+        rss_worker, rss_total = running.rss_mb()
+        time.sleep(0.6)                           # the round-trip reports are rewritten every 0.25 s
+        trips, handled = running.round_trips()
+    finally:
+        running.stop()
+        client.close()
+    updates = burst.sent + guide.sent
+    return {"system": name, "rep": rep, "updates_per_s": burst.throughput, "burst_success": burst.success_rate,
+            "p50_ms": guide.p50_ms, "p95_ms": guide.p95_ms, "p99_ms": guide.p99_ms, "max_ms": guide.max_ms,
+            "success": guide.success_rate, "cpu_per_1000": 1000 * cpu / updates,
+            "redis_cpu_per_1000": 1000 * redis_cpu / updates if system.kind == "botrunner" else 0.0,
+            "rss_worker_mb": rss_worker, "rss_total_mb": rss_total,
+            "db_per_update": trips / handled if handled else 0.0,
+            "redis_per_update": commands / updates if system.kind == "botrunner" else 0.0}
+
+
+def interleaved(names: list[str], repeats: int) -> list[tuple[int, str]]:
+    """Repetition r runs every system, starting one further along, so no system always goes first."""
+    return [(rep, names[(rep + i) % len(names)]) for rep in range(repeats) for i in range(len(names))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=list(SYSTEMS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=2000, help="/start injected at once (throughput)")
+    parser.add_argument("--guide", type=int, default=1000, help="/start in the guide's test (10 batches, 100 ms)")
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--handlers", default="benchmarks.peers.botrunner_bot:router",
+                        help="BOT_HANDLERS for botrunner (e.g. handlers.app:router for the real bot)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(sys.argv[1:])
+    results, started = [], time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="br-compare-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
+        port = _free_port()
+        api_url = f"http://127.0.0.1:{port}"
+        emulator = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "emulator", "--port", str(port)], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        control = ControlClient(api_url)
+        try:
+            wait_until(lambda: _healthy(control), 30, "the local Bot API server")
+            plan = interleaved(args.systems, args.repeats)
+            for number, (rep, name) in enumerate(plan, 1):
+                result = measure(name, rep, args, api_url, control, server, Path(tmp))
+                results.append(result)
+                print(f"[{number:>2}/{len(plan)}] {name:<12} rep {rep + 1}: {result['updates_per_s']:7.0f} updates/s, "
+                      f"p99 {result['p99_ms']:7.1f} ms, success {result['success'] * 100:5.1f} %, "
+                      f"CPU {result['cpu_per_1000']:.2f} s/1000", flush=True)
+        except KeyboardInterrupt:
+            print("interrupted: stopping everything", file=sys.stderr)
+            return 130
+        finally:
+            control.close()
+            emulator.terminate()
+            try:
+                emulator.wait(10)
+            except subprocess.TimeoutExpired:
+                emulator.kill()
+                emulator.wait()
+    path = write_markdown(results, args, command, time.monotonic() - started, Path(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(control: ControlClient) -> bool:
+    try:
+        return bool(control.health())
+    except Exception:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

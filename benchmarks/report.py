@@ -1,0 +1,101 @@
+"""docs/benchmarks.md from the comparison's results: medians and ratios, every repetition, the machine,
+the command, and how each number is measured."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks.systems import LABELS
+
+METRICS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "success", "cpu_per_1000", "redis_cpu_per_1000",
+           "rss_worker_mb", "rss_total_mb", "db_per_update", "redis_per_update")
+
+METHOD = """\
+## How it is measured
+
+- **One local Bot API server** (`botrunner emulator`, a separate process) for every system and every run;
+  the workload is injected through its control plane (`botrunner.loadtest`, the code behind
+  `botrunner loadtest`). Latency is the server's clock from the update's injection to the bot's
+  `sendMessage` arriving at the server.
+- **The same bot everywhere** (`benchmarks/peers/`): `/start` registers the user through botrunner's
+  own storage layer (`SQLiteStore.users.register`: an `INSERT ... ON CONFLICT DO NOTHING` and a `SELECT`
+  on a fresh WAL-mode SQLite file) and replies with one message. botrunner runs it as a synchronous
+  handler in its handler threads; python-telegram-bot (`Application.run_polling`,
+  `concurrent_updates(True)`) and aiogram 3 (`Dispatcher.start_polling`, defaults: updates handled as
+  tasks) call the same register inline in their async handler. All use long polling.
+- **Each run** starts the system fresh (new SQLite file; for botrunner an emptied Redis and all 64
+  lanes owned), warms it up, then injects a **burst** of new users' /start at once (updates/s = replies
+  from the first injection to the last reply) and runs the **guide's test** (1000 /start in 10 batches,
+  100 ms apart, not waiting between batches: p50/p95/p99 and success; a reply later than 10 s fails).
+- **Repetitions are interleaved** (each repetition starts with a different system) and the table shows
+  medians. Costs: CPU seconds of the bot's processes (supervisor + workers) per 1000 updates; for
+  botrunner also the Redis server's CPU; RSS per update-handling process (workers; the single process of
+  a peer) and in total; database round trips per update as counted by the storage layer in the bots;
+  Redis commands per update (`INFO stats`, including idle lease renewals during the run).
+- botrunner's extra work is its guarantees: every update is stored in a Redis stream before it is
+  acknowledged to Telegram, handled under a lane lease, and acknowledged after the reply is sent, so a
+  crash or restart loses nothing. The peers keep updates in memory only.
+"""
+
+
+def median(results: list[dict], system: str, metric: str) -> float:
+    return statistics.median(r[metric] for r in results if r["system"] == system)
+
+
+def machine() -> list[str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("python-telegram-bot", "aiogram", "redis", "uvloop"))
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return [f"- CPU: {os.cpu_count()} x {cpu}; Linux {platform.release()}; Python {platform.python_version()}",
+            f"- {versions}",
+            f"- load average at the end: {load}. The machine was **shared** with other engineers' test runs: "
+            "numbers are noisy; read the medians and the ratios, not single runs. Everything (server, load "
+            "generator, bot, Redis) runs on the same cores."]
+
+
+def summary_table(results: list[dict], systems: list[str]) -> list[str]:
+    rows = ["| system | updates/s | vs PTB | vs aiogram | p50 ms | p95 ms | p99 ms | success | CPU s/1000 upd "
+            "(+Redis) | RSS/worker MB | RSS total MB | DB trips/upd | Redis cmds/upd |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    ptb = median(results, "ptb", "updates_per_s") if "ptb" in systems else None
+    aio = median(results, "aiogram", "updates_per_s") if "aiogram" in systems else None
+    for name in systems:
+        m = {metric: median(results, name, metric) for metric in METRICS}
+        ratio = lambda base: f"{m['updates_per_s'] / base:.2f}x" if base else "-"   # noqa: E731
+        redis_cpu = f" (+{m['redis_cpu_per_1000']:.2f})" if m["redis_cpu_per_1000"] else ""
+        rows.append(f"| {LABELS[name]} | {m['updates_per_s']:.0f} | {ratio(ptb)} | {ratio(aio)} | {m['p50_ms']:.1f} | "
+                    f"{m['p95_ms']:.1f} | {m['p99_ms']:.1f} | {m['success'] * 100:.1f} % | "
+                    f"{m['cpu_per_1000']:.2f}{redis_cpu} | {m['rss_worker_mb']:.0f} | {m['rss_total_mb']:.0f} | "
+                    f"{m['db_per_update']:.2f} | {m['redis_per_update']:.1f} |")
+    return rows
+
+
+def runs_table(results: list[dict]) -> list[str]:
+    rows = ["| # | system | rep | updates/s | burst success | p50 ms | p95 ms | p99 ms | max ms | success |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for n, r in enumerate(results, 1):
+        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | "
+                    f"{r['burst_success'] * 100:.1f} % | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+                    f"{r['max_ms']:.1f} | {r['success'] * 100:.1f} % |")
+    return rows
+
+
+def write_markdown(results: list[dict], args, command: str, elapsed_s: float, path: Path) -> Path:
+    """Write the whole report (the file is generated: edit this module, not the file)."""
+    systems = [s for s in args.systems if any(r["system"] == s for r in results)]
+    lines = ["# Benchmarks: botrunner, python-telegram-bot and aiogram on the same workload", "",
+             "Generated by `benchmarks/compare.py` (`make bench`); do not edit by hand.", "",
+             f"Command: `{command}` — {args.repeats} interleaved repetition(s), burst of {args.burst} /start, "
+             f"guide's test of {args.guide} /start, {args.warmup} warm-up; took {elapsed_s / 60:.1f} min on "
+             f"{time.strftime('%Y-%m-%d')}.", "", "## Medians", "", *summary_table(results, systems), "",
+             "updates/s: the burst. p50/p95/p99 and success: the deployment guide's test (targets: success > 99 %, "
+             "p95 < 500 ms, p99 < 1000 ms).", "", "## Machine", "", *machine(), "", METHOD, "## Every run", "",
+             *runs_table(results), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path

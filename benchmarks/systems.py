@@ -1,0 +1,144 @@
+"""The systems the comparison runs (botrunner with N workers, python-telegram-bot, aiogram): how each is
+started against the shared local Bot API server, when it is ready, what it costs (CPU, RSS), how it stops.
+
+Every system runs as its own process group (start_new_session) so stopping it never leaves a child behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ROOT / "benchmarks" / "peers"
+LANES = 64
+
+
+@dataclass(frozen=True)
+class System:
+    """One contender: `kind` is botrunner, ptb or aiogram; `workers` only matters for botrunner."""
+
+    name: str
+    kind: str
+    workers: int = 1
+
+    def command(self, api_url: str, token: str) -> list[str]:
+        if self.kind == "botrunner":
+            return [str(ROOT / ".venv/bin/botrunner"), "start", "--workers", str(self.workers), "--api-url", api_url]
+        return [sys.executable, str(PEERS / f"{self.kind}_bot.py"), api_url, token]
+
+
+SYSTEMS = {s.name: s for s in (System("botrunner-1", "botrunner", 1), System("botrunner-2", "botrunner", 2),
+                               System("botrunner-4", "botrunner", 4), System("ptb", "ptb"),
+                               System("aiogram", "aiogram"))}
+LABELS = {"botrunner-1": "botrunner, 1 worker", "botrunner-2": "botrunner, 2 workers",
+          "botrunner-4": "botrunner, 4 workers", "ptb": "python-telegram-bot 22 (run_polling, concurrent_updates)",
+          "aiogram": "aiogram 3 (start_polling, defaults)"}
+
+
+class Running:
+    """A started system: its process group, its state directory, its cost counters."""
+
+    def __init__(self, system: System, api_url: str, token: str, redis_url: str, state: Path,
+                 handlers: str = "benchmarks.peers.botrunner_bot:router") -> None:
+        self.system = system
+        self.state = state
+        self.stats_dir = state / "stats"
+        self.stats_dir.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "MONGODB_"))}
+        env.update(PYTHONPATH=str(ROOT), BENCH_SQLITE=str(state / "bench.sqlite3"), BENCH_STATS_DIR=str(self.stats_dir),
+                   BOT_TOKEN=token, REDIS_URL=redis_url, STATE_DIR=str(state), LANES=str(LANES), LOG_LEVEL="warning",
+                   BOT_HANDLERS=handlers, BOTRUNNER_ENV_FILE="/nonexistent.env")
+        self.log = open(state / "bot.log", "ab")
+        self.proc = subprocess.Popen(system.command(api_url, token), env=env, cwd=ROOT, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def processes(self) -> list[psutil.Process]:
+        """The system's live processes (the top process and its children: supervisor and workers)."""
+        try:
+            top = psutil.Process(self.proc.pid)
+            return [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.processes():
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(mean RSS of the processes that handle updates, RSS of all its processes), in MiB."""
+        rss = {}
+        for proc in self.processes():
+            try:
+                rss[proc.pid] = proc.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                pass
+        handling = [v for pid, v in rss.items() if pid != self.proc.pid] if self.system.kind == "botrunner" else \
+            list(rss.values())
+        return (sum(handling) / len(handling) if handling else 0.0), sum(rss.values())
+
+    def round_trips(self) -> tuple[int, int]:
+        """(database round trips, updates handled) summed over the bot's processes' reports."""
+        trips = updates = 0
+        for path in self.stats_dir.glob("*.json"):
+            report = json.loads(path.read_text())
+            trips += report["round_trips"]
+            updates += report["updates"]
+        return trips, updates
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to the group (each framework's graceful stop), SIGKILL after `timeout`."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self._signal(signal.SIGKILL)      # stragglers of the group (workers of a killed supervisor)
+        self.proc.wait()
+        self.log.close()
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:
+    """Every lane has an owner, there are `workers` distinct owners, and one holds the poll lease."""
+    owners = client.mget([keys.lane_owner(n) for n in range(LANES)])
+    return None not in owners and len(set(owners)) == workers and bool(client.get(keys.poll_lease))
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05, alive=lambda: True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"the process exited while waiting for {what}")
+        if predicate():
+            return
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def redis_commands(client: redis.Redis) -> int:
+    """Commands Redis has processed since its last CONFIG RESETSTAT (minus this INFO call)."""
+    return int(client.info("stats")["total_commands_processed"])
