@@ -28,9 +28,10 @@ class Job:
 class ChatQueues:
     """Runs `run(job)` for submitted jobs: in order per chat, concurrently across chats."""
 
-    def __init__(self, run: Callable[[Job], Awaitable[None]], capacity: int = 1000) -> None:
+    def __init__(self, run: Callable[[Job], Awaitable[None]], capacity: int = 1000, concurrency: int = 64) -> None:
         self.run = run
         self.capacity = capacity
+        self.running = asyncio.Semaphore(concurrency)     # chats handled at once (bounds Redis/HTTP use)
         self.queues: dict[Hashable, deque[Job]] = {}
         self.tasks: dict[Hashable, asyncio.Task] = {}
         self.per_lane: Counter[int] = Counter()          # queued + running jobs per lane
@@ -79,6 +80,16 @@ class ChatQueues:
         async with self._changed:
             await self._changed.wait_for(lambda: self.free > 0)
 
+    async def _run_until_done(self, job: Job) -> None:
+        # run() handles handler errors itself; what escapes is infrastructure (Redis down): retry the
+        # same job, because moving on would break the chat's order and strand the entry
+        while True:
+            try:
+                return await self.run(job)
+            except Exception as exc:
+                logger.warning("Entry {} of lane {} hit {!r}; retrying in 1s", job.entry_id, job.lane, exc)
+                await asyncio.sleep(1.0)
+
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
@@ -88,9 +99,8 @@ class ChatQueues:
             while self.queues.get(chat):
                 job = self.queues[chat].popleft()
                 try:
-                    await self.run(job)
-                except Exception:            # run() handles its own errors; this is a last resort
-                    logger.exception("Unexpected error handling entry {} of lane {}", job.entry_id, job.lane)
+                    async with self.running:
+                        await self._run_until_done(job)
                 finally:
                     self.per_lane[job.lane] -= 1
                     self.size -= 1

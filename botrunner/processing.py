@@ -58,6 +58,8 @@ class Processor:
 
     async def process(self, job: Job) -> None:
         """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
+        if not self.lane_valid(job.lane):
+            return
         try:
             update_id, raw, data = parse_entry(job.fields)
         except Unparseable as exc:
