@@ -21,6 +21,12 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
+# KEYS: done marker, attempts hash.  ARGV: entry id.  0 when already completed, else the attempt count
+_BEGIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+"""
+
 # KEYS: lane stream, attempts hash, dead stream, dead count.
 # ARGV: entry id, group, update_id, raw update, error, attempts, lane, now ms, dead stream max length
 _DEAD_LETTER = """
@@ -42,10 +48,15 @@ class Completion:
         self.keys = keys
         self._complete = client.register_script(_COMPLETE)
         self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._begin = client.register_script(_BEGIN)
 
     async def is_done(self, update_id: int) -> bool:
         """True when this update was already handled to completion (a redelivery: skip it)."""
         return bool(await self.client.exists(self.keys.done(update_id)))
+
+    async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
+        """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
+        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)], args=[entry_id]))
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""

@@ -65,12 +65,12 @@ class Processor:
         except Unparseable as exc:
             await self.completion.dead_letter(job.lane, job.entry_id, -1, repr(job.fields)[:4000], str(exc), 1)
             return
-        if await self.completion.is_done(update_id):
+        attempt = await self.completion.begin(job.lane, job.entry_id, update_id)   # one round trip, not two
+        if attempt == 0:
             logger.info("Update {} was already handled (redelivered after a crash); acknowledging", update_id)
             await self.completion.skip(job.lane, job.entry_id)
             return
-        while self.lane_valid(job.lane):     # lease-gated: never start work on a lane we may not own
-            attempt = await self.completion.start_attempt(job.lane, job.entry_id)
+        while True:
             if attempt > self.max_attempts:  # earlier attempts died with their worker
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
                                                   "gave up: the worker died during every attempt", attempt - 1)
@@ -88,6 +88,9 @@ class Processor:
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
                 await asyncio.sleep(min(5.0, self.retry_delay_s * 2 ** (attempt - 1)))
+                if not self.lane_valid(job.lane):
+                    return
+                attempt = await self.completion.start_attempt(job.lane, job.entry_id)
                 continue
             for method, params in outbox:
                 await self.send(method, params)

@@ -1,0 +1,101 @@
+"""Profile a botrunner worker under load with py-spy (sampling; the worker is not modified).
+
+    .venv/bin/python benchmarks/profile_worker.py                    # 1 worker, 8 bursts of 2000 /start
+    .venv/bin/python benchmarks/profile_worker.py --workers 2 --out /tmp/worker.txt
+
+Starts the local Bot API server, a private Redis and `botrunner start` with the benchmark bot, attaches
+`py-spy record --format raw` (collapsed stacks) to one worker while bursts run, and prints the functions
+with the most samples (own time and including callees).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.compare import TOKEN, _free_port, _healthy  # noqa: E402
+from benchmarks.systems import System, Running, botrunner_ready, wait_until  # noqa: E402
+from botrunner.emulator.client import ControlClient  # noqa: E402
+from botrunner.loadtest import run_load  # noqa: E402
+from botrunner.redis_keys import Keys  # noqa: E402
+from botrunner.redis_server import EmbeddedRedis  # noqa: E402
+from storage.sqlite_backend import SQLiteStore  # noqa: E402
+
+
+def top_functions(collapsed: Path, limit: int) -> list[str]:
+    """Own and inclusive sample counts per function from py-spy's collapsed stacks."""
+    own, inclusive, total = collections.Counter(), collections.Counter(), 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    lines = [f"{total} samples", "own:"]
+    lines += [f"  {100 * n / total:5.1f} %  {frame}" for frame, n in own.most_common(limit)]
+    lines += ["inclusive:"] + [f"  {100 * n / total:5.1f} %  {frame}" for frame, n in inclusive.most_common(limit)]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--bursts", type=int, default=8)
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--out", default=None, help="keep the collapsed stacks here")
+    parser.add_argument("--gil", action="store_true", help="only sample the thread holding the GIL (CPU in Python)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="br-profile-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
+        port = _free_port()
+        api_url = f"http://127.0.0.1:{port}"
+        emulator = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "emulator", "--port", str(port)], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        state = Path(tmp) / "state"
+        state.mkdir()
+        SQLiteStore(str(state / "bench.sqlite3")).init_schema()
+        running = spy = None
+        control = ControlClient(api_url)
+        try:
+            wait_until(lambda: _healthy(control), 30, "the local Bot API server")
+            running = Running(System("botrunner", "botrunner", args.workers), api_url, TOKEN, server.url, state)
+            wait_until(lambda: botrunner_ready(redis.Redis.from_url(server.url), Keys.for_token(TOKEN), args.workers),
+                       60, "the workers", alive=running.alive)
+            worker = running.processes()[1].pid
+            collapsed = Path(args.out or Path(tmp) / "stacks.txt")
+            spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(worker), "--format", "raw",
+                                    "--output", str(collapsed), "--rate", "250", "--nonblocking", *(["--gil"] if args.gil else [])],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            rates = []
+            for n in range(args.bursts):
+                summary = asyncio.run(run_load(api_url, TOKEN, requests=args.burst, batches=1, interval=0.0,
+                                               first_user=(n + 1) * 1_000_000, reply_timeout=120,
+                                               show_progress=False)).summary()
+                rates.append(summary.throughput)
+            spy.send_signal(2)
+            spy.wait(30)
+            print(f"bursts: {', '.join(f'{r:.0f}' for r in rates)} updates/s (median {sorted(rates)[len(rates) // 2]:.0f})")
+            print("\n".join(top_functions(collapsed, args.top)))
+        finally:
+            if spy and spy.poll() is None:
+                spy.kill()
+            if running:
+                running.stop()
+            control.close()
+            emulator.terminate()
+            emulator.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
