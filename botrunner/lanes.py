@@ -15,6 +15,7 @@ from typing import Iterable
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.poll_lease import RELEASE_IF_HELD
 from botrunner.redis_keys import GROUP, Keys
 
 _RENEW_MANY = """
@@ -38,13 +39,6 @@ if owner then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
 """
 
 
@@ -72,7 +66,7 @@ class LaneLeases:
         self.valid_until: dict[int, float] = {}          # lane -> monotonic local deadline
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW_MANY)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_IF_HELD)
 
     @property
     def held(self) -> list[int]:

@@ -21,7 +21,8 @@ end
 return 0
 """
 
-_RELEASE = """
+# Delete a lease only if we still hold it; lanes use it for their leases too.
+RELEASE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -41,7 +42,7 @@ class PollLease:
         self.fence: int | None = None
         self._valid_until = 0.0             # monotonic; pessimistic: from the moment we *sent* the request
         self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_IF_HELD)
 
     @property
     def held(self) -> bool:
