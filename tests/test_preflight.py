@@ -42,3 +42,18 @@ def test_embedded_redis_is_announced(tmp_path):
     s = load_settings(environ={"STATE_DIR": str(tmp_path)}, env_file=None)
     result = by_name(s)["redis"]
     assert result.ok and "embedded redis-server" in result.detail and "REDIS_URL" in result.detail
+
+
+def test_bot_api_check_calls_getme_on_the_local_server(tmp_path):
+    from botrunner.emulator import running_emulator
+    with running_emulator(port=0) as emu:
+        env = {"STATE_DIR": str(tmp_path), "TELEGRAM_API_URL": emu.url}
+        ok = by_name(load_settings(environ={**env, "BOT_TOKEN": "4242:check-token"}, env_file=None))["bot api"]
+        assert ok.ok and "(id 4242)" in ok.detail and emu.url in ok.detail
+        tokenless = by_name(load_settings(environ=env, env_file=None))["bot api"]
+        assert tokenless.ok and "getMe skipped" in tokenless.detail
+        emu_faults = emu.control()
+        emu_faults.add_fault("getMe", error_code=401, description="Unauthorized")
+        rejected = by_name(load_settings(environ={**env, "BOT_TOKEN": "4242:check-token"}, env_file=None))["bot api"]
+        emu_faults.close()
+        assert not rejected.ok and "getMe failed: 401 Unauthorized" in rejected.detail
