@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -20,35 +20,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 from loguru import logger
 
 from botrunner.emulator.client import ControlClient
+from botrunner.latency import Samples, render_rows, summary_rows
+from botrunner.redis_keys import Keys
 
 DEMO_TOKEN = "100001:demo-token-for-the-local-bot-api"
+CACHE_LINE = re.compile(r"(worker-\d+) User cache statistics: .*?l1Hits=(\d+) l2Hits=(\d+) misses=(\d+)")
 CONVERSATION = (("command", "start"), ("command", "help"), ("message", "hello from a simulated user"))
 
 
 @dataclass
 class Tally:
-    """Thread-safe counters the progress line and the summary read."""
-    latencies_ms: list[float] = field(default_factory=list)
+    """Reply latencies (the shared `Samples`) plus per-user outcomes, for the progress line and summary."""
+    samples: Samples = field(default_factory=Samples)
     users_done: int = 0
     failures: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reply(self, latency_ms: float) -> None:
-        with self.lock:
-            self.latencies_ms.append(latency_ms)
+        self.samples.add_reply(latency_ms)
 
     def user(self, ok: bool) -> None:
         with self.lock:
             self.users_done += 1
             self.failures += 0 if ok else 1
-
-    def percentile(self, q: float) -> float:
-        with self.lock:
-            data = sorted(self.latencies_ms)
-        return data[min(len(data) - 1, int(q * len(data)))] if data else 0.0
 
 
 def free_port() -> int:
@@ -105,15 +103,17 @@ def converse(control: ControlClient, user_id: int, tally: Tally, reply_timeout: 
     return True
 
 
-def progress_line(tally: Tally, users: int, started: float) -> str:
+def progress_line(tally: Tally, users: int, started: float, extra: str = "") -> str:
     elapsed = time.monotonic() - started
-    replies = len(tally.latencies_ms)
+    replies = tally.samples.replied
+    p50, p95, p99 = tally.samples.quantiles(0.5, 0.95, 0.99)
     return (f"[{elapsed:6.1f}s] users {tally.users_done:>5}/{users}  replies {replies:>6}  "
-            f"{replies / max(elapsed, 1e-9):7.1f}/s  p50 {tally.percentile(0.5):6.1f} ms  "
-            f"p95 {tally.percentile(0.95):6.1f} ms  failed {tally.failures}")
+            f"{replies / max(elapsed, 1e-9):7.1f} updates/s  p50 {p50:6.1f} p95 {p95:6.1f} p99 {p99:6.1f} ms  "
+            f"failed {tally.failures}{extra}")
 
 
-def drive(control: ControlClient, users: int, concurrency: int, reply_timeout: float, out=sys.stdout) -> Tally:
+def drive(control: ControlClient, users: int, concurrency: int, reply_timeout: float, out=sys.stdout,
+          live=lambda: "") -> Tally:
     """Run `users` conversations, `concurrency` at a time, printing a progress line twice a second."""
     tally = Tally()
     started = time.monotonic()
@@ -124,31 +124,57 @@ def drive(control: ControlClient, users: int, concurrency: int, reply_timeout: f
         # a terminal gets one line rewritten in place; a log file gets a line every few seconds
         interactive = getattr(out, "isatty", lambda: False)()
         while not all(f.done() for f in futures):
-            out.write(("\r" if interactive else "") + progress_line(tally, users, started)
+            out.write(("\r" if interactive else "") + progress_line(tally, users, started, live())
                       + ("" if interactive else "\n"))
             out.flush()
             time.sleep(0.5 if interactive else 3.0)
         for f in futures:
             f.result()
-    out.write(("\r" if interactive else "") + progress_line(tally, users, started) + "\n")
+    out.write(("\r" if interactive else "") + progress_line(tally, users, started, live()) + "\n")
     tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
     return tally
 
 
 def summary(tally: Tally, users: int, workers: int) -> str:
-    data = tally.latencies_ms
-    rows = [
-        ("simulated users", f"{users}"),
-        ("workers", f"{workers}"),
-        ("replies received", f"{len(data)} of {users * len(CONVERSATION)}"),
-        ("users with a missing reply", f"{tally.failures}"),
-        ("throughput", f"{len(data) / max(getattr(tally, 'elapsed', 1.0), 1e-9):.1f} replies/s"),
-        ("latency p50 / p95 / p99", f"{tally.percentile(0.5):.1f} / {tally.percentile(0.95):.1f} / "
-                                    f"{tally.percentile(0.99):.1f} ms"),
-        ("latency mean / max", f"{statistics.fmean(data) if data else 0:.1f} / {max(data, default=0):.1f} ms"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+    result = tally.samples.summary(getattr(tally, "elapsed", 1.0))
+    rows = [("simulated users", f"{users}"), ("workers", f"{workers}"),
+            ("replies received", f"{result.replied} of {users * len(CONVERSATION)}"),
+            ("users with a missing reply", f"{tally.failures}"), *summary_rows(result)[1:]]
+    return render_rows(rows)
+
+
+class LiveStats:
+    """Workers alive (heartbeats in Redis) and the user cache's hit rate (its statistics lines in the log)."""
+
+    def __init__(self, redis_url: str, log_path: Path) -> None:
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=1)
+        self.log_path = log_path
+        self.offset = 0
+        self.per_worker: dict[str, tuple[int, int]] = {}
+
+    def __call__(self) -> str:
+        return f"  workers {self.workers()}  cache hits {self.hit_rate()}"
+
+    def workers(self) -> str:
+        try:
+            return str(self.client.zcount(Keys.for_token(DEMO_TOKEN).workers, time.time() * 1000 - 5000, "+inf"))
+        except (redis.RedisError, OSError):
+            return "?"
+
+    def hit_rate(self) -> str:
+        """Read the log lines written since the last call; each worker's latest counters win."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.offset)
+                chunk = log.read().decode(errors="replace")
+                self.offset = log.tell()
+        except OSError:
+            return "-"
+        for worker, l1, l2, misses in CACHE_LINE.findall(chunk):
+            self.per_worker[worker] = (int(l1) + int(l2), int(misses))
+        hits = sum(h for h, _ in self.per_worker.values())
+        lookups = hits + sum(m for _, m in self.per_worker.values())
+        return f"{100 * hits / lookups:.0f} %" if lookups else "-"
 
 
 def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: int = 32,
@@ -159,7 +185,7 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "STATE_DIR": str(state), "BOT_TOKEN": DEMO_TOKEN, "TELEGRAM_API_URL": api_url,
-           "BOTRUNNER_ENV_FILE": "/dev/null"}
+           "BOTRUNNER_ENV_FILE": "/dev/null", "CACHE_STATS_INTERVAL_S": "2"}
     for name in ("REDIS_URL", "REDIS_HOST", "MONGODB_URL"):
         env.pop(name, None)  # the demo always runs on embedded defaults
     logger.info("demo: state and logs under {}", state)
@@ -172,7 +198,8 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
         with ControlClient(api_url, timeout=reply_timeout + 30) as control:
             wait_for_bot(control, runner)
             logger.info("demo: {} workers polling; driving {} simulated users", workers, users)
-            tally = drive(control, users, concurrency, reply_timeout)
+            redis_url = f"unix://{state / 'redis' / 'redis.sock'}?db=0"
+            tally = drive(control, users, concurrency, reply_timeout, live=LiveStats(redis_url, state / "runner.log"))
         print("\nbotrunner demo: summary\n" + summary(tally, users, workers))
         print(f"\nlogs: {state / 'runner.log'} and {state / 'emulator.log'}")
         return 0 if tally.failures == 0 else 1
