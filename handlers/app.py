@@ -47,26 +47,11 @@ def open_bot(services) -> None:
     from storage.factory import install, redis_client
     settings = getattr(services, "settings", None) if "settings" in services.provided else None
     settings = settings or load_settings()
-    storage = _install_with_retry(install, services, settings)
+    storage = install(services, settings)
     added = storage.store.tasks.seed(default_tasks(settings))
     if added:
         logger.info("Seeded {} default task(s)", added)
     services.provide("bot", build_runtime(settings, storage, redis_client(settings, settings.redis_session_db)))
-
-
-def _install_with_retry(install, services, settings, attempts: int = 6):
-    """Workers booting together on a fresh SQLite file race to create the schema ("database is
-    locked"); a short retry lets the first one finish instead of halting the supervisor."""
-    import sqlite3
-    import time
-    for attempt in range(1, attempts + 1):
-        try:
-            return install(services, settings)
-        except sqlite3.OperationalError as exc:
-            if attempt == attempts or "locked" not in str(exc):
-                raise
-            logger.warning("Storage not ready ({}); retrying", exc)
-            time.sleep(0.3 * attempt)
 
 
 def build_runtime(settings, storage, client: redis.Redis) -> Runtime:

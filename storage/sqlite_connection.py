@@ -4,9 +4,15 @@ WAL lets readers run while one writer commits; busy_timeout makes a writer wait 
 instead of failing, which is what makes several worker processes on one host safe. Write
 transactions start with BEGIN IMMEDIATE: taking the write lock up front avoids the deadlock SQLite
 reports (without waiting) when two readers both try to upgrade to writers.
+
+Two steps do not wait on busy_timeout: switching a fresh file to WAL (SQLite answers "database is
+locked" at once when another process is switching it too) and a first schema check racing another
+process's schema creation. Both run under `init_lock()`, an flock on a sidecar `<file>.lock`,
+so workers booting together on a fresh file take turns instead of failing.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -50,10 +56,23 @@ class SQLiteDatabase:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        with self.init_lock():
+            conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a power loss may lose the last commits but never corrupts the file
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
+
+    @contextmanager
+    def init_lock(self) -> Iterator[None]:
+        """An exclusive lock between processes (flock on `<file>.lock`) for the journal-mode switch and
+        schema creation; released by the kernel if the holder dies."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)          # closing the descriptor releases the lock
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.round_trips.add()

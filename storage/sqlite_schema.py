@@ -84,10 +84,17 @@ INDEXES = {
 
 
 def init_schema(db: SQLiteDatabase) -> list[str]:
-    """Create missing tables and indexes in one transaction; returns e.g. ['table users', 'index ...']."""
-    existing = {(r["type"], r["name"]) for r in db.query("SELECT type, name FROM sqlite_master")}
+    """Create missing tables and indexes in one transaction; returns e.g. ['table users', 'index ...'].
+    Processes starting together take turns (`init_lock`): the first creates, the others find it all."""
+    db.connection()                  # opened first: opening takes init_lock itself (the WAL switch)
+    with db.init_lock():
+        return _create_missing(db)
+
+
+def _create_missing(db: SQLiteDatabase) -> list[str]:
     created: list[str] = []
     with db.transaction() as tx:
+        existing = {(r["type"], r["name"]) for r in tx.execute("SELECT type, name FROM sqlite_master").fetchall()}
         for table, columns in TABLES.items():
             if ("table", table) not in existing:
                 tx.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
