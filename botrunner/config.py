@@ -155,6 +155,37 @@ class Settings:
     bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
                             "handlers.app:router", "The router the workers run (module:attribute).", group="runner")
 
+    # Sender (outgoing Bot API calls)
+    send_limits: bool = env("SEND_LIMITS", boolean, True, "Cluster-wide flood limits on sends (false lifts every "
+                            "bucket, for a local Bot API server; 429 freezes still apply).", group="sender")
+    send_chat_rate: float = env("SEND_CHAT_RATE", number(0, 100000), 1.0, "Messages per second into one chat, "
+                                "all workers together (0: unlimited); every rate is kept 10 % under.", group="sender")
+    send_chat_burst: int = env("SEND_CHAT_BURST", integer(1, 100000), 3, "Messages one chat may get at once "
+                               "before SEND_CHAT_RATE applies.", group="sender")
+    send_group_per_minute: float = env("SEND_GROUP_PER_MINUTE", number(0, 6000000), 20.0, "Messages per minute "
+                                       "into one group or channel (0: unlimited).", group="sender")
+    send_group_burst: int = env("SEND_GROUP_BURST", integer(1, 100000), 5, "Messages a group may get at once.",
+                                group="sender")
+    send_global_rate: float = env("SEND_GLOBAL_RATE", number(0, 1000000), 30.0, "Messages per second for the "
+                                  "whole bot, all chats (0: unlimited).", group="sender")
+    send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 25, "Messages the bot may send at "
+                                 "once before SEND_GLOBAL_RATE applies.", group="sender")
+    send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 10, "Global slots broadcasts "
+                                 "(ctx.call(..., _bulk=True)) leave free for replies, so replies never starve.",
+                                 group="sender")
+    send_paid_broadcast_rate: float = env("SEND_PAID_BROADCAST_RATE", number(0, 100000), 0.0, "Messages per "
+                                          "second for calls with allow_paid_broadcast (a lane of their own; "
+                                          "0: off, they share the global bucket).", group="sender")
+    send_global_429_chats: int = env("SEND_GLOBAL_429_CHATS", integer(1, 1000), 3, "429s for this many "
+                                     "different chats within 10 s freeze the whole bot, not just each chat.",
+                                     group="sender")
+    send_attempts: int = env("SEND_ATTEMPTS", integer(1, 100), 5, "Tries of a call that meets 5xx or network "
+                             "errors before it is given up.", group="sender")
+    send_timeout_s: float = env("SEND_TIMEOUT_S", number(1, 600), 30.0, "Timeout of one Bot API call.",
+                                group="sender")
+    send_pool_size: int = env("SEND_POOL_SIZE", integer(1, 10000), 100, "HTTP connections per worker to the "
+                              "Bot API.", group="sender")
+
     # Redis
     redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL; overrides REDIS_HOST/PORT/PASSWORD. "
                          "Unset with REDIS_HOST unset: an embedded redis-server runs under STATE_DIR.",

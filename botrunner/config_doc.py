@@ -9,6 +9,7 @@ from botrunner.config import show_value, options
 GROUPS = {
     "telegram": "Telegram",
     "runner": "Runner (supervisor, workers, update pipeline)",
+    "sender": "Sender (outgoing calls, flood control)",
     "redis": "Redis",
     "storage": "Storage, cache and sessions",
     "miniapp": "MiniApp",

@@ -20,6 +20,7 @@ class Services:
     def __init__(self, **provided: Any) -> None:
         self.provided: dict[str, Any] = dict(provided)
         self.flush_hooks: list[Callable[[], Any]] = []
+        self.blocked_bot_hooks: list[Callable[[int, bool], Any]] = []
 
     def provide(self, name: str, value: Any) -> None:
         """Make `value` available to handlers as `ctx.services.<name>`."""
@@ -28,6 +29,16 @@ class Services:
     def add_flush_hook(self, hook: Callable[[], Any]) -> None:
         """Run `hook()` (in a handler thread) after each handler, before its update is acknowledged."""
         self.flush_hooks.append(hook)
+
+    def on_blocked_bot(self, hook: Callable[[int, bool], Any]) -> None:
+        """Call `hook(user_id, blocked)` (in a handler thread) when the sender finds a user blocked the bot
+        (403 / chat not found: True) or the user writes again (False); e.g. to mirror it into a users table."""
+        self.blocked_bot_hooks.append(hook)
+
+    def blocked_bot(self, user_id: int, blocked: bool) -> None:
+        """Run the on_blocked_bot hooks (the sender calls this)."""
+        for hook in self.blocked_bot_hooks:
+            hook(user_id, blocked)
 
     def flush(self) -> None:
         """Make every buffered write durable; raises if one cannot be (the update is retried)."""

@@ -11,7 +11,7 @@ import asyncio
 import json
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import telegram
 from loguru import logger
@@ -44,7 +44,8 @@ class Processor:
 
     def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
                  pool: ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
-                 lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2) -> None:
+                 lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
+                 deliver: Callable[[int, dict, list], Awaitable[None]] | None = None) -> None:
         self.router = router
         self.completion = completion
         self.send = send
@@ -55,6 +56,8 @@ class Processor:
         self.lane_valid = lane_valid
         self.retry_delay_s = retry_delay_s
         self.handled = 0
+        self.deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
+        self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
 
     async def process(self, job: Job) -> None:
         """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
@@ -92,11 +95,14 @@ class Processor:
                     return
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
                 continue
-            for method, params in outbox:
-                await self.send(method, params)
+            await self.deliver(update_id, data, outbox)     # after the flush hooks, before the marker
             await self.completion.complete(job.lane, job.entry_id, update_id)
             self.handled += 1
             return
+
+    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+        for method, params in outbox:
+            await self.send(method, params)
 
     def _handle(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """In a handler thread: parse, route, run the handler, flush its writes; returns the outbox."""
@@ -104,7 +110,7 @@ class Processor:
             update = telegram.Update.de_json(data, None)
         except Exception as exc:
             raise Unparseable(f"not a valid Telegram Update: {exc!r}") from None
-        ctx = Context(data, update, self.services, self.states)
+        ctx = Context(data, update, self.services, self.states, self.bot_username)
         self.router.handle(ctx)
         self.services.flush()
         return ctx.outbox

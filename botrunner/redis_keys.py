@@ -78,3 +78,25 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:         # hash: host, pid, started, rss, lanes; with TTL
         return f"{self.prefix}worker:{worker_id}"
+
+    # --- sender: flood control, blocked chats, outbox journal ---
+    def send_tat(self, bucket: str, chat: str) -> str:  # GCRA "theoretical arrival time" (ms) of a bucket
+        return f"{self.prefix}send:tat:{bucket}:{chat}"
+
+    @property
+    def send_freeze_global(self) -> str:  # ms until which nobody sends (a bot-wide 429), PX
+        return self.prefix + "send:freeze:global"
+
+    def send_freeze_chat(self, chat: str) -> str:    # ms until which nobody sends to this chat (a 429), PX
+        return f"{self.prefix}send:freeze:chat:{chat}"
+
+    @property
+    def send_recent_429(self) -> str:     # zset chat -> ms of its last 429: many chats at once = global
+        return self.prefix + "send:429:recent"
+
+    @property
+    def send_blocked(self) -> str:        # set of chat ids that blocked the bot (403) or are gone (400)
+        return self.prefix + "send:blocked"
+
+    def send_journal(self, update_id: int | str) -> str:  # hash seq -> outcome of each sent call, 24 h
+        return f"{self.prefix}send:journal:{update_id}"

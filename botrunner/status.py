@@ -8,6 +8,7 @@ from typing import Any
 import redis
 
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.send_metrics import totals
 
 LAG_COUNT_CAP = 100_000
 
@@ -22,6 +23,8 @@ class Snapshot:
     last_poll_age_s: float | None = None
     lanes: list[tuple[int, int, int, str | None]] = field(default_factory=list)  # lane, pending, undelivered, owner
     dead_letters: int = 0
+    sender: dict[str, int] = field(default_factory=dict)   # send_* counters summed over live workers
+    blocked_chats: int = 0
 
 
 def _s(value: Any) -> str:
@@ -61,6 +64,8 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
         owner = client.get(keys.lane_owner(n))
         snap.lanes.append((n, pending, undelivered, _s(owner) if owner else None))
     snap.dead_letters = int(client.get(keys.dead_count) or 0)
+    snap.sender = totals(snap.workers)
+    snap.blocked_chats = int(client.scard(keys.send_blocked))
     return snap
 
 
@@ -84,4 +89,11 @@ def render(snap: Snapshot) -> list[str]:
     for n, pending, undelivered, owner in busy:
         lines.append(f"  lane {n:>4}: pending {pending:>6} undelivered {undelivered:>6} owner {owner or '-'}")
     lines.append(f"Dead letters: {snap.dead_letters}")
+    m = snap.sender
+    if m:
+        lines.append(f"Sender (live workers, since start): sent {m['sent']}, failed {m['failed']}, retries "
+                     f"{m['retries']}, 429s chat/group/global {m['rate_limited_chat']}/{m['rate_limited_group']}/"
+                     f"{m['rate_limited_global']}, skipped blocked {m['skipped_blocked']} / already sent "
+                     f"{m['skipped_journal']}, waited {m['waited_ms'] / 1000:.1f}s")
+    lines.append(f"Chats that blocked the bot: {snap.blocked_chats}")
     return lines

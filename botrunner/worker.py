@@ -37,7 +37,8 @@ from botrunner.poller import FatalApiError, Poller
 from botrunner.processing import Processor
 from botrunner.redis_keys import Keys
 from botrunner.router import Router, load_router
-from botrunner.sender import Sender
+from botrunner.send_metrics import MetricsPublisher
+from botrunner.sender import build_sender, learn_username
 
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
 WORKER_FATAL = 4          # the Bot API rejected the token: nothing any worker can fix
@@ -103,22 +104,29 @@ class Worker:
         states = RedisStates(redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
         pool = ThreadPoolExecutor(s.handler_threads, thread_name_prefix="handler")
         services = self._start_services(pool)
-        sender = Sender(s.telegram_api_url, s.bot_token)
+        # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
+        sender = build_sender(s, client, keys, lambda user_id, blocked: loop.run_in_executor(
+            pool, services.blocked_bot, user_id, blocked))
         await sender.open()
+        self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
         poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
         processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
-                              s.max_attempts, leases.is_valid)
+                              s.max_attempts, leases.is_valid, deliver=sender.deliver)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None)
         await self._wait_for_redis(leases)
+        username = asyncio.create_task(learn_username(
+            sender.client, lambda name: setattr(processor, "bot_username", name)))
+        await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
         tasks = {"poller": asyncio.create_task(poller.run()), "keeper": asyncio.create_task(reader.keep()),
                  "reader": asyncio.create_task(reader.read()), "heartbeat": asyncio.create_task(self._beat())}
         code = await self._until_stopped(tasks)
         await self._drain(poller, reader, queues, tasks)
+        username.cancel()
         await reader.registry.leave()
         await sender.close()
         await client.aclose()
@@ -194,11 +202,19 @@ class Worker:
     async def _beat(self) -> None:
         while True:
             self.heartbeat.notify()
+            await self._publish_metrics()
             if os.getppid() != self.ppid:
                 logger.warning("Supervisor {} is gone; stopping", self.ppid)
                 self.stopping.set()
                 return
             await asyncio.sleep(1.0)
+
+
+    async def _publish_metrics(self) -> None:
+        try:
+            await self.metrics.publish()       # sender counters for `botrunner status`
+        except Exception as exc:               # never let a Redis blip stop the heartbeat
+            logger.debug("Could not publish sender metrics: {!r}", exc)
 
 
 class BootError(Exception):

@@ -1,0 +1,134 @@
+"""Component tests of the cluster-wide limiter on the real Redis: buckets, priorities, freezes, blocked chats."""
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from botrunner.flood_limiter import FloodLimiter, Limits
+from botrunner.outbox_journal import OutboxJournal, update_user
+from botrunner.redis_keys import Keys
+
+KEYS = Keys.for_token("555:limiter")
+
+
+def run(redis_url, scenario):
+    async def main():
+        client = aioredis.from_url(redis_url)
+        try:
+            return await scenario(client)
+        finally:
+            await client.aclose()
+    return asyncio.run(main())
+
+
+def test_chat_bucket_allows_the_burst_then_spaces_sends(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, KEYS, Limits(chat_rate=1.0, chat_burst=3))
+        burst = [await limiter.acquire(42, True) for _ in range(5)]
+        await asyncio.sleep(burst[3][1])
+        return burst, await limiter.acquire(42, True), await limiter.acquire(42, True)
+    burst, later, after = run(redis_url, scenario)
+    assert burst[:3] == [(1, 0), (1, 0), (1, 0)]
+    assert burst[3][0] == 0 and 0.9 <= burst[3][1] <= 1.2       # a busy chat reserves nothing: ask again
+    assert burst[4][0] == 0 and abs(burst[4][1] - burst[3][1]) < 0.1
+    assert later[0] == 1 and later[1] <= 0.05                    # when the slot comes, it is there
+    assert after[0] == 0 and 0.9 <= after[1] <= 1.2
+
+
+def test_other_chats_do_not_wait_for_a_busy_chat(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, KEYS, Limits())
+        for _ in range(10):
+            await limiter.acquire(42, True)
+        return [await limiter.acquire(chat, True) for chat in range(100, 110)]
+    assert all(wait == 0 for _, wait in run(redis_url, scenario))
+
+
+def test_groups_get_the_per_minute_bucket_and_the_global_bucket_counts_all(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, KEYS, Limits(chat_rate=100, chat_burst=100, group_per_minute=20, group_burst=5,
+                                                    global_rate=30, global_burst=25))
+        group = [await limiter.acquire(-1001, True) for _ in range(6)]
+        spread = [await limiter.acquire(chat, True) for chat in range(1, 41)]
+        return group, spread
+    group, spread = run(redis_url, scenario)
+    assert group[:5] == [(1, 0)] * 5 and group[5][0] == 0 and group[5][1] >= 2.5     # 20/min: 3 s apart
+    assert sum(1 for _, w in spread if w == 0) <= 25 - 5 + 1          # 5 of the global burst went to the group
+    assert all(status == 1 for status, _ in spread) and spread[-1][1] > 0.3     # the rest queued in order
+    assert [w for _, w in spread] == sorted(w for _, w in spread)
+
+
+def test_uncounted_methods_and_lifted_limits_never_wait(redis_url):
+    async def scenario(client):
+        lifted = FloodLimiter(client, KEYS, Limits(enabled=False))
+        counted = [await lifted.acquire(42, True) for _ in range(200)]
+        normal = FloodLimiter(client, KEYS, Limits())
+        edits = [await normal.acquire(43, False) for _ in range(20)]     # editMessageText, answerCallbackQuery
+        return counted + edits
+    assert all(status == 1 and wait == 0 for status, wait in run(redis_url, scenario))
+
+
+def test_bulk_never_reserves_ahead_and_leaves_slots_for_replies(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, KEYS, Limits(chat_rate=0, global_rate=30, global_burst=25, bulk_reserve=10))
+        bulk = [await limiter.acquire(1000 + n, True, bulk=True) for n in range(40)]
+        replies = [await limiter.acquire(n, True) for n in range(10)]
+        late_bulk = await limiter.acquire(2000, True, bulk=True)
+        return bulk, replies, late_bulk
+    bulk, replies, late_bulk = run(redis_url, scenario)
+    taken = [wait for status, wait in bulk if status == 1]
+    assert 10 <= len(taken) <= 16 and all(wait == 0 for wait in taken)    # only the slots above the reserve
+    assert all(status == 0 and wait > 0 for status, wait in bulk[len(taken):])
+    assert all(status == 1 and wait == 0 for status, wait in replies)    # the reserve is there for replies
+    assert late_bulk[0] == 0                                              # and replies pushed bulk further back
+
+
+def test_chat_429_freezes_that_chat_only_and_many_chats_freeze_the_bot(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, KEYS, Limits(global_429_chats=3))
+        first = await limiter.freeze(42, 2)
+        frozen, free = await limiter.acquire(42, True), await limiter.acquire(43, True)
+        group = await limiter.freeze(-1001, 2)
+        third = await limiter.freeze(44, 3)
+        everyone = await limiter.acquire(99, False)
+        no_chat = await FloodLimiter(client, Keys.for_token("556:x"), Limits()).freeze(None, 1)
+        return first, frozen, free, group, third, everyone, no_chat
+    first, frozen, free, group, third, everyone, no_chat = run(redis_url, scenario)
+    assert first == "chat" and frozen[0] == 0 and 1.5 <= frozen[1] <= 2.1 and free == (1, 0)
+    assert group == "group"
+    assert third == "global" and 2.5 <= everyone[1] <= 3.1
+    assert no_chat == "global"                        # a 429 on a call with no chat stops the whole bot
+
+
+def test_blocked_chat_is_skipped_until_the_user_writes_again(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, KEYS, Limits())
+        journal = OutboxJournal(client, KEYS)
+        first, again = await limiter.mark_blocked(42), await limiter.mark_blocked(42)
+        skipped = await limiter.acquire(42, True)
+        changed, done = await journal.begin(7, 42, False)
+        after = await limiter.acquire(42, True)
+        return first, again, skipped, changed, done, after
+    first, again, skipped, changed, done, after = run(redis_url, scenario)
+    assert first and not again and skipped[0] == -1
+    assert changed and done == set() and after[0] == 1
+
+
+def test_journal_records_outcomes_per_update(redis_url, redis_client):
+    async def scenario(client):
+        journal = OutboxJournal(client, KEYS)
+        await journal.confirm(9, 0, "sent")
+        await journal.confirm(9, 2, "failed")
+        return await journal.begin(9, None, False), await journal.begin(10, None, False)
+    (changed, done), (_, other) = run(redis_url, scenario)
+    assert not changed and done == {0, 2} and other == set()
+    assert 0 < redis_client.ttl(KEYS.send_journal(9)) <= 24 * 3600
+
+
+def test_update_user_and_kicked():
+    msg = {"update_id": 1, "message": {"from": {"id": 5}, "chat": {"id": 5, "type": "private"}}}
+    kicked = {"update_id": 2, "my_chat_member": {"from": {"id": 6}, "chat": {"id": 6, "type": "private"},
+                                                  "new_chat_member": {"status": "kicked"}}}
+    assert update_user(msg) == (5, False) and update_user(kicked) == (6, True)
+    assert update_user({"update_id": 3, "poll": {"id": "x"}}) == (None, False)
