@@ -2,8 +2,13 @@
 
 Every button's data is `<payload>~<sig>`, where sig = HMAC(bot token, user id + payload) cut to 8
 characters: forged data and buttons forwarded to (or pressed by) another user fail the check.
-Money and other irreversible actions go through `offer()` / `claim()`: an opaque token in Redis
-with a TTL, deleted atomically by the first claim, so a double click or a replay does nothing.
+Money and other irreversible actions go through `offer()` / `claim()` / `consume()`: an opaque
+token in Redis with a TTL. The first update that claims it owns it: another click (another update)
+is refused, while a redelivery of the same update (the runner is at-least-once) may claim it again.
+The handler moves the money keyed by the token (idempotent in storage) and only then consumes the
+token, so a crash in between loses nothing and the redelivery completes the action exactly once.
+A consumed token keeps its owner for CLAIMED_TTL_S, so even a redelivery after the handler finished
+finds the stored result and answers again instead of "expired".
 """
 from __future__ import annotations
 
@@ -20,12 +25,21 @@ MAX_DATA = 64                 # Telegram's limit on callback_data, in bytes
 SIG_LEN = 8
 SEP = "~"
 
+CLAIMED_TTL_S = 3600          # a claimed token outlives its offer so a late redelivery can finish
+
+# KEYS: token, its owner; ARGV: user, action, update id, CLAIMED_TTL_S
 _CLAIM = """
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[3] then return nil end
 local raw = redis.call('GET', KEYS[1])
-if not raw then return nil end
+if not raw then
+  if owner then return '{"data": {}}' end
+  return nil
+end
 local item = cjson.decode(raw)
 if tostring(item['user']) ~= ARGV[1] or item['action'] ~= ARGV[2] then return nil end
-redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 return raw
 """
 
@@ -90,17 +104,39 @@ def offer(ctx: Context, action: str, data: dict[str, Any], ttl_s: int) -> str:
 
 
 def claim(ctx: Context, action: str, token: str) -> dict[str, Any] | None:
-    """The action's data, exactly once, for the user it was offered to; None when expired or used."""
+    """The action's data for the user it was offered to, and for one update only (this one, or its
+    redelivery); None when expired or claimed by another update (a double click); {} when this
+    very update consumed it already (look the result up by the token's key)."""
     rt = ctx.services.bot
     if not token or len(token) > 32:
         return None
-    raw = rt.redis.eval(_CLAIM, 1, rt.key("act", token), str(ctx.user_id), action)
+    raw = rt.redis.eval(_CLAIM, 2, rt.key("act", token), rt.key("act", token, "owner"), str(ctx.user_id), action,
+                        str(ctx.update_id), CLAIMED_TTL_S)
     return json.loads(raw)["data"] if raw else None
 
 
+def consume(ctx: Context, token: str) -> None:
+    """The action is done (or refused): the offer is gone; its owner stays, so only this update's
+    redelivery gets past `claim` (with {}) until CLAIMED_TTL_S passes."""
+    rt = ctx.services.bot
+    pipe = rt.redis.pipeline()
+    pipe.delete(rt.key("act", token))
+    pipe.set(rt.key("act", token, "owner"), str(ctx.update_id), ex=CLAIMED_TTL_S)
+    pipe.execute()
+
+
+def release(ctx: Context, token: str) -> None:
+    """Give a claimed token back (nothing was done, say the user was busy): the next click may claim it."""
+    rt = ctx.services.bot
+    owner = rt.key("act", token, "owner")
+    if rt.redis.get(owner) == str(ctx.update_id).encode():
+        rt.redis.delete(owner)
+
+
 def drop(ctx: Context, token: str) -> None:
-    """Cancel an offered action (the Cancel button)."""
+    """Cancel an offered action (the Cancel button); a claimed one is being carried out and stays."""
     rt = ctx.services.bot
     claim_any = rt.redis.get(rt.key("act", token))
-    if claim_any and json.loads(claim_any).get("user") == ctx.user_id:
+    if claim_any and json.loads(claim_any).get("user") == ctx.user_id and not rt.redis.exists(
+            rt.key("act", token, "owner")):
         rt.redis.delete(rt.key("act", token))

@@ -59,11 +59,12 @@ def unfreeze(ctx: Context, user_id: int) -> None:
 
 @contextmanager
 def user_lock(ctx: Context, name: str, ttl_s: int = 30) -> Iterator[bool]:
-    """Hold a per-user lock around a check-then-act (the transfer daily limit); yields False if busy."""
+    """Hold a per-user lock around a check-then-act (the transfer daily limit); yields False if busy.
+    The holder is the update: its redelivery after a crash inside the lock gets the lock again."""
     rt = ctx.services.bot
     key = rt.key("lock", name, ctx.user_id)
-    token = f"{ctx.update_id}:{time.monotonic()}"
-    got = bool(rt.redis.set(key, token, nx=True, ex=ttl_s))
+    token = str(ctx.update_id)
+    got = bool(rt.redis.set(key, token, nx=True, ex=ttl_s)) or rt.redis.get(key) == token.encode()
     try:
         yield got
     finally:

@@ -3,7 +3,8 @@ a burned fee of TRANSFER_FEE_PERCENTAGE, a one-time confirm button, DMs to both,
 
 The daily limits (TRANSFER_DAILY_LIMIT transfers and TRANSFER_MAX_DAILY_POINTS points per 24 h) are
 checked at confirmation under a per-user lock, so two confirmations at once cannot both pass;
-the balance check is the repository's atomic transfer.
+the balance check is the repository's atomic transfer. The transfer is keyed by the confirm token
+and the token is consumed after it: a redelivered confirmation finishes it, never repeats it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from handlers.callbacks import button, keyboard, payload_parts
 from handlers.gate import clean_text
 from handlers.menu import respond
 from handlers.runtime import runtime
+from storage.records import keyed_id
 
 TO_STATE = "tr_to"
 AMOUNT_STATE = "tr_amount"
@@ -105,22 +107,30 @@ def _set_amount(ctx: Context, text: str) -> None:
 
 
 def confirm(ctx: Context) -> None:
+    """Claim the token, move the points keyed by it, then consume it (see the module docstring)."""
     rt = runtime(ctx)
     parts = payload_parts(ctx)
-    offered = callbacks.claim(ctx, "transfer", parts[2] if len(parts) > 2 else "")
+    token = parts[2] if len(parts) > 2 else ""
+    offered = callbacks.claim(ctx, "transfer", token)
     if offered is None:
         ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
         return
-    if not rt.switch("transfer_enabled"):
-        respond(ctx, rt.t(ctx, "transfer_disabled"))
+    key = f"transfer:{token}"
+    record = rt.store.points.get_transfer(keyed_id(key))      # found: a redelivery after the points moved
+    problem = None
+    if record is None and not offered:                        # consumed by this update, nothing moved
+        ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
         return
-    with limits.user_lock(ctx, "transfer") as locked:
-        if not locked:
-            ctx.answer(rt.t(ctx, "busy"), show_alert=True)
-            return
-        problem = _over_daily_limit(ctx, offered["amount"])
-        record = None if problem else rt.store.points.transfer(ctx.user_id, offered["to"], offered["amount"],
-                                                               offered["fee"])
+    if record is None:
+        with limits.user_lock(ctx, "transfer") as locked:
+            if not locked:
+                callbacks.release(ctx, token)
+                ctx.answer(rt.t(ctx, "busy"), show_alert=True)
+                return
+            problem = _refusal(ctx, offered["amount"])
+            record = None if problem else rt.store.points.transfer(ctx.user_id, offered["to"], offered["amount"],
+                                                                   offered["fee"], key=key)
+    callbacks.consume(ctx, token)
     if problem or record is None:
         respond(ctx, problem or rt.t(ctx, "insufficient"))
         return
@@ -132,9 +142,12 @@ def confirm(ctx: Context) -> None:
                                               id=record.id))
 
 
-def _over_daily_limit(ctx: Context, amount: int) -> str | None:
+def _refusal(ctx: Context, amount: int) -> str | None:
+    """Why this confirmation may not go through now (transfers off, daily limits), else None."""
     rt = runtime(ctx)
     s = rt.settings
+    if not rt.switch("transfer_enabled"):
+        return rt.t(ctx, "transfer_disabled")
     count, total = rt.store.points.sent_since(ctx.user_id, time.time() - DAY_S)
     if count + 1 > s.transfer_daily_limit:
         return rt.t(ctx, "transfer_daily_count", limit=s.transfer_daily_limit)

@@ -3,7 +3,9 @@
 Checks: a wallet, MIN_WITHDRAW_POINTS, and (WITHDRAW_REQUIRE_CHANNEL_JOIN) membership of
 REQUIRED_CHANNEL_ID, asked again at confirmation. The confirm button is a one-time token, and
 `create_withdrawal` debits and creates the pending withdrawal in one atomic step, so a double
-click or a balance spent meanwhile cannot overdraw. Admins mark it paid or failed (refunded).
+click or a balance spent meanwhile cannot overdraw. The withdrawal is keyed by the token, which is
+consumed only after it: a redelivered confirmation finishes it exactly once. Admins mark it paid
+or failed (refunded).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from handlers import callbacks
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.menu import respond
 from handlers.runtime import runtime
+from storage.records import keyed_id
 
 
 def start(ctx: Context) -> None:
@@ -47,24 +50,32 @@ def _problem(ctx: Context, user, amount: int) -> str | None:
 
 
 def confirm(ctx: Context) -> None:
+    """Claim the token, debit keyed by it, then consume it (see the module docstring)."""
     rt = runtime(ctx)
     parts = payload_parts(ctx)
-    offered = callbacks.claim(ctx, "withdraw", parts[2] if len(parts) > 2 else "")
+    token = parts[2] if len(parts) > 2 else ""
+    offered = callbacks.claim(ctx, "withdraw", token)
     if offered is None:
         ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
         return
-    user = rt.store.users.get(ctx.user_id)
-    problem = _problem(ctx, user, offered["amount"])
-    if problem is None and user.wallet_address != offered["address"]:
-        problem = rt.t(ctx, "withdraw_wallet_changed")
+    key = f"withdraw:{token}"
+    withdrawal = rt.store.points.get_withdrawal(keyed_id(key))   # found: a redelivery after the debit
+    problem = None
+    if withdrawal is None and not offered:                        # consumed by this update, nothing moved
+        ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
+        return
+    if withdrawal is None:
+        user = rt.store.users.get(ctx.user_id)
+        problem = _problem(ctx, user, offered["amount"])
+        if problem is None and user.wallet_address != offered["address"]:
+            problem = rt.t(ctx, "withdraw_wallet_changed")
+        withdrawal = None if problem else rt.store.points.create_withdrawal(
+            ctx.user_id, offered["amount"], offered["address"], key=key)
+        problem = problem or (None if withdrawal else rt.t(ctx, "insufficient"))
+    callbacks.consume(ctx, token)
     if problem:
         ctx.answer()
         respond(ctx, problem)
-        return
-    withdrawal = rt.store.points.create_withdrawal(ctx.user_id, offered["amount"], offered["address"])
-    if withdrawal is None:
-        ctx.answer()
-        respond(ctx, rt.t(ctx, "insufficient"))
         return
     ctx.answer(rt.t(ctx, "withdraw_done_short"))
     respond(ctx, rt.t(ctx, "withdraw_done", amount=withdrawal.amount, address=withdrawal.address, id=withdrawal.id))

@@ -194,9 +194,14 @@ class PointsRepository(abc.ABC):
                         key: str | None = None) -> int | None:
         """Take `amount` (>= 0) only if the balance covers it; returns the new balance or None."""
     @abc.abstractmethod
-    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0) -> Transfer | None:
+    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0,
+                 key: str | None = None) -> Transfer | None:
         """Sender pays `amount`, receiver gets amount - fee; None if the sender's balance is short.
-        ValueError for self-transfer or fee outside 0..amount; NotFoundError for an unknown user."""
+        ValueError for self-transfer or fee outside 0..amount; NotFoundError for an unknown user.
+        With `key` the record's id is `keyed_id(key)`, and a repeated call with the same key moves
+        nothing and returns the first call's record (a redelivered confirmation completes once)."""
+    @abc.abstractmethod
+    def get_transfer(self, transfer_id: str) -> Transfer | None: ...
     @abc.abstractmethod
     def transfers_for(self, user_id: int, limit: int = 10, offset: int = 0) -> list[Transfer]:
         """Sent or received, newest first."""
@@ -204,8 +209,10 @@ class PointsRepository(abc.ABC):
     def sent_since(self, sender_id: int, since: float) -> tuple[int, int]:
         """(count, amount) of transfers sent since `since`: the daily limit check."""
     @abc.abstractmethod
-    def create_withdrawal(self, user_id: int, amount: int, address: str) -> Withdrawal | None:
-        """Debit `amount` and create a pending withdrawal; None if the balance is short."""
+    def create_withdrawal(self, user_id: int, amount: int, address: str,
+                          key: str | None = None) -> Withdrawal | None:
+        """Debit `amount` and create a pending withdrawal; None if the balance is short. With `key`,
+        as for `transfer`: id `keyed_id(key)`, and a repeated call returns the first withdrawal."""
     @abc.abstractmethod
     def get_withdrawal(self, withdrawal_id: str) -> Withdrawal | None: ...
     @abc.abstractmethod

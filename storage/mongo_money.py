@@ -92,6 +92,20 @@ class MongoMoney:
             self.store.users_changed([user_id])
         return entry
 
+    def finish(self, user_id: int, entry_id: str) -> None:
+        """Settle one applied entry still in `pending` (and apply its follow-up leg): a keyed retry
+        after its first attempt died between `apply` and `settle`. Nothing when already settled."""
+        doc = self.users.find_one({"_id": user_id, "pending.id": entry_id}, {"pending": 1})
+        if doc is None:
+            return
+        entries = [e for e in doc["pending"] if e["id"] == entry_id]
+        follow = [self.apply(**e["then"]) for e in entries if "then" in e]
+        for leg, result in zip([e["then"] for e in entries if "then" in e], follow):
+            if result is ALREADY_APPLIED:
+                self.finish(leg["user_id"], leg["key"])
+        self.settle(entries + follow)
+        self.store.users_changed([user_id] + [e["then"]["user_id"] for e in entries if "then" in e])
+
     def repair(self, older_than_s: float = STALE_S) -> int:
         """Settle entries a crashed writer left in `pending` (finishing a transfer's credit leg)."""
         cutoff, fixed = now() - older_than_s, 0

@@ -6,7 +6,7 @@ from pymongo import ReturnDocument
 from storage.base import PointsRepository, check_amount, check_transfer
 from storage.mongo_documents import page, to_doc, to_record
 from storage.mongo_money import ALREADY_APPLIED, STALE_S
-from storage.records import LedgerEntry, NotFoundError, Transfer, Withdrawal, new_id, now
+from storage.records import LedgerEntry, NotFoundError, Transfer, Withdrawal, keyed_id, new_id, now
 
 NEWEST = [("created_at", -1), ("_id", -1)]
 OLDEST = [("created_at", 1), ("_id", 1)]
@@ -40,22 +40,34 @@ class MongoPoints(PointsRepository):
             return self.balance(user_id)
         return entry["balance_after"] if entry else None
 
-    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0) -> Transfer | None:
+    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0,
+                 key: str | None = None) -> Transfer | None:
         check_transfer(sender_id, receiver_id, amount, fee)
         if self.users.find_one({"_id": receiver_id}, {"_id": 1}) is None:
             raise NotFoundError(f"user {receiver_id} does not exist")
-        record = Transfer(new_id(), sender_id, receiver_id, amount, fee, amount - fee, now())
+        record = Transfer(keyed_id(key) if key else new_id(), sender_id, receiver_id, amount, fee, amount - fee, now())
         credit_leg = {"user_id": receiver_id, "amount": record.net, "kind": "transfer_in",
                       "reference": record.id, "key": f"transfer_in:{record.id}"}
+        debit_key = f"transfer_out:{record.id}" if key else None
+        done = self.get_transfer(record.id) if key else None
+        if done is not None:
+            return done             # settled long ago: `recent` may no longer hold the key
         # the debit carries the transfer record and the credit leg, so repair can finish either
-        debit = self.money.apply(sender_id, -amount, "transfer_out", record.id,
+        debit = self.money.apply(sender_id, -amount, "transfer_out", record.id, key=debit_key,
                                  record={"collection": "transfers", "doc": to_doc(record)}, then=credit_leg)
+        if debit is ALREADY_APPLIED:
+            # the same key again, maybe after a crash mid-way: finish what the first call left pending
+            self.money.finish(sender_id, debit_key)
+            return self.get_transfer(record.id)
         if debit is None:
             return None
         credit = self.money.apply(**credit_leg)
         self.money.settle([debit, credit])
         self.store.users_changed([sender_id, receiver_id])
         return record
+
+    def get_transfer(self, transfer_id: str) -> Transfer | None:
+        return to_record(Transfer, self.transfers.find_one({"_id": transfer_id}))
 
     def transfers_for(self, user_id: int, limit: int = 10, offset: int = 0) -> list[Transfer]:
         cursor = self.transfers.find({"$or": [{"sender_id": user_id}, {"receiver_id": user_id}]}).sort(NEWEST)
@@ -67,11 +79,19 @@ class MongoPoints(PointsRepository):
             {"$group": {"_id": None, "n": {"$sum": 1}, "total": {"$sum": "$amount"}}}]))
         return (rows[0]["n"], rows[0]["total"]) if rows else (0, 0)
 
-    def create_withdrawal(self, user_id: int, amount: int, address: str) -> Withdrawal | None:
+    def create_withdrawal(self, user_id: int, amount: int, address: str,
+                          key: str | None = None) -> Withdrawal | None:
         check_amount(amount)
-        record = Withdrawal(new_id(), user_id, amount, address, "pending", now())
-        entry = self.money.move(user_id, -amount, "withdrawal", record.id,
+        record = Withdrawal(keyed_id(key) if key else new_id(), user_id, amount, address, "pending", now())
+        entry_key = f"withdrawal:{record.id}" if key else None
+        done = self.get_withdrawal(record.id) if key else None
+        if done is not None:
+            return done
+        entry = self.money.move(user_id, -amount, "withdrawal", record.id, key=entry_key,
                                 record={"collection": "withdrawals", "doc": to_doc(record)})
+        if entry is ALREADY_APPLIED:
+            self.money.finish(user_id, entry_key)
+            return self.get_withdrawal(record.id)
         return record if entry else None
 
     def get_withdrawal(self, withdrawal_id: str) -> Withdrawal | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import secrets
 import time
@@ -46,6 +47,12 @@ def username_key(username: str) -> str:
 def new_id() -> str:
     """A short random id (12 hex chars): fits comfortably in 64-byte callback data."""
     return secrets.token_hex(6)
+
+
+def keyed_id(key: str) -> str:
+    """The id of the record an idempotency key creates (same shape as `new_id`): a repeated call with
+    the same key finds the record the first call made."""
+    return hashlib.sha256(f"key:{key}".encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from storage.base import PointsRepository, check_amount, check_transfer
 from storage.records import (NOT_EARNED, LedgerEntry, NotFoundError, Transfer, Withdrawal, from_mapping,
-                             new_id, now)
+                             keyed_id, new_id, now)
 from storage.sqlite_connection import Transaction
 
 ALREADY_APPLIED = object()
@@ -64,10 +64,14 @@ class SQLitePoints(PointsRepository):
             self.store.users_changed([user_id])
         return result
 
-    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0) -> Transfer | None:
+    def transfer(self, sender_id: int, receiver_id: int, amount: int, fee: int = 0,
+                 key: str | None = None) -> Transfer | None:
         check_transfer(sender_id, receiver_id, amount, fee)
-        record = Transfer(new_id(), sender_id, receiver_id, amount, fee, amount - fee, now())
+        record = Transfer(keyed_id(key) if key else new_id(), sender_id, receiver_id, amount, fee, amount - fee, now())
         with self.db.transaction() as tx:
+            done = tx.one("SELECT * FROM transfers WHERE id = ?", (record.id,)) if key else None
+            if done is not None:
+                return from_mapping(Transfer, done)       # the same key again: the first call's transfer
             if tx.one("SELECT 1 AS x FROM users WHERE id = ?", (receiver_id,)) is None:
                 raise NotFoundError(f"user {receiver_id} does not exist")
             if apply_move(tx, sender_id, -amount, "transfer_out", record.id) is None:
@@ -79,6 +83,10 @@ class SQLitePoints(PointsRepository):
         self.store.users_changed([sender_id, receiver_id])
         return record
 
+    def get_transfer(self, transfer_id: str) -> Transfer | None:
+        row = self.db.query_one("SELECT * FROM transfers WHERE id = ?", (transfer_id,))
+        return from_mapping(Transfer, row) if row else None
+
     def transfers_for(self, user_id: int, limit: int = 10, offset: int = 0) -> list[Transfer]:
         rows = self.db.query("SELECT * FROM transfers WHERE sender_id = ? OR receiver_id = ? "
                              "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", (user_id, user_id, limit, offset))
@@ -89,10 +97,14 @@ class SQLitePoints(PointsRepository):
                                 "WHERE sender_id = ? AND created_at >= ?", (sender_id, since))
         return row["n"], row["total"]
 
-    def create_withdrawal(self, user_id: int, amount: int, address: str) -> Withdrawal | None:
+    def create_withdrawal(self, user_id: int, amount: int, address: str,
+                          key: str | None = None) -> Withdrawal | None:
         check_amount(amount)
-        record = Withdrawal(new_id(), user_id, amount, address, "pending", now())
+        record = Withdrawal(keyed_id(key) if key else new_id(), user_id, amount, address, "pending", now())
         with self.db.transaction() as tx:
+            done = tx.one("SELECT * FROM withdrawals WHERE id = ?", (record.id,)) if key else None
+            if done is not None:
+                return from_mapping(Withdrawal, done)
             if apply_move(tx, user_id, -amount, "withdrawal", record.id) is None:
                 return None
             tx.execute("INSERT INTO withdrawals (id, user_id, amount, address, status, created_at) "

@@ -58,13 +58,17 @@ class Bot:
     def command(self, user_id: int, command: str, args: str = "", **extra: Any):
         return self.text(user_id, f"/{command}" + (f" {args}" if args else ""), **extra)
 
-    def press(self, user_id: int, data: str, message_text: str = "menu", **extra: Any):
-        """A button press with raw callback data (use `button()` to get a signed one)."""
+    def callback_update(self, user_id: int, data: str, message_text: str = "menu", **extra: Any) -> dict[str, Any]:
+        """A callback_query update with a fresh update id (run it twice to model a redelivery)."""
         n = next(self.ids)
         query = {"id": str(n), "from": self._user(user_id, **extra), "chat_instance": "1", "data": data,
                  "message": {"message_id": 1, "date": 0, "chat": {"id": user_id, "type": "private"},
                              "text": message_text}}
-        out = self.run({"update_id": n, "callback_query": query})
+        return {"update_id": n, "callback_query": query}
+
+    def press(self, user_id: int, data: str, message_text: str = "menu", **extra: Any):
+        """A button press with raw callback data (use `button()` to get a signed one)."""
+        out = self.run(self.callback_update(user_id, data, message_text, **extra))
         self.last[user_id] = out
         return out
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from storage.records import DuplicateError, NotFoundError, Task
+from storage.records import DuplicateError, NotFoundError, Task, keyed_id
 
 
 def add_users(store, *ids, points=0):
@@ -223,6 +223,30 @@ class TestStoreContract:
         assert [t.sender_id for t in store.points.transfers_for(1)] == [2, 1]
         assert len(store.points.transfers_for(1, limit=1, offset=1)) == 1
         assert store.points.sent_since(1, 0) == (1, 50) and store.points.sent_since(1, time.time() + 1) == (0, 0)
+
+    def test_keyed_transfer_moves_once(self, store):
+        add_users(store, 1, 2, points=100)
+        first = store.points.transfer(1, 2, 30, fee=3, key="confirm:abc")
+        again = store.points.transfer(1, 2, 30, fee=3, key="confirm:abc")     # a redelivered confirmation
+        assert again == first and first.id == keyed_id("confirm:abc")
+        assert store.points.balance(1) == 70 and store.points.balance(2) == 127
+        assert store.points.get_transfer(first.id) == first and store.points.get_transfer("nope") is None
+        store.points.transfer(1, 2, 70, key="confirm:all")
+        assert store.points.transfer(1, 2, 70, key="confirm:all").amount == 70   # short now, but already done
+        assert store.points.balance(1) == 0 and len(store.points.transfers_for(1)) == 2
+        assert store.points.transfer(2, 1, 500, key="confirm:big") is None
+        assert store.points.get_transfer(keyed_id("confirm:big")) is None
+        for uid in (1, 2):
+            assert sum(store.points.earned_by_kind(uid).values()) == store.points.balance(uid)
+
+    def test_keyed_withdrawal_debits_once(self, store):
+        add_users(store, 1, points=100)
+        first = store.points.create_withdrawal(1, 60, "0xW", key="confirm:w1")
+        assert store.points.create_withdrawal(1, 60, "0xW", key="confirm:w1") == first
+        assert first.id == keyed_id("confirm:w1") and store.points.balance(1) == 40
+        assert [w.id for w in store.points.withdrawals_for(1)] == [first.id]
+        assert store.points.create_withdrawal(1, 60, "0xW", key="confirm:w2") is None
+        assert sum(store.points.earned_by_kind(1).values()) == store.points.balance(1)
 
     def test_withdrawals(self, store):
         add_users(store, 1, points=100)

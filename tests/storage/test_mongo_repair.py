@@ -64,3 +64,31 @@ def test_unpaid_approval_and_unrefunded_failure_are_repaired(mongo):
     assert mongo.points.balance(2) == 100 and mongo.points.get_withdrawal(withdrawal.id).refunded
     assert mongo.repair(older_than_s=0) == 0
     assert books_balance(mongo, 1) and books_balance(mongo, 2)
+
+
+def test_keyed_transfer_retried_after_a_crash_completes_without_repair(mongo, monkeypatch):
+    settle = mongo.money_ops.settle
+    monkeypatch.setattr(mongo.money_ops, "settle", lambda entries: (_ for _ in ()).throw(RuntimeError("killed")))
+    with pytest.raises(RuntimeError):
+        mongo.points.transfer(1, 2, 30, key="confirm:t")   # debit applied, worker dies before the credit settles
+    monkeypatch.setattr(mongo.money_ops, "settle", settle)
+    assert mongo.points.balance(1) == 70
+    record = mongo.points.transfer(1, 2, 30, key="confirm:t")   # the redelivered confirmation
+    assert record is not None and record.amount == 30
+    assert mongo.points.balance(1) == 70 and mongo.points.balance(2) == 130
+    assert mongo.points.transfer(1, 2, 30, key="confirm:t") == record
+    assert mongo.points.balance(1) == 70 and mongo.points.balance(2) == 130
+    assert mongo.db.users.count_documents({"pending.0": {"$exists": True}}) == 0
+    assert books_balance(mongo, 1) and books_balance(mongo, 2) and mongo.repair(older_than_s=0) == 0
+
+
+def test_keyed_withdrawal_retried_after_a_crash_debits_once(mongo, monkeypatch):
+    settle = mongo.money_ops.settle
+    monkeypatch.setattr(mongo.money_ops, "settle", lambda entries: (_ for _ in ()).throw(RuntimeError("killed")))
+    with pytest.raises(RuntimeError):
+        mongo.points.create_withdrawal(1, 40, "0x1", key="confirm:w")
+    monkeypatch.setattr(mongo.money_ops, "settle", settle)
+    withdrawal = mongo.points.create_withdrawal(1, 40, "0x1", key="confirm:w")
+    assert withdrawal is not None and withdrawal.status == "pending"
+    assert mongo.points.balance(1) == 60 and len(mongo.points.withdrawals_for(1)) == 1
+    assert books_balance(mongo, 1) and mongo.repair(older_than_s=0) == 0
