@@ -317,6 +317,9 @@ class Settings:
                                          "pay at once instead of waiting for review.", group="bot")
     rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 20, "Commands and "
                                            "button presses per user per minute.", group="bot")
+    rate_limit_window_s: int = env("RATE_LIMIT_WINDOW_S", integer(1, 3600), 60, "The window "
+                                   "RATE_LIMIT_COMMANDS_PER_MIN counts in (a fixed window, in seconds); keep 60 "
+                                   "unless testing.", group="bot")
     rate_limit_sensitive_per_hour: int = env("RATE_LIMIT_SENSITIVE_PER_HOUR", integer(1, 10000), 10,
                                              "Withdraw, transfer, wallet and proof actions per user per hour.",
                                              group="bot")

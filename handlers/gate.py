@@ -60,7 +60,7 @@ def _refused(ctx: Context, open_: bool, admin: bool, sensitive: bool) -> bool:
         if limits.once(ctx, "maintenance-notice", 30):
             tell(ctx, rt.switch("maintenance_message") or rt.t(ctx, "maintenance"))
         return True
-    if not limits.hit(ctx, "cmd", rt.settings.rate_limit_commands_per_min, 60) or (
+    if not limits.hit(ctx, "cmd", rt.settings.rate_limit_commands_per_min, rt.settings.rate_limit_window_s) or (
             sensitive and not limits.hit(ctx, "sensitive", rt.settings.rate_limit_sensitive_per_hour, 3600)):
         if limits.once(ctx, "rate-notice", 30):
             tell(ctx, rt.t(ctx, "rate_limited"))

@@ -1,6 +1,8 @@
 """Tasks of every kind, proof review, wallet, withdraw and transfers, support and spam, via a fake context."""
 from __future__ import annotations
 
+import time
+
 from storage.records import Task
 from tests.handlers.harness import ADMIN, button_data, joined
 
@@ -188,11 +190,24 @@ def test_blocked_bot_is_not_a_ban(bot):
     assert not bot.rt.store.users.get(1).blocked_bot
 
 
-def test_rate_limit(make_bot):
-    bot = make_bot(RATE_LIMIT_COMMANDS_PER_MIN="5")
-    bot.join(1)
-    replies = [joined(bot.command(1, "points")) for _ in range(6)]
-    assert "slow down" in replies[-1] or "slow down" in "".join(replies)
+def start_of_window(window_s: float) -> None:
+    """Sleep (at most one window) until a fixed window has just begun, so a burst fits inside it."""
+    time.sleep(window_s - time.time() % window_s + 0.02)
+
+
+def test_rate_limit_counts_refuses_and_resets(make_bot):
+    bot = make_bot(RATE_LIMIT_COMMANDS_PER_MIN="5", RATE_LIMIT_WINDOW_S="2")
+    bot.join(2)
+    rate_text = bot.rt.texts.get("en", "rate_limited")
+    start_of_window(2)
+    replies = [joined(bot.command(2, "points")) for _ in range(5)]
+    assert all("Balance" in r for r in replies)                      # exactly 5 pass in the window
+    assert joined(bot.command(2, "points")) == rate_text             # the 6th: refused, with the text
+    assert bot.command(2, "points") == []                             # refused again; the notice is throttled
+    out = bot.click(2, "m:menu")                                      # a button too: answered, nothing done
+    assert [method for method, _ in out] == ["answerCallbackQuery"] and "text" not in out[0][1]
+    start_of_window(2)                                                # the next window: the counter is reset
+    assert "Balance" in joined(bot.command(2, "points"))
 
 
 def test_history_pages_and_leaderboards(bot):
