@@ -30,10 +30,10 @@ class LiveBot:
     # ---- acting as a user
 
     def command(self, user_id: int, command: str, args: str = "", **fields: Any) -> dict:
-        return self.control.inject_command(TOKEN, user_id, command, args, first_name=f"U{user_id}", **fields)
+        return self.control.inject_command(TOKEN, user_id, command, args, **{"first_name": f"U{user_id}", **fields})
 
     def say(self, user_id: int, text: str, **fields: Any) -> dict:
-        return self.control.inject_message(TOKEN, user_id, text, first_name=f"U{user_id}", **fields)
+        return self.control.inject_message(TOKEN, user_id, text, **{"first_name": f"U{user_id}", **fields})
 
     def press(self, user_id: int, payload: str, signed_for: int | None = None) -> dict:
         """Press a button with `payload`, signed as the bot signs it for `signed_for` (default: the
