@@ -81,7 +81,9 @@ class Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_"))}
         env.update(BOT_TOKEN=TOKEN, REDIS_URL=redis_url, STATE_DIR=state_dir, LANES=str(LANES), LOG_LEVEL="warning",
                    BOTRUNNER_ENV_FILE="/nonexistent.env", BOT_HANDLERS="runner_burst:router",
-                   PYTHONPATH=f"{ROOT / 'benchmarks'}:{ROOT}", **extra)
+                   PYTHONPATH=f"{ROOT / 'benchmarks'}:{ROOT}",
+                   SEND_LIMITS="false",        # measure the pipeline, not Telegram's 30 msg/s pacing
+                   **extra)
         self.proc = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "start", "--workers", str(workers),
                                       "--api-url", api_url], env=env, cwd=ROOT, start_new_session=True)
 
