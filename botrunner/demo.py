@@ -1,8 +1,9 @@
 """`botrunner demo`: the local Bot API server, the runner on embedded defaults, and simulated users.
 
 Everything runs as real processes (`botrunner emulator`, `botrunner start`) so the demo shows what an
-operator would deploy. Simulated users talk to the bot through the emulator's control plane; every
-reply's latency is measured from injection to the bot's call arriving at the Bot API server.
+operator would deploy. Simulated users walk through the airdrop bot (`botrunner.demo_journey`): one
+in ten joins on its own, the others through one of their referral links; every step's latency is
+measured from injection to the bot's call arriving at the Bot API server.
 """
 from __future__ import annotations
 
@@ -23,30 +24,39 @@ import httpx
 import redis
 from loguru import logger
 
+from botrunner.config import load_settings
+from botrunner.demo_journey import STEPS, Journey
 from botrunner.emulator.client import ControlClient
-from botrunner.latency import Samples, render_rows, summary_rows
+from botrunner.latency import Samples, percentile, render_rows, summary_rows
 from botrunner.redis_keys import Keys
 
 DEMO_TOKEN = "100001:demo-token-for-the-local-bot-api"
 CACHE_LINE = re.compile(r"(worker-\d+) User cache statistics: .*?l1Hits=(\d+) l2Hits=(\d+) misses=(\d+)")
-CONVERSATION = (("command", "start"), ("command", "help"), ("message", "hello from a simulated user"))
 
 
 @dataclass
 class Tally:
-    """Reply latencies (the shared `Samples`) plus per-user outcomes, for the progress line and summary."""
+    """Reply latencies (the shared `Samples`, plus per step) and per-user outcomes."""
     samples: Samples = field(default_factory=Samples)
+    per_step: dict[str, list[float]] = field(default_factory=dict)
+    failed_steps: dict[str, int] = field(default_factory=dict)
     users_done: int = 0
     failures: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def reply(self, latency_ms: float) -> None:
+    def reply(self, step: str, latency_ms: float) -> None:
         self.samples.add_reply(latency_ms)
+        with self.lock:
+            self.per_step.setdefault(step, []).append(latency_ms)
 
-    def user(self, ok: bool) -> None:
+    def user(self, failed_step: str | None) -> None:
+        names = [name for name, _, _ in STEPS]
+        self.samples.add_sent(names.index(failed_step) + 1 if failed_step else len(names))
         with self.lock:
             self.users_done += 1
-            self.failures += 0 if ok else 1
+            if failed_step is not None:
+                self.failures += 1
+                self.failed_steps[failed_step] = self.failed_steps.get(failed_step, 0) + 1
 
 
 def free_port() -> int:
@@ -87,22 +97,6 @@ def stop(process: subprocess.Popen | None, timeout: float = 30.0) -> None:
         process.wait()
 
 
-def converse(control: ControlClient, user_id: int, tally: Tally, reply_timeout: float) -> bool:
-    """One simulated user: each step is injected, then the bot's reply awaited."""
-    last = -1
-    for kind, text in CONVERSATION:
-        if kind == "command":
-            control.inject_command(DEMO_TOKEN, user_id, text, first_name=f"Demo{user_id}")
-        else:
-            control.inject_message(DEMO_TOKEN, user_id, text, first_name=f"Demo{user_id}")
-        entry = control.wait_for_message(DEMO_TOKEN, user_id, after_index=last, timeout=reply_timeout)
-        if entry is None:
-            return False
-        last = entry["index"]
-        tally.reply(entry.get("since_inject", 0.0) * 1000.0)
-    return True
-
-
 def progress_line(tally: Tally, users: int, started: float, extra: str = "") -> str:
     elapsed = time.monotonic() - started
     replies = tally.samples.replied
@@ -112,34 +106,45 @@ def progress_line(tally: Tally, users: int, started: float, extra: str = "") -> 
             f"failed {tally.failures}{extra}")
 
 
-def drive(control: ControlClient, users: int, concurrency: int, reply_timeout: float, out=sys.stdout,
-          live=lambda: "") -> Tally:
-    """Run `users` conversations, `concurrency` at a time, printing a progress line twice a second."""
+def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=lambda: "") -> Tally:
+    """Run `users` journeys, `concurrency` at a time: first the users who join on their own, then
+    the ones who follow their referral links. A progress line twice a second (every 3 s in a log)."""
     tally = Tally()
+    journey.on_reply = tally.reply
     started = time.monotonic()
-    ids = random.Random(7).sample(range(10_000_000, 20_000_000), users)
+    rng = random.Random(7)
+    ids = rng.sample(range(10_000_000, 20_000_000), users)
+    leaders, followers = ids[:max(1, users // 10)], ids[max(1, users // 10):]
+    interactive = getattr(out, "isatty", lambda: False)()
     with ThreadPoolExecutor(concurrency) as pool:
-        futures = [pool.submit(lambda uid=uid: tally.user(converse(control, uid, tally, reply_timeout)))
-                   for uid in ids]
-        # a terminal gets one line rewritten in place; a log file gets a line every few seconds
-        interactive = getattr(out, "isatty", lambda: False)()
-        while not all(f.done() for f in futures):
-            out.write(("\r" if interactive else "") + progress_line(tally, users, started, live())
-                      + ("" if interactive else "\n"))
-            out.flush()
-            time.sleep(0.5 if interactive else 3.0)
-        for f in futures:
-            f.result()
+        for wave in ([(uid, None) for uid in leaders], [(uid, rng.choice(leaders)) for uid in followers]):
+            futures = [pool.submit(lambda u=uid, r=ref: tally.user(journey.run(u, r))) for uid, ref in wave]
+            while not all(f.done() for f in futures):
+                out.write(("\r" if interactive else "") + progress_line(tally, users, started, live())
+                          + ("" if interactive else "\n"))
+                out.flush()
+                time.sleep(0.5 if interactive else 3.0)
+            for f in futures:
+                f.result()
     out.write(("\r" if interactive else "") + progress_line(tally, users, started, live()) + "\n")
     tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
+    tally.leaders = leaders  # type: ignore[attr-defined]
     return tally
 
 
-def summary(tally: Tally, users: int, workers: int) -> str:
+def summary(tally: Tally, users: int, workers: int, referrals: int, cache: str) -> str:
+    """The closing table: outcome, latency overall and per step, referral bonuses, cache."""
     result = tally.samples.summary(getattr(tally, "elapsed", 1.0))
-    rows = [("simulated users", f"{users}"), ("workers", f"{workers}"),
-            ("replies received", f"{result.replied} of {users * len(CONVERSATION)}"),
-            ("users with a missing reply", f"{tally.failures}"), *summary_rows(result)[1:]]
+    failed = ", ".join(f"{n} at {step}" for step, n in tally.failed_steps.items()) or "none"
+    rows = [("simulated users", f"{users} ({len(getattr(tally, 'leaders', []))} joined on their own)"),
+            ("workers", f"{workers}"),
+            ("journeys completed", f"{users - tally.failures} of {users} (failed: {failed})"),
+            ("referral bonuses credited", f"{referrals} (expected {users - len(getattr(tally, 'leaders', []))})"),
+            ("user cache hit rate", cache), *summary_rows(result)]
+    for step, _, _ in STEPS:
+        data = sorted(tally.per_step.get(step, []))
+        rows.append((f"  step {step}", f"p50 {percentile(data, 0.5):.1f} / p99 {percentile(data, 0.99):.1f} ms"
+                                      f" ({len(data)} replies)"))
     return render_rows(rows)
 
 
@@ -179,15 +184,17 @@ class LiveStats:
 
 def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: int = 32,
              reply_timeout: float = 30.0) -> int:
-    """Start the stack, drive the users, print the summary; 0 when every user got every reply."""
+    """Start the stack, drive the users, print the summary; 0 when every journey completed."""
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
+    # the local server's flood limits are off, so the runner's own pacing is lifted as well
     env = {**os.environ, "STATE_DIR": str(state), "BOT_TOKEN": DEMO_TOKEN, "TELEGRAM_API_URL": api_url,
-           "BOTRUNNER_ENV_FILE": "/dev/null", "CACHE_STATS_INTERVAL_S": "2"}
-    for name in ("REDIS_URL", "REDIS_HOST", "MONGODB_URL"):
+           "BOTRUNNER_ENV_FILE": "/dev/null", "CACHE_STATS_INTERVAL_S": "2", "SEND_LIMITS": "false"}
+    for name in ("REDIS_URL", "REDIS_HOST", "MONGODB_URL", "SESSION_ENCRYPTION_KEY", "ADMIN_USER_IDS"):
         env.pop(name, None)  # the demo always runs on embedded defaults
+    settings = load_settings(environ={"STATE_DIR": str(state)}, env_file=None)
     logger.info("demo: state and logs under {}", state)
     emulator = runner = None
     try:
@@ -197,10 +204,12 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
         runner = spawn(["start", "--workers", str(workers), "--api-url", api_url], state / "runner.log", env)
         with ControlClient(api_url, timeout=reply_timeout + 30) as control:
             wait_for_bot(control, runner)
-            logger.info("demo: {} workers polling; driving {} simulated users", workers, users)
-            redis_url = f"unix://{state / 'redis' / 'redis.sock'}?db=0"
-            tally = drive(control, users, concurrency, reply_timeout, live=LiveStats(redis_url, state / "runner.log"))
-        print("\nbotrunner demo: summary\n" + summary(tally, users, workers))
+            logger.info("demo: {} workers polling; {} simulated users join, solve the captcha, open the menu, "
+                        "check in and look at the leaderboard", workers, users)
+            live = LiveStats(settings.redis_url_for(settings.redis_dedup_db), state / "runner.log")
+            tally = drive(make_journey(control, settings, reply_timeout), users, concurrency, live=live)
+        referrals = credited_referrals(settings, tally)
+        print("\nbotrunner demo: summary\n" + summary(tally, users, workers, referrals, live.hit_rate()))
         print(f"\nlogs: {state / 'runner.log'} and {state / 'emulator.log'}")
         return 0 if tally.failures == 0 else 1
     except KeyboardInterrupt:
@@ -209,6 +218,27 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
     finally:
         stop(runner)
         stop(emulator)
+
+
+def make_journey(control: ControlClient, settings, reply_timeout: float) -> Journey:
+    """A Journey whose users read their captcha code from their session in the embedded Redis."""
+    from storage.sessions import SessionStore
+    sessions = SessionStore(redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)))
+
+    def captcha_code(user_id: int) -> str:
+        return (sessions.get(user_id, user_id).get("captcha") or {}).get("code", "")
+    return Journey(control, DEMO_TOKEN, captcha_code, on_reply=lambda step, ms: None, timeout=reply_timeout)
+
+
+def credited_referrals(settings, tally: Tally) -> int:
+    """Referral bonuses the database shows as paid (read after the workers flushed their batches)."""
+    from storage.factory import open_store
+    store = open_store(settings)
+    try:
+        leaders = [store.users.get(uid) for uid in getattr(tally, "leaders", [])]
+        return sum(user.referral_count for user in leaders if user is not None)   # counted when paid
+    finally:
+        store.close()
 
 
 def wait_for_bot(control: ControlClient, runner: subprocess.Popen, timeout: float = 60.0) -> None:
