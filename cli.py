@@ -9,17 +9,10 @@ from botrunner.config import ConfigError, Settings, describe, load_settings
 from botrunner.logs import setup_from_settings
 
 EXIT_CONFIG = 2        # invalid configuration (click also uses 2 for usage errors)
-EXIT_NOT_BUILT = 3     # the command exists but its work has not been built yet
 LOCAL_TOKEN = "1000000:local-bot-api-server"   # used with --api-url and no BOT_TOKEN (local servers only)
 
 
 pass_settings = click.make_pass_decorator(Settings)
-
-
-def not_built(what: str, issue: str) -> None:
-    """Say plainly that a command is not built yet, and exit non-zero."""
-    click.echo(f"botrunner {what}: not built yet (arrives with the issue \"{issue}\").", err=True)
-    sys.exit(EXIT_NOT_BUILT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import redis
 from loguru import logger
 
-from botrunner.config import load_settings
 from botrunner.context import Context
 from botrunner.redis_keys import Keys
 from botrunner.router import Router
@@ -45,9 +44,10 @@ def _unknown_command(ctx: Context) -> None:
 def open_bot(services) -> None:
     """Storage (repositories, cache, sessions, batcher), default tasks, texts, Bot API reads, captcha."""
     from storage.factory import install, redis_client
-    settings = getattr(services, "settings", None) if "settings" in services.provided else None
-    settings = settings or load_settings()
+    settings = services.settings
     storage = install(services, settings)
+    # the sender's 403 / "chat not found" flag, mirrored into the users table (kept apart from bans)
+    services.on_blocked_bot(storage.store.users.set_blocked_bot)
     added = storage.store.tasks.seed(default_tasks(settings))
     if added:
         logger.info("Seeded {} default task(s)", added)

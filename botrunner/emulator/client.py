@@ -53,7 +53,8 @@ class ControlClient:
 
     def inject_message(self, token: str, user_id: int, text: str, **fields: Any) -> dict[str, Any]:
         """A text message; fields: chat_id, chat_type, title, first_name, username, language_code,
-        entities, reply_to_message_id. Result adds message_id and chat_id."""
+        is_premium (remembered for the user's later updates), entities, reply_to_message_id.
+        Result adds message_id and chat_id."""
         return self._call("POST", "/inject/message", {"token": token, "user_id": user_id, "text": text, **fields})
 
     def inject_command(self, token: str, user_id: int, command: str, args: str = "", **fields: Any) -> dict[str, Any]:

@@ -18,8 +18,14 @@ class InjectError(ValueError):
 
 
 def _user(state: BotState, user_id: int, first_name: str | None, username: str | None,
-          language_code: str | None) -> dict[str, Any]:
+          language_code: str | None, is_premium: bool | None = None) -> dict[str, Any]:
+    """The simulated user, remembered per token: later updates keep what earlier ones set."""
     user = dict(state.users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"})
+    if is_premium is not None:
+        if is_premium:
+            user["is_premium"] = True
+        else:
+            user.pop("is_premium", None)      # Telegram omits the field for non-premium users
     if first_name:
         user["first_name"] = first_name
     if username:
@@ -49,9 +55,9 @@ def _result(stored: StoredUpdate | None, **extra: Any) -> dict[str, Any]:
 def message(state: BotState, user_id: int, text: str, chat_id: int | None = None, chat_type: str | None = None,
             title: str | None = None, first_name: str | None = None, username: str | None = None,
             language_code: str | None = None, entities: list | None = None,
-            reply_to_message_id: int | None = None) -> dict[str, Any]:
+            reply_to_message_id: int | None = None, is_premium: bool | None = None) -> dict[str, Any]:
     """A text message from `user_id` in their private chat (or in group `chat_id`)."""
-    user = _user(state, int(user_id), first_name, username, language_code)
+    user = _user(state, int(user_id), first_name, username, language_code, is_premium)
     chat = _chat(state, user, None if chat_id is None else int(chat_id), chat_type, title)
     msg: dict[str, Any] = {"message_id": state.new_message_id(chat["id"]), "from": user, "chat": chat,
                            "date": int(time.time()), "text": text}

@@ -161,3 +161,13 @@ def test_control_errors_are_reported(control):
     with pytest.raises(ControlError) as error:
         control.set_member("1:a", -1, 2, "emperor")
     assert error.value.code == 400
+
+
+def test_premium_users_carry_is_premium_on_later_updates(api, control, token, user):
+    control.inject_message(token, user, "hi", is_premium=True)
+    message = keyboard_message(api, user)
+    control.inject_callback(token, user, message["message_id"], "claim")
+    control.inject_message(token, user, "no longer premium", is_premium=False)
+    updates = api.post("getUpdates", json={}).json()["result"]
+    senders = [(u.get("message") or u.get("callback_query"))["from"] for u in updates]
+    assert [s.get("is_premium") for s in senders[-3:]] == [True, True, None]
