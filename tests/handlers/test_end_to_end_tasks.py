@@ -39,14 +39,9 @@ def test_channel_task_asks_get_chat_member(bot):
 def test_premium_task_reads_is_premium_from_the_update(bot):
     bot.enter(102)
     bot.tap(102, "task:d:premium", "does not have Telegram Premium")
+    bot.say(102, "I bought Premium", is_premium=True)              # later updates carry is_premium
     after = bot.last_index(102)
-    message = bot.last_bot_message(102)
-    premium_user = {"id": 102, "is_bot": False, "first_name": "U102", "language_code": "en", "is_premium": True}
-    bot.control.inject_raw(TOKEN, {"callback_query": {
-        "id": "premium-102", "from": premium_user, "chat_instance": "102", "data": bot.signer.sign(102, "task:d:premium"),
-        "message": {"message_id": message["message_id"], "date": 0, "text": "tasks",
-                    "chat": {"id": 102, "type": "private"}, "from": {"id": 1, "is_bot": True, "first_name": "Bot"}}}},
-        chat_id=102)
+    bot.press(102, "task:d:premium")
     bot.wait(102, "Telegram Premium member: +50 points", after)
     assert bot.balance(102) == 50
 
