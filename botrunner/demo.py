@@ -223,7 +223,8 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
 def make_journey(control: ControlClient, settings, reply_timeout: float) -> Journey:
     """A Journey whose users read their captcha code from their session in the embedded Redis."""
     from storage.sessions import SessionStore
-    sessions = SessionStore(redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)))
+    sessions = SessionStore(redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)),
+                            prefix=Keys.for_token(DEMO_TOKEN).prefix)
 
     def captcha_code(user_id: int) -> str:
         return (sessions.get(user_id, user_id).get("captcha") or {}).get("code", "")

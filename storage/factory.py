@@ -16,6 +16,7 @@ from loguru import logger
 from pymongo import uri_parser
 
 from botrunner.config import Settings
+from botrunner.redis_keys import Keys
 from storage.base import Store
 from storage.mongo_backend import MongoStore, connect
 from storage.sessions import SessionStore
@@ -74,10 +75,11 @@ def open_worker_storage(settings: Settings, mongo_client=None) -> WorkerStorage:
     repaired = store.repair()
     if repaired:
         logger.warning("Storage: finished {} money movement(s) a crashed worker had left half done", repaired)
+    prefix = Keys.for_token(settings.bot_token).prefix
     cache = UserCache(store, redis_client(settings, settings.redis_cache_db), settings.user_cache_size,
-                      settings.user_cache_ttl_ms, settings.cache_stats_interval_s)
+                      settings.user_cache_ttl_ms, settings.cache_stats_interval_s, prefix=prefix)
     sessions = SessionStore(redis_client(settings, settings.redis_session_db), settings.session_ttl_s,
-                            settings.session_encryption_key)
+                            settings.session_encryption_key, prefix=prefix)
     batcher = WriteBatcher(store, settings.enable_referral_batching, settings.referral_batch_size,
                            settings.referral_batch_interval_ms)
     return WorkerStorage(store, cache, sessions, batcher)

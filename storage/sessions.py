@@ -1,8 +1,8 @@
 """Conversation state (sessions) in Redis (REDIS_SESSION_DB), with a TTL, encrypted when a key is set.
 
-Key `session:<user_id>:<chat_id>`, value JSON. With SESSION_ENCRYPTION_KEY set, values are Fernet
-tokens (AES-128-CBC + HMAC-SHA256, from the `cryptography` package): unreadable and tamper-evident at
-rest. The key may be a Fernet key (`Fernet.generate_key()`) or any passphrase, which is stretched
+Key `<prefix>session:<user_id>:<chat_id>` (prefix `botrunner:<bot id>:` in workers), value JSON.
+With SESSION_ENCRYPTION_KEY set, values are Fernet tokens (AES-128-CBC + HMAC-SHA256, from the
+`cryptography` package): unreadable and tamper-evident at rest. The key may be a Fernet key (`Fernet.generate_key()`) or any passphrase, which is stretched
 with HKDF-SHA256. A value that cannot be decrypted (key changed, tampering) reads as an empty session.
 """
 from __future__ import annotations
@@ -36,14 +36,15 @@ def fernet_for(secret: str) -> Fernet:
 class SessionStore:
     """get / set / delete one conversation state (a JSON-able dict) per (user, chat)."""
 
-    def __init__(self, client: redis.Redis, ttl_s: int = 86400, encryption_key: str = "") -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int = 86400, encryption_key: str = "", prefix: str = "") -> None:
         self.redis = client
+        self.key = (prefix + KEY).format      # per bot, so bots sharing one Redis keep their own sessions
         self.ttl_s = ttl_s
         self.fernet = fernet_for(encryption_key) if encryption_key else None
 
     def get(self, user_id: int, chat_id: int) -> dict[str, Any]:
         """The state, or {} when none (expired, never set, or unreadable)."""
-        raw = self.redis.get(KEY.format(user_id, chat_id))
+        raw = self.redis.get(self.key(user_id, chat_id))
         if raw is None:
             return {}
         try:
@@ -56,14 +57,14 @@ class SessionStore:
     def set(self, user_id: int, chat_id: int, state: dict[str, Any]) -> None:
         """Store the state; the TTL restarts on every write."""
         raw = json.dumps(state, separators=(",", ":")).encode()
-        self.redis.set(KEY.format(user_id, chat_id), self.fernet.encrypt(raw) if self.fernet else raw, ex=self.ttl_s)
+        self.redis.set(self.key(user_id, chat_id), self.fernet.encrypt(raw) if self.fernet else raw, ex=self.ttl_s)
 
     def delete(self, user_id: int, chat_id: int) -> None:
-        self.redis.delete(KEY.format(user_id, chat_id))
+        self.redis.delete(self.key(user_id, chat_id))
 
     def ttl(self, user_id: int, chat_id: int) -> int:
         """Seconds left (-2: no session), for status pages and tests."""
-        return self.redis.ttl(KEY.format(user_id, chat_id))
+        return self.redis.ttl(self.key(user_id, chat_id))
 
 
 class ConversationStates:

@@ -27,9 +27,12 @@ class UserCache:
     """Cached `store.users.get`; `start()` runs the invalidation listener and the statistics log."""
 
     def __init__(self, store, client: redis.Redis, size: int = 50000, ttl_ms: int = 300000,
-                 stats_interval_s: float = 60, retry_s: float = 5.0) -> None:
+                 stats_interval_s: float = 60, retry_s: float = 5.0, prefix: str = "") -> None:
         self.store = store
         self.redis = client
+        # per bot (botrunner:<bot id>:), so bots sharing one Redis never see each other's users
+        self.key = (prefix + KEY).format
+        self.channel = prefix + CHANNEL
         self.ttl_s = ttl_ms / 1000
         self.l1 = LRU(max(size, 1))
         self.l1_enabled = size > 0 and ttl_ms > 0
@@ -51,7 +54,7 @@ class UserCache:
         if entry is not None and entry[0] > time.monotonic():
             self.l1_hits += 1
             return entry[1]
-        raw = self._redis(lambda: self.redis.get(KEY.format(user_id)))
+        raw = self._redis(lambda: self.redis.get(self.key(user_id)))
         if raw is not None:
             self.l2_hits += 1
             user = user_from_json(raw)
@@ -66,7 +69,7 @@ class UserCache:
         token = self._loading[user_id] = object()
         user = self.store.users.get(user_id)
         if user is not None and self._loading.get(user_id) is token:
-            self._redis(lambda: self.redis.set(KEY.format(user_id), user_to_json(user), px=int(self.ttl_s * 1000)))
+            self._redis(lambda: self.redis.set(self.key(user_id), user_to_json(user), px=int(self.ttl_s * 1000)))
             if self._loading.get(user_id) is token:
                 self._fill_l1(user)
         if self._loading.get(user_id) is token:
@@ -84,8 +87,8 @@ class UserCache:
 
         def publish() -> None:
             with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(*[KEY.format(i) for i in user_ids])
-                pipe.publish(CHANNEL, ",".join(map(str, user_ids)))
+                pipe.delete(*[self.key(i) for i in user_ids])
+                pipe.publish(self.channel, ",".join(map(str, user_ids)))
                 pipe.execute()
         self._redis(publish)
 
@@ -140,7 +143,7 @@ class UserCache:
         while not self._stop.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(self.channel)
                 self._mark_up()
                 self._subscribed.set()
                 try:

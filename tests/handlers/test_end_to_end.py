@@ -8,7 +8,7 @@ import redis
 
 from botrunner.config import _with_db
 from storage.sessions import SessionStore
-from tests.runner.conftest import TOKEN, Cluster, wait_until
+from tests.runner.conftest import KEYS, TOKEN, Cluster, wait_until
 
 pytestmark = pytest.mark.slow
 ADMIN = 900
@@ -23,7 +23,7 @@ def stack(tmp_path, redis_url):
         try:
             cluster.start(workers=2, BOT_HANDLERS="handlers.app:router", ADMIN_USER_IDS=str(ADMIN),
                           ENABLE_REFERRAL_BATCHING="true", REFERRAL_BATCH_INTERVAL_MS="50")
-            sessions = SessionStore(redis.Redis.from_url(_with_db(redis_url, 1)))
+            sessions = SessionStore(redis.Redis.from_url(_with_db(redis_url, 1)), prefix=KEYS.prefix)
             yield control, sessions, cluster
         finally:
             cluster.stop_all()

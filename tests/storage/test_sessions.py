@@ -48,3 +48,11 @@ def test_conversation_states_adapter_keeps_the_rest_of_the_session(redis_client)
     states.set(10, 1, "x")
     states.clear(10, 1)
     assert sessions.ttl(1, 10) == -2
+
+
+def test_bots_sharing_one_redis_keep_their_own_sessions(redis_client):
+    bot_a = SessionStore(redis_client, prefix="botrunner:111:")
+    bot_b = SessionStore(redis_client, prefix="botrunner:222:")
+    bot_a.set(1, 1, {"step": "wallet"})
+    assert bot_b.get(1, 1) == {} and bot_a.get(1, 1) == {"step": "wallet"}
+    assert redis_client.exists("botrunner:111:session:1:1") and not redis_client.exists("session:1:1")

@@ -120,6 +120,21 @@ def test_listener_applies_invalidations_published_elsewhere(store, redis_url, re
         cache.stop()
 
 
+def test_bots_sharing_one_redis_never_see_each_others_users(store, redis_url, redis_client):
+    bot_a = make_cache(store, redis_url, prefix="botrunner:111:").start()
+    bot_b = make_cache(store, redis_url, prefix="botrunner:222:").start()
+    try:
+        bot_a.get(1)
+        bot_b.get(1)
+        assert redis_client.exists("botrunner:111:user:1") and not redis_client.exists("user:1")
+        redis_client.publish("botrunner:222:cache:invalidate", "1")      # bot B's invalidation only
+        assert wait_until(lambda: 1 not in bot_b.l1)
+        assert 1 in bot_a.l1
+    finally:
+        bot_a.stop()
+        bot_b.stop()
+
+
 def test_redis_down_degrades_to_l1_and_database_announced_once(store, tmp_path, log_lines):
     server = EmbeddedRedis(tmp_path / "r").start()
     try:
