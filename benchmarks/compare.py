@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from benchmarks.report import write_markdown  # noqa: E402
 from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands, wait_until  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.loadtest import run_load  # noqa: E402
+from botrunner.local_processes import start_emulator, stop  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.redis_server import EmbeddedRedis  # noqa: E402
 from storage.sqlite_backend import SQLiteStore  # noqa: E402
@@ -106,13 +106,9 @@ def main() -> int:
     command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(sys.argv[1:])
     results, started = [], time.monotonic()
     with tempfile.TemporaryDirectory(prefix="br-compare-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
-        port = _free_port()
-        api_url = f"http://127.0.0.1:{port}"
-        emulator = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "emulator", "--port", str(port)], cwd=ROOT,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        emulator, api_url = start_emulator()
         control = ControlClient(api_url)
         try:
-            wait_until(lambda: _healthy(control), 30, "the local Bot API server")
             plan = interleaved(args.systems, args.repeats)
             for number, (rep, name) in enumerate(plan, 1):
                 result = measure(name, rep, args, api_url, control, server, Path(tmp))
@@ -125,29 +121,10 @@ def main() -> int:
             return 130
         finally:
             control.close()
-            emulator.terminate()
-            try:
-                emulator.wait(10)
-            except subprocess.TimeoutExpired:
-                emulator.kill()
-                emulator.wait()
+            stop(emulator, 10)
     path = write_markdown(results, args, command, time.monotonic() - started, Path(args.out))
     print(f"wrote {path}")
     return 0
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(control: ControlClient) -> bool:
-    try:
-        return bool(control.health())
-    except Exception:
-        return False
 
 
 if __name__ == "__main__":

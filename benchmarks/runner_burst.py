@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from botrunner.context import Context  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
+from botrunner.local_processes import start_emulator, stop  # noqa: E402
 from botrunner.redis_keys import GROUP, Keys  # noqa: E402
 from botrunner.redis_server import EmbeddedRedis  # noqa: E402
 from botrunner.router import Router  # noqa: E402
@@ -44,12 +44,6 @@ def start(ctx: Context) -> None:
 TOKEN = "424242:bench-runner"
 KEYS = Keys.for_token(TOKEN)
 LANES = 64
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -167,15 +161,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--ttl-ms", type=int, nargs="*", default=[10000, 3000])
     args = parser.parse_args()
-    port = free_port()
-    emulator = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "emulator", "--port", str(port)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    api_url = f"http://127.0.0.1:{port}"
+    emulator, api_url = start_emulator()
     with tempfile.TemporaryDirectory(prefix="br-bench-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         client = redis.Redis.from_url(server.url)
         control = ControlClient(api_url)
         try:
-            wait(lambda: _healthy(control), 30, "the emulator")
             print(f"Burst: {args.updates} /start from {args.users} users, {LANES} lanes, cpus={os.cpu_count()}")
             rates = {w: measure_burst(control, client, api_url, server.url, tmp, w, args.updates, args.users)
                      for w in args.workers}
@@ -183,20 +173,12 @@ def main() -> None:
             takeovers = {ttl: measure_takeover(control, client, api_url, server.url, tmp, ttl) for ttl in args.ttl_ms}
         finally:
             control.close()
-            emulator.terminate()
-            emulator.wait(10)
+            stop(emulator, 10)
     print("\nSummary")
     for workers, rate in rates.items():
         print(f"  {workers} worker(s): {rate:7.0f} updates/s")
     for ttl, (polling, answered) in takeovers.items():
         print(f"  takeover, lease TTL {ttl} ms: polling again after {polling:.2f}s, answered after {answered:.2f}s")
-
-
-def _healthy(control: ControlClient) -> bool:
-    try:
-        return bool(control.health())
-    except Exception:
-        return False
 
 
 if __name__ == "__main__":

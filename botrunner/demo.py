@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import redis
 from loguru import logger
 
@@ -28,6 +25,7 @@ from botrunner.config import load_settings
 from botrunner.demo_journey import STEPS, Journey
 from botrunner.emulator.client import ControlClient
 from botrunner.latency import Samples, percentile, render_rows, summary_rows
+from botrunner.local_processes import spawn, start_emulator, stop
 from botrunner.redis_keys import Keys
 
 DEMO_TOKEN = "100001:demo-token-for-the-local-bot-api"
@@ -57,44 +55,6 @@ class Tally:
             if failed_step is not None:
                 self.failures += 1
                 self.failed_steps[failed_step] = self.failed_steps.get(failed_step, 0) + 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def spawn(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    """Start `botrunner <args>` with its output going to a log file the operator can read afterwards."""
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            cwd=Path(__file__).resolve().parents[1], start_new_session=True)
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
-def stop(process: subprocess.Popen | None, timeout: float = 30.0) -> None:
-    """SIGTERM (warm stop), then SIGKILL if it does not exit in time."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def progress_line(tally: Tally, users: int, started: float, extra: str = "") -> str:
@@ -187,19 +147,17 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
     """Start the stack, drive the users, print the summary; 0 when every journey completed."""
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}"
     # the local server's flood limits are off, so the runner's own pacing is lifted as well
-    env = {**os.environ, "STATE_DIR": str(state), "BOT_TOKEN": DEMO_TOKEN, "TELEGRAM_API_URL": api_url,
-           "BOTRUNNER_ENV_FILE": "/dev/null", "CACHE_STATS_INTERVAL_S": "2", "SEND_LIMITS": "false"}
-    for name in ("REDIS_URL", "REDIS_HOST", "MONGODB_URL", "SESSION_ENCRYPTION_KEY", "ADMIN_USER_IDS"):
+    env = {**os.environ, "STATE_DIR": str(state), "BOT_TOKEN": DEMO_TOKEN, "BOTRUNNER_ENV_FILE": "/dev/null",
+           "CACHE_STATS_INTERVAL_S": "2", "SEND_LIMITS": "false"}
+    for name in ("REDIS_URL", "REDIS_HOST", "MONGODB_URL", "SESSION_ENCRYPTION_KEY", "ADMIN_USER_IDS",
+                 "TELEGRAM_API_URL"):
         env.pop(name, None)  # the demo always runs on embedded defaults
     settings = load_settings(environ={"STATE_DIR": str(state)}, env_file=None)
     logger.info("demo: state and logs under {}", state)
     emulator = runner = None
     try:
-        emulator = spawn(["emulator", "--port", str(port)], state / "emulator.log", env)
-        wait_http(api_url, emulator)
+        emulator, api_url = start_emulator(state / "emulator.log", env)
         logger.info("demo: local Bot API server at {}", api_url)
         runner = spawn(["start", "--workers", str(workers), "--api-url", api_url], state / "runner.log", env)
         with ControlClient(api_url, timeout=reply_timeout + 30) as control:
