@@ -76,7 +76,8 @@ def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=l
     ids = rng.sample(range(10_000_000, 20_000_000), users)
     leaders, followers = ids[:max(1, users // 10)], ids[max(1, users // 10):]
     interactive = getattr(out, "isatty", lambda: False)()
-    with ThreadPoolExecutor(concurrency) as pool:
+    pool = ThreadPoolExecutor(concurrency)
+    try:
         for wave in ([(uid, None) for uid in leaders], [(uid, rng.choice(leaders)) for uid in followers]):
             futures = [pool.submit(lambda u=uid, r=ref: tally.user(journey.run(u, r))) for uid, ref in wave]
             while not all(f.done() for f in futures):
@@ -86,6 +87,9 @@ def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=l
                 time.sleep(0.5 if interactive else 3.0)
             for f in futures:
                 f.result()
+    finally:
+        # Ctrl-C: drop the journeys not started yet; only the running ones (at most `concurrency`) finish
+        pool.shutdown(wait=True, cancel_futures=True)
     out.write(("\r" if interactive else "") + progress_line(tally, users, started, live()) + "\n")
     tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
     tally.leaders = leaders  # type: ignore[attr-defined]

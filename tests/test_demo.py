@@ -34,3 +34,26 @@ def test_journey_finds_buttons_by_label():
     assert button_data(entry, "Tasks") == "m:tasks~sig"
     assert button_data(entry, "Open") is None          # a URL button has no callback
     assert button_data({"message": {}}, "Tasks") is None and button_data(None, "Tasks") is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_everything_without_finishing_the_queue(tmp_path):
+    import signal
+    import time
+    demo = subprocess.Popen([sys.executable, "-m", "cli", "demo", "--users", "5000", "--workers", "2"],
+                            env={"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as a terminal's
+    try:
+        for line in demo.stdout:                      # wait until users are being driven
+            if "users " in line and "/5000" in line and " 0/5000" not in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=90)         # 5000 journeys would take minutes
+    finally:
+        demo.kill()
+    assert demo.returncode == 130
+    assert "interrupted, stopping everything" in out
+    assert not (tmp_path / "demo" / "redis" / "redis.sock").exists(), "the embedded Redis was stopped"
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], f"processes left running: {leftovers}"
