@@ -132,3 +132,20 @@ def test_update_user_and_kicked():
                                                   "new_chat_member": {"status": "kicked"}}}
     assert update_user(msg) == (5, False) and update_user(kicked) == (6, True)
     assert update_user({"update_id": 3, "poll": {"id": "x"}}) == (None, False)
+
+
+def test_paid_broadcasts_have_their_own_bucket_when_enabled(redis_url):
+    async def scenario(client, paid_rate):
+        limiter = FloodLimiter(client, Keys.for_token(f"556:paid{paid_rate}"),
+                               Limits(chat_rate=100, chat_burst=100, global_rate=30, global_burst=25,
+                                      paid_rate=paid_rate))
+        replies = [await limiter.acquire(chat, True) for chat in range(1, 26)]      # the global burst, used up
+        queued = await limiter.acquire(26, True)
+        paid = [await limiter.acquire(chat, True, bulk=True, paid=True) for chat in range(100, 110)]
+        return replies, queued, paid
+
+    replies, queued, paid = run(redis_url, lambda client: scenario(client, 1000.0))
+    assert replies == [(1, 0)] * 25 and queued[0] == 1 and queued[1] > 0      # a reply now waits its turn
+    assert paid == [(1, 0)] * 10                                              # paid ones do not share that wait
+    _, _, unpaid = run(redis_url, lambda client: scenario(client, 0.0))
+    assert all(status == 0 and wait > 0 for status, wait in unpaid)          # disabled: bulk in the global bucket
