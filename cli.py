@@ -40,6 +40,11 @@ def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
     """Start the supervisor and its worker processes."""
     from botrunner.supervisor import Supervisor
     settings = settings.replace(workers=workers, telegram_api_url=api_url.rstrip("/") if api_url else None)
+    if settings.use_webhook:
+        click.echo("botrunner start: USE_WEBHOOK=true, but webhook intake is not built yet: botrunner receives "
+                   "updates by long polling (one fenced poller per token). Unset USE_WEBHOOK; if a webhook is set "
+                   "for the bot, remove it with deleteWebhook (pending updates are kept).", err=True)
+        sys.exit(EXIT_CONFIG)
     if not settings.bot_token:
         if settings.telegram_api_url == "https://api.telegram.org":
             click.echo("botrunner start: BOT_TOKEN is not set (get one from @BotFather), or point --api-url at a "

@@ -120,7 +120,7 @@ class Settings:
                          secret=True, group="telegram")
     telegram_api_url: str = env("TELEGRAM_API_URL", url("http", "https"), "https://api.telegram.org",
                                 "Bot API server base; requests go to URL/bot<token>/<method>.", group="telegram")
-    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling.",
+    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling. Not built yet: `start` refuses it.",
                             group="telegram")
     webhook_url: str = env("WEBHOOK_URL", url("https"), "", "Public HTTPS URL Telegram posts updates to.",
                            group="telegram")
@@ -373,8 +373,9 @@ class Settings:
         return self.sqlite_path or str(Path(self.state_dir) / "botrunner.sqlite3")
 
     def replace(self, **changes: Any) -> "Settings":
-        """A copy with some fields changed (CLI options override the environment this way)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (CLI options override the environment this way).
+        None means "not given" (an omitted option): that field keeps its value."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def _with_db(redis_url: str, db: int) -> str:

@@ -149,6 +149,10 @@ class Poller:
             # waits a full TTL, so a foreign consumer of this token is not fought in a tight loop
             logger.error("getUpdates answered 409 ({}): another getUpdates consumer or a webhook is active on "
                          "this token; stopping polling and letting the poll lease expire", exc.description)
+            if "webhook" in exc.description.lower():
+                logger.error("A webhook is set for this bot (left by an earlier deployment?). botrunner long-polls: "
+                             "remove it with deleteWebhook, without drop_pending_updates so no update is lost: "
+                             "curl '<TELEGRAM_API_URL>/bot<BOT_TOKEN>/deleteWebhook'")
             self.lease.forget()
             return
         if exc.code == 429:

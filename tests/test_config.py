@@ -81,6 +81,7 @@ def test_settings_are_frozen():
     with pytest.raises(Exception):
         s.workers = 9  # type: ignore[misc]
     assert s.replace(workers=9).workers == 9 and s.workers == 2
+    assert s.replace(workers=None, telegram_api_url=None) == s        # an omitted CLI option changes nothing
 
 
 @pytest.mark.parametrize("env, db, url", [

@@ -333,3 +333,28 @@ def test_poller_survives_a_batch_with_bad_utf8(redis_url, redis_client, port):
     assert run(scenario, redis_url) == 1
     assert int(redis_client.get(KEYS.poll_offset)) == 42
     assert served[1] == 42                            # the next poll confirmed the stored batch
+
+
+def test_a_leftover_webhook_is_explained_and_nothing_is_polled(redis_url, emulator):
+    """Migrating from a webhook bot: getUpdates answers 409 until deleteWebhook; the log says what to do."""
+    import httpx
+    from loguru import logger
+    emu, control = emulator
+    assert httpx.post(f"{emu.url}/bot{TOKEN}/setWebhook", json={"url": "https://old.example/hook"}).json()["ok"]
+    control.inject_command(TOKEN, 1, "start")
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.record["message"]), level="ERROR")
+
+    async def scenario(client):
+        poller = Poller(PollLease(client, KEYS, "w", 2000), Intake(client, KEYS), emu.url, TOKEN, 4, 1)
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(1.0)
+        poller.stop()
+        await asyncio.wait_for(task, 10)
+        return poller.updates_stored
+    try:
+        assert run(scenario, redis_url) == 0
+    finally:
+        logger.remove(sink)
+    assert any("A webhook is set for this bot" in line and "deleteWebhook" in line for line in lines)
+    assert control.state(TOKEN)["pending_updates"] == 1          # nothing confirmed, nothing dropped
