@@ -155,12 +155,12 @@ def test_sender_blocked_flag_is_mirrored_into_the_users_table(bot):
     """A 403 from the Bot API marks the user as having blocked the bot (not banned); writing again clears it."""
     def flags() -> tuple:
         with bot.database() as db:
-            return db.execute("SELECT blocked_bot, banned FROM users WHERE id = 207").fetchone()
+            return db.execute("SELECT blocked_bot, banned FROM users WHERE id = 230").fetchone()
 
-    bot.enter(207)
-    bot.control.set_blocked(TOKEN, 207, True)
-    bot.command(207, "menu")                                       # the reply gets 403
-    wait_until(lambda: flags() == (1, 0), 30, 0.2, what="blocked_bot set for user 207")
-    bot.control.set_blocked(TOKEN, 207, False)
-    bot.ask(207, "menu", "Balance")                                # writing again clears the flag
-    wait_until(lambda: flags() == (0, 0), 30, 0.2, what="blocked_bot cleared for user 207")
+    bot.enter(230)
+    bot.control.set_blocked(TOKEN, 230, True)
+    bot.command(230, "menu")                                       # the reply gets 403
+    wait_until(lambda: flags() == (1, 0), 30, 0.2, what="blocked_bot set for user 230")
+    bot.control.set_blocked(TOKEN, 230, False)
+    bot.ask(230, "menu", "Balance")                                # writing again clears the flag
+    wait_until(lambda: flags() == (0, 0), 30, 0.2, what="blocked_bot cleared for user 230")

@@ -170,7 +170,10 @@ def test_sigterm_drains_within_the_deadline(cluster, emulator):
     _, control = emulator
     sup = cluster.start(workers=2, SLOW_S="2")
     total = burst(control, range(8000, 8004), per_user=1, command="slow")
-    time.sleep(1.0)                                   # handlers are running
+    # every update delivered to a worker (pending in the group) and not finished yet: in flight
+    in_flight = lambda: sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))  # noqa: E731
+    wait_until(lambda: in_flight() == total, 20, 0.05, what="all updates in flight")
+    assert len(cluster.handled()) < total
     started = time.monotonic()
     os.killpg(sup.pid, signal.SIGTERM)
     assert sup.wait(30) == 0
