@@ -133,6 +133,18 @@ def release(ctx: Context, token: str) -> None:
         rt.redis.delete(owner)
 
 
+def claim_confirmation(ctx: Context, action: str) -> tuple[str, dict[str, Any]] | None:
+    """A confirm button `<prefix>:ok:<token>`: (token, offered data) for this update, or None after
+    telling the user the button expired (already used, timed out, or someone else's)."""
+    parts = payload_parts(ctx)
+    token = parts[2] if len(parts) > 2 else ""
+    offered = claim(ctx, action, token)
+    if offered is None:
+        ctx.answer(ctx.services.bot.t(ctx, "action_expired"), show_alert=True)
+        return None
+    return token, offered
+
+
 def drop(ctx: Context, token: str) -> None:
     """Cancel an offered action (the Cancel button); a claimed one is being carried out and stays."""
     rt = ctx.services.bot

@@ -109,12 +109,10 @@ def _set_amount(ctx: Context, text: str) -> None:
 def confirm(ctx: Context) -> None:
     """Claim the token, move the points keyed by it, then consume it (see the module docstring)."""
     rt = runtime(ctx)
-    parts = payload_parts(ctx)
-    token = parts[2] if len(parts) > 2 else ""
-    offered = callbacks.claim(ctx, "transfer", token)
-    if offered is None:
-        ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
+    claimed = callbacks.claim_confirmation(ctx, "transfer")
+    if claimed is None:
         return
+    token, offered = claimed
     key = f"transfer:{token}"
     record = rt.store.points.get_transfer(keyed_id(key))      # found: a redelivery after the points moved
     problem = None

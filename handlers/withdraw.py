@@ -52,12 +52,10 @@ def _problem(ctx: Context, user, amount: int) -> str | None:
 def confirm(ctx: Context) -> None:
     """Claim the token, debit keyed by it, then consume it (see the module docstring)."""
     rt = runtime(ctx)
-    parts = payload_parts(ctx)
-    token = parts[2] if len(parts) > 2 else ""
-    offered = callbacks.claim(ctx, "withdraw", token)
-    if offered is None:
-        ctx.answer(rt.t(ctx, "action_expired"), show_alert=True)
+    claimed = callbacks.claim_confirmation(ctx, "withdraw")
+    if claimed is None:
         return
+    token, offered = claimed
     key = f"withdraw:{token}"
     withdrawal = rt.store.points.get_withdrawal(keyed_id(key))   # found: a redelivery after the debit
     problem = None
