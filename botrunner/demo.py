@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import re
 import subprocess
 import sys
@@ -150,7 +151,7 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
              reply_timeout: float = 30.0) -> int:
     """Start the stack, drive the users, print the summary; 0 when every journey completed."""
     state = Path(state_dir).resolve()
-    state.mkdir(parents=True, exist_ok=True)
+    fresh_start(state)
     # the local server's flood limits are off, so the runner's own pacing is lifted as well
     env = {**os.environ, "STATE_DIR": str(state), "BOT_TOKEN": DEMO_TOKEN, "BOTRUNNER_ENV_FILE": "/dev/null",
            "CACHE_STATS_INTERVAL_S": "2", "SEND_LIMITS": "false"}
@@ -180,6 +181,16 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
     finally:
         stop(runner)
         stop(emulator)
+
+
+def fresh_start(state: Path) -> None:
+    """Remove what an earlier demo left: its Redis still knows the update_ids a new local server
+    hands out again from 1 (and drops them as duplicates), and its users are no longer new."""
+    state.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(state / "redis", ignore_errors=True)
+    for leftover in ("botrunner.sqlite3", "botrunner.sqlite3-wal", "botrunner.sqlite3-shm",
+                     "botrunner.sqlite3.lock", "runner.log", "emulator.log"):
+        (state / leftover).unlink(missing_ok=True)
 
 
 def make_journey(control: ControlClient, settings, reply_timeout: float) -> Journey:

@@ -11,7 +11,9 @@ from botrunner.demo_journey import STEPS
 
 
 @pytest.mark.slow
-def test_demo_runs_every_journey(tmp_path):
+@pytest.mark.parametrize("run", ["first run", "second run in the same state directory"])
+def test_demo_runs_every_journey(tmp_path_factory, run):
+    tmp_path = tmp_path_factory.getbasetemp() / "demo-state"      # shared by both runs, on purpose
     done = subprocess.run([sys.executable, "-m", "cli", "demo", "--users", "12", "--workers", "2"],
                           env={"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path), "LOG_LEVEL": "info"},
                           capture_output=True, text=True, timeout=240)
