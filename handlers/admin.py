@@ -10,7 +10,7 @@ from loguru import logger
 
 from botrunner.context import Context
 from handlers.callbacks import button, keyboard, payload_parts
-from handlers.moderation import target_user
+from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime
 from handlers.tasks import KINDS
 from storage.records import DuplicateError, Task, new_id
@@ -140,9 +140,8 @@ def list_tasks(ctx: Context) -> None:
 
 def lookup(ctx: Context) -> None:
     rt = runtime(ctx)
-    user = target_user(ctx, ctx.args[0]) if ctx.args else None
+    user = user_from_args(ctx, "/user <id|@user>")
     if user is None:
-        ctx.reply(rt.t(ctx, "usage", usage="/user <id|@user>"))
         return
     ctx.reply(rt.t(ctx, "user_info", id=user.id, username=user.username or "-", name=user.first_name or "-",
                    points=user.points, earned=user.total_earned, referrals=user.referral_count,

@@ -29,13 +29,20 @@ def target_user(ctx: Context, word: str):
     return users.find_by_username(word) if word.startswith("@") and len(word) <= 33 else None
 
 
+def user_from_args(ctx: Context, usage: str):
+    """The user named by the command's first word, or None after replying with `usage`."""
+    user = target_user(ctx, ctx.args[0]) if ctx.args else None
+    if user is None:
+        ctx.reply(runtime(ctx).t(ctx, "usage", usage=usage))
+    return user
+
+
 def ban(ctx: Context) -> None:
     """/ban <id|@user> [30m|12h|7d|2w] [reason...]"""
     rt = runtime(ctx)
     args = ctx.args
-    user = target_user(ctx, args[0]) if args else None
+    user = user_from_args(ctx, "/ban <id|@user> [30m|12h|7d] [reason]")
     if user is None:
-        ctx.reply(rt.t(ctx, "usage", usage="/ban <id|@user> [30m|12h|7d] [reason]"))
         return
     if rt.is_admin(user.id):
         ctx.reply(rt.t(ctx, "ban_admin"))
@@ -52,9 +59,8 @@ def ban(ctx: Context) -> None:
 
 def unban(ctx: Context) -> None:
     rt = runtime(ctx)
-    user = target_user(ctx, ctx.args[0]) if ctx.args else None
+    user = user_from_args(ctx, "/unban <id|@user>")
     if user is None:
-        ctx.reply(rt.t(ctx, "usage", usage="/unban <id|@user>"))
         return
     rt.store.users.unban(user.id)
     limits.unfreeze(ctx, user.id)
@@ -110,9 +116,8 @@ def _coerce(raw: str, like):
 def flag(ctx: Context) -> None:
     """/flag <id>: the user must pass the captcha again."""
     rt = runtime(ctx)
-    user = target_user(ctx, ctx.args[0]) if ctx.args else None
+    user = user_from_args(ctx, "/flag <id|@user>")
     if user is None:
-        ctx.reply(rt.t(ctx, "usage", usage="/flag <id|@user>"))
         return
     rt.store.users.set_captcha(user.id, False, "flagged")
     ctx.reply(rt.t(ctx, "flag_done", id=user.id))
