@@ -17,7 +17,7 @@ from loguru import logger
 
 from botrunner.intake import Intake, LeaseLost, prepare
 from botrunner.poll_lease import PollLease
-from botrunner.sender import ApiError, api_base, call_api
+from botrunner.raw_api import ApiError, api_base, call_api
 
 
 class FatalApiError(Exception):

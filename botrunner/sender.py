@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import random
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -19,7 +19,6 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from botrunner.bot_api_client import BotApiClient
 from botrunner.flood_limiter import COUNTED, FloodLimiter
 from botrunner.outbox_journal import OutboxJournal, update_user
-from botrunner.raw_api import ApiError, api_base, call_api, multipart  # noqa: F401  (the poller's imports)
 from botrunner.send_metrics import SendMetrics
 
 MAX_429 = 10          # a call refused this many times in a row gives up (the scope keeps its freeze)

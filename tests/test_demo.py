@@ -41,7 +41,6 @@ def test_journey_finds_buttons_by_label():
 @pytest.mark.slow
 def test_ctrl_c_stops_everything_without_finishing_the_queue(tmp_path):
     import signal
-    import time
     demo = subprocess.Popen([sys.executable, "-m", "cli", "demo", "--users", "5000", "--workers", "2"],
                             env={"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,

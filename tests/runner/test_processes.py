@@ -4,7 +4,6 @@ Timeouts are generous and no test asserts a tight timing: the machine is shared.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
