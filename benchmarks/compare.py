@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import write_markdown  # noqa: E402
-from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands, wait_until  # noqa: E402
+from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.loadtest import run_load  # noqa: E402
-from botrunner.local_processes import start_emulator, stop  # noqa: E402
+from botrunner.local_processes import start_emulator, stop, wait_until  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.redis_server import EmbeddedRedis  # noqa: E402
 from storage.sqlite_backend import SQLiteStore  # noqa: E402

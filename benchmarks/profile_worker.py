@@ -22,10 +22,11 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.compare import TOKEN, _free_port, _healthy  # noqa: E402
-from benchmarks.systems import System, Running, botrunner_ready, wait_until  # noqa: E402
+from benchmarks.compare import TOKEN  # noqa: E402
+from benchmarks.systems import System, Running, botrunner_ready  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.loadtest import run_load  # noqa: E402
+from botrunner.local_processes import start_emulator, stop, wait_until  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.redis_server import EmbeddedRedis  # noqa: E402
 from storage.sqlite_backend import SQLiteStore  # noqa: E402
@@ -57,17 +58,13 @@ def main() -> int:
     parser.add_argument("--gil", action="store_true", help="only sample the thread holding the GIL (CPU in Python)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="br-profile-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
-        port = _free_port()
-        api_url = f"http://127.0.0.1:{port}"
-        emulator = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "emulator", "--port", str(port)], cwd=ROOT,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        emulator, api_url = start_emulator()
         state = Path(tmp) / "state"
         state.mkdir()
         SQLiteStore(str(state / "bench.sqlite3")).init_schema()
         running = spy = None
         control = ControlClient(api_url)
         try:
-            wait_until(lambda: _healthy(control), 30, "the local Bot API server")
             running = Running(System("botrunner", "botrunner", args.workers), api_url, TOKEN, server.url, state)
             wait_until(lambda: botrunner_ready(redis.Redis.from_url(server.url), Keys.for_token(TOKEN), args.workers),
                        60, "the workers", alive=running.alive)
@@ -92,8 +89,7 @@ def main() -> int:
             if running:
                 running.stop()
             control.close()
-            emulator.terminate()
-            emulator.wait(10)
+            stop(emulator, 10)
     return 0
 
 

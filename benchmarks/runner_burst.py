@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from botrunner.context import Context  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
-from botrunner.local_processes import start_emulator, stop  # noqa: E402
+from botrunner.local_processes import start_emulator, stop, wait_until  # noqa: E402
 from botrunner.redis_keys import GROUP, Keys  # noqa: E402
 from botrunner.redis_server import EmbeddedRedis  # noqa: E402
 from botrunner.router import Router  # noqa: E402
@@ -44,16 +44,6 @@ def start(ctx: Context) -> None:
 TOKEN = "424242:bench-runner"
 KEYS = Keys.for_token(TOKEN)
 LANES = 64
-
-
-def wait(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def backlog(client: redis.Redis) -> int:
@@ -102,7 +92,7 @@ def measure_burst(control: ControlClient, client: redis.Redis, api_url: str, red
     client.flushall()
     run = Run(api_url, redis_url, state_dir, workers)
     try:
-        wait(lambda: ready(client, workers), 60, f"{workers} workers")
+        wait_until(lambda: ready(client, workers), 60, f"{workers} workers")
         items = [{"kind": "command", "user_id": 10_000 + i % users, "command": "start"} for i in range(updates)]
         started = time.monotonic()
         last_id = 0
@@ -137,14 +127,14 @@ def measure_takeover(control: ControlClient, client: redis.Redis, api_url: str, 
     client.flushall()
     run = Run(api_url, redis_url, state_dir, 2, POLL_LEASE_TTL_MS=str(ttl_ms))
     try:
-        wait(lambda: ready(client, 2), 60, "2 workers")
+        wait_until(lambda: ready(client, 2), 60, "2 workers")
         lease = client.get(KEYS.poll_lease).decode()
         os.kill(int(lease.split(":")[2]), signal.SIGKILL)
         killed = time.monotonic()
         control.inject_command(TOKEN, 77, "start")
-        wait(lambda: (v := client.get(KEYS.poll_lease)) and v.decode() != lease, 120, "a new poller", 0.01)
+        wait_until(lambda: (v := client.get(KEYS.poll_lease)) and v.decode() != lease, 120, "a new poller", 0.01)
         polling = time.monotonic() - killed
-        wait(lambda: control.sent(TOKEN, 77), 120, "the reply", 0.02)
+        wait_until(lambda: control.sent(TOKEN, 77), 120, "the reply", 0.02)
         answered = time.monotonic() - killed
         stats = control.poll_stats(TOKEN)
         print(f"  POLL_LEASE_TTL_MS={ttl_ms}: new poller after {polling:.2f}s, first reply after {answered:.2f}s "

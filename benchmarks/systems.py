@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,17 +127,6 @@ def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:
     """Every lane has an owner, there are `workers` distinct owners, and one holds the poll lease."""
     owners = client.mget([keys.lane_owner(n) for n in range(LANES)])
     return None not in owners and len(set(owners)) == workers and bool(client.get(keys.poll_lease))
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05, alive=lambda: True) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"the process exited while waiting for {what}")
-        if predicate():
-            return
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def redis_commands(client: redis.Redis) -> int:

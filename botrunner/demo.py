@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from botrunner.config import load_settings
 from botrunner.demo_journey import STEPS, Journey
 from botrunner.emulator.client import ControlClient
 from botrunner.latency import Samples, percentile, render_rows, summary_rows
-from botrunner.local_processes import spawn, start_emulator, stop
+from botrunner.local_processes import spawn, start_emulator, stop, wait_until
 from botrunner.redis_keys import Keys
 
 DEMO_TOKEN = "100001:demo-token-for-the-local-bot-api"
@@ -215,13 +214,7 @@ def credited_referrals(settings, tally: Tally) -> int:
         store.close()
 
 
-def wait_for_bot(control: ControlClient, runner: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_for_bot(control: ControlClient, runner, timeout: float = 60.0) -> None:
     """Wait until the runner polls the emulator (its first getUpdates)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if runner.poll() is not None:
-            raise RuntimeError(f"`botrunner start` exited with {runner.returncode}; see runner.log")
-        if control.poll_stats(DEMO_TOKEN).get("total_calls", 0) > 0:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the runner did not poll within {timeout:.0f} s; see runner.log")
+    wait_until(lambda: control.poll_stats(DEMO_TOKEN).get("total_calls", 0) > 0, timeout,
+               "the runner's first getUpdates (see runner.log)", interval=0.2, alive=lambda: runner.poll() is None)

@@ -1,7 +1,7 @@
 """Local runs of botrunner's own commands as real processes: the demo and the benchmarks use these.
 
 A free loopback port, `botrunner <command>` as a subprocess with its output in a log, a readiness
-wait on its HTTP port, and a warm stop (SIGTERM, then SIGKILL after a deadline).
+wait on its HTTP port or on any condition, and a warm stop (SIGTERM, then SIGKILL after a deadline).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import httpx
 
@@ -44,6 +45,21 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> Non
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05,
+               alive: Callable[[], bool] = lambda: True) -> Any:
+    """Poll `predicate` until it returns something truthy (returned); raise if `alive()` turns false
+    (the process we wait on exited) or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"the process exited while waiting for {what}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def start_emulator(log_path: Path | None = None, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
