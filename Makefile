@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test bench install install-test install-bench emulator clean
+.PHONY: demo test lint bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ install-bench: $(BIN)/python
 demo: install
 	$(BIN)/botrunner demo
 
-test: install-test
+lint: install-test
+	$(BIN)/ruff check .
+
+test: install-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench

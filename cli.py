@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from botrunner.config import ConfigError, Settings, describe, load_settings
+from botrunner.config.settings import ConfigError, Settings, describe, load_settings
 from botrunner.logs import setup_from_settings
 
 EXIT_CONFIG = 2        # invalid configuration (click also uses 2 for usage errors)
@@ -38,7 +38,7 @@ def main(ctx: click.Context, env_file: str) -> None:
 @pass_settings
 def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
     """Start the supervisor and its worker processes."""
-    from botrunner.supervisor import Supervisor
+    from botrunner.supervisor.arbiter import Supervisor
     settings = settings.replace(workers=workers, telegram_api_url=api_url.rstrip("/") if api_url else None)
     if settings.use_webhook:
         click.echo("botrunner start: USE_WEBHOOK=true, but webhook intake is not built yet: botrunner receives "
@@ -117,7 +117,7 @@ def loadtest(settings: Settings, api_url: str | None, token: str | None, request
     import asyncio
     import json
 
-    from botrunner import loadtest as lt
+    from botrunner.tools import loadtest as lt
     api_url = api_url or settings.telegram_api_url
     if api_url == "https://api.telegram.org":
         raise click.BadParameter("load tests run against a local Bot API server: --api-url http://127.0.0.1:8081 "
@@ -143,7 +143,7 @@ def loadtest(settings: Settings, api_url: str | None, token: str | None, request
 @pass_settings
 def demo(settings: Settings, users: int, workers: int, concurrency: int) -> None:
     """Start everything on embedded defaults and show simulated users going through the bot."""
-    from botrunner.demo import run_demo
+    from botrunner.tools.demo import run_demo
     sys.exit(run_demo(f"{settings.state_dir}/demo", users=users, workers=workers, concurrency=concurrency))
 
 
@@ -158,7 +158,7 @@ def status(settings: Settings, as_json: bool) -> None:
     import redis
 
     from botrunner.redis_keys import Keys
-    from botrunner.status import render, snapshot
+    from botrunner.tools.status import render, snapshot
     client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=5)
     try:
         snap = snapshot(client, Keys.for_token(settings.bot_token or LOCAL_TOKEN), settings.lanes)
@@ -198,7 +198,7 @@ def db_stats(settings: Settings) -> None:
 def config_cmd(settings: Settings, markdown: bool) -> None:
     """Print the effective settings, secrets masked."""
     if markdown:
-        from botrunner.config_doc import reference_markdown
+        from botrunner.config.reference import reference_markdown
         click.echo(reference_markdown(), nl=False)
         return
     rows = describe(settings)
@@ -212,7 +212,7 @@ def config_cmd(settings: Settings, markdown: bool) -> None:
 @pass_settings
 def check(settings: Settings, api_url: str | None) -> None:
     """Check configuration, state directory, Redis, database and the Bot API; exit non-zero on a failure."""
-    from botrunner.preflight import run_checks
+    from botrunner.tools.preflight import run_checks
     results = run_checks(settings.replace(telegram_api_url=api_url) if api_url else settings)
     for result in results:
         click.echo(f"[{'ok' if result.ok else 'FAIL':>4}] {result.name}: {result.detail}")

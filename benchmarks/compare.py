@@ -7,7 +7,7 @@ docs/benchmarks.md with medians, ratios, the machine and the command.
 
 Each run: a fresh SQLite file (and, for botrunner, an emptied Redis), warm-up, then a burst of --burst
 /start from new users injected at once (throughput) and the deployment guide's test (latency).
-The workload itself is `botrunner.loadtest.start_item`: the same one `botrunner loadtest` sends.
+The workload itself is `botrunner.tools.loadtest.start_item`: the same one `botrunner loadtest` sends.
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.report import write_markdown  # noqa: E402
 from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
-from botrunner.loadtest import run_load  # noqa: E402
-from botrunner.local_processes import start_emulator, stop, wait_until  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
-from botrunner.redis_server import EmbeddedRedis  # noqa: E402
-from storage.sqlite_backend import SQLiteStore  # noqa: E402
+from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
+from botrunner.tools.loadtest import run_load  # noqa: E402
+from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
+from storage.sqlite.backend import SQLiteStore  # noqa: E402
 
 TOKEN = "424242:bench-compare"
 

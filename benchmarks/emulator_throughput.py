@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "cli", "emulator", "--host", HOST, "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "botrunner", "emulator", "--host", HOST, "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compare import TOKEN  # noqa: E402
-from benchmarks.systems import System, Running, botrunner_ready  # noqa: E402
+from benchmarks.systems import Running, System, botrunner_ready  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
-from botrunner.loadtest import run_load  # noqa: E402
-from botrunner.local_processes import start_emulator, stop, wait_until  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
-from botrunner.redis_server import EmbeddedRedis  # noqa: E402
-from storage.sqlite_backend import SQLiteStore  # noqa: E402
+from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
+from botrunner.tools.loadtest import run_load  # noqa: E402
+from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
+from storage.sqlite.backend import SQLiteStore  # noqa: E402
 
 
 def top_functions(collapsed: Path, limit: int) -> list[str]:
@@ -71,7 +71,8 @@ def main() -> int:
             worker = running.processes()[1].pid
             collapsed = Path(args.out or Path(tmp) / "stacks.txt")
             spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(worker), "--format", "raw",
-                                    "--output", str(collapsed), "--rate", "250", "--nonblocking", *(["--gil"] if args.gil else [])],
+                                    "--output", str(collapsed), "--rate", "250", "--nonblocking",
+                                    *(["--gil"] if args.gil else [])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
             rates = []
             for n in range(args.bursts):

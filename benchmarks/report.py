@@ -18,7 +18,7 @@ METHOD = """\
 ## How it is measured
 
 - **One local Bot API server** (`botrunner emulator`, a separate process) for every system and every run;
-  the workload is injected through its control plane (`botrunner.loadtest`, the code behind
+  the workload is injected through its control plane (`botrunner.tools.loadtest`, the code behind
   `botrunner loadtest`). Latency is the server's clock from the update's injection to the bot's
   `sendMessage` arriving at the server.
 - **The same bot everywhere** (`benchmarks/peers/`): `/start` registers the user through botrunner's
@@ -93,7 +93,7 @@ def summary_table(results: list[dict], systems: list[str]) -> list[str]:
     aio = median(results, "aiogram", "updates_per_s") if "aiogram" in systems else None
     for name in systems:
         m = {metric: median(results, name, metric) for metric in METRICS}
-        ratio = lambda base: f"{m['updates_per_s'] / base:.2f}x" if base else "-"   # noqa: E731
+        ratio = lambda base, m=m: f"{m['updates_per_s'] / base:.2f}x" if base else "-"
         redis_cpu = f" (+{m['redis_cpu_per_1000']:.2f})" if m["redis_cpu_per_1000"] else ""
         rows.append(f"| {LABELS[name]} | {m['updates_per_s']:.0f} | {ratio(ptb)} | {ratio(aio)} | {m['p50_ms']:.1f} | "
                     f"{m['p95_ms']:.1f} | {m['p99_ms']:.1f} | {m['success'] * 100:.1f} % | "

@@ -1,4 +1,7 @@
-"""Run every benchmark script (`make bench` runs only compare.py, the side-by-side comparison) in this folder, one after the other, and stop on a failure."""
+"""Run every benchmark script in this folder, one after the other, and stop on a failure.
+
+`make bench` runs only compare.py, the side-by-side comparison.
+"""
 from __future__ import annotations
 
 import subprocess

@@ -26,12 +26,12 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from botrunner.context import Context  # noqa: E402
+from botrunner.bot.context import Context  # noqa: E402
+from botrunner.bot.router import Router  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
-from botrunner.local_processes import start_emulator, stop, wait_until  # noqa: E402
 from botrunner.redis_keys import GROUP, Keys  # noqa: E402
-from botrunner.redis_server import EmbeddedRedis  # noqa: E402
-from botrunner.router import Router  # noqa: E402
+from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
+from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
 
 router = Router()
 
@@ -68,7 +68,7 @@ class Run:
                    PYTHONPATH=f"{ROOT / 'benchmarks'}:{ROOT}",
                    SEND_LIMITS="false",        # measure the pipeline, not Telegram's 30 msg/s pacing
                    **extra)
-        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "start", "--workers", str(workers),
+        self.proc = subprocess.Popen([sys.executable, "-m", "botrunner", "start", "--workers", str(workers),
                                       "--api-url", api_url], env=env, cwd=ROOT, start_new_session=True)
 
     def stop(self) -> None:

@@ -25,13 +25,13 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.emulator_throughput import free_port, start_server  # noqa: E402
-from botrunner.bot_api_client import BotApiClient  # noqa: E402
-from botrunner.flood_limiter import FloodLimiter, Limits  # noqa: E402
-from botrunner.outbox_journal import OutboxJournal  # noqa: E402
-from botrunner.redis_keys import Keys  # noqa: E402
-from botrunner.redis_server import EmbeddedRedis  # noqa: E402
-from botrunner.sender import Sender  # noqa: E402
+from benchmarks.emulator_throughput import free_port, start_server
+from botrunner.redis_keys import Keys
+from botrunner.sender.client import BotApiClient
+from botrunner.sender.flood_limiter import FloodLimiter, Limits
+from botrunner.sender.journal import OutboxJournal
+from botrunner.sender.sender import Sender
+from botrunner.supervisor.embedded_redis import EmbeddedRedis
 
 TOKEN = "424242:sender-rate"
 FIRST_CHAT = 100_000

@@ -20,16 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import mongomock  # noqa: E402
-import redis  # noqa: E402
-from loguru import logger  # noqa: E402
+import mongomock
+import redis
+from loguru import logger
 
-from botrunner.redis_server import EmbeddedRedis  # noqa: E402
-from storage.mongo_backend import MongoStore, connect  # noqa: E402
-from storage.sqlite_backend import SQLiteStore  # noqa: E402
-from storage.user_cache import UserCache  # noqa: E402
-from storage.write_batcher import WriteBatcher  # noqa: E402
-from tests.storage.mongomock_compat import accept_newer_pymongo_arguments  # noqa: E402
+from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from storage.mongo.backend import MongoStore, connect
+from storage.sqlite.backend import SQLiteStore
+from storage.user_cache import UserCache
+from storage.write_batcher import WriteBatcher
+from tests.storage.mongomock_compat import accept_newer_pymongo_arguments
 
 
 def progress(message: str) -> None:
@@ -154,7 +154,8 @@ def main() -> None:
         proc.start()
         before, after, size = parent.recv()
         proc.join()
-        summary.append((f"worker RSS, {size:,} users in L1", f"{after:,.0f} MB (+{after - before:,.0f} MB over {before:,.0f} MB)"))
+        summary.append((f"worker RSS, {size:,} users in L1",
+                        f"{after:,.0f} MB (+{after - before:,.0f} MB over {before:,.0f} MB)"))
         sqlite.close()
     print("\nSummary (" + f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
     width = max(len(k) for k, _ in summary)

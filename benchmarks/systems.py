@@ -31,7 +31,7 @@ class System:
 
     def command(self, api_url: str, token: str) -> list[str]:
         if self.kind == "botrunner":
-            return [str(ROOT / ".venv/bin/botrunner"), "start", "--workers", str(self.workers), "--api-url", api_url]
+            return [sys.executable, "-m", "botrunner", "start", "--workers", str(self.workers), "--api-url", api_url]
         return [sys.executable, str(PEERS / f"{self.kind}_bot.py"), api_url, token]
 
 

@@ -8,7 +8,7 @@ import time
 
 from loguru import logger
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime

@@ -5,11 +5,23 @@ from __future__ import annotations
 import redis
 from loguru import logger
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 from botrunner.redis_keys import Keys
-from botrunner.router import Router
-from handlers import (admin, captcha, menu, moderation, points, referrals, start, support, tasks, transfers,
-                      wallet, withdraw)
+from handlers import (
+    admin,
+    captcha,
+    menu,
+    moderation,
+    points,
+    referrals,
+    start,
+    support,
+    tasks,
+    transfers,
+    wallet,
+    withdraw,
+)
 from handlers.bot_api import BotApi
 from handlers.callbacks import Signer
 from handlers.gate import guard

@@ -19,7 +19,7 @@ import json
 import secrets
 from typing import Any
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 
 MAX_DATA = 64                 # Telegram's limit on callback_data, in bytes
 SIG_LEN = 8

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from captcha.image import ImageCaptcha as Renderer
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard
 from handlers.gate import clean_text
 from handlers.runtime import runtime

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from loguru import logger
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers import limits
 from handlers.runtime import runtime
 

@@ -6,10 +6,10 @@ floods and scripts, not exact quotas. Every key carries a TTL, so nothing accumu
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 
 
 def hit(ctx: Context, name: str, limit: int, window_s: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard
 from handlers.runtime import runtime
 
@@ -31,7 +31,7 @@ def tokens(points: int, rate: float) -> str:
 
 def menu_keyboard(ctx: Context) -> dict[str, Any]:
     rt = runtime(ctx)
-    b = lambda key, data: button(ctx, rt.t(ctx, key), data)    # noqa: E731 - a local shorthand
+    b = lambda key, data: button(ctx, rt.t(ctx, key), data)
     return keyboard([b("btn_tasks", "m:tasks"), b("btn_points", "m:points")],
                     [b("btn_referrals", "m:refs"), b("btn_leaderboard", "m:lb")],
                     [b("btn_wallet", "m:wallet"), b("btn_withdraw", "m:wd")],

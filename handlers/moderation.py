@@ -7,7 +7,7 @@ import time
 
 from loguru import logger
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers import limits
 from handlers.runtime import SWITCHES, runtime
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.menu import respond
 from handlers.runtime import runtime

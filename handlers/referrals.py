@@ -12,7 +12,7 @@ import time
 
 from loguru import logger
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers import limits
 from handlers.callbacks import button, keyboard
 from handlers.gate import clean_text

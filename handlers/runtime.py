@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 
-from botrunner.config import Settings
-from botrunner.context import Context
+from botrunner.bot.context import Context
+from botrunner.config.settings import Settings
 
 #: Runtime switches admins may change with /setting, and the Settings field each one overrides.
 SWITCHES = {

@@ -1,7 +1,7 @@
 """/start (registration, referral deep links, the captcha gate), /help and the language switch."""
 from __future__ import annotations
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers import referrals
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.gate import needs_captcha

@@ -2,7 +2,7 @@
 Admins list open tickets and answer with /reply, which the bot delivers to the user."""
 from __future__ import annotations
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.gate import clean_text
 from handlers.menu import respond

@@ -2,7 +2,7 @@
 so admins' edits and disables survive restarts)."""
 from __future__ import annotations
 
-from botrunner.config import Settings
+from botrunner.config.settings import Settings
 from storage.records import Task
 
 TWITTER_HANDLE = r"@?[A-Za-z0-9_]{1,15}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard, payload_parts, url_button
 from handlers.gate import clean_text
 from handlers.menu import respond

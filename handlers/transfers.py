@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers import callbacks, limits
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.gate import clean_text

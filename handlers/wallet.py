@@ -7,7 +7,7 @@ import re
 
 from eth_utils import to_checksum_address
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers.callbacks import button, keyboard
 from handlers.gate import clean_text
 from handlers.menu import respond

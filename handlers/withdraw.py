@@ -9,7 +9,7 @@ or failed (refunded).
 """
 from __future__ import annotations
 
-from botrunner.context import Context
+from botrunner.bot.context import Context
 from handlers import callbacks
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.menu import respond

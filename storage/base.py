@@ -8,11 +8,11 @@ change atomic and written together with its ledger row.
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from storage.instrumentation import RoundTrips
-from storage.records import (Fingerprint, LedgerEntry, Referral, Submission, Task, Ticket, Transfer,
-                             User, Withdrawal)
+from storage.records import Fingerprint, LedgerEntry, Referral, Submission, Task, Ticket, Transfer, User, Withdrawal
 
 WEEK_S = 7 * 86400
 FINGERPRINT_TTL_S = 90 * 86400

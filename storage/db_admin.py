@@ -1,9 +1,9 @@
 """What `botrunner db init` and `botrunner db stats` print (the CLI only calls these)."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from botrunner.config import Settings, mask
+from botrunner.config.settings import Settings, mask
 from storage.factory import open_store
 
 

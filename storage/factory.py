@@ -15,12 +15,12 @@ import redis
 from loguru import logger
 from pymongo import uri_parser
 
-from botrunner.config import Settings
+from botrunner.config.settings import Settings
 from botrunner.redis_keys import Keys
 from storage.base import Store
-from storage.mongo_backend import MongoStore, connect
+from storage.mongo.backend import MongoStore, connect
 from storage.sessions import SessionStore
-from storage.sqlite_backend import SQLiteStore
+from storage.sqlite.backend import SQLiteStore
 from storage.user_cache import UserCache
 from storage.write_batcher import WriteBatcher
 

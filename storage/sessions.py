@@ -2,8 +2,9 @@
 
 Key `<prefix>session:<user_id>:<chat_id>` (prefix `botrunner:<bot id>:` in workers), value JSON.
 With SESSION_ENCRYPTION_KEY set, values are Fernet tokens (AES-128-CBC + HMAC-SHA256, from the
-`cryptography` package): unreadable and tamper-evident at rest. The key may be a Fernet key (`Fernet.generate_key()`) or any passphrase, which is stretched
-with HKDF-SHA256. A value that cannot be decrypted (key changed, tampering) reads as an empty session.
+`cryptography` package): unreadable and tamper-evident at rest. The key may be a Fernet key
+(`Fernet.generate_key()`) or any passphrase, which is stretched with HKDF-SHA256. A value that cannot
+be decrypted (key changed, tampering) reads as an empty session.
 """
 from __future__ import annotations
 

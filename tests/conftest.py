@@ -7,8 +7,8 @@ import tempfile
 import pytest
 import redis
 
-from botrunner.config import load_settings
-from botrunner.redis_server import EmbeddedRedis
+from botrunner.config.settings import load_settings
+from botrunner.supervisor.embedded_redis import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

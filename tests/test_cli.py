@@ -33,7 +33,7 @@ def test_start_without_options_runs_on_the_environment(monkeypatch):
 
         def run(self):
             return 0
-    monkeypatch.setattr("botrunner.supervisor.Supervisor", FakeSupervisor)
+    monkeypatch.setattr("botrunner.supervisor.arbiter.Supervisor", FakeSupervisor)
     monkeypatch.setenv("BOT_TOKEN", "123:abc")
     monkeypatch.setenv("WORKERS", "6")
     monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081")

@@ -1,14 +1,15 @@
 """Settings: parsing, validation messages, .env loading, masking, the generated reference."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import cli
-from botrunner.config import ConfigError, Settings, describe, load_settings, mask
-from botrunner.config_doc import reference_markdown
+from botrunner.config.reference import reference_markdown
+from botrunner.config.settings import ConfigError, Settings, describe, load_settings, mask
 
 TOKEN = "123456:AAE-secretpart_xyz"
 
@@ -78,7 +79,7 @@ def test_invalid_value_in_env_file_is_reported(tmp_path: Path):
 
 def test_settings_are_frozen():
     s = load()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         s.workers = 9  # type: ignore[misc]
     assert s.replace(workers=9).workers == 9 and s.workers == 2
     assert s.replace(workers=None, telegram_api_url=None) == s        # an omitted CLI option changes nothing

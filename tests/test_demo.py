@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from botrunner.demo_journey import STEPS
+from botrunner.tools.demo_journey import STEPS
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run", ["first run", "second run in the same state directory"])
 def test_demo_runs_every_journey(tmp_path_factory, run):
     tmp_path = tmp_path_factory.getbasetemp() / "demo-state"      # shared by both runs, on purpose
-    done = subprocess.run([sys.executable, "-m", "cli", "demo", "--users", "12", "--workers", "2"],
+    done = subprocess.run([sys.executable, "-m", "botrunner", "demo", "--users", "12", "--workers", "2"],
                           env={"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path), "LOG_LEVEL": "info"},
                           capture_output=True, text=True, timeout=240)
     out = done.stdout
@@ -30,7 +30,7 @@ def test_demo_runs_every_journey(tmp_path_factory, run):
 
 
 def test_journey_finds_buttons_by_label():
-    from botrunner.demo_journey import button_data
+    from botrunner.tools.demo_journey import button_data
     entry = {"message": {"reply_markup": {"inline_keyboard": [
         [{"text": "📋 Tasks", "callback_data": "m:tasks~sig"}], [{"text": "🔗 Open", "url": "https://x"}]]}}}
     assert button_data(entry, "Tasks") == "m:tasks~sig"
@@ -41,7 +41,7 @@ def test_journey_finds_buttons_by_label():
 @pytest.mark.slow
 def test_ctrl_c_stops_everything_without_finishing_the_queue(tmp_path):
     import signal
-    demo = subprocess.Popen([sys.executable, "-m", "cli", "demo", "--users", "5000", "--workers", "2"],
+    demo = subprocess.Popen([sys.executable, "-m", "botrunner", "demo", "--users", "5000", "--workers", "2"],
                             env={"PATH": "/usr/bin:/bin", "STATE_DIR": str(tmp_path)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as a terminal's

@@ -12,9 +12,9 @@ import threading
 import httpx
 import pytest
 
-from botrunner import loadtest as lt
 from botrunner.emulator import running_emulator
-from botrunner.latency import Samples, percentile
+from botrunner.tools import loadtest as lt
+from botrunner.tools.latency import Samples, percentile
 
 TOKEN = "123456:loadtest-bot"
 
@@ -109,7 +109,7 @@ def test_missing_replies_are_failures(emulator):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", "loadtest", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "botrunner", "loadtest", *args], capture_output=True, text=True,
                           timeout=60, env={"PATH": "/usr/bin:/bin", "BOTRUNNER_ENV_FILE": "/dev/null"})
 
 

@@ -1,8 +1,8 @@
 """`botrunner check`: each check reports success or its failure as one line, and never raises."""
 from __future__ import annotations
 
-from botrunner.config import load_settings
-from botrunner.preflight import run_checks
+from botrunner.config.settings import load_settings
+from botrunner.tools.preflight import run_checks
 
 
 def by_name(settings):

@@ -12,13 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from aiogram import Bot, Dispatcher  # noqa: E402
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
-from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
-from aiogram.filters import CommandStart  # noqa: E402
-from aiogram.types import Message  # noqa: E402
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.filters import CommandStart
+from aiogram.types import Message
 
-from benchmarks.peers.bench_store import RoundTripReport, open_store, register  # noqa: E402
+from benchmarks.peers.bench_store import RoundTripReport, open_store, register
 
 
 async def main(api_url: str, token: str) -> None:

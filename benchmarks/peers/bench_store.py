@@ -11,7 +11,7 @@ import os
 import threading
 from pathlib import Path
 
-from storage.sqlite_backend import SQLiteStore
+from storage.sqlite.backend import SQLiteStore
 
 REPLY = "Welcome, {name}! You are registered."
 STATS_EVERY_S = 0.25

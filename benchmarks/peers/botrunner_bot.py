@@ -5,8 +5,8 @@ A synchronous handler, run by the worker's handler threads; the store is opened 
 from __future__ import annotations
 
 from benchmarks.peers.bench_store import RoundTripReport, open_store, register
-from botrunner.context import Context
-from botrunner.router import Router
+from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 
 router = Router()
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from telegram import Update  # noqa: E402
-from telegram.ext import Application, CommandHandler, ContextTypes  # noqa: E402
+from telegram import Update
+from telegram.ext import Application, CommandHandler, ContextTypes
 
-from benchmarks.peers.bench_store import RoundTripReport, open_store, register  # noqa: E402
+from benchmarks.peers.bench_store import RoundTripReport, open_store, register
 
 
 def main(api_url: str, token: str) -> None:

@@ -14,8 +14,14 @@ from aiohttp import web
 from loguru import logger
 
 from botrunner.emulator import control
-from botrunner.emulator.envelope import (INVALID_TOKEN, METHOD_NOT_FOUND, NOT_FOUND, ApiError, error_response,
-                                         ok_response)
+from botrunner.emulator.envelope import (
+    INVALID_TOKEN,
+    METHOD_NOT_FOUND,
+    NOT_FOUND,
+    ApiError,
+    error_response,
+    ok_response,
+)
 from botrunner.emulator.faults import FaultBook
 from botrunner.emulator.files import download
 from botrunner.emulator.methods import METHODS

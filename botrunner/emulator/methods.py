@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from botrunner.emulator import files, members, messages, polling, webhook
 from botrunner.emulator.envelope import bad_request

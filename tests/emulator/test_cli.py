@@ -15,7 +15,7 @@ from tests.conftest import free_port
 @pytest.mark.slow
 def test_cli_serves_and_stops_on_sigterm(tmp_path):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "cli", "emulator", "--port", str(port), "--flood",
+    process = subprocess.Popen([sys.executable, "-m", "botrunner", "emulator", "--port", str(port), "--flood",
                                 "--flood-chat-burst", "7", "--callback-ttl", "3"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

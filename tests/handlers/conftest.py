@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from botrunner.config import load_settings
+from botrunner.config.settings import load_settings
 from handlers.app import build_runtime, router
 from storage.factory import open_worker_storage, redis_client
 from tests.handlers.harness import ADMIN, Bot, FakeApi

@@ -8,8 +8,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from botrunner.context import Context, Services
-from botrunner.conversation import MemoryStates
+from botrunner.bot.context import Context, Services
+from botrunner.bot.states import MemoryStates
 
 ADMIN = 900
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import redis
 
-from botrunner.config import _with_db
+from botrunner.config.settings import _with_db
 from storage.sessions import SessionStore
 from tests.runner.conftest import KEYS, TOKEN, Cluster, wait_until
 

@@ -13,8 +13,8 @@ import time
 
 import redis
 
-from botrunner.context import Context
-from botrunner.router import Router
+from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 
 router = Router()
 record: redis.Redis | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class Cluster:
 
     def start(self, workers: int = 2, wait: bool = True, **extra: str) -> subprocess.Popen:
         log = open(self.tmp_path / f"supervisor-{len(self.processes)}.log", "wb")
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/botrunner"), "start", "--workers", str(workers),
+        proc = subprocess.Popen([sys.executable, "-m", "botrunner", "start", "--workers", str(workers),
                                  "--api-url", self.api_url], env=self.env(**extra), cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log_path = log.name

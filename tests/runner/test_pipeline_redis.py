@@ -9,18 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis.asyncio as aioredis
 
-from botrunner.chat_order import Job
-from botrunner.completion import Completion
-from botrunner.context import Services
-from botrunner.conversation import MemoryStates
-from botrunner.intake import Intake, LeaseLost, prepare
-from botrunner.lanes import LaneLeases
-from botrunner.poll_lease import PollLease
-from botrunner.poller import FatalApiError, Poller
-from botrunner.processing import Processor
+from botrunner.bot.context import Services
+from botrunner.bot.router import Router
+from botrunner.bot.states import MemoryStates
+from botrunner.intake.poll_lease import PollLease
+from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.store import Intake, LeaseLost, prepare
+from botrunner.lanes.chat_order import Job
+from botrunner.lanes.leases import LaneLeases
+from botrunner.processing.completion import Completion
+from botrunner.processing.processor import Processor
 from botrunner.redis_keys import GROUP, Keys
-from botrunner.router import Router
-
 from tests.runner.test_units import message
 
 KEYS = Keys.for_token("123:abc")

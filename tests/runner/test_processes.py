@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from botrunner.redis_keys import GROUP
-from botrunner.redis_server import EmbeddedRedis
+from botrunner.supervisor.embedded_redis import EmbeddedRedis
 from tests.runner.conftest import KEYS, TOKEN, Cluster, burst, wait_until
 
 pytestmark = pytest.mark.slow
@@ -170,7 +170,7 @@ def test_sigterm_drains_within_the_deadline(cluster, emulator):
     sup = cluster.start(workers=2, SLOW_S="2")
     total = burst(control, range(8000, 8004), per_user=1, command="slow")
     # every update delivered to a worker (pending in the group) and not finished yet: in flight
-    in_flight = lambda: sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))  # noqa: E731
+    in_flight = lambda: sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))
     wait_until(lambda: in_flight() == total, 20, 0.05, what="all updates in flight")
     assert len(cluster.handled()) < total
     started = time.monotonic()

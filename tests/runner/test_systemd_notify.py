@@ -9,9 +9,9 @@ import time
 import pytest
 import redis
 
-from botrunner.config import load_settings
+from botrunner.config.settings import load_settings
 from botrunner.redis_keys import Keys
-from botrunner.supervisor import Supervisor
+from botrunner.supervisor.arbiter import Supervisor
 from tests.runner.conftest import TOKEN, wait_until
 
 
@@ -28,7 +28,7 @@ def drain(sock: socket.socket, seen: list[str]) -> list[str]:
     try:
         while True:
             seen.extend(sock.recv(4096).decode().splitlines())
-    except socket.timeout:
+    except TimeoutError:
         return seen
 
 

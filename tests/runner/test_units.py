@@ -8,14 +8,15 @@ import socket
 
 import pytest
 
-from botrunner.chat_order import ChatQueues, Job
-from botrunner.context import Context, Services
-from botrunner.intake import lane_for, prepare, routing_id
-from botrunner.lanes import assign
-from botrunner.poller import Backoff, long_poll_timeout
-from botrunner.router import Router
-from botrunner.sd_notify import SystemdNotifier
-from botrunner.heartbeat import HeartbeatFile, rss_mb
+from botrunner.bot.context import Context, Services
+from botrunner.bot.router import Router
+from botrunner.intake.poller import Backoff, long_poll_timeout
+from botrunner.intake.store import lane_for, prepare, routing_id
+from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.leases import assign
+from botrunner.memory import rss_mb
+from botrunner.supervisor.sd_notify import SystemdNotifier
+from botrunner.worker.heartbeat import HeartbeatFile
 
 
 def message(update_id: int, chat_id: int, text: str, user_id: int | None = None) -> dict:
@@ -139,7 +140,7 @@ def test_services_provide_and_flush_hooks():
     services.flush()
     assert services.users == "repo" and flushed == [1]
     with pytest.raises(AttributeError):
-        services.missing
+        _ = services.missing
 
 
 # --- per-chat ordering ---

@@ -1,7 +1,8 @@
 """A test bot for the sender: replies, several replies per update, uploads, and a blocked-bot hook.
 
 /start -> "start <update_id>"; /multi -> "m1", "m2", "m3"; /alert -> "alert <user>" into chat ALERT_CHAT
-(every worker writes to that one chat) and "ok" to the user; /poke <chat> -> "poke" into that chat; anything else -> "other <update_id>".
+(every worker writes to that one chat) and "ok" to the user; /poke <chat> -> "poke" into that chat;
+anything else -> "other <update_id>".
 The on_blocked_bot hook records (user, blocked) in the Redis list `blocked:events` (TEST_RECORD_REDIS_URL).
 """
 from __future__ import annotations
@@ -10,8 +11,8 @@ import os
 
 import redis
 
-from botrunner.context import Context
-from botrunner.router import Router
+from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 
 ALERT_CHAT = 4242
 router = Router()

@@ -5,9 +5,9 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from botrunner.flood_limiter import FloodLimiter, Limits
-from botrunner.outbox_journal import OutboxJournal, update_user
 from botrunner.redis_keys import Keys
+from botrunner.sender.flood_limiter import FloodLimiter, Limits
+from botrunner.sender.journal import OutboxJournal, update_user
 
 KEYS = Keys.for_token("555:limiter")
 

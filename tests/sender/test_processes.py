@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -28,7 +29,7 @@ def replies(control, chat: int, prefix: str = "") -> list[dict]:
 
 def sender_totals(cluster) -> dict:
     """`botrunner status --json` as an operator runs it: the send_* counters summed over workers."""
-    out = subprocess.run([str(ROOT / ".venv/bin/botrunner"), "status", "--json"], env=cluster.env(),
+    out = subprocess.run([sys.executable, "-m", "botrunner", "status", "--json"], env=cluster.env(),
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["sender"]

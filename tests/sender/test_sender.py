@@ -7,11 +7,11 @@ import time
 
 import redis.asyncio as aioredis
 
-from botrunner.bot_api_client import BotApiClient
-from botrunner.flood_limiter import FloodLimiter, Limits
-from botrunner.outbox_journal import OutboxJournal
 from botrunner.redis_keys import Keys
-from botrunner.sender import Sender
+from botrunner.sender.client import BotApiClient
+from botrunner.sender.flood_limiter import FloodLimiter, Limits
+from botrunner.sender.journal import OutboxJournal
+from botrunner.sender.sender import Sender
 
 TOKEN = "777:sender-test"
 KEYS = Keys.for_token(TOKEN)

@@ -6,8 +6,8 @@ import asyncio
 import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
-from botrunner.send_metrics import MetricsPublisher, SendMetrics
-from botrunner.status import render, snapshot
+from botrunner.sender.metrics import MetricsPublisher, SendMetrics
+from botrunner.tools.status import render, snapshot
 
 KEYS = Keys.for_token("888:status")
 

@@ -8,8 +8,8 @@ import uuid
 import mongomock
 import pytest
 
-from storage.mongo_backend import MongoStore, connect
-from storage.sqlite_backend import SQLiteStore
+from storage.mongo.backend import MongoStore, connect
+from storage.sqlite.backend import SQLiteStore
 from tests.storage.mongomock_compat import accept_newer_pymongo_arguments
 
 accept_newer_pymongo_arguments()

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from storage.sqlite_backend import SQLiteStore
+from storage.sqlite.backend import SQLiteStore
 from tests.storage.conftest import MONGODB_URL, make_store
 
 USERS = list(range(1, 9))

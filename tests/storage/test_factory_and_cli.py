@@ -6,10 +6,10 @@ from click.testing import CliRunner
 from pymongo import ReadPreference
 
 import cli
-from botrunner.context import Services
+from botrunner.bot.context import Services
 from storage import db_admin
 from storage.factory import install, open_store, open_worker_storage
-from storage.mongo_backend import MongoStore, connect
+from storage.mongo.backend import MongoStore, connect
 
 
 def test_worker_storage_from_settings(settings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.mongo_money import ALREADY_APPLIED
+from storage.mongo.money import ALREADY_APPLIED
 from tests.storage.conftest import make_store
 
 

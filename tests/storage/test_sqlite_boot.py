@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import traceback
 
-from storage.sqlite_backend import SQLiteStore
+from storage.sqlite.backend import SQLiteStore
 
 PROCESSES = 8
 ROUNDS = 25          # the race hit about one fresh file in ten before the fix
@@ -19,7 +19,7 @@ def boot(path: str, user_id: int, barrier, results) -> None:
         store.users.register(user_id)
         store.close()
         results.put(("ok", bool(created)))
-    except Exception:                               # noqa: BLE001 - reported to the parent
+    except Exception:
         results.put(("error", traceback.format_exc()))
 
 

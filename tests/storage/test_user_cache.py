@@ -8,8 +8,8 @@ import pytest
 import redis
 from loguru import logger
 
-from botrunner.redis_server import EmbeddedRedis
-from storage.sqlite_backend import SQLiteStore
+from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from storage.sqlite.backend import SQLiteStore
 from storage.user_cache import UserCache
 
 

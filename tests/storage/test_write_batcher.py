@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.sqlite_backend import SQLiteStore
+from storage.sqlite.backend import SQLiteStore
 from storage.write_batcher import WriteBatcher
 
 

@@ -1,0 +1,1 @@
+"""The handler API: router, context, conversation states. What a bot built on botrunner imports."""

@@ -1,0 +1,150 @@
+"""What a handler receives: the update, the services of its worker, and queued Bot API calls.
+
+`reply / send / edit / answer / call` only queue (method, params) in `ctx.outbox`; the worker
+sends them in order on its event loop after the handler returns and the writes are durable.
+`Services` is the per-worker seam for repositories and caches (the storage layer registers them
+in a `router.on_worker_start` hook) and for the flush hooks run before an update is acknowledged.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import telegram
+
+from botrunner.bot.states import MemoryStates
+
+
+class Services:
+    """Per-worker objects handlers share (repositories, caches) plus the 'make writes durable' hooks."""
+
+    def __init__(self, **provided: Any) -> None:
+        self.provided: dict[str, Any] = dict(provided)
+        self.flush_hooks: list[Callable[[], Any]] = []
+        self.blocked_bot_hooks: list[Callable[[int, bool], Any]] = []
+
+    def provide(self, name: str, value: Any) -> None:
+        """Make `value` available to handlers as `ctx.services.<name>`."""
+        self.provided[name] = value
+
+    def add_flush_hook(self, hook: Callable[[], Any]) -> None:
+        """Run `hook()` (in a handler thread) after each handler, before its update is acknowledged."""
+        self.flush_hooks.append(hook)
+
+    def on_blocked_bot(self, hook: Callable[[int, bool], Any]) -> None:
+        """Call `hook(user_id, blocked)` (in a handler thread) when the sender finds a user blocked the bot
+        (403 / chat not found: True) or the user writes again (False); e.g. to mirror it into a users table."""
+        self.blocked_bot_hooks.append(hook)
+
+    def blocked_bot(self, user_id: int, blocked: bool) -> None:
+        """Run the on_blocked_bot hooks (the sender calls this)."""
+        for hook in self.blocked_bot_hooks:
+            hook(user_id, blocked)
+
+    def flush(self) -> None:
+        """Make every buffered write durable; raises if one cannot be (the update is retried)."""
+        for hook in self.flush_hooks:
+            hook()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["provided"][name]
+        except KeyError:
+            raise AttributeError(f"no service named {name!r} was provided") from None
+
+
+class Context:
+    """One update being handled: parsed update, raw dict, conversation state, queued replies."""
+
+    def __init__(self, raw: dict[str, Any], update: telegram.Update | None = None, services: Services | None = None,
+                 states: Any = None, bot_username: str = "") -> None:
+        self.raw = raw
+        self.update = update if update is not None else telegram.Update.de_json(raw, None)
+        self.services = services or Services()
+        self.states = states if states is not None else MemoryStates()
+        self.bot_username = bot_username.lower()
+        self.outbox: list[tuple[str, dict[str, Any]]] = []
+
+    # --- what the update is about ---
+    @property
+    def update_id(self) -> int:
+        return self.update.update_id
+
+    @property
+    def chat_id(self) -> int | None:
+        chat = self.update.effective_chat
+        return chat.id if chat else None
+
+    @property
+    def user_id(self) -> int | None:
+        user = self.update.effective_user
+        return user.id if user else None
+
+    @property
+    def text(self) -> str | None:
+        message = self.update.message or self.update.edited_message
+        return message.text if message and message.text is not None else None
+
+    @property
+    def command(self) -> str | None:
+        """'start' for '/start arg' or '/start@thisbot'; None when the text is not a command for us."""
+        text = self.text
+        if not text or not text.startswith("/") or len(text) < 2:
+            return None
+        name, _, target = text.split(maxsplit=1)[0][1:].partition("@")
+        if target and self.bot_username and target.lower() != self.bot_username:
+            return None
+        return name.lower()
+
+    @property
+    def args(self) -> list[str]:
+        """Words after the command."""
+        return (self.text or "").split()[1:] if self.command is not None else []
+
+    @property
+    def callback_data(self) -> str | None:
+        query = self.update.callback_query
+        return query.data if query is not None and query.data is not None else None
+
+    # --- conversation state ---
+    @property
+    def state(self) -> str | None:
+        return self.states.get(self.chat_id, self.user_id)
+
+    def set_state(self, state: str) -> None:
+        self.states.set(self.chat_id, self.user_id, state)
+
+    def clear_state(self) -> None:
+        self.states.clear(self.chat_id, self.user_id)
+
+    # --- queued Bot API calls, sent after the handler returns ---
+    def call(self, method: str, **params: Any) -> None:
+        """Queue any Bot API method call."""
+        self.outbox.append((method, {k: v for k, v in params.items() if v is not None}))
+
+    def send(self, chat_id: int | str, text: str, **params: Any) -> None:
+        """Queue sendMessage to any chat."""
+        self.call("sendMessage", chat_id=chat_id, text=text, **params)
+
+    def reply(self, text: str, **params: Any) -> None:
+        """Queue sendMessage to the chat this update came from."""
+        self.send(self.chat_id, text, **params)
+
+    def edit(self, text: str, **params: Any) -> None:
+        """Queue editMessageText of the message a callback button belongs to."""
+        query = self.update.callback_query
+        if query is not None and query.inline_message_id:
+            self.call("editMessageText", inline_message_id=query.inline_message_id, text=text, **params)
+        elif query is not None and query.message is not None:
+            self.call("editMessageText", chat_id=query.message.chat.id, message_id=query.message.message_id,
+                      text=text, **params)
+        else:
+            raise ValueError("ctx.edit() needs a callback query on a message")
+
+    def answer(self, text: str | None = None, show_alert: bool = False, **params: Any) -> None:
+        """Queue answerCallbackQuery for this update's callback query."""
+        query = self.update.callback_query
+        if query is None:
+            raise ValueError("ctx.answer() needs a callback query")
+        self.call("answerCallbackQuery", callback_query_id=query.id, text=text,
+                  show_alert=show_alert or None, **params)

@@ -1,0 +1,1 @@
+"""Settings: the only place the environment is read, and the generated configuration reference."""

@@ -1,0 +1,471 @@
+"""Configuration: environment variables plus an optional .env file, validated once.
+
+`load_settings()` is the only place in the code base that reads the environment. It returns a
+frozen `Settings`; everything else receives that object (or values taken from it).
+A wrong value raises `ConfigError` whose message is one line: variable, value, what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; str(error) is the one line shown to the operator."""
+
+
+# --- parsers: each takes the raw string and returns the typed value or raises ValueError(allowed) ---
+
+def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        allowed = "an integer" + (f" in {lo}..{hi}" if lo is not None and hi is not None
+                                  else f" >= {lo}" if lo is not None else "")
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(allowed) from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ValueError(allowed)
+        return value
+    return parse
+
+
+def number(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"a number in {lo}..{hi}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"a number in {lo}..{hi}")
+        return value
+    return parse
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def boolean(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError("one of true/false, yes/no, on/off, 1/0")
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        word = raw.strip().lower()
+        if word not in options:
+            raise ValueError("one of " + ", ".join(options))
+        return word
+    return parse
+
+
+def pattern(regex: str, allowed: str) -> Callable[[str], str]:
+    compiled = re.compile(regex)
+
+    def parse(raw: str) -> str:
+        if raw and not compiled.fullmatch(raw):
+            raise ValueError(allowed)
+        return raw
+    return parse
+
+
+def url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not raw:
+            return raw
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+            raise ValueError("a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+        return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
+    return parse
+
+
+def text(raw: str) -> str:
+    return raw
+
+
+def id_list(raw: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in re.split(r"[,\s]+", raw.strip()) if part)
+    except ValueError:
+        raise ValueError("a comma-separated list of integer Telegram ids") from None
+
+
+def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
+        secret: bool = False, group: str = "general") -> Any:
+    """Declare one setting: its variable, parser, default (typed) and one-line description."""
+    return field(default=default, metadata={
+        "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting botrunner reads, typed and validated. Built once by `load_settings()`."""
+
+    # Telegram
+    bot_token: str = env("BOT_TOKEN", pattern(r"\d{1,20}:[A-Za-z0-9_-]{1,200}", "<bot id>:<secret>, as BotFather prints it"),
+                         "", "Bot token from BotFather. Required unless --api-url points at a local Bot API server.",
+                         secret=True, group="telegram")
+    telegram_api_url: str = env("TELEGRAM_API_URL", url("http", "https"), "https://api.telegram.org",
+                                "Bot API server base; requests go to URL/bot<token>/<method>.", group="telegram")
+    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling. "
+                            "Not built yet: `start` refuses it.",
+                            group="telegram")
+    webhook_url: str = env("WEBHOOK_URL", url("https"), "", "Public HTTPS URL Telegram posts updates to.",
+                           group="telegram")
+    webhook_secret: str = env("TELEGRAM_WEBHOOK_SECRET", pattern(r"[A-Za-z0-9_-]{1,256}", "1..256 characters of A-Z a-z 0-9 _ -"),
+                              "", "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; checked in constant time.",
+                              secret=True, group="telegram")
+    webhook_response_timeout_ms: int = env("WEBHOOK_RESPONSE_TIMEOUT_MS", integer(100, 60000), 25000,
+                                           "Longest time a webhook request may take before it is answered.",
+                                           group="telegram")
+
+    # Runner
+    state_dir: str = env("STATE_DIR", text, "./var", "Holds the embedded Redis and SQLite files "
+                         "(/var/lib/botrunner under systemd).", group="runner")
+    workers: int = env("WORKERS", integer(1, 256), 2, "Worker processes started by `botrunner start`.", group="runner")
+    lanes: int = env("LANES", integer(1, 4096), 64, "Per-chat lanes (Redis streams) updates are spread over.",
+                     group="runner")
+    max_attempts: int = env("MAX_ATTEMPTS", integer(1, 100), 5, "Failed attempts before an update goes to the "
+                            "dead-letter stream.", group="runner")
+    handler_threads: int = env("HANDLER_THREADS", integer(1, 512), 16, "Threads per worker running synchronous handlers.",
+                               group="runner")
+    max_worker_memory_mb: int = env("MAX_WORKER_MEMORY_MB", integer(32), 512, "A worker whose RSS passes this is "
+                                    "recycled.", group="runner")
+    drain_timeout_s: float = env("DRAIN_TIMEOUT_S", number(0.5, 600), 20.0, "Warm stop: time workers get to finish "
+                                 "in-flight updates (keep below systemd's TimeoutStopSec).", group="runner")
+    heartbeat_timeout_s: float = env("HEARTBEAT_TIMEOUT_S", number(1, 600), 30.0, "A worker silent this long is "
+                                     "killed and replaced.", group="runner")
+    poll_lease_ttl_ms: int = env("POLL_LEASE_TTL_MS", integer(1000, 600000), 10000, "Poll lease lifetime; a dead "
+                                 "poller is replaced within this.", group="runner")
+    lane_lease_ttl_ms: int = env("LANE_LEASE_TTL_MS", integer(1000, 600000), 10000, "Lane lease lifetime; a dead "
+                                 "worker's lanes move to the others within this.", group="runner")
+    poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout.", group="runner")
+    bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
+                            "handlers.app:router", "The router the workers run (module:attribute).", group="runner")
+
+    # Sender (outgoing Bot API calls)
+    send_limits: bool = env("SEND_LIMITS", boolean, True, "Cluster-wide flood limits on sends (false lifts every "
+                            "bucket, for a local Bot API server; 429 freezes still apply).", group="sender")
+    send_chat_rate: float = env("SEND_CHAT_RATE", number(0, 100000), 1.0, "Messages per second into one chat, "
+                                "all workers together (0: unlimited); every rate is kept 10 % under.", group="sender")
+    send_chat_burst: int = env("SEND_CHAT_BURST", integer(1, 100000), 3, "Messages one chat may get at once "
+                               "before SEND_CHAT_RATE applies.", group="sender")
+    send_group_per_minute: float = env("SEND_GROUP_PER_MINUTE", number(0, 6000000), 20.0, "Messages per minute "
+                                       "into one group or channel (0: unlimited).", group="sender")
+    send_group_burst: int = env("SEND_GROUP_BURST", integer(1, 100000), 5, "Messages a group may get at once.",
+                                group="sender")
+    send_global_rate: float = env("SEND_GLOBAL_RATE", number(0, 1000000), 30.0, "Messages per second for the "
+                                  "whole bot, all chats (0: unlimited).", group="sender")
+    send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 25, "Messages the bot may send at "
+                                 "once before SEND_GLOBAL_RATE applies.", group="sender")
+    send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 10, "Global slots broadcasts "
+                                 "(ctx.call(..., _bulk=True)) leave free for replies, so replies never starve.",
+                                 group="sender")
+    send_paid_broadcast_rate: float = env("SEND_PAID_BROADCAST_RATE", number(0, 100000), 0.0, "Messages per "
+                                          "second for calls with allow_paid_broadcast (a lane of their own; "
+                                          "0: off, they share the global bucket).", group="sender")
+    send_global_429_chats: int = env("SEND_GLOBAL_429_CHATS", integer(1, 1000), 3, "429s for this many "
+                                     "different chats within 10 s freeze the whole bot, not just each chat.",
+                                     group="sender")
+    send_attempts: int = env("SEND_ATTEMPTS", integer(1, 100), 5, "Tries of a call that meets 5xx or network "
+                             "errors before it is given up.", group="sender")
+    send_timeout_s: float = env("SEND_TIMEOUT_S", number(1, 600), 30.0, "Timeout of one Bot API call.",
+                                group="sender")
+    send_pool_size: int = env("SEND_POOL_SIZE", integer(1, 10000), 100, "HTTP connections per worker to the "
+                              "Bot API.", group="sender")
+
+    # Redis
+    redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL; overrides REDIS_HOST/PORT/PASSWORD. "
+                         "Unset with REDIS_HOST unset: an embedded redis-server runs under STATE_DIR.",
+                         secret=True, group="redis")
+    redis_host: str = env("REDIS_HOST", text, "", "Redis host (used when REDIS_URL is unset).", group="redis")
+    redis_port: int = env("REDIS_PORT", integer(1, 65535), 6379, "Redis port.", group="redis")
+    redis_password: str = env("REDIS_PASSWORD", text, "", "Redis password.", secret=True, group="redis")
+    redis_dedup_db: int = env("REDIS_DEDUP_DB", integer(0, 15), 0, "Redis database for the update pipeline "
+                              "(leases, lanes, dedup).", group="redis")
+    redis_session_db: int = env("REDIS_SESSION_DB", integer(0, 15), 1, "Redis database for sessions.", group="redis")
+    redis_cache_db: int = env("REDIS_CACHE_DB", integer(0, 15), 2, "Redis database for the L2 user cache.",
+                              group="redis")
+
+    # Storage
+    mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
+                           "under STATE_DIR.", secret=True, group="storage")
+    mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
+                          "botrunner", "Database name when MONGODB_URL names none.", group="storage")
+    mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker.",
+                                   group="storage")
+    mongo_min_pool_size: int = env("MONGO_MIN_POOL_SIZE", integer(0, 10000), 20, "PyMongo minPoolSize per worker.",
+                                   group="storage")
+    mongo_timeout_ms: int = env("MONGO_TIMEOUT_MS", integer(100, 120000), 5000, "Server selection / connect / socket "
+                                "timeout for MongoDB.", group="storage")
+    sqlite_path: str = env("SQLITE_PATH", text, "", "SQLite file (default STATE_DIR/botrunner.sqlite3).",
+                           group="storage")
+    user_cache_size: int = env("USER_CACHE_SIZE", integer(0, 10_000_000), 50000, "L1 user cache entries per worker.",
+                               group="storage")
+    user_cache_ttl_ms: int = env("USER_CACHE_TTL_MS", integer(0, 86_400_000), 300000, "User cache entry lifetime "
+                                 "(L1 and L2).", group="storage")
+    cache_stats_interval_s: int = env("CACHE_STATS_INTERVAL_S", integer(0, 86400), 60, "Seconds between cache "
+                                      "statistics log lines (0: off).", group="storage")
+    session_ttl_s: int = env("SESSION_TTL_S", integer(60, 30 * 86400), 86400, "Conversation state lifetime.",
+                             group="storage")
+    session_encryption_key: str = env("SESSION_ENCRYPTION_KEY", text, "", "Key that encrypts sessions at rest "
+                                      "(unset: stored in clear).", secret=True, group="storage")
+    enable_referral_batching: bool = env("ENABLE_REFERRAL_BATCHING", boolean, True, "Batch referral credits and "
+                                         "last_active writes into bulk writes.", group="storage")
+    referral_batch_size: int = env("REFERRAL_BATCH_SIZE", integer(1, 10000), 50, "Flush a batch at this many items.",
+                                   group="storage")
+    referral_batch_interval_ms: int = env("REFERRAL_BATCH_INTERVAL_MS", integer(1, 60000), 100, "Flush a batch "
+                                          "at least this often.", group="storage")
+
+    # MiniApp (served later; limits named as operators know them)
+    miniapp_rate_limit_max: int = env("MINIAPP_RATE_LIMIT_MAX", integer(1), 200, "MiniApp requests per 5 min per IP.",
+                                      group="miniapp")
+    miniapp_max_connections: int = env("MINIAPP_MAX_CONNECTIONS", integer(1), 10000, "MiniApp concurrent "
+                                       "connections.", group="miniapp")
+
+    # The airdrop bot (handlers/): names as operators of the Node bot know them
+    admin_user_ids: tuple = env("ADMIN_USER_IDS", id_list, (), "Telegram ids allowed to run admin commands "
+                                "(comma-separated). No default: unset means nobody is an admin.", group="bot")
+    bot_username: str = env("BOT_USERNAME", pattern(r"[A-Za-z][A-Za-z0-9_]{3,31}", "a Telegram username without @"),
+                            "airdrop_bot", "The bot's username, used in referral links.", group="bot")
+    bot_name: str = env("BOT_NAME", text, "Airdrop Bot", "Name shown in the welcome text.", group="bot")
+    required_channel_id: str = env("REQUIRED_CHANNEL_ID", pattern(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}",
+                                   "@channelusername or a numeric chat id"), "", "Channel users must join "
+                                   "(channel task, withdraw gate).", group="bot")
+    withdraw_alert_channel_id: str = env("WITHDRAW_ALERT_CHANNEL_ID", pattern(
+        r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}", "@channelusername or a numeric chat id"), "",
+        "Chat that gets an alert for every withdrawal request (unset: none).", group="bot")
+    referral_bonus: int = env("REFERRAL_BONUS", integer(0, 1_000_000), 15, "Points the referrer gets once the "
+                              "referred user passes the captcha.", group="bot")
+    referral_welcome_bonus: int = env("REFERRAL_WELCOME_BONUS", integer(0, 1_000_000), 7, "Points a referred "
+                                      "user gets after the captcha.", group="bot")
+    referral_welcome_bonus_enabled: bool = env("REFERRAL_WELCOME_BONUS_ENABLED", boolean, True,
+                                               "Pay REFERRAL_WELCOME_BONUS at all.", group="bot")
+    referral_code_length: int = env("REFERRAL_CODE_LENGTH", integer(4, 16), 8, "Longest custom referral code "
+                                    "(codes are 4..this many of A-Z 0-9 _).", group="bot")
+    referral_task_threshold: int = env("REFERRAL_TASK_THRESHOLD", integer(1, 10000), 3, "Referrals the "
+                                       "'invite friends' task needs.", group="bot")
+    min_withdraw_points: int = env("MIN_WITHDRAW_POINTS", integer(1, 10**12), 100, "Smallest balance that can "
+                                   "be withdrawn.", group="bot")
+    points_to_token_conversion_rate: float = env("POINTS_TO_TOKEN_CONVERSION_RATE", number(0, 1e9), 0.001,
+                                                 "Tokens per point (the dashboard's estimate).", group="bot")
+    token_symbol: str = env("TOKEN_SYMBOL", pattern(r"[A-Za-z0-9$]{1,12}", "1..12 letters or digits"), "TOKEN",
+                            "Token symbol shown next to estimates.", group="bot")
+    withdraw_require_channel_join: bool = env("WITHDRAW_REQUIRE_CHANNEL_JOIN", boolean, False, "Only members of "
+                                              "REQUIRED_CHANNEL_ID may withdraw (checked again at confirmation).",
+                                              group="bot")
+    withdraw_confirm_timeout_s: int = env("WITHDRAW_CONFIRM_TIMEOUT_S", integer(10, 86400), 600, "A withdrawal "
+                                          "confirmation button expires after this long.", group="bot")
+    wallet_change_allowed: bool = env("WALLET_CHANGE_ALLOWED", boolean, True, "Users may replace their wallet "
+                                      "address (false: the first one is final).", group="bot")
+    wallet_change_cooldown_s: int = env("WALLET_CHANGE_COOLDOWN_S", integer(0, 365 * 86400), 86400,
+                                        "Shortest time between two wallet changes.", group="bot")
+    transfer_enabled: bool = env("TRANSFER_ENABLED", boolean, True, "Users may send points to each other.",
+                                 group="bot")
+    transfer_min_points: int = env("TRANSFER_MIN_POINTS", integer(1, 10**12), 50, "Smallest transfer.", group="bot")
+    transfer_max_points: int = env("TRANSFER_MAX_POINTS", integer(1, 10**12), 10000, "Largest transfer.",
+                                   group="bot")
+    transfer_max_daily_points: int = env("TRANSFER_MAX_DAILY_POINTS", integer(1, 10**12), 1000, "Points one "
+                                         "user may send in 24 hours (enforced).", group="bot")
+    transfer_daily_limit: int = env("TRANSFER_DAILY_LIMIT", integer(1, 1000), 1, "Transfers one user may send "
+                                    "in 24 hours (enforced).", group="bot")
+    transfer_fee_percentage: float = env("TRANSFER_FEE_PERCENTAGE", number(0, 100), 2.0, "Fee (burned), in "
+                                         "percent of the amount, rounded down.", group="bot")
+    transfer_confirm_timeout_s: int = env("TRANSFER_CONFIRM_TIMEOUT_S", integer(10, 86400), 300, "A transfer "
+                                          "confirmation button expires after this long.", group="bot")
+    captcha_enabled: bool = env("CAPTCHA_ENABLED", boolean, True, "New (and flagged) users solve an image "
+                                "captcha before any command but /start and /help works.", group="bot")
+    captcha_max_attempts: int = env("CAPTCHA_MAX_ATTEMPTS", integer(1, 20), 3, "Wrong answers allowed per "
+                                    "captcha.", group="bot")
+    captcha_session_timeout: int = env("CAPTCHA_SESSION_TIMEOUT", integer(10_000, 3_600_000), 300000,
+                                       "Milliseconds a captcha stays valid; also the lock-out after too many "
+                                       "wrong answers.", group="bot")
+    captcha_length: int = env("CAPTCHA_LENGTH", integer(4, 8), 5, "Characters in a captcha.", group="bot")
+    daily_bonus: int = env("DAILY_BONUS", integer(0, 1_000_000), 10, "Points for the daily check-in task.",
+                           group="bot")
+    daily_task_reset_interval_s: int = env("DAILY_TASK_RESET_INTERVAL_S", integer(60, 30 * 86400), 86400,
+                                           "Cooldown of the daily check-in.", group="bot")
+    points_channel_join: int = env("POINTS_CHANNEL_JOIN", integer(0, 1_000_000), 10, "Points for the "
+                                   "channel task.", group="bot")
+    points_twitter_follow: int = env("POINTS_TWITTER_FOLLOW", integer(0, 1_000_000), 15, "Points for the X "
+                                     "follow task (proof).", group="bot")
+    points_retweet: int = env("POINTS_RETWEET", integer(0, 1_000_000), 10, "Points for the retweet task "
+                              "(proof).", group="bot")
+    points_per_referral: int = env("POINTS_PER_REFERRAL", integer(0, 1_000_000), 25, "Points for the 'invite "
+                                   "friends' task.", group="bot")
+    points_premium_member: int = env("POINTS_PREMIUM_MEMBER", integer(0, 1_000_000), 50, "Points for the "
+                                     "Telegram Premium task.", group="bot")
+    task_twitter_profile: str = env("TASK_TWITTER_PROFILE", url("https"), "", "X profile to follow (unset: no "
+                                    "follow task).", group="bot")
+    task_twitter_tweet: str = env("TASK_TWITTER_TWEET", url("https"), "", "Tweet to retweet (unset: no "
+                                  "retweet task).", group="bot")
+    bot_website: str = env("BOT_WEBSITE", url("https", "http"), "", "Website for the 'open a link' task "
+                           "(unset: no such task).", group="bot")
+    auto_approve_submissions: bool = env("AUTO_APPROVE_SUBMISSIONS", boolean, False, "Default tasks with proof "
+                                         "pay at once instead of waiting for review.", group="bot")
+    rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 20, "Commands and "
+                                           "button presses per user per minute.", group="bot")
+    rate_limit_window_s: int = env("RATE_LIMIT_WINDOW_S", integer(1, 3600), 60, "The window "
+                                   "RATE_LIMIT_COMMANDS_PER_MIN counts in (a fixed window, in seconds); keep 60 "
+                                   "unless testing.", group="bot")
+    rate_limit_sensitive_per_hour: int = env("RATE_LIMIT_SENSITIVE_PER_HOUR", integer(1, 10000), 10,
+                                             "Withdraw, transfer, wallet and proof actions per user per hour.",
+                                             group="bot")
+    spam_warn_threshold: int = env("SPAM_WARN_THRESHOLD", integer(1, 1000), 5, "Unknown messages per "
+                                   "minute that draw a warning.", group="bot")
+    spam_freeze_threshold: int = env("SPAM_FREEZE_THRESHOLD", integer(1, 1000), 8, "Unknown messages per "
+                                     "minute that freeze the user.", group="bot")
+    spam_freeze_minutes: int = env("SPAM_FREEZE_MINUTES", integer(1, 10080), 10, "How long a spam freeze "
+                                   "lasts.", group="bot")
+    leaderboard_cache_s: int = env("LEADERBOARD_CACHE_S", integer(0, 3600), 30, "Seconds leaderboards and "
+                                   "ranks are cached.", group="bot")
+    support_username: str = env("SUPPORT_USERNAME", text, "", "Shown in /help (unset: tickets only).",
+                                group="bot")
+    texts_dir: str = env("TEXTS_DIR", text, "", "Directory of <lang>.json files overriding any bot text.",
+                         group="bot")
+    bot_api_timeout_s: float = env("BOT_API_TIMEOUT_S", number(0.5, 30), 5.0, "Timeout of the Bot API calls "
+                                   "handlers wait for (getChatMember).", group="bot")
+
+    # Logging
+    log_level: str = env("LOG_LEVEL", choice("trace", "debug", "info", "success", "warning", "error", "critical"),
+                         "info", "Lowest level logged.", group="logging")
+    log_format: str = env("LOG_FORMAT", choice("text", "json"), "text", "text: human-readable; json: one JSON "
+                          "object per line (journald, log shippers).", group="logging")
+    log_dir: str = env("LOG_DIR", text, "", "Also write rotating log files here.", group="logging")
+    log_rotation: str = env("LOG_ROTATION", pattern(r"\d+ ?(B|KB|MB|GB)", "a size such as '50 MB'"), "50 MB",
+                            "Rotate a log file at this size.", group="logging")
+    log_retention: int = env("LOG_RETENTION", integer(1, 1000), 10, "Rotated log files kept.", group="logging")
+
+    # ---- derived values: computed, never read from the environment ----
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when no Redis was configured and the supervisor runs its own."""
+        return not (self.redis_url or self.redis_host)
+
+    @property
+    def embedded_redis_socket(self) -> str:
+        return str(Path(self.state_dir) / "redis" / "redis.sock")
+
+    def redis_url_for(self, db: int) -> str:
+        """URL of the configured (or embedded) Redis, selecting database `db`."""
+        if self.redis_url:
+            return _with_db(self.redis_url, db)
+        if self.redis_host:
+            auth = f":{self.redis_password}@" if self.redis_password else ""
+            return f"redis://{auth}{self.redis_host}:{self.redis_port}/{db}"
+        return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
+
+    @property
+    def sqlite_file(self) -> str:
+        return self.sqlite_path or str(Path(self.state_dir) / "botrunner.sqlite3")
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some fields changed (CLI options override the environment this way).
+        None means "not given" (an omitted option): that field keeps its value."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _with_db(redis_url: str, db: int) -> str:
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("db="))
+        return f"unix://{parts.netloc}{parts.path}?" + "&".join(filter(None, [query, f"db={db}"]))
+    return parts._replace(path=f"/{db}").geturl()
+
+
+def options() -> list[dataclasses.Field]:
+    """The declared settings, in declaration order."""
+    return list(dataclasses.fields(Settings))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env",
+                  **overrides: Any) -> Settings:
+    """Build Settings from `environ` (default os.environ) over an optional .env file, then `overrides`.
+
+    The process environment wins over the .env file, as with docker/systemd EnvironmentFile.
+    Empty strings count as unset. Raises ConfigError on the first invalid value.
+    """
+    source: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for f in options():
+        raw = source.get(f.metadata["env"], "")
+        if raw.strip() == "":
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**values)
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(s: Settings) -> None:
+    if s.mongo_min_pool_size > s.mongo_max_pool_size:
+        raise ConfigError(f"MONGO_MIN_POOL_SIZE={s.mongo_min_pool_size} is invalid: expected at most "
+                          f"MONGO_MAX_POOL_SIZE ({s.mongo_max_pool_size})")
+    if s.use_webhook and not s.webhook_url:
+        raise ConfigError("USE_WEBHOOK=true is invalid: expected WEBHOOK_URL to be set as well")
+    if s.use_webhook and not s.webhook_secret:
+        raise ConfigError("USE_WEBHOOK=true is invalid: expected TELEGRAM_WEBHOOK_SECRET to be set as well")
+    if s.transfer_min_points > s.transfer_max_points:
+        raise ConfigError(f"TRANSFER_MIN_POINTS={s.transfer_min_points} is invalid: expected at most "
+                          f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")
+    if s.withdraw_require_channel_join and not s.required_channel_id:
+        raise ConfigError("WITHDRAW_REQUIRE_CHANNEL_JOIN=true is invalid: expected REQUIRED_CHANNEL_ID to be set as well")
+    if s.spam_warn_threshold > s.spam_freeze_threshold:
+        raise ConfigError(f"SPAM_WARN_THRESHOLD={s.spam_warn_threshold} is invalid: expected at most "
+                          f"SPAM_FREEZE_THRESHOLD ({s.spam_freeze_threshold})")
+
+
+def mask(value: Any) -> str:
+    """Hide a secret, keeping just enough to recognise which one it is."""
+    text_value = str(value)
+    if not text_value:
+        return ""
+    parts = urlsplit(text_value)
+    if parts.scheme and "://" in text_value and parts.password:
+        return text_value.replace(f":{parts.password}@", ":****@", 1)
+    if parts.scheme and "://" in text_value:
+        return text_value
+    if ":" in text_value and text_value.split(":", 1)[0].isdigit():  # bot token: keep the bot id
+        return text_value.split(":", 1)[0] + ":****"
+    return "****"
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(variable, effective value with secrets masked, source note) for `botrunner config`."""
+    rows = []
+    for f in options():
+        value = getattr(settings, f.name)
+        shown = mask(value) if f.metadata["secret"] else show_value(value)
+        rows.append((f.metadata["env"], shown, "default" if value == f.default else "set"))
+    return rows
+
+
+def show_value(value: Any) -> str:
+    """A setting as the operator writes it (booleans as true/false, lists comma-separated)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,1 @@
+"""Lanes: Redis streams leased to one worker each, read into per-chat FIFO queues."""

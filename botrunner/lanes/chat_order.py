@@ -1,0 +1,114 @@
+"""Per-chat ordering inside one worker: jobs of one chat run one after another, chats concurrently.
+
+A lane's entries arrive in stream order; `ChatQueues` keeps a FIFO per chat and one asyncio task
+per chat that has work, so chat A's slow handler never delays chat B. It also tracks which lane
+every job belongs to, so a lane being handed over can drop its not-yet-started jobs (they stay
+pending in Redis for the next owner) and wait for its running ones.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+
+@dataclass
+class Job:
+    """One stream entry to handle."""
+
+    lane: int
+    chat: Hashable
+    entry_id: str
+    fields: dict[Any, Any]
+
+
+class ChatQueues:
+    """Runs `run(job)` for submitted jobs: in order per chat, concurrently across chats."""
+
+    def __init__(self, run: Callable[[Job], Awaitable[None]], capacity: int = 1000, concurrency: int = 64) -> None:
+        self.run = run
+        self.capacity = capacity
+        self.running = asyncio.Semaphore(concurrency)     # chats handled at once (bounds Redis/HTTP use)
+        self.queues: dict[Hashable, deque[Job]] = {}
+        self.tasks: dict[Hashable, asyncio.Task] = {}
+        self.per_lane: Counter[int] = Counter()          # queued + running jobs per lane
+        self.size = 0
+        self._changed = asyncio.Condition()
+
+    @property
+    def free(self) -> int:
+        """How many more jobs fit before the reader should wait."""
+        return max(0, self.capacity - self.size)
+
+    def submit(self, job: Job) -> None:
+        """Queue a job behind earlier jobs of the same chat."""
+        self.queues.setdefault(job.chat, deque()).append(job)
+        self.per_lane[job.lane] += 1
+        self.size += 1
+        if job.chat not in self.tasks:
+            self.tasks[job.chat] = asyncio.create_task(self._drain(job.chat))
+
+    def drop_lane(self, lane: int) -> int:
+        """Forget the jobs of `lane` that have not started; returns how many were dropped."""
+        dropped = 0
+        for chat, queue in list(self.queues.items()):
+            kept = deque(job for job in queue if job.lane != lane)
+            dropped += len(queue) - len(kept)
+            self.queues[chat] = kept
+        self.per_lane[lane] -= dropped
+        self.size -= dropped
+        if dropped:
+            asyncio.get_running_loop().create_task(self._notify())
+        return dropped
+
+    def drop_all(self) -> int:
+        """Forget every job that has not started (a cold or late stop)."""
+        return sum(self.drop_lane(lane) for lane in list(self.per_lane))
+
+    async def wait_lane_idle(self, lane: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.per_lane[lane] <= 0)
+
+    async def wait_idle(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.size <= 0)
+
+    async def wait_for_room(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.free > 0)
+
+    async def _run_until_done(self, job: Job) -> None:
+        # run() handles handler errors itself; what escapes is infrastructure (Redis down): retry the
+        # same job, because moving on would break the chat's order and strand the entry
+        while True:
+            try:
+                return await self.run(job)
+            except Exception as exc:
+                logger.warning("Entry {} of lane {} hit {!r}; retrying in 1s", job.entry_id, job.lane, exc)
+                await asyncio.sleep(1.0)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _drain(self, chat: Hashable) -> None:
+        try:
+            while self.queues.get(chat):
+                job = self.queues[chat].popleft()
+                try:
+                    async with self.running:
+                        await self._run_until_done(job)
+                finally:
+                    self.per_lane[job.lane] -= 1
+                    self.size -= 1
+                    async with self._changed:
+                        self._changed.notify_all()
+        finally:
+            self.queues.pop(chat, None)
+            self.tasks.pop(chat, None)
+            async with self._changed:
+                self._changed.notify_all()

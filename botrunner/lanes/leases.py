@@ -1,0 +1,177 @@
+"""Lane leases: each lane stream is read by exactly one worker at a time, on any host.
+
+Workers register with a heartbeat (botrunner.lanes.membership); every worker computes the same
+assignment of lanes to live workers (rendezvous hashing: a join or a leave moves only the lanes
+it must) and takes the lanes assigned to it whose lease is free. A lane changes owner only after
+the old lease is gone: released by its owner once its in-flight updates are finished, or expired
+with a dead owner. The new owner first claims the pending entries the previous owner left.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+from loguru import logger
+
+from botrunner.intake.poll_lease import RELEASE_IF_HELD
+from botrunner.redis_keys import GROUP, Keys
+
+_RENEW_MANY = """
+local kept = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    kept[#kept + 1] = i
+  end
+end
+return kept
+"""
+
+_ACQUIRE = """
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if owner then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
+def assign(lanes: int, workers: Iterable[str]) -> dict[int, str]:
+    """Rendezvous (highest random weight) assignment of every lane to one of `workers`."""
+    live = sorted(set(workers))
+    if not live:
+        return {}
+    return {n: max(live, key=lambda w: _weight(w, n)) for n in range(lanes)}
+
+
+def _weight(worker_id: str, lane: int) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{worker_id}/{lane}".encode(), digest_size=8).digest(), "big")
+
+
+class LaneLeases:
+    """The lanes one worker holds: acquire, renew in one round trip, release, claim pending entries."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.worker_id = worker_id
+        self.lanes = lanes
+        self.ttl_ms = ttl_ms
+        self.valid_until: dict[int, float] = {}          # lane -> monotonic local deadline
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW_MANY)
+        self._release = client.register_script(RELEASE_IF_HELD)
+
+    @property
+    def held(self) -> list[int]:
+        return sorted(self.valid_until)
+
+    def is_valid(self, lane: int) -> bool:
+        """True while the lease on `lane` is ours with a safety margin; a handler starts only then."""
+        return time.monotonic() < self.valid_until.get(lane, 0.0)
+
+    async def ensure_groups(self) -> None:
+        """Create every lane stream's consumer group (idempotent)."""
+        for n in range(self.lanes):
+            try:
+                await self.client.xgroup_create(self.keys.lane(n), GROUP, id="0", mkstream=True)
+            except aioredis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def acquire(self, lane: int) -> bool:
+        """Take the lease on a free lane (or keep it, when it is still ours)."""
+        sent = time.monotonic()
+        if await self._acquire(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms]):
+            self.valid_until[lane] = self._deadline(sent)
+            return True
+        return False
+
+    async def renew(self) -> list[int]:
+        """Renew every held lease in one script; returns the lanes that were lost."""
+        held = self.held
+        if not held:
+            return []
+        sent = time.monotonic()
+        kept = await self._renew(keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms])
+        kept_lanes = {held[i - 1] for i in kept}
+        lost = [n for n in held if n not in kept_lanes]
+        for n in kept_lanes:
+            self.valid_until[n] = self._deadline(sent)
+        for n in lost:
+            self.valid_until.pop(n, None)
+        return lost
+
+    async def release(self, lane: int) -> None:
+        """Give a lane back (its in-flight updates must be finished first)."""
+        self.valid_until.pop(lane, None)
+        await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id])
+
+    async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
+        """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""
+        claimed, start = [], "0-0"
+        while True:
+            reply = await self.client.xautoclaim(self.keys.lane(lane), GROUP, self.worker_id, min_idle_time=0,
+                                                 start_id=start, count=batch)
+            start, entries = reply[0], reply[1]
+            claimed.extend(e for e in entries if e and e[1] is not None)
+            if start in (b"0-0", "0-0"):
+                break
+        await self._forget_idle_consumers(lane)
+        if claimed:
+            logger.info("Lane {}: claimed {} pending update(s) left by its previous owner", lane, len(claimed))
+        return sorted(claimed, key=lambda e: _entry_order(e[0]))
+
+    async def claim_strays(self, lane: int) -> list[tuple[bytes, dict]]:
+        """Claim entries pending under other consumers for longer than a lease TTL.
+
+        Rare: a read that was in flight when a lane was lost delivers entries to a worker that no
+        longer owns it. Nobody else would ever deliver them again, so the owner sweeps them up."""
+        stream, claimed = self.keys.lane(lane), []
+        summary = await self.client.xpending(stream, GROUP)
+        for consumer in summary.get("consumers") or []:
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if name == self.worker_id:
+                continue
+            rows = await self.client.xpending_range(stream, GROUP, min="-", max="+", count=1000,
+                                                    consumername=name, idle=self.ttl_ms)
+            ids = [row["message_id"] for row in rows]
+            if ids:
+                entries = await self.client.xclaim(stream, GROUP, self.worker_id, self.ttl_ms, ids)
+                claimed.extend(e for e in entries if e and e[1] is not None)
+        if claimed:
+            logger.warning("Lane {}: swept up {} update(s) left pending under a former owner", lane, len(claimed))
+        return sorted(claimed, key=lambda e: _entry_order(e[0]))
+
+    async def _forget_idle_consumers(self, lane: int) -> None:
+        # consumers of gone workers would pile up in the group; their pending lists are empty now
+        for consumer in await self.client.xinfo_consumers(self.keys.lane(lane), GROUP):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if name != self.worker_id and int(consumer["pending"]) == 0:
+                await self.client.xgroup_delconsumer(self.keys.lane(lane), GROUP, name)
+
+    async def trim(self, lane: int) -> None:
+        """Drop acknowledged entries: everything older than the oldest pending (or last delivered) one."""
+        stream = self.keys.lane(lane)
+        pending = await self.client.xpending(stream, GROUP)
+        if pending["pending"]:
+            minid = pending["min"]
+        else:
+            groups = await self.client.xinfo_groups(stream)
+            minid = next((g["last-delivered-id"] for g in groups if g["name"] in (GROUP, GROUP.encode())), None)
+        if minid and minid not in (b"0-0", "0-0"):
+            await self.client.execute_command("XTRIM", stream, "MINID", minid)
+
+    def _deadline(self, sent: float) -> float:
+        return sent + self.ttl_ms * 0.8 / 1000.0
+
+
+def _entry_order(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    return int(ms), int(seq or 0)

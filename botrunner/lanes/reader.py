@@ -1,0 +1,166 @@
+"""Keeps this worker's lanes in step with its fair share, and reads them into the chat queues.
+
+The keeper (every lane-lease TTL / 3): heartbeat, renew held leases, compute the assignment over
+live workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait
+for their running jobs, release), and take free lanes assigned here (claim the previous owner's
+pending entries first, then start reading). The reader: one blocking XREADGROUP over every lane
+this worker reads, bounded by the room left in the chat queues.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from loguru import logger
+
+from botrunner.intake.store import routing_id
+from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.leases import LaneLeases, assign
+from botrunner.lanes.membership import Registry
+from botrunner.redis_keys import GROUP
+
+TRIM_EVERY_S = 10.0
+
+
+def chat_of(fields: dict[Any, Any]) -> Any:
+    """Ordering key of an entry: its chat (else user) id; entries with neither are ordered by lane."""
+    try:
+        return routing_id(json.loads(fields[b"update"]))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
+class LaneReader:
+    """Lane ownership and reading for one worker."""
+
+    def __init__(self, client: aioredis.Redis, leases: LaneLeases, registry: Registry, queues: ChatQueues,
+                 is_poller: Callable[[], bool]) -> None:
+        self.client = client
+        self.leases = leases
+        self.registry = registry
+        self.queues = queues
+        self.is_poller = is_poller
+        self.reading: set[int] = set()           # held lanes whose pending entries are claimed
+        self.handing_over: set[int] = set()
+        self.in_read: set[int] = set()           # lanes named in the XREADGROUP now in flight
+        self.stopping = asyncio.Event()
+        self.draining = False                    # renew only: no reading, no taking lanes
+        self._last_trim = time.monotonic()
+
+    # --- keeper ---
+    async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
+        """Until stop(): heartbeat, renew, rebalance."""
+        interval = self.leases.ttl_ms / 3000.0
+        while not self.stopping.is_set():
+            try:
+                await self.tick()
+                on_beat()
+            except Exception as exc:   # Redis unreachable: leases lapse locally; keep trying
+                logger.warning("Lane keeper: {!r}", exc)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def tick(self) -> None:
+        """One keeper round."""
+        await self.registry.beat(self.leases.held, self.is_poller())
+        for lane in await self.leases.renew():
+            self._lost(lane)
+        for lane in sorted(self.reading):
+            if not self.leases.is_valid(lane):   # renewal could not run in time: treat as lost
+                self._lost(lane)
+        if self.draining:
+            return
+        mine = {lane for lane, w in assign(self.leases.lanes, await self.registry.live()).items()
+                if w == self.leases.worker_id}
+        for lane in sorted(self.reading - mine):
+            self.hand_over(lane)
+        for lane in sorted(mine - self.reading - self.handing_over):
+            if await self.leases.acquire(lane):
+                await self._start_reading(lane)
+        if time.monotonic() - self._last_trim > TRIM_EVERY_S:
+            self._last_trim = time.monotonic()
+            for lane in sorted(self.reading):
+                self._submit(lane, await self.leases.claim_strays(lane))
+                await self.leases.trim(lane)
+
+    async def _start_reading(self, lane: int) -> None:
+        # pending entries first, so the chat order from the previous owner carries over
+        self._submit(lane, await self.leases.claim_pending(lane))
+        self.reading.add(lane)
+
+    def _submit(self, lane: int, entries: list) -> None:
+        for entry_id, fields in entries:
+            self.queues.submit(Job(lane, (lane, chat_of(fields)), _text(entry_id), fields))
+
+    def _lost(self, lane: int) -> None:
+        logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
+        self.leases.valid_until.pop(lane, None)
+        self.hand_over(lane)
+
+    def hand_over(self, lane: int) -> None:
+        """Stop reading a lane and release it once its running updates are finished."""
+        self.reading.discard(lane)
+        self.handing_over.add(lane)
+        self.queues.drop_lane(lane)
+        asyncio.create_task(self._release_when_idle(lane))
+
+    async def _release_when_idle(self, lane: int) -> None:
+        await self.queues.wait_lane_idle(lane)
+        while lane in self.in_read:       # entries that read delivers stay pending under us: release after
+            await asyncio.sleep(0.05)
+        self.handing_over.discard(lane)
+        try:
+            await self.leases.release(lane)
+        except Exception as exc:
+            logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
+
+    # --- reader ---
+    async def read(self) -> None:
+        """Until stop(): read new entries of the lanes this worker reads into the chat queues."""
+        while not self.stopping.is_set() and not self.draining:
+            lanes = sorted(self.reading)
+            if not lanes:
+                await asyncio.sleep(0.1)
+                continue
+            await self.queues.wait_for_room()
+            streams = {self.leases.keys.lane(n): ">" for n in lanes}
+            self.in_read = set(lanes)
+            try:
+                reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams,
+                                                     count=max(1, min(100, self.queues.free)), block=500)
+            except Exception as exc:
+                logger.warning("Reading lanes failed ({!r}); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            finally:
+                self.in_read = set()
+            for stream, entries in reply or []:
+                lane = int(_text(stream).rsplit(":", 1)[1])
+                if lane in self.reading:         # entries of a lane being handed over stay pending
+                    self._submit(lane, entries)
+
+    def stop_reading(self) -> None:
+        """Drain: read nothing new and take no lane; keep renewing what is held."""
+        self.draining = True
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def release_all(self) -> None:
+        """At the end of a drain: give every lane back so the others take over at once."""
+        for lane in self.leases.held:
+            try:
+                await self.leases.release(lane)
+            except Exception as exc:
+                logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
+        self.reading.clear()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,1 @@
+"""Processing: run a lane entry's handler, then complete it (marker + XACK) or dead-letter it."""

@@ -1,0 +1,117 @@
+"""One update's life in a worker: skip if completed, count the attempt, parse, run the handler in
+the thread pool, make its writes durable, send its replies, then completion marker + XACK.
+
+A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
+MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed is dead-lettered
+at once: retrying cannot fix it. Nothing here lets an exception escape to kill the worker.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import telegram
+from loguru import logger
+
+from botrunner.bot.context import Context, Services
+from botrunner.bot.router import Router
+from botrunner.lanes.chat_order import Job
+from botrunner.processing.completion import Completion
+
+
+class Unparseable(Exception):
+    """The stored update is not a Telegram Update we can build a context from."""
+
+
+def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
+    """(update_id, raw json, update dict) of a lane entry; raises Unparseable."""
+    try:
+        update_id = int(fields[b"update_id"])
+        raw = fields[b"update"].decode("utf-8", errors="replace")
+        data = json.loads(raw)
+    except (KeyError, ValueError, AttributeError) as exc:
+        raise Unparseable(f"bad lane entry: {exc!r}") from None
+    if not isinstance(data, dict):
+        raise Unparseable("the update is not a JSON object")
+    return update_id, raw, data
+
+
+class Processor:
+    """Handles lane entries for one worker."""
+
+    def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
+                 pool: ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
+                 lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
+                 deliver: Callable[[int, dict, list], Awaitable[None]] | None = None) -> None:
+        self.router = router
+        self.completion = completion
+        self.send = send
+        self.pool = pool
+        self.services = services
+        self.states = states
+        self.max_attempts = max_attempts
+        self.lane_valid = lane_valid
+        self.retry_delay_s = retry_delay_s
+        self.handled = 0
+        self.deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
+        self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
+
+    async def process(self, job: Job) -> None:
+        """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
+        if not self.lane_valid(job.lane):
+            return
+        try:
+            update_id, raw, data = parse_entry(job.fields)
+        except Unparseable as exc:
+            await self.completion.dead_letter(job.lane, job.entry_id, -1, repr(job.fields)[:4000], str(exc), 1)
+            return
+        attempt = await self.completion.begin(job.lane, job.entry_id, update_id)   # one round trip, not two
+        if attempt == 0:
+            logger.info("Update {} was already handled (redelivered after a crash); acknowledging", update_id)
+            await self.completion.skip(job.lane, job.entry_id)
+            return
+        while True:
+            if attempt > self.max_attempts:  # earlier attempts died with their worker
+                await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
+                                                  "gave up: the worker died during every attempt", attempt - 1)
+                return
+            try:
+                outbox = await asyncio.get_running_loop().run_in_executor(self.pool, self._handle, data)
+            except Unparseable as exc:
+                await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
+                return
+            except Exception as exc:
+                if attempt >= self.max_attempts:
+                    await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
+                                                      "".join(traceback.format_exception(exc)), attempt)
+                    return
+                logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
+                               self.max_attempts, exc)
+                await asyncio.sleep(min(5.0, self.retry_delay_s * 2 ** (attempt - 1)))
+                if not self.lane_valid(job.lane):
+                    return
+                attempt = await self.completion.start_attempt(job.lane, job.entry_id)
+                continue
+            await self.deliver(update_id, data, outbox)     # after the flush hooks, before the marker
+            await self.completion.complete(job.lane, job.entry_id, update_id)
+            self.handled += 1
+            return
+
+    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+        for method, params in outbox:
+            await self.send(method, params)
+
+    def _handle(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """In a handler thread: parse, route, run the handler, flush its writes; returns the outbox."""
+        try:
+            update = telegram.Update.de_json(data, None)
+        except Exception as exc:
+            raise Unparseable(f"not a valid Telegram Update: {exc!r}") from None
+        ctx = Context(data, update, self.services, self.states, self.bot_username)
+        self.router.handle(ctx)
+        self.services.flush()
+        return ctx.outbox

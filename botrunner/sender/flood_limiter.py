@@ -1,0 +1,181 @@
+"""Cluster-wide flood control in Redis: GCRA token buckets, 429 freezes and the blocked-chat set.
+
+One Lua script per send decides everything in one round trip, on Redis' clock (so hosts need not
+agree on the time): skip a blocked chat, wait out a frozen scope, then reserve a slot in the
+chat bucket (+ the group bucket for groups, + the global or paid-broadcast bucket).
+A reply waiting only for the global bucket reserves its place; bulk sends only take a slot
+that is free now and leaves BULK_RESERVE slots of the global burst, so broadcasts never starve replies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from botrunner.redis_keys import Keys
+
+# KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat
+# ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat, group and
+#       global buckets (interval 0: unlimited), bulk headroom ms, horizon ms
+# Returns {status, wait ms}: 1 = slot reserved, send after wait; 0 = nothing reserved, ask again after
+# wait; -1 = the chat blocked the bot, skip.
+# A busy or frozen *chat* reserves nothing (its sender asks again when its slot comes), so it never
+# pushes the shared global bucket into the future for other chats; a reply held only by the global
+# bucket or a global freeze reserves its place there, first come first served.
+ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {-1, 0} end
+local function tat_of(key) return tonumber(redis.call('GET', key) or '0') end
+local at = math.max(now, tonumber(redis.call('GET', KEYS[3]) or '0'))
+local counted = ARGV[3] == '1'
+local chat_tat, group_tat = 0, 0
+if counted and tonumber(ARGV[4]) > 0 then
+  chat_tat = tat_of(KEYS[4])
+  at = math.max(at, chat_tat - tonumber(ARGV[5]))
+end
+local grouped = counted and KEYS[5] ~= KEYS[4] and tonumber(ARGV[6]) > 0
+if grouped then
+  group_tat = tat_of(KEYS[5])
+  at = math.max(at, group_tat - tonumber(ARGV[7]))
+end
+if at > now + tonumber(ARGV[11]) then return {0, math.ceil(at - now)} end
+at = math.max(at, tonumber(redis.call('GET', KEYS[2]) or '0'))
+local global_tat = 0
+if counted and tonumber(ARGV[8]) > 0 then
+  global_tat = tat_of(KEYS[6])
+  local allow = global_tat - tonumber(ARGV[9])
+  if ARGV[2] == '1' then allow = allow + tonumber(ARGV[10]) end
+  at = math.max(at, allow)
+end
+if ARGV[2] == '1' and at > now + tonumber(ARGV[11]) then return {0, math.ceil(at - now)} end
+local function take(key, tat, interval)
+  local next_tat = math.max(tat, at) + interval
+  redis.call('SET', key, string.format('%.3f', next_tat), 'PX', math.ceil(next_tat - now) + 1000)
+end
+if counted and tonumber(ARGV[4]) > 0 then take(KEYS[4], chat_tat, tonumber(ARGV[4])) end
+if grouped then take(KEYS[5], group_tat, tonumber(ARGV[6])) end
+if counted and tonumber(ARGV[8]) > 0 then take(KEYS[6], global_tat, tonumber(ARGV[8])) end
+return {1, math.ceil(at - now)}
+"""
+
+# KEYS: chat freeze, global freeze, recent-429 zset.  ARGV: retry_after ms, chat id ('' = global),
+# chats that make a 429 global, window ms.  Returns the scope frozen: 'chat' or 'global'.
+FREEZE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local ra = tonumber(ARGV[1])
+local untl = now + ra
+local function freeze(key)
+  local cur = tonumber(redis.call('GET', key) or '0')
+  if untl > cur then redis.call('SET', key, string.format('%.3f', untl), 'PX', math.ceil(ra) + 1000) end
+end
+local scope = 'global'
+if ARGV[2] ~= '' then
+  freeze(KEYS[1])
+  redis.call('ZADD', KEYS[3], now, ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[4]))
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  scope = 'chat'
+  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then scope = 'global'; redis.call('DEL', KEYS[3]) end
+end
+if scope == 'global' then freeze(KEYS[2]) end
+return scope
+"""
+
+# Our clock (Redis TIME) and the server's arrival times differ by network and event-loop jitter:
+# spacing slots 10 % wider than the configured rate keeps the server's own bucket a little ahead.
+SAFETY = 1.1
+GLOBAL_429_WINDOW_MS = 10_000
+HORIZON_MS = 20          # a slot this close counts as free now (sleep and clock rounding)
+
+# Methods that post a message into a chat; Telegram's flood limits count these. Edits, callback
+# answers and chat actions only honour freezes.
+COUNTED = frozenset({"sendMessage", "sendPhoto", "sendDocument", "sendAudio", "sendVideo", "sendAnimation",
+                     "sendVoice", "sendVideoNote", "sendSticker", "sendMediaGroup", "sendLocation", "sendVenue",
+                     "sendContact", "sendPoll", "sendDice", "sendInvoice", "sendPaidMedia", "copyMessage",
+                     "copyMessages", "forwardMessage", "forwardMessages"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rates as configured (0 = unlimited); `enabled=False` lifts every bucket (freezes still apply)."""
+
+    chat_rate: float = 1.0
+    chat_burst: int = 3
+    group_per_minute: float = 20.0
+    group_burst: int = 5
+    global_rate: float = 30.0
+    global_burst: int = 25
+    bulk_reserve: int = 10
+    paid_rate: float = 0.0
+    global_429_chats: int = 3
+    enabled: bool = True
+
+    @classmethod
+    def from_settings(cls, s: Any) -> "Limits":
+        return cls(s.send_chat_rate, s.send_chat_burst, s.send_group_per_minute, s.send_group_burst,
+                   s.send_global_rate, s.send_global_burst, s.send_bulk_reserve, s.send_paid_broadcast_rate,
+                   s.send_global_429_chats, s.send_limits)
+
+
+def gcra(rate_per_s: float, burst: int) -> tuple[float, float]:
+    """(interval ms, tolerance ms) of a bucket; (0, 0) when unlimited."""
+    if rate_per_s <= 0:
+        return 0.0, 0.0
+    interval = 1000.0 * SAFETY / rate_per_s
+    return interval, interval * (max(1, burst) - 1)
+
+
+class FloodLimiter:
+    """The cluster-wide limiter of one bot: `acquire` before a send, `freeze` on a 429."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits) -> None:
+        self.client = client
+        self.keys = keys
+        self.limits = limits
+        self._acquire = client.register_script(ACQUIRE)
+        self._freeze = client.register_script(FREEZE)
+        on = limits.enabled
+        self.chat = gcra(limits.chat_rate if on else 0, limits.chat_burst)
+        self.group = gcra(limits.group_per_minute / 60.0 if on else 0, limits.group_burst)
+        self.global_ = gcra(limits.global_rate if on else 0, limits.global_burst)
+        self.paid = gcra(limits.paid_rate if on else 0, limits.global_burst)
+        # a reserve as large as the burst would shut bulk out for good: keep at least one slot for it
+        self.bulk_headroom = self.global_[0] * min(limits.bulk_reserve, max(0, limits.global_burst - 1))
+
+    async def acquire(self, chat_id: int | str | None, counted: bool, bulk: bool = False,
+                      paid: bool = False) -> tuple[int, float]:
+        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked."""
+        chat = "" if chat_id is None else str(chat_id)
+        group = isinstance(chat_id, int) and chat_id < 0 or chat.startswith("@")
+        paid = paid and self.limits.paid_rate > 0
+        k = self.keys
+        keys = [k.send_blocked, k.send_freeze_global, k.send_freeze_chat(chat), k.send_tat("chat", chat),
+                k.send_tat("group", chat) if group else k.send_tat("chat", chat),
+                k.send_tat("paid" if paid else "global", "")]
+        top = self.paid if paid else self.global_
+        args = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat, *self.group, *top,
+                0 if paid else self.bulk_headroom, HORIZON_MS]
+        status, wait_ms = await self._acquire(keys=keys, args=args)
+        return int(status), max(0, int(wait_ms)) / 1000.0
+
+    async def freeze(self, chat_id: int | str | None, retry_after_s: float) -> str:
+        """Freeze the 429's scope for every worker; returns 'chat', 'group' or 'global'."""
+        chat = "" if chat_id is None else str(chat_id)
+        k = self.keys
+        scope = await self._freeze(keys=[k.send_freeze_chat(chat), k.send_freeze_global, k.send_recent_429],
+                                   args=[int(retry_after_s * 1000), chat, self.limits.global_429_chats,
+                                         GLOBAL_429_WINDOW_MS])
+        scope = scope.decode() if isinstance(scope, bytes) else str(scope)
+        if scope == "chat" and (chat.startswith("-") or chat.startswith("@")):
+            return "group"
+        return scope
+
+    async def mark_blocked(self, chat_id: int | str) -> bool:
+        """Flag a chat that blocked the bot (or is gone); True when it was not flagged yet."""
+        return bool(await self.client.sadd(self.keys.send_blocked, str(chat_id)))
+
+    async def is_blocked(self, chat_id: int | str) -> bool:
+        return bool(await self.client.sismember(self.keys.send_blocked, str(chat_id)))

@@ -1,0 +1,183 @@
+"""The sender: a handler's queued Bot API calls, through the cluster-wide limiter and the outbox journal.
+
+Per call: ask the limiter (one Redis round trip) -> wait the slot it reserved -> send -> journal.
+429: freeze the scope (chat, group, or the whole bot) for every worker, then retry through the
+limiter. 5xx and network errors: bounded retries with backoff. 403 / "chat not found": no retry;
+the chat is flagged and later sends to it are skipped until the user writes again.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from botrunner.sender.client import BotApiClient
+from botrunner.sender.flood_limiter import COUNTED, FloodLimiter
+from botrunner.sender.journal import OutboxJournal, update_user
+from botrunner.sender.metrics import SendMetrics
+
+MAX_429 = 10          # a call refused this many times in a row gives up (the scope keeps its freeze)
+BULK_FLAG = "_bulk"   # ctx.call(..., _bulk=True): a broadcast, sent only from the global slots replies leave
+
+
+def chat_of(params: dict[str, Any]) -> int | str | None:
+    """The chat a call goes to (numeric strings as ints, so "42" and 42 share one bucket)."""
+    chat = params.get("chat_id")
+    if isinstance(chat, str) and chat.lstrip("-").isdigit():
+        return int(chat)
+    return chat if isinstance(chat, (int, str)) else None
+
+
+def seconds(exc: RetryAfter) -> float:
+    """retry_after of a 429 in seconds (PTB 22 stores a timedelta; its int accessor is deprecated)."""
+    value = getattr(exc, "_retry_after", None) or exc.retry_after
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+def is_gone(exc: TelegramError) -> bool:
+    """403 (blocked, deactivated, kicked) or 400 "chat not found": the chat cannot be reached."""
+    return isinstance(exc, Forbidden) or (isinstance(exc, BadRequest) and "chat not found" in exc.message.lower())
+
+
+class Sender:
+    """Sends one worker's outgoing calls; one instance per worker, on its event loop."""
+
+    def __init__(self, client: BotApiClient, limiter: FloodLimiter, journal: OutboxJournal,
+                 metrics: SendMetrics | None = None, attempts: int = 5,
+                 on_blocked: Callable[[int, bool], Any] | None = None) -> None:
+        self.client = client
+        self.limiter = limiter
+        self.journal = journal
+        self.metrics = metrics or SendMetrics()
+        self.attempts = attempts
+        self.on_blocked = on_blocked
+
+    async def open(self) -> None:
+        await self.client.open()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+        """Send an update's outbox in order, skipping calls the journal already confirmed."""
+        user_id, kicked = update_user(update)
+        if not outbox and user_id is None:
+            return
+        changed, done = await self.journal.begin(update_id, user_id, kicked)
+        if changed and user_id is not None:
+            await self._notify(user_id, kicked)
+        for seq, (method, params) in enumerate(outbox):
+            if seq in done:
+                self.metrics.skipped_journal += 1
+                continue
+            outcome, _ = await self.send_call(method, params)
+            await self.journal.confirm(update_id, seq, outcome)
+
+    async def send(self, method: str, params: dict[str, Any]) -> Any:
+        """One call outside any update (no journal); the result, or None when it failed for good."""
+        return (await self.send_call(method, params))[1]
+
+    async def send_call(self, method: str, params: dict[str, Any]) -> tuple[str, Any]:
+        """(outcome, result): outcome 'sent', 'failed' or 'blocked' -- final, never retried later."""
+        params = dict(params)
+        bulk = bool(params.pop(BULK_FLAG, False))
+        chat = chat_of(params)
+        failures = limited = 0
+        while True:
+            if not await self._wait_for_slot(method, chat, bulk, bool(params.get("allow_paid_broadcast"))):
+                self.metrics.skipped_blocked += 1
+                return "blocked", None
+            try:
+                result = await self.client.call(method, params)
+            except RetryAfter as exc:
+                limited += 1
+                scope = await self.limiter.freeze(chat, seconds(exc))
+                self.metrics.count_429(scope)
+                logger.warning("{} to chat {}: 429 retry after {}s; {} frozen for every worker", method, chat,
+                               seconds(exc), scope)
+                if limited >= MAX_429:
+                    return self._failed(method, chat, f"still rate-limited after {MAX_429} tries")
+                continue
+            except (Forbidden, BadRequest, ChatMigrated) as exc:
+                if chat is not None and is_gone(exc):
+                    await self._flag(chat, exc)
+                    return "blocked", None
+                return self._failed(method, chat, str(exc))
+            except NetworkError as exc:      # 5xx, timeouts, refused connections
+                failures += 1
+                if failures >= self.attempts:
+                    return self._failed(method, chat, f"{failures} attempts: {exc!r}")
+                self.metrics.retries += 1
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** failures) * random.uniform(0.5, 1.0))
+                continue
+            except TelegramError as exc:     # 401/404/409 and the like: retrying cannot help
+                return self._failed(method, chat, repr(exc))
+            self.metrics.sent += 1
+            return "sent", result
+
+    async def _wait_for_slot(self, method: str, chat: int | str | None, bulk: bool, paid: bool) -> bool:
+        """Wait until the limiter lets this call go; False when the chat blocked the bot."""
+        started = time.monotonic()
+        while True:
+            status, wait_s = await self.limiter.acquire(chat, method in COUNTED, bulk, paid)
+            if status < 0:
+                return False
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            if status > 0:       # a reserved slot: go; a bulk call asks again after the hint
+                self.metrics.waited_ms += int((time.monotonic() - started) * 1000)
+                return True
+
+    async def _flag(self, chat: int | str, exc: TelegramError) -> None:
+        self.metrics.blocked += 1
+        if await self.limiter.mark_blocked(chat):
+            logger.info("Chat {} cannot be reached ({}); flagged, later sends are skipped until it writes", chat,
+                        exc.message)
+            if isinstance(chat, int) and chat > 0:
+                await self._notify(chat, True)
+
+    async def _notify(self, user_id: int, blocked: bool) -> None:
+        """Tell the bot (services.on_blocked_bot hooks) that a user blocked or unblocked it."""
+        if self.on_blocked is None:
+            return
+        try:
+            outcome = self.on_blocked(user_id, blocked)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            logger.warning("on_blocked_bot hook failed for user {}: {!r}", user_id, exc)
+
+    def _failed(self, method: str, chat: int | str | None, why: str) -> tuple[str, None]:
+        self.metrics.failed += 1
+        logger.warning("{} to chat {} failed: {}", method, chat, why)
+        return "failed", None
+
+
+def build_sender(settings: Any, client: Any, keys: Any, on_blocked: Callable[[int, bool], Any] | None) -> Sender:
+    """The worker's sender from Settings: PTB client on aiohttp, the Redis limiter and journal."""
+    from botrunner.sender.flood_limiter import Limits
+    api = BotApiClient(settings.telegram_api_url, settings.bot_token, settings.send_pool_size, settings.send_timeout_s)
+    return Sender(api, FloodLimiter(client, keys, Limits.from_settings(settings)), OutboxJournal(client, keys),
+                  SendMetrics(), settings.send_attempts, on_blocked)
+
+
+async def learn_username(client: BotApiClient, found: Callable[[str], None]) -> None:
+    """getMe until it answers (capped backoff); hands the bot's username to `found`."""
+    delay = 1.0
+    while True:
+        try:
+            me = await client.get_me()
+        except TelegramError as exc:
+            logger.warning("getMe failed ({!r}); retrying in {:.0f}s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
+            continue
+        logger.info("Bot API: this bot is @{}", me.username)
+        found(me.username or "")
+        return

@@ -1,0 +1,1 @@
+"""The supervisor (gunicorn-style arbiter), its systemd notifications and the embedded Redis."""

@@ -1,0 +1,1 @@
+"""Operator tools: demo, load test, status, preflight checks, local process runs."""

@@ -1,0 +1,1 @@
+"""The worker process: lifecycle after fork, heartbeat, wiring of the pipeline stages."""

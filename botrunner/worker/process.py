@@ -1,0 +1,222 @@
+"""A worker process: poller + lane reader + chat queues + handler thread pool on a uvloop loop.
+
+`Worker` is built in the supervisor before fork and does nothing to the current process; the
+child calls `run()`, which does everything per-process in `init_process()` (signals, logging,
+RNG, the handlers module) and then builds its own clients from connection *parameters*.
+SIGTERM: warm stop (finish the poll in flight, drain within DRAIN_TIMEOUT_S, release leases);
+SIGQUIT or a second SIGTERM: cold stop. The worker also stops when its parent changes.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+import redis.asyncio as aioredis
+import uvloop
+from loguru import logger
+
+from botrunner.bot.context import Services
+from botrunner.bot.router import Router, load_router
+from botrunner.bot.states import RedisStates
+from botrunner.config.settings import Settings
+from botrunner.intake.poll_lease import PollLease
+from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.store import Intake
+from botrunner.lanes.chat_order import ChatQueues
+from botrunner.lanes.leases import LaneLeases
+from botrunner.lanes.membership import Registry
+from botrunner.lanes.reader import LaneReader
+from botrunner.logs import setup_from_settings
+from botrunner.processing.completion import Completion
+from botrunner.processing.processor import Processor
+from botrunner.redis_keys import Keys
+from botrunner.sender.metrics import MetricsPublisher
+from botrunner.sender.sender import build_sender, learn_username
+from botrunner.worker.heartbeat import HeartbeatFile
+
+WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
+WORKER_FATAL = 4          # the Bot API rejected the token: nothing any worker can fix
+
+
+class Worker:
+    """One worker process, described before fork."""
+
+    def __init__(self, settings: Settings, heartbeat: HeartbeatFile, age: int) -> None:
+        self.settings = settings
+        self.heartbeat = heartbeat
+        self.age = age
+        self.ppid = os.getpid()
+        self.pid = 0
+        self.spawned_at = time.time()
+        self.booted_ctime = heartbeat.last_update()
+        self.router: Router | None = None
+        self.stop_requested = 0
+        self.first_stop_at = 0.0
+        self.retiring = False      # supervisor side: asked to stop (roll, recycle, fewer workers)
+        self.aborted = False       # supervisor side: SIGABRT sent for a missed heartbeat
+
+    def run(self) -> None:
+        """In the child: boot, serve, and leave with the right exit code (never returns)."""
+        code = 0
+        try:
+            self.init_process()
+            code = uvloop.run(self.serve())
+        except BootError as exc:
+            logger.critical("Worker failed to boot: {}", exc)
+            code = WORKER_BOOT_ERROR
+        except BaseException:
+            logger.exception("Worker crashed")
+            code = 1
+        finally:
+            os._exit(code)
+
+    def init_process(self) -> None:
+        """Everything per-process, after fork."""
+        self.pid = os.getpid()
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole group: the supervisor decides
+        setup_from_settings(self.settings, proc=f"worker-{self.pid}")
+        random.seed()
+        try:
+            self.router = load_router(self.settings.bot_handlers)
+        except Exception as exc:
+            raise BootError(f"cannot load BOT_HANDLERS={self.settings.bot_handlers!r}: {exc!r}") from exc
+
+    async def serve(self) -> int:
+        """Build the pipeline, run it until asked to stop, drain; returns the exit code."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        loop.add_signal_handler(signal.SIGQUIT, lambda: os._exit(0))
+        worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
+        keys = Keys.for_token(s.bot_token)
+        # a blocking pool: under a burst, callers wait for a connection instead of failing
+        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30))
+        states = RedisStates(redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
+        pool = ThreadPoolExecutor(s.handler_threads, thread_name_prefix="handler")
+        services = self._start_services(pool)
+        # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
+        sender = build_sender(s, client, keys, lambda user_id, blocked: loop.run_in_executor(
+            pool, services.blocked_bot, user_id, blocked))
+        await sender.open()
+        self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
+        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
+        poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
+        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
+        processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
+                              s.max_attempts, leases.is_valid, deliver=sender.deliver)
+        queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
+        reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
+                            lambda: lease.value is not None)
+        await self._wait_for_redis(leases)
+        username = asyncio.create_task(learn_username(
+            sender.client, lambda name: setattr(processor, "bot_username", name)))
+        await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
+        logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
+        tasks = {"poller": asyncio.create_task(poller.run()), "keeper": asyncio.create_task(reader.keep()),
+                 "reader": asyncio.create_task(reader.read()), "heartbeat": asyncio.create_task(self._beat())}
+        code = await self._until_stopped(tasks)
+        await self._drain(poller, reader, queues, tasks)
+        username.cancel()
+        await reader.registry.leave()
+        await sender.close()
+        await client.aclose()
+        logger.info("Worker stopped after handling {} update(s)", processor.handled)
+        return code
+
+    def _start_services(self, pool: ThreadPoolExecutor) -> Services:
+        services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
+        for hook in self.router.startup_hooks:
+            try:
+                hook(services)
+            except Exception as exc:
+                raise BootError(f"startup hook {hook.__name__} failed: {exc!r}") from exc
+        return services
+
+    async def _wait_for_redis(self, leases: LaneLeases) -> None:
+        while True:
+            try:
+                await leases.ensure_groups()
+                self.heartbeat.notify()            # first beat: the supervisor counts us as booted
+                return
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                logger.warning("Redis is not reachable ({!r}); retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def _until_stopped(self, tasks: dict[str, asyncio.Task]) -> int:
+        stop = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait([stop, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+        poller = tasks["poller"]
+        if poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
+            return WORKER_FATAL
+        for name, task in tasks.items():
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.opt(exception=task.exception()).error("The {} task failed; stopping the worker", name)
+                return 1
+        return 0
+
+    async def _drain(self, poller: Poller, reader: LaneReader, queues: ChatQueues,
+                     tasks: dict[str, asyncio.Task]) -> None:
+        """Warm stop: finish the poll in flight and the queued updates within DRAIN_TIMEOUT_S."""
+        poller.stop()
+        reader.stop_reading()
+        tasks["reader"].cancel()
+        try:
+            await asyncio.wait_for(asyncio.gather(tasks["poller"], queues.wait_idle(), return_exceptions=True),
+                                   self.settings.drain_timeout_s)
+        except asyncio.TimeoutError:
+            left = queues.drop_all()
+            logger.warning("Drain deadline passed: {} queued update(s) left pending for the next owner", left)
+            tasks["poller"].cancel()
+        reader.stop()
+        for lane in reader.leases.held:
+            if queues.per_lane[lane] > 0:      # a handler still runs: let this lease expire instead
+                reader.leases.valid_until.pop(lane, None)
+        await reader.release_all()
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    def _on_sigterm(self) -> None:
+        # the same stop often arrives twice (systemd signals the whole cgroup, the supervisor relays it):
+        # rq's rule, a duplicate within 1 s is not a second request
+        if self.stop_requested and time.monotonic() - self.first_stop_at < 1.0:
+            return
+        self.stop_requested += 1
+        self.first_stop_at = self.first_stop_at or time.monotonic()
+        if self.stop_requested > 1:
+            logger.warning("Second SIGTERM: cold stop")
+            os._exit(0)
+        logger.info("Received SIGTERM, draining (up to {}s)", self.settings.drain_timeout_s)
+        self.stopping.set()
+
+    async def _beat(self) -> None:
+        while True:
+            self.heartbeat.notify()
+            await self._publish_metrics()
+            if os.getppid() != self.ppid:
+                logger.warning("Supervisor {} is gone; stopping", self.ppid)
+                self.stopping.set()
+                return
+            await asyncio.sleep(1.0)
+
+
+    async def _publish_metrics(self) -> None:
+        try:
+            await self.metrics.publish()       # sender counters for `botrunner status`
+        except Exception as exc:               # never let a Redis blip stop the heartbeat
+            logger.debug("Could not publish sender metrics: {!r}", exc)
+
+
+class BootError(Exception):
+    """The worker cannot start at all (bad handlers module, failing startup hook)."""

@@ -1,0 +1,1 @@
+"""The MongoDB backend (production): one module per repository behind storage.base."""

@@ -1,0 +1,1 @@
+"""The SQLite backend (embedded default): one module per repository behind storage.base."""
