@@ -12,7 +12,18 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from storage.instrumentation import RoundTrips
-from storage.records import Fingerprint, LedgerEntry, Referral, Submission, Task, Ticket, Transfer, User, Withdrawal
+from storage.records import (
+    Fingerprint,
+    LedgerEntry,
+    NotFoundError,
+    Referral,
+    Submission,
+    Task,
+    Ticket,
+    Transfer,
+    User,
+    Withdrawal,
+)
 
 WEEK_S = 7 * 86400
 FINGERPRINT_TTL_S = 90 * 86400
@@ -27,6 +38,13 @@ def check_amount(amount: int) -> None:
     """Amounts are non-negative integers; the method name says the direction."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
         raise ValueError(f"amount must be a non-negative integer, not {amount!r}")
+
+
+def credited_balance(user_id: int, balance: int | None) -> int:
+    """The balance after a credit: a credit never overdraws, so no balance means no such user."""
+    if balance is None:
+        raise NotFoundError(f"user {user_id} does not exist")
+    return balance
 
 
 def check_transfer(sender_id: int, receiver_id: int, amount: int, fee: int) -> None:

@@ -12,9 +12,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 #: Ledger kinds the product uses; any short string is accepted, these are the known ones.
 LEDGER_KINDS = ("referral", "referral_welcome", "task", "award", "admin_debit", "transfer_out",
@@ -201,12 +204,12 @@ class Ticket:
 
 
 @functools.cache
-def field_names(cls: type) -> tuple[str, ...]:
+def field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @functools.cache
-def bool_fields(cls: type) -> frozenset[str]:
+def bool_fields(cls: type[DataclassInstance]) -> frozenset[str]:
     """Fields stored as 0/1 by SQLite that must come back as bool."""
     return frozenset(f.name for f in dataclasses.fields(cls) if f.type in ("bool", bool))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 from cryptography.fernet import Fernet, InvalidToken
@@ -35,7 +35,9 @@ def fernet_for(secret: str) -> Fernet:
 
 
 class SessionStore:
-    """get / set / delete one conversation state (a JSON-able dict) per (user, chat)."""
+    """get / set / delete one conversation state (a JSON-able dict) per (user, chat).
+
+    An update without a user or a chat (a channel post) keys its session under "None" for it."""
 
     def __init__(self, client: redis.Redis, ttl_s: int = 86400, encryption_key: str = "", prefix: str = "") -> None:
         self.redis = client
@@ -43,9 +45,9 @@ class SessionStore:
         self.ttl_s = ttl_s
         self.fernet = fernet_for(encryption_key) if encryption_key else None
 
-    def get(self, user_id: int, chat_id: int) -> dict[str, Any]:
+    def get(self, user_id: int | None, chat_id: int | None) -> dict[str, Any]:
         """The state, or {} when none (expired, never set, or unreadable)."""
-        raw = self.redis.get(self.key(user_id, chat_id))
+        raw = cast("bytes | None", self.redis.get(self.key(user_id, chat_id)))   # redis-py types replies loosely
         if raw is None:
             return {}
         try:
@@ -55,17 +57,17 @@ class SessionStore:
                            user_id, chat_id)
             return {}
 
-    def set(self, user_id: int, chat_id: int, state: dict[str, Any]) -> None:
+    def set(self, user_id: int | None, chat_id: int | None, state: dict[str, Any]) -> None:
         """Store the state; the TTL restarts on every write."""
         raw = json.dumps(state, separators=(",", ":")).encode()
         self.redis.set(self.key(user_id, chat_id), self.fernet.encrypt(raw) if self.fernet else raw, ex=self.ttl_s)
 
-    def delete(self, user_id: int, chat_id: int) -> None:
+    def delete(self, user_id: int | None, chat_id: int | None) -> None:
         self.redis.delete(self.key(user_id, chat_id))
 
-    def ttl(self, user_id: int, chat_id: int) -> int:
+    def ttl(self, user_id: int | None, chat_id: int | None) -> int:
         """Seconds left (-2: no session), for status pages and tests."""
-        return self.redis.ttl(self.key(user_id, chat_id))
+        return cast(int, self.redis.ttl(self.key(user_id, chat_id)))
 
 
 class ConversationStates:

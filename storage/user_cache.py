@@ -35,7 +35,7 @@ class UserCache:
         self.key = (prefix + KEY).format
         self.channel = prefix + CHANNEL
         self.ttl_s = ttl_ms / 1000
-        self.l1 = LRU(max(size, 1))
+        self.l1: LRU[int, tuple[float, User]] = LRU(max(size, 1))   # user id -> (expires at, user)
         self.l1_enabled = size > 0 and ttl_ms > 0
         self.stats_interval_s = stats_interval_s
         self.retry_s = retry_s

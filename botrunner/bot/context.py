@@ -128,7 +128,7 @@ class Context:
 
     def reply(self, text: str, **params: Any) -> None:
         """Queue sendMessage to the chat this update came from."""
-        self.send(self.chat_id, text, **params)
+        self.call("sendMessage", chat_id=self.chat_id, text=text, **params)
 
     def edit(self, text: str, **params: Any) -> None:
         """Queue editMessageText of the message a callback button belongs to."""

@@ -6,6 +6,8 @@ and `MemoryStates` (for handler unit tests). The storage issue's encrypted sessi
 """
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 STATE_TTL_S = 7 * 24 * 3600
@@ -39,7 +41,7 @@ class RedisStates:
         return f"{self.prefix}state:{chat_id}:{user_id}"
 
     def get(self, chat_id: int | None, user_id: int | None) -> str | None:
-        raw = self.client.get(self._key(chat_id, user_id))
+        raw = cast("bytes | str | None", self.client.get(self._key(chat_id, user_id)))   # redis-py types replies loosely
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def set(self, chat_id: int | None, user_id: int | None, state: str) -> None:

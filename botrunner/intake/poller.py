@@ -90,8 +90,9 @@ class Poller:
                 task.cancel()
             await asyncio.gather(renewing, polling, return_exceptions=True)
             await self.lease.release()
-        if not polling.cancelled() and polling.exception() is not None:
-            raise polling.exception()
+        failure = None if polling.cancelled() else polling.exception()
+        if failure is not None:
+            raise failure
 
     async def _keep_renewed(self) -> None:
         while True:

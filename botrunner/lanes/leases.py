@@ -115,7 +115,8 @@ class LaneLeases:
 
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""
-        claimed, start = [], "0-0"
+        claimed: list[tuple[bytes, dict]] = []
+        start: bytes | str = "0-0"
         while True:
             reply = await self.client.xautoclaim(self.keys.lane(lane), GROUP, self.worker_id, min_idle_time=0,
                                                  start_id=start, count=batch)
@@ -133,7 +134,8 @@ class LaneLeases:
 
         Rare: a read that was in flight when a lane was lost delivers entries to a worker that no
         longer owns it. Nobody else would ever deliver them again, so the owner sweeps them up."""
-        stream, claimed = self.keys.lane(lane), []
+        stream = self.keys.lane(lane)
+        claimed: list[tuple[bytes, dict]] = []
         summary = await self.client.xpending(stream, GROUP)
         for consumer in summary.get("consumers") or []:
             name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from loguru import logger
+from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
@@ -129,7 +130,7 @@ class LaneReader:
                 await asyncio.sleep(0.1)
                 continue
             await self.queues.wait_for_room()
-            streams = {self.leases.keys.lane(n): ">" for n in lanes}
+            streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
                 reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams,

@@ -60,7 +60,7 @@ class Completion:
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
-        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))
+        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def complete(self, lane: int, entry_id: str, update_id: int) -> None:
         """Completion marker + XACK, after the handler's writes are durable."""
@@ -70,7 +70,7 @@ class Completion:
     async def skip(self, lane: int, entry_id: str) -> None:
         """Acknowledge an entry that needs no handling (already completed)."""
         await self.client.xack(self.keys.lane(lane), GROUP, entry_id)
-        await self.client.hdel(self.keys.attempts(lane), entry_id)
+        await self.client.hdel(self.keys.attempts(lane), entry_id)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
                           attempts: int) -> None:

@@ -175,7 +175,7 @@ class FloodLimiter:
 
     async def mark_blocked(self, chat_id: int | str) -> bool:
         """Flag a chat that blocked the bot (or is gone); True when it was not flagged yet."""
-        return bool(await self.client.sadd(self.keys.send_blocked, str(chat_id)))
+        return bool(await self.client.sadd(self.keys.send_blocked, str(chat_id)))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def is_blocked(self, chat_id: int | str) -> bool:
-        return bool(await self.client.sismember(self.keys.send_blocked, str(chat_id)))
+        return bool(await self.client.sismember(self.keys.send_blocked, str(chat_id)))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"

@@ -13,6 +13,9 @@ import select
 import signal
 import sys
 import time
+from signal import Signals
+from types import FrameType
+from typing import cast
 
 import redis
 from loguru import logger
@@ -45,7 +48,7 @@ class Supervisor:
         self.settings = settings
         self.num_workers = settings.workers
         self.workers: dict[int, Worker] = {}
-        self.sig_queue: list[int] = []
+        self.sig_queue: list[Signals] = []
         self.last_stop_signal = 0.0
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
@@ -132,12 +135,12 @@ class Supervisor:
         return 0
 
     # --- signals ---
-    def signal(self, sig: int, frame) -> None:
+    def signal(self, sig: int, frame: FrameType | None) -> None:
         if len(self.sig_queue) < 5:
             self.sig_queue.append(signal.Signals(sig))
             self.wakeup()
 
-    def handle_chld(self, sig: int, frame) -> None:
+    def handle_chld(self, sig: int, frame: FrameType | None) -> None:
         self.wakeup()
 
     def handle_term(self) -> None:
@@ -163,7 +166,7 @@ class Supervisor:
             self.num_workers -= 1
             logger.info("Worker count lowered to {}", self.num_workers)
 
-    def _signal_note(self, sig: int) -> str:
+    def _signal_note(self, sig: Signals) -> str:
         return {signal.SIGTERM: ", stopping: draining workers", signal.SIGINT: ", stopping: draining workers",
                 signal.SIGQUIT: ", cold stop", signal.SIGHUP: ", rolling workers"}.get(sig, "")
 
@@ -314,8 +317,10 @@ class Supervisor:
         grace = long_poll_timeout(self.settings.poll_timeout_s, self.settings.poll_lease_ttl_ms) + 30
         if time.time() - self.started < grace + self.settings.poll_lease_ttl_ms / 1000:
             return True
+        if self.redis is None:
+            return False
         try:
-            last = self.redis.get(Keys.for_token(self.settings.bot_token).poll_last)
+            last = cast("bytes | None", self.redis.get(Keys.for_token(self.settings.bot_token).poll_last))
         except redis.RedisError:
             return False
         return last is not None and time.time() - int(last) / 1000 < grace

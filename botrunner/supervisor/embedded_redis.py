@@ -35,7 +35,7 @@ class EmbeddedRedis:
         self.socket = str(self.directory / "redis.sock")
         self.appendonly = appendonly
         self.maxclients = maxclients
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -50,7 +50,7 @@ class EmbeddedRedis:
             Path(self.socket).unlink()
         self.process = subprocess.Popen(self._command(), cwd=self.directory, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, start_new_session=True)
-        self._wait_ready(timeout)
+        self._wait_ready(self.process, timeout)
         return self
 
     def _command(self) -> list[str]:
@@ -59,12 +59,12 @@ class EmbeddedRedis:
                 "--appendfsync", "everysec", "--save", "", "--maxclients", str(self.maxclients),
                 "--logfile", str(self.directory / "redis.log"), "--daemonize", "no"]
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace").strip() if self.process.stderr else ""
-                raise EmbeddedRedisError(f"redis-server exited with {self.process.returncode}: {err or self._log_tail()}")
+            if process.poll() is not None:
+                err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+                raise EmbeddedRedisError(f"redis-server exited with {process.returncode}: {err or self._log_tail()}")
             try:
                 if redis.Redis(unix_socket_path=self.socket, socket_timeout=0.5).ping():
                     return

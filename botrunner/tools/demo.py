@@ -78,8 +78,13 @@ def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=l
     interactive = getattr(out, "isatty", lambda: False)()
     pool = ThreadPoolExecutor(concurrency)
     try:
-        for wave in ([(uid, None) for uid in leaders], [(uid, rng.choice(leaders)) for uid in followers]):
-            futures = [pool.submit(lambda u=uid, r=ref: tally.user(journey.run(u, r))) for uid, ref in wave]
+        def one_user(user_id: int, referrer: int | None) -> None:
+            tally.user(journey.run(user_id, referrer))
+
+        waves: list[list[tuple[int, int | None]]] = [[(uid, None) for uid in leaders],
+                                                     [(uid, rng.choice(leaders)) for uid in followers]]
+        for wave in waves:
+            futures = [pool.submit(one_user, uid, ref) for uid, ref in wave]
             while not all(f.done() for f in futures):
                 out.write(("\r" if interactive else "") + progress_line(tally, users, started, live())
                           + ("" if interactive else "\n"))

@@ -61,7 +61,7 @@ class Journey:
             injected = self.control.inject_message(self.token, user_id, self.captcha_code(user_id), **who)
         else:
             data = button_data(entry, arg)
-            if data is None:
+            if data is None or entry is None:
                 raise JourneyFailed(action)
             injected = self.control.inject_callback(self.token, user_id, entry["message"]["message_id"], data)
         return injected["inject_time"]

@@ -70,10 +70,17 @@ class LoadClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self.session.close()
+        if self.session is not None:
+            await self.session.close()
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            raise LoadTestError("LoadClient used outside `async with`")
+        return self.session
 
     async def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with self.session.post(self.base + path, json={"token": self.token, **(body or {})}) as response:
+        async with self.http.post(self.base + path, json={"token": self.token, **(body or {})}) as response:
             payload = await response.json(content_type=None)
         if not payload.get("ok"):
             raise LoadTestError(f"{path}: {payload.get('description')}")
@@ -82,7 +89,7 @@ class LoadClient:
     async def check_target(self) -> None:
         """Fail early, with a hint, unless this is a local Bot API server some bot polls with our token."""
         try:
-            async with self.session.get(self.base + "/poll_stats", params={"token": self.token}) as response:
+            async with self.http.get(self.base + "/poll_stats", params={"token": self.token}) as response:
                 stats = (await response.json(content_type=None)).get("result") or {}
         except (aiohttp.ClientError, ValueError) as exc:
             raise LoadTestError(f"{self.base} is not a local Bot API server with a control plane "

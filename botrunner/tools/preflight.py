@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import redis
@@ -57,14 +58,15 @@ def check_redis(settings: Settings) -> str:
         return f"embedded redis-server ({binary}) will run under {settings.state_dir}; set REDIS_URL for a shared Redis"
     client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=3,
                                   socket_connect_timeout=3)
-    version = client.info("server")["redis_version"]
+    version = cast("dict[str, Any]", client.info("server"))["redis_version"]   # redis-py types replies loosely
     return f"{mask(settings.redis_url) or settings.redis_host} answers (redis {version})"
 
 
 def check_database(settings: Settings) -> str:
     if settings.mongodb_url:
         import pymongo
-        client = pymongo.MongoClient(settings.mongodb_url, serverSelectionTimeoutMS=settings.mongo_timeout_ms)
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            settings.mongodb_url, serverSelectionTimeoutMS=settings.mongo_timeout_ms)
         try:
             version = client.server_info()["version"]
         finally:

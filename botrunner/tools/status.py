@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -31,17 +31,21 @@ def _s(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def _get(client: redis.Redis, key: str) -> bytes | None:
+    return cast("bytes | None", client.get(key))   # redis-py types a sync reply as "Awaitable | Any"
+
+
 def lane_lag(client: redis.Redis, stream: str) -> tuple[int, int]:
     """(pending, undelivered) of one lane: read-but-unacknowledged, and not yet read by anyone."""
     try:
-        groups = client.xinfo_groups(stream)
+        groups = cast("list[dict[str, Any]]", client.xinfo_groups(stream))   # redis-py types replies loosely
     except redis.ResponseError:
         return 0, 0
     group = next((g for g in groups if _s(g["name"]) == GROUP), None)
     if group is None:
-        return 0, client.xlen(stream)
-    undelivered = len(client.xrange(stream, min="(" + _s(group["last-delivered-id"]), max="+",
-                                    count=LAG_COUNT_CAP))
+        return 0, cast(int, client.xlen(stream))
+    undelivered = len(cast(list, client.xrange(stream, min="(" + _s(group["last-delivered-id"]), max="+",
+                                               count=LAG_COUNT_CAP)))
     return int(group["pending"]), undelivered
 
 
@@ -49,23 +53,24 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     """Read the whole picture in a handful of round trips per lane."""
     snap = Snapshot()
     now = time.time()
-    for worker_id, beat_ms in client.zrange(keys.workers, 0, -1, withscores=True):
-        info = {_s(k): _s(v) for k, v in client.hgetall(keys.worker(_s(worker_id))).items()}
+    for worker_id, beat_ms in cast("list[tuple[bytes, float]]", client.zrange(keys.workers, 0, -1, withscores=True)):
+        fields = cast("dict[bytes, bytes]", client.hgetall(keys.worker(_s(worker_id))))
+        info: dict[str, Any] = {_s(k): _s(v) for k, v in fields.items()}
         info.update(id=_s(worker_id), beat_age_s=round(now - beat_ms / 1000, 1))
         snap.workers.append(info)
-    lease = client.get(keys.poll_lease)
+    lease = _get(client, keys.poll_lease)
     snap.poll_holder = _s(lease) if lease else None
-    offset = client.get(keys.poll_offset)
+    offset = _get(client, keys.poll_offset)
     snap.poll_offset = int(offset) if offset else None
-    last = client.get(keys.poll_last)
+    last = _get(client, keys.poll_last)
     snap.last_poll_age_s = round(now - int(last) / 1000, 1) if last else None
     for n in range(lanes):
         pending, undelivered = lane_lag(client, keys.lane(n))
-        owner = client.get(keys.lane_owner(n))
+        owner = _get(client, keys.lane_owner(n))
         snap.lanes.append((n, pending, undelivered, _s(owner) if owner else None))
-    snap.dead_letters = int(client.get(keys.dead_count) or 0)
+    snap.dead_letters = int(_get(client, keys.dead_count) or 0)
     snap.sender = totals(snap.workers)
-    snap.blocked_chats = int(client.scard(keys.send_blocked))
+    snap.blocked_chats = cast(int, client.scard(keys.send_blocked))
     return snap
 
 

@@ -113,7 +113,7 @@ class Worker:
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
         poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
-        processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
+        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, pool, services, states,
                               s.max_attempts, leases.is_valid, deliver=sender.deliver)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
@@ -136,12 +136,17 @@ class Worker:
 
     def _start_services(self, pool: ThreadPoolExecutor) -> Services:
         services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
-        for hook in self.router.startup_hooks:
+        for hook in self._loaded_router().startup_hooks:
             try:
                 hook(services)
             except Exception as exc:
                 raise BootError(f"startup hook {hook.__name__} failed: {exc!r}") from exc
         return services
+
+    def _loaded_router(self) -> Router:
+        if self.router is None:
+            raise BootError("the worker serves before init_process() loaded BOT_HANDLERS")
+        return self.router
 
     async def _wait_for_redis(self, leases: LaneLeases) -> None:
         while True:

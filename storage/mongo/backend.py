@@ -56,6 +56,8 @@ class MongoStore(Store):
     """Every repository over database `db_name` of `client` (PyMongo or mongomock)."""
 
     backend = "mongodb"
+    points: MongoPoints              # repair() needs the Mongo-only repair methods
+    submissions: MongoSubmissions
 
     def __init__(self, client, db_name: str) -> None:
         super().__init__()

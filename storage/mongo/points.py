@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pymongo import ReturnDocument
 
-from storage.base import PointsRepository, check_amount, check_transfer
+from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.mongo.documents import page, to_doc, to_record
 from storage.mongo.money import ALREADY_APPLIED, STALE_S
 from storage.records import LedgerEntry, NotFoundError, Transfer, Withdrawal, keyed_id, new_id, now
@@ -30,7 +30,7 @@ class MongoPoints(PointsRepository):
     def credit(self, user_id: int, amount: int, kind: str, reference: str = "", key: str | None = None) -> int:
         check_amount(amount)
         entry = self.money.move(user_id, amount, kind, reference, key)
-        return self.balance(user_id) if entry is ALREADY_APPLIED else entry["balance_after"]
+        return credited_balance(user_id, self.balance(user_id) if entry is ALREADY_APPLIED else entry["balance_after"])
 
     def debit_if_enough(self, user_id: int, amount: int, kind: str, reference: str = "",
                         key: str | None = None) -> int | None:

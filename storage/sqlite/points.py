@@ -5,7 +5,10 @@ their own transactions so the reward, its ledger row and the state flip commit t
 """
 from __future__ import annotations
 
-from storage.base import PointsRepository, check_amount, check_transfer
+import enum
+from typing import Final, Literal
+
+from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.records import (
     NOT_EARNED,
     LedgerEntry,
@@ -19,11 +22,18 @@ from storage.records import (
 )
 from storage.sqlite.connection import Transaction
 
-ALREADY_APPLIED = object()
+
+class Applied(enum.Enum):
+    """apply_move's answer for a ledger key used before (the move was made then; nothing changed now)."""
+
+    ALREADY = "already applied"
+
+
+ALREADY_APPLIED: Final = Applied.ALREADY
 
 
 def apply_move(tx: Transaction, user_id: int, amount: int, kind: str, reference: str = "",
-               key: str | None = None, extra_sql: str = "") -> int | None | object:
+               key: str | None = None, extra_sql: str = "") -> int | None | Literal[Applied.ALREADY]:
     """Change one balance by `amount` and append the ledger row, inside `tx`.
 
     Returns the new balance; None if a debit would overdraw; ALREADY_APPLIED if `key` was used
@@ -57,7 +67,7 @@ class SQLitePoints(PointsRepository):
 
     def credit(self, user_id: int, amount: int, kind: str, reference: str = "", key: str | None = None) -> int:
         check_amount(amount)
-        return self._move(user_id, amount, kind, reference, key)
+        return credited_balance(user_id, self._move(user_id, amount, kind, reference, key))
 
     def debit_if_enough(self, user_id: int, amount: int, kind: str, reference: str = "",
                         key: str | None = None) -> int | None:
