@@ -32,11 +32,12 @@ class TokenBucket:
 
 def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any]) -> list[TokenBucket]:
     chat_id = chat["id"]
-    found = [buckets.get(("chat", chat_id)), buckets.get("global")]
-    if found[0] is None:
-        found[0] = buckets[("chat", chat_id)] = TokenBucket(limits.chat_rate, limits.chat_burst)
-    if found[1] is None:
-        found[1] = buckets["global"] = TokenBucket(limits.global_rate, limits.global_burst)
+    per_chat, bot_wide = buckets.get(("chat", chat_id)), buckets.get("global")
+    if per_chat is None:
+        per_chat = buckets[("chat", chat_id)] = TokenBucket(limits.chat_rate, limits.chat_burst)
+    if bot_wide is None:
+        bot_wide = buckets["global"] = TokenBucket(limits.global_rate, limits.global_burst)
+    found = [per_chat, bot_wide]
     if chat["type"] != "private":
         group = buckets.get(("group", chat_id))
         if group is None:
