@@ -1,6 +1,6 @@
 # Two commands work on a fresh machine with only python3 and pip:
 #   make demo   set up .venv and run the demo on embedded defaults
-#   make test   set up .venv with the test extras and run the whole test suite
+#   make test   set up .venv with the test extras, run ruff and mypy, then the whole test suite
 #   make bench  botrunner vs python-telegram-bot vs aiogram on one workload; writes docs/benchmarks.md
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench install install-test install-bench emulator clean
+.PHONY: demo test lint typecheck bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-test: install-test lint
+# files and strictness: [tool.mypy] in pyproject.toml
+typecheck: install-test
+	$(BIN)/mypy
+
+test: install-test lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench

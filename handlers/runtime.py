@@ -9,12 +9,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from botrunner.bot.context import Context
 from botrunner.config.settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.bot_api import BotApi
+    from handlers.callbacks import Signer
+    from handlers.captcha import ImageCaptcha
+    from handlers.texts import Texts
+    from storage.base import Store, UserLookup
+    from storage.sessions import SessionStore
+    from storage.write_batcher import WriteBatcher
 
 #: Runtime switches admins may change with /setting, and the Settings field each one overrides.
 SWITCHES = {
@@ -34,15 +43,15 @@ class Runtime:
     """The bot's per-worker dependencies (handlers reach them as `runtime(ctx)`)."""
 
     settings: Settings
-    store: Any                 # storage.base.Store
-    users: Any                 # cached lookup with .get(user_id) (UserCache in workers)
-    sessions: Any              # storage.sessions.SessionStore
-    redis: redis.Redis         # rate limits, one-time buttons, locks, leaderboard cache
-    texts: Any                 # handlers.texts.Texts
-    api: Any                   # handlers.bot_api.BotApi (getChatMember)
-    batcher: Any = None        # storage.write_batcher.WriteBatcher (None: write through)
-    captcha: Any = None        # handlers.captcha gate implementation
-    signer: Any = None         # handlers.callbacks.Signer
+    store: Store
+    users: UserLookup                    # the UserCache in workers
+    sessions: SessionStore
+    redis: redis.Redis                   # rate limits, one-time buttons, locks, leaderboard cache
+    texts: Texts
+    api: BotApi                          # getChatMember
+    batcher: WriteBatcher | None = None  # None: write through
+    captcha: ImageCaptcha | None = None  # the captcha gate
+    signer: Signer | None = None         # signs callback data
     prefix: str = "bot:"
     _switches: dict[str, Any] = field(default_factory=dict)
     _switches_at: float = 0.0

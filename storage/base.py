@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from storage.instrumentation import RoundTrips
 from storage.records import (
@@ -53,6 +53,12 @@ def check_transfer(sender_id: int, receiver_id: int, amount: int, fee: int) -> N
         raise ValueError("cannot transfer to oneself")
     if not isinstance(fee, int) or not 0 <= fee <= amount:
         raise ValueError(f"fee must be within 0..{amount}, not {fee!r}")
+
+
+class UserLookup(Protocol):
+    """One user by id, as handlers read it: the worker's UserCache, or a UserRepository itself."""
+
+    def get(self, user_id: int) -> User | None: ...
 
 
 class UserRepository(abc.ABC):

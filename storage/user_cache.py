@@ -17,6 +17,7 @@ import redis
 from loguru import logger
 from lru import LRU
 
+from storage.base import Store
 from storage.records import User, user_from_json, user_to_json
 
 CHANNEL = "cache:invalidate"
@@ -27,7 +28,7 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 class UserCache:
     """Cached `store.users.get`; `start()` runs the invalidation listener and the statistics log."""
 
-    def __init__(self, store, client: redis.Redis, size: int = 50000, ttl_ms: int = 300000,
+    def __init__(self, store: Store, client: redis.Redis, size: int = 50000, ttl_ms: int = 300000,
                  stats_interval_s: float = 60, retry_s: float = 5.0, prefix: str = "") -> None:
         self.store = store
         self.redis = client

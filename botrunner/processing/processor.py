@@ -12,7 +12,7 @@ import json
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import telegram
 from loguru import logger
@@ -21,6 +21,20 @@ from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.lanes.chat_order import Job
 from botrunner.processing.completion import Completion
+
+Call = tuple[str, dict[str, Any]]     # one queued Bot API call: (method, params)
+
+
+class Send(Protocol):
+    """One Bot API call sent outside any journal (the sender's `send`)."""
+
+    def __call__(self, method: str, params: dict[str, Any], /) -> Awaitable[Any]: ...
+
+
+class Deliver(Protocol):
+    """The sender as the processor sees it: send an update's outbox in order, each call journaled once."""
+
+    def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call], /) -> Awaitable[None]: ...
 
 
 class Unparseable(Exception):
@@ -43,10 +57,10 @@ def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
 class Processor:
     """Handles lane entries for one worker."""
 
-    def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
+    def __init__(self, router: Router, completion: Completion, send: Send,
                  pool: ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
                  lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
-                 deliver: Callable[[int, dict, list], Awaitable[None]] | None = None) -> None:
+                 deliver: Deliver | None = None) -> None:
         self.router = router
         self.completion = completion
         self.send = send
@@ -57,7 +71,7 @@ class Processor:
         self.lane_valid = lane_valid
         self.retry_delay_s = retry_delay_s
         self.handled = 0
-        self.deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
+        self.deliver: Deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
 
     async def process(self, job: Job) -> None:
@@ -101,11 +115,11 @@ class Processor:
             self.handled += 1
             return
 
-    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[Call]) -> None:
         for method, params in outbox:
             await self.send(method, params)
 
-    def _handle(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _handle(self, data: dict[str, Any]) -> list[Call]:
         """In a handler thread: parse, route, run the handler, flush its writes; returns the outbox."""
         try:
             update = telegram.Update.de_json(data, None)

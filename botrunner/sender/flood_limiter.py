@@ -9,11 +9,14 @@ that is free now and leaves BULK_RESERVE slots of the global burst, so broadcast
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
+
+if TYPE_CHECKING:
+    from botrunner.config.settings import Settings
 
 # KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat
 # ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat, group and
@@ -114,7 +117,7 @@ class Limits:
     enabled: bool = True
 
     @classmethod
-    def from_settings(cls, s: Any) -> "Limits":
+    def from_settings(cls, s: Settings) -> Limits:
         return cls(s.send_chat_rate, s.send_chat_burst, s.send_group_per_minute, s.send_group_burst,
                    s.send_global_rate, s.send_global_burst, s.send_bulk_reserve, s.send_paid_broadcast_rate,
                    s.send_global_429_chats, s.send_limits)

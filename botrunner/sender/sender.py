@@ -12,7 +12,7 @@ import inspect
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -22,8 +22,16 @@ from botrunner.sender.flood_limiter import COUNTED, FloodLimiter
 from botrunner.sender.journal import OutboxJournal, update_user
 from botrunner.sender.metrics import SendMetrics
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from botrunner.config.settings import Settings
+    from botrunner.redis_keys import Keys
+
 MAX_429 = 10          # a call refused this many times in a row gives up (the scope keeps its freeze)
 BULK_FLAG = "_bulk"   # ctx.call(..., _bulk=True): a broadcast, sent only from the global slots replies leave
+
+BlockedHook = Callable[[int, bool], object]   # (user_id, blocked); may return an awaitable
 
 
 def chat_of(params: dict[str, Any]) -> int | str | None:
@@ -50,7 +58,7 @@ class Sender:
 
     def __init__(self, client: BotApiClient, limiter: FloodLimiter, journal: OutboxJournal,
                  metrics: SendMetrics | None = None, attempts: int = 5,
-                 on_blocked: Callable[[int, bool], Any] | None = None) -> None:
+                 on_blocked: BlockedHook | None = None) -> None:
         self.client = client
         self.limiter = limiter
         self.journal = journal
@@ -64,7 +72,7 @@ class Sender:
     async def close(self) -> None:
         await self.client.close()
 
-    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict[str, Any]]]) -> None:
         """Send an update's outbox in order, skipping calls the journal already confirmed."""
         user_id, kicked = update_user(update)
         if not outbox and user_id is None:
@@ -159,7 +167,7 @@ class Sender:
         return "failed", None
 
 
-def build_sender(settings: Any, client: Any, keys: Any, on_blocked: Callable[[int, bool], Any] | None) -> Sender:
+def build_sender(settings: Settings, client: aioredis.Redis, keys: Keys, on_blocked: BlockedHook | None) -> Sender:
     """The worker's sender from Settings: PTB client on aiohttp, the Redis limiter and journal."""
     from botrunner.sender.flood_limiter import Limits
     api = BotApiClient(settings.telegram_api_url, settings.bot_token, settings.send_pool_size, settings.send_timeout_s)
