@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from botrunner.config.settings import ConfigError, Settings, describe, load_settings
+from botrunner.config.settings import Settings, describe, load_settings
+from botrunner.errors import ConfigError, LoadTestError
 from botrunner.logs import setup_from_settings
 
 EXIT_CONFIG = 2        # invalid configuration (click also uses 2 for usage errors)
@@ -127,7 +128,7 @@ def loadtest(settings: Settings, api_url: str | None, token: str | None, request
         run = asyncio.run(lt.run_load(api_url, token or settings.bot_token or LOCAL_TOKEN, requests=requests_,
                                       batches=batches, interval=interval, rate=rate, duration=duration, users=users,
                                       first_user=first_user_id, reply_timeout=reply_timeout, show_progress=not quiet))
-    except lt.LoadTestError as exc:
+    except LoadTestError as exc:
         click.echo(f"botrunner loadtest: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     click.echo(json.dumps(lt.as_json(run, title)) if as_json else lt.report(run, title, rate is not None))

@@ -17,10 +17,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; str(error) is the one line shown to the operator."""
-
+from botrunner.errors import ConfigError
 
 # --- parsers: each takes the raw string and returns the typed value or raises ValueError(allowed) ---
 

@@ -9,33 +9,16 @@ ended on the server before the lease can expire: two getUpdates are never in fli
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 
 import aiohttp
 from loguru import logger
 
+from botrunner.backoff import Backoff
+from botrunner.errors import ApiError, FatalApiError, LeaseLost
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.raw_api import ApiError, api_base, call_api
-from botrunner.intake.store import Intake, LeaseLost, prepare
-
-
-class FatalApiError(Exception):
-    """The Bot API rejected the token (401): no worker can do anything useful; stop everything."""
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter that resets on success (aiogram's habit)."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
-        self.first, self.cap, self.failures = first, cap, 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return random.uniform(0.5, 1.0) * min(self.cap, self.first * 2 ** (self.failures - 1))
-
-    def reset(self) -> None:
-        self.failures = 0
+from botrunner.intake.raw_api import api_base, call_api
+from botrunner.intake.store import Intake, prepare
 
 
 def long_poll_timeout(poll_timeout_s: int, lease_ttl_ms: int) -> int:

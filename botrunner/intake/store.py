@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.errors import LeaseLost
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 
 # KEYS: poll lease, poll offset, poll last.  ARGV: lease value, next offset, key prefix, dedup ttl,
@@ -36,10 +37,6 @@ redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[5])
 return added
 """
-
-
-class LeaseLost(Exception):
-    """Intake refused the batch: the poll lease value is no longer ours."""
 
 
 def routing_id(update: dict[str, Any]) -> int | None:

@@ -17,11 +17,15 @@ from typing import Any, Protocol
 import telegram
 from loguru import logger
 
+from botrunner.backoff import delay_after
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
+from botrunner.errors import Unparseable
 from botrunner.lanes.chat_order import Job
 from botrunner.processing.completion import Completion
+from botrunner.redis_replies import text
 
+RETRY_DELAY_CAP_S = 5.0
 Call = tuple[str, dict[str, Any]]     # one queued Bot API call: (method, params)
 
 
@@ -37,15 +41,11 @@ class Deliver(Protocol):
     def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call], /) -> Awaitable[None]: ...
 
 
-class Unparseable(Exception):
-    """The stored update is not a Telegram Update we can build a context from."""
-
-
 def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
     """(update_id, raw json, update dict) of a lane entry; raises Unparseable."""
     try:
         update_id = int(fields[b"update_id"])
-        raw = fields[b"update"].decode("utf-8", errors="replace")
+        raw = text(fields[b"update"])
         data = json.loads(raw)
     except (KeyError, ValueError, AttributeError) as exc:
         raise Unparseable(f"bad lane entry: {exc!r}") from None
@@ -105,7 +105,7 @@ class Processor:
                     return
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
-                await asyncio.sleep(min(5.0, self.retry_delay_s * 2 ** (attempt - 1)))
+                await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
                 if not self.lane_valid(job.lane):
                     return
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from botrunner.backoff import Backoff
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import COUNTED, FloodLimiter
 from botrunner.sender.journal import OutboxJournal, update_user
@@ -34,7 +34,7 @@ BULK_FLAG = "_bulk"   # ctx.call(..., _bulk=True): a broadcast, sent only from t
 BlockedHook = Callable[[int, bool], object]   # (user_id, blocked); may return an awaitable
 
 
-def chat_of(params: dict[str, Any]) -> int | str | None:
+def target_chat(params: dict[str, Any]) -> int | str | None:
     """The chat a call goes to (numeric strings as ints, so "42" and 42 share one bucket)."""
     chat = params.get("chat_id")
     if isinstance(chat, str) and chat.lstrip("-").isdigit():
@@ -95,8 +95,9 @@ class Sender:
         """(outcome, result): outcome 'sent', 'failed' or 'blocked' -- final, never retried later."""
         params = dict(params)
         bulk = bool(params.pop(BULK_FLAG, False))
-        chat = chat_of(params)
-        failures = limited = 0
+        chat = target_chat(params)
+        retry = Backoff(first=0.4, cap=5.0)     # 5xx and network errors
+        limited = 0
         while True:
             if not await self._wait_for_slot(method, chat, bulk, bool(params.get("allow_paid_broadcast"))):
                 self.metrics.skipped_blocked += 1
@@ -118,11 +119,11 @@ class Sender:
                     return "blocked", None
                 return self._failed(method, chat, str(exc))
             except NetworkError as exc:      # 5xx, timeouts, refused connections
-                failures += 1
-                if failures >= self.attempts:
-                    return self._failed(method, chat, f"{failures} attempts: {exc!r}")
+                delay = retry.next_delay()
+                if retry.failures >= self.attempts:
+                    return self._failed(method, chat, f"{retry.failures} attempts: {exc!r}")
                 self.metrics.retries += 1
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** failures) * random.uniform(0.5, 1.0))
+                await asyncio.sleep(delay)
                 continue
             except TelegramError as exc:     # 401/404/409 and the like: retrying cannot help
                 return self._failed(method, chat, repr(exc))
@@ -177,14 +178,14 @@ def build_sender(settings: Settings, client: aioredis.Redis, keys: Keys, on_bloc
 
 async def learn_username(client: BotApiClient, found: Callable[[str], None]) -> None:
     """getMe until it answers (capped backoff); hands the bot's username to `found`."""
-    delay = 1.0
+    backoff = Backoff(first=1.0, cap=30.0, jitter=False)
     while True:
         try:
             me = await client.get_me()
         except TelegramError as exc:
+            delay = backoff.next_delay()
             logger.warning("getMe failed ({!r}); retrying in {:.0f}s", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(30.0, delay * 2)
             continue
         logger.info("Bot API: this bot is @{}", me.username)
         found(me.username or "")

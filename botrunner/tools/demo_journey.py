@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botrunner.emulator.client import ControlClient
+from botrunner.errors import JourneyFailed
 
 # (step name, what the user does, label of the button the bot's answer must carry, or None)
 STEPS = (
@@ -24,10 +25,6 @@ STEPS = (
     ("points", "command:points", None),
     ("leaderboard", "command:leaderboard", None),
 )
-
-
-class JourneyFailed(Exception):
-    """A step got no (suitable) answer in time."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from botrunner.errors import LoadTestError
 from botrunner.tools.latency import Samples, Summary, render_rows, summary_rows, target_rows
 
 #: What counts as the bot's answer to /start (a captcha gate answers with a photo).
@@ -30,10 +31,6 @@ def start_item(user_id: int, args: str = "") -> dict[str, Any]:
     """The workload: one /start from `user_id` in their private chat, as an /inject/batch item."""
     return {"kind": "command", "user_id": user_id, "command": "start", "args": args,
             "first_name": f"Load{user_id}", "username": f"load{user_id}"}
-
-
-class LoadTestError(RuntimeError):
-    """The target cannot be load-tested (not a local Bot API server, no bot polling)."""
 
 
 @dataclass

@@ -12,7 +12,8 @@ import httpx
 import redis
 
 from botrunner.config.settings import Settings, mask
-from botrunner.supervisor.embedded_redis import EmbeddedRedisError, server_binary
+from botrunner.errors import EmbeddedRedisError
+from botrunner.supervisor.embedded_redis import server_binary
 
 DEFAULT_API = "https://api.telegram.org"
 

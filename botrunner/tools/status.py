@@ -8,6 +8,7 @@ from typing import Any, cast
 import redis
 
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.redis_replies import text
 from botrunner.sender.metrics import totals
 
 LAG_COUNT_CAP = 100_000
@@ -27,10 +28,6 @@ class Snapshot:
     blocked_chats: int = 0
 
 
-def _s(value: Any) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
 def _get(client: redis.Redis, key: str) -> bytes | None:
     return cast("bytes | None", client.get(key))   # redis-py types a sync reply as "Awaitable | Any"
 
@@ -41,10 +38,10 @@ def lane_lag(client: redis.Redis, stream: str) -> tuple[int, int]:
         groups = cast("list[dict[str, Any]]", client.xinfo_groups(stream))   # redis-py types replies loosely
     except redis.ResponseError:
         return 0, 0
-    group = next((g for g in groups if _s(g["name"]) == GROUP), None)
+    group = next((g for g in groups if text(g["name"]) == GROUP), None)
     if group is None:
         return 0, cast(int, client.xlen(stream))
-    undelivered = len(cast(list, client.xrange(stream, min="(" + _s(group["last-delivered-id"]), max="+",
+    undelivered = len(cast(list, client.xrange(stream, min="(" + text(group["last-delivered-id"]), max="+",
                                                count=LAG_COUNT_CAP)))
     return int(group["pending"]), undelivered
 
@@ -54,12 +51,12 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     snap = Snapshot()
     now = time.time()
     for worker_id, beat_ms in cast("list[tuple[bytes, float]]", client.zrange(keys.workers, 0, -1, withscores=True)):
-        fields = cast("dict[bytes, bytes]", client.hgetall(keys.worker(_s(worker_id))))
-        info: dict[str, Any] = {_s(k): _s(v) for k, v in fields.items()}
-        info.update(id=_s(worker_id), beat_age_s=round(now - beat_ms / 1000, 1))
+        fields = cast("dict[bytes, bytes]", client.hgetall(keys.worker(text(worker_id))))
+        info: dict[str, Any] = {text(k): text(v) for k, v in fields.items()}
+        info.update(id=text(worker_id), beat_age_s=round(now - beat_ms / 1000, 1))
         snap.workers.append(info)
     lease = _get(client, keys.poll_lease)
-    snap.poll_holder = _s(lease) if lease else None
+    snap.poll_holder = text(lease) if lease else None
     offset = _get(client, keys.poll_offset)
     snap.poll_offset = int(offset) if offset else None
     last = _get(client, keys.poll_last)
@@ -67,7 +64,7 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     for n in range(lanes):
         pending, undelivered = lane_lag(client, keys.lane(n))
         owner = _get(client, keys.lane_owner(n))
-        snap.lanes.append((n, pending, undelivered, _s(owner) if owner else None))
+        snap.lanes.append((n, pending, undelivered, text(owner) if owner else None))
     snap.dead_letters = int(_get(client, keys.dead_count) or 0)
     snap.sender = totals(snap.workers)
     snap.blocked_chats = cast(int, client.scard(keys.send_blocked))

@@ -26,8 +26,9 @@ from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
 from botrunner.bot.states import RedisStates
 from botrunner.config.settings import Settings
+from botrunner.errors import BootError, FatalApiError
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.lanes.chat_order import ChatQueues
 from botrunner.lanes.leases import LaneLeases
@@ -186,7 +187,7 @@ class Worker:
         reader.stop()
         for lane in reader.leases.held:
             if queues.per_lane[lane] > 0:      # a handler still runs: let this lease expire instead
-                reader.leases.valid_until.pop(lane, None)
+                reader.leases.forget(lane)
         await reader.release_all()
         for task in tasks.values():
             task.cancel()
@@ -221,7 +222,3 @@ class Worker:
             await self.metrics.publish()       # sender counters for `botrunner status`
         except Exception as exc:               # never let a Redis blip stop the heartbeat
             logger.debug("Could not publish sender metrics: {!r}", exc)
-
-
-class BootError(Exception):
-    """The worker cannot start at all (bad handlers module, failing startup hook)."""

@@ -12,9 +12,10 @@ import redis.asyncio as aioredis
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router
 from botrunner.bot.states import MemoryStates
+from botrunner.errors import FatalApiError, LeaseLost
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
-from botrunner.intake.store import Intake, LeaseLost, prepare
+from botrunner.intake.poller import Poller
+from botrunner.intake.store import Intake, prepare
 from botrunner.lanes.chat_order import Job
 from botrunner.lanes.leases import LaneLeases
 from botrunner.processing.completion import Completion
