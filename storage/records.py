@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound="DataclassInstance")
 
-#: Ledger kinds the product uses; any short string is accepted, these are the known ones.
-LEDGER_KINDS = ("referral", "referral_welcome", "task", "award", "admin_debit", "transfer_out",
-                "transfer_in", "withdrawal", "withdrawal_refund", "daily")
 #: Credits that move existing points around rather than earn new ones: they leave total_earned alone.
 NOT_EARNED = frozenset({"transfer_in", "withdrawal_refund"})
 

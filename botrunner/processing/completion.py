@@ -50,12 +50,9 @@ class Completion:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._begin = client.register_script(_BEGIN)
 
-    async def is_done(self, update_id: int) -> bool:
-        """True when this update was already handled to completion (a redelivery: skip it)."""
-        return bool(await self.client.exists(self.keys.done(update_id)))
-
     async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
-        """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
+        """Completed already? If not, count one more attempt (one round trip): 0 for a completed update, else the
+        attempt count."""
         return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)], args=[entry_id]))
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
+from botrunner.redis_replies import text
 
 if TYPE_CHECKING:
     from botrunner.config.settings import Settings
@@ -171,7 +172,7 @@ class FloodLimiter:
         scope = await self._freeze(keys=[k.send_freeze_chat(chat), k.send_freeze_global, k.send_recent_429],
                                    args=[int(retry_after_s * 1000), chat, self.limits.global_429_chats,
                                          GLOBAL_429_WINDOW_MS])
-        scope = scope.decode() if isinstance(scope, bytes) else str(scope)
+        scope = text(scope)
         if scope == "chat" and (chat.startswith("-") or chat.startswith("@")):
             return "group"
         return scope
@@ -179,6 +180,3 @@ class FloodLimiter:
     async def mark_blocked(self, chat_id: int | str) -> bool:
         """Flag a chat that blocked the bot (or is gone); True when it was not flagged yet."""
         return bool(await self.client.sadd(self.keys.send_blocked, str(chat_id)))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
-
-    async def is_blocked(self, chat_id: int | str) -> bool:
-        return bool(await self.client.sismember(self.keys.send_blocked, str(chat_id)))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
