@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from loguru import logger
@@ -19,6 +19,9 @@ from lru import LRU
 
 from storage.base import Store
 from storage.records import User, user_from_json, user_to_json
+
+if TYPE_CHECKING:
+    from redis.client import PubSub
 
 CHANNEL = "cache:invalidate"
 KEY = "user:{}"
@@ -158,7 +161,7 @@ class UserCache:
                 self._stop.wait(self.retry_s)
             self.maybe_log_stats()
 
-    def _pump(self, pubsub) -> None:
+    def _pump(self, pubsub: PubSub) -> None:
         while not self._stop.is_set():
             message = pubsub.get_message(timeout=0.5)
             if message and message.get("type") == "message":

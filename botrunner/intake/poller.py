@@ -9,7 +9,6 @@ ended on the server before the lease can expire: two getUpdates are never in fli
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 from loguru import logger
@@ -40,7 +39,6 @@ class Poller:
         self.lanes = lanes
         self.timeout = long_poll_timeout(poll_timeout_s, lease.ttl_ms)
         self.stopping = asyncio.Event()
-        self.last_poll = 0.0            # wall clock of the last stored batch, for the heartbeat
         self.updates_stored = 0
 
     async def run(self) -> None:
@@ -118,7 +116,6 @@ class Poller:
             logger.warning("Intake refused a batch: the poll lease moved on; stopping polling")
             self.lease.forget()
             return offset
-        self.last_poll = time.time()
         self.updates_stored += added
         if len(batch.entries) > added:
             logger.info("Intake skipped {} update(s) already seen", len(batch.entries) - added)

@@ -43,7 +43,6 @@ class Supervisor:
         self.num_workers = settings.workers
         self.workers: dict[int, Worker] = {}
         self.sig_queue: list[Signals] = []
-        self.last_stop_signal = 0.0
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
         self.respawn_delay = 0.0

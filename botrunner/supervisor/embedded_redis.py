@@ -95,5 +95,5 @@ class EmbeddedRedis:
     def __enter__(self) -> "EmbeddedRedis":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

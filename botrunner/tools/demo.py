@@ -11,17 +11,20 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import redis
 from loguru import logger
 
-from botrunner.config.settings import load_settings
+from botrunner.config.settings import Settings, load_settings
 from botrunner.emulator.client import ControlClient
 from botrunner.redis_keys import Keys
 from botrunner.tools.demo_journey import STEPS, Journey
@@ -66,7 +69,8 @@ def progress_line(tally: Tally, users: int, started: float, extra: str = "") -> 
             f"failed {tally.failures}{extra}")
 
 
-def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=lambda: "") -> Tally:
+def drive(journey: Journey, users: int, concurrency: int, out: TextIO = sys.stdout,
+          live: Callable[[], str] = lambda: "") -> Tally:
     """Run `users` journeys, `concurrency` at a time: first the users who join on their own, then
     the ones who follow their referral links. A progress line twice a second (every 3 s in a log)."""
     tally = Tally()
@@ -197,7 +201,7 @@ def fresh_start(state: Path) -> None:
         (state / leftover).unlink(missing_ok=True)
 
 
-def make_journey(control: ControlClient, settings, reply_timeout: float) -> Journey:
+def make_journey(control: ControlClient, settings: Settings, reply_timeout: float) -> Journey:
     """A Journey whose users read their captcha code from their session in the embedded Redis."""
     from storage.sessions import SessionStore
     sessions = SessionStore(redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)),
@@ -208,7 +212,7 @@ def make_journey(control: ControlClient, settings, reply_timeout: float) -> Jour
     return Journey(control, DEMO_TOKEN, captcha_code, on_reply=lambda step, ms: None, timeout=reply_timeout)
 
 
-def credited_referrals(settings, tally: Tally) -> int:
+def credited_referrals(settings: Settings, tally: Tally) -> int:
     """Referral bonuses the database shows as paid (read after the workers flushed their batches)."""
     from storage.factory import open_store
     store = open_store(settings)
@@ -219,7 +223,7 @@ def credited_referrals(settings, tally: Tally) -> int:
         store.close()
 
 
-def wait_for_bot(control: ControlClient, runner, timeout: float = 60.0) -> None:
+def wait_for_bot(control: ControlClient, runner: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Wait until the runner polls the emulator (its first getUpdates)."""
     wait_until(lambda: control.poll_stats(DEMO_TOKEN).get("total_calls", 0) > 0, timeout,
                "the runner's first getUpdates (see runner.log)", interval=0.2, alive=lambda: runner.poll() is None)

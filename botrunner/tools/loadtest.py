@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 
@@ -186,7 +186,7 @@ def pick_users(run: Run, fresh: list[int], rng: random.Random, n: int) -> list[i
     return chosen
 
 
-async def progress(run: Run, total: Callable[[], int], out=sys.stderr, width: int = 30) -> None:
+async def progress(run: Run, total: Callable[[], int], out: TextIO = sys.stderr, width: int = 30) -> None:
     """A progress bar (rewritten in place on a terminal, a line every 2 s otherwise) until cancelled."""
     tty = getattr(out, "isatty", lambda: False)()
     try:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from storage.records import T, from_mapping
+
+if TYPE_CHECKING:
+    from pymongo.cursor import Cursor
 
 DATE_FIELDS = ("expires_at",)
 
@@ -50,6 +53,6 @@ def to_record(cls: type[T], doc: Mapping[str, Any] | None, id_field: str = "id")
     return from_mapping(cls, data)
 
 
-def page(cursor, limit: int, offset: int = 0):
+def page(cursor: Cursor[Any], limit: int, offset: int = 0) -> Cursor[Any]:
     """Apply offset/limit pagination to a cursor."""
     return cursor.skip(offset).limit(limit)

@@ -9,19 +9,24 @@ transfer/withdrawal record they carry) and pulls them. A crash between the two l
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from storage.records import NOT_EARNED, NotFoundError, new_id, now
 
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+
+    from storage.mongo.backend import Counted, MongoStore
+
 ALREADY_APPLIED = object()
 RECENT_KEYS = 64      # idempotency keys remembered per user (a retry comes long before 64 more keyed credits)
 STALE_S = 60          # pending entries older than this belong to a crashed writer
 
 
-def insert_ignoring_duplicates(collection, docs: list[dict]) -> None:
+def insert_ignoring_duplicates(collection: Collection[Any] | Counted, docs: list[dict]) -> None:
     """insert_many that treats "already there" as success (settle and repair may race)."""
     if not docs:
         return
@@ -35,7 +40,7 @@ def insert_ignoring_duplicates(collection, docs: list[dict]) -> None:
 class MongoMoney:
     """`apply` and `settle`: the only code that changes users.points on MongoDB."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStore) -> None:
         self.store = store
         self.users = store.money["users"]
         self.ledger = store.money["point_transactions"]

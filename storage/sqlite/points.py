@@ -6,7 +6,7 @@ their own transactions so the reward, its ledger row and the state flip commit t
 from __future__ import annotations
 
 import enum
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.records import (
@@ -21,6 +21,9 @@ from storage.records import (
     now,
 )
 from storage.sqlite.connection import Transaction
+
+if TYPE_CHECKING:
+    from storage.sqlite.backend import SQLiteStore
 
 
 class Applied(enum.Enum):
@@ -58,7 +61,7 @@ def apply_move(tx: Transaction, user_id: int, amount: int, kind: str, reference:
 class SQLitePoints(PointsRepository):
     """Balances, ledger, transfers and withdrawals on SQLite."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLiteStore) -> None:
         self.store = store
         self.db = store.db
 
@@ -112,8 +115,8 @@ class SQLitePoints(PointsRepository):
         return [from_mapping(Transfer, r) for r in rows]
 
     def sent_since(self, sender_id: int, since: float) -> tuple[int, int]:
-        row = self.db.query_one("SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM transfers "
-                                "WHERE sender_id = ? AND created_at >= ?", (sender_id, since))
+        row = self.db.query("SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM transfers "   # always one row
+                            "WHERE sender_id = ? AND created_at >= ?", (sender_id, since))[0]
         return row["n"], row["total"]
 
     def create_withdrawal(self, user_id: int, amount: int, address: str,
@@ -174,7 +177,7 @@ class SQLitePoints(PointsRepository):
         return {r["kind"]: r["total"] for r in rows}
 
     def totals(self) -> dict[str, int]:
-        row = self.db.query_one("SELECT COALESCE(SUM(points), 0) AS points, "
-                                "COALESCE(SUM(total_earned), 0) AS total_earned FROM users")
+        row = self.db.query("SELECT COALESCE(SUM(points), 0) AS points, "      # an aggregate: always one row
+                            "COALESCE(SUM(total_earned), 0) AS total_earned FROM users")[0]
         return {"points": row["points"], "total_earned": row["total_earned"]}
 
