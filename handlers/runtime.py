@@ -17,12 +17,11 @@ from botrunner.bot.context import Context
 from botrunner.config.settings import Settings
 
 if TYPE_CHECKING:
+    from botrunner.bot.callback_data import Signer
     from handlers.bot_api import BotApi
-    from handlers.callbacks import Signer
     from handlers.captcha import ImageCaptcha
     from handlers.texts import Texts
     from storage.base import Store, UserLookup
-    from storage.sessions import SessionStore
     from storage.write_batcher import WriteBatcher
 
 #: Runtime switches admins may change with /setting, and the Settings field each one overrides.
@@ -45,7 +44,6 @@ class Runtime:
     settings: Settings
     store: Store
     users: UserLookup                    # the UserCache in workers
-    sessions: SessionStore
     redis: redis.Redis                   # rate limits, one-time buttons, locks, leaderboard cache
     texts: Texts
     api: BotApi                          # getChatMember
@@ -93,12 +91,6 @@ class Runtime:
 
     def key(self, *parts: Any) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
-
-    def session(self, ctx: Context) -> dict[str, Any]:
-        return self.sessions.get(ctx.user_id, ctx.chat_id)
-
-    def save_session(self, ctx: Context, data: dict[str, Any]) -> None:
-        self.sessions.set(ctx.user_id, ctx.chat_id, data)
 
 
 def _telegram_language(ctx: Context) -> str:

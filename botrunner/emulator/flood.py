@@ -1,4 +1,9 @@
-"""Flood limits: token buckets per chat, per group and per bot, answering 429 retry_after like Telegram."""
+"""Flood limits: token buckets per chat, per group and per bot, answering 429 retry_after like Telegram.
+
+The bot-wide bucket models the FAQ's "~30 users per second" for *bulk* notifications: a send into a
+private chat whose user sent an update within `reply_window_s` is an answer, held only to the chat
+bucket (Telegram publishes no exact rule; this is what is known by experience).
+"""
 from __future__ import annotations
 
 import math
@@ -30,14 +35,18 @@ class TokenBucket:
         self.tokens -= 1.0
 
 
-def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any]) -> list[TokenBucket]:
+def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any],
+             reply: bool) -> list[TokenBucket]:
     chat_id = chat["id"]
-    per_chat, bot_wide = buckets.get(("chat", chat_id)), buckets.get("global")
+    per_chat = buckets.get(("chat", chat_id))
     if per_chat is None:
         per_chat = buckets[("chat", chat_id)] = TokenBucket(limits.chat_rate, limits.chat_burst)
-    if bot_wide is None:
-        bot_wide = buckets["global"] = TokenBucket(limits.global_rate, limits.global_burst)
-    found = [per_chat, bot_wide]
+    found = [per_chat]
+    if not reply:
+        bulk = buckets.get("global")
+        if bulk is None:
+            bulk = buckets["global"] = TokenBucket(limits.global_rate, limits.global_burst)
+        found.append(bulk)
     if chat["type"] != "private":
         group = buckets.get(("group", chat_id))
         if group is None:
@@ -46,12 +55,16 @@ def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[st
     return found
 
 
-def check_flood(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any]) -> None:
-    """Count one send into `chat`, or raise 429 "Too Many Requests: retry after N" without counting it."""
+def check_flood(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any],
+                last_update_mono: float | None = None) -> None:
+    """Count one send into `chat`, or raise 429 "Too Many Requests: retry after N" without counting it.
+    `last_update_mono`: when that chat last sent the bot an update (monotonic), if ever."""
     if not limits.enabled:
         return
     now = time.monotonic()
-    found = _buckets(limits, buckets, chat)
+    reply = (chat["type"] == "private" and last_update_mono is not None
+             and now - last_update_mono <= limits.reply_window_s)
+    found = _buckets(limits, buckets, chat, reply)
     wait = max(bucket.wait_time(now) for bucket in found)
     if wait > 0:
         raise too_many_requests(max(1, math.ceil(wait)))
