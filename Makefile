@@ -44,4 +44,4 @@ emulator: install
 	$(BIN)/botrunner emulator
 
 clean:
-	rm -rf $(VENV) var build *.egg-info .pytest_cache
+	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache
