@@ -130,7 +130,7 @@ class Processor:
             except Exception as exc:
                 logger.warning("Update {}: storing its conversation state failed (attempt {}/3): {!r}",
                                update_id, attempt, exc)
-                await asyncio.sleep(self.retry_delay_s * attempt)
+                await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
         logger.error("Update {}: its conversation state change was lost", update_id)
 
     async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[Call]) -> None:
