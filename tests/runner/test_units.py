@@ -89,8 +89,6 @@ def test_backoff_grows_capped_and_resets():
     assert backoff.next_delay() <= 1
 
 
-# --- router and context ---
-
 # --- per-chat ordering ---
 
 def test_chat_queues_keep_order_per_chat_and_run_chats_concurrently():
