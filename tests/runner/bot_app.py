@@ -3,6 +3,7 @@
 TEST_RECORD_REDIS_URL names the Redis to record into:
   hash  handled:count   update_id -> times handled
   list  handled:<chat>  update_ids in the order they were handled
+  list  stopped         pids of workers whose on_worker_stop hook ran
 Commands: /start replies; /fail always raises; /flaky raises on its first attempt; /slow sleeps
 SLOW_S seconds.
 """
@@ -27,6 +28,13 @@ def connect(services) -> None:
     record = redis.Redis.from_url(os.environ["TEST_RECORD_REDIS_URL"])
     services.provide("record", record)
     services.add_flush_hook(lambda: None)
+
+
+@router.on_worker_stop
+def disconnect(services) -> None:
+    """After the drain: list the worker in `stopped` (tests check the stop hooks ran), then close."""
+    services.record.rpush("stopped", os.getpid())
+    services.record.close()
 
 
 def remember(ctx: Context) -> None:
