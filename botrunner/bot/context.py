@@ -69,10 +69,7 @@ class Services:
 
 class Context:
     """One update being handled: parsed update, raw dict, conversation state, queued replies.
-    Slotted: what middlewares hand to handlers goes in `ctx.data`, not in new attributes."""
-
-    __slots__ = ("raw", "update", "services", "states", "bot_username", "outbox", "data", "matched", "flags",
-                 "_stored", "_staged")
+    What middlewares hand to handlers goes in `ctx.data`, not in attributes set on the context."""
 
     def __init__(self, raw: dict[str, Any], update: telegram.Update | None = None, services: Services | None = None,
                  states: StateStore | None = None, bot_username: str = "") -> None:

@@ -61,5 +61,3 @@ def test_ctx_data_is_per_update():
     router.default()(lambda ctx: ctx.reply(str(ctx.data)))
     bot = BotTester(router)
     assert bot.texts(bot.text(1, "a")) == ["{'n': 1}"] and bot.texts(bot.text(1, "b")) == ["{'n': 2}"]
-    with pytest.raises(AttributeError):
-        bot.last_context.payload = "x"                 # ctx.data, not attributes on the context
