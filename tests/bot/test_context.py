@@ -7,7 +7,7 @@ from botrunner.bot.context import Context
 from botrunner.bot.router import Router
 from botrunner.bot.states import Conversation, MemoryStates
 from botrunner.bot.testing import BotTester
-from tests.runner.test_units import message
+from tests.updates import message
 
 
 def test_writes_are_staged_read_back_by_the_handler_and_stored_only_on_commit():

@@ -3,7 +3,6 @@
 TEST_RECORD_REDIS_URL names the Redis to record into:
   hash  handled:count   update_id -> times handled
   list  handled:<chat>  update_ids in the order they were handled
-  list  stopped         pids of workers whose on_worker_stop hook ran
 Commands: /start replies; /fail always raises; /flaky raises on its first attempt; /slow sleeps
 SLOW_S seconds.
 """
