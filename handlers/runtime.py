@@ -19,7 +19,6 @@ from botrunner.config.settings import Settings
 if TYPE_CHECKING:
     from botrunner.bot.callback_data import Signer
     from handlers.bot_api import BotApi
-    from handlers.captcha import ImageCaptcha
     from handlers.texts import Texts
     from storage.base import Store, UserLookup
     from storage.write_batcher import WriteBatcher
@@ -48,7 +47,7 @@ class Runtime:
     texts: Texts
     api: BotApi                          # getChatMember
     batcher: WriteBatcher | None = None  # None: write through
-    captcha: ImageCaptcha | None = None  # the captcha gate
+    captcha: Any = None                  # handlers.captcha.ImageCaptcha (which imports this module)
     signer: Signer | None = None         # signs callback data
     prefix: str = "bot:"
     _switches: dict[str, Any] = field(default_factory=dict)

@@ -1,17 +1,12 @@
 """MongoDB points repository: balances, ledger, transfers, withdrawals (built on `MongoMoney`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pymongo import ReturnDocument
 
 from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.mongo.documents import page, to_doc, to_record
-from storage.mongo.money import ALREADY_APPLIED, STALE_S
+from storage.mongo.money import ALREADY_APPLIED, STALE_S, MongoStoreView
 from storage.records import LedgerEntry, NotFoundError, Transfer, Withdrawal, keyed_id, new_id, now
-
-if TYPE_CHECKING:
-    from storage.mongo.backend import MongoStore
 
 NEWEST = [("created_at", -1), ("_id", -1)]
 OLDEST = [("created_at", 1), ("_id", 1)]
@@ -20,7 +15,7 @@ OLDEST = [("created_at", 1), ("_id", 1)]
 class MongoPoints(PointsRepository):
     """Points on MongoDB; money collections are written with w=majority."""
 
-    def __init__(self, store: MongoStore) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.money = store.money_ops
         self.users = store.money["users"]

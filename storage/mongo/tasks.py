@@ -7,24 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.base import SubmissionRepository, TaskRepository, credited_balance, reward_key
 from storage.mongo.documents import page, to_doc, to_record
-from storage.mongo.money import STALE_S
+from storage.mongo.money import STALE_S, MongoStoreView
 from storage.records import DuplicateError, Submission, Task, new_id, now
-
-if TYPE_CHECKING:
-    from storage.mongo.backend import MongoStore
 
 
 class MongoTasks(TaskRepository):
     """Task definitions on MongoDB."""
 
-    def __init__(self, store: MongoStore) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.tasks = store.plain["tasks"]
 
     def create(self, task: Task) -> Task:
@@ -61,7 +58,7 @@ class MongoTasks(TaskRepository):
 class MongoSubmissions(SubmissionRepository):
     """Submissions and completions on MongoDB; (user_id, task_id) is a unique index."""
 
-    def __init__(self, store: MongoStore) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.subs = store.money["task_submissions"]
 

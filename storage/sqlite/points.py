@@ -6,7 +6,7 @@ their own transactions so the reward, its ledger row and the state flip commit t
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.records import (
@@ -20,10 +20,7 @@ from storage.records import (
     new_id,
     now,
 )
-from storage.sqlite.connection import Transaction
-
-if TYPE_CHECKING:
-    from storage.sqlite.backend import SQLiteStore
+from storage.sqlite.connection import SQLiteStoreView, Transaction
 
 
 class Applied(enum.Enum):
@@ -61,7 +58,7 @@ def apply_move(tx: Transaction, user_id: int, amount: int, kind: str, reference:
 class SQLitePoints(PointsRepository):
     """Balances, ledger, transfers and withdrawals on SQLite."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 

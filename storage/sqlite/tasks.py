@@ -4,14 +4,12 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from storage.base import SubmissionRepository, TaskRepository, reward_key
 from storage.records import DuplicateError, Submission, Task, from_mapping, new_id, now
+from storage.sqlite.connection import SQLiteStoreView
 from storage.sqlite.points import ALREADY_APPLIED, apply_move
-
-if TYPE_CHECKING:
-    from storage.sqlite.backend import SQLiteStore
 
 TASK_COLUMNS = [f.name for f in dataclasses.fields(Task)]
 _QUOTED = ", ".join(f'"{c}"' for c in TASK_COLUMNS)   # "order" is an SQL keyword
@@ -21,7 +19,7 @@ _INSERT_TASK = f"INSERT INTO tasks ({_QUOTED}) VALUES ({', '.join('?' * len(TASK
 class SQLiteTasks(TaskRepository):
     """Task definitions on SQLite."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.db = store.db
 
     def _row(self, task: Task) -> tuple:
@@ -64,7 +62,7 @@ class SQLiteTasks(TaskRepository):
 class SQLiteSubmissions(SubmissionRepository):
     """Submissions and completions on SQLite."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 

@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from storage.base import ReferralRepository, UserRepository
 from storage.records import DuplicateError, NotFoundError, Referral, User, from_mapping, now, username_key
+from storage.sqlite.connection import SQLiteStoreView
 from storage.sqlite.points import apply_move
-
-if TYPE_CHECKING:
-    from storage.sqlite.backend import SQLiteStore
 
 
 class SQLiteUsers(UserRepository):
     """Users on SQLite; each write reports the changed ids to the store's listeners."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 
@@ -149,7 +146,7 @@ class SQLiteUsers(UserRepository):
 class SQLiteReferrals(ReferralRepository):
     """Referrals on SQLite; the bonus is paid in the same transaction that marks it credited."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 
