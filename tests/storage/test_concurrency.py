@@ -11,6 +11,7 @@ import pytest
 
 from storage.sqlite.backend import SQLiteStore
 from tests.storage.conftest import MONGODB_URL, make_store
+from tests.threads import run_threads
 
 USERS = list(range(1, 9))
 START = 100
@@ -54,26 +55,17 @@ def assert_books_balance(store) -> None:
 
 
 def test_threads_never_overdraw(money_store):
-    threads = [threading.Thread(target=churn, args=(money_store, seed, 60)) for seed in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads((churn, (money_store, seed, 60)) for seed in range(12))    # re-raises a thread's error
     assert_books_balance(money_store)
 
 
 def test_concurrent_full_balance_withdrawals_one_wins(money_store):
-    results = []
     barrier = threading.Barrier(10)
 
     def withdraw_all():
         barrier.wait()
-        results.append(money_store.points.create_withdrawal(1, START, "0x1"))
-    threads = [threading.Thread(target=withdraw_all) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        return money_store.points.create_withdrawal(1, START, "0x1")
+    results = run_threads((withdraw_all, ()) for _ in range(10))
     assert sum(r is not None for r in results) == 1
     assert money_store.points.balance(1) == 0
 
