@@ -1,4 +1,5 @@
-"""Real-process fixtures: the local Bot API server (in-thread) and supervisors as subprocesses."""
+"""Real-process fixtures: supervisors as `botrunner start` subprocesses (the local Bot API server is in
+tests/conftest.py)."""
 from __future__ import annotations
 
 import os
@@ -116,15 +117,6 @@ def _parent(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
-
-
-@pytest.fixture
-def emulator():
-    from botrunner.emulator import running_emulator
-    from botrunner.emulator.client import ControlClient
-    with running_emulator(port=0) as emu:
-        with ControlClient(emu.url) as control:
-            yield emu, control
 
 
 @pytest.fixture

@@ -1,0 +1,136 @@
+"""The poller against the local Bot API server (in-thread) and the real Redis: storing, 401, 5xx, 409,
+bad UTF-8, a leftover webhook."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from botrunner.intake.poll_lease import PollLease
+from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.store import Intake
+from botrunner.redis_keys import Keys
+from tests.aio import run
+
+KEYS = Keys.for_token("123:abc")
+
+
+# --- the poller against the local Bot API server ---
+
+TOKEN = "123:abc"
+
+
+def poll_for(redis_url, emu_url, seconds: float, token: str = TOKEN):
+    async def scenario(client):
+        lease = PollLease(client, Keys.for_token(token), "w", 2000)
+        poller = Poller(lease, Intake(client, Keys.for_token(token)), emu_url, token, 4, 1)
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(seconds)
+        poller.stop()
+        await asyncio.wait_for(task, 10)
+        return poller.updates_stored, await client.get(Keys.for_token(token).poll_lease)
+    return run(scenario, redis_url)
+
+
+def test_poller_stores_updates_and_releases_on_stop(redis_url, redis_client, emulator):
+    emu, control = emulator
+    for user in range(5):
+        control.inject_command(TOKEN, 100 + user, "start")
+    stored, lease_after = poll_for(redis_url, emu.url, 1.5)
+    assert stored == 5 and lease_after is None
+    assert int(redis_client.get(KEYS.poll_offset)) == 6
+    assert control.poll_stats(TOKEN)["max_concurrent"] == 1
+
+
+def test_poller_treats_401_as_fatal(redis_url, emulator):
+    emu, control = emulator
+    control.add_fault("getUpdates", error_code=401, description="Unauthorized", times=None)
+
+    async def scenario(client):
+        lease = PollLease(client, KEYS, "w", 2000)
+        with pytest.raises(FatalApiError):
+            await asyncio.wait_for(Poller(lease, Intake(client, KEYS), emu.url, TOKEN, 4, 1).run(), 10)
+        return await client.get(KEYS.poll_lease)
+    assert run(scenario, redis_url) is None
+
+
+def test_poller_survives_5xx_and_409(redis_url, emulator):
+    emu, control = emulator
+    control.add_fault("getUpdates", error_code=502, description="Bad Gateway", times=2)
+    control.inject_command(TOKEN, 1, "start")
+    stored, _ = poll_for(redis_url, emu.url, 4)
+    assert stored == 1
+    control.add_fault("getUpdates", error_code=409, description="Conflict: terminated by other getUpdates request",
+                      times=1)
+    control.inject_command(TOKEN, 1, "start")
+
+    async def scenario(client):
+        lease = PollLease(client, KEYS, "w", 2000)
+        poller = Poller(lease, Intake(client, KEYS), emu.url, TOKEN, 4, 1)
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(0.5)
+        stopped_at_once = lease.value is None        # a 409 stops polling at once ...
+        await asyncio.sleep(4)                        # ... and the lease is taken again after it expires
+        poller.stop()
+        await asyncio.wait_for(task, 10)
+        return stopped_at_once, poller.updates_stored
+    assert run(scenario, redis_url) == (True, 1)
+
+
+def test_poller_survives_a_batch_with_bad_utf8(redis_url, redis_client, port):
+    """A tiny fake Bot API answering getUpdates with bytes that are not UTF-8 (the emulator can't)."""
+    from aiohttp import web
+
+    body = (b'{"ok":true,"result":[{"update_id":41,"message":{"message_id":1,"date":0,'
+            b'"chat":{"id":5,"type":"private"},"text":"bad \xff\xfe bytes"}}]}')
+    served = []
+
+    async def get_updates(request):
+        served.append(request.query.get("offset") or (await request.json()).get("offset"))
+        return web.Response(body=body if len(served) == 1 else b'{"ok":true,"result":[]}',
+                            content_type="application/json")
+
+    async def scenario(client):
+        app = web.Application()
+        app.router.add_post("/bot123:abc/getUpdates", get_updates)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            poller = Poller(PollLease(client, KEYS, "w", 2000), Intake(client, KEYS), f"http://127.0.0.1:{port}",
+                            "123:abc", 4, 0)
+            task = asyncio.create_task(poller.run())
+            await asyncio.sleep(1.0)
+            poller.stop()
+            await asyncio.wait_for(task, 10)
+            return poller.updates_stored
+        finally:
+            await runner.cleanup()
+    assert run(scenario, redis_url) == 1
+    assert int(redis_client.get(KEYS.poll_offset)) == 42
+    assert served[1] == 42                            # the next poll confirmed the stored batch
+
+
+def test_a_leftover_webhook_is_explained_and_nothing_is_polled(redis_url, emulator):
+    """Migrating from a webhook bot: getUpdates answers 409 until deleteWebhook; the log says what to do."""
+    import httpx
+    from loguru import logger
+    emu, control = emulator
+    assert httpx.post(f"{emu.url}/bot{TOKEN}/setWebhook", json={"url": "https://old.example/hook"}).json()["ok"]
+    control.inject_command(TOKEN, 1, "start")
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.record["message"]), level="ERROR")
+
+    async def scenario(client):
+        poller = Poller(PollLease(client, KEYS, "w", 2000), Intake(client, KEYS), emu.url, TOKEN, 4, 1)
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(1.0)
+        poller.stop()
+        await asyncio.wait_for(task, 10)
+        return poller.updates_stored
+    try:
+        assert run(scenario, redis_url) == 0
+    finally:
+        logger.remove(sink)
+    assert any("A webhook is set for this bot" in line and "deleteWebhook" in line for line in lines)
+    assert control.state(TOKEN)["pending_updates"] == 1          # nothing confirmed, nothing dropped
