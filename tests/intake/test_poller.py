@@ -3,11 +3,15 @@ bad UTF-8, a leftover webhook."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 
+from botrunner.intake import poller as poller_module
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.raw_api import ApiError
 from botrunner.intake.store import Intake
 from botrunner.redis_keys import Keys
 from tests.aio import run
@@ -54,7 +58,7 @@ def test_poller_treats_401_as_fatal(redis_url, emulator):
     assert run(scenario, redis_url) is None
 
 
-def test_poller_survives_5xx_and_409(redis_url, emulator):
+def test_poller_survives_5xx_and_409(redis_url, redis_client, emulator):
     emu, control = emulator
     control.add_fault("getUpdates", error_code=502, description="Bad Gateway", times=2)
     control.inject_command(TOKEN, 1, "start")
@@ -63,18 +67,104 @@ def test_poller_survives_5xx_and_409(redis_url, emulator):
     control.add_fault("getUpdates", error_code=409, description="Conflict: terminated by other getUpdates request",
                       times=1)
     control.inject_command(TOKEN, 1, "start")
+    with lease_events(redis_client) as events:
+        async def scenario(client):
+            poller = Poller(PollLease(client, KEYS, "w", 2000), Intake(client, KEYS), emu.url, TOKEN, 4, 1)
+            task = asyncio.create_task(poller.run())
+            await until(lambda: poller.updates_stored == 1, 20)     # polled again once the lease expired
+            poller.stop()
+            await asyncio.wait_for(task, 10)
+            return poller.updates_stored
+        assert run(scenario, redis_url) == 1
+        # after the 409 the lease was left to expire (not deleted); the stop at the end deleted the new one
+        assert events() == ["expired", "del"]
+
+
+@contextlib.contextmanager
+def lease_events(redis_client):
+    """Record what happens to the poll lease key: 'del' (released) or 'expired' (left to run out)."""
+    redis_client.config_set("notify-keyspace-events", "Egx")
+    pubsub = redis_client.pubsub()
+    pubsub.psubscribe("__keyevent@*__:del", "__keyevent@*__:expired")
+    seen: list[str] = []
+
+    def events() -> list[str]:
+        while (msg := pubsub.get_message(timeout=0.5)) is not None:
+            if msg["type"] == "pmessage" and msg["data"] == KEYS.poll_lease.encode():
+                seen.append(msg["channel"].decode().rsplit(":", 1)[1])
+        return seen
+    try:
+        yield events
+    finally:
+        redis_client.config_set("notify-keyspace-events", "")
+        pubsub.close()
+
+
+async def until(predicate, timeout: float, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def test_a_failed_renewal_cancels_the_poll_in_flight(redis_url, emulator, monkeypatch):
+    emu, _ = emulator
+    polls: list[str] = []                                  # "sent", then "cancelled" when it is
+    real_call = poller_module.call_api
+
+    async def recording_call(session, base, method, params, timeout):
+        polls.append("sent")
+        try:
+            return await real_call(session, base, method, params, timeout)
+        except asyncio.CancelledError:
+            polls.append("cancelled")
+            raise
+    monkeypatch.setattr(poller_module, "call_api", recording_call)
 
     async def scenario(client):
-        lease = PollLease(client, KEYS, "w", 2000)
+        lease = PollLease(client, KEYS, "w", 1500)         # renewed every 0.5 s
         poller = Poller(lease, Intake(client, KEYS), emu.url, TOKEN, 4, 1)
+        poller.timeout = 40                                 # a poll far longer than any renewal round
         task = asyncio.create_task(poller.run())
-        await asyncio.sleep(0.5)
-        stopped_at_once = lease.value is None        # a 409 stops polling at once ...
-        await asyncio.sleep(4)                        # ... and the lease is taken again after it expires
+        await until(lambda: polls, 20, "the first getUpdates")
+        await client.set(KEYS.poll_lease, "999:intruder")   # the next renewal finds another value
+        await until(lambda: "cancelled" in polls, 20, "the poll in flight to be cancelled")
+        value_after = lease.value
         poller.stop()
         await asyncio.wait_for(task, 10)
-        return stopped_at_once, poller.updates_stored
-    assert run(scenario, redis_url) == (True, 1)
+        return value_after, await client.get(KEYS.poll_lease)
+    value_after, key = run(scenario, redis_url)
+    assert polls == ["sent", "cancelled"]                    # and no poll while another worker holds the lease
+    assert value_after is None and key == b"999:intruder"   # the other holder's lease is not touched
+
+
+def test_getupdates_429_waits_retry_after(redis_url, emulator, monkeypatch):
+    emu, control = emulator
+    control.add_fault("getUpdates", error_code=429, retry_after=2, times=1)
+    control.inject_command(TOKEN, 1, "start")
+    calls: list[tuple[float, float, str]] = []
+    real_call = poller_module.call_api
+
+    async def recording_call(session, base, method, params, timeout):
+        started = time.monotonic()
+        try:
+            result = await real_call(session, base, method, params, timeout)
+        except ApiError as exc:
+            calls.append((started, time.monotonic(), f"error {exc.code}"))
+            raise
+        calls.append((started, time.monotonic(), "ok"))
+        return result
+    monkeypatch.setattr(poller_module, "call_api", recording_call)
+
+    async def scenario(client):
+        poller = Poller(PollLease(client, KEYS, "w", 2000), Intake(client, KEYS), emu.url, TOKEN, 4, 1)
+        task = asyncio.create_task(poller.run())
+        await until(lambda: poller.updates_stored == 1, 20, "the update after the 429")
+        poller.stop()
+        await asyncio.wait_for(task, 10)
+    run(scenario, redis_url)
+    assert calls[0][2] == "error 429" and calls[1][2] == "ok"
+    assert calls[1][0] - calls[0][1] >= 2.0             # retry_after honoured (the 5xx backoff starts at 0.5 s)
 
 
 def test_poller_survives_a_batch_with_bad_utf8(redis_url, redis_client, port):
