@@ -65,3 +65,33 @@ def test_chat_queues_drop_lane_leaves_other_lanes():
     dropped, done, left = asyncio.run(scenario())
     assert dropped == 2 and "a0" in done and "a1" not in done and left == 0
     assert [e for e in done if e.startswith("b")] == ["b0", "b1", "b2"]
+
+
+def test_chat_queues_cap_running_chats_and_buffered_entries():
+    """A worker builds its queues with HANDLER_THREADS * 2 chats at once and HANDLER_THREADS * 16 entries."""
+    threads = 2
+
+    async def scenario():
+        running, peak, gate = set(), [0], asyncio.Event()
+
+        async def run(job: Job):
+            running.add(job.chat)
+            peak[0] = max(peak[0], len(running))
+            await gate.wait()
+            running.discard(job.chat)
+
+        queues = ChatQueues(run, capacity=threads * 16, concurrency=threads * 2)
+        for i in range(threads * 16):
+            queues.submit(Job(0, f"chat{i}", str(i), {}))
+        room = asyncio.create_task(queues.wait_for_room())
+        for _ in range(50):                       # let every chat task run as far as it can
+            await asyncio.sleep(0)
+        while_full = (queues.free, room.done(), len(running))
+        gate.set()
+        await asyncio.wait_for(room, 5)           # a finished job makes room for the reader
+        await asyncio.wait_for(queues.wait_idle(), 5)
+        return while_full, peak[0]
+
+    while_full, peak = asyncio.run(scenario())
+    assert while_full == (0, False, threads * 2)
+    assert peak == threads * 2
