@@ -3,7 +3,6 @@ bad UTF-8, a leftover webhook."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from botrunner.intake.raw_api import ApiError
 from botrunner.intake.store import Intake
 from botrunner.redis_keys import Keys
 from tests.aio import run
+from tests.key_events import key_events
 
 KEYS = Keys.for_token("123:abc")
 
@@ -67,7 +67,7 @@ def test_poller_survives_5xx_and_409(redis_url, redis_client, emulator):
     control.add_fault("getUpdates", error_code=409, description="Conflict: terminated by other getUpdates request",
                       times=1)
     control.inject_command(TOKEN, 1, "start")
-    with lease_events(redis_client) as events:
+    with key_events(redis_client, KEYS.poll_lease) as events:
         async def scenario(client):
             poller = Poller(PollLease(client, KEYS, "w", 2000), Intake(client, KEYS), emu.url, TOKEN, 4, 1)
             task = asyncio.create_task(poller.run())
@@ -78,26 +78,6 @@ def test_poller_survives_5xx_and_409(redis_url, redis_client, emulator):
         assert run(scenario, redis_url) == 1
         # after the 409 the lease was left to expire (not deleted); the stop at the end deleted the new one
         assert events() == ["expired", "del"]
-
-
-@contextlib.contextmanager
-def lease_events(redis_client):
-    """Record what happens to the poll lease key: 'del' (released) or 'expired' (left to run out)."""
-    redis_client.config_set("notify-keyspace-events", "Egx")
-    pubsub = redis_client.pubsub()
-    pubsub.psubscribe("__keyevent@*__:del", "__keyevent@*__:expired")
-    seen: list[str] = []
-
-    def events() -> list[str]:
-        while (msg := pubsub.get_message(timeout=0.5)) is not None:
-            if msg["type"] == "pmessage" and msg["data"] == KEYS.poll_lease.encode():
-                seen.append(msg["channel"].decode().rsplit(":", 1)[1])
-        return seen
-    try:
-        yield events
-    finally:
-        redis_client.config_set("notify-keyspace-events", "")
-        pubsub.close()
 
 
 async def until(predicate, timeout: float, what: str = "condition") -> None:

@@ -130,9 +130,35 @@ def cluster(tmp_path, redis_url, emulator):
         group.client.close()
 
 
+def inject(control, users: range, per_user: int, command: str = "start") -> dict[int, list[int]]:
+    """Inject per_user commands from each user, interleaved, in batches; returns each chat's update_ids
+    in the order they were injected (the order the chat must be handled in)."""
+    items = [{"kind": "command", "user_id": user, "command": command} for _ in range(per_user) for user in users]
+    sent: dict[int, list[int]] = {user: [] for user in users}
+    for start in range(0, len(items), 500):
+        for item, result in zip(items[start:start + 500], control.inject_batch(TOKEN, items[start:start + 500])):
+            sent[item["user_id"]].append(result["update_id"])
+    return sent
+
+
 def burst(control, users: range, per_user: int, command: str = "start") -> int:
     """Inject per_user commands from each user, interleaved, in batches; returns how many."""
-    items = [{"kind": "command", "user_id": user, "command": command} for _ in range(per_user) for user in users]
-    for start in range(0, len(items), 500):
-        control.inject_batch(TOKEN, items[start:start + 500])
-    return len(items)
+    return sum(len(ids) for ids in inject(control, users, per_user, command).values())
+
+
+def assert_chats_in_order(cluster: Cluster, sent: dict[int, list[int]], exactly_once: bool = True) -> None:
+    """Every chat's updates were handled in the order they were sent; each once (or, after a kill -9, at
+    least once, a repeat coming right after the handling it repeats)."""
+    for chat, ids in sent.items():
+        order = cluster.order(chat)
+        if exactly_once:
+            assert order == ids, f"chat {chat}: handled {order}, sent {ids}"
+        else:
+            assert order == sorted(order) and list(dict.fromkeys(order)) == ids, f"chat {chat}: {order} vs {ids}"
+
+
+def assert_replies_in_order(control, sent: dict[int, list[int]], prefix: str = "hi") -> None:
+    """Every chat got one reply per update, each naming its update, in the order the updates were sent."""
+    for chat, ids in sent.items():
+        texts = [e["text"] for e in control.sent(TOKEN, chat) if e["method"] == "sendMessage"]
+        assert texts == [f"{prefix} {i}" for i in ids], f"chat {chat}: replies {texts}, updates {ids}"
