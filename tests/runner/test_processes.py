@@ -244,7 +244,7 @@ def test_sighup_rolls_workers_without_a_gap_in_polling(cluster, emulator):
         os.kill(sup.pid, signal.SIGHUP)
         deadline = time.monotonic() + 60
         while old & set(cluster.worker_pids(sup.pid)) or len(cluster.worker_pids(sup.pid)) < 2:
-            for chat, ids in inject(control, range(9000, 9005), per_user=1).items():
+            for chat, ids in inject(control, range(9000, 9005), per_user=3).items():   # a queue per chat
                 sent.setdefault(chat, []).extend(ids)
             time.sleep(0.5)
             assert time.monotonic() < deadline, "the roll did not finish"
