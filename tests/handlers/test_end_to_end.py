@@ -52,14 +52,17 @@ def join(control, sessions, user_id: int, payload: str = "") -> None:
 
 
 def test_referral_chain_captcha_and_admin_refusal(stack):
-    control, sessions, _ = stack
+    control, sessions, cluster = stack
     join(control, sessions, 10)
     join(control, sessions, 11, "ref_10")
     wait_text(control, 10, "New referral: U11")
     join(control, sessions, 12, "ref_11")
     wait_text(control, 11, "New referral: U12")
     wait_text(control, 12, "Welcome bonus: +7")
-    control.inject_command(TOKEN, 12, "start", "ref_10")             # again, with another referrer: nothing
+    again = control.inject_command(TOKEN, 12, "start", "ref_10")["update_id"]   # another referrer: nothing
+    # chat 12's lane is not chat 10's: wait until that update is completed (its replies sent, its writes
+    # flushed) before looking at what user 10 got, or a wrong second referral could still be on its way
+    wait_until(lambda: cluster.client.exists(KEYS.done(again)), 30, 0.1, what="the second /start completed")
     control.inject_command(TOKEN, 10, "menu")
     entry = wait_text(control, 10, "Balance: 15 points")
     assert "Referrals: 1" in entry["text"]

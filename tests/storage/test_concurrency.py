@@ -1,6 +1,8 @@
 """Money under concurrency: many threads and several processes transferring and withdrawing at once
 never overdraw, and every user's ledger sums to its balance. SQLite always; a real MongoDB when
-MONGODB_URL is set (mongomock is not a concurrency model, so it is left out here)."""
+MONGODB_URL is set. mongomock (each single-document operation atomic, as on a server) runs the thread
+tests too, with every call yielding first the way a call to a server does while it waits for its reply,
+so threads interleave between calls: a debit that is a read followed by a write would overdraw there."""
 from __future__ import annotations
 
 import multiprocessing
@@ -11,15 +13,18 @@ import pytest
 
 from storage.sqlite.backend import SQLiteStore
 from tests.storage.conftest import MONGODB_URL, make_store
+from tests.storage.mongomock_compat import interleave_like_a_server
 from tests.threads import run_threads
 
 USERS = list(range(1, 9))
 START = 100
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=[
+@pytest.fixture(params=["sqlite", "mongomock", pytest.param("mongodb", marks=[
     pytest.mark.mongodb, pytest.mark.skipif(not MONGODB_URL, reason="MONGODB_URL is not set")])])
-def money_store(request, tmp_path):
+def money_store(request, tmp_path, monkeypatch):
+    if request.param == "mongomock":
+        interleave_like_a_server(monkeypatch)
     store = make_store(request.param, tmp_path)
     for uid in USERS:
         store.users.register(uid)
