@@ -24,19 +24,21 @@ def total(sent: dict[int, list[int]]) -> int:
 
 def test_sigttin_adds_a_worker_and_sigttou_removes_one(cluster, emulator):
     _, control = emulator
-    supervisor = cluster.start(workers=1)
-    sent = inject(control, range(500, 520), per_user=4)
+    # 0.1 s handlers and no reply throttling: a chat's 4 updates queue behind each other while lanes move,
+    # and every round is done long before a drain deadline
+    supervisor = cluster.start(workers=1, SLOW_S="0.1", SEND_LIMITS="false")
+    sent = inject(control, range(500, 520), per_user=4, command="slow")
     os.kill(supervisor.pid, signal.SIGTTIN)          # lanes move to the new worker while these are handled
-    merge(sent, inject(control, range(500, 520), per_user=4))
+    merge(sent, inject(control, range(500, 520), per_user=4, command="slow"))
     wait_until(lambda: len(cluster.worker_pids(supervisor.pid)) == 2 and cluster.balanced(supervisor.pid, 2),
                40, what="a second worker after SIGTTIN")
-    merge(sent, inject(control, range(500, 520), per_user=4))
+    merge(sent, inject(control, range(500, 520), per_user=4, command="slow"))
     os.kill(supervisor.pid, signal.SIGTTOU)          # ... and back
-    merge(sent, inject(control, range(500, 520), per_user=4))
+    merge(sent, inject(control, range(500, 520), per_user=4, command="slow"))
     wait_until(lambda: len(cluster.worker_pids(supervisor.pid)) == 1, 40, what="one worker after SIGTTOU")
     log = cluster.log(supervisor)
     assert "Worker count raised to 2" in log and "Worker count lowered to 1" in log
-    merge(sent, inject(control, range(500, 520), per_user=4))      # the remaining worker serves every chat
+    merge(sent, inject(control, range(500, 520), per_user=4, command="slow"))      # the remaining worker serves every chat
     wait_until(lambda: len(cluster.handled()) == total(sent), 60, what="updates handled after the count changes")
     assert set(cluster.handled().values()) == {1}
     assert_chats_in_order(cluster, sent)
