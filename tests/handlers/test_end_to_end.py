@@ -1,8 +1,6 @@
 """End to end: real supervisor and workers running handlers.app against the local Bot API server."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
 
@@ -108,10 +106,10 @@ def test_transfer_double_confirm_pays_once(stack):
     entry = wait_text(control, 40, "Send 60 points to 41")
     data = next(b["callback_data"] for row in entry["message"]["reply_markup"]["inline_keyboard"] for b in row
                 if b["callback_data"].startswith("tr:ok:"))
-    control.inject_callback(TOKEN, 40, entry["message_id"], data)
-    control.inject_callback(TOKEN, 40, entry["message_id"], data)     # the double click
+    clicks = [control.inject_callback(TOKEN, 40, entry["message_id"], data)["update_id"] for _ in range(2)]
     wait_text(control, 41, "You received 59 points")
-    time.sleep(1.0)
+    wait_until(lambda: all(cluster.client.exists(KEYS.done(c)) for c in clicks), 30, 0.1,   # the double click
+               what="both clicks completed")
     assert sum("You received" in (e.get("text") or "") for e in control.sent(TOKEN, 41)) == 1
     control.inject_command(TOKEN, 40, "points")
     wait_text(control, 40, "Balance: 140")

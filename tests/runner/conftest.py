@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from botrunner.lanes.leases import assign
 from botrunner.redis_keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ class Cluster:
         proc.log_path = log.name
         self.processes.append(proc)
         if wait:
-            wait_until(lambda: self.balanced(proc.pid, workers) and self.lanes_owned() == 16
+            wait_until(lambda: self.balanced(proc.pid, workers) and self.settled()
                        and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready")
         return proc
 
@@ -80,6 +81,15 @@ class Cluster:
         """Every worker of this supervisor is registered and holds at least one lane."""
         mine = [w for w in self.workers() if _parent(int(w["pid"])) == supervisor_pid]
         return len(mine) >= workers and all(w["lanes"] for w in mine)
+
+    def settled(self) -> bool:
+        """Every lane is held by the worker the assignment gives it to: no hand-over is in progress (an
+        update read by a worker that is handing its lane over waits for the next owner)."""
+        registered = [w.decode() for w in self.client.zrange(KEYS.workers, 0, -1)
+                      if self.client.exists(KEYS.worker(w.decode()))]
+        owners = [self.client.get(KEYS.lane_owner(n)) for n in range(16)]
+        wanted = assign(16, registered)
+        return bool(registered) and all(o is not None and o.decode() == wanted[n] for n, o in enumerate(owners))
 
     def lanes_owned(self) -> int:
         return sum(1 for n in range(16) if self.client.exists(KEYS.lane_owner(n)))

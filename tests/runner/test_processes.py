@@ -24,6 +24,10 @@ def all_handled(cluster, count: int, timeout: float = 90):
     return wait_until(lambda: len(cluster.handled()) >= count, timeout, 0.2, f"{count} handled updates")
 
 
+def pending(cluster) -> int:
+    return sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))
+
+
 def assert_in_order(cluster, users):
     for user in users:
         order = cluster.order(user)
@@ -42,7 +46,8 @@ def test_burst_handled_exactly_once_in_order_with_one_poller(cluster, emulator):
     sent = inject(control, range(1000, 1060), per_user=10)
     total = sum(map(len, sent.values()))
     all_handled(cluster, total)
-    time.sleep(1.0)                                   # let any duplicate show itself
+    # once every entry is acknowledged nothing can be handled again: then count
+    wait_until(lambda: pending(cluster) == 0, 30, what="every update acknowledged")
     counts = cluster.handled()
     assert len(counts) == total and set(counts.values()) == {1}
     assert_chats_in_order(cluster, sent)
