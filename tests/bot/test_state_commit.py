@@ -12,7 +12,8 @@ from botrunner.bot.router import Router
 from botrunner.bot.states import Conversation, RedisStates
 from botrunner.processing.completion import Completion
 from botrunner.processing.processor import Processor
-from tests.runner.test_pipeline_redis import KEYS, run, stored_job
+from tests.aio import run
+from tests.processing.test_processor import KEYS, stored_job
 from tests.runner.test_units import message
 
 

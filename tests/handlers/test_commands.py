@@ -65,9 +65,9 @@ def test_support_offers_the_three_categories(bot):
 def test_cancel_leaves_the_current_step(bot, enter):
     bot.join(1)
     bot.click(1, enter)
-    assert bot.states.get(1, 1) is not None
+    assert bot.states.get(1, 1).state is not None
     assert texts(bot.command(1, "cancel")) == ["Cancelled."]
-    assert bot.states.get(1, 1) is None
+    assert bot.states.get(1, 1).state is None
     bot.text(1, ADDRESS)                       # plain text again, not the step's answer
     assert bot.rt.store.users.get(1).wallet_address is None and bot.rt.store.tickets.list_open() == []
 
