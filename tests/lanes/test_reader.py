@@ -87,3 +87,20 @@ def test_the_owner_sweeps_up_entries_left_pending_under_a_former_owner(redis_url
     assert handled == [0, 1]                      # oldest first; entry 2 was never read, the reader gets it
     pending = redis_client.xpending(KEYS.lane(0), GROUP)
     assert [(c["name"], c["pending"]) for c in pending["consumers"]] == [(b"owner", 2)]
+
+
+def test_a_read_asks_for_no_more_entries_than_the_queues_have_room_for(redis_url):
+    """XREADGROUP's COUNT is per stream: over 16 lanes, COUNT=free would buffer up to 16 times too many."""
+    async def scenario(client):
+        reader = reader_for(client, "w", lambda job: asyncio.sleep(0), lanes=16)
+        lanes = list(range(16))
+        return (reader.next_read(lanes, 40), reader.next_read(lanes, 5000), reader.next_read(lanes, 5),
+                reader.next_read(lanes, 5), reader.next_read(lanes, 10))
+    roomy, huge, first, second, wraps = run(scenario, redis_url)
+    assert roomy == (lanes16(), 2) and huge == (lanes16(), 100)
+    assert first == ([0, 1, 2, 3, 4], 1) and second == ([5, 6, 7, 8, 9], 1)        # short reads take turns
+    assert wraps == ([10, 11, 12, 13, 14, 15, 0, 1, 2, 3], 1)
+
+
+def lanes16() -> list[int]:
+    return list(range(16))
