@@ -40,6 +40,7 @@ class Cluster:
         self.api_url = api_url
         self.client = redis.Redis.from_url(redis_url)
         self.processes: list[subprocess.Popen] = []
+        self.lane_ttl_ms = 2000
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "NOTIFY_SOCKET"))}
@@ -57,6 +58,7 @@ class Cluster:
                                  "--api-url", self.api_url], env=self.env(**extra), cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log_path = log.name
+        self.lane_ttl_ms = int(self.env(**extra)["LANE_LEASE_TTL_MS"])
         self.processes.append(proc)
         if wait:
             wait_until(lambda: self.balanced(proc.pid, workers) and self.settled()
@@ -85,11 +87,11 @@ class Cluster:
     def settled(self) -> bool:
         """Every lane is held by the worker the assignment gives it to: no hand-over is in progress (an
         update read by a worker that is handing its lane over waits for the next owner)."""
-        registered = [w.decode() for w in self.client.zrange(KEYS.workers, 0, -1)
-                      if self.client.exists(KEYS.worker(w.decode()))]
+        # the workers' own view of who is live (botrunner.lanes.membership.Registry.live)
+        live = [w.decode() for w in self.client.zrangebyscore(KEYS.workers, time.time() * 1000 - self.lane_ttl_ms, "+inf")]
         owners = [self.client.get(KEYS.lane_owner(n)) for n in range(16)]
-        wanted = assign(16, registered)
-        return bool(registered) and all(o is not None and o.decode() == wanted[n] for n, o in enumerate(owners))
+        wanted = assign(16, live)
+        return bool(live) and all(o is not None and o.decode() == wanted[n] for n, o in enumerate(owners))
 
     def lanes_owned(self) -> int:
         return sum(1 for n in range(16) if self.client.exists(KEYS.lane_owner(n)))
