@@ -53,6 +53,7 @@ class LaneReader:
         self.stopping = asyncio.Event()
         self.draining = False                    # renew only: no reading, no taking lanes
         self._last_trim = time.monotonic()
+        self._turn = 0                           # which lane a short read starts with
 
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
@@ -132,11 +133,11 @@ class LaneReader:
                 await asyncio.sleep(0.1)
                 continue
             await self.queues.wait_for_room()
+            lanes, count = self.next_read(lanes, self.queues.free)
             streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
-                reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams,
-                                                     count=max(1, min(100, self.queues.free)), block=500)
+                reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -147,6 +148,15 @@ class LaneReader:
                 lane = int(text(stream).rsplit(":", 1)[1])
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
+
+    def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]:
+        """(lanes, COUNT) for the next XREADGROUP: COUNT is per stream, so at most `free` entries in all;
+        with room for fewer entries than lanes, one entry from each of `free` lanes, taking turns."""
+        if free < len(lanes):
+            start = self._turn % len(lanes)
+            self._turn += free
+            return (lanes[start:] + lanes[:start])[:max(1, free)], 1
+        return lanes, min(100, free // len(lanes))
 
     def stop_reading(self) -> None:
         """Drain: read nothing new and take no lane; keep renewing what is held."""

@@ -140,7 +140,7 @@ def test_cli_bad_value_stops_with_one_line(monkeypatch):
 
 def test_configuration_reference_is_current():
     """docs/configuration.md is generated; regenerate with `botrunner config --markdown`."""
-    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == reference_markdown()
 
 
