@@ -26,6 +26,7 @@ class Router:
         self.text_handler: Handler | None = None
         self.fallback: Handler | None = None
         self.startup_hooks: list[StartupHook] = []
+        self.allowed_updates: list[str] = []     # kinds setWebhook asks Telegram for; []: Telegram's default set
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         """Register a handler for /name (also /name@botusername); names are case-insensitive."""
