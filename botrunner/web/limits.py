@@ -128,7 +128,7 @@ def limits_middleware(guard: ConnectionGuard, read_timeout: float, draining: asy
                 try:
                     await asyncio.wait_for(request.read(), read_timeout)
                 except asyncio.TimeoutError:
-                    return _closing(web.Response(status=408, text="request body too slow"))
+                    return await _answer_and_close(request, web.Response(status=408, text="request body too slow"))
             return await handler(request)
         finally:
             if conn is not None:
@@ -139,4 +139,13 @@ def limits_middleware(guard: ConnectionGuard, read_timeout: float, draining: asy
 
 def _closing(response: web.Response) -> web.Response:
     response.force_close()
+    return response
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response` and close at once: aiohttp would otherwise linger reading the unread body."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
     return response
