@@ -179,15 +179,37 @@ def emulator(host: str, port: int, flood: bool, flood_chat_rate: float, flood_ch
               help="Seconds after which a missing reply counts as a failure.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--webhook", "webhook_url", default=None, help="The guide's webhook test: POST the updates to this "
+              "URL (replies timed too when --api-url / TELEGRAM_API_URL is a local Bot API server).")
+@click.option("--secret", default=None, help="Webhook mode: the secret header (default: TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--timeout", "post_timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Webhook mode: seconds a POST may take.")
 @pass_settings
 def loadtest(settings: Settings, api_url: str | None, token: str | None, requests_: int, batches: int,
              interval: float, rate: float | None, duration: float, users: int, first_user_id: int | None,
-             reply_timeout: float, as_json: bool, quiet: bool) -> None:
+             reply_timeout: float, as_json: bool, quiet: bool, webhook_url: str | None, secret: str | None,
+             post_timeout: float) -> None:
     """Drive simulated /start users at a bot through the local Bot API server; report latency, PASS/FAIL."""
     import asyncio
     import json
 
     from botrunner.tools import loadtest as lt
+    if webhook_url:               # --- webhook mode (docs/webhook.md) ---
+        import random
+
+        from botrunner.tools import webhook_loadtest as wl
+        replies_at = api_url or (settings.telegram_api_url if settings.telegram_api_url != "https://api.telegram.org"
+                                 else None)
+        secret = secret or settings.webhook_secret
+        if not secret:
+            raise click.BadParameter("the webhook's secret: --secret or TELEGRAM_WEBHOOK_SECRET", param_hint="--secret")
+        title = wl.describe(webhook_url, requests_, batches, interval, post_timeout)
+        run = asyncio.run(wl.run_webhook_load(
+            webhook_url, secret, requests=requests_, batches=batches, interval=interval, timeout=post_timeout,
+            first_id=first_user_id or random.randrange(1, 4000) * 1_000_000, api_url=replies_at,
+            token=token or settings.bot_token or LOCAL_TOKEN, reply_timeout=reply_timeout))
+        click.echo(json.dumps(wl.as_json(run, title)) if as_json else wl.report(run, title))
+        sys.exit(0 if run.passed() else 1)
     api_url = api_url or settings.telegram_api_url
     if api_url == "https://api.telegram.org":
         raise click.BadParameter("load tests run against a local Bot API server: --api-url http://127.0.0.1:8081 "
