@@ -204,12 +204,12 @@ def loadtest(settings: Settings, api_url: str | None, token: str | None, request
         if not secret:
             raise click.BadParameter("the webhook's secret: --secret or TELEGRAM_WEBHOOK_SECRET", param_hint="--secret")
         title = wl.describe(webhook_url, requests_, batches, interval, post_timeout)
-        run = asyncio.run(wl.run_webhook_load(
+        webhook_run = asyncio.run(wl.run_webhook_load(
             webhook_url, secret, requests=requests_, batches=batches, interval=interval, timeout=post_timeout,
             first_id=first_user_id or random.randrange(1, 4000) * 1_000_000, api_url=replies_at,
             token=token or settings.bot_token or LOCAL_TOKEN, reply_timeout=reply_timeout))
-        click.echo(json.dumps(wl.as_json(run, title)) if as_json else wl.report(run, title))
-        sys.exit(0 if run.passed() else 1)
+        click.echo(json.dumps(wl.as_json(webhook_run, title)) if as_json else wl.report(webhook_run, title))
+        sys.exit(0 if webhook_run.passed() else 1)
     api_url = api_url or settings.telegram_api_url
     if api_url == "https://api.telegram.org":
         raise click.BadParameter("load tests run against a local Bot API server: --api-url http://127.0.0.1:8081 "

@@ -19,7 +19,8 @@ import hmac
 import json
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -106,7 +107,7 @@ class WebhookIntake:
         self.counts[reason] += 1
         self.log_once(reason, f"Webhook: refused a POST ({status}): {detail}")
         try:
-            await self.redis.hincrby(self.rejected_key, reason, 1)
+            await cast(Awaitable[int], self.redis.hincrby(self.rejected_key, reason, 1))
         except (aioredis.RedisError, OSError):
             pass
         return web.Response(status=status, text=reason)

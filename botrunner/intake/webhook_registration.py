@@ -9,7 +9,7 @@ loses nothing. Synchronous (httpx): the supervisor and the CLI call it, not a wo
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from loguru import logger
@@ -103,7 +103,7 @@ def rejected_counts(settings: Settings) -> dict[str, int]:
     from botrunner.redis_keys import Keys
     try:
         client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=2)
-        raw = client.hgetall(Keys.for_token(settings.bot_token).webhook_rejected)
+        raw = cast(dict, client.hgetall(Keys.for_token(settings.bot_token).webhook_rejected))
     except (redis.RedisError, OSError):
         return {}
     return {key.decode(): int(value) for key, value in raw.items()}
