@@ -9,7 +9,8 @@ retries. A duplicate (a retry after a lost 200) is answered 200 and stored once.
 
 No lease is needed, so any number of workers on any number of hosts receive at once: order per
 chat holds because Telegram sends a chat's next update only after the previous one was answered,
-and the answer comes after the XADD. Rejections are counted per reason in Redis
+and the answer comes after the XADD. POSTs that arrive together share one script call
+(webhook_batch). Rejections are counted per reason in Redis
 (`botrunner webhook info` shows them) and logged at most once per LOG_EVERY_S per reason.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from loguru import logger
 
 from botrunner.config.settings import Settings
 from botrunner.intake.store import Intake, prepare
+from botrunner.intake.webhook_batch import CoalescingIntake
 from botrunner.web.forwarded import client_address, inside, networks
 
 if TYPE_CHECKING:
@@ -55,7 +57,6 @@ class WebhookIntake:
 
     def __init__(self, env: WebEnv) -> None:
         s = env.settings
-        self.intake = Intake(env.redis, env.keys)
         self.redis = env.redis
         self.rejected_key = env.keys.webhook_rejected
         self.secret = s.webhook_secret.encode()
@@ -64,6 +65,7 @@ class WebhookIntake:
         self.lanes = s.lanes
         self.timeout = s.webhook_response_timeout_ms / 1000
         self.counts: Counter[str] = Counter()
+        self.intake = CoalescingIntake(Intake(env.redis, env.keys), self.counts)
         self._logged_at: dict[str, float] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -80,13 +82,12 @@ class WebhookIntake:
         if batch.rejected:
             return await self.reject("malformed", 400, "not an update object with an integer update_id")
         try:
-            added = await asyncio.wait_for(self.intake.store_unleased(batch.entries), self.timeout)
+            await asyncio.wait_for(self.intake.store(batch.entries[0]), self.timeout)
         except (aioredis.RedisError, OSError, asyncio.TimeoutError) as exc:
             self.counts["unavailable"] += 1
             self.log_once("unavailable", f"Webhook: Redis could not store update {batch.entries[0][0]} "
                           f"({exc!r}); answered 503 so Telegram retries")
             return web.Response(status=503, text="update not stored, retry", headers={"Retry-After": "1"})
-        self.counts["stored" if added else "duplicate"] += 1
         return web.Response(text="ok")
 
     def refusal(self, request: web.Request) -> tuple[str, int, str] | None:

@@ -95,3 +95,23 @@ def test_webhook_path_is_configurable(redis_url):
     moved, _ = asyncio.run(post_all(settings, [update(50, 506)], path="/tg/hook-7"))
     old, _ = asyncio.run(post_all(settings, [update(51, 506)], path="/webhook"))
     assert (moved, old) == ([200], [404])
+
+
+def test_concurrent_posts_share_script_calls_and_each_waits_for_its_own(redis_url, redis_client):
+    settings = web_settings(redis_url)
+
+    async def go():
+        async with serving(settings) as server, aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{server.port}/webhook"
+
+            async def one(n: int) -> int:
+                async with http.post(url, json=update(200 + n, 700 + n % 7), headers={SECRET_HEADER: SECRET}) as r:
+                    assert redis_client.exists(KEYS.seen(200 + n)), "answered before it was stored"
+                    return r.status
+            statuses = await asyncio.gather(*(one(n) for n in range(60)), one(0))   # update 200 twice at once
+            coalescer = server.runner.app[WEBHOOK_INTAKE].intake
+            return statuses, coalescer.calls, dict(coalescer.counts)
+    statuses, calls, counts = asyncio.run(go())
+    assert statuses == [200] * 61 and calls <= 40, calls   # 1 here when idle
+    assert counts == {"stored": 60, "duplicate": 1}
+    assert sorted(u["update_id"] for u in lane_updates(redis_client)) == list(range(200, 260))
