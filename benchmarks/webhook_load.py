@@ -1,4 +1,4 @@
-"""Webhook intake against the issue's targets: the guide's webhook load test on the airdrop bot.
+"""Webhook intake against its targets: the guide's webhook load test on the airdrop bot.
 
     .venv/bin/python benchmarks/webhook_load.py                 # 4 workers, 5 measured runs
     .venv/bin/python benchmarks/webhook_load.py --repeats 3 --workers 2 --no-write
@@ -111,7 +111,7 @@ def section(runs: list[dict], workers: int, command: str) -> str:
         "bot's first reply (welcome text or captcha) arriving at the local Bot API server. Medians of "
         f"{len(runs)} runs after one warm-up run; load generator, server, Redis and bot share 2 cores "
         f"(load average at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}).", "",
-        "| metric | median | target (issue 13) |", "| --- | ---: | --- |", *rows, *extra, "",
+        "| metric | median | target |", "| --- | ---: | --- |", *rows, *extra, "",
         "| run | webhook success | p50 ms | p95 ms | p99 ms | reply success | reply p50 | reply p95 | reply p99 |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", *per_run, END, ""])
 

@@ -149,7 +149,7 @@ class Settings:
     webhook_response_timeout_ms: int = env("WEBHOOK_RESPONSE_TIMEOUT_MS", integer(100, 60000), 25000,
                                            "Longest time a webhook request may take before it is answered.",
                                            group="telegram")
-    # --- webhook intake and the HTTP front (issue 13) ---
+    # --- webhook intake and the HTTP front ---
     webhook_path: str = env("WEBHOOK_PATH", pattern(r"/[A-Za-z0-9/_.~-]*", "a URL path starting with /"),
                             "/webhook", "Path the workers accept webhook POSTs on.", group="telegram")
     webhook_port: int = env("WEBHOOK_PORT", integer(0, 65535), 0, "The guide's name for the port of WEB_LISTEN "
