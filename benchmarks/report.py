@@ -132,6 +132,5 @@ def kept_sections(path: Path) -> str:
     """Sections other benchmarks own (between <!-- name:begin --> and <!-- name:end -->), kept as they are."""
     import re
     old = path.read_text() if path.exists() else ""
-    found = re.findall(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
-    return "".join("\n" + re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", old, flags=re.S).group(0) + "\n"
-                   for name in found)
+    blocks = re.finditer(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
+    return "".join(f"\n{block.group(0)}\n" for block in blocks)
