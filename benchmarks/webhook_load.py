@@ -46,14 +46,14 @@ def loadtest(url: str, secret: str, api_url: str, first_id: int, requests: int) 
     return json.loads(done.stdout)
 
 
-def measure(workers: int, repeats: int, directory: Path) -> list[dict]:
+def measure(workers: int, repeats: int, directory: Path, extra: dict[str, str]) -> list[dict]:
     emulator, api_url = start_emulator(directory / "emulator.log")
     port, secret = free_port(), secrets.token_urlsafe(32)
     url = f"http://127.0.0.1:{port}/webhook"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_"))},
            "USE_WEBHOOK": "true", "WEBHOOK_URL": url, "TELEGRAM_WEBHOOK_SECRET": secret,
            "WEB_LISTEN": f"127.0.0.1:{port}", "SEND_LIMITS": "false", "STATE_DIR": str(directory / "state"),
-           "BOTRUNNER_ENV_FILE": "/nonexistent.env", "LOG_LEVEL": "warning"}
+           "BOTRUNNER_ENV_FILE": "/nonexistent.env", "LOG_LEVEL": "warning", **extra}
     supervisor = spawn(["start", "--workers", str(workers), "--api-url", api_url], directory / "botrunner.log", env)
     try:
         wait_until(lambda: _answers(url), 60, "the webhook server", alive=lambda: supervisor.poll() is None)
@@ -129,11 +129,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra setting for the bot (e.g. CAPTCHA_ENABLED=false); repeatable")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="webhook-load-") as directory:
-        runs = measure(args.workers, args.repeats, Path(directory))
+        runs = measure(args.workers, args.repeats, Path(directory), dict(item.split("=", 1) for item in args.set))
     command = "python benchmarks/webhook_load.py" + (f" --workers {args.workers}" if args.workers != 4 else "") + (
         f" --repeats {args.repeats}" if args.repeats != 5 else "")
     text = section(runs, args.workers, command)
