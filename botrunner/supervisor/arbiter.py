@@ -100,6 +100,7 @@ class Supervisor:
         for sig in SIGNALS:
             signal.signal(sig, self.signal)
         signal.signal(signal.SIGCHLD, self.handle_chld)
+        self.claim_web_port()
         if self.settings.use_webhook:
             self.register_webhook()
         logger.info("Supervisor {} starting {} worker(s); Bot API {}", os.getpid(), self.num_workers,
@@ -313,6 +314,20 @@ class Supervisor:
             logger.warning("Respawning in {:.1f}s", self.respawn_delay)
 
     # --- webhook ---
+    def claim_web_port(self, wait_s: float = 15.0) -> None:
+        """Refuse to start when another process listens on WEB_LISTEN (with SO_REUSEPORT it would get
+        a share of our connections). Orphaned workers of a killed predecessor are waited for."""
+        from botrunner.web.server import enabled_features, port_taken
+        if not enabled_features(self.settings):
+            return
+        host, port = self.settings.web_address
+        deadline = time.monotonic() + wait_s
+        while port_taken(host, port):
+            if time.monotonic() > deadline:
+                raise HaltServer(f"{host}:{port} (WEB_LISTEN / WEBHOOK_PORT) is in use by another process; "
+                                 "each bot on a host needs its own port")
+            time.sleep(0.5)
+
     def register_webhook(self) -> None:
         """setWebhook once per start (never dropping pending updates); a refusal halts with the reason."""
         from botrunner.bot.router import load_router

@@ -57,6 +57,20 @@ def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket
     return sock
 
 
+def port_taken(host: str, port: int) -> bool:
+    """True when some process listens on host:port already. A bind without SO_REUSEPORT fails then,
+    even against listeners that set it: so a second bot on a host cannot share the first one's port."""
+    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
 class WebServer:
     """The running server of one worker."""
 

@@ -117,3 +117,16 @@ def test_webhook_commands_set_info_delete_keep_pending_updates(emulator, tmp_pat
     polled = httpx.post(f"{emu.url}/bot{TOKEN}/getUpdates", json={"timeout": 0}, timeout=10).json()["result"]
     assert [u["message"]["text"] for u in polled] == ["while nobody listens"]   # back to polling, nothing lost
     assert "webhook: none" in _cli("webhook", "info", "--api-url", emu.url, **env).stdout
+
+
+def test_a_second_bot_on_the_same_port_is_refused(cluster, emulator):
+    emu, _ = emulator
+    first = cluster.start_webhook(workers=1)
+    port = cluster.ports[first.pid]
+    env = cluster.env(USE_WEBHOOK="true", TELEGRAM_WEBHOOK_SECRET=SECRET, WEB_LISTEN=f"127.0.0.1:{port}",
+                      WEBHOOK_URL=f"http://127.0.0.1:{port}/webhook", BOT_TOKEN="654321:another-bot")
+    done = subprocess.run([sys.executable, "-m", "botrunner", "start", "--workers", "1", "--api-url", emu.url],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} (WEB_LISTEN / WEBHOOK_PORT) is in use by another process" in done.stdout + done.stderr
+    assert first.poll() is None and webhook_info(emu.url)["url"].endswith(f":{port}/webhook")

@@ -143,3 +143,17 @@ def test_stopping_server_refuses_new_requests_on_open_connections(redis_url, red
                 return first, resp.status
     assert asyncio.run(go()) == (200, 503)
     assert redis_client.exists(KEYS.seen(80)) and not redis_client.exists(KEYS.seen(81))
+
+
+def test_port_taken_sees_a_reuseport_listener():
+    from botrunner.web.server import listening_socket, port_taken
+    from tests.conftest import free_port
+    port = free_port()
+    assert not port_taken("127.0.0.1", port)
+    sock = listening_socket("127.0.0.1", port)
+    try:
+        assert port_taken("127.0.0.1", port)
+        listening_socket("127.0.0.1", port).close()   # ... while a sibling worker can still bind it
+    finally:
+        sock.close()
+    assert not port_taken("127.0.0.1", port)
