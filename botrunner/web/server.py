@@ -97,8 +97,10 @@ class WebServer:
         """Mount the features, bind, serve."""
         s = self.env.settings
         app = self.build_app()
+        # a stop waits for POSTs in flight, but leaves most of the drain deadline to the lanes
+        grace = min(s.webhook_response_timeout_ms / 1000 + 1, s.drain_timeout_s / 2)
         self.runner = web.AppRunner(app, access_log=None, keepalive_timeout=s.web_keepalive_timeout_s,
-                                    shutdown_timeout=s.webhook_response_timeout_ms / 1000 + 1)
+                                    shutdown_timeout=grace)
         await self.runner.setup()
         assert self.runner.server is not None and self.guard is not None
         self.guard.factory = self.runner.server      # aiohttp's per-connection RequestHandler factory
