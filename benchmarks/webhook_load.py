@@ -10,8 +10,8 @@ run is `botrunner loadtest --webhook URL --secret S --api-url ... --json` (new u
 after one warm-up run; configurations: the defaults, fewer handler threads (less contention for
 the GIL with the worker's event loop, which answers the POSTs), no captcha image, and a light bot
 defined here (one reply per /start). The medians
-go into docs/benchmarks.md between the webhook markers, which benchmarks/report.py keeps when it
-rewrites the file.
+go into docs/benchmarks.md between the webhook markers, below report.py's KEPT marker, so `make
+bench` carries them over when it rewrites the file.
 """
 from __future__ import annotations
 
