@@ -145,4 +145,3 @@ def write_markdown(results: list[dict], args, command: str, elapsed_s: float, pa
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
-
