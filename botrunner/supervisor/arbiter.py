@@ -22,6 +22,7 @@ from botrunner.intake.poller import long_poll_timeout
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from botrunner.supervisor.pipeline_guard import guard_at_start
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
@@ -92,14 +93,15 @@ class Supervisor:
             self.embedded = start_embedded_redis(self.settings)
         self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
                                           socket_timeout=2)
+        guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
         self.pipe = os.pipe()
         for fd in self.pipe:
             os.set_blocking(fd, False)
         for sig in SIGNALS:
             signal.signal(sig, self.signal)
         signal.signal(signal.SIGCHLD, self.handle_chld)
-        logger.info("Supervisor {} starting {} worker(s); Bot API {}", os.getpid(), self.num_workers,
-                    self.settings.telegram_api_url)
+        logger.info("Supervisor {} starting {} worker(s); Bot API {}; STATE_DIR {}", os.getpid(), self.num_workers,
+                    self.settings.telegram_api_url, self.settings.state_path)
         self.manage_workers()
         self.notifier.ready(self.status_line())
 
