@@ -221,7 +221,7 @@ def status(settings: Settings, api_url: str | None, as_json: bool) -> None:
     keys, bot, token = bot_keys(settings, "status")
     client = pipeline_redis(settings)
     snap = snapshot(client, keys, settings.lanes)
-    if not snap.workers and snap.poll_offset is None:
+    if not (snap.workers or snap.poll_offset is not None or snap.poll_error or snap.dead_letters):
         others = [b for b in bots_in(client) if b != bot]
         raise OperatorError(f"no trace of bot {bot} in {redis_where(settings)} (never started here?)"
                             + (f"; this Redis holds bots {', '.join(others)}: is BOT_TOKEN right?" if others else ""))

@@ -7,6 +7,7 @@ A wrong value raises `ConfigError` whose message is one line: variable, value, w
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -100,13 +101,17 @@ def text(raw: str) -> str:
 
 
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
-_IPV6 = re.compile(r"\[?[0-9A-Fa-f:.]+(%\w+)?\]?")
 
 
 def host(raw: str) -> str:
     """A host name, IPv4 or IPv6 address: nothing else (an inline comment kept by systemd fails here)."""
     value = raw.strip()
-    if _HOSTNAME.fullmatch(value) or (":" in value and _IPV6.fullmatch(value)):
+    try:
+        ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.fullmatch(value):
         return value
     raise ValueError("a host name or IP address")
 
@@ -397,7 +402,8 @@ class Settings:
             return _with_db(self.redis_url, db)
         if self.redis_host:
             auth = f":{self.redis_password}@" if self.redis_password else ""
-            return f"redis://{auth}{self.redis_host}:{self.redis_port}/{db}"
+            host = f"[{self.redis_host}]" if ":" in self.redis_host and "[" not in self.redis_host else self.redis_host
+            return f"redis://{auth}{host}:{self.redis_port}/{db}"
         return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
 
     @property
