@@ -111,8 +111,9 @@ def mongo_pool_line(settings: Settings) -> str:
 def check_database(settings: Settings) -> str:
     if settings.mongodb_url:
         import pymongo
-        client = pymongo.MongoClient(settings.mongodb_url, serverSelectionTimeoutMS=settings.mongo_timeout_ms,
-                                     connectTimeoutMS=settings.mongo_timeout_ms)
+        timeout = settings.mongo_timeout_ms
+        client: pymongo.MongoClient = pymongo.MongoClient(settings.mongodb_url, serverSelectionTimeoutMS=timeout,
+                                                          connectTimeoutMS=timeout)
         try:
             version = client.server_info()["version"]
         finally:
