@@ -358,7 +358,9 @@ def check(ctx: click.Context, api_url: str | None) -> None:
     """Check configuration, env file, state directory, Redis, database, Bot API and webhook; exit 1 on a failure."""
     from botrunner.tools.preflight import run_checks
     settings = ctx.ensure_object(Settings).replace(telegram_api_url=api_url.rstrip("/") if api_url else None)
-    results = run_checks(settings, env_file=ctx.find_root().params.get("env_file"))
+    root = ctx.find_root()
+    named = root.get_parameter_source("env_file") != click.core.ParameterSource.DEFAULT
+    results = run_checks(settings, env_file=root.params.get("env_file"), env_file_named=named)
     for result in results:
         click.echo(f"[{'ok' if result.ok else 'FAIL':>4}] {result.name}: {result.detail}")
     failed = [r.name for r in results if not r.ok]

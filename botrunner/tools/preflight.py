@@ -33,8 +33,9 @@ class CheckResult:
     detail: str
 
 
-def run_checks(settings: Settings, env_file: str | None = None) -> list[CheckResult]:
-    """Run every check; one failing does not stop the others."""
+def run_checks(settings: Settings, env_file: str | None = None, env_file_named: bool = False) -> list[CheckResult]:
+    """Run every check; one failing does not stop the others. `env_file_named`: the operator gave
+    the file (--env-file or BOTRUNNER_ENV_FILE), so a missing one is a failure, not the default."""
     checks: list[tuple[str, Callable[[Settings], str]]] = [
         ("state directory", check_state_dir),
         ("log directory", check_log_dir),
@@ -44,7 +45,7 @@ def run_checks(settings: Settings, env_file: str | None = None) -> list[CheckRes
         ("webhook", check_webhook),
     ]
     results = [CheckResult("configuration", True, f"valid (api {settings.telegram_api_url})")]
-    if env_file and Path(env_file).is_file():
+    if env_file and (env_file_named or Path(env_file).is_file()):
         checks.insert(0, ("env file", lambda s: check_env_file(env_file)))
     for name, check in checks:
         try:
@@ -55,6 +56,8 @@ def run_checks(settings: Settings, env_file: str | None = None) -> list[CheckRes
 
 
 def check_env_file(path: str) -> str:
+    if not Path(path).is_file():
+        raise OperatorError(f"{path} does not exist: every setting came from the environment and defaults")
     problems = systemd_mismatches(path)
     if problems:
         raise OperatorError(f"{path}: " + "; ".join(problems))

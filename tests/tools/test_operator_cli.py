@@ -24,8 +24,10 @@ KEYS = Keys.for_token(TOKEN)
 
 
 def invoke(args: list[str], env: dict[str, str]):
-    base = {"BOT_TOKEN": "", "REDIS_URL": "", "REDIS_HOST": "", "MONGODB_URL": "", "TELEGRAM_API_URL": ""}
-    return CliRunner().invoke(cli.main, ["--env-file", "/nonexistent", *args], env={**base, **env}, prog_name="botrunner")
+    """The CLI with no env file (unless args start with --env-file) and none of the shell's settings."""
+    base = dict.fromkeys(["BOT_TOKEN", "REDIS_URL", "REDIS_HOST", "MONGODB_URL", "TELEGRAM_API_URL"])  # unset
+    args = args if args[0] == "--env-file" else ["--env-file", "/nonexistent", *args]
+    return CliRunner().invoke(cli.main, args, env={**base, **env}, prog_name="botrunner")
 
 
 def one_error_line(result) -> str:
@@ -70,14 +72,16 @@ def test_check_names_the_mongo_url_in_one_short_line(tmp_path):
 
 def test_check_accepts_a_trailing_slash_and_finds_a_webhook(tmp_path, emulator):
     emu, control = emulator
-    env = {"STATE_DIR": str(tmp_path), "BOT_TOKEN": TOKEN}
-    clean = invoke(["check", "--api-url", emu.url + "/"], env)
+    env_file = tmp_path / "botrunner.env"
+    env_file.write_text(f"# the service's file\nBOT_TOKEN={TOKEN}\n")
+    env = {"STATE_DIR": str(tmp_path)}
+    clean = invoke(["--env-file", str(env_file), "check", "--api-url", emu.url + "/"], env)
     assert clean.exit_code == 0, clean.output
     assert "[  ok] webhook: no webhook set" in clean.stdout
-    assert clean.stdout.splitlines()[-1] == "botrunner check: all 7 checks passed"
+    assert clean.stdout.splitlines()[-1] == "botrunner check: all 8 checks passed"
     import httpx
     assert httpx.post(f"{emu.url}/bot{TOKEN}/setWebhook", data={"url": "https://old-node-bot.example/hook"}).json()["ok"]
-    blocked = invoke(["check", "--api-url", emu.url + "/"], env)
+    blocked = invoke(["--env-file", str(env_file), "check", "--api-url", emu.url + "/"], env)
     assert blocked.exit_code == 1
     webhook = next(line for line in blocked.stdout.splitlines() if "] webhook:" in line)
     assert webhook.startswith("[FAIL] webhook: a webhook is set (https://old-node-bot.example/hook")
@@ -140,3 +144,10 @@ def test_an_unexpected_failure_in_any_command_is_one_line(tmp_path):
     result = invoke(["db", "init"], {"STATE_DIR": str(blocker / "state")})
     assert result.exit_code == 1
     assert one_error_line(result).startswith("botrunner db init: ")
+
+
+def test_check_fails_when_the_named_env_file_is_missing(tmp_path):
+    result = CliRunner().invoke(cli.main, ["--env-file", str(tmp_path / "botrunner.evn"), "check"],
+                                env={"STATE_DIR": str(tmp_path), "BOT_TOKEN": ""}, prog_name="botrunner")
+    assert result.exit_code == 1
+    assert f"[FAIL] env file: {tmp_path / 'botrunner.evn'} does not exist" in result.stdout
