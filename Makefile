@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench install install-test install-bench emulator clean
+.PHONY: demo test test-deps lint bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,19 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-test: install-test lint
+# apt packages tests need; installed when missing (as root), else a loud failure naming them.
+# git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says.
+test-deps:
+	@missing=""; \
+	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
+	/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y $$missing || { echo "make test-deps: could not install:$$missing" >&2; exit 1; }; \
+	  else echo "make test-deps: missing apt packages:$$missing (run: sudo apt-get install -y$$missing)" >&2; exit 1; fi; \
+	fi
+
+test: install-test lint test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench
