@@ -6,7 +6,9 @@ Two configurations pass every connection test and still lose work:
 - several hosts on one pipeline Redis, each with its own SQLite file: lanes move between hosts,
   so one user's data ends up split over several databases.
 `guard_pipeline` raises `UnsafePipeline` (exit status 2, which systemd does not restart) for
-either; REDIS_ALLOW_EVICTION=true turns the first into a warning. The embedded Redis is private to
+either; REDIS_ALLOW_EVICTION=true turns the first into a warning. Two hosts started at the same
+moment both pass the start check, so the supervisor repeats the host check every
+RECHECK_S seconds (`split_database`) and halts with the same exit status when it finds one. The embedded Redis is private to
 one host and runs without maxmemory, so it is never refused. Both the supervisor's start and
 `botrunner check` call this; the eviction policy is read from INFO, which managed Redis services
 allow even where CONFIG is disabled.
@@ -24,6 +26,7 @@ from botrunner.redis_keys import Keys
 from botrunner.tools.operator_errors import OperatorError, redis_where
 
 EXIT_UNSAFE = 2        # like a configuration error: a restart cannot fix it
+RECHECK_S = 15.0       # how often a running supervisor looks for workers of another host (SQLite only)
 
 
 class UnsafePipeline(OperatorError):
@@ -70,12 +73,22 @@ def guard_pipeline(settings: Settings, client: redis.Redis, keys: Keys, this_hos
         raise UnsafePipeline(f"{redis_where(settings)}: {risk} (or REDIS_ALLOW_EVICTION=true to start anyway)")
     if risk:
         accepted.append(f"{risk}; started anyway because REDIS_ALLOW_EVICTION=true")
-    hosts = other_hosts(client, keys, this_host or socket.gethostname())
-    if hosts and not settings.mongodb_url:
-        raise UnsafePipeline(f"workers of this bot run on {', '.join(hosts)} against the same Redis, and this host "
-                             f"uses SQLite ({settings.sqlite_file}): users would be split over several databases; "
-                             "set MONGODB_URL on every host (required past one VM)")
+    split = split_database(settings, client, keys, this_host)
+    if split:
+        raise UnsafePipeline(split)
     return accepted
+
+
+def split_database(settings: Settings, client: redis.Redis, keys: Keys, this_host: str | None = None) -> str | None:
+    """Why this host's SQLite would split the bot's users, or None (MongoDB, or no other host)."""
+    if settings.embedded_redis or settings.mongodb_url:
+        return None
+    hosts = other_hosts(client, keys, this_host or socket.gethostname())
+    if not hosts:
+        return None
+    return (f"workers of this bot run on {', '.join(hosts)} against the same Redis, and this host uses SQLite "
+            f"({settings.sqlite_file}): users would be split over several databases; set MONGODB_URL on every "
+            "host (required past one VM)")
 
 
 def guard_at_start(settings: Settings, client: redis.Redis, keys: Keys) -> None:

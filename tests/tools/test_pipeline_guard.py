@@ -90,3 +90,25 @@ def test_supervisor_refuses_to_start_on_an_evicting_redis(evicting, redis_url, t
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("botrunner start: Redis at ")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_running_supervisor_on_sqlite_halts_when_another_host_joins(tmp_path, redis_url):
+    """Two VMs started at the same moment both pass the start check; the periodic re-check stops them."""
+    from botrunner.emulator import running_emulator
+    from tests.runner.conftest import KEYS as RUNNER_KEYS
+    from tests.runner.conftest import Cluster
+    with running_emulator(port=0) as emu:
+        cluster = Cluster(tmp_path, redis_url, emu.url)
+        try:
+            supervisor = cluster.start(workers=1)
+            cluster.client.hset(RUNNER_KEYS.worker("vm-other-1"), mapping={"host": "vm-other", "pid": 1})
+            deadline = time.monotonic() + 120
+            while supervisor.poll() is None and time.monotonic() < deadline:   # a live worker beats
+                cluster.client.zadd(RUNNER_KEYS.workers, {"vm-other-1": int(time.time() * 1000)})
+                time.sleep(0.5)
+            assert supervisor.wait(10) == 2
+            assert "Halting: workers of this bot run on vm-other" in cluster.log(supervisor)
+        finally:
+            cluster.stop_all()
+            cluster.client.close()
