@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -71,21 +72,23 @@ class DeadLetters:
         self._replay = client.register_script(_REPLAY)
 
     def count(self) -> int:
-        return int(self.client.xlen(self.keys.dead))
+        length: Any = self.client.xlen(self.keys.dead)
+        return int(length)
 
     def list(self, limit: int = 20, oldest_first: bool = True) -> list[DeadLetter]:
         """Up to `limit` entries, oldest first (or newest first)."""
         read = self.client.xrange if oldest_first else self.client.xrevrange
-        return [_letter(i, f) for i, f in read(self.keys.dead, count=limit)]
+        entries: Any = read(self.keys.dead, count=limit)
+        return [_letter(i, f) for i, f in entries]
 
     def get(self, entry_id: str) -> DeadLetter | None:
-        found = self.client.xrange(self.keys.dead, min=entry_id, max=entry_id)
+        found: Any = self.client.xrange(self.keys.dead, min=entry_id, max=entry_id)
         return _letter(*found[0]) if found else None
 
     def all_ids(self, batch: int = 500) -> Iterator[str]:
         start = "-"
         while True:
-            entries = self.client.xrange(self.keys.dead, min=start, max="+", count=batch)
+            entries: Any = self.client.xrange(self.keys.dead, min=start, max="+", count=batch)
             if not entries:
                 return
             yield from (_text(i) for i, _ in entries)

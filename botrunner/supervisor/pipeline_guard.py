@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import redis
 from loguru import logger
@@ -37,7 +38,7 @@ class UnsafePipeline(OperatorError):
 
 def memory_policy(client: redis.Redis) -> tuple[str, int]:
     """(maxmemory-policy, maxmemory in bytes; 0 = no limit) of the server."""
-    info = client.info("memory")
+    info: Any = client.info("memory")
     return str(info.get("maxmemory_policy", "noeviction")), int(info.get("maxmemory", 0) or 0)
 
 
@@ -56,8 +57,9 @@ def other_hosts(client: redis.Redis, keys: Keys, this_host: str) -> list[str]:
     """Hosts other than this one with live workers of this bot in the registry."""
     hosts = set()
     now_ms = time.time() * 1000
-    for worker_id, beat_ms in client.zrange(keys.workers, 0, -1, withscores=True):
-        host = client.hget(keys.worker(worker_id.decode()), "host")
+    registry: Any = client.zrange(keys.workers, 0, -1, withscores=True)
+    for worker_id, beat_ms in registry:
+        host: Any = client.hget(keys.worker(worker_id.decode()), "host")
         if host and now_ms - beat_ms < 60_000 and host.decode() != this_host:
             hosts.add(host.decode())
     return sorted(hosts)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -98,7 +99,8 @@ def check_redis(settings: Settings) -> str:
                 "set REDIS_URL for a shared Redis")
     client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=3,
                                   socket_connect_timeout=3)
-    version = client.info("server")["redis_version"]
+    server: Any = client.info("server")
+    version = server["redis_version"]
     accepted = guard_pipeline(settings, client, Keys.for_token(settings.bot_token))
     policy = "; ".join(accepted) or "keys cannot be evicted"
     return f"{redis_where(settings)} answers (redis {version}); {policy}"

@@ -46,39 +46,43 @@ def _s(value: Any) -> str:
 def lane_lag(client: redis.Redis, stream: str) -> tuple[int, int]:
     """(pending, undelivered) of one lane: read-but-unacknowledged, and not yet read by anyone."""
     try:
-        groups = client.xinfo_groups(stream)
+        groups: Any = client.xinfo_groups(stream)
     except redis.ResponseError:
         return 0, 0
     group = next((g for g in groups if _s(g["name"]) == GROUP), None)
     if group is None:
-        return 0, client.xlen(stream)
-    undelivered = len(client.xrange(stream, min="(" + _s(group["last-delivered-id"]), max="+",
-                                    count=LAG_COUNT_CAP))
-    return int(group["pending"]), undelivered
+        length: Any = client.xlen(stream)
+        return 0, int(length)
+    entries: Any = client.xrange(stream, min="(" + _s(group["last-delivered-id"]), max="+", count=LAG_COUNT_CAP)
+    return int(group["pending"]), len(entries)
 
 
 def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     """Read the whole picture in a handful of round trips per lane."""
     snap = Snapshot()
     now = time.time()
-    for worker_id, beat_ms in client.zrange(keys.workers, 0, -1, withscores=True):
-        info = {_s(k): _s(v) for k, v in client.hgetall(keys.worker(_s(worker_id))).items()}
+    registry: Any = client.zrange(keys.workers, 0, -1, withscores=True)
+    for worker_id, beat_ms in registry:
+        fields: Any = client.hgetall(keys.worker(_s(worker_id)))
+        info = {_s(k): _s(v) for k, v in fields.items()}
         info.update(id=_s(worker_id), beat_age_s=round(now - beat_ms / 1000, 1))
         snap.workers.append(info)
     lease = client.get(keys.poll_lease)
     snap.poll_holder = _s(lease) if lease else None
-    offset = client.get(keys.poll_offset)
+    offset: Any = client.get(keys.poll_offset)
     snap.poll_offset = int(offset) if offset else None
-    last = client.get(keys.poll_last)
+    last: Any = client.get(keys.poll_last)
     snap.last_poll_age_s = round(now - int(last) / 1000, 1) if last else None
     for n in range(lanes):
         pending, undelivered = lane_lag(client, keys.lane(n))
         owner = client.get(keys.lane_owner(n))
         snap.lanes.append((n, pending, undelivered, _s(owner) if owner else None))
-    snap.dead_letters = int(client.get(keys.dead_count) or 0)
+    dead: Any = client.get(keys.dead_count)
+    snap.dead_letters = int(dead or 0)
     snap.sender = totals(snap.workers)
-    snap.blocked_chats = int(client.scard(keys.send_blocked))
-    raw_error = client.get(keys.poll_error)
+    blocked: Any = client.scard(keys.send_blocked)
+    snap.blocked_chats = int(blocked)
+    raw_error: Any = client.get(keys.poll_error)
     snap.poll_error = json.loads(raw_error) if raw_error else None
     return snap
 
