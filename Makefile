@@ -31,11 +31,13 @@ lint: install-test
 	$(BIN)/ruff check .
 
 # apt packages tests need; installed when missing (as root), else a loud failure naming them.
-# git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says.
+# git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
+# systemd: systemd-analyze verifies the shipped unit files.
 test-deps:
 	@missing=""; \
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get install -y $$missing || { echo "make test-deps: could not install:$$missing" >&2; exit 1; }; \
