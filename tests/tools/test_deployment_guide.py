@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from botrunner.emulator import running_emulator
+from tests.runner.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +79,9 @@ def service_user():
         return
     name = f"brdoc{uuid.uuid4().hex[:6]}"
     yield name
-    subprocess.run(["userdel", name], capture_output=True)
+    # userdel refuses while a process of the user is still exiting: wait for the last one to go
+    wait_until(lambda: subprocess.run(["userdel", name], capture_output=True).returncode in (0, 6), 30, 0.5,
+               f"userdel {name}")
 
 
 def test_guide_has_the_steps_the_test_runs():
@@ -95,15 +99,48 @@ def test_install_and_check_as_written(sandbox, service_user):
         env.update(PATH=SYSTEM_PATH, HOME=str(sandbox), LANG="C.UTF-8")
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=sandbox, env=env,
                               capture_output=True, text=True, timeout=900)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"the guide failed:\n{script}\n---\n{output[-6000:]}"
-    assert "botrunner check: all 8 checks passed" in done.stdout, output[-4000:]
-    assert "[  ok] env file:" in done.stdout and "[  ok] webhook: no webhook set" in done.stdout
-    assert f"{sandbox}/var/lib/botrunner is writable" in done.stdout
-    assert "0 created" not in done.stdout and "created" in done.stdout      # db init made the tables
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, f"the guide failed:\n{script}\n---\n{output[-6000:]}"
+        assert "botrunner check: all 8 checks passed" in done.stdout, output[-4000:]
+        assert "[  ok] env file:" in done.stdout and "[  ok] webhook: no webhook set" in done.stdout
+        assert f"{sandbox}/var/lib/botrunner is writable" in done.stdout
+        assert "0 created" not in done.stdout and "created" in done.stdout      # db init made the tables
+        status = running_service_status(blocks["configure"], sandbox, service_user, env)
+    assert "Bot: 4711 (keys botrunner:4711:*)" in status and "Workers: 1" in status, status
+    assert "Webhook: none (long polling works)" in status and "Last poll error: none recorded" in status
     state = sandbox / "var" / "lib" / "botrunner"
     if service_user:
         import pwd
         assert pwd.getpwuid((state / "botrunner.sqlite3").stat().st_uid).pw_name == service_user
         env_file = sandbox / "etc" / "botrunner" / "botrunner.env"
         assert oct(env_file.stat().st_mode & 0o777) == "0o640"
+
+
+def running_service_status(configure: str, sandbox: Path, user: str | None, env: dict[str, str]) -> str:
+    """Start the supervisor as the unit does (its user, env file, STATE_DIR), then step 3's `br status`."""
+    br = re.search(r"^br\(\) \{.*?\}", configure, re.S | re.M)
+    assert br, "the configure step defines br()"
+    shorthand = rewrite(br.group(0), sandbox, user, "")
+    log = open(sandbox / "supervisor.log", "wb")
+    supervisor = subprocess.Popen(["bash", "-c", f"{shorthand}\nbr start --workers 1"], env=env, cwd=sandbox,
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return wait_until(lambda: _status_with_a_worker(shorthand, env, sandbox), 90, 0.5,
+                          "br status to show the running worker")
+    finally:
+        os.killpg(supervisor.pid, signal.SIGTERM)      # the group: runuser, the supervisor, its workers
+        try:
+            supervisor.wait(40)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        log.close()
+
+
+def _status_with_a_worker(shorthand: str, env: dict[str, str], sandbox: Path) -> str | None:
+    done = subprocess.run(["bash", "-c", f"{shorthand}\nbr status"], env=env, cwd=sandbox, capture_output=True,
+                          text=True, timeout=60)
+    return done.stdout if done.returncode == 0 and "Workers: 1" in done.stdout else None
