@@ -47,8 +47,16 @@ define need
 	fi
 endef
 
+# git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
+# systemd: systemd-analyze verifies the shipped unit files.
 test-deps:
 	$(call need,nginx,nginx)
+	$(call need,git,git)
+	$(call need,systemd-analyze,systemd)
+	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \
+		echo "test-deps: python3-venv is missing; installing it"; \
+		$(SUDO) apt-get install -y python3-venv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y python3-venv; } || \
+		{ echo "test-deps: could not install python3-venv: install it and rerun" >&2; exit 1; }; }
 
 test: install-test test-deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,8 @@ ended on the server before the lease can expire: two getUpdates are never in fli
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import aiohttp
 from loguru import logger
@@ -122,6 +124,7 @@ class Poller:
         return batch.next_offset
 
     async def _on_api_error(self, exc: ApiError, backoff: Backoff) -> None:
+        await self._record_error(exc)
         if exc.code == 401:
             logger.critical("The Bot API rejected the bot token (401 {}): check BOT_TOKEN; stopping", exc.description)
             raise FatalApiError(exc.description)
@@ -143,6 +146,15 @@ class Poller:
         delay = backoff.next_delay()
         logger.warning("getUpdates answered {} {}; retrying in {:.1f}s", exc.code, exc.description, delay)
         await asyncio.sleep(delay)
+
+
+    async def _record_error(self, exc: ApiError) -> None:
+        """Keep the last getUpdates error for `botrunner status` (a 409 or 401 is otherwise only in the journal)."""
+        record = json.dumps({"code": exc.code, "description": exc.description, "at": int(time.time() * 1000)})
+        try:
+            await self.intake.client.set(self.intake.keys.poll_error, record, ex=7 * 86400)
+        except Exception as err:  # status is a convenience: never let it stop the poller
+            logger.debug("Could not record the poll error for status: {!r}", err)
 
 
 async def _sleep_or(event: asyncio.Event, seconds: float) -> None:

