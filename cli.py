@@ -57,8 +57,8 @@ class OperatorGroup(click.Group):
 def bot_keys(settings: Settings, command: str) -> tuple[Keys, str, str]:
     """The keys of the bot BOT_TOKEN names; refuses to guess without one (an empty answer for the
     wrong bot looks just like a dead bot). With a local Bot API server, the local token's bot."""
+    from botrunner.errors import OperatorError
     from botrunner.redis_keys import Keys, bot_id
-    from botrunner.tools.operator_errors import OperatorError
     if not settings.bot_token and settings.telegram_api_url == "https://api.telegram.org":
         raise OperatorError(f"BOT_TOKEN is not set, so it is unknown which bot to read (keys botrunner:<bot id>:*); "
                             f"run it with the service's settings: botrunner --env-file /etc/botrunner/botrunner.env "
@@ -73,7 +73,7 @@ def pipeline_redis(settings: Settings) -> redis.Redis:
 
     import redis
 
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     if settings.embedded_redis and not os.path.exists(settings.embedded_redis_socket):
         raise OperatorError(f"no embedded Redis under STATE_DIR={settings.state_path} (no socket "
                             f"{settings.embedded_redis_socket}): the bot is not running with this STATE_DIR, or it "
@@ -320,7 +320,8 @@ def status(settings: Settings, api_url: str | None, as_json: bool) -> None:
     import dataclasses
     import json
 
-    from botrunner.tools.operator_errors import OperatorError, redis_where
+    from botrunner.errors import OperatorError
+    from botrunner.tools.operator_errors import redis_where
     from botrunner.tools.status import bots_in, render, snapshot, webhook_state
     settings = settings.replace(telegram_api_url=api_url.rstrip("/") if api_url else None)
     keys, bot, token = bot_keys(settings, "status")
@@ -356,7 +357,7 @@ def db_stats(settings: Settings) -> None:
     """Show collection counts and index usage."""
     from pathlib import Path
 
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     from storage.db_admin import stats_lines
     if not settings.mongodb_url and not Path(settings.sqlite_file).exists():
         raise OperatorError(f"no SQLite database at {settings.sqlite_file} (STATE_DIR={settings.state_path}): is "
@@ -377,7 +378,7 @@ def _dead_letters(settings: Settings, command: str) -> tuple[DeadLetters, str]:
 
 
 def _chosen_ids(letters: DeadLetters, ids: tuple[str, ...], every: bool, command: str) -> list[str]:
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     if bool(ids) == every:
         raise OperatorError(f"name the entries (ids from `botrunner dead list`) or pass --all, not both: "
                             f"botrunner {command} ID [ID ...] | --all")
@@ -428,7 +429,7 @@ def dead_replay(settings: Settings, ids: tuple[str, ...], every: bool) -> None:
 @pass_settings
 def dead_drop(settings: Settings, ids: tuple[str, ...], every: bool, yes: bool) -> None:
     """Delete dead letters for good."""
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     if every and not yes:
         raise OperatorError("dropping every dead letter loses those updates for good: add --yes")
     letters, bot = _dead_letters(settings, "dead drop")

@@ -23,17 +23,12 @@ import redis
 from loguru import logger
 
 from botrunner.config.settings import Settings
+from botrunner.errors import UnsafePipeline
 from botrunner.redis_keys import Keys
-from botrunner.tools.operator_errors import OperatorError, redis_where
+from botrunner.tools.operator_errors import redis_where
 
-EXIT_UNSAFE = 2        # like a configuration error: a restart cannot fix it
+EXIT_UNSAFE = UnsafePipeline.exit_status
 RECHECK_S = 15.0       # how often a running supervisor looks for workers of another host (SQLite only)
-
-
-class UnsafePipeline(OperatorError):
-    """The pipeline Redis or the database layout can lose or split updates."""
-
-    exit_status = EXIT_UNSAFE
 
 
 def memory_policy(client: redis.Redis) -> tuple[str, int]:
