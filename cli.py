@@ -147,8 +147,8 @@ def _api_failure(exc: Exception) -> None:
 @pass_settings
 def webhook_info_cmd(settings: Settings, api_url: str | None) -> None:
     """Show getWebhookInfo (URL, pending updates, last error) and the POSTs botrunner refused."""
+    from botrunner.errors import ApiError
     from botrunner.intake import webhook_registration as reg
-    from botrunner.intake.raw_api import ApiError
     settings = _webhook_settings(settings, api_url)
     try:
         info = reg.webhook_info(settings)
@@ -164,8 +164,8 @@ def webhook_info_cmd(settings: Settings, api_url: str | None) -> None:
 def webhook_set_cmd(settings: Settings, api_url: str | None) -> None:
     """setWebhook(WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET, WEBHOOK_MAX_CONNECTIONS); pending updates are kept."""
     from botrunner.bot.router import load_router
+    from botrunner.errors import ApiError
     from botrunner.intake import webhook_registration as reg
-    from botrunner.intake.raw_api import ApiError
     settings = _webhook_settings(settings, api_url)
     problem = reg.set_problem(settings)
     if problem:
@@ -181,8 +181,8 @@ def webhook_set_cmd(settings: Settings, api_url: str | None) -> None:
 @pass_settings
 def webhook_delete_cmd(settings: Settings, api_url: str | None) -> None:
     """deleteWebhook, keeping pending updates: then start with USE_WEBHOOK unset to long-poll."""
+    from botrunner.errors import ApiError
     from botrunner.intake import webhook_registration as reg
-    from botrunner.intake.raw_api import ApiError
     try:
         reg.delete_webhook(_webhook_settings(settings, api_url))
     except ApiError as exc:
