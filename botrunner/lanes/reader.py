@@ -16,17 +16,20 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from loguru import logger
+from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Registry
+from botrunner.lease import renew_interval_s
 from botrunner.redis_keys import GROUP
+from botrunner.redis_replies import text
 
 TRIM_EVERY_S = 10.0
 
 
-def chat_of(fields: dict[Any, Any]) -> Any:
+def ordering_chat(fields: dict[Any, Any]) -> int | None:
     """Ordering key of an entry: its chat (else user) id; entries with neither are ordered by lane."""
     try:
         return routing_id(json.loads(fields[b"update"]))
@@ -55,7 +58,7 @@ class LaneReader:
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
         """Until stop(): heartbeat, renew, rebalance."""
-        interval = self.leases.ttl_ms / 3000.0
+        interval = renew_interval_s(self.leases.ttl_ms)
         while not self.stopping.is_set():
             try:
                 await self.tick()
@@ -97,11 +100,11 @@ class LaneReader:
 
     def _submit(self, lane: int, entries: list) -> None:
         for entry_id, fields in entries:
-            self.queues.submit(Job(lane, (lane, chat_of(fields)), _text(entry_id), fields))
+            self.queues.submit(Job(lane, (lane, ordering_chat(fields)), text(entry_id), fields))
 
     def _lost(self, lane: int) -> None:
         logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
-        self.leases.valid_until.pop(lane, None)
+        self.leases.forget(lane)
         self.hand_over(lane)
 
     def hand_over(self, lane: int) -> None:
@@ -131,7 +134,7 @@ class LaneReader:
                 continue
             await self.queues.wait_for_room()
             lanes, count = self.next_read(lanes, self.queues.free)
-            streams = {self.leases.keys.lane(n): ">" for n in lanes}
+            streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
                 reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
@@ -142,7 +145,7 @@ class LaneReader:
             finally:
                 self.in_read = set()
             for stream, entries in reply or []:
-                lane = int(_text(stream).rsplit(":", 1)[1])
+                lane = int(text(stream).rsplit(":", 1)[1])
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
 
@@ -170,7 +173,3 @@ class LaneReader:
             except Exception as exc:
                 logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
         self.reading.clear()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

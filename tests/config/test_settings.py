@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 import cli
 from botrunner.config.reference import reference_markdown
-from botrunner.config.settings import ConfigError, Settings, describe, load_settings, mask
+from botrunner.config.settings import Settings, describe, load_settings, mask
+from botrunner.errors import ConfigError
 
 TOKEN = "123456:AAE-secretpart_xyz"
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from botrunner.errors import LeaseLost
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.store import Intake, LeaseLost, prepare
+from botrunner.intake.store import Intake, prepare
 from botrunner.redis_keys import Keys
 from tests.aio import run
 from tests.updates import message

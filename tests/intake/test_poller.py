@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from botrunner.errors import FatalApiError
 from botrunner.intake import poller as poller_module
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.poller import Poller
 from botrunner.intake.raw_api import ApiError
 from botrunner.intake.store import Intake
 from botrunner.redis_keys import Keys

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from botrunner.intake.poller import Backoff, long_poll_timeout
+from botrunner.intake.poller import long_poll_timeout
 from botrunner.intake.store import lane_for, prepare, routing_id
 from tests.updates import callback, message
 
@@ -46,11 +46,3 @@ def test_long_poll_timeout_stays_below_half_the_lease():
     assert long_poll_timeout(25, 10000) == 5
     assert long_poll_timeout(2, 10000) == 2
     assert long_poll_timeout(25, 1000) == 0
-
-
-def test_backoff_grows_capped_and_resets():
-    backoff = Backoff(first=1, cap=4)
-    delays = [backoff.next_delay() for _ in range(6)]
-    assert all(0 < d <= 4 for d in delays) and delays[-1] >= 2
-    backoff.reset()
-    assert backoff.next_delay() <= 1

@@ -24,6 +24,11 @@ def message_from(user: int, update_id: int = 1) -> dict:
                                                "chat": {"id": user, "type": "private"}}}
 
 
+def flagged_in_redis(client, chat_id) -> bool:
+    """The limiter's shared "cannot be reached" flag, as every worker (and `botrunner status`) reads it."""
+    return bool(client.sismember(KEYS.send_blocked, str(chat_id)))
+
+
 def with_senders(redis_url, emu_url, scenario, count=1, limits=Limits(), **kwargs):
     """Run `scenario(*senders)`: `count` senders as separate workers would have them (own clients)."""
     async def main():
@@ -96,10 +101,10 @@ def test_blocked_user_is_flagged_once_skipped_and_cleared_when_they_write(redis_
     async def scenario(sender):
         outcomes = [(await sender.send_call("sendMessage", {"chat_id": 42, "text": f"try {n}"}))[0]
                     for n in range(5)]
-        flagged = await sender.limiter.is_blocked(42)
+        flagged = flagged_in_redis(redis_client, 42)
         control.set_blocked(TOKEN, 42, False)
         await sender.deliver(2, message_from(42, 2), [("sendMessage", {"chat_id": 42, "text": "welcome back"})])
-        return outcomes, flagged, await sender.limiter.is_blocked(42), sender.metrics
+        return outcomes, flagged, flagged_in_redis(redis_client, 42), sender.metrics
     outcomes, flagged, still, metrics = with_senders(
         redis_url, emu.url, scenario, on_blocked=lambda user, blocked: events.append((user, blocked)))
     assert outcomes == ["blocked"] * 5 and flagged and not still
@@ -108,14 +113,14 @@ def test_blocked_user_is_flagged_once_skipped_and_cleared_when_they_write(redis_
     assert texts(control, 42) == ["welcome back"]
 
 
-def test_chat_not_found_flags_the_chat_and_a_bad_request_is_final(redis_url, emulator):
+def test_chat_not_found_flags_the_chat_and_a_bad_request_is_final(redis_url, emulator, redis_client):
     emu, control = emulator
     control.inject_message(TOKEN, 42, "hi")
 
     async def scenario(sender):
         gone = await sender.send_call("sendMessage", {"chat_id": 999001, "text": "x"})
         bad = await sender.send_call("sendMessage", {"chat_id": 42, "text": ""})
-        return gone, bad, await sender.limiter.is_blocked(999001), await sender.limiter.is_blocked(42)
+        return gone, bad, flagged_in_redis(redis_client, 999001), flagged_in_redis(redis_client, 42)
     gone, bad, gone_flagged, flagged = with_senders(redis_url, emu.url, scenario)
     assert gone[0] == "blocked" and gone_flagged
     assert bad[0] == "failed" and not flagged
