@@ -71,6 +71,15 @@ class Keys:
     def dead_count(self) -> str:          # total ever dead-lettered
         return self.prefix + "dead:count"
 
+    # --- faults: data-loss detection and counters ---
+    @property
+    def generation(self) -> str:          # "<n>:<random>": vanishes with the data (FLUSHALL, restart without AOF)
+        return self.prefix + "generation"
+
+    @property
+    def faults(self) -> str:              # hash: counters of faults survived (data_loss, deleted_claims, ...)
+        return self.prefix + "faults"
+
     # --- workers ---
     @property
     def workers(self) -> str:             # zset: worker id -> last heartbeat (ms)

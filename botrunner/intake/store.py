@@ -8,7 +8,6 @@ getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A sta
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,8 @@ from loguru import logger
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 
 # KEYS: poll lease, poll offset, poll last.  ARGV: lease value, next offset, key prefix, dedup ttl,
-# now (ms), then triples (update_id, lane, raw json).  Lane keys are built here from the prefix,
+# (unused: poll:last is stamped with Redis' clock), then triples (update_id, lane, raw json).
+# Lane keys are built here from the prefix,
 # so this script (like the whole pipeline) needs one Redis, not a Redis Cluster.
 _INTAKE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -33,7 +33,8 @@ for i = 6, #ARGV, 3 do
   end
 end
 redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[5])
+local t = redis.call('TIME')
+redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 return added
 """
 
@@ -101,7 +102,7 @@ class Intake:
 
     async def store(self, batch: Batch, lease_value: str) -> int:
         """Store the batch and next_offset atomically; returns how many updates were new. Raises LeaseLost."""
-        args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, int(time.time() * 1000)]
+        args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, 0]
         for entry in batch.entries:
             args.extend(entry)
         added = await self._script(keys=[self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last],

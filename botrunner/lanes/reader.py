@@ -19,6 +19,7 @@ from loguru import logger
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Registry
 from botrunner.redis_keys import GROUP
@@ -50,6 +51,31 @@ class LaneReader:
         self.stopping = asyncio.Event()
         self.draining = False                    # renew only: no reading, no taking lanes
         self._last_trim = time.monotonic()
+        self.generation = Generation(client, leases.keys)
+
+    async def boot(self) -> None:
+        """Before the first read: every lane's consumer group exists; remember the data generation."""
+        await self.leases.ensure_groups()
+        await self.generation.check()
+
+    def lapsed(self, lane: int) -> None:
+        """A job of `lane` was skipped because the lease had lapsed locally (a stall): hand the lane back.
+
+        The lease may be renewed meanwhile, but the skipped entries stay pending under this worker,
+        which never reads them again; giving the lane back and taking it anew claims them, in order."""
+        if lane in self.reading:
+            logger.warning("Lane {}: the lease lapsed locally (event loop stalled?); handing it back so its "
+                           "skipped updates are claimed again in order", lane)
+            self.hand_over(lane)
+
+    async def _recover_if_lost(self) -> bool:
+        """After a Redis data loss: recreate the groups and take back the lanes held (their leases vanished)."""
+        if not await self.generation.check():
+            return False
+        await self.leases.ensure_groups()
+        for lane in self.leases.held:
+            await self.leases.acquire(lane)
+        return True
 
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
@@ -69,7 +95,11 @@ class LaneReader:
     async def tick(self) -> None:
         """One keeper round."""
         await self.registry.beat(self.leases.held, self.is_poller())
-        for lane in await self.leases.renew():
+        await self._recover_if_lost()
+        lost = await self.leases.renew()
+        if lost and await self._recover_if_lost():    # the data went between the check and the renewal
+            lost = [lane for lane in lost if not await self.leases.acquire(lane)]
+        for lane in lost:
             self._lost(lane)
         for lane in sorted(self.reading):
             if not self.leases.is_valid(lane):   # renewal could not run in time: treat as lost
@@ -124,16 +154,23 @@ class LaneReader:
     async def read(self) -> None:
         """Until stop(): read new entries of the lanes this worker reads into the chat queues."""
         while not self.stopping.is_set() and not self.draining:
-            lanes = sorted(self.reading)
+            await self.queues.wait_for_room()
+            lanes = sorted(self.reading)         # after the wait: a lane released meanwhile is not read
             if not lanes:
                 await asyncio.sleep(0.1)
                 continue
-            await self.queues.wait_for_room()
             streams = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
                 reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams,
                                                      count=max(1, min(100, self.queues.free)), block=500)
+            except aioredis.ResponseError as exc:
+                if "NOGROUP" in str(exc):         # the groups went with the data: recreate, read on
+                    await self._on_nogroup(exc)
+                else:
+                    logger.warning("Reading lanes failed ({!r}); retrying", exc)
+                    await asyncio.sleep(1.0)
+                continue
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -144,6 +181,15 @@ class LaneReader:
                 lane = int(_text(stream).rsplit(":", 1)[1])
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
+
+    async def _on_nogroup(self, exc: Exception) -> None:
+        try:
+            if not await self._recover_if_lost():
+                logger.error("Reading lanes: {!r} without a data loss; recreating the consumer groups", exc)
+                await self.leases.ensure_groups()
+        except Exception as again:
+            logger.warning("Recreating the consumer groups failed ({!r}); retrying", again)
+            await asyncio.sleep(1.0)
 
     def stop_reading(self) -> None:
         """Drain: read nothing new and take no lane; keep renewing what is held."""

@@ -1,7 +1,9 @@
 """Completion and dead letters: the last step of an update's life in its lane.
 
 `complete` runs after the handler's writes are durable: it sets the completion marker for the
-update_id (so a redelivery is recognised and skipped) and XACKs the entry, in one script.
+update_id (so a redelivery is recognised and skipped) and XACKs the entry, in one script, and
+only while `lane:<n>:owner` is still this worker (a worker paused past its lease cannot
+acknowledge what the new owner is about to handle: LaneLost, counted as `stale_owner`).
 Attempts are counted in Redis before each try, so an update that kills its worker also counts;
 after MAX_ATTEMPTS it goes to the dead-letter stream with its error and is acknowledged.
 """
@@ -12,10 +14,16 @@ import time
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.lanes.leases import Fence, LaneLost
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
-# KEYS: lane stream, attempts hash, done marker.  ARGV: entry id, group, done ttl
+# KEYS: lane stream, attempts hash, done marker, lane owner, faults hash.
+# ARGV: entry id, group, done ttl, owner ('' = unfenced).  -1 when the lane is no longer ours.
 _COMPLETE = """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[4] then
+  redis.call('HINCRBY', KEYS[5], 'stale_owner', 1)
+  return -1
+end
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
@@ -62,10 +70,18 @@ class Completion:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
         return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))
 
-    async def complete(self, lane: int, entry_id: str, update_id: int) -> None:
-        """Completion marker + XACK, after the handler's writes are durable."""
-        await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id)],
-                             args=[entry_id, GROUP, DONE_TTL_S])
+    async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None) -> None:
+        """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out."""
+        owner_key = fence.key if fence else self.keys.lane_owner(lane)
+        done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id),
+                                          owner_key, self.keys.faults],
+                                    args=[entry_id, GROUP, DONE_TTL_S, fence.owner if fence else ""])
+        if done == -1:
+            raise LaneLost(f"lane {lane} changed owner before update {update_id} was acknowledged")
+
+    async def count_fault(self, name: str) -> None:
+        """One more fault survived, in the `faults` hash `botrunner status` shows."""
+        await self.client.hincrby(self.keys.faults, name, 1)
 
     async def skip(self, lane: int, entry_id: str) -> None:
         """Acknowledge an entry that needs no handling (already completed)."""

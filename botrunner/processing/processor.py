@@ -2,8 +2,11 @@
 the thread pool, make its writes durable, send its replies, then completion marker + XACK.
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
-MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed is dead-lettered
-at once: retrying cannot fix it. Nothing here lets an exception escape to kill the worker.
+MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed, or whose handler
+passes HANDLER_TIMEOUT_S, is dead-lettered at once. After the handler the lane lease is checked
+again (a pause past its TTL sends nothing), and the journal and completion scripts are fenced by
+it; a Redis failure while delivering retries from the kept outbox, never by re-running the handler.
+Nothing here lets an exception escape to kill the worker.
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from loguru import logger
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.lanes.chat_order import Job
+from botrunner.lanes.leases import Fence, LaneLost
 from botrunner.processing.completion import Completion
+from botrunner.processing.handler_pool import HandlerPool, HandlerTimeout
 
 
 class Unparseable(Exception):
@@ -44,25 +49,30 @@ class Processor:
     """Handles lane entries for one worker."""
 
     def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
-                 pool: ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
+                 pool: HandlerPool | ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
                  lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
-                 deliver: Callable[[int, dict, list], Awaitable[None]] | None = None) -> None:
+                 deliver: Callable[..., Awaitable[None]] | None = None,
+                 fence_for: Callable[[int], Fence | None] = lambda lane: None) -> None:
         self.router = router
         self.completion = completion
         self.send = send
-        self.pool = pool
+        self.pool = HandlerPool.wrap(pool)
         self.services = services
         self.states = states
         self.max_attempts = max_attempts
         self.lane_valid = lane_valid
+        self.fence_for = fence_for                    # the lane lease the journal and completion scripts check
         self.retry_delay_s = retry_delay_s
         self.handled = 0
+        self.timeouts = 0
         self.deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
+        self.on_lapsed: Callable[[int], None] = lambda lane: None   # the lane reader hands such a lane back
 
     async def process(self, job: Job) -> None:
         """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
         if not self.lane_valid(job.lane):
+            self.on_lapsed(job.lane)                  # skipped entries must not stay stranded under us
             return
         try:
             update_id, raw, data = parse_entry(job.fields)
@@ -74,34 +84,66 @@ class Processor:
             logger.info("Update {} was already handled (redelivered after a crash); acknowledging", update_id)
             await self.completion.skip(job.lane, job.entry_id)
             return
+        outbox = await self._run_handler(job, update_id, raw, data, attempt)
+        if outbox is not None:
+            await self._finish(job, update_id, data, outbox)
+
+    async def _run_handler(self, job: Job, update_id: int, raw: str, data: dict[str, Any],
+                           attempt: int) -> list[tuple[str, dict[str, Any]]] | None:
+        """The handler's outbox, retried in place on errors; None when dead-lettered or the lane lapsed."""
         while True:
             if attempt > self.max_attempts:  # earlier attempts died with their worker
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
                                                   "gave up: the worker died during every attempt", attempt - 1)
-                return
+                return None
             try:
-                outbox = await asyncio.get_running_loop().run_in_executor(self.pool, self._handle, data)
-            except Unparseable as exc:
+                return await self.pool.run(self._handle, data)
+            except (Unparseable, HandlerTimeout) as exc:
+                if isinstance(exc, HandlerTimeout):
+                    self.timeouts += 1
+                    await self.completion.count_fault("handler_timeouts")
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
-                return
+                return None
             except Exception as exc:
                 if attempt >= self.max_attempts:
                     await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
                                                       "".join(traceback.format_exception(exc)), attempt)
-                    return
+                    return None
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
                 await asyncio.sleep(min(5.0, self.retry_delay_s * 2 ** (attempt - 1)))
                 if not self.lane_valid(job.lane):
-                    return
+                    self.on_lapsed(job.lane)
+                    return None
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
+
+    async def _finish(self, job: Job, update_id: int, data: dict[str, Any],
+                      outbox: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send the outbox and complete, fenced by the lane lease; Redis errors retry from the kept outbox."""
+        fence = self.fence_for(job.lane)
+        while True:
+            if not self.lane_valid(job.lane):     # the lease lapsed while the handler ran (a pause): hands off
+                logger.warning("Lane {} lapsed while the handler of update {} ran; sending nothing, leaving it to "
+                               "the lane's next owner", job.lane, update_id)
+                self.on_lapsed(job.lane)
+                return
+            try:
+                await self.deliver(update_id, data, outbox, fence)     # after the flush hooks, before the marker
+                await self.completion.complete(job.lane, job.entry_id, update_id, fence)
+            except LaneLost as exc:
+                logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
+                               update_id, exc)
+                return
+            except Exception as exc:              # Redis unreachable: never re-run the handler for this
+                logger.warning("Delivering update {} failed ({!r}); retrying from the kept outbox in 1s",
+                               update_id, exc)
+                await asyncio.sleep(1.0)
                 continue
-            await self.deliver(update_id, data, outbox)     # after the flush hooks, before the marker
-            await self.completion.complete(job.lane, job.entry_id, update_id)
             self.handled += 1
             return
 
-    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]],
+                         fence: Fence | None = None) -> None:
         for method, params in outbox:
             await self.send(method, params)
 

@@ -24,7 +24,7 @@ from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
-from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
+from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_EXHAUSTED, WORKER_FATAL, Worker
 
 SIGNALS = [getattr(signal, f"SIG{name}") for name in "HUP QUIT INT TERM TTIN TTOU".split()]
 SIG_NAMES = {sig: sig.name[3:].lower() for sig in SIGNALS}
@@ -228,7 +228,7 @@ class Supervisor:
             return
         new = self.workers[self.roll_new]
         old = self.workers[self.rolling[0]]
-        if new.heartbeat.last_update() != new.booted_ctime and not old.retiring:
+        if new.heartbeat.last_update() != new.booted_beat and not old.retiring:
             self.retire(self.rolling[0], f"rolled; replaced by worker {self.roll_new}")
             self.rolling.pop(0)
             self.roll_new = None
@@ -249,8 +249,10 @@ class Supervisor:
             worker.heartbeat.close()
 
     def murder_workers(self) -> None:
-        """Kill workers whose heartbeat stopped: SIGABRT first, SIGKILL if that did not end them."""
-        now = time.time()
+        """Kill workers whose heartbeat stopped: SIGABRT first, SIGKILL if that did not end them.
+
+        Both sides use the monotonic clock (heartbeat.py): a wall-clock step kills nobody."""
+        now = time.monotonic()
         for pid, worker in list(self.workers.items()):
             silent = now - max(worker.heartbeat.last_update(), worker.spawned_at)
             if silent <= self.settings.heartbeat_timeout_s:
@@ -288,7 +290,7 @@ class Supervisor:
                     raise
 
     def log_exit(self, pid: int, status: int, worker: Worker) -> None:
-        lived = time.time() - worker.spawned_at
+        lived = time.monotonic() - worker.spawned_at
         if os.WIFSIGNALED(status):
             sig = signal.Signals(os.WTERMSIG(status))
             note = ": perhaps out of memory" if sig == signal.SIGKILL else ""
@@ -299,7 +301,11 @@ class Supervisor:
                 raise HaltServer("a worker failed to boot (see its error above)", WORKER_BOOT_ERROR)
             if code == WORKER_FATAL:
                 raise HaltServer("the Bot API rejected the bot token", WORKER_FATAL)
-            (logger.info if code == 0 else logger.error)("Worker {} exited with code {}", pid, code)
+            if code == WORKER_EXHAUSTED:
+                logger.error("Worker {} exited: hung handlers (HANDLER_TIMEOUT_S) took all its threads; replacing it",
+                             pid)
+            else:
+                (logger.info if code == 0 else logger.error)("Worker {} exited with code {}", pid, code)
             if code == 0 and worker.retiring:
                 return
         # a worker that dies young again and again: back off before the next spawn
@@ -314,11 +320,14 @@ class Supervisor:
         grace = long_poll_timeout(self.settings.poll_timeout_s, self.settings.poll_lease_ttl_ms) + 30
         if time.time() - self.started < grace + self.settings.poll_lease_ttl_ms / 1000:
             return True
+        if self.redis is None:
+            return False
         try:
             last = self.redis.get(Keys.for_token(self.settings.bot_token).poll_last)
+            seconds, micros = self.redis.time()        # poll:last is on Redis' clock: compare on it too
         except redis.RedisError:
             return False
-        return last is not None and time.time() - int(last) / 1000 < grace
+        return last is not None and seconds + micros / 1e6 - int(last) / 1000 < grace
 
     def tell_systemd(self) -> None:
         if not self.notifier.enabled:

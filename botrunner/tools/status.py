@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 
+from botrunner.lanes.generation import losses
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.metrics import totals
 
@@ -25,6 +26,8 @@ class Snapshot:
     dead_letters: int = 0
     sender: dict[str, int] = field(default_factory=dict)   # send_* counters summed over live workers
     blocked_chats: int = 0
+    data_losses: int = 0                                   # Redis data losses the workers detected
+    faults: dict[str, int] = field(default_factory=dict)   # faults survived (stale owners, timeouts, ...)
 
 
 def _s(value: Any) -> str:
@@ -66,6 +69,9 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     snap.dead_letters = int(client.get(keys.dead_count) or 0)
     snap.sender = totals(snap.workers)
     snap.blocked_chats = int(client.scard(keys.send_blocked))
+    generation = client.get(keys.generation)
+    snap.data_losses = losses(_s(generation) if generation else None)
+    snap.faults = {_s(k): int(v) for k, v in client.hgetall(keys.faults).items()}
     return snap
 
 
@@ -96,4 +102,9 @@ def render(snap: Snapshot) -> list[str]:
                      f"{m['rate_limited_global']}, skipped blocked {m['skipped_blocked']} / already sent "
                      f"{m['skipped_journal']}, waited {m['waited_ms'] / 1000:.1f}s")
     lines.append(f"Chats that blocked the bot: {snap.blocked_chats}")
+    if snap.data_losses:
+        lines.append(f"REDIS DATA LOSSES DETECTED: {snap.data_losses} (updates stored but unread then are gone; "
+                     "check the Redis persistence settings)")
+    if snap.faults:
+        lines.append("Faults survived: " + ", ".join(f"{k} {v}" for k, v in sorted(snap.faults.items())))
     return lines

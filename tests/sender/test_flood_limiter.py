@@ -118,11 +118,11 @@ def test_blocked_chat_is_skipped_until_the_user_writes_again(redis_url):
 def test_journal_records_outcomes_per_update(redis_url, redis_client):
     async def scenario(client):
         journal = OutboxJournal(client, KEYS)
-        await journal.confirm(9, 0, "sent")
-        await journal.confirm(9, 2, "failed")
+        await journal.confirm(9, "0:aaaa", "sent")
+        await journal.confirm(9, "2:bbbb", "failed")
         return await journal.begin(9, None, False), await journal.begin(10, None, False)
     (changed, done), (_, other) = run(redis_url, scenario)
-    assert not changed and done == {0, 2} and other == set()
+    assert not changed and done == {"0:aaaa", "2:bbbb"} and other == set()
     assert 0 < redis_client.ttl(KEYS.send_journal(9)) <= 24 * 3600
 
 
