@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench install install-test install-bench emulator clean
+.PHONY: demo test test-deps lint bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-test: install-test lint
+# Debian packages some tests need: each line checks a command and installs its package when missing
+# (faketime: the chaos suite's wall-clock steps); without apt-get or root it fails, naming what is missing.
+test-deps:
+	@command -v faketime >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq faketime; } || \
+		{ echo "test-deps: faketime is missing: sudo apt-get install -y faketime" >&2; exit 1; }
+
+test: install-test lint test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench

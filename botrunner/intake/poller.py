@@ -17,7 +17,7 @@ from loguru import logger
 
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.raw_api import ApiError, api_base, call_api
-from botrunner.intake.store import Intake, LeaseLost, prepare
+from botrunner.intake.store import Intake, LeaseLost, NotReplicated, prepare
 
 
 class FatalApiError(Exception):
@@ -146,6 +146,9 @@ class Poller:
         except LeaseLost:
             logger.warning("Intake refused a batch: the poll lease moved on; stopping polling")
             self.lease.forget()
+            return offset
+        except NotReplicated as exc:     # not confirmed: the same getUpdates(offset) fetches it again
+            logger.warning("Intake: {}; not confirming the batch to Telegram, fetching it again", exc)
             return offset
         self.last_poll = time.time()
         self.updates_stored += added

@@ -3,7 +3,9 @@
 For each update: skip it if its update_id was seen in the last 24 h, else XADD it to its lane
 stream. Then store next_offset. Only after this returns does the poller send the next
 getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A stale poller
-(its lease value no longer current) writes nothing.
+(its lease value no longer current) writes nothing. With INTAKE_WAIT_REPLICAS=N the batch also
+counts as stored only once WAIT says N replicas have it: with asynchronous replication, a
+failover right after the confirmation would otherwise lose a batch Telegram no longer holds.
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ return added
 
 class LeaseLost(Exception):
     """Intake refused the batch: the poll lease value is no longer ours."""
+
+
+class NotReplicated(Exception):
+    """WAIT found fewer replicas holding the batch than INTAKE_WAIT_REPLICAS: do not confirm it yet."""
 
 
 def routing_id(update: dict[str, Any]) -> int | None:
@@ -95,20 +101,34 @@ def prepare(updates: list[Any], lanes: int, offset: int) -> Batch:
 class Intake:
     """Runs the intake script for one bot."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self.client = client
         self.keys = keys
+        self.wait_replicas = wait_replicas       # INTAKE_WAIT_REPLICAS: 0 for a single Redis
+        self.wait_timeout_ms = wait_timeout_ms
         self._script = client.register_script(_INTAKE)
 
     async def store(self, batch: Batch, lease_value: str) -> int:
-        """Store the batch and next_offset atomically; returns how many updates were new. Raises LeaseLost."""
+        """Store the batch and next_offset atomically; returns how many updates were new.
+
+        Raises LeaseLost, or NotReplicated when WAIT saw fewer replicas than asked (WAIT counts the
+        writes of its own connection, so the script and WAIT share one pipeline)."""
         args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, 0]
         for entry in batch.entries:
             args.extend(entry)
-        added = await self._script(keys=[self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last],
-                                   args=args)
+        keys = [self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last]
+        if not self.wait_replicas:
+            added, replicas = await self._script(keys=keys, args=args), 0
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self._script(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+                added, replicas = await pipe.execute()
         if added == -1:
             raise LeaseLost("the poll lease changed hands before the batch was stored")
+        if int(replicas) < self.wait_replicas:
+            raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
+                                f"{self.wait_timeout_ms} ms")
         return int(added)
 
     async def offset(self) -> int:

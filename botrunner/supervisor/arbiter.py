@@ -119,11 +119,11 @@ class Supervisor:
                 logger.warning("Received SIG{} again: cold stop", sig.name[3:])
                 self.kill_workers(signal.SIGQUIT)
                 graceful, deadline = False, time.monotonic() + 3
-            time.sleep(0.1)
+            self.sleep(0.1)                     # SIGCHLD wakes it: reaped as soon as a worker exits
         if self.workers:
             logger.warning("Killing {} worker(s) that outlived the drain deadline", len(self.workers))
             self.kill_workers(signal.SIGKILL)
-            time.sleep(0.2)
+            self.sleep(0.2)
             self.reap_workers(halt=False)
         if self.embedded is not None:
             self.embedded.stop()
@@ -174,9 +174,10 @@ class Supervisor:
             if exc.errno not in (errno.EAGAIN, errno.EINTR):
                 raise
 
-    def sleep(self) -> None:
+    def sleep(self, seconds: float = 1.0) -> None:
+        """Wait on the self-pipe: a signal (SIGCHLD included) ends the wait early."""
         try:
-            ready = select.select([self.pipe[0]], [], [], 1.0)
+            ready = select.select([self.pipe[0]], [], [], seconds)
             if ready[0]:
                 while os.read(self.pipe[0], 1):
                     pass

@@ -115,7 +115,8 @@ class Worker:
         await sender.open()
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
-        poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
+        intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)
+        poller = Poller(lease, intake, s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
         processor = Processor(self.router, Completion(client, keys), sender.send, handlers, services, states,
                               s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)

@@ -233,3 +233,33 @@ def test_a_poll_never_starts_with_less_lease_left_than_its_timeout(redis_url, po
     run(scenario, redis_url)
     timeout, left = seen[0]
     assert left >= timeout + 0.2, f"a {timeout}s poll started with {left:.2f}s of lease left"
+
+
+# --- 5: WAIT for replicas before a batch is confirmed ---
+
+def test_a_batch_not_replicated_in_time_is_never_confirmed(redis_url, redis_client, emulator_for_wait):
+    """INTAKE_WAIT_REPLICAS=1 on a Redis without replicas: WAIT falls short, so the poller keeps asking
+    with the old offset (Telegram keeps the batch) instead of confirming it."""
+    emu, control = emulator_for_wait
+    control.inject_command("123:abc", 100, "start")
+
+    async def scenario(client):
+        lease = PollLease(client, KEYS, "w", 2000)
+        poller = Poller(lease, Intake(client, KEYS, wait_replicas=1, wait_timeout_ms=50), emu.url, "123:abc", 4, 0)
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(1.5)
+        poller.stop()
+        await asyncio.wait_for(task, 10)
+    run(scenario, redis_url)
+    assert control.state("123:abc")["pending_updates"] == 1      # never confirmed
+    offsets = {int(p["offset"] or 0) for p in control.poll_stats("123:abc")["calls"]}
+    assert offsets == {0}
+
+
+@pytest.fixture
+def emulator_for_wait():
+    from botrunner.emulator import running_emulator
+    from botrunner.emulator.client import ControlClient
+    with running_emulator(port=0) as emu:
+        with ControlClient(emu.url) as control:
+            yield emu, control
