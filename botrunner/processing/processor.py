@@ -1,5 +1,7 @@
 """One update's life in a worker: skip if completed, count the attempt, parse, run the handler in
-the thread pool, make its writes durable, send its replies, then completion marker + XACK.
+the thread pool, make its writes durable, send its replies, store its staged conversation state,
+then completion marker + XACK. A handler that raised leaves the conversation state untouched, so
+its retry (or a redelivery after a crash before the state write) sees the state from before.
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
 MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed, or whose handler
@@ -22,6 +24,7 @@ from loguru import logger
 
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
+from botrunner.bot.states import StateStore
 from botrunner.lanes.chat_order import Job
 from botrunner.lanes.leases import Fence, LaneLost
 from botrunner.processing.completion import Completion
@@ -49,7 +52,7 @@ class Processor:
     """Handles lane entries for one worker."""
 
     def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
-                 pool: HandlerPool | ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
+                 pool: HandlerPool | ThreadPoolExecutor, services: Services, states: StateStore, max_attempts: int,
                  lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
                  deliver: Callable[..., Awaitable[None]] | None = None,
                  fence_for: Callable[[int], Fence | None] = lambda lane: None) -> None:
@@ -84,13 +87,14 @@ class Processor:
             logger.info("Update {} was already handled (redelivered after a crash); acknowledging", update_id)
             await self.completion.skip(job.lane, job.entry_id)
             return
-        outbox = await self._run_handler(job, update_id, raw, data, attempt)
-        if outbox is not None:
-            await self._finish(job, update_id, data, outbox)
+        ctx = await self._run_handler(job, update_id, raw, data, attempt)
+        if ctx is not None:
+            await self._finish(job, update_id, data, ctx)
 
     async def _run_handler(self, job: Job, update_id: int, raw: str, data: dict[str, Any],
-                           attempt: int) -> list[tuple[str, dict[str, Any]]] | None:
-        """The handler's outbox, retried in place on errors; None when dead-lettered or the lane lapsed."""
+                           attempt: int) -> Context | None:
+        """The handler's context (outbox, staged state), retried in place on errors; None when
+        dead-lettered or the lane lapsed."""
         while True:
             if attempt > self.max_attempts:  # earlier attempts died with their worker
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
@@ -117,9 +121,9 @@ class Processor:
                     return None
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
 
-    async def _finish(self, job: Job, update_id: int, data: dict[str, Any],
-                      outbox: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send the outbox and complete, fenced by the lane lease; Redis errors retry from the kept outbox."""
+    async def _finish(self, job: Job, update_id: int, data: dict[str, Any], ctx: Context) -> None:
+        """Send the outbox, store the staged state and complete, fenced by the lane lease; Redis errors
+        retry from the kept outbox (confirmed calls are skipped by the journal, the state write is a SET)."""
         fence = self.fence_for(job.lane)
         while True:
             if not self.lane_valid(job.lane):     # the lease lapsed while the handler ran (a pause): hands off
@@ -128,7 +132,8 @@ class Processor:
                 self.on_lapsed(job.lane)
                 return
             try:
-                await self.deliver(update_id, data, outbox, fence)     # after the flush hooks, before the marker
+                await self.deliver(update_id, data, ctx.outbox, fence)     # after the flush hooks, before the marker
+                await self._commit_state(ctx, update_id)      # with the outbox, before the marker
                 await self.completion.complete(job.lane, job.entry_id, update_id, fence)
             except LaneLost as exc:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
@@ -142,13 +147,27 @@ class Processor:
             self.handled += 1
             return
 
+    async def _commit_state(self, ctx: Context, update_id: int) -> None:
+        """Store the handler's staged conversation state; retried a few times, then logged (the replies
+        are out, so the update completes: the user repeats the step)."""
+        for attempt in range(1, 4):
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.pool.executor, ctx.commit_state)
+                return
+            except Exception as exc:
+                logger.warning("Update {}: storing its conversation state failed (attempt {}/3): {!r}",
+                               update_id, attempt, exc)
+                await asyncio.sleep(self.retry_delay_s * attempt)
+        logger.error("Update {}: its conversation state change was lost", update_id)
+
     async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]],
                          fence: Fence | None = None) -> None:
         for method, params in outbox:
             await self.send(method, params)
 
-    def _handle(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        """In a handler thread: parse, route, run the handler, flush its writes; returns the outbox."""
+    def _handle(self, data: dict[str, Any]) -> Context:
+        """In a handler thread: parse, route, run the handler, flush its writes; returns the context
+        (its outbox and staged conversation state are applied by `process`)."""
         try:
             update = telegram.Update.de_json(data, None)
         except Exception as exc:
@@ -156,4 +175,4 @@ class Processor:
         ctx = Context(data, update, self.services, self.states, self.bot_username)
         self.router.handle(ctx)
         self.services.flush()
-        return ctx.outbox
+        return ctx

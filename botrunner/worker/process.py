@@ -25,7 +25,7 @@ from loguru import logger
 
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
-from botrunner.bot.states import RedisStates
+from botrunner.bot.states import states_from_settings
 from botrunner.config.settings import Settings
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.poller import FatalApiError, Poller
@@ -106,7 +106,8 @@ class Worker:
         worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
         keys = Keys.for_token(s.bot_token)
         client = pipeline_redis(s)
-        states = RedisStates(redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
+        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db),
+                                                             socket_timeout=s.redis_timeout_s), keys.prefix)
         handlers = self.handlers = HandlerPool(s.handler_threads, s.handler_timeout_s)
         services = self._start_services(handlers.executor)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
@@ -136,6 +137,7 @@ class Worker:
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
         await reader.registry.leave()
+        await loop.run_in_executor(handlers.executor, self.router.worker_stopped, services)     # on_worker_stop: close storage
         await sender.close()
         await client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
@@ -143,7 +145,7 @@ class Worker:
 
     def _start_services(self, pool: ThreadPoolExecutor) -> Services:
         services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
-        for hook in self.router.startup_hooks:
+        for hook in self.router.all_startup_hooks():
             try:
                 hook(services)
             except Exception as exc:
