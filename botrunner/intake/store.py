@@ -1,6 +1,7 @@
 """Intake: store one getUpdates batch durably, fenced by the poll lease, in one Lua script.
 
-For each update: skip it if its update_id was seen in the last 24 h, else XADD it to its lane
+For each update: skip it if its update_id was seen in the last 24 h (a field in a hash of 128
+update_ids, about 10 bytes each instead of a key per update), else XADD it to its lane
 stream. Then store next_offset. Only after this returns does the poller send the next
 getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A stale poller
 (its lease value no longer current) writes nothing. With INTAKE_WAIT_REPLICAS=N the batch also
@@ -29,7 +30,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 local added = 0
 for i = 6, #ARGV, 3 do
-  if redis.call('SET', ARGV[3] .. 'seen:' .. ARGV[i], '1', 'NX', 'EX', ARGV[4]) then
+  local id = tonumber(ARGV[i])
+  local bucket = ARGV[3] .. 'seen:' .. string.format('%d', math.floor(id / 128))
+  if redis.call('HSETNX', bucket, string.format('%d', id % 128), '1') == 1 then
+    redis.call('EXPIRE', bucket, ARGV[4])
     redis.call('XADD', ARGV[3] .. 'lane:' .. ARGV[i + 1], '*', 'update_id', ARGV[i], 'update', ARGV[i + 2])
     added = added + 1
   end

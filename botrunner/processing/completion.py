@@ -17,31 +17,35 @@ from loguru import logger
 from botrunner.lanes.leases import Fence, LaneLost
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
-# KEYS: lane stream, attempts hash, done marker, lane owner, faults hash.
-# ARGV: entry id, group, done ttl, owner ('' = unfenced).  -1 when the lane is no longer ours.
+# KEYS: lane stream, attempts hash, done bucket, lane owner, faults hash, outbox journal.
+# ARGV: entry id, group, done ttl, owner ('' = unfenced), done field.  -1 when the lane is no longer ours.
+# The journal is dropped here: once acknowledged the entry is never redelivered, so nobody reads it.
 _COMPLETE = """
 if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[4] then
   redis.call('HINCRBY', KEYS[5], 'stale_owner', 1)
   return -1
 end
-redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[5], '1')
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('DEL', KEYS[6])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
-# KEYS: done marker, attempts hash.  ARGV: entry id.  0 when already completed, else the attempt count
+# KEYS: done bucket, attempts hash.  ARGV: entry id, done field.  0 when already completed, else the attempt count
 _BEGIN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 0 end
 return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 """
 
-# KEYS: lane stream, attempts hash, dead stream, dead count.
+# KEYS: lane stream, attempts hash, dead stream, dead count, outbox journal.
 # ARGV: entry id, group, update_id, raw update, error, attempts, lane, now ms, dead stream max length
 _DEAD_LETTER = """
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'update_id', ARGV[3], 'update', ARGV[4],
            'error', ARGV[5], 'attempts', ARGV[6], 'lane', ARGV[7], 'at', ARGV[8])
 redis.call('INCR', KEYS[4])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[5])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
@@ -60,11 +64,12 @@ class Completion:
 
     async def is_done(self, update_id: int) -> bool:
         """True when this update was already handled to completion (a redelivery: skip it)."""
-        return bool(await self.client.exists(self.keys.done(update_id)))
+        return bool(await self.client.hexists(self.keys.done(update_id), self.keys.bucket_field(update_id)))
 
     async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
         """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
-        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)], args=[entry_id]))
+        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)],
+                                     args=[entry_id, self.keys.bucket_field(update_id)]))
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
@@ -74,8 +79,9 @@ class Completion:
         """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out."""
         owner_key = fence.key if fence else self.keys.lane_owner(lane)
         done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id),
-                                          owner_key, self.keys.faults],
-                                    args=[entry_id, GROUP, DONE_TTL_S, fence.owner if fence else ""])
+                                          owner_key, self.keys.faults, self.keys.send_journal(update_id)],
+                                    args=[entry_id, GROUP, DONE_TTL_S, fence.owner if fence else "",
+                                          self.keys.bucket_field(update_id)])
         if done == -1:
             raise LaneLost(f"lane {lane} changed owner before update {update_id} was acknowledged")
 
@@ -92,7 +98,8 @@ class Completion:
                           attempts: int) -> None:
         """Move an update that keeps failing (or cannot be parsed) to the dead-letter stream."""
         await self._dead_letter(
-            keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count],
+            keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count,
+                  self.keys.send_journal(update_id)],
             args=[entry_id, GROUP, update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
                   DEAD_LETTERS_KEPT])
         logger.error("Update {} dead-lettered after {} attempt(s) (lane {}): {}", update_id, attempts, lane,

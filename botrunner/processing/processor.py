@@ -21,6 +21,7 @@ from typing import Any
 
 import telegram
 from loguru import logger
+from redis.exceptions import RedisError
 
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
@@ -139,7 +140,7 @@ class Processor:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
                                update_id, exc)
                 return
-            except Exception as exc:              # Redis unreachable: never re-run the handler for this
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:   # infrastructure: never re-run the handler
                 logger.warning("Delivering update {} failed ({!r}); retrying from the kept outbox in 1s",
                                update_id, exc)
                 await asyncio.sleep(1.0)

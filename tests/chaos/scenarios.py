@@ -76,16 +76,22 @@ def kill_worker(poller: bool) -> Callable[[], Result]:
     return scenario
 
 
-def sigstop_worker() -> Result:
-    """A worker paused for 1.5x its lane lease TTL while slow handlers run (the duplicate the review saw)."""
-    with ChaosRun("SIGSTOP of a worker, 1.5x lease TTL, slow handlers") as run:
-        run.start(2, SLOW_S="0.4")
+def sigstop_worker(ttls: float) -> Callable[[], Result]:
+    """A worker paused for `ttls` times its lane lease TTL while slow handlers run (the duplicate the review saw)."""
+    def scenario() -> Result:
+        return _sigstop_worker(ttls)
+    return scenario
+
+
+def _sigstop_worker(ttls: float) -> Result:
+    with ChaosRun(f"SIGSTOP of a worker, {ttls:g}x lease TTL, slow handlers") as run:
+        run.start(2, SLOW_S="0.1")
         stream = run.stream(users=30, per_user=8, rate=40, command="slow")
         time.sleep(2.5)
         victim = next(p for p in run.worker_pids() if p != run.poller_pid())
         run.mark_fault()
         os.kill(victim, signal.SIGSTOP)
-        time.sleep(1.5 * LEASE_TTL_MS / 1000)
+        time.sleep(ttls * LEASE_TTL_MS / 1000)
         os.kill(victim, signal.SIGCONT)
         run.settle(stream)
         return run.result(stream, "a call in flight at the moment of the pause may be sent again by the new owner")
@@ -161,7 +167,8 @@ SCENARIOS: dict[str, Callable[[], Result]] = {
     "redis_restart_without_aof": data_loss(restart=True),
     "kill_worker": kill_worker(poller=False),
     "kill_poller": kill_worker(poller=True),
-    "sigstop_worker": sigstop_worker,
+    "sigstop_worker": sigstop_worker(1.5),
+    "sigstop_worker_3x": sigstop_worker(3),
     "rebalance_storm": rebalance_storm,
     "second_supervisor": second_supervisor,
     "hanging_handler": hanging_handler,

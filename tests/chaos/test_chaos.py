@@ -27,6 +27,7 @@ BOUNDS = {
     "kill_worker": (0, IN_FLIGHT, 0),
     "kill_poller": (0, IN_FLIGHT, 0),
     "sigstop_worker": (0, IN_FLIGHT, 0),
+    "sigstop_worker_3x": (0, IN_FLIGHT, 0),
     "rebalance_storm": (0, IN_FLIGHT, 0),
     "second_supervisor": (0, 0, 0),
     "hanging_handler": (0, 0, 0),

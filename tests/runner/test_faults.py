@@ -122,7 +122,7 @@ def test_completion_refuses_a_worker_that_no_longer_owns_the_lane(redis_url, red
             await Completion(client, KEYS).complete(0, entry_id, 7, leases.fence(0))
     run(scenario, redis_url)
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1     # left for the new owner
-    assert not redis_client.exists(KEYS.done(7))
+    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
     assert int(redis_client.hget(KEYS.faults, "stale_owner") or 0) == 1
 
 
@@ -162,7 +162,7 @@ def test_a_handler_that_outlived_its_lease_sends_nothing_and_leaves_the_entry(re
     run(scenario, redis_url)
     assert sent == []
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1
-    assert not redis_client.exists(KEYS.done(7))
+    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
 
 
 # --- 1: a lease that lapsed locally and was then renewed ---
@@ -282,3 +282,28 @@ def test_claiming_deleted_entries_is_counted_and_logged(redis_url, redis_client)
         logger.remove(sink)
     assert int(redis_client.hget(KEYS.faults, "deleted_claims") or 0) == 1
     assert any("deleted" in line for line in lines)
+
+
+# --- 13: per-update bookkeeping left in Redis ---
+
+def test_a_handled_update_leaves_a_few_bytes_not_three_keys(redis_url, redis_client):
+    """seen and done markers share hashes of 128 update_ids; the journal goes with the completion."""
+    from botrunner.intake.poll_lease import PollLease
+    from botrunner.intake.store import Intake, prepare
+    from botrunner.sender.journal import call_key
+
+    async def scenario(client):
+        lease, leases = PollLease(client, KEYS, "w", 60_000), LaneLeases(client, KEYS, "w", 1, 60_000)
+        await leases.ensure_groups()
+        assert await lease.acquire() and await leases.acquire(0)
+        await Intake(client, KEYS).store(prepare([message(i, 1, "x") for i in range(1, 301)], 1, 1), lease.value)
+        journal, completion = OutboxJournal(client, KEYS), Completion(client, KEYS)
+        for entry_id, fields in (await client.xreadgroup(GROUP, "w", {KEYS.lane(0): ">"}))[0][1]:
+            uid = int(fields[b"update_id"])
+            await completion.begin(0, entry_id.decode(), uid)
+            await journal.confirm(uid, call_key(0, "sendMessage", {"chat_id": 1, "text": "hi"}), "sent")
+            await completion.complete(0, entry_id.decode(), uid, leases.fence(0))
+    run(scenario, redis_url)
+    bookkeeping = [k for k in redis_client.scan_iter(KEYS.prefix + "*")
+                   if any(part in k for part in (b":seen:", b":done:", b":send:journal:"))]
+    assert len(bookkeeping) <= 2 * 3 + 2            # 300 update_ids: 3 buckets each of seen and done, no journal

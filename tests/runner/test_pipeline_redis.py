@@ -180,7 +180,7 @@ def test_handled_update_gets_marker_and_ack_and_is_not_handled_twice(redis_url, 
         return True
     run(scenario, redis_url)
     assert handled == [7]
-    assert redis_client.exists(KEYS.done(7))
+    assert redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
 
 
@@ -201,7 +201,7 @@ def test_failing_handler_is_retried_then_dead_lettered(redis_url, redis_client):
     assert len(dead) == 1 and b"handler bug" in dead[0][1][b"error"] and dead[0][1][b"attempts"] == b"3"
     assert int(redis_client.get(KEYS.dead_count)) == 1
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
-    assert not redis_client.exists(KEYS.done(7))
+    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
 
 
 @pytest.mark.parametrize("raw", ['{"update_id": 7, "message": {"text": "no date, no chat"}}', "not json",
