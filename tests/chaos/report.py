@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.chaos.report            # all scenarios (about 2-3 minutes)
     .venv/bin/python -m tests.chaos.report kill_worker redis_flushall
 
-The table sits between the two marker comments; the rest of the page is kept as written.
+The table sits between the two marker comments; the rest of the page is kept as written. A run of
+some scenarios replaces their rows and keeps the others.
 """
 from __future__ import annotations
 
@@ -18,19 +19,30 @@ PAGE = ROOT / "docs" / "reliability.md"
 BEGIN, END = "<!-- chaos-table:begin -->", "<!-- chaos-table:end -->"
 
 
-def table(results: list[Result]) -> str:
-    lines = ["| scenario | updates | lost | duplicates | order violations | dead-lettered | pending left | "
-             "recovery (s) | notes |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r.scenario} | {r.updates} | {r.lost} | {r.duplicates} | {r.order_violations} | "
-                     f"{r.dead_lettered} | {r.pending_left} | {r.recovery_s:.1f} | {'; '.join(r.notes)} |")
-    return "\n".join(lines)
+HEADER = ["| scenario | updates | lost | duplicates | order violations | dead-lettered | pending left | "
+          "recovery (s) | notes |", "|---|---|---|---|---|---|---|---|---|"]
 
 
-def rewrite(page: Path, body: str) -> None:
+def row(r: Result) -> str:
+    return (f"| {r.scenario} | {r.updates} | {r.lost} | {r.duplicates} | {r.order_violations} | "
+            f"{r.dead_lettered} | {r.pending_left} | {r.recovery_s:.1f} | {'; '.join(r.notes)} |")
+
+
+def table(old_rows: list[str], results: list[Result]) -> str:
+    """The old rows with re-run scenarios replaced (matched by name), new ones appended."""
+    fresh = {r.scenario: row(r) for r in results}
+    rows = [fresh.pop(line.split("|")[1].strip(), line) for line in old_rows]
+    return "\n".join(HEADER + rows + list(fresh.values()))
+
+
+def rewrite(page: Path, results: list[Result]) -> None:
     text = page.read_text()
     head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
+    old, _, tail = rest.partition(END)
+    old_rows = [line for line in old.splitlines() if line.startswith("| ") and line not in HEADER]
+    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    body = (f"Measured {stamp} on a 2-core shared VM (`.venv/bin/python -m tests.chaos.report`):\n\n"
+            + table(old_rows, results))
     page.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
 
 
@@ -41,9 +53,7 @@ def main(names: list[str]) -> int:
         result = SCENARIOS[name]()
         print(f"{name}: {result} ({time.monotonic() - started:.1f} s)", flush=True)
         results.append(result)
-    stamp = time.strftime("%Y-%m-%d", time.gmtime())
-    rewrite(PAGE, f"Measured {stamp} on a 2-core shared VM (`.venv/bin/python -m tests.chaos.report`):\n\n"
-                  + table(results))
+    rewrite(PAGE, results)
     print(f"wrote {PAGE.relative_to(ROOT)}")
     return 0
 

@@ -145,8 +145,8 @@ def clock_steps() -> Result:
         offset = Path(run.dir) / "faketime"
         offset.write_text("+0\n")
         run.start(1)
-        run.start(1, LD_PRELOAD=library, FAKETIME_TIMESTAMP_FILE=str(offset), FAKETIME_NO_CACHE="1",
-                  FAKETIME_DONT_FAKE_MONOTONIC="1")
+        stepped = run.start(1, LD_PRELOAD=library, FAKETIME_TIMESTAMP_FILE=str(offset), FAKETIME_NO_CACHE="1",
+                            FAKETIME_DONT_FAKE_MONOTONIC="1")     # the wall clock steps, the monotonic one never does
         stream = run.stream()
         time.sleep(1.5)
         run.mark_fault()
@@ -156,7 +156,9 @@ def clock_steps() -> Result:
         time.sleep(2.5)
         offset.write_text("+0\n")
         run.settle(stream)
-        return run.result(stream, NO_WINDOW)
+        res = run.result(stream, NO_WINDOW)
+        res.notes.append(f"workers SIGABRTed: {run.log(stepped).count('sending SIGABRT')}")
+        return res
 
 
 SCENARIOS: dict[str, Callable[[], Result]] = {
