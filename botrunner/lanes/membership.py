@@ -47,10 +47,11 @@ class Registry:
         self._beat = client.register_script(_BEAT)
         self._live = client.register_script(_LIVE)
 
-    async def beat(self, lanes: list[int], poller: bool) -> None:
+    async def beat(self, lanes: list[int], poller: bool, extra: dict | None = None) -> None:
         """Record that this worker is alive, with what it holds (timestamped by Redis)."""
         fields = {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
-                  "rss_mb": round(rss_mb(os.getpid()), 1), "lanes": ",".join(map(str, lanes)), "poller": int(poller)}
+                  "rss_mb": round(rss_mb(os.getpid()), 1), "lanes": ",".join(map(str, lanes)), "poller": int(poller),
+                  **(extra or {})}
         args: list = [self.worker_id, self.stale_ms * 3, *(x for pair in fields.items() for x in pair)]
         await self._beat(keys=[self.keys.workers, self.keys.worker(self.worker_id)], args=args)
 

@@ -39,12 +39,13 @@ class LaneReader:
     """Lane ownership and reading for one worker."""
 
     def __init__(self, client: aioredis.Redis, leases: LaneLeases, registry: Registry, queues: ChatQueues,
-                 is_poller: Callable[[], bool]) -> None:
+                 is_poller: Callable[[], bool], health: Callable[[], dict] = dict) -> None:
         self.client = client
         self.leases = leases
         self.registry = registry
         self.queues = queues
         self.is_poller = is_poller
+        self.health = health                     # extra registry fields (handler threads busy / hung)
         self.reading: set[int] = set()           # held lanes whose pending entries are claimed
         self.handing_over: set[int] = set()
         self.in_read: set[int] = set()           # lanes named in the XREADGROUP now in flight
@@ -94,7 +95,7 @@ class LaneReader:
 
     async def tick(self) -> None:
         """One keeper round."""
-        await self.registry.beat(self.leases.held, self.is_poller())
+        await self.registry.beat(self.leases.held, self.is_poller(), self.health())
         await self._recover_if_lost()
         lost = await self.leases.renew()
         if lost and await self._recover_if_lost():    # the data went between the check and the renewal

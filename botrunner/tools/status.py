@@ -83,7 +83,9 @@ def render(snap: Snapshot) -> list[str]:
         lanes = [x for x in w.get("lanes", "").split(",") if x]
         lines.append(f"  {w['id']:<40} host={w.get('host', '?')} pid={w.get('pid', '?')} age={age:.0f}s "
                      f"rss={w.get('rss_mb', '?')}MB lanes={len(lanes)} poller={'yes' if w.get('poller') == '1' else 'no'}"
-                     f" last beat {w['beat_age_s']}s ago")
+                     f" last beat {w['beat_age_s']}s ago"
+                     + (f" handlers busy {w['handlers_busy']}, hung {w.get('handlers_hung', 0)}"
+                        if "handlers_busy" in w else ""))
     lines.append(f"Poll lease: {snap.poll_holder or 'free (nobody polls)'}")
     lines.append(f"Next offset: {snap.poll_offset if snap.poll_offset is not None else 'none yet'}")
     lines.append("Last poll: " + (f"{snap.last_poll_age_s}s ago" if snap.last_poll_age_s is not None else "never"))

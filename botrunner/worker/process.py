@@ -123,7 +123,8 @@ class Worker:
                               s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
-                            lambda: lease.value is not None)
+                            lambda: lease.value is not None,
+                            lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned})
         processor.on_lapsed = reader.lapsed
         await self._wait_for_redis(reader)
         username = asyncio.create_task(learn_username(

@@ -307,3 +307,15 @@ def test_a_handled_update_leaves_a_few_bytes_not_three_keys(redis_url, redis_cli
     bookkeeping = [k for k in redis_client.scan_iter(KEYS.prefix + "*")
                    if any(part in k for part in (b":seen:", b":done:", b":send:journal:"))]
     assert len(bookkeeping) <= 2 * 3 + 2            # 300 update_ids: 3 buckets each of seen and done, no journal
+
+
+# --- 8: a pool eaten by hung handlers is visible from any host ---
+
+def test_status_shows_busy_and_hung_handler_threads(redis_url, redis_client):
+    from botrunner.tools.status import render
+
+    async def scenario(client):
+        await Registry(client, KEYS, "w", 5000).beat([0], False, {"handlers_busy": 16, "handlers_hung": 3})
+    run(scenario, redis_url)
+    lines = render(snapshot(redis_client, KEYS, 1))
+    assert any("handlers busy 16, hung 3" in line for line in lines)
