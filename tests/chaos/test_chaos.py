@@ -54,3 +54,21 @@ def test_scenario(name):
         assert "data losses in status: 1" in result.notes, result
     if name == "hanging_handler":
         assert result.dead_lettered == 3, result
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_whose_threads_all_hung_is_replaced_and_its_chats_go_on():
+    """HANDLER_THREADS=1: one hung handler exhausts the pool; the worker exits 5, the supervisor replaces it."""
+    from tests.chaos.harness import KEYS, TOKEN, ChaosRun
+
+    with ChaosRun("pool exhausted") as run:
+        sup = run.start(1, HANDLER_THREADS="1", HANDLER_TIMEOUT_S="1")
+        first = run.worker_pids(sup.pid)
+        run.control.inject_command(TOKEN, 6001, "hang")
+        run.wait_until(lambda: "replacing it" in run.log(sup), 60, "the exhausted worker to be replaced")
+        run.wait_until(lambda: set(run.worker_pids(sup.pid)) - set(first), 60, "a fresh worker")
+        answer = run.control.inject_command(TOKEN, 6001, "start")
+        run.wait_until(lambda: any(e.get("text") == str(answer["update_id"]) for e in run.control.sent(TOKEN, 6001)),
+                       60, "the chat answered by the fresh worker")
+        assert "hung handlers (HANDLER_TIMEOUT_S) took all its threads" in run.log(sup)
+        assert run.client.xlen(KEYS.dead) == 1
