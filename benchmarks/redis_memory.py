@@ -1,11 +1,13 @@
-"""Redis memory per handled update: what intake, completion and the outbox journal leave behind.
+"""Redis memory per update that the pipeline keeps for 24 h (for sizing a shared Redis).
 
-    .venv/bin/python benchmarks/redis_memory.py --updates 20000
+Each handled update leaves: its intake dedup marker and its completion marker (a field each in the
+hashes `seen:<id // 128>` and `done:<id // 128>`, 24 h); its outbox journal (`send:journal:<id>`)
+is dropped when it completes. Lane
+entries are trimmed once acknowledged, so they count only while a backlog exists; a backlog is
+measured separately (bytes per queued /start update). Runs the real intake, completion and
+journal scripts on the embedded redis-server:
 
-Runs N updates through the real scripts (intake in batches of 100, begin + one journaled reply +
-complete per update) on a private redis-server, then reports `used_memory` growth per update and
-per million updates. Stream entries are trimmed as in production, so what remains is the 24 h
-bookkeeping (dedup, completion markers, journals).
+    .venv/bin/python benchmarks/redis_memory.py --updates 100000
 """
 from __future__ import annotations
 
@@ -13,65 +15,74 @@ import argparse
 import asyncio
 import json
 import tempfile
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.store import Intake, prepare
-from botrunner.lanes.leases import LaneLeases
 from botrunner.processing.completion import Completion
 from botrunner.redis_keys import GROUP, Keys
-from botrunner.sender.journal import OutboxJournal, call_key
+from botrunner.sender.journal import OutboxJournal
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
 
-KEYS = Keys.for_token("999:memory")
+KEYS = Keys.for_token("99:memory")
 LANES = 64
 
 
-def update(update_id: int) -> dict:
-    user = 10_000_000 + update_id % 50_000
-    return {"update_id": update_id, "message": {"message_id": update_id, "date": 1_700_000_000, "text": "/start",
-                                                "from": {"id": user, "is_bot": False, "first_name": "u"},
-                                                "chat": {"id": user, "type": "private"}}}
+def start_update(update_id: int) -> dict:
+    user = 10_000_000 + update_id
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_700_000_000, "text": "/start ref_ABC123",
+        "chat": {"id": user, "type": "private", "first_name": "Test", "username": f"user{user}"},
+        "from": {"id": user, "is_bot": False, "first_name": "Test", "username": f"user{user}", "language_code": "en"},
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
 
 
-async def measure(client: aioredis.Redis, lease: PollLease, leases: LaneLeases, count: int, first: int) -> float:
-    intake, completion, journal = Intake(client, KEYS), Completion(client, KEYS), OutboxJournal(client, KEYS)
-    before = (await client.info("memory"))["used_memory"]
-    for start in range(first, first + count, 100):
-        await intake.store(prepare([update(i) for i in range(start, start + 100)], LANES, start), lease.value)
-        for n in range(LANES):
-            for _, entries in await client.xreadgroup(GROUP, "w", {KEYS.lane(n): ">"}) or []:
-                for entry_id, fields in entries:
-                    uid = int(fields[b"update_id"])
-                    await completion.begin(n, entry_id.decode(), uid)
-                    call = ("sendMessage", {"chat_id": json.loads(fields[b"update"])["message"]["chat"]["id"],
-                                            "text": "hi"})
-                    await journal.begin(uid, None, False, leases.fence(n))
-                    await journal.confirm(uid, call_key(0, *call), "sent", leases.fence(n))
-                    await completion.complete(n, entry_id.decode(), uid, leases.fence(n))
-    for n in range(LANES):
-        await leases.trim(n)
-    after = (await client.info("memory"))["used_memory"]
-    return (after - before) / count
+async def used(client: aioredis.Redis) -> int:
+    return int((await client.info("memory"))["used_memory"])
 
 
-async def main(count: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="br-mem-") as directory, EmbeddedRedis(directory) as server:
+async def fill(client: aioredis.Redis, updates: int) -> None:
+    """Store updates as intake does; the lease value matches so the script accepts every batch."""
+    await client.set(KEYS.poll_lease, "1:w")
+    intake = Intake(client, KEYS)
+    for first in range(1, updates + 1, 100):
+        batch = prepare([start_update(i) for i in range(first, min(first + 100, updates + 1))], LANES, first)
+        await intake.store(batch, "1:w")
+
+
+async def handle_all(client: aioredis.Redis, updates: int) -> None:
+    """Complete every update with one journalled reply, then trim the lanes as workers do."""
+    completion, journal = Completion(client, KEYS), OutboxJournal(client, KEYS)
+    for lane in range(LANES):
+        await client.xgroup_create(KEYS.lane(lane), GROUP, id="0", mkstream=True)
+        while entries := await client.xreadgroup(GROUP, "w", {KEYS.lane(lane): ">"}, count=500):
+            for entry_id, fields in entries[0][1]:
+                update_id = int(fields[b"update_id"])
+                await journal.confirm(update_id, 0, "sent")
+                await completion.complete(lane, entry_id.decode(), update_id)
+        await client.execute_command("XTRIM", KEYS.lane(lane), "MAXLEN", 0)
+
+
+async def measure(updates: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="br-mem-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         client = aioredis.from_url(server.url)
-        lease, leases = PollLease(client, KEYS, "w", 600_000), LaneLeases(client, KEYS, "w", LANES, 600_000)
-        await leases.ensure_groups()
-        await lease.acquire()
-        for n in range(LANES):
-            await leases.acquire(n)
-        await measure(client, lease, leases, 2000, 1)                  # warm up: groups, scripts, allocator
-        per_update = await measure(client, lease, leases, count, 1_000_000)
-        print(f"{per_update:.0f} bytes per update; {per_update * 1e6 / 2**20:.0f} MiB per million updates "
-              f"(kept 24 h)")
+        base = await used(client)
+        await fill(client, updates)
+        queued = await used(client)
+        await handle_all(client, updates)
+        handled = await used(client)
         await client.aclose()
+    return {"updates": updates, "backlog_bytes_per_update": round((queued - base) / updates),
+            "kept_bytes_per_handled_update": round((handled - base) / updates),
+            "mb_per_million_updates_a_day": round((handled - base) / updates * 1_000_000 / 2 ** 20)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=100_000)
+    print(json.dumps(asyncio.run(measure(parser.parse_args().updates))))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--updates", type=int, default=20_000)
-    asyncio.run(main(parser.parse_args().updates))
+    main()

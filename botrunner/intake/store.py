@@ -7,6 +7,11 @@ getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A sta
 (its lease value no longer current) writes nothing. With INTAKE_WAIT_REPLICAS=N the batch also
 counts as stored only once WAIT says N replicas have it: with asynchronous replication, a
 failover right after the confirmation would otherwise lose a batch Telegram no longer holds.
+
+Webhook intake runs the same script without the lease keys (`store_unleased`): no fence and no
+offset, only dedup + XADD. It needs no lease because Telegram itself serialises a chat: it sends
+a chat's next update only after the previous POST was answered, and the POST is answered only
+after this script returned.
 """
 from __future__ import annotations
 
@@ -18,14 +23,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.errors import LeaseLost, NotReplicated
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 
-# KEYS: poll lease, poll offset, poll last.  ARGV: lease value, next offset, key prefix, dedup ttl,
-# (unused: poll:last is stamped with Redis' clock), then triples (update_id, lane, raw json).
-# Lane keys are built here from the prefix,
-# so this script (like the whole pipeline) needs one Redis, not a Redis Cluster.
+# KEYS: poll lease, poll offset, poll last (none: webhook intake, unfenced, no offset).  ARGV: lease
+# value, next offset, key prefix, dedup ttl, (unused: poll:last is stamped with Redis' clock), then
+# triples (update_id, lane, raw json).
+# Lane keys are built here from the prefix, so this script (like the whole pipeline) needs one
+# Redis, not a Redis Cluster.
 _INTAKE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local leased = #KEYS > 0
+if leased and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 local added = 0
@@ -38,19 +46,13 @@ for i = 6, #ARGV, 3 do
     added = added + 1
   end
 end
-redis.call('SET', KEYS[2], ARGV[2])
-local t = redis.call('TIME')
-redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+if leased then
+  redis.call('SET', KEYS[2], ARGV[2])
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
 return added
 """
-
-
-class LeaseLost(Exception):
-    """Intake refused the batch: the poll lease value is no longer ours."""
-
-
-class NotReplicated(Exception):
-    """WAIT found fewer replicas holding the batch than INTAKE_WAIT_REPLICAS: do not confirm it yet."""
 
 
 def routing_id(update: dict[str, Any]) -> int | None:
@@ -134,6 +136,13 @@ class Intake:
             raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
                                 f"{self.wait_timeout_ms} ms")
         return int(added)
+
+    async def store_unleased(self, entries: list[tuple[int, int, str]]) -> int:
+        """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new."""
+        args: list[Any] = ["", 0, self.keys.prefix, DEDUP_TTL_S, 0]
+        for entry in entries:
+            args.extend(entry)
+        return int(await self._script(keys=[], args=args))
 
     async def offset(self) -> int:
         """The stored next offset (0 when none: ask for everything pending)."""

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.intake.poll_lease import RELEASE_IF_HELD
+from botrunner.lease import RELEASE_IF_HELD, deadline
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.redis_replies import text
 
 _RENEW_MANY = """
 local kept = {}
@@ -41,10 +42,6 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-
-
-class LaneLost(Exception):
-    """This worker no longer owns the lane: it must not send or acknowledge for it."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +139,7 @@ class LaneLeases:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
         if await self._acquire(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms]):
-            self.valid_until[lane] = self._deadline(sent)
+            self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
         return False
 
@@ -156,21 +153,26 @@ class LaneLeases:
         kept_lanes = {held[i - 1] for i in kept}
         lost = [n for n in held if n not in kept_lanes]
         for n in kept_lanes:
-            self.valid_until[n] = self._deadline(sent)
+            self.valid_until[n] = deadline(sent, self.ttl_ms)
         for n in lost:
-            self.valid_until.pop(n, None)
+            self.forget(n)
         return lost
+
+    def forget(self, lane: int) -> None:
+        """Stop counting the lease on `lane` as ours without touching Redis: it expires by its TTL."""
+        self.valid_until.pop(lane, None)
 
     async def release(self, lane: int) -> None:
         """Give a lane back (its in-flight updates must be finished first)."""
-        self.valid_until.pop(lane, None)
+        self.forget(lane)
         await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id])
 
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""
         claimed: list[tuple[bytes, dict]] = []
         removed: list[bytes] = []
-        start, deleted = "0-0", False
+        start: bytes | str = "0-0"
+        deleted = False
         while True:
             reply = await self.client.xautoclaim(self.keys.lane(lane), GROUP, self.worker_id, min_idle_time=0,
                                                  start_id=start, count=batch)
@@ -193,10 +195,11 @@ class LaneLeases:
 
         Rare: a read that was in flight when a lane was lost delivers entries to a worker that no
         longer owns it. Nobody else would ever deliver them again, so the owner sweeps them up."""
-        stream, claimed = self.keys.lane(lane), []
+        stream = self.keys.lane(lane)
+        claimed: list[tuple[bytes, dict]] = []
         summary = await self.client.xpending(stream, GROUP)
         for consumer in summary.get("consumers") or []:
-            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            name = text(consumer["name"])
             if name == self.worker_id:
                 continue
             rows = await self.client.xpending_range(stream, GROUP, min="-", max="+", count=1000,
@@ -223,23 +226,16 @@ class LaneLeases:
         if not gone:
             return
         await self.client.xack(self.keys.lane(lane), GROUP, *gone)
-        await self.client.hincrby(self.keys.faults, "deleted_claims", len(gone))
+        await self.client.hincrby(self.keys.faults, "deleted_claims", len(gone))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
         logger.error("Lane {}: {} pending entr(ies) were deleted from the stream before being handled ({}...); "
                      "they cannot be delivered: counted in `botrunner status` as deleted claims", lane, len(gone),
-                     _text(gone[0]))
+                     text(gone[0]))
 
     async def trim(self, lane: int) -> None:
         """Drop acknowledged entries: everything older than the oldest pending (or last delivered) one."""
         await self._trim(keys=[self.keys.lane(lane)], args=[GROUP])
 
-    def _deadline(self, sent: float) -> float:
-        return sent + self.ttl_ms * 0.8 / 1000.0
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
 
 def _entry_order(entry_id: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(entry_id).partition("-")
+    ms, _, seq = text(entry_id).partition("-")
     return int(ms), int(seq or 0)

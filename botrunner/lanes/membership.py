@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
+from botrunner.redis_replies import text
 
 # Both scripts read the time from Redis (TIME), so hosts whose clocks disagree still agree on who is live.
 # KEYS: workers zset, worker hash.  ARGV: worker id, hash ttl ms, then field/value pairs.
@@ -58,7 +59,7 @@ class Registry:
     async def live(self) -> list[str]:
         """Ids of every worker (any host) that beat within the stale window; forgets older ones."""
         ids = await self._live(keys=[self.keys.workers], args=[self.stale_ms])
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        return [text(i) for i in ids]
 
     async def leave(self) -> None:
         """Deregister at a graceful stop, so the others rebalance at once."""

@@ -14,7 +14,8 @@ import time
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.lanes.leases import Fence, LaneLost
+from botrunner.errors import LaneLost
+from botrunner.lanes.leases import Fence
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
 # KEYS: lane stream, attempts hash, done bucket, lane owner, faults hash, outbox journal.
@@ -64,7 +65,8 @@ class Completion:
 
     async def is_done(self, update_id: int) -> bool:
         """True when this update was already handled to completion (a redelivery: skip it)."""
-        return bool(await self.client.hexists(self.keys.done(update_id), self.keys.bucket_field(update_id)))
+        done = self.client.hexists(self.keys.done(update_id), self.keys.bucket_field(update_id))
+        return bool(await done)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[bool] | bool"
 
     async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
         """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
@@ -73,7 +75,7 @@ class Completion:
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
-        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))
+        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None) -> None:
         """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out."""
@@ -87,12 +89,12 @@ class Completion:
 
     async def count_fault(self, name: str) -> None:
         """One more fault survived, in the `faults` hash `botrunner status` shows."""
-        await self.client.hincrby(self.keys.faults, name, 1)
+        await self.client.hincrby(self.keys.faults, name, 1)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def skip(self, lane: int, entry_id: str) -> None:
         """Acknowledge an entry that needs no handling (already completed)."""
         await self.client.xack(self.keys.lane(lane), GROUP, entry_id)
-        await self.client.hdel(self.keys.attempts(lane), entry_id)
+        await self.client.hdel(self.keys.attempts(lane), entry_id)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
                           attempts: int) -> None:

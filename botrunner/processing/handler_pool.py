@@ -14,11 +14,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from botrunner.errors import HandlerTimeout
+
 T = TypeVar("T")
-
-
-class HandlerTimeout(Exception):
-    """A handler ran past HANDLER_TIMEOUT_S; its thread was abandoned."""
 
 
 class HandlerPool:

@@ -16,7 +16,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from botrunner.lanes.leases import Fence, LaneLost
+from botrunner.errors import LaneLost
+from botrunner.lanes.leases import Fence
 from botrunner.redis_keys import DONE_TTL_S, Keys
 
 # KEYS: journal hash, blocked set, lane owner.  ARGV: user id ('' = none), 'kicked' / 'write' / '',

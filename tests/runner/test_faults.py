@@ -13,8 +13,9 @@ from loguru import logger
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router
 from botrunner.bot.states import MemoryStates
+from botrunner.errors import LaneLost
 from botrunner.lanes.chat_order import ChatQueues, Job
-from botrunner.lanes.leases import LaneLeases, LaneLost
+from botrunner.lanes.leases import LaneLeases
 from botrunner.lanes.membership import Registry
 from botrunner.lanes.reader import LaneReader
 from botrunner.processing.completion import Completion
