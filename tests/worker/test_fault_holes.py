@@ -31,7 +31,7 @@ from botrunner.redis_keys import GROUP, Keys
 from botrunner.supervisor.arbiter import Supervisor
 from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import Worker, pipeline_redis
-from tests.runner.test_units import message
+from tests.updates import message
 
 KEYS = Keys.for_token("123:abc")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -23,7 +23,7 @@ from botrunner.processing.processor import Processor
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.journal import OutboxJournal
 from botrunner.tools.status import snapshot
-from tests.runner.test_units import message
+from tests.updates import message
 
 KEYS = Keys.for_token("123:abc")
 
