@@ -45,6 +45,19 @@ class LeaseLost(Exception):
     """Intake refused the batch: the poll lease value is no longer ours."""
 
 
+class NotReplicated(Exception):
+    """WAIT found fewer replicas holding the batch than INTAKE_WAIT_REPLICAS: the poller does not confirm it."""
+
+
+class LaneLost(Exception):
+    """This worker no longer owns the lane: it must not send or acknowledge for it (the processor leaves
+    the entry to the lane's next owner)."""
+
+
+class HandlerTimeout(Exception):
+    """A handler ran past HANDLER_TIMEOUT_S; its thread was abandoned (the processor dead-letters the update)."""
+
+
 class Unparseable(Exception):
     """The stored update is not a Telegram Update we can build a context from."""
 

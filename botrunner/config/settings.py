@@ -222,6 +222,18 @@ class Settings:
                               group="runner")
     bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
                             "handlers.app:router", "The router the workers run (module:attribute).", group="runner")
+    handler_timeout_s: float = env("HANDLER_TIMEOUT_S", number(0, 86400), 60.0, "A handler running longer is "
+                                   "abandoned: its update is dead-lettered, its thread replaced (0: no limit).",
+                                   group="runner")
+    redis_timeout_s: float = env("REDIS_TIMEOUT_S", number(1, 300), 10.0, "Socket timeout of the pipeline's Redis "
+                                 "calls: a silent Redis (a partition) fails them instead of hanging them.",
+                                 group="runner")
+    intake_wait_replicas: int = env("INTAKE_WAIT_REPLICAS", integer(0, 64), 0, "After intake stores a batch, WAIT "
+                                    "until this many replicas have it before getUpdates confirms it to Telegram "
+                                    "(0: off, for a single Redis).", group="runner")
+    intake_wait_timeout_ms: int = env("INTAKE_WAIT_TIMEOUT_MS", integer(1, 60000), 1000, "Longest WAIT for "
+                                      "INTAKE_WAIT_REPLICAS; a batch not replicated by then is retried, never "
+                                      "confirmed.", group="runner")
 
     # Sender (outgoing Bot API calls)
     send_limits: bool = env("SEND_LIMITS", boolean, True, "Cluster-wide flood limits on sends (false lifts every "
