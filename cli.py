@@ -28,7 +28,18 @@ def main(ctx: click.Context, env_file: str) -> None:
         click.echo(f"botrunner: configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     setup_from_settings(settings)
+    if ctx.invoked_subcommand == "start":
+        _log_config_notices(env_file)
     ctx.obj = settings
+
+
+def _log_config_notices(env_file: str) -> None:
+    """Once per start: the Node bot's variables botrunner ignores, and misspelt names (names only)."""
+    from loguru import logger
+
+    from botrunner.config.settings import config_notices, read_source
+    for line in config_notices(read_source(env_file=env_file)):
+        logger.warning("Configuration: {}", line)
 
 
 @main.command()

@@ -44,7 +44,7 @@ def count_spam(ctx: Context) -> str:
     key = rt.key("spam", ctx.user_id)
     count = rt.redis.incr(key)
     if count == 1:
-        rt.redis.expire(key, 60)       # Redis 6.2 (the embedded server) has no EXPIRE NX
+        rt.redis.expire(key, max(1, s.spam_window_ms // 1000))   # Redis 6.2 (the embedded server) has no EXPIRE NX
     if count >= s.spam_freeze_threshold:
         rt.redis.set(rt.key("freeze", ctx.user_id), 1, ex=s.spam_freeze_minutes * 60)
         rt.redis.delete(key)

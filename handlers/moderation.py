@@ -136,7 +136,7 @@ def unknown_text(ctx: Context) -> None:
         ctx.reply(rt.t(ctx, "spam_frozen", minutes=rt.settings.spam_freeze_minutes))
     elif verdict == "warn":
         ctx.reply(rt.t(ctx, "spam_warning"))
-    elif limits.once(ctx, "hint", 300):
+    elif limits.once(ctx, "hint", max(1, rt.settings.spam_warning_cooldown_ms // 1000)):
         ctx.reply(rt.t(ctx, "unknown_hint"))
 
 

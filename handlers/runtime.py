@@ -18,8 +18,8 @@ from botrunner.config.settings import Settings
 
 #: Runtime switches admins may change with /setting, and the Settings field each one overrides.
 SWITCHES = {
-    "maintenance": None,
-    "maintenance_message": None,
+    "maintenance": "maintenance_mode",
+    "maintenance_message": "maintenance_message",
     "transfer_enabled": "transfer_enabled",
     "captcha_enabled": "captcha_enabled",
     "min_withdraw_points": "min_withdraw_points",

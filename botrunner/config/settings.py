@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from dotenv import dotenv_values
+
+from botrunner.config import node_env
 
 
 class ConfigError(ValueError):
@@ -86,9 +88,14 @@ def url(*schemes: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if not raw:
             return raw
-        parts = urlsplit(raw)
+        allowed = "a URL starting with " + " or ".join(f"{s}://" for s in schemes)
+        try:
+            parts = urlsplit(raw)
+            _ = parts.port                 # a port that is not a number raises here, not in a client later
+        except ValueError:
+            raise ValueError(allowed + " (host:port with a numeric port)") from None
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
-            raise ValueError("a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+            raise ValueError(allowed)
         return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
     return parse
 
@@ -107,7 +114,7 @@ def id_list(raw: str) -> tuple[int, ...]:
 def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
         secret: bool = False, group: str = "general") -> Any:
     """Declare one setting: its variable, parser, default (typed) and one-line description."""
-    return field(default=default, metadata={
+    return field(default=default, repr=not secret, metadata={
         "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group})
 
 
@@ -205,7 +212,8 @@ class Settings:
     mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
     mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
-                          "botrunner", "Database name when MONGODB_URL names none.", group="storage")
+                          "", "Database name when MONGODB_URL names none (unset: botrunner_<bot id>, so bots "
+                          "sharing a MongoDB never share data).", group="storage")
     mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker.",
                                    group="storage")
     mongo_min_pool_size: int = env("MONGO_MIN_POOL_SIZE", integer(0, 10000), 20, "PyMongo minPoolSize per worker.",
@@ -331,6 +339,19 @@ class Settings:
                                      "minute that freeze the user.", group="bot")
     spam_freeze_minutes: int = env("SPAM_FREEZE_MINUTES", integer(1, 10080), 10, "How long a spam freeze "
                                    "lasts.", group="bot")
+    spam_window_ms: int = env("SPAM_WINDOW_MS", integer(1000, 3_600_000), 60000, "Window the spam "
+                              "thresholds count unknown messages in.", group="bot")
+    spam_warning_cooldown_ms: int = env("SPAM_WARNING_COOLDOWN_MS", integer(1000, 86_400_000), 300000,
+                                        "Shortest time between two 'unknown command' hints to one user.",
+                                        group="bot")
+    maintenance_mode: bool = env("MAINTENANCE_MODE", boolean, False, "Start in maintenance (users get "
+                                 "MAINTENANCE_MESSAGE, admins keep working) until an admin runs /maintenance "
+                                 "off. The Node bot's BOT_STATUS=false means the same.", group="bot")
+    maintenance_message: str = env("MAINTENANCE_MESSAGE", text, "", "Text users get during maintenance "
+                                   "(unset: the catalog's text).", group="bot")
+    admin_chat_id: str = env("ADMIN_CHAT_ID", pattern(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}",
+                             "@channelusername or a numeric chat id"), "", "Chat that gets the scheduled user "
+                             "export (alias ADMIN_TELEGRAM_ID).", group="bot")
     leaderboard_cache_s: int = env("LEADERBOARD_CACHE_S", integer(0, 3600), 30, "Seconds leaderboards and "
                                    "ranks are cached.", group="bot")
     support_username: str = env("SUPPORT_USERNAME", text, "", "Shown in /help (unset: tickets only).",
@@ -366,9 +387,16 @@ class Settings:
         if self.redis_url:
             return _with_db(self.redis_url, db)
         if self.redis_host:
-            auth = f":{self.redis_password}@" if self.redis_password else ""
+            auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
             return f"redis://{auth}{self.redis_host}:{self.redis_port}/{db}"
         return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
+
+    @property
+    def mongodb_database(self) -> str:
+        """The database botrunner uses: named in MONGODB_URL, else MONGODB_DB, else one per bot."""
+        named = urlsplit(self.mongodb_url).path.lstrip("/") if self.mongodb_url else ""
+        bot_id = self.bot_token.split(":", 1)[0] if ":" in self.bot_token else ""
+        return named or self.mongodb_db or (f"botrunner_{bot_id}" if bot_id else "botrunner")
 
     @property
     def sqlite_file(self) -> str:
@@ -393,17 +421,30 @@ def options() -> list[dataclasses.Field]:
     return list(dataclasses.fields(Settings))
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env",
-                  **overrides: Any) -> Settings:
-    """Build Settings from `environ` (default os.environ) over an optional .env file, then `overrides`.
-
-    The process environment wins over the .env file, as with docker/systemd EnvironmentFile.
-    Empty strings count as unset. Raises ConfigError on the first invalid value.
-    """
+def read_source(environ: Mapping[str, str] | None = None,
+                env_file: str | os.PathLike | None = ".env") -> dict[str, str]:
+    """The raw variables: an optional .env file under `environ` (default os.environ)."""
     source: dict[str, str] = {}
     if env_file and Path(env_file).is_file():
         source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     source.update(os.environ if environ is None else environ)
+    return source
+
+
+def config_notices(source: Mapping[str, str]) -> list[str]:
+    """Lines to log once at start: the Node bot's names botrunner ignores, misspelt names (no values)."""
+    return node_env.notices(source, (f.metadata["env"] for f in options()))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env",
+                  **overrides: Any) -> Settings:
+    """Build Settings from `environ` (default os.environ) over an optional .env file, then `overrides`.
+
+    The process environment wins over the .env file, as with docker/systemd EnvironmentFile; the Node
+    bot's names (node_env.ALIASES) fill botrunner names left unset. Empty strings count as unset.
+    Raises ConfigError on the first invalid value; a secret's value is masked in the message.
+    """
+    source = node_env.apply_aliases(read_source(environ, env_file))
     values: dict[str, Any] = {}
     for f in options():
         raw = source.get(f.metadata["env"], "")
@@ -412,7 +453,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.P
         try:
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
-            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}") from None
+            shown = mask(raw) if f.metadata["secret"] else raw
+            raise ConfigError(f"{f.metadata['env']}={shown!r} is invalid: expected {exc}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
     _check_consistency(settings)
@@ -437,19 +479,43 @@ def _check_consistency(s: Settings) -> None:
                           f"SPAM_FREEZE_THRESHOLD ({s.spam_freeze_threshold})")
 
 
+#: Query parameters whose value is a credential (lower case, compared without - and _).
+_SECRET_PARAMS = ("password", "pass", "pwd", "secret", "token", "key", "apikey", "accesskey", "auth",
+                  "authmechanismproperties", "tlscertificatekeyfilepassword", "credential", "signature", "sig")
+
+
 def mask(value: Any) -> str:
-    """Hide a secret, keeping just enough to recognise which one it is."""
+    """Hide a secret, keeping just enough to recognise which one it is: a URL keeps its host and
+    path but loses its password and credential query parameters; a bot token keeps its bot id."""
     text_value = str(value)
     if not text_value:
         return ""
-    parts = urlsplit(text_value)
-    if parts.scheme and "://" in text_value and parts.password:
-        return text_value.replace(f":{parts.password}@", ":****@", 1)
-    if parts.scheme and "://" in text_value:
-        return text_value
-    if ":" in text_value and text_value.split(":", 1)[0].isdigit():  # bot token: keep the bot id
-        return text_value.split(":", 1)[0] + ":****"
+    if "://" in text_value and urlsplit(text_value).scheme:
+        return _mask_url(text_value)
+    head = text_value.split(":", 1)[0]
+    if ":" in text_value and head.isascii() and head.isdigit():  # bot token: keep the bot id
+        return head + ":****"
     return "****"
+
+
+def _mask_url(raw: str) -> str:
+    try:
+        parts = urlsplit(raw)
+        password = parts.password
+    except ValueError:                 # unparseable (a bad port, say): show only the scheme
+        return raw.split("://", 1)[0] + "://****"
+    if password:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        parts = parts._replace(netloc=userinfo.split(":", 1)[0] + ":****@" + parts.netloc.rsplit("@", 1)[1])
+    if parts.query:
+        pairs = [(k, "****" if _secret_param(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        parts = parts._replace(query=urlencode(pairs, safe="*,:/"))
+    return parts.geturl()
+
+
+def _secret_param(name: str) -> bool:
+    word = name.lower().replace("-", "").replace("_", "")
+    return any(word == p or word.endswith(p) for p in _SECRET_PARAMS)
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
