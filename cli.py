@@ -203,6 +203,33 @@ def db_stats(settings: Settings) -> None:
         click.echo(line)
 
 
+@main.group()
+def migrate() -> None:
+    """Bring data from another bot into botrunner's store."""
+
+
+@migrate.command("from-node")
+@click.option("--mongodb-url", required=True, envvar="NODE_MONGODB_URL",
+              help="The Node airdrop bot's MongoDB URL (read only; default: NODE_MONGODB_URL).")
+@click.option("--database", default=None, help="Its database, when the URL names none "
+              "(default: telegram_airdrop_bot, the Node bot's default).")
+@click.option("--dry-run", is_flag=True, help="Read and map everything, write nothing; print the report.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100000),
+              help="Documents per read and per write.")
+@pass_settings
+def migrate_from_node(settings: Settings, mongodb_url: str, database: str | None, dry_run: bool,
+                      batch_size: int) -> None:
+    """Import users, referrals, the ledger, submissions, transfers, withdrawals, tickets and bans from
+    the Node airdrop bot (idempotent: run it again to resume or to pick up what is new)."""
+    from botrunner.tools.node_migration import run_migration
+    try:
+        lines = run_migration(settings, mongodb_url, database, dry_run, batch_size, progress=click.echo)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mongodb-url") from None
+    for line in lines:
+        click.echo(line)
+
+
 @main.command("config")
 @click.option("--markdown", is_flag=True, help="Print the configuration reference (docs/configuration.md).")
 @pass_settings

@@ -324,4 +324,10 @@ class Store(abc.ABC):
     def repair(self) -> int:
         """Finish money movements a crash interrupted; returns how many were finished."""
     @abc.abstractmethod
+    def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+        """Insert records that carry their own ids (users, referrals, task_submissions,
+        point_transactions, transfers, withdrawals, tickets) as they are, balances included: the
+        migration's only write. Ids already present are skipped; rows clashing on another unique value
+        come back as (record, reason). Returns (inserted, rejected)."""
+    @abc.abstractmethod
     def close(self) -> None: ...

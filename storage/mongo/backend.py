@@ -13,6 +13,7 @@ from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.errors import DuplicateKeyError
 
 from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
+from storage.mongo import imports as mongo_imports
 from storage.mongo.documents import from_date, page, to_date, to_doc, to_record
 from storage.mongo.indexes import COLLECTIONS, ensure_indexes, index_stats
 from storage.mongo.money import MongoMoney
@@ -86,6 +87,12 @@ class MongoStore(Store):
         kwargs = {} if older_than_s is None else {"older_than_s": older_than_s}
         return (self.money_ops.repair(**kwargs) + self.points.repair_refunds(**kwargs)
                 + self.submissions.repair_unpaid(**kwargs))
+
+    def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+        inserted, rejected = mongo_imports.import_records(self, table, records)
+        if table == "users":
+            self.users_changed(r.id for r in records)
+        return inserted, rejected
 
     def close(self) -> None:
         self.client.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.records import Fingerprint, Ticket, from_mapping, new_id, now
+from storage.sqlite import imports as sqlite_imports
 from storage.sqlite import schema as sqlite_schema
 from storage.sqlite.connection import SQLiteDatabase
 from storage.sqlite.points import SQLitePoints
@@ -42,6 +43,12 @@ class SQLiteStore(Store):
 
     def repair(self) -> int:
         return 0  # every money movement is one transaction: nothing can be left half done
+
+    def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+        inserted, rejected = sqlite_imports.import_records(self.db, table, records)
+        if table == "users":
+            self.users_changed(r.id for r in records)
+        return inserted, rejected
 
     def close(self) -> None:
         self.db.close()

@@ -318,3 +318,43 @@ class TestStoreContract:
         add_users(store, 1, 2, points=10)
         store.points.transfer(1, 2, 5)
         assert store.repair() == 0
+
+    # ---- import (the Node bot migration) ----
+    def test_import_records_keeps_ids_and_values_and_is_insert_only(self, store):
+        from storage.records import LedgerEntry, Referral, Submission, Ticket, Transfer, User, Withdrawal
+        users = [User(7, "Ann", points=30, total_earned=40, referral_code="ANN7", registered_at=1.0,
+                      last_active_at=2.0, captcha_passed=True),
+                 User(8, "bob", referred_by=7, registered_at=3.0, last_active_at=3.0, banned=True, ban_reason="x")]
+        assert store.import_records("users", users) == (2, [])
+        assert store.users.get(7) == users[0] and store.users.find_by_username("ann").id == 7
+        assert store.users.find_by_referral_code("ANN7").id == 7 and store.users.get(8).is_banned()
+        ledger = [LedgerEntry("n1", 7, 40, "task", "x", 40, 5.0), LedgerEntry("n2", 7, -10, "transfer_out", "", 30, 6.0)]
+        assert store.import_records("point_transactions", ledger) == (2, [])
+        assert store.points.earned_by_kind(7) == {"task": 40, "transfer_out": -10}
+        assert store.points.history(7)[0].balance_after == 30
+        assert store.import_records("referrals", [Referral(8, 7, 3.0, True)]) == (1, [])
+        assert store.referrals.get(8).bonus_credited and store.referrals.count_by_referrer(7) == 1
+        assert store.import_records("task_submissions", [Submission("s1", 7, "daily", "approved", completions=1,
+                                                                    paid=True, created_at=4.0)]) == (1, [])
+        assert store.submissions.get_for(7, "daily").status == "approved"
+        assert store.import_records("transfers", [Transfer("t1", 7, 8, 10, 1, 9, 6.0)]) == (1, [])
+        assert store.points.get_transfer("t1").net == 9
+        assert store.import_records("withdrawals", [Withdrawal("w1", 7, 100, "0xabc", "failed", 7.0,
+                                                               refunded=True)]) == (1, [])
+        assert store.import_records("tickets", [Ticket("k1", 8, "technical", "help", "open", 8.0)]) == (1, [])
+        assert [t.id for t in store.tickets.list_open()] == ["k1"]
+        assert store.repair() == 0                       # imported failed withdrawals are not refunded again
+        # a second run adds nothing and changes nothing
+        changed = [User(7, "Other", points=999, registered_at=1.0, last_active_at=2.0)]
+        assert store.import_records("users", changed) == (0, [])
+        assert store.import_records("point_transactions", ledger) == (0, [])
+        assert store.users.get(7) == users[0]
+
+    def test_import_records_reports_unique_clashes(self, store):
+        from storage.records import User
+        store.users.register(1, referral_code="TAKEN")
+        clash, fine = User(2, referral_code="TAKEN", registered_at=1.0, last_active_at=1.0), User(3, registered_at=1.0,
+                                                                                                 last_active_at=1.0)
+        inserted, rejected = store.import_records("users", [clash, fine])
+        assert inserted == 1 and [r.id for r, _ in rejected] == [2] and "clashes" in rejected[0][1]
+        assert store.users.get(3) is not None and store.users.get(2) is None
