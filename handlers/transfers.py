@@ -138,6 +138,10 @@ def confirm(ctx: Context) -> None:
     lang = rt.texts.pick(receiver.language_code if receiver else "")
     ctx.send(record.receiver_id, rt.texts.get(lang, "transfer_received", amount=record.net, sender=ctx.user_id,
                                               id=record.id))
+    alerts = rt.settings.transfer_alert_channel_id or rt.settings.withdraw_alert_channel_id
+    if alerts:
+        ctx.send(alerts, rt.texts.get("en", "transfer_alert", sender=record.sender_id, receiver=record.receiver_id,
+                                      amount=record.amount, fee=record.fee, id=record.id))
 
 
 def _refusal(ctx: Context, amount: int) -> str | None:

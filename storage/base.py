@@ -274,6 +274,18 @@ class FingerprintRepository(abc.ABC):
         """Delete expired rows (MongoDB's TTL monitor does this too); reads never return them."""
 
 
+class ClaimRepository(abc.ABC):
+    """Nonces of on-chain claims (WITHDRAW_MODE=claim): one per withdrawal, never reused by a user."""
+
+    @abc.abstractmethod
+    def reserve(self, withdrawal_id: str, user_id: int) -> int:
+        """The withdrawal's nonce: the user's last nonce + 1 the first time, the same one on every
+        later call (a redelivered confirmation signs the same claim)."""
+    @abc.abstractmethod
+    def last_nonce(self, user_id: int) -> int:
+        """The user's highest nonce so far (0: none)."""
+
+
 class SettingsRepository(abc.ABC):
     """Runtime bot settings (maintenance switch, limits, ...) as JSON values by key."""
 
@@ -298,6 +310,7 @@ class Store(abc.ABC):
     points: PointsRepository
     tickets: TicketRepository
     fingerprints: FingerprintRepository
+    claims: ClaimRepository
     settings: SettingsRepository
 
     def __init__(self) -> None:

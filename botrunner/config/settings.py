@@ -278,6 +278,22 @@ class Settings:
                                               group="bot")
     withdraw_confirm_timeout_s: int = env("WITHDRAW_CONFIRM_TIMEOUT_S", integer(10, 86400), 600, "A withdrawal "
                                           "confirmation button expires after this long.", group="bot")
+    withdraw_mode: str = env("WITHDRAW_MODE", choice("manual", "claim"), "manual", "manual: admins pay and "
+                             "run /paid; claim: the bot signs a claim the user redeems on CLAIM_CONTRACT_ADDRESS "
+                             "with claim(uint256 amount, uint256 nonce, bytes signature).", group="bot")
+    claim_signer_private_key: str = env("CLAIM_SIGNER_PRIVATE_KEY", pattern(r"(0x)?[0-9a-fA-F]{64}",
+                                        "64 hex digits (an EVM private key)"), "", "Key that signs claims "
+                                        "(WITHDRAW_MODE=claim; offline, never sent anywhere; alias WALLET_PRIVATE_KEY).",
+                                        secret=True, group="bot")
+    claim_contract_address: str = env("CLAIM_CONTRACT_ADDRESS", pattern(r"0x[0-9a-fA-F]{40}", "0x and 40 hex "
+                                      "digits"), "", "The claim contract users call (alias TOKEN_CONTRACT_ADDRESS).",
+                                      group="bot")
+    token_decimals: int = env("TOKEN_DECIMALS", integer(0, 36), 18, "Decimals of the token: a claim's amount is "
+                              "points x POINTS_TO_TOKEN_CONVERSION_RATE x 10^TOKEN_DECIMALS base units.", group="bot")
+    transfer_alert_channel_id: str = env("TRANSFER_ALERT_CHANNEL_ID", pattern(
+        r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}", "@channelusername or a numeric chat id"), "",
+        "Chat that gets an alert for every transfer (unset: WITHDRAW_ALERT_CHANNEL_ID; both unset: none).",
+        group="bot")
     wallet_change_allowed: bool = env("WALLET_CHANGE_ALLOWED", boolean, True, "Users may replace their wallet "
                                       "address (false: the first one is final).", group="bot")
     wallet_change_cooldown_s: int = env("WALLET_CHANGE_COOLDOWN_S", integer(0, 365 * 86400), 86400,
@@ -474,6 +490,9 @@ def _check_consistency(s: Settings) -> None:
                           f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")
     if s.withdraw_require_channel_join and not s.required_channel_id:
         raise ConfigError("WITHDRAW_REQUIRE_CHANNEL_JOIN=true is invalid: expected REQUIRED_CHANNEL_ID to be set as well")
+    if s.withdraw_mode == "claim" and not (s.claim_signer_private_key and s.claim_contract_address):
+        raise ConfigError("WITHDRAW_MODE=claim is invalid: expected CLAIM_SIGNER_PRIVATE_KEY and "
+                          "CLAIM_CONTRACT_ADDRESS to be set as well")
     if s.spam_warn_threshold > s.spam_freeze_threshold:
         raise ConfigError(f"SPAM_WARN_THRESHOLD={s.spam_warn_threshold} is invalid: expected at most "
                           f"SPAM_FREEZE_THRESHOLD ({s.spam_freeze_threshold})")

@@ -12,7 +12,7 @@ from typing import Any
 from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.errors import DuplicateKeyError
 
-from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
+from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.mongo import imports as mongo_imports
 from storage.mongo.documents import from_date, page, to_date, to_doc, to_record
 from storage.mongo.indexes import COLLECTIONS, ensure_indexes, index_stats
@@ -76,6 +76,7 @@ class MongoStore(Store):
         self.tickets = MongoTickets(self)
         self.fingerprints = MongoFingerprints(self)
         self.settings = MongoSettings(self)
+        self.claims = MongoClaims(self)
 
     def init_schema(self) -> list[str]:
         return ensure_indexes(self.db)
@@ -166,6 +167,30 @@ class MongoFingerprints(FingerprintRepository):
 
     def purge_expired(self, at: float | None = None) -> int:
         return self.fps.delete_many({"expires_at": {"$lte": to_date(at or now())}}).deleted_count
+
+
+class MongoClaims(ClaimRepository):
+    """Claim nonces: `_id` = withdrawal id; the unique (user_id, nonce) index makes two claims racing
+    for the same next nonce collide, and the loser takes the one after."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self.claims = store.money["claims"]
+
+    def reserve(self, withdrawal_id: str, user_id: int) -> int:
+        while True:
+            doc = self.claims.find_one({"_id": withdrawal_id})
+            if doc is not None:
+                return doc["nonce"]
+            nonce = self.last_nonce(user_id) + 1
+            try:
+                self.claims.insert_one({"_id": withdrawal_id, "user_id": user_id, "nonce": nonce, "created_at": now()})
+                return nonce
+            except DuplicateKeyError:
+                continue            # this withdrawal was reserved meanwhile, or another took the nonce
+
+    def last_nonce(self, user_id: int) -> int:
+        docs = list(self.claims.find({"user_id": user_id}, {"nonce": 1}).sort("nonce", -1).limit(1))
+        return docs[0]["nonce"] if docs else 0
 
 
 class MongoSettings(SettingsRepository):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
+from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.records import Fingerprint, Ticket, from_mapping, new_id, now
 from storage.sqlite import imports as sqlite_imports
 from storage.sqlite import schema as sqlite_schema
@@ -34,6 +34,7 @@ class SQLiteStore(Store):
         self.tickets = SQLiteTickets(self)
         self.fingerprints = SQLiteFingerprints(self)
         self.settings = SQLiteSettings(self)
+        self.claims = SQLiteClaims(self)
 
     def init_schema(self) -> list[str]:
         return sqlite_schema.init_schema(self.db)
@@ -120,6 +121,27 @@ class SQLiteFingerprints(FingerprintRepository):
 
     def purge_expired(self, at: float | None = None) -> int:
         return self.db.execute("DELETE FROM device_fingerprints WHERE expires_at <= ?", (at or now(),))
+
+
+class SQLiteClaims(ClaimRepository):
+    """Claim nonces: the next one is chosen and stored in one write transaction (BEGIN IMMEDIATE
+    serialises writers), and (user_id, nonce) is unique."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.db = store.db
+
+    def reserve(self, withdrawal_id: str, user_id: int) -> int:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT nonce FROM claims WHERE withdrawal_id = ?", (withdrawal_id,))
+            if row:
+                return row["nonce"]
+            nonce = tx.one("SELECT COALESCE(MAX(nonce), 0) + 1 AS n FROM claims WHERE user_id = ?", (user_id,))["n"]
+            tx.execute("INSERT INTO claims (withdrawal_id, user_id, nonce, created_at) VALUES (?, ?, ?, ?)",
+                       (withdrawal_id, user_id, nonce, now()))
+            return nonce
+
+    def last_nonce(self, user_id: int) -> int:
+        return self.db.scalar("SELECT COALESCE(MAX(nonce), 0) FROM claims WHERE user_id = ?", (user_id,))
 
 
 class SQLiteSettings(SettingsRepository):

@@ -358,3 +358,15 @@ class TestStoreContract:
         inserted, rejected = store.import_records("users", [clash, fine])
         assert inserted == 1 and [r.id for r, _ in rejected] == [2] and "clashes" in rejected[0][1]
         assert store.users.get(3) is not None and store.users.get(2) is None
+
+    # ---- claim nonces (WITHDRAW_MODE=claim) ----
+    def test_claim_nonces_increase_per_user_and_repeat_per_withdrawal(self, store):
+        assert store.claims.last_nonce(1) == 0
+        assert [store.claims.reserve(w, 1) for w in ("w1", "w2", "w1", "w3")] == [1, 2, 1, 3]
+        assert store.claims.reserve("w4", 2) == 1 and store.claims.last_nonce(1) == 3
+
+    def test_claim_nonces_never_repeat_under_concurrency(self, store):
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(8) as pool:
+            nonces = list(pool.map(lambda i: store.claims.reserve(f"w{i}", 7), range(40)))
+        assert sorted(nonces) == list(range(1, 41))
