@@ -9,6 +9,7 @@ import time
 from loguru import logger
 
 from botrunner.bot.context import Context
+from handlers import proof_patterns
 from handlers.callbacks import button, keyboard, payload_parts
 from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime
@@ -110,8 +111,12 @@ def add_task(ctx: Context) -> None:
                                          " [| proof regex]"))
         return
     title, _, pattern = " ".join(args[3:]).partition(" | ")
+    refused = proof_patterns.check(pattern) if pattern else None
+    if refused:
+        ctx.reply(rt.t(ctx, "proof_pattern_bad", reason=refused[:200]))
+        return
     target = "" if args[2] == "-" else args[2][:200]
-    task = Task(new_id(), args[0], title[:80], int(args[1]), target=target, proof_pattern=pattern[:200],
+    task = Task(new_id(), args[0], title[:80], int(args[1]), target=target, proof_pattern=pattern,
                 cooldown_s=rt.settings.daily_task_reset_interval_s if args[0] == "daily" else 0, order=100)
     try:
         created = rt.store.tasks.create(task)

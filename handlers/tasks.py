@@ -7,10 +7,10 @@ repository (`complete` / `review`), once per completion by construction.
 """
 from __future__ import annotations
 
-import re
 import time
 
 from botrunner.bot.context import Context
+from handlers import proof_patterns
 from handlers.callbacks import button, keyboard, payload_parts, url_button
 from handlers.gate import clean_text
 from handlers.menu import respond
@@ -134,7 +134,7 @@ def on_proof(ctx: Context) -> None:
         ctx.reply(rt.t(ctx, "task_gone"))
         return
     proof = clean_text(ctx, MAX_PROOF + 1)
-    if not proof or len(proof) > MAX_PROOF or (task.proof_pattern and not _matches(task.proof_pattern, proof)):
+    if not proof or len(proof) > MAX_PROOF or (task.proof_pattern and not proof_patterns.matches(task.proof_pattern, proof)):
         ctx.reply(rt.t(ctx, "proof_invalid"))
         return
     submission = rt.store.submissions.submit(ctx.user_id, task.id, proof)
@@ -147,13 +147,6 @@ def on_proof(ctx: Context) -> None:
                        balance=rt.store.points.balance(ctx.user_id)))
         return
     ctx.reply(rt.t(ctx, "proof_pending", id=submission.id))
-
-
-def _matches(pattern: str, proof: str) -> bool:
-    try:
-        return re.fullmatch(pattern, proof, re.IGNORECASE) is not None
-    except re.error:
-        return False
 
 
 def register(router, guard) -> None:
