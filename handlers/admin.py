@@ -12,7 +12,7 @@ from loguru import logger
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import proof_patterns
+from handlers import numbers, proof_patterns
 from handlers.flags import ADMIN
 from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime
@@ -53,10 +53,10 @@ def award(ctx: Context) -> None:
     rt = runtime(ctx)
     args = ctx.args
     user = target_user(ctx, args[0]) if args else None
-    if user is None or len(args) < 2 or not args[1].isdigit() or not 0 < int(args[1]) <= MAX_AWARD:
+    amount = numbers.whole(args[1], 1, MAX_AWARD) if len(args) >= 2 else None
+    if user is None or amount is None:
         ctx.reply(rt.t(ctx, "usage", usage="/award <id|@user> <amount> [reason]"))
         return
-    amount = int(args[1])
     reason = " ".join(args[2:])[:200]
     balance = rt.store.points.credit(user.id, amount, "award", f"admin {ctx.user_id}: {reason}",
                                      key=f"award:{ctx.update_id}")
@@ -118,7 +118,8 @@ def add_task(ctx: Context) -> None:
     """/addtask <kind> <reward> <target|-> <title...>; proof tasks: target may end with ' | <regex>'."""
     rt = runtime(ctx)
     args = ctx.args
-    if len(args) < 4 or args[0] not in KINDS or not args[1].isdigit() or int(args[1]) > MAX_AWARD:
+    reward = numbers.whole(args[1], 0, MAX_AWARD) if len(args) >= 2 else None
+    if len(args) < 4 or args[0] not in KINDS or reward is None:
         ctx.reply(rt.t(ctx, "usage", usage="/addtask <" + "|".join(KINDS) + "> <reward> <target|-> <title>"
                                          " [| proof regex]"))
         return
@@ -128,7 +129,7 @@ def add_task(ctx: Context) -> None:
         ctx.reply(rt.t(ctx, "proof_pattern_bad", reason=refused[:200]))
         return
     target = "" if args[2] == "-" else args[2][:200]
-    task = Task(new_id(), args[0], title[:80], int(args[1]), target=target, proof_pattern=pattern,
+    task = Task(new_id(), args[0], title[:80], reward, target=target, proof_pattern=pattern,
                 cooldown_s=rt.settings.daily_task_reset_interval_s if args[0] == "daily" else 0, order=100)
     try:
         created = rt.store.tasks.create(task)

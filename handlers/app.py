@@ -10,6 +10,7 @@ from botrunner.bot.callback_data import Signer
 from botrunner.bot.context import Context, Services
 from botrunner.bot.filters import content, is_command
 from botrunner.bot.router import Router
+from botrunner.processing.processor import DETERMINISTIC_ERRORS
 from botrunner.redis_keys import Keys
 from handlers import (
     admin,
@@ -31,6 +32,7 @@ from handlers.flags import UNGATED
 from handlers.runtime import Runtime
 from handlers.task_catalog import default_tasks
 from handlers.texts import Texts
+from handlers.ui import tell
 
 router = Router("airdrop")
 
@@ -52,6 +54,14 @@ def stale_button(ctx: Context) -> None:
 @router.update(is_command)
 def unknown_command(ctx: Context) -> None:
     ctx.reply(ctx.services.bot.t(ctx, "unknown_command"))
+
+
+@router.on_error
+def bad_input(ctx: Context, exc: Exception) -> None:
+    """Input a handler did not expect (DETERMINISTIC_ERRORS): the user is told; the runner sends this
+    and dead-letters the update instead of retrying it."""
+    if isinstance(exc, DETERMINISTIC_ERRORS) and ctx.user_id is not None:
+        tell(ctx, ctx.services.bot.t(ctx, "bad_input"))
 
 
 @router.on_worker_start

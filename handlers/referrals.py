@@ -14,7 +14,7 @@ from loguru import logger
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import limits
+from handlers import limits, numbers
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -34,8 +34,9 @@ def find_referrer(ctx: Context, payload: str):
     if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", code or ""):
         return None
     found = rt.store.users.find_by_referral_code(code) or rt.store.users.find_by_referral_code(code.upper())
-    if found is None and code.isdigit():
-        found = rt.store.users.get(int(code))
+    uid = numbers.telegram_id(code) if found is None else None
+    if uid is not None:
+        found = rt.store.users.get(uid)
         if found is not None and found.referral_code_locked:
             return None                    # a custom code replaced the numeric link
     return found

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import proof_patterns
+from handlers import numbers, proof_patterns
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -117,7 +117,7 @@ def _check(ctx: Context, task) -> str | None:
         return None if ctx.update.effective_user.is_premium else "task_not_premium"
     if task.kind == "referrals":
         user = rt.store.users.get(ctx.user_id)
-        need = int(task.target or rt.settings.referral_task_threshold)
+        need = numbers.whole(task.target, 1) or rt.settings.referral_task_threshold
         return None if user.referral_count >= need else "task_need_referrals"
     return None                                    # daily (cooldown in the repository), link
 

@@ -5,7 +5,10 @@ its retry (or a redelivery after a crash before the state write) sees the state 
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
 MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed is dead-lettered
-at once: retrying cannot fix it. Nothing here lets an exception escape to kill the worker.
+at once: retrying cannot fix it. Nor can a retry fix a deterministic error (`DETERMINISTIC_ERRORS`:
+bad input reaching a handler, such as an id too large for the database): what the handler and the
+router's error hooks queued (the hooks answer the user) is sent, and the update is dead-lettered
+after that one attempt. Nothing here lets an exception escape to kill the worker.
 """
 from __future__ import annotations
 
@@ -25,9 +28,20 @@ from botrunner.bot.states import StateStore
 from botrunner.lanes.chat_order import Job
 from botrunner.processing.completion import Completion
 
+#: Errors that a retry of the same update raises again: answered and dead-lettered, never retried.
+DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (ValueError, OverflowError)
+
 
 class Unparseable(Exception):
     """The stored update is not a Telegram Update we can build a context from."""
+
+
+class Deterministic(Exception):
+    """A handler raised one of DETERMINISTIC_ERRORS; `ctx` holds what it and the error hooks queued."""
+
+    def __init__(self, error: Exception, ctx: Context) -> None:
+        super().__init__(repr(error))
+        self.error, self.ctx = error, ctx
 
 
 def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
@@ -88,6 +102,11 @@ class Processor:
             except Unparseable as exc:
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
                 return
+            except Deterministic as exc:
+                await self.deliver(update_id, data, exc.ctx.outbox)     # the answer; no state change
+                await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, "not retried: "
+                                                  + "".join(traceback.format_exception(exc.error)), attempt)
+                return
             except Exception as exc:
                 if attempt >= self.max_attempts:
                     await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
@@ -131,6 +150,10 @@ class Processor:
         except Exception as exc:
             raise Unparseable(f"not a valid Telegram Update: {exc!r}") from None
         ctx = Context(data, update, self.services, self.states, self.bot_username)
-        self.router.handle(ctx)
+        try:
+            self.router.handle(ctx)
+        except DETERMINISTIC_ERRORS as exc:
+            self.services.flush()
+            raise Deterministic(exc, ctx) from exc
         self.services.flush()
         return ctx
