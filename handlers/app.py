@@ -30,7 +30,7 @@ from handlers import (
 from handlers.bot_api import BotApi
 from handlers.flags import UNGATED
 from handlers.runtime import Runtime
-from handlers.task_catalog import default_tasks
+from handlers.task_catalog import sync_default_tasks
 from handlers.texts import Texts
 from handlers.ui import tell
 
@@ -72,9 +72,11 @@ def open_bot(services: Services) -> None:
     storage = install(services, settings)
     # the sender's 403 / "chat not found" flag, mirrored into the users table (kept apart from bans)
     services.on_blocked_bot(storage.store.users.set_blocked_bot)
-    added = storage.store.tasks.seed(default_tasks(settings))
+    added, updated = sync_default_tasks(storage.store, settings)
     if added:
         logger.info("Seeded {} default task(s)", added)
+    if updated:
+        logger.info("Default task reward(s) follow the changed settings: {}", ", ".join(updated))
     services.provide("bot", build_runtime(settings, storage, redis_client(settings, settings.redis_session_db)))
 
 
