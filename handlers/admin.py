@@ -14,6 +14,7 @@ from botrunner.bot.context import Context
 from botrunner.bot.router import Router
 from handlers import numbers, proof_patterns
 from handlers.flags import ADMIN
+from handlers.gate import message_key
 from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime
 from handlers.tasks import KINDS
@@ -59,7 +60,7 @@ def award(ctx: Context) -> None:
         return
     reason = " ".join(args[2:])[:200]
     balance = rt.store.points.credit(user.id, amount, "award", f"admin {ctx.user_id}: {reason}",
-                                     key=f"award:{ctx.update_id}")
+                                     key=f"award:{message_key(ctx)}")
     logger.info("Admin {} awarded {} points to {} ({})", ctx.user_id, amount, user.id, reason)
     ctx.reply(rt.t(ctx, "award_done", id=user.id, amount=amount, balance=balance))
     ctx.send(user.id, rt.texts.get(rt.texts.pick(user.language_code), "award_received", amount=amount,
