@@ -76,6 +76,8 @@ def moderation(ctx: Context, call_next: CallNext) -> None:
     rt = runtime(ctx)
     is_admin = rt.is_admin(ctx.user_id)
     user = ctx.data[USER] = rt.users.get(ctx.user_id)
+    if user is not None:
+        refresh_profile(ctx, user)
     if user is not None and user.is_banned():
         if limits.once(ctx, "ban-notice", 60):
             until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(user.banned_until)) if user.banned_until else "-"
@@ -123,6 +125,18 @@ def access(ctx: Context, call_next: CallNext) -> None:
 
 #: the gate, outermost first, as handlers.app installs it
 MIDDLEWARES = (ignore_edits, private_only, answer_callbacks, verify_buttons, moderation, limits.rate_limit, access)
+
+
+def refresh_profile(ctx: Context, user) -> None:
+    """Keep username, names and premium as Telegram shows them now (on every update, not just /start):
+    @username lookups then find the current holder. Writes only when something changed."""
+    tg = ctx.update.effective_user
+    if tg is None:
+        return
+    seen = (tg.username or "", tg.first_name or "", tg.last_name or "", bool(tg.is_premium))
+    if seen != (user.username, user.first_name, user.last_name, user.is_premium):
+        # the stored language is the user's choice: keep it
+        runtime(ctx).store.users.update_profile(user.id, *seen[:3], user.language_code, seen[3])
 
 
 def needs_captcha(ctx: Context, user) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import callbacks, limits, numbers
+from handlers import callbacks, limits, names, numbers
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -110,7 +110,9 @@ def _set_amount(ctx: Context, text: str) -> None:
     fee = fee_for(amount, s.transfer_fee_percentage)
     token = callbacks.offer(ctx, "transfer", {"to": receiver_id, "amount": amount, "fee": fee},
                             s.transfer_confirm_timeout_s)
-    ctx.reply(rt.t(ctx, "transfer_confirm", amount=amount, to=receiver_id, fee=fee, net=amount - fee),
+    receiver = rt.store.users.get(receiver_id)
+    to = names.recipient(receiver) if receiver else str(receiver_id)
+    ctx.reply(rt.t(ctx, "transfer_confirm", amount=amount, to=to, fee=fee, net=amount - fee),
               reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_confirm"), TransferButton("ok", token)),
                                      button(ctx, rt.t(ctx, "btn_cancel"), TransferButton("no", token))]))
 

@@ -44,7 +44,9 @@ class UserRepository(abc.ABC):
     def get(self, user_id: int) -> User | None: ...
     @abc.abstractmethod
     def find_by_username(self, username: str) -> User | None:
-        """Case-insensitive; a leading @ is ignored."""
+        """Case-insensitive; a leading @ is ignored. Usernames are unique at any moment on Telegram, so
+        `register` and `update_profile` take a username away from every other user that still had it:
+        the latest holder is the one found."""
     @abc.abstractmethod
     def find_by_referral_code(self, code: str) -> User | None: ...
     @abc.abstractmethod

@@ -46,8 +46,20 @@ class SQLiteUsers(UserRepository):
         except sqlite3.IntegrityError as exc:
             raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
         if created:
-            self.store.users_changed([user_id])
+            self.store.users_changed([user_id] + self._release_username(user_id, username))
         return self.get(user_id), created
+
+    def _release_username(self, user_id: int, username: str) -> list[int]:
+        """Clear `username` from the other users still holding it (they changed it on Telegram)."""
+        key = username_key(username)
+        if not key:
+            return []
+        stale = [r["id"] for r in self.db.query("SELECT id FROM users WHERE username_lc = ? AND id != ?",
+                                                (key, user_id))]
+        if stale:
+            self.db.execute(f"UPDATE users SET username = '', username_lc = '' WHERE id IN "
+                            f"({', '.join('?' for _ in stale)}) AND username_lc = ?", (*stale, key))
+        return stale
 
     def _update(self, user_id: int, assignments: str, args: tuple) -> int:
         changed = self.db.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*args, user_id))
@@ -59,6 +71,7 @@ class SQLiteUsers(UserRepository):
         self._update(user_id, "username = ?, username_lc = ?, first_name = ?, last_name = ?, language_code = ?, "
                      "is_premium = ?", (username, username_key(username), first_name, last_name, language_code,
                                         int(is_premium)))
+        self.store.users_changed(self._release_username(user_id, username))
 
     def set_language(self, user_id: int, language_code: str) -> None:
         self._update(user_id, "language_code = ?", (language_code,))

@@ -370,3 +370,16 @@ class TestStoreContract:
         with ThreadPoolExecutor(8) as pool:
             nonces = list(pool.map(lambda i: store.claims.reserve(f"w{i}", 7), range(40)))
         assert sorted(nonces) == list(range(1, 41))
+
+    def test_a_username_belongs_to_its_latest_holder(self, store):
+        store.users.register(1, "Bob")
+        store.users.register(2, "carol")
+        seen = []
+        store.on_users_changed(seen.extend)
+        store.users.update_profile(1, "bob_new", "B", "", "en", False)      # 1 gave @bob up on Telegram
+        store.users.update_profile(2, "BOB", "C", "", "en", False)          # 2 took it
+        assert store.users.find_by_username("@bob").id == 2
+        store.users.register(3, "bob")                                      # a newer holder still
+        assert store.users.find_by_username("bob").id == 3
+        assert store.users.get(2).username == "" and 2 in seen
+        assert store.users.find_by_username("bob_new").id == 1
