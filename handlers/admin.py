@@ -2,8 +2,6 @@
 review queue, task management, user lookup, withdrawals, and the users CSV sent as a document."""
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass
 
@@ -12,6 +10,7 @@ from loguru import logger
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers import export as users_export
 from handlers import numbers, proof_patterns
 from handlers.flags import ADMIN
 from handlers.gate import message_key
@@ -31,10 +30,6 @@ class Review(CallbackData, prefix="adm"):
     verdict: str = ""
     submission_id: str = ""
 MAX_AWARD = 10**9
-EXPORT_FIELDS = ("id", "username", "first_name", "language_code", "points", "total_earned", "referral_count",
-                 "referred_by", "wallet_address", "captcha_passed", "banned", "blocked_bot", "registered_at",
-                 "last_active_at")
-
 
 def stats(ctx: Context) -> None:
     rt = runtime(ctx)
@@ -45,8 +40,8 @@ def stats(ctx: Context) -> None:
     ctx.reply(rt.t(ctx, "admin_stats", users=store.users.count(), new=store.users.count_registered_since(now - DAY_S),
                    active=store.users.count_active_since(now - DAY_S), points=totals["points"],
                    earned=totals["total_earned"], pending=subs.get("pending", 0),
-                   withdrawals=len(store.points.list_withdrawals("pending", 100)),
-                   tickets=len(store.tickets.list_open(100)), maintenance=bool(rt.switch("maintenance"))))
+                   withdrawals=store.points.count_withdrawals("pending"),
+                   tickets=store.tickets.count_open(), maintenance=bool(rt.switch("maintenance"))))
 
 
 def award(ctx: Context) -> None:
@@ -170,24 +165,11 @@ def lookup(ctx: Context) -> None:
 
 
 def export(ctx: Context) -> None:
-    """Every user as CSV, uploaded with sendDocument."""
+    """Every user as gzip CSV (in parts under 50 MB), streamed to disk and uploaded from there."""
     rt = runtime(ctx)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    count = 0
-    for user in rt.store.users.iter_all():
-        writer.writerow([_csv_safe(getattr(user, f)) for f in EXPORT_FIELDS])
-        count += 1
-    ctx.call("sendDocument", chat_id=ctx.chat_id, document=("users.csv", out.getvalue().encode()),
-             caption=rt.t(ctx, "export_done", count=count))
-
-
-def _csv_safe(value):
-    """Names starting with = + - @ would run as formulas in a spreadsheet: quote them."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
+    count = users_export.send_export(rt, ctx.chat_id, lambda n, parts, rows: rt.t(
+        ctx, "export_part", part=n, parts=parts, count=rows))
+    ctx.reply(rt.t(ctx, "export_done", count=count))
 
 
 def withdrawals(ctx: Context) -> None:

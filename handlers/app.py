@@ -27,7 +27,10 @@ from handlers import (
     wallet,
     withdraw,
 )
+from handlers.ban_ends import ban_ends_job
 from handlers.bot_api import BotApi
+from handlers.cluster_jobs import ClusterJobs
+from handlers.export_schedule import export_job
 from handlers.flags import UNGATED
 from handlers.runtime import Runtime
 from handlers.task_catalog import sync_default_tasks
@@ -77,12 +80,18 @@ def open_bot(services: Services) -> None:
         logger.info("Seeded {} default task(s)", added)
     if updated:
         logger.info("Default task reward(s) follow the changed settings: {}", ", ".join(updated))
-    services.provide("bot", build_runtime(settings, storage, redis_client(settings, settings.redis_session_db)))
+    rt = build_runtime(settings, storage, redis_client(settings, settings.redis_session_db))
+    services.provide("bot", rt)
+    jobs = [ban_ends_job(rt)] + ([export_job(rt)] if settings.enable_user_data_export else [])
+    services.provide("cluster_jobs", ClusterJobs(rt, jobs).start())
 
 
 @router.on_worker_stop
 def close_bot(services: Services) -> None:
     """Write what is batched and close storage and the Bot API client."""
+    jobs = getattr(services, "cluster_jobs", None)
+    if jobs is not None:
+        jobs.stop()
     services.bot.api.close()
     services.bot.redis.close()
     services.storage.close()

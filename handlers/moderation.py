@@ -10,7 +10,7 @@ from loguru import logger
 from botrunner.bot.context import Context
 from botrunner.bot.filters import content
 from botrunner.bot.router import Router
-from handlers import limits, numbers
+from handlers import ban_ends, limits, numbers
 from handlers.flags import ADMIN, OPEN, UNGATED
 from handlers.runtime import SWITCHES, runtime
 
@@ -59,6 +59,7 @@ def ban(ctx: Context) -> None:
     reason = " ".join(args[2 if seconds else 1:])[:200] or "-"
     until = time.time() + seconds if seconds else None
     rt.store.users.ban(user.id, reason, until)
+    ban_ends.schedule_end(rt, user.id, until)
     logger.info("Admin {} banned {} ({}, until {})", ctx.user_id, user.id, reason, until)
     shown = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until)) if until else "-"
     ctx.reply(rt.t(ctx, "ban_done", id=user.id, reason=reason, until=shown))
@@ -71,6 +72,7 @@ def unban(ctx: Context) -> None:
     if user is None:
         return
     rt.store.users.unban(user.id)
+    ban_ends.forget(rt, user.id)
     limits.unfreeze(ctx, user.id)
     ctx.reply(rt.t(ctx, "unban_done", id=user.id))
     ctx.send(user.id, rt.texts.get(rt.texts.pick(user.language_code), "unbanned"))

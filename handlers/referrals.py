@@ -97,7 +97,7 @@ def show(ctx: Context) -> None:
     """Link, totals, active in the last 7 days, tier; buttons for a custom code or a late code."""
     rt = runtime(ctx)
     user = rt.store.users.get(ctx.user_id)
-    total = rt.store.referrals.count_by_referrer(user.id)
+    total = user.referral_count          # verified referrals: the same number as the menu and the tasks
     active = rt.store.referrals.count_active_since(user.id, time.time() - WEEK_S)
     nxt = next((t for t, _ in reversed(TIERS) if t > total), None)
     text = rt.t(ctx, "referrals", link=link(ctx, user), total=total, active=active, tier=tier(total),
@@ -125,7 +125,7 @@ def on_custom_code(ctx: Context) -> None:
     if not re.fullmatch(rf"[A-Z0-9_]{{4,{rt.settings.referral_code_length}}}", code) or code.isdigit():
         ctx.reply(rt.t(ctx, "refcode_invalid", max=rt.settings.referral_code_length))
         return
-    if not limits.hit(ctx, "refcode", 1, 3600):
+    if not limits.allow(ctx, "referral_code", notify=False):
         ctx.reply(rt.t(ctx, "refcode_rate"))
         return
     from storage.records import DuplicateError

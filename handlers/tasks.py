@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import numbers, proof_patterns
+from handlers import limits, numbers, proof_patterns
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -95,6 +95,8 @@ def verify(ctx: Context) -> None:
     if task is None or task.kind == "proof":
         ctx.answer(rt.t(ctx, "task_gone"), show_alert=True)
         return
+    if not limits.allow(ctx, "point_claim"):
+        return
     problem = _check(ctx, task)
     if problem:
         ctx.answer(rt.t(ctx, problem, target=task.target), show_alert=True)
@@ -148,6 +150,8 @@ def on_proof(ctx: Context) -> None:
     proof = clean_text(ctx, MAX_PROOF + 1)
     if not proof or len(proof) > MAX_PROOF or (task.proof_pattern and not proof_patterns.matches(task.proof_pattern, proof)):
         ctx.reply(rt.t(ctx, "proof_invalid"))
+        return
+    if not limits.allow(ctx, "submission"):
         return
     submission = rt.store.submissions.submit(ctx.user_id, task.id, proof)
     if submission is None:

@@ -119,7 +119,8 @@ class ReferralRepository(abc.ABC):
     def count_by_referrer(self, referrer_id: int) -> int: ...
     @abc.abstractmethod
     def count_active_since(self, referrer_id: int, since: float) -> int:
-        """Referred users active since `since` (the "active in the last 7 days" figure)."""
+        """Referred users past the captcha active since `since` (the "active in the last 7 days"
+        figure; verified like users.referral_count, so it never exceeds it)."""
     @abc.abstractmethod
     def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
         """For each (referred_id, referrer_bonus, welcome_bonus): pay both sides exactly once and count
@@ -223,6 +224,9 @@ class PointsRepository(abc.ABC):
     def list_withdrawals(self, status: str = "pending", limit: int = 20, offset: int = 0) -> list[Withdrawal]:
         """Oldest first."""
     @abc.abstractmethod
+    def count_withdrawals(self, status: str = "pending") -> int:
+        """How many withdrawals have `status` (admin stats: no cap)."""
+    @abc.abstractmethod
     def mark_withdrawal_paid(self, withdrawal_id: str, tx_hash: str = "") -> bool: ...
     @abc.abstractmethod
     def mark_withdrawal_failed(self, withdrawal_id: str, note: str = "") -> bool:
@@ -252,6 +256,9 @@ class TicketRepository(abc.ABC):
     @abc.abstractmethod
     def list_open(self, limit: int = 20, offset: int = 0) -> list[Ticket]:
         """Oldest first."""
+    @abc.abstractmethod
+    def count_open(self) -> int:
+        """Open tickets (admin stats: no cap)."""
     @abc.abstractmethod
     def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]: ...
     @abc.abstractmethod

@@ -23,6 +23,7 @@ ALIASES = {
     "ADMIN_TELEGRAM_ID": "ADMIN_CHAT_ID",
     "WALLET_PRIVATE_KEY": "CLAIM_SIGNER_PRIVATE_KEY",
     "TOKEN_CONTRACT_ADDRESS": "CLAIM_CONTRACT_ADDRESS",
+    "USER_DATA_EXPORT_INTERVAL": "USER_DATA_EXPORT_INTERVAL_HOURS",
 }
 
 #: The Node bot's captcha switches; botrunner has one image captcha, on unless both are off

@@ -100,6 +100,18 @@ def url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def hours(lo: int, hi: int) -> Callable[[str], int]:
+    """Whole hours, written `24` or `24h` (the Node bot's style)."""
+    whole = integer(lo, hi)
+
+    def parse(raw: str) -> int:
+        try:
+            return whole(raw.strip().lower().removesuffix("h"))
+        except ValueError:
+            raise ValueError(f"a number of hours in {lo}..{hi} (such as 24 or 24h)") from None
+    return parse
+
+
 def text(raw: str) -> str:
     return raw
 
@@ -342,7 +354,7 @@ class Settings:
                            "(unset: no such task).", group="bot")
     auto_approve_submissions: bool = env("AUTO_APPROVE_SUBMISSIONS", boolean, False, "Default tasks with proof "
                                          "pay at once instead of waiting for review.", group="bot")
-    rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 20, "Commands and "
+    rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 10, "Commands and "
                                            "button presses per user per minute.", group="bot")
     rate_limit_window_s: int = env("RATE_LIMIT_WINDOW_S", integer(1, 3600), 60, "The window "
                                    "RATE_LIMIT_COMMANDS_PER_MIN counts in (a fixed window, in seconds); keep 60 "
@@ -350,6 +362,18 @@ class Settings:
     rate_limit_sensitive_per_hour: int = env("RATE_LIMIT_SENSITIVE_PER_HOUR", integer(1, 10000), 10,
                                              "Withdraw, transfer, wallet and proof actions per user per hour.",
                                              group="bot")
+    rate_limit_submissions_per_hour: int = env("RATE_LIMIT_SUBMISSIONS_PER_HOUR", integer(1, 10000), 3,
+                                               "Proof submissions per user per hour.", group="bot")
+    rate_limit_wallet_changes_per_day: int = env("RATE_LIMIT_WALLET_CHANGES_PER_DAY", integer(1, 10000), 5,
+                                                 "Wallet changes per user per 24 hours.", group="bot")
+    rate_limit_referral_code_per_hour: int = env("RATE_LIMIT_REFERRAL_CODE_PER_HOUR", integer(1, 10000), 1,
+                                                 "Custom referral code attempts per user per hour.", group="bot")
+    rate_limit_point_claims_per_hour: int = env("RATE_LIMIT_POINT_CLAIMS_PER_HOUR", integer(1, 10000), 20,
+                                                "Task checks that pay points (Verify, Check in, Done) per user per "
+                                                "hour.", group="bot")
+    rate_limit_admin_actions_per_min: int = env("RATE_LIMIT_ADMIN_ACTIONS_PER_MIN", integer(1, 100000), 100,
+                                                "Admin commands and buttons per admin per minute (admins are "
+                                                "exempt from every user limit).", group="bot")
     spam_warn_threshold: int = env("SPAM_WARN_THRESHOLD", integer(1, 1000), 5, "Unknown messages per "
                                    "minute that draw a warning.", group="bot")
     spam_freeze_threshold: int = env("SPAM_FREEZE_THRESHOLD", integer(1, 1000), 8, "Unknown messages per "
@@ -369,6 +393,12 @@ class Settings:
     admin_chat_id: str = env("ADMIN_CHAT_ID", pattern(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}",
                              "@channelusername or a numeric chat id"), "", "Chat that gets the scheduled user "
                              "export (alias ADMIN_TELEGRAM_ID).", group="bot")
+    enable_user_data_export: bool = env("ENABLE_USER_DATA_EXPORT", boolean, False, "Send every user as gzip "
+                                        "CSV to ADMIN_CHAT_ID every USER_DATA_EXPORT_INTERVAL_HOURS (one worker "
+                                        "of the cluster does it).", group="bot")
+    user_data_export_interval_hours: int = env("USER_DATA_EXPORT_INTERVAL_HOURS", hours(1, 24 * 31), 24,
+                                               "Hours between scheduled exports (alias USER_DATA_EXPORT_INTERVAL, "
+                                               "'24h' works too).", group="bot")
     leaderboard_cache_s: int = env("LEADERBOARD_CACHE_S", integer(0, 3600), 30, "Seconds leaderboards and "
                                    "ranks are cached.", group="bot")
     support_username: str = env("SUPPORT_USERNAME", text, "", "Shown in /help (unset: tickets only).",
@@ -491,6 +521,8 @@ def _check_consistency(s: Settings) -> None:
                           f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")
     if s.withdraw_require_channel_join and not s.required_channel_id:
         raise ConfigError("WITHDRAW_REQUIRE_CHANNEL_JOIN=true is invalid: expected REQUIRED_CHANNEL_ID to be set as well")
+    if s.enable_user_data_export and not s.admin_chat_id:
+        raise ConfigError("ENABLE_USER_DATA_EXPORT=true is invalid: expected ADMIN_CHAT_ID to be set as well")
     if s.withdraw_mode == "claim" and not (s.claim_signer_private_key and s.claim_contract_address):
         raise ConfigError("WITHDRAW_MODE=claim is invalid: expected CLAIM_SIGNER_PRIVATE_KEY and "
                           "CLAIM_CONTRACT_ADDRESS to be set as well")

@@ -124,6 +124,9 @@ class MongoTickets(TicketRepository):
         cursor = self.tickets.find({"status": "open"}).sort([("created_at", 1), ("_id", 1)])
         return [to_record(Ticket, d) for d in page(cursor, limit, offset)]
 
+    def count_open(self) -> int:
+        return self.tickets.count_documents({"status": "open"})
+
     def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]:
         cursor = self.tickets.find({"user_id": user_id}).sort([("created_at", -1), ("_id", 1)]).limit(limit)
         return [to_record(Ticket, d) for d in cursor]

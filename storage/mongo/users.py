@@ -189,7 +189,8 @@ class MongoReferrals(ReferralRepository):
         return self.referrals.count_documents({"referrer_id": referrer_id})
 
     def count_active_since(self, referrer_id: int, since: float) -> int:
-        return self.users.count_documents({"referred_by": referrer_id, "last_active_at": {"$gte": since}})
+        return self.users.count_documents({"referred_by": referrer_id, "captcha_passed": True,
+                                           "last_active_at": {"$gte": since}})
 
     def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
         open_ids = {d["_id"]: d["referrer_id"] for d in self.referrals.find(

@@ -81,6 +81,9 @@ class SQLiteTickets(TicketRepository):
                              (limit, offset))
         return [from_mapping(Ticket, r) for r in rows]
 
+    def count_open(self) -> int:
+        return self.db.scalar("SELECT COUNT(*) FROM tickets WHERE status = 'open'")
+
     def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]:
         rows = self.db.query("SELECT * FROM tickets WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?",
                              (user_id, limit))

@@ -187,8 +187,8 @@ class SQLiteReferrals(ReferralRepository):
         return self.db.scalar("SELECT COUNT(*) FROM referrals WHERE referrer_id = ?", (referrer_id,))
 
     def count_active_since(self, referrer_id: int, since: float) -> int:
-        return self.db.scalar("SELECT COUNT(*) FROM users WHERE referred_by = ? AND last_active_at >= ?",
-                              (referrer_id, since))
+        return self.db.scalar("SELECT COUNT(*) FROM users WHERE referred_by = ? AND captcha_passed = 1 "
+                              "AND last_active_at >= ?", (referrer_id, since))
 
     def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
         paid, changed = [], []

@@ -119,8 +119,10 @@ class TestStoreContract:
         page2 = store.referrals.list_by_referrer(1, limit=2, offset=2)
         assert [r.referred_id for r in page1 + page2] == [14, 13, 12, 11]
         assert store.referrals.count_by_referrer(1) == 5
-        store.users.touch_many({10: 9e9, 11: 9e9})
-        assert store.referrals.count_active_since(1, 9e9 - 1) == 2
+        store.users.touch_many({10: 9e9, 11: 9e9, 12: 9e9})
+        for referred in (10, 11):
+            store.users.set_captcha(referred, True, "passed")
+        assert store.referrals.count_active_since(1, 9e9 - 1) == 2     # 12 is active but not verified
 
     def test_referral_bonus_exactly_once(self, store):
         add_users(store, 1, 2, 3)
@@ -383,3 +385,11 @@ class TestStoreContract:
         assert store.users.find_by_username("bob").id == 3
         assert store.users.get(2).username == "" and 2 in seen
         assert store.users.find_by_username("bob_new").id == 1
+
+    def test_counts_for_admin_stats_have_no_cap(self, store):
+        add_users(store, 1, points=10_000)
+        for _ in range(120):
+            store.points.create_withdrawal(1, 1, "0xabc")
+            store.tickets.open(1, f"c{_}", "help", min_interval_s=0)
+        assert store.points.count_withdrawals("pending") == 120 and store.points.count_withdrawals("paid") == 0
+        assert store.tickets.count_open() == 120
