@@ -156,9 +156,27 @@ def on_apply(ctx: Context) -> None:
     apply_code(ctx, clean_text(ctx, 64))
 
 
-def apply_code(ctx: Context, code: str) -> None:
-    """A code entered after joining: allowed once, never one's own; the bonus follows at once."""
+def late_code_refusal(ctx: Context, user) -> str | None:
+    """A late code pays both sides, so only a new account may use one: younger than
+    REFERRAL_LATE_CODE_WINDOW_S and before its first withdrawal (else an old account could farm
+    bonuses by "joining" through a friend's code). The text key of the refusal, or None."""
     rt = runtime(ctx)
+    if time.time() - user.registered_at > rt.settings.referral_late_code_window_s:
+        return "apply_too_late"
+    if rt.store.points.withdrawals_for(user.id, 1):
+        return "apply_after_withdrawal"
+    return None
+
+
+def apply_code(ctx: Context, code: str) -> None:
+    """A code entered after joining: allowed once, never one's own, only for new accounts
+    (`late_code_refusal`); the bonus follows at once."""
+    rt = runtime(ctx)
+    refusal = late_code_refusal(ctx, rt.store.users.get(ctx.user_id))
+    if refusal:
+        window = rt.settings.referral_late_code_window_s
+        ctx.reply(rt.t(ctx, refusal, window=f"{window // 3600} h" if window >= 3600 else f"{max(1, window // 60)} min"))
+        return
     referrer = find_referrer(ctx, code)
     if referrer is None:
         ctx.reply(rt.t(ctx, "apply_unknown"))

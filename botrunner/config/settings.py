@@ -276,6 +276,10 @@ class Settings:
                                       "user gets after the captcha.", group="bot")
     referral_welcome_bonus_enabled: bool = env("REFERRAL_WELCOME_BONUS_ENABLED", boolean, True,
                                                "Pay REFERRAL_WELCOME_BONUS at all.", group="bot")
+    referral_late_code_window_s: int = env("REFERRAL_LATE_CODE_WINDOW_S", integer(0, 365 * 86400), 86400,
+                                           "A referral code entered after joining (/code) is accepted only from "
+                                           "accounts younger than this, and before their first withdrawal.",
+                                           group="bot")
     referral_code_length: int = env("REFERRAL_CODE_LENGTH", integer(4, 16), 8, "Longest custom referral code "
                                     "(codes are 4..this many of A-Z 0-9 _).", group="bot")
     referral_task_threshold: int = env("REFERRAL_TASK_THRESHOLD", integer(1, 10000), 3, "Referrals the "
