@@ -293,6 +293,10 @@ class ClaimRepository(abc.ABC):
     @abc.abstractmethod
     def last_nonce(self, user_id: int) -> int:
         """The user's highest nonce so far (0: none)."""
+    @abc.abstractmethod
+    def import_last_nonce(self, user_id: int, nonce: int) -> bool:
+        """Carry over the last nonce another system used for this user (the Node bot's migration), so
+        the next `reserve` is above it; False (nothing written) if this user has claims already."""
 
 
 class SettingsRepository(abc.ABC):

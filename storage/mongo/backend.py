@@ -195,6 +195,16 @@ class MongoClaims(ClaimRepository):
         docs = list(self.claims.find({"user_id": user_id}, {"nonce": 1}).sort("nonce", -1).limit(1))
         return docs[0]["nonce"] if docs else 0
 
+    def import_last_nonce(self, user_id: int, nonce: int) -> bool:
+        if self.claims.find_one({"user_id": user_id}, {"_id": 1}) is not None:
+            return False
+        try:
+            self.claims.insert_one({"_id": f"imported:{user_id}", "user_id": user_id, "nonce": nonce,
+                                    "created_at": now()})
+        except DuplicateKeyError:
+            return False
+        return True
+
 
 class MongoSettings(SettingsRepository):
     """Runtime settings, one document per key."""

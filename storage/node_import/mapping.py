@@ -119,6 +119,11 @@ def user(doc: dict[str, Any], ban: dict[str, Any] | None = None, at: float | Non
         last_active_at=epoch(first(doc, "lastActiveAt"), registered))
 
 
+def last_nonce(doc: dict[str, Any]) -> int:
+    """The last claim nonce the Node bot signed for this user (0: none)."""
+    return whole(first(doc, "lastNonceUsed", "claimNonce", "nonce"), "lastNonceUsed")
+
+
 def _referrer(value: Any, uid: int) -> int | None:
     try:
         referrer = optional_id(value, "referredBy")

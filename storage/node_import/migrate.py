@@ -59,6 +59,7 @@ class Report:
     dry_run: bool
     counts: dict[str, Counts] = field(default_factory=dict)
     bans_applied: int = 0
+    nonces_carried: int = 0
     balance_differences: int = 0
     difference_examples: list[str] = field(default_factory=list)
     orphan_ledger_rows: int | None = None
@@ -74,6 +75,7 @@ class Report:
                        f"  unmappable {c.unmappable:>7}")
             out += [f"      unmappable {e}" for e in c.examples]
         out.append(f"  live bans applied to users: {self.bans_applied}")
+        out.append(f"  claim nonces carried over (the next claim signs a higher one): {self.nonces_carried}")
         if self.orphan_ledger_rows is not None:
             out.append(f"  ledger rows of users not in `users` (not imported): {self.orphan_ledger_rows}")
         out.append(f"  users whose balance differs from their ledger sum: {self.balance_differences}"
@@ -130,8 +132,22 @@ class NodeMigration:
             seen += seen_now
             self._write("users", "users", users)
             self._write("point_transactions", "point_transactions", ledger)
+            self._nonces(docs)
             self._save_checkpoint("users", docs[-1]["_id"])
         return seen
+
+    def _nonces(self, docs: list[dict[str, Any]]) -> None:
+        """Claim nonces the Node bot used: botrunner's next claim for that user must be above them."""
+        for doc in docs:
+            try:
+                uid = mapping.telegram_id(mapping.first(doc, "telegramId", "id", "userId", "_id"))
+                nonce = mapping.last_nonce(doc)
+            except Unmappable:
+                continue                      # the user itself was reported
+            if nonce and not self.dry_run and self.store.claims.import_last_nonce(uid, nonce):
+                self.report.nonces_carried += 1
+            elif nonce and self.dry_run:
+                self.report.nonces_carried += 1
 
     def _ledger_for(self, users: list) -> tuple[list[LedgerEntry], int]:
         """The batch's ledger rows in time order with running balances, plus adjustments."""

@@ -146,6 +146,11 @@ class SQLiteClaims(ClaimRepository):
     def last_nonce(self, user_id: int) -> int:
         return self.db.scalar("SELECT COALESCE(MAX(nonce), 0) FROM claims WHERE user_id = ?", (user_id,))
 
+    def import_last_nonce(self, user_id: int, nonce: int) -> bool:
+        return self.db.execute("INSERT INTO claims (withdrawal_id, user_id, nonce, created_at) SELECT ?, ?, ?, ? "
+                               "WHERE NOT EXISTS (SELECT 1 FROM claims WHERE user_id = ?)",
+                               (f"imported:{user_id}", user_id, nonce, now(), user_id)) == 1
+
 
 class SQLiteSettings(SettingsRepository):
     """Runtime settings as JSON text."""

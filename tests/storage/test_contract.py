@@ -366,6 +366,8 @@ class TestStoreContract:
         assert store.claims.last_nonce(1) == 0
         assert [store.claims.reserve(w, 1) for w in ("w1", "w2", "w1", "w3")] == [1, 2, 1, 3]
         assert store.claims.reserve("w4", 2) == 1 and store.claims.last_nonce(1) == 3
+        assert store.claims.import_last_nonce(3, 9) and not store.claims.import_last_nonce(3, 2)
+        assert not store.claims.import_last_nonce(1, 50) and store.claims.reserve("w5", 3) == 10
 
     def test_claim_nonces_never_repeat_under_concurrency(self, store):
         from concurrent.futures import ThreadPoolExecutor

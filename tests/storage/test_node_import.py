@@ -37,7 +37,8 @@ def tx(uid: str, amount, kind: str, days_ago: float):
 def node_db():
     db = mongomock.MongoClient()["telegram_airdrop_bot"]
     db.users.insert_many([
-        node_user("1001", points=55, totalEarned=65, totalReferrals=1, walletAddress="0x" + "ab" * 20),
+        node_user("1001", points=55, totalEarned=65, totalReferrals=1, walletAddress="0x" + "ab" * 20,
+                  lastNonceUsed=4),
         node_user("1002", points=7, totalEarned=7, referredBy="1001", isPremium=True),
         node_user("1003", points=40, totalEarned=40),                           # ledger short by 10
         node_user("1004", isBlocked=True, blockReason="multi-account"),          # banned, no expiry
@@ -115,6 +116,7 @@ def test_imports_every_collection_with_values(node_db, store):
     assert counts["transfers"].unmappable == 1 and counts["tickets"].read == 1
     assert counts["point_transactions"].unmappable == 1 and report.orphan_ledger_rows == 1
     assert report.bans_applied == 1
+    assert report.nonces_carried == 1 and store.claims.reserve("next", 1001) == 5     # never reuses 1..4
 
 
 def test_unmappable_rows_are_reported_by_id_and_reason(node_db, store):
