@@ -167,6 +167,7 @@ def lookup(ctx: Context) -> None:
 def export(ctx: Context) -> None:
     """Every user as gzip CSV (in parts under 50 MB), streamed to disk and uploaded from there."""
     rt = runtime(ctx)
+    assert ctx.chat_id is not None              # a command always comes from a chat
     count = users_export.send_export(rt, ctx.chat_id, lambda n, parts, rows: rt.t(
         ctx, "export_part", part=n, parts=parts, count=rows))
     ctx.reply(rt.t(ctx, "export_done", count=count))

@@ -19,14 +19,13 @@ from typing import Any
 
 PART_BYTES = 45 * 1024 * 1024       # compressed bytes per part (Telegram takes uploads up to 50 MB)
 PROGRESS_EVERY = 10_000             # rows between `progress()` calls (the scheduler renews its lease)
-FIELDS: dict[str, Callable[[Any], Any]] = {
-    name: (lambda u, n=name: getattr(u, n)) for name in (
-        "id", "username", "first_name", "language_code", "points", "total_earned", "referral_count",
-        "referred_by", "wallet_address", "captcha_passed")}
-FIELDS["banned"] = lambda u: u.is_banned()
-FIELDS["blocked_bot"] = lambda u: u.blocked_bot
-FIELDS["registered_at"] = lambda u: u.registered_at
-FIELDS["last_active_at"] = lambda u: u.last_active_at
+FIELDS = ("id", "username", "first_name", "language_code", "points", "total_earned", "referral_count",
+          "referred_by", "wallet_address", "captcha_passed", "banned", "blocked_bot", "registered_at",
+          "last_active_at")
+
+
+def _cell(user: Any, column: str) -> Any:
+    return user.is_banned() if column == "banned" else getattr(user, column)
 
 
 def csv_safe(value: Any) -> Any:
@@ -48,7 +47,7 @@ class _Part:
         self.writer.writerow(FIELDS)
 
     def add(self, user: Any) -> None:
-        self.writer.writerow([csv_safe(get(user)) for get in FIELDS.values()])
+        self.writer.writerow([csv_safe(_cell(user, column)) for column in FIELDS])
         self.rows += 1
 
     def size(self) -> int:
