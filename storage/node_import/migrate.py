@@ -130,8 +130,9 @@ class NodeMigration:
             self.report.bans_applied += sum(1 for u in users if u.banned and u.id in bans)
             ledger, seen_now = self._ledger_for(users)
             seen += seen_now
-            self._write("users", "users", users)
-            self._write("point_transactions", "point_transactions", ledger)
+            refused = {u.id for u in self._write("users", "users", users)}
+            # a user the store refused (a clashing referral code or wallet) gets no ledger rows either
+            self._write("point_transactions", "point_transactions", [e for e in ledger if e.user_id not in refused])
             self._nonces(docs)
             self._save_checkpoint("users", docs[-1]["_id"])
         return seen
@@ -195,16 +196,18 @@ class NodeMigration:
             self._write(name, table, records)
             self._save_checkpoint(name, docs[-1]["_id"])
 
-    def _write(self, name: str, table: str, records: list) -> None:
+    def _write(self, name: str, table: str, records: list) -> list:
+        """Import `records`; returns the ones the store refused (already counted as unmappable)."""
         counts = self.report.of(name)
         if self.dry_run:
             counts.imported += len(records)
-            return
+            return []
         inserted, rejected = self.store.import_records(table, records)
         counts.imported += inserted
         counts.existing += len(records) - inserted - len(rejected)
         for record, reason in rejected:
             counts.reject(str(getattr(record, "id", getattr(record, "referred_id", "?"))), reason)
+        return [record for record, _ in rejected]
 
     # ---- streaming and checkpoints ----
     def _batches(self, name: str, collection: str, query: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:

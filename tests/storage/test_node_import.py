@@ -166,6 +166,13 @@ def test_a_run_that_dies_resumes_after_its_last_batch(node_db, store, monkeypatc
     assert sum(store.points.earned_by_kind(1003).values()) == 40
 
 
+def test_a_user_the_store_refuses_gets_no_ledger_rows(node_db, store):
+    store.users.register(77, referral_code="REF1001ABC")                 # botrunner already has that code
+    report = NodeMigration(node_db, store).run()
+    assert store.users.get(1001) is None and store.points.history(1001) == []
+    assert any(e.startswith("1001: clashes") for e in report.counts["users"].examples)
+
+
 def test_dry_run_writes_nothing(node_db, store):
     report = NodeMigration(node_db, store, dry_run=True).run()
     assert report.counts["users"].imported == 5 and store.users.count() == 0 and store.settings.all() == {}
