@@ -28,13 +28,14 @@ def main(ctx: click.Context, env_file: str) -> None:
         click.echo(f"botrunner: configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     setup_from_settings(settings)
-    if ctx.invoked_subcommand == "start":
+    if ctx.invoked_subcommand in ("start", "check", "config"):
         _log_config_notices(env_file)
     ctx.obj = settings
 
 
 def _log_config_notices(env_file: str) -> None:
-    """Once per start: the Node bot's variables botrunner ignores, and misspelt names (names only)."""
+    """Once per start (and in `check`/`config`): the Node bot's variables botrunner ignores, and
+    misspelt names (names only, never values)."""
     from loguru import logger
 
     from botrunner.config.settings import config_notices, read_source

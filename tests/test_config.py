@@ -222,6 +222,12 @@ def test_notices_list_unused_node_names_once_and_hint_misspellings():
     assert len(lines) == 4 and "hunter2" not in "".join(lines)
 
 
+def test_cli_config_shows_the_notices_too(monkeypatch):
+    monkeypatch.setenv("WORKRS", "3")
+    result = CliRunner().invoke(cli.main, ["--env-file", "/nonexistent", "config"])
+    assert result.exit_code == 0 and "did you mean WORKERS?" in result.stderr
+
+
 def test_cli_start_logs_notices_once(monkeypatch, tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("NODE_ENV=production\nUSE_WEBHOOK=true\nWEBHOOK_URL=https://x.example/h\n"
