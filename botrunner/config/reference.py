@@ -55,8 +55,9 @@ def _node_names() -> list[str]:
     """The Node airdrop bot's names botrunner accepts, so its .env works unchanged."""
     lines = ["\n## Names from the Node airdrop bot\n",
              "A Node bot's `.env` works as it is: these names fill the botrunner variable when that one is "
-             "unset (the botrunner name wins when both are set). `botrunner start` logs, once and by name "
-             "only, the Node variables botrunner does not use (`not used by botrunner: X, Y`) and a "
+             "unset (the botrunner name wins when both are set). `botrunner start` (and `check`, "
+             "`config`) logs, once and by name only, the Node variables botrunner does not use "
+             "(`not used by botrunner: X, Y`) and a "
              "\"did you mean\" hint for a name close to a botrunner variable.\n",
              "| Node variable | botrunner variable |", "|---|---|"]
     lines += [f"| `{alias}` | `{name}` |" for alias, name in node_env.ALIASES.items()]
