@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,6 +11,12 @@ from botrunner.errors import ConfigError, LoadTestError
 from botrunner.logs import setup_from_settings
 
 EXIT_CONFIG = 2        # invalid configuration (click also uses 2 for usage errors)
+if TYPE_CHECKING:       # the commands import their packages lazily, so `botrunner --help` stays fast
+    import redis
+
+    from botrunner.processing.dead_letters import DeadLetters
+    from botrunner.redis_keys import Keys
+
 LOCAL_TOKEN = "1000000:local-bot-api-server"   # used with --api-url and no BOT_TOKEN (local servers only)
 
 
@@ -19,7 +26,7 @@ pass_settings = click.make_pass_decorator(Settings)
 class OperatorCommand(click.Command):
     """A command that records its path, so the group's error boundary can name it."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         ctx.meta["botrunner.command"] = ctx.command_path
         return super().invoke(ctx)
 
@@ -34,7 +41,7 @@ class OperatorGroup(click.Group):
     command_class = OperatorCommand
     group_class = type        # subgroups (db, dead) are OperatorGroups too
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         ctx.meta.setdefault("botrunner.command", ctx.command_path)
         try:
             return super().invoke(ctx)
@@ -47,7 +54,7 @@ class OperatorGroup(click.Group):
             sys.exit(getattr(exc, "exit_status", 1))
 
 
-def bot_keys(settings: Settings, command: str):
+def bot_keys(settings: Settings, command: str) -> tuple[Keys, str, str]:
     """The keys of the bot BOT_TOKEN names; refuses to guess without one (an empty answer for the
     wrong bot looks just like a dead bot). With a local Bot API server, the local token's bot."""
     from botrunner.redis_keys import Keys, bot_id
@@ -60,7 +67,7 @@ def bot_keys(settings: Settings, command: str):
     return Keys.for_token(token), bot_id(token), token
 
 
-def pipeline_redis(settings: Settings):
+def pipeline_redis(settings: Settings) -> redis.Redis:
     """A client of the pipeline database; the embedded one only when it exists under STATE_DIR."""
     import os
 
@@ -402,13 +409,13 @@ def dead() -> None:
     """Dead letters: updates that failed MAX_ATTEMPTS times (list, replay into the lanes, drop)."""
 
 
-def _dead_letters(settings: Settings, command: str):
+def _dead_letters(settings: Settings, command: str) -> tuple[DeadLetters, str]:
     from botrunner.processing.dead_letters import DeadLetters
     keys, bot, _ = bot_keys(settings, command)
     return DeadLetters(pipeline_redis(settings), keys, settings.lanes), bot
 
 
-def _chosen_ids(letters, ids: tuple[str, ...], every: bool, command: str) -> list[str]:
+def _chosen_ids(letters: DeadLetters, ids: tuple[str, ...], every: bool, command: str) -> list[str]:
     from botrunner.tools.operator_errors import OperatorError
     if bool(ids) == every:
         raise OperatorError(f"name the entries (ids from `botrunner dead list`) or pass --all, not both: "

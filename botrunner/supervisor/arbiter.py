@@ -384,7 +384,8 @@ class Supervisor:
     def recheck_database(self) -> None:
         """Halt (exit 2) when workers of another host share this Redis while this host uses SQLite."""
         now = time.monotonic()
-        if self.settings.mongodb_url or self.settings.embedded_redis or now - self.last_db_check < RECHECK_S:
+        if (self.redis is None or self.settings.mongodb_url or self.settings.embedded_redis
+                or now - self.last_db_check < RECHECK_S):
             return
         self.last_db_check = now
         try:

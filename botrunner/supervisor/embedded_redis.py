@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -37,7 +38,7 @@ def _die_with(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _owner_hook():
+def _owner_hook() -> Callable[[], None] | None:
     """The preexec_fn that ties the server's life to this process, where that is possible."""
     if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
         return None
