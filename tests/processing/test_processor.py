@@ -197,7 +197,7 @@ def test_a_retry_does_not_start_once_the_lane_lease_lapsed(redis_url, redis_clie
     def fails_once_then_the_lease_lapses(ctx):
         tries.append(ctx.update_id)
         valid[0] = False                          # the keeper could not renew while this handler ran
-        raise ValueError("first attempt fails")
+        raise RuntimeError("first attempt fails")           # retryable (a ValueError is not retried)
 
     async def scenario(client):
         await processor_for(client, router, attempts=5, lane_valid=lambda lane: valid[0]).process(
