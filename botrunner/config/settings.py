@@ -651,18 +651,20 @@ def mask(value: Any) -> str:
 
 
 def _mask_url(raw: str) -> str:
+    """`raw` with its password and credential query values replaced; otherwise exactly as written."""
     try:
         parts = urlsplit(raw)
         password = parts.password
     except ValueError:                 # unparseable (a bad port, say): show only the scheme
         return raw.split("://", 1)[0] + "://****"
+    masked = raw
     if password:
-        userinfo = parts.netloc.rsplit("@", 1)[0]
-        parts = parts._replace(netloc=userinfo.split(":", 1)[0] + ":****@" + parts.netloc.rsplit("@", 1)[1])
-    if parts.query:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        masked = masked.replace(f"{parts.netloc}", f"{userinfo.split(':', 1)[0]}:****@{host}", 1)
+    if parts.query and any(_secret_param(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
         pairs = [(k, "****" if _secret_param(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-        parts = parts._replace(query=urlencode(pairs, safe="*,:/"))
-    return parts.geturl()
+        masked = masked.replace("?" + parts.query, "?" + urlencode(pairs, safe="*,:/"), 1)
+    return masked
 
 
 def _secret_param(name: str) -> bool:

@@ -112,6 +112,8 @@ def test_embedded_redis_url_points_at_state_dir(tmp_path: Path):
     ("https://x.example/h?api_key=hunter2&X-Amz-Signature=hunter2", "https://x.example/h?api_key=****&X-Amz-Signature=****"),
     ("redis://u:hunter2@r1:6379/0?client_secret=hunter2", "redis://u:****@r1:6379/0?client_secret=****"),
     ("²:hunter2", "****"),
+    ("unix:///run/redis.sock?db=3", "unix:///run/redis.sock?db=3"),            # nothing secret: as written
+    ("unix://:hunter2@/run/redis.sock?db=3", "unix://:****@/run/redis.sock?db=3"),
     ("", ""),
 ])
 def test_mask(secret, shown):
