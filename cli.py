@@ -95,7 +95,19 @@ def main(ctx: click.Context, env_file: str) -> None:
         click.echo(f"botrunner: configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     setup_from_settings(settings)
+    if ctx.invoked_subcommand in ("start", "check", "config"):
+        _log_config_notices(env_file)
     ctx.obj = settings
+
+
+def _log_config_notices(env_file: str) -> None:
+    """Once per start (and in `check`/`config`): the Node bot's variables botrunner ignores, and
+    misspelt names (names only, never values)."""
+    from loguru import logger
+
+    from botrunner.config.settings import config_notices, read_source
+    for line in config_notices(read_source(env_file=env_file)):
+        logger.warning("Configuration: {}", line)
 
 
 @main.command()
@@ -363,6 +375,33 @@ def db_stats(settings: Settings) -> None:
         raise OperatorError(f"no SQLite database at {settings.sqlite_file} (STATE_DIR={settings.state_path}): is "
                             "STATE_DIR (or MONGODB_URL) set as the service has it? `botrunner db init` creates one")
     for line in list(stats_lines(settings)):
+        click.echo(line)
+
+
+@main.group()
+def migrate() -> None:
+    """Bring data from another bot into botrunner's store."""
+
+
+@migrate.command("from-node")
+@click.option("--mongodb-url", required=True, envvar="NODE_MONGODB_URL",
+              help="The Node airdrop bot's MongoDB URL (read only; default: NODE_MONGODB_URL).")
+@click.option("--database", default=None, help="Its database, when the URL names none "
+              "(default: telegram_airdrop_bot, the Node bot's default).")
+@click.option("--dry-run", is_flag=True, help="Read and map everything, write nothing; print the report.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100000),
+              help="Documents per read and per write.")
+@pass_settings
+def migrate_from_node(settings: Settings, mongodb_url: str, database: str | None, dry_run: bool,
+                      batch_size: int) -> None:
+    """Import users, referrals, the ledger, submissions, transfers, withdrawals, tickets and bans from
+    the Node airdrop bot (idempotent: run it again to resume or to pick up what is new)."""
+    from botrunner.tools.node_migration import run_migration
+    try:
+        lines = run_migration(settings, mongodb_url, database, dry_run, batch_size, progress=click.echo)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mongodb-url") from None
+    for line in lines:
         click.echo(line)
 
 
