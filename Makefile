@@ -48,9 +48,10 @@ define need
 endef
 
 # git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
-# systemd: systemd-analyze verifies the shipped unit files.
+# systemd: systemd-analyze verifies the shipped unit files; faketime: the chaos suite's wall-clock steps.
 test-deps:
 	$(call need,nginx,nginx)
+	$(call need,faketime,faketime)
 	$(call need,git,git)
 	$(call need,systemd-analyze,systemd)
 	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \

@@ -18,12 +18,12 @@ import httpx
 import redis
 
 from botrunner.config.settings import Settings, mask
-from botrunner.errors import EmbeddedRedisError
+from botrunner.errors import EmbeddedRedisError, OperatorError
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import server_binary
 from botrunner.supervisor.pipeline_guard import guard_pipeline
 from botrunner.tools.env_file import systemd_mismatches
-from botrunner.tools.operator_errors import OperatorError, one_line, redis_where
+from botrunner.tools.operator_errors import one_line, redis_where
 
 DEFAULT_API = "https://api.telegram.org"
 

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 import cli
 from botrunner.emulator import running_emulator
 from botrunner.emulator.client import ControlClient
+from botrunner.errors import FatalApiError
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.redis_keys import Keys
 
