@@ -11,6 +11,7 @@ import abc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from storage.broadcast_records import Broadcast, Message, Recipient, Segment
 from storage.instrumentation import RoundTrips
 from storage.records import (
     Fingerprint,
@@ -342,6 +343,47 @@ class SettingsRepository(abc.ABC):
     def all(self) -> dict[str, Any]: ...
 
 
+class BroadcastRepository(abc.ABC):
+    """Broadcasts and their per-recipient rows (storage.broadcast_records states the invariant).
+
+    The owner of a running broadcast (one worker, by a Redis lease) alternates `claim_page` (rows
+    written pending, cursor moved, in one step) and `finish` (outcomes and counters); a new owner
+    first calls `settle_in_doubt`. Recipients are walked in user id order, a page at a time."""
+
+    @abc.abstractmethod
+    def create(self, message: Message, segment: Segment, created_by: int, at: float | None = None) -> Broadcast:
+        """A new draft; `total` is the segment's count now (the preview)."""
+    @abc.abstractmethod
+    def get(self, broadcast_id: str) -> Broadcast | None: ...
+    @abc.abstractmethod
+    def history(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[Broadcast]:
+        """Newest first (history); with `status`, only those."""
+    @abc.abstractmethod
+    def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
+        """Move to `status` if the current status allows it (TRANSITIONS); the updated broadcast, or None
+        (unknown id or a transition not allowed). Starting refreshes `total` and sets started_at."""
+    @abc.abstractmethod
+    def count_segment(self, segment: Segment) -> int:
+        """How many users the segment holds now."""
+    @abc.abstractmethod
+    def claim_page(self, broadcast_id: str, limit: int, at: float | None = None) -> list[int] | None:
+        """The next `limit` segment users after the cursor: writes their rows pending and moves the
+        cursor past them; returns the ids whose row this call created (an existing row is never sent
+        again, so the list may be empty). None: no user after the cursor, the segment is exhausted."""
+    @abc.abstractmethod
+    def finish(self, broadcast_id: str, outcomes: list[tuple[int, str, str]], at: float | None = None) -> None:
+        """(user_id, status, reason) for pending rows: set their outcome and add to the counters."""
+    @abc.abstractmethod
+    def settle_in_doubt(self, broadcast_id: str, at: float | None = None) -> int:
+        """A new owner's first step: pending rows (a dead owner's in-flight sends) become skipped, and
+        the counters are recomputed from the rows. Returns how many rows were in doubt."""
+    @abc.abstractmethod
+    def recipient(self, broadcast_id: str, user_id: int) -> Recipient | None: ...
+    @abc.abstractmethod
+    def recipients(self, broadcast_id: str, status: str, after: int = 0, limit: int = 100) -> list[Recipient]:
+        """Rows with `status` in user id order after `after` (keyset), e.g. the failures with reasons."""
+
+
 class Store(abc.ABC):
     """One backend's repositories plus schema and statistics; built in a worker after fork."""
 
@@ -355,6 +397,7 @@ class Store(abc.ABC):
     fingerprints: FingerprintRepository
     claims: ClaimRepository
     settings: SettingsRepository
+    broadcasts: BroadcastRepository
 
     def __init__(self) -> None:
         self.round_trips = RoundTrips()

@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.instrumentation import RoundTrips
 from storage.mongo import imports as mongo_imports
+from storage.mongo.broadcasts import MongoBroadcasts
 from storage.mongo.documents import from_date, page, to_date, to_doc, to_record
 from storage.mongo.indexes import COLLECTIONS, ensure_indexes, index_stats
 from storage.mongo.money import MongoMoney
@@ -81,6 +82,7 @@ class MongoStore(Store):
         self.fingerprints = MongoFingerprints(self)
         self.settings = MongoSettings(self)
         self.claims = MongoClaims(self)
+        self.broadcasts = MongoBroadcasts(self)
 
     def init_schema(self) -> list[str]:
         return ensure_indexes(self.db)

@@ -50,10 +50,14 @@ INDEXES: list[tuple[str, str, list[tuple[str, int]], dict[str, Any]]] = [
     ("tickets", "user_category_created", [("user_id", ASC), ("category", ASC), ("created_at", DESC)], {}),
     ("tickets", "status_created", [("status", ASC), ("created_at", ASC)], {}),
     ("claims", "user_nonce_unique", [("user_id", ASC), ("nonce", DESC)], {"unique": True}),
+    ("broadcasts", "status_created", [("status", ASC), ("created_at", DESC)], {}),
+    ("broadcasts", "created", [("created_at", DESC)], {}),
+    ("broadcast_recipients", "broadcast_status_user", [("_id.b", ASC), ("status", ASC), ("_id.u", ASC)], {}),
 ]
 
 COLLECTIONS = ["users", "referrals", "tasks", "task_submissions", "point_transactions", "transfers",
-               "withdrawals", "device_fingerprints", "tickets", "ticket_gates", "settings", "claims"]
+               "withdrawals", "device_fingerprints", "tickets", "ticket_gates", "settings", "claims",
+               "broadcasts", "broadcast_recipients"]
 
 
 def ensure_indexes(db: Database[Any]) -> list[str]:

@@ -11,6 +11,7 @@ from storage.base import ClaimRepository, FingerprintRepository, SettingsReposit
 from storage.records import Fingerprint, Ticket, from_mapping, new_id, now
 from storage.sqlite import imports as sqlite_imports
 from storage.sqlite import schema as sqlite_schema
+from storage.sqlite.broadcasts import SQLiteBroadcasts
 from storage.sqlite.connection import SQLiteDatabase
 from storage.sqlite.points import SQLitePoints
 from storage.sqlite.tasks import SQLiteSubmissions, SQLiteTasks
@@ -35,6 +36,7 @@ class SQLiteStore(Store):
         self.fingerprints = SQLiteFingerprints(self)
         self.settings = SQLiteSettings(self)
         self.claims = SQLiteClaims(self)
+        self.broadcasts = SQLiteBroadcasts(self)
 
     def init_schema(self) -> list[str]:
         return sqlite_schema.init_schema(self.db)

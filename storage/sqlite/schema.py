@@ -54,6 +54,15 @@ TABLES = {
         replied_by INTEGER, replied_at REAL""",
     "settings": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
     "claims": "withdrawal_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, nonce INTEGER NOT NULL, created_at REAL NOT NULL",
+    "broadcasts": """
+        id TEXT PRIMARY KEY, message TEXT NOT NULL, segment TEXT NOT NULL, created_by INTEGER NOT NULL,
+        status TEXT NOT NULL, total INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0,
+        blocked INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0,
+        cursor INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+        updated_at REAL NOT NULL""",
+    "broadcast_recipients": """
+        broadcast_id TEXT NOT NULL, user_id INTEGER NOT NULL, status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', at REAL NOT NULL, PRIMARY KEY (broadcast_id, user_id)""",
 }
 
 # name: (table, columns, unique) -- each matches a query the repositories make
@@ -82,6 +91,9 @@ INDEXES = {
     "tickets_user_category_created": ("tickets", "user_id, category, created_at", False),
     "tickets_status_created": ("tickets", "status, created_at", False),
     "claims_user_nonce": ("claims", "user_id, nonce", True),
+    "broadcasts_status_created": ("broadcasts", "status, created_at DESC", False),
+    "broadcasts_created": ("broadcasts", "created_at DESC", False),
+    "broadcast_recipients_status": ("broadcast_recipients", "broadcast_id, status, user_id", False),
 }
 
 
