@@ -14,6 +14,7 @@ from botrunner.processing.processor import DETERMINISTIC_ERRORS
 from botrunner.redis_keys import Keys
 from handlers import (
     admin,
+    broadcast,
     captcha,
     gate,
     menu,
@@ -29,6 +30,7 @@ from handlers import (
 )
 from handlers.ban_ends import ban_ends_job
 from handlers.bot_api import BotApi
+from handlers.broadcast_engine import BroadcastEngine
 from handlers.cluster_jobs import ClusterJobs
 from handlers.export_schedule import export_job
 from handlers.flags import UNGATED
@@ -44,7 +46,7 @@ for middleware in gate.MIDDLEWARES:     # outermost first: see handlers.gate
 
 # order is irrelevant for routing (the router matches exactly / by longest prefix)
 for module in (start, captcha, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
-               moderation, admin):
+               moderation, admin, broadcast):
     router.include_router(module.router)
 
 
@@ -84,6 +86,8 @@ def open_bot(services: Services) -> None:
     services.provide("bot", rt)
     jobs = [ban_ends_job(rt)] + ([export_job(rt)] if settings.enable_user_data_export else [])
     services.provide("cluster_jobs", ClusterJobs(rt, jobs).start())
+    # the worker provides `sender` after the startup hooks: the engine looks it up when it checks
+    services.provide("broadcasts", BroadcastEngine(rt, lambda: getattr(services, "sender", None)).start())
 
 
 @router.on_worker_stop
@@ -92,6 +96,9 @@ def close_bot(services: Services) -> None:
     jobs = getattr(services, "cluster_jobs", None)
     if jobs is not None:
         jobs.stop()
+    engine = getattr(services, "broadcasts", None)
+    if engine is not None:
+        engine.stop()
     services.bot.api.close()
     services.bot.redis.close()
     services.storage.close()

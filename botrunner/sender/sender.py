@@ -105,10 +105,12 @@ class Sender:
 
     async def send(self, method: str, params: dict[str, Any]) -> Any:
         """One call outside any update (no journal); the result, or None when it failed for good."""
-        return (await self.send_call(method, params))[1]
+        outcome, result = await self.send_call(method, params)
+        return result if outcome == "sent" else None
 
     async def send_call(self, method: str, params: dict[str, Any], reply_to: int | None = None) -> tuple[str, Any]:
-        """(outcome, result): outcome 'sent', 'failed' or 'blocked' -- final, never retried later.
+        """(outcome, detail): outcome 'sent' (detail: the result), 'failed' (detail: the reason) or
+        'blocked' (detail: None) -- final, never retried later.
         `reply_to`: the chat of the update being handled; a call into it is a reply."""
         params = dict(params)
         chat = target_chat(params)
@@ -179,10 +181,10 @@ class Sender:
         except Exception as exc:
             logger.warning("on_blocked_bot hook failed for user {}: {!r}", user_id, exc)
 
-    def _failed(self, method: str, chat: int | str | None, why: str) -> tuple[str, None]:
+    def _failed(self, method: str, chat: int | str | None, why: str) -> tuple[str, str]:
         self.metrics.failed += 1
         logger.warning("{} to chat {} failed: {}", method, chat, why)
-        return "failed", None
+        return "failed", why
 
 
 def build_sender(settings: Settings, client: aioredis.Redis, keys: Keys, on_blocked: BlockedHook | None) -> Sender:

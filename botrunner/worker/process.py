@@ -45,6 +45,7 @@ from botrunner.processing.processor import Processor
 from botrunner.redis_keys import Keys
 from botrunner.sender.metrics import MetricsPublisher
 from botrunner.sender.sender import build_sender, learn_username
+from botrunner.sender.threaded import ThreadSender
 from botrunner.web.env import WebEnv
 from botrunner.web.server import WebServer, start_web
 from botrunner.worker.heartbeat import HeartbeatFile
@@ -121,6 +122,7 @@ class Worker:
         sender = build_sender(s, client, keys, lambda user_id, blocked: loop.run_in_executor(
             handlers.executor, services.blocked_bot, user_id, blocked))
         await sender.open()
+        services.provide("sender", ThreadSender(sender, loop))     # for the bot's background jobs (broadcasts)
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
         intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)

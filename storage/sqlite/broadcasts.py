@@ -23,7 +23,7 @@ DAY_S = 86400
 
 def segment_where(segment: Segment, at: float) -> tuple[str, list[Any]]:
     """The users WHERE clause (and its arguments) of a segment."""
-    clauses, args = ["blocked_bot = 0", "banned = 0"], []
+    clauses, args = ["blocked_bot = 0", "banned = 0"], list[Any]()
     flags = {"verified": "captcha_passed = 1", "premium": "is_premium = 1",
              "with_wallet": "wallet_address IS NOT NULL AND wallet_address != ''",
              "with_referrals": "referral_count >= 1"}

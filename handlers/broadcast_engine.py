@@ -1,0 +1,139 @@
+"""Runs broadcasts: in every worker a thread looks for running broadcasts; for each, the worker that
+wins its Redis lease owns it and walks its segment a page at a time until it is done, paused,
+cancelled or the lease is lost (a dead owner's lease expires and another worker takes over).
+
+Invariant (with storage.broadcast_records): a recipient's row is written pending before its send
+and is never handed out again, so nobody gets a broadcast twice, whatever crashes. A new owner
+first settles the rows a previous owner left pending (skipped: their send is in doubt).
+
+It lives with the bot (not in botrunner) because segments are the airdrop bot's users; from the
+runner it uses only the worker's sender (`services.sender`, a ThreadSender), whose broadcast class
+keeps replies and notifications ahead of it, follows 429 retry_after and flags 403s.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from loguru import logger
+
+from botrunner.lease import RELEASE_IF_HELD
+from storage.broadcast_records import Broadcast
+
+CHECK_S = 2.0
+LEASE_MS = 30000
+MAX_PAGE, MIN_PAGE = 200, 5
+
+# KEYS: the lease.  ARGV: our token, ttl ms.  Renew only while we hold it.
+_RENEW_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def page_size(global_rate: float) -> int:
+    """About half a second of sends per page: pause/cancel act within a page, and a page of
+    concurrent sends keeps the global budget busy."""
+    return max(MIN_PAGE, min(MAX_PAGE, int(global_rate / 2)))
+
+
+def outcome_row(user_id: int, outcome: str, detail: Any) -> tuple[int, str, str]:
+    """(user_id, status, reason) for BroadcastRepository.finish from the sender's (outcome, detail)."""
+    if outcome == "sent":
+        return user_id, "sent", ""
+    if outcome == "blocked":
+        return user_id, "blocked", ""
+    return user_id, "failed", str(detail or "failed")
+
+
+class BroadcastEngine:
+    """`start()`/`stop()` the checking thread; `run_once()` offers every running broadcast a turn."""
+
+    def __init__(self, rt: Any, sender: Callable[[], Any], check_s: float = CHECK_S,
+                 lease_ms: int = LEASE_MS) -> None:
+        self.rt, self.sender, self.check_s, self.lease_ms = rt, sender, check_s, lease_ms
+        self.token = secrets.token_hex(8)
+        self.page = page_size(rt.settings.send_global_rate)
+        self.paid = rt.settings.send_paid_broadcast_rate > 0
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def lease_key(self, broadcast_id: str) -> str:
+        return self.rt.key("broadcast", broadcast_id, "lease")
+
+    def run_once(self) -> int:
+        """Own and run each running broadcast whose lease is free; returns how many this call ran."""
+        sender = self.sender()
+        if sender is None:                      # the worker's sender is not up yet
+            return 0
+        ran = 0
+        for broadcast in self.rt.store.broadcasts.history(limit=50, status="running"):
+            if self.stopped.is_set():
+                break
+            key = self.lease_key(broadcast.id)
+            if not self.rt.redis.set(key, self.token, nx=True, px=self.lease_ms):
+                continue
+            try:
+                self._own(broadcast, sender, key)
+                ran += 1
+            finally:
+                self.rt.redis.eval(RELEASE_IF_HELD, 1, key, self.token)
+        return ran
+
+    def _own(self, broadcast: Broadcast, sender: Any, key: str) -> None:
+        repo = self.rt.store.broadcasts
+        doubtful = repo.settle_in_doubt(broadcast.id)
+        logger.info("Broadcast {} owned by this worker (cursor {}); {} recipient(s) in doubt skipped",
+                    broadcast.id, broadcast.cursor, doubtful)
+        while not self.stopped.is_set():
+            current = repo.get(broadcast.id)
+            if current is None or current.status != "running":
+                return
+            ids = repo.claim_page(broadcast.id, self.page)
+            if ids is None:
+                finished = repo.set_status(broadcast.id, "done")
+                if finished is not None:
+                    logger.info("Broadcast {} done: {} sent, {} blocked, {} failed, {} skipped", broadcast.id,
+                                finished.sent, finished.blocked, finished.failed, finished.skipped)
+                return
+            if ids and not self._send_page(current, ids, sender, key):
+                return
+
+    def _send_page(self, broadcast: Broadcast, ids: list[int], sender: Any, key: str) -> bool:
+        """Send one claimed page and record the outcomes; False when the lease was lost meanwhile."""
+        future = sender.send_bulk([broadcast.message.call(i) for i in ids], paid=self.paid)
+        held = True
+        while True:
+            try:
+                results = future.result(timeout=self.lease_ms / 3000)
+                break
+            except FutureTimeout:                # a long 429 freeze: keep the lease while we wait
+                held = held and self._renew(key)
+        self.rt.store.broadcasts.finish(broadcast.id, [outcome_row(i, o, d) for i, (o, d) in zip(ids, results)])
+        return held and self._renew(key)
+
+    def _renew(self, key: str) -> bool:
+        if self.rt.redis.eval(_RENEW_IF_HELD, 1, key, self.token, self.lease_ms):
+            return True
+        logger.warning("Lost the lease {}; another worker continues the broadcast", key)
+        return False
+
+    def start(self) -> BroadcastEngine:
+        self.thread = threading.Thread(target=self._loop, name="broadcasts", daemon=True)
+        self.thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.check_s):
+            try:
+                self.run_once()
+            except Exception as exc:          # storage or Redis away: the next check tries again
+                logger.warning("Broadcast check failed: {!r}; trying again in {:.0f} s", exc, self.check_s)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
