@@ -12,6 +12,7 @@ keeps replies and notifications ahead of it, follows 429 retry_after and flags 4
 """
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -23,8 +24,6 @@ from loguru import logger
 from botrunner.lease import RELEASE_IF_HELD
 from storage.broadcast_records import Broadcast
 
-CHECK_S = 2.0
-LEASE_MS = 30000
 MAX_PAGE, MIN_PAGE = 200, 5
 
 # KEYS: the lease.  ARGV: our token, ttl ms.  Renew only while we hold it.
@@ -52,10 +51,11 @@ def outcome_row(user_id: int, outcome: str, detail: Any) -> tuple[int, str, str]
 class BroadcastEngine:
     """`start()`/`stop()` the checking thread; `run_once()` offers every running broadcast a turn."""
 
-    def __init__(self, rt: Any, sender: Callable[[], Any], check_s: float = CHECK_S,
-                 lease_ms: int = LEASE_MS) -> None:
-        self.rt, self.sender, self.check_s, self.lease_ms = rt, sender, check_s, lease_ms
-        self.token = secrets.token_hex(8)
+    def __init__(self, rt: Any, sender: Callable[[], Any]) -> None:
+        self.rt, self.sender = rt, sender
+        self.check_s = rt.settings.broadcast_check_s
+        self.lease_ms = rt.settings.broadcast_lease_ttl_ms
+        self.token = f"{os.getpid()}:{secrets.token_hex(4)}"     # the pid tells operators (and tests) who owns it
         self.page = page_size(rt.settings.send_global_rate)
         self.paid = rt.settings.send_paid_broadcast_rate > 0
         self.stopped = threading.Event()

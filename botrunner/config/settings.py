@@ -494,6 +494,12 @@ class Settings:
                          group="bot")
     bot_api_timeout_s: float = env("BOT_API_TIMEOUT_S", number(0.5, 30), 5.0, "Timeout of the Bot API calls "
                                    "handlers wait for (getChatMember).", group="bot")
+    # Broadcasts (handlers.broadcast_engine)
+    broadcast_lease_ttl_ms: int = env("BROADCAST_LEASE_TTL_MS", integer(1000, 600000), 30000, "Lease of the "
+                                      "worker sending a broadcast: another worker takes over this long after "
+                                      "the owner died.", group="bot")
+    broadcast_check_s: float = env("BROADCAST_CHECK_S", number(0.1, 600), 2.0, "How often every worker looks "
+                                   "for a running broadcast nobody owns.", group="bot")
 
     # Logging
     log_level: str = env("LOG_LEVEL", choice("trace", "debug", "info", "success", "warning", "error", "critical"),
