@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -25,6 +27,7 @@ from botrunner.lease import RELEASE_IF_HELD
 from storage.broadcast_records import Broadcast
 
 MAX_PAGE, MIN_PAGE = 200, 5
+PIPELINE = 2           # pages in flight: the next page is claimed and queued while one is still sending
 
 # KEYS: the lease.  ARGV: our token, ttl ms.  Renew only while we hold it.
 _RENEW_IF_HELD = """
@@ -34,8 +37,8 @@ return 0
 
 
 def page_size(global_rate: float) -> int:
-    """About half a second of sends per page: pause/cancel act within a page, and a page of
-    concurrent sends keeps the global budget busy."""
+    """About half a second of sends per page: pause/cancel act within two pages (PIPELINE), and
+    two pages of concurrent sends keep the global budget busy."""
     return max(MIN_PAGE, min(MAX_PAGE, int(global_rate / 2)))
 
 
@@ -88,32 +91,49 @@ class BroadcastEngine:
         doubtful = repo.settle_in_doubt(broadcast.id)
         logger.info("Broadcast {} owned by this worker (cursor {}); {} recipient(s) in doubt skipped",
                     broadcast.id, broadcast.cursor, doubtful)
-        while not self.stopped.is_set():
-            current = repo.get(broadcast.id)
-            if current is None or current.status != "running":
-                return
-            ids = repo.claim_page(broadcast.id, self.page)
-            if ids is None:
-                finished = repo.set_status(broadcast.id, "done")
-                if finished is not None:
-                    logger.info("Broadcast {} done: {} sent, {} blocked, {} failed, {} skipped", broadcast.id,
-                                finished.sent, finished.blocked, finished.failed, finished.skipped)
-                return
-            if ids and not self._send_page(current, ids, sender, key):
-                return
+        inflight: deque[tuple[list[int], Future[list[tuple[str, Any]]]]] = deque()
+        try:
+            while self._claim_more(broadcast, sender, inflight):
+                if len(inflight) >= PIPELINE and not self._settle_oldest(broadcast.id, inflight, key):
+                    return
+        finally:
+            while inflight:                  # stopping for any reason: record what was sent
+                self._settle_oldest(broadcast.id, inflight, "")
 
-    def _send_page(self, broadcast: Broadcast, ids: list[int], sender: Any, key: str) -> bool:
-        """Send one claimed page and record the outcomes; False when the lease was lost meanwhile."""
-        future = sender.send_bulk([broadcast.message.call(i) for i in ids], paid=self.paid)
+    def _claim_more(self, broadcast: Broadcast, sender: Any,
+                    inflight: deque[tuple[list[int], Future[list[tuple[str, Any]]]]]) -> bool:
+        """Claim and hand the sender the next page; False when the broadcast stops here (not running
+        any more, or its segment exhausted: then it is marked done once the last pages are in)."""
+        repo = self.rt.store.broadcasts
+        current = repo.get(broadcast.id)
+        if self.stopped.is_set() or current is None or current.status != "running":
+            return False
+        ids = repo.claim_page(broadcast.id, self.page)
+        if ids is None:
+            while inflight:
+                self._settle_oldest(broadcast.id, inflight, "")
+            finished = repo.set_status(broadcast.id, "done")
+            if finished is not None:
+                logger.info("Broadcast {} done: {} sent, {} blocked, {} failed, {} skipped", broadcast.id,
+                            finished.sent, finished.blocked, finished.failed, finished.skipped)
+            return False
+        if ids:
+            inflight.append((ids, sender.send_bulk([current.message.call(i) for i in ids], paid=self.paid)))
+        return True
+
+    def _settle_oldest(self, broadcast_id: str, inflight: deque[tuple[list[int], Future[list[tuple[str, Any]]]]],
+                       key: str) -> bool:
+        """Wait for the oldest page, record its outcomes; False when the lease was lost meanwhile."""
+        ids, future = inflight.popleft()
         held = True
         while True:
             try:
                 results = future.result(timeout=self.lease_ms / 3000)
                 break
             except FutureTimeout:                # a long 429 freeze: keep the lease while we wait
-                held = held and self._renew(key)
-        self.rt.store.broadcasts.finish(broadcast.id, [outcome_row(i, o, d) for i, (o, d) in zip(ids, results)])
-        return held and self._renew(key)
+                held = held and (not key or self._renew(key))
+        self.rt.store.broadcasts.finish(broadcast_id, [outcome_row(i, o, d) for i, (o, d) in zip(ids, results)])
+        return held and (not key or self._renew(key))
 
     def _renew(self, key: str) -> bool:
         if self.rt.redis.eval(_RENEW_IF_HELD, 1, key, self.token, self.lease_ms):

@@ -1,0 +1,137 @@
+"""Broadcast rate: a real `botrunner start` (one worker, handlers.app, SQLite) sends one broadcast to
+`--users` recipients through the local Bot API server with its flood limits ON (global limit =
+the bot's SEND_GLOBAL_RATE, no reply window), and this script reports the achieved rate against
+the configured one, the 429s the bot received, and the worker's RSS before, during and after.
+
+    .venv/bin/python benchmarks/broadcast_rate.py --users 20000 --rate 1000
+    .venv/bin/python benchmarks/broadcast_rate.py --users 1800 --rate 30          # the default rate
+
+The rate is sent / (finish - first send) from the broadcast record, and also over the middle 80 %
+of the run (sampled once a second) so start-up does not count. 429s are the sender's warnings in
+the supervisor log. RSS is VmRSS of the worker process.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.emulator_throughput import HOST, free_port, start_server
+from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from storage.broadcast_records import Message, Segment
+from storage.sqlite.backend import SQLiteStore
+
+TOKEN = "515151:broadcast-rate"
+FIRST = 1_000_000
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_pid(supervisor: int) -> int:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(supervisor)], capture_output=True, text=True).stdout
+    pids = [int(p) for p in out.split()]
+    if not pids:
+        raise SystemExit("no worker process")
+    return pids[0]
+
+
+def prepare(store: SQLiteStore, control: httpx.Client, users: int) -> None:
+    """Registered users, each a private chat the server knows (as if each had written once)."""
+    now = time.time()
+    for start in range(0, users, 5000):
+        with store.db.transaction() as tx:
+            tx.executemany("INSERT INTO users (id, username, username_lc, language_code, registered_at, "
+                           "last_active_at) VALUES (?, ?, ?, 'en', ?, ?)",
+                           [(FIRST + i, f"u{i}", f"u{i}", now, now) for i in range(start, min(users, start + 5000))])
+    for i in range(users):
+        control.post("/__control/chat", json={"token": TOKEN, "chat_id": FIRST + i, "type": "private"}
+                     ).raise_for_status()
+
+
+def run(users: int, rate: float, burst: int, workdir: Path) -> dict[str, float]:
+    port = free_port()
+    emulator = start_server(port)
+    api = f"http://{HOST}:{port}"
+    redis_server = EmbeddedRedis(str(workdir / "redis")).start()
+    control = httpx.Client(base_url=api, timeout=30)
+    control.post("/__control/flood", json={"enabled": True, "reply_window_s": 0, "global_rate": rate,
+                                            "global_burst": 30, "chat_rate": 1, "chat_burst": 3}).raise_for_status()
+    state = workdir / "state"
+    store = SQLiteStore(str(state / "botrunner.sqlite3"))
+    store.init_schema()
+    prepare(store, control, users)
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "REDIS_URL": redis_server.url, "STATE_DIR": str(state),
+           "BOT_HANDLERS": "handlers.app:router", "SEND_GLOBAL_RATE": str(rate), "SEND_GLOBAL_BURST": str(burst),
+           "BOTRUNNER_ENV_FILE": "/nonexistent",
+           "CAPTCHA_ENABLED": "false", "LOG_LEVEL": "info", "BROADCAST_CHECK_S": "0.5"}
+    log_path = workdir / "supervisor.log"
+    with open(log_path, "wb") as log:
+        supervisor = subprocess.Popen([sys.executable, "-m", "botrunner", "start", "--workers", "1", "--api-url", api],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(5)
+        worker = worker_pid(supervisor.pid)
+        rss_before = rss_mb(worker)
+        draft = store.broadcasts.create(Message(text="benchmark broadcast"), Segment(), created_by=1)
+        store.broadcasts.set_status(draft.id, "running")
+        samples: list[tuple[float, int]] = []
+        rss_peak = rss_before
+        while True:
+            b = store.broadcasts.get(draft.id)
+            assert b is not None
+            samples.append((time.monotonic(), b.processed))
+            rss_peak = max(rss_peak, rss_mb(worker))
+            if b.status == "done":
+                break
+            time.sleep(1.0)
+        first_send = next(t for t, n in samples if n > 0)
+        low = next(s for s in samples if s[1] >= users * 0.1)
+        high = next(s for s in samples if s[1] >= users * 0.9)
+        log_text = log_path.read_text(errors="replace")
+        limited = log_text.count("429 retry after")
+        print("\n".join([line for line in log_text.splitlines() if "429" in line][:3]), file=sys.stderr)
+        return {"users": users, "configured": rate, "sent": b.sent, "failed": b.failed,
+                "rate_record": b.sent / max(1e-9, (b.finished_at or 0) - (b.started_at or 0)),
+                "rate_middle": (high[1] - low[1]) / max(1e-9, high[0] - low[0]),
+                "seconds": samples[-1][0] - first_send, "429s": limited,
+                "rss_before": rss_before, "rss_peak": rss_peak, "rss_after": rss_mb(worker)}
+    finally:
+        supervisor.terminate()
+        supervisor.wait(timeout=30)
+        emulator.terminate()
+        redis_server.stop()
+        store.close()
+        control.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=1000.0, help="SEND_GLOBAL_RATE and the server's global limit")
+    parser.add_argument("--burst", type=int, default=25, help="SEND_GLOBAL_BURST (the server allows 30)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="broadcast-rate-") as tmp:
+        r = run(args.users, args.rate, args.burst, Path(tmp))
+    print("| recipients | configured /s | achieved /s (whole run) | achieved /s (middle 80 %) | of configured "
+          "| 429s | failed | worker RSS MB before / peak / after |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(f"| {r['users']:,} | {r['configured']:.0f} | {r['rate_record']:.1f} | {r['rate_middle']:.1f} | "
+          f"{100 * r['rate_middle'] / r['configured']:.1f} % | {r['429s']} | {r['failed']} | "
+          f"{r['rss_before']:.0f} / {r['rss_peak']:.0f} / {r['rss_after']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
