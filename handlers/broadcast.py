@@ -167,6 +167,8 @@ def control_button(ctx: Context) -> None:
     act(ctx, data.action, data.broadcast_id)
 
 
+CONTROLS = ("bpause", "bresume", "bcancel", "bprogress")
+COMMANDS = ("broadcast", *CONTROLS)
 router.command("broadcast", flags=ADMIN)(broadcast)
-router.command("bpause", "bresume", "bcancel", "bprogress", flags=ADMIN)(command)
+router.command(*CONTROLS, flags=ADMIN)(command)
 router.callback(Control, flags=ADMIN)(control_button)
