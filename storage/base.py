@@ -301,7 +301,7 @@ class Store(abc.ABC):
     settings: SettingsRepository
 
     def __init__(self) -> None:
-        self.round_trips = RoundTrips()
+        self.round_trips = RoundTrips(getattr(self, "backend", ""))
         self._user_listeners: list[Callable[[list[int]], None]] = []
 
     def on_users_changed(self, callback: Callable[[list[int]], None]) -> None:
@@ -323,5 +323,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def repair(self) -> int:
         """Finish money movements a crash interrupted; returns how many were finished."""
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """One cheap round trip; raises when the database cannot be reached (/readyz)."""
     @abc.abstractmethod
     def close(self) -> None: ...

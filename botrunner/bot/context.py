@@ -64,6 +64,7 @@ class Context:
         self.states = states if states is not None else MemoryStates()
         self.bot_username = bot_username.lower()
         self.outbox: list[tuple[str, dict[str, Any]]] = []
+        self.route = ""                  # the router entry that handled it (a bounded label for metrics)
 
     # --- what the update is about ---
     @property

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from botrunner.bot.context import Context
+from botrunner.metrics import record
 
 Handler = Callable[[Context], None]
 StartupHook = Callable[[Any], None]
@@ -71,30 +72,39 @@ class Router:
 
     def resolve(self, ctx: Context) -> Handler | None:
         """The handler for this update, or None (the update is acknowledged unhandled)."""
+        return self.match(ctx)[1]
+
+    def match(self, ctx: Context) -> tuple[str, Handler | None]:
+        """The route (a label naming the registration: "command:start", "callback:claim:", "state:x",
+        "text", "default"; bounded by what the bot registered) and the handler of this update."""
         if ctx.callback_data is not None:
             for prefix, handler in self.callbacks:
                 if ctx.callback_data.startswith(prefix):
-                    return handler
-            return self.fallback
+                    return f"callback:{prefix}", handler
+            return self._fallback()
         if ctx.text is not None:
             name = ctx.command
             if name is None and len(ctx.text) > 1 and ctx.text.startswith("/"):
-                return self.fallback                 # a command addressed to another bot
+                return self._fallback()              # a command addressed to another bot
             if name is not None and name in self.commands:
-                return self.commands[name]
+                return f"command:{name}", self.commands[name]
             state = ctx.state
             if state is not None and state in self.states:
-                return self.states[state]
+                return f"state:{state}", self.states[state]
             if name is None and self.text_handler is not None:
-                return self.text_handler
-        return self.fallback
+                return "text", self.text_handler
+        return self._fallback()
+
+    def _fallback(self) -> tuple[str, Handler | None]:
+        return ("default", self.fallback) if self.fallback is not None else ("none", None)
 
     def handle(self, ctx: Context) -> bool:
-        """Run the matching handler synchronously; False when none matched."""
-        handler = self.resolve(ctx)
+        """Run the matching handler synchronously (timed under its route); False when none matched."""
+        ctx.route, handler = self.match(ctx)
         if handler is None:
             return False
-        handler(ctx)
+        with record.handler_timer(ctx.route):
+            handler(ctx)
         return True
 
 

@@ -15,6 +15,7 @@ GROUPS = {
     "miniapp": "MiniApp",
     "bot": "The airdrop bot",
     "logging": "Logging",
+    "metrics": "Metrics and health",
 }
 
 HEADER = """# Configuration reference

@@ -350,6 +350,24 @@ class Settings:
                             "Rotate a log file at this size.", group="logging")
     log_retention: int = env("LOG_RETENTION", integer(1, 1000), 10, "Rotated log files kept.", group="logging")
 
+    # Metrics and health (docs/monitoring.md)
+    metrics_enabled: bool = env("METRICS_ENABLED", boolean, True, "Serve METRICS_PATH (Prometheus), /healthz and "
+                                "/readyz from every worker.", group="metrics")
+    metrics_path: str = env("METRICS_PATH", pattern(r"/[A-Za-z0-9_./-]*", "a path starting with /"), "/metrics",
+                            "Path of the Prometheus scrape endpoint.", group="metrics")
+    metrics_listen: str = env("METRICS_LISTEN", pattern(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):\d{1,5}",
+                                                        "host:port, such as 127.0.0.1:9464"), "",
+                              "Serve METRICS_PATH, /healthz and /readyz on this address of their own (every worker, "
+                              "SO_REUSEPORT), so the metrics are not public. Unset: on the web server.",
+                              group="metrics")
+    prometheus_multiproc_dir: str = env("PROMETHEUS_MULTIPROC_DIR", text, "", "Directory of the per-process metric "
+                                        "files (default STATE_DIR/metrics); emptied when the supervisor starts.",
+                                        group="metrics")
+    ready_max_poll_age_s: int = env("READY_MAX_POLL_AGE_S", integer(5, 86400), 90, "/readyz fails when no "
+                                    "getUpdates answer was stored for this long (polling only).", group="metrics")
+    ready_max_lane_lag_s: int = env("READY_MAX_LANE_LAG_S", integer(1, 86400), 300, "/readyz fails when an update "
+                                    "has waited this long in a lane.", group="metrics")
+
     # ---- derived values: computed, never read from the environment ----
 
     @property

@@ -18,6 +18,7 @@ from loguru import logger
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.raw_api import ApiError, api_base, call_api
 from botrunner.intake.store import Intake, LeaseLost, prepare
+from botrunner.metrics import record
 
 
 class FatalApiError(Exception):
@@ -72,6 +73,7 @@ class Poller:
                     raise
                 except Exception as exc:  # Redis down or the like: never let the poller die
                     logger.warning("Poller: {!r}; retrying", exc)
+                    record.redis_error("poller", exc)
                     self.lease.forget()
                 if not self.stopping.is_set():
                     await _sleep_or(self.stopping, acquire_every)
@@ -83,12 +85,14 @@ class Poller:
     async def _hold(self, session: aiohttp.ClientSession) -> None:
         renewing = asyncio.create_task(self._keep_renewed())
         polling = asyncio.create_task(self._poll_until_stopped(session))
+        record.poll_lease(True)
         try:
             await asyncio.wait({renewing, polling}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (polling, renewing):     # a lost lease cancels the request in flight at once
                 task.cancel()
             await asyncio.gather(renewing, polling, return_exceptions=True)
+            record.poll_lease(False)
             await self.lease.release()
         if not polling.cancelled() and polling.exception() is not None:
             raise polling.exception()
@@ -117,6 +121,7 @@ class Poller:
                 continue
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 delay = backoff.next_delay()
+                record.poll_failed()
                 logger.warning("getUpdates failed ({!r}); retrying in {:.1f}s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -132,15 +137,18 @@ class Poller:
             added = await self.intake.store(batch, self.lease.value or "")
         except LeaseLost:
             logger.warning("Intake refused a batch: the poll lease moved on; stopping polling")
+            record.poll_lease_lost()
             self.lease.forget()
             return offset
         self.last_poll = time.time()
         self.updates_stored += added
+        record.polled("poll", updates, len(batch.entries) - added, batch.rejected)
         if len(batch.entries) > added:
             logger.info("Intake skipped {} update(s) already seen", len(batch.entries) - added)
         return batch.next_offset
 
     async def _on_api_error(self, exc: ApiError, backoff: Backoff) -> None:
+        record.poll_failed(exc.code)
         if exc.code == 401:
             logger.critical("The Bot API rejected the bot token (401 {}): check BOT_TOKEN; stopping", exc.description)
             raise FatalApiError(exc.description)

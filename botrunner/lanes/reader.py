@@ -21,6 +21,7 @@ from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Registry
+from botrunner.metrics import record
 from botrunner.redis_keys import GROUP
 
 TRIM_EVERY_S = 10.0
@@ -61,6 +62,7 @@ class LaneReader:
                 on_beat()
             except Exception as exc:   # Redis unreachable: leases lapse locally; keep trying
                 logger.warning("Lane keeper: {!r}", exc)
+                record.redis_error("lanes", exc)
             try:
                 await asyncio.wait_for(self.stopping.wait(), interval)
             except asyncio.TimeoutError:
@@ -136,6 +138,7 @@ class LaneReader:
                                                      count=max(1, min(100, self.queues.free)), block=500)
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
+                record.redis_error("lanes", exc)
                 await asyncio.sleep(1.0)
                 continue
             finally:

@@ -12,6 +12,7 @@ import time
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.metrics import record
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
 # KEYS: lane stream, attempts hash, done marker.  ARGV: entry id, group, done ttl
@@ -71,6 +72,7 @@ class Completion:
         """Acknowledge an entry that needs no handling (already completed)."""
         await self.client.xack(self.keys.lane(lane), GROUP, entry_id)
         await self.client.hdel(self.keys.attempts(lane), entry_id)
+        record.update_duplicate()
 
     async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
                           attempts: int) -> None:
@@ -79,5 +81,6 @@ class Completion:
             keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count],
             args=[entry_id, GROUP, update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
                   DEAD_LETTERS_KEPT])
+        record.dead_lettered()
         logger.error("Update {} dead-lettered after {} attempt(s) (lane {}): {}", update_id, attempts, lane,
                      error.splitlines()[-1] if error else "unknown error")

@@ -20,6 +20,7 @@ from loguru import logger
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.lanes.chat_order import Job
+from botrunner.metrics import record
 from botrunner.processing.completion import Completion
 
 
@@ -80,7 +81,7 @@ class Processor:
                                                   "gave up: the worker died during every attempt", attempt - 1)
                 return
             try:
-                outbox = await asyncio.get_running_loop().run_in_executor(self.pool, self._handle, data)
+                ctx = await asyncio.get_running_loop().run_in_executor(self.pool, self._handle, data)
             except Unparseable as exc:
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
                 return
@@ -91,13 +92,15 @@ class Processor:
                     return
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
+                record.update_retried()
                 await asyncio.sleep(min(5.0, self.retry_delay_s * 2 ** (attempt - 1)))
                 if not self.lane_valid(job.lane):
                     return
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
                 continue
-            await self.deliver(update_id, data, outbox)     # after the flush hooks, before the marker
+            await self.deliver(update_id, data, ctx.outbox)     # after the flush hooks, before the marker
             await self.completion.complete(job.lane, job.entry_id, update_id)
+            record.update_done(job.entry_id, ctx.route)
             self.handled += 1
             return
 
@@ -105,8 +108,8 @@ class Processor:
         for method, params in outbox:
             await self.send(method, params)
 
-    def _handle(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        """In a handler thread: parse, route, run the handler, flush its writes; returns the outbox."""
+    def _handle(self, data: dict[str, Any]) -> Context:
+        """In a handler thread: parse, route, run the handler, flush its writes; returns the context (its outbox)."""
         try:
             update = telegram.Update.de_json(data, None)
         except Exception as exc:
@@ -114,4 +117,4 @@ class Processor:
         ctx = Context(data, update, self.services, self.states, self.bot_username)
         self.router.handle(ctx)
         self.services.flush()
-        return ctx.outbox
+        return ctx

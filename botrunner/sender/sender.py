@@ -17,6 +17,7 @@ from typing import Any
 from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from botrunner.metrics import record
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import COUNTED, FloodLimiter
 from botrunner.sender.journal import OutboxJournal, update_user
@@ -99,6 +100,7 @@ class Sender:
                 limited += 1
                 scope = await self.limiter.freeze(chat, seconds(exc))
                 self.metrics.count_429(scope)
+                record.send_limited(method, scope)
                 logger.warning("{} to chat {}: 429 retry after {}s; {} frozen for every worker", method, chat,
                                seconds(exc), scope)
                 if limited >= MAX_429:
@@ -106,6 +108,7 @@ class Sender:
                 continue
             except (Forbidden, BadRequest, ChatMigrated) as exc:
                 if chat is not None and is_gone(exc):
+                    record.send(method, "403")
                     await self._flag(chat, exc)
                     return "blocked", None
                 return self._failed(method, chat, str(exc))
@@ -114,11 +117,13 @@ class Sender:
                 if failures >= self.attempts:
                     return self._failed(method, chat, f"{failures} attempts: {exc!r}")
                 self.metrics.retries += 1
+                record.send(method, "retry")
                 await asyncio.sleep(min(5.0, 0.2 * 2 ** failures) * random.uniform(0.5, 1.0))
                 continue
             except TelegramError as exc:     # 401/404/409 and the like: retrying cannot help
                 return self._failed(method, chat, repr(exc))
             self.metrics.sent += 1
+            record.send(method, "ok")
             return "sent", result
 
     async def _wait_for_slot(self, method: str, chat: int | str | None, bulk: bool, paid: bool) -> bool:
@@ -132,6 +137,7 @@ class Sender:
                 await asyncio.sleep(wait_s)
             if status > 0:       # a reserved slot: go; a bulk call asks again after the hint
                 self.metrics.waited_ms += int((time.monotonic() - started) * 1000)
+                record.limiter_waited(time.monotonic() - started)
                 return True
 
     async def _flag(self, chat: int | str, exc: TelegramError) -> None:
@@ -155,6 +161,7 @@ class Sender:
 
     def _failed(self, method: str, chat: int | str | None, why: str) -> tuple[str, None]:
         self.metrics.failed += 1
+        record.send(method, "error")
         logger.warning("{} to chat {} failed: {}", method, chat, why)
         return "failed", None
 

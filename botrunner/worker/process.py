@@ -34,6 +34,9 @@ from botrunner.lanes.leases import LaneLeases
 from botrunner.lanes.membership import Registry
 from botrunner.lanes.reader import LaneReader
 from botrunner.logs import setup_from_settings
+from botrunner.memory import rss_mb
+from botrunner.metrics import record
+from botrunner.metrics.http import MetricsEnv, start_site
 from botrunner.processing.completion import Completion
 from botrunner.processing.processor import Processor
 from botrunner.redis_keys import Keys
@@ -122,6 +125,7 @@ class Worker:
         username = asyncio.create_task(learn_username(
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
+        metrics_site = await start_site(MetricsEnv(s, client, keys, services))     # METRICS_LISTEN, when set
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
         tasks = {"poller": asyncio.create_task(poller.run()), "keeper": asyncio.create_task(reader.keep()),
                  "reader": asyncio.create_task(reader.read()), "heartbeat": asyncio.create_task(self._beat())}
@@ -129,6 +133,8 @@ class Worker:
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
         await reader.registry.leave()
+        if metrics_site is not None:
+            await metrics_site.cleanup()
         await sender.close()
         await client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
@@ -151,6 +157,7 @@ class Worker:
                 return
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 logger.warning("Redis is not reachable ({!r}); retrying", exc)
+                record.redis_error("worker", exc)
                 await asyncio.sleep(1.0)
 
     async def _until_stopped(self, tasks: dict[str, asyncio.Task]) -> int:
@@ -203,6 +210,7 @@ class Worker:
     async def _beat(self) -> None:
         while True:
             self.heartbeat.notify()
+            record.worker_alive(rss_mb(self.pid) * 1024 * 1024)
             await self._publish_metrics()
             if os.getppid() != self.ppid:
                 logger.warning("Supervisor {} is gone; stopping", self.ppid)
@@ -216,6 +224,7 @@ class Worker:
             await self.metrics.publish()       # sender counters for `botrunner status`
         except Exception as exc:               # never let a Redis blip stop the heartbeat
             logger.debug("Could not publish sender metrics: {!r}", exc)
+            record.redis_error("worker", exc)
 
 
 class BootError(Exception):

@@ -43,6 +43,9 @@ class SQLiteStore(Store):
     def repair(self) -> int:
         return 0  # every money movement is one transaction: nothing can be left half done
 
+    def ping(self) -> None:
+        self.db.scalar("SELECT 1")
+
     def close(self) -> None:
         self.db.close()
 

@@ -1,0 +1,202 @@
+"""The one-line hooks the pipeline calls to record metrics: local and cheap, never a Redis round trip.
+
+Each function turns what its call site knows into bounded label values and updates a metric of
+`botrunner.metrics.definitions`, imported on first use (see that module for why). An update costs
+a few in-process counter writes; cluster-wide state (lanes, poll age, dead-letter stream) is read
+from Redis at scrape time instead (botrunner.metrics.cluster).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from types import ModuleType
+from typing import Any
+
+import redis
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)   # redis.asyncio raises the same classes
+_defs: ModuleType | None = None
+
+
+def metrics() -> ModuleType:
+    """The metric definitions, imported on first use."""
+    global _defs
+    if _defs is None:
+        from botrunner.metrics import definitions
+        _defs = definitions
+    return _defs
+
+
+# --- intake ---
+def update_type(update: Any) -> str:
+    """The type of an update (message, callback_query, ...): a bounded label."""
+    if isinstance(update, dict):
+        for key in update:
+            if key != "update_id":
+                return key if key in metrics().UPDATE_TYPES else "other"
+    return "other"
+
+
+def intake(source: str, updates: Iterable[Any], duplicates: int, rejected: int) -> None:
+    """A batch reached intake (poll answer or webhook): count it by type, and what intake dropped."""
+    m = metrics()
+    for update in updates:
+        if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+            m.updates_received.labels(source, update_type(update)).inc()
+    if duplicates:
+        m.updates_duplicate.labels(source).inc(duplicates)
+    if rejected:
+        m.updates_rejected.labels(source).inc(rejected)
+
+
+def polled(source: str, updates: Iterable[Any], duplicates: int, rejected: int) -> None:
+    """A getUpdates answer was stored by intake."""
+    metrics().polls.labels("ok").inc()
+    intake(source, updates, duplicates, rejected)
+
+
+def poll_failed(code: int | None = None) -> None:
+    """A getUpdates that failed: by HTTP code (None: network error or timeout)."""
+    result = {409: "conflict", 429: "rate_limited"}.get(code or 0, "error")
+    metrics().polls.labels(result).inc()
+
+
+def poll_lease_lost() -> None:
+    metrics().polls.labels("lease_lost").inc()
+
+
+def poll_lease(held: bool) -> None:
+    metrics().poll_lease_held.set(1 if held else 0)
+
+
+# --- processing ---
+def handler_timer(route: str) -> AbstractContextManager:
+    """Times a handler run (also one that raises) under its route."""
+    return metrics().handler_duration.labels(route).time()
+
+
+def entry_age_s(entry_id: str | bytes) -> float:
+    """Seconds since a lane entry was written (its id is the Redis time in ms)."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    try:
+        return max(0.0, time.time() - int(text.split("-", 1)[0]) / 1000)
+    except ValueError:
+        return 0.0
+
+
+def update_done(entry_id: str | bytes, route: str) -> None:
+    """An update completed (replies sent, acknowledged): count it and its end-to-end latency."""
+    m = metrics()
+    m.updates_handled.labels("ok").inc()
+    m.update_latency.labels(route or "none").observe(entry_age_s(entry_id))
+
+
+def update_retried() -> None:
+    metrics().updates_handled.labels("retried").inc()
+
+
+def update_duplicate() -> None:
+    metrics().updates_handled.labels("duplicate").inc()
+
+
+def dead_lettered() -> None:
+    m = metrics()
+    m.updates_handled.labels("dead_lettered").inc()
+    m.dead_letters.inc()
+
+
+# --- sender ---
+def send(method: str, result: str) -> None:
+    """One outcome of an outgoing call: ok, 429, 403, error, retry."""
+    metrics().sends.labels(method if method in metrics().METHODS else "other", result).inc()
+
+
+def send_limited(method: str, scope: str) -> None:
+    """A 429: the call will be tried again; `scope` is what the freeze covers."""
+    send(method, "429")
+    flood_freeze(scope)
+
+
+def limiter_waited(seconds: float) -> None:
+    metrics().limiter_wait.observe(max(0.0, seconds))
+
+
+def flood_freeze(scope: str) -> None:
+    metrics().flood_freezes.labels(scope if scope in ("chat", "group", "global") else "global").inc()
+
+
+# --- user cache and database ---
+def cache_lookup(result: str) -> None:
+    """l1, l2 or miss."""
+    metrics().cache_lookups.labels(result).inc()
+
+
+def cache_state(l1_entries: int, redis_available: bool) -> None:
+    m = metrics()
+    m.process_gauge("cache_l1_entries").set(l1_entries)
+    m.process_gauge("cache_redis_available").set(1 if redis_available else 0)
+
+
+def db_timer(backend: str, operation: str) -> AbstractContextManager:
+    """Times one database round trip; counts it as an error when the block raises."""
+    return _DbCall(backend, operation)
+
+
+class _DbCall:
+    __slots__ = ("backend", "operation", "started")
+
+    def __init__(self, backend: str, operation: str) -> None:
+        self.backend, self.operation = backend, operation
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        m = metrics()
+        m.db_call_duration.labels(self.backend, self.operation).observe(time.perf_counter() - self.started)
+        if kind is not None:
+            m.db_errors.labels(self.backend, self.operation).inc()
+
+
+def db_pool(in_use_delta: int = 0, max_size: int | None = None) -> None:
+    """MongoDB pool monitoring: connections checked out (+1) / in (-1), and the pool's maximum."""
+    m = metrics()
+    if in_use_delta:
+        m.process_gauge("db_pool_in_use").inc(in_use_delta)
+    if max_size is not None:
+        m.process_gauge("db_pool_max").set(max_size)
+
+
+# --- Redis and processes ---
+def redis_error(component: str, exc: BaseException) -> None:
+    """Count `exc` when it is a Redis connection problem (callers catch broader errors)."""
+    if isinstance(exc, REDIS_ERRORS):
+        metrics().redis_errors.labels(component).inc()
+
+
+def worker_alive(rss_bytes: float) -> None:
+    metrics().process_gauge("worker_rss").set(rss_bytes)
+
+
+def worker_restart(cause: str) -> None:
+    """The supervisor decided to replace a worker (memory, rolled)."""
+    metrics().worker_restarts.labels(cause).inc()
+
+
+def worker_exited(status: int, aborted: bool, retiring: bool) -> None:
+    """A reaped worker: count an unplanned exit as a restart, by cause (planned ones were counted at decision)."""
+    if os.WIFSIGNALED(status):
+        hung = aborted and os.WTERMSIG(status) in (signal.SIGABRT, signal.SIGKILL)
+        worker_restart("heartbeat" if hung else "killed")
+    elif os.WEXITSTATUS(status) != 0:
+        worker_restart("crashed")
+    elif not retiring:
+        worker_restart("exited")
+
+
+def workers_running(count: int) -> None:
+    metrics().workers_running.set(count)
