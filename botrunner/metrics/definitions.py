@@ -13,6 +13,7 @@ processes set (per worker, per cache, per MongoDB pool) are built on first use: 
 from __future__ import annotations
 
 from functools import cache
+from typing import Literal
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -87,7 +88,7 @@ worker_restarts = Counter("botrunner_worker_restarts", "Workers replaced, by cau
 workers_running = Gauge("botrunner_workers_running", "Worker processes the supervisor runs.",
                         multiprocess_mode="livesum")
 
-PROCESS_GAUGES = {
+PROCESS_GAUGES: dict[str, tuple[str, str, Literal["livesum", "livemin", "liveall"]]] = {
     "cache_l1_entries": ("botrunner_user_cache_l1_entries", "Users in the L1 caches of this host's workers.",
                          "livesum"),
     "cache_redis_available": ("botrunner_user_cache_redis_available", "0 when any worker's user cache cannot "
