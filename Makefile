@@ -9,7 +9,10 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench install install-test install-bench emulator clean
+.PHONY: demo test test-deps lint bench install install-test install-bench emulator clean
+
+# programs the tests run, as command:debian-package (apt-get installs what is missing)
+TEST_DEPS ?= promtool:prometheus
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +33,15 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-test: install-test lint
+test-deps:
+	@for dep in $(TEST_DEPS); do \
+	  cmd=$${dep%%:*}; pkg=$${dep#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 && continue; \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then apt-get install -y $$pkg; fi; \
+	  command -v $$cmd >/dev/null 2>&1 || { echo "make test-deps: '$$cmd' is missing: install Debian's $$pkg package (apt-get install -y $$pkg)" >&2; exit 1; }; \
+	done
+
+test: install-test lint test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench
