@@ -33,6 +33,6 @@ def test_promtool_rule_unit_tests_pass(promtool):
 
 def test_every_metric_the_rules_use_is_one_botrunner_defines():
     from tests.metrics.test_definitions import exposed_names
-    used = set(re.findall(r"\bbotrunner_[a-z_]+", RULES.read_text()))
+    used = set(re.findall(r"\bbotrunner_[a-z0-9_]+", RULES.read_text()))
     assert used, "the rules name no metric"
     assert used <= exposed_names(), used - exposed_names()
