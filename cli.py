@@ -64,9 +64,11 @@ def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
 @click.option("--flood-group-per-minute", default=20, show_default=True, type=click.IntRange(1),
               help="Messages per minute into one group or channel.")
 @click.option("--flood-global-rate", default=30.0, show_default=True, type=click.FloatRange(min=0.001),
-              help="Messages per second across all chats of one bot.")
+              help="Bulk messages per second across all chats of one bot.")
 @click.option("--flood-global-burst", default=30, show_default=True, type=click.IntRange(1),
               help="Burst across all chats of one bot.")
+@click.option("--flood-reply-window", default=60.0, show_default=True, type=click.FloatRange(min=0),
+              help="A send to a user who wrote within this many seconds is an answer, not a bulk send.")
 @click.option("--callback-ttl", default=15.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds a callback query can be answered.")
 @click.option("--webhook-retry-base", default=1.0, show_default=True, type=click.FloatRange(min=0),
@@ -78,14 +80,15 @@ def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
 @click.option("--first-update-id", default=1, show_default=True, type=click.IntRange(1),
               help="update_id of the first update of each bot token.")
 def emulator(host: str, port: int, flood: bool, flood_chat_rate: float, flood_chat_burst: int,
-             flood_group_per_minute: int, flood_global_rate: float, flood_global_burst: int, callback_ttl: float,
+             flood_group_per_minute: int, flood_global_rate: float, flood_global_burst: int,
+             flood_reply_window: float, callback_ttl: float,
              webhook_retry_base: float, webhook_retry_max: float, webhook_timeout: float,
              first_update_id: int) -> None:
     """Run the local Bot API server (a faithful stand-in for api.telegram.org)."""
     from botrunner.emulator import serve
     serve(host, port, flood={"enabled": flood, "chat_rate": flood_chat_rate, "chat_burst": flood_chat_burst,
                              "group_per_minute": flood_group_per_minute, "global_rate": flood_global_rate,
-                             "global_burst": flood_global_burst},
+                             "global_burst": flood_global_burst, "reply_window_s": flood_reply_window},
           callback_ttl=callback_ttl, webhook_retry_base=webhook_retry_base, webhook_retry_max=webhook_retry_max,
           webhook_timeout=webhook_timeout, first_update_id=first_update_id)
 

@@ -5,17 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import time
+from dataclasses import dataclass
 
 from loguru import logger
 
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard, payload_parts
+from botrunner.bot.router import Router
+from handlers.flags import ADMIN
 from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime
 from handlers.tasks import KINDS
+from handlers.ui import button, keyboard
 from storage.records import DuplicateError, Task, new_id
 
 DAY_S = 86400
+router = Router("admin")
+
+
+@dataclass
+class Review(CallbackData, prefix="adm"):
+    """`adm:ap:<submission>` approves a proof, `adm:rj:<submission>` rejects it."""
+    verdict: str = ""
+    submission_id: str = ""
 MAX_AWARD = 10**9
 EXPORT_FIELDS = ("id", "username", "first_name", "language_code", "points", "total_earned", "referral_count",
                  "referred_by", "wallet_address", "captcha_passed", "banned", "blocked_bot", "registered_at",
@@ -64,7 +76,7 @@ def pending(ctx: Context) -> None:
         task = rt.store.tasks.get(sub.task_id)
         ctx.reply(rt.t(ctx, "pending_item", id=sub.id, user=sub.user_id, task=task.title if task else sub.task_id,
                        proof=sub.proof[:500]),
-                  reply_markup=keyboard([button(ctx, "✅", f"adm:ap:{sub.id}"), button(ctx, "❌", f"adm:rj:{sub.id}")]))
+                  reply_markup=keyboard([button(ctx, "✅", Review("ap", sub.id)), button(ctx, "❌", Review("rj", sub.id))]))
 
 
 def approve(ctx: Context) -> None:
@@ -76,8 +88,8 @@ def reject(ctx: Context) -> None:
 
 
 def review_button(ctx: Context) -> None:
-    parts = payload_parts(ctx)
-    _review(ctx, parts[1] == "ap", parts[2] if len(parts) > 2 else "", "")
+    pressed = Review.of(ctx) or Review()
+    _review(ctx, pressed.verdict == "ap", pressed.submission_id, "")
 
 
 def _review(ctx: Context, approve_it: bool, submission_id: str, note: str) -> None:
@@ -204,9 +216,8 @@ ADMIN_COMMANDS = {
 }
 
 
-def register(router, guard) -> None:
-    for names, handler in ADMIN_COMMANDS.items():
-        router.command(*names)(guard(handler, admin=True))
-    router.callback("adm:")(guard(review_button, admin=True))
+for _names, _handler in ADMIN_COMMANDS.items():
+    router.command(*_names, flags=ADMIN)(_handler)
+router.callback(Review, flags=ADMIN)(review_button)
 
 

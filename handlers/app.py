@@ -1,16 +1,20 @@
-"""The airdrop bot's router (BOT_HANDLERS=handlers.app:router): every feature module registered with
-the gate, and the worker start-up hook that opens storage, seeds default tasks and builds the Runtime."""
+"""The airdrop bot's root router (BOT_HANDLERS=handlers.app:router): the gate's middlewares, every
+feature module's router included, the fallbacks, and the worker hooks that open storage (seeding
+default tasks, building the Runtime) and close it."""
 from __future__ import annotations
 
 import redis
 from loguru import logger
 
-from botrunner.bot.context import Context
+from botrunner.bot.callback_data import Signer
+from botrunner.bot.context import Context, Services
+from botrunner.bot.filters import content, is_command
 from botrunner.bot.router import Router
 from botrunner.redis_keys import Keys
 from handlers import (
     admin,
     captcha,
+    gate,
     menu,
     moderation,
     points,
@@ -23,38 +27,36 @@ from handlers import (
     withdraw,
 )
 from handlers.bot_api import BotApi
-from handlers.callbacks import Signer
-from handlers.gate import guard
+from handlers.flags import UNGATED
 from handlers.runtime import Runtime
 from handlers.task_catalog import default_tasks
 from handlers.texts import Texts
 
-router = Router()
+router = Router("airdrop")
+
+for middleware in gate.MIDDLEWARES:     # outermost first: see handlers.gate
+    router.middleware(middleware)
 
 # order is irrelevant for routing (the router matches exactly / by longest prefix)
 for module in (start, captcha, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
                moderation, admin):
-    module.register(router, guard)
+    router.include_router(module.router)
 
 
-@router.default()
-def fallback(ctx: Context) -> None:
-    """Updates nothing matched: membership changes, commands we do not know, stale buttons."""
-    if ctx.update.my_chat_member is not None:
-        moderation.membership(ctx)
-    elif ctx.callback_data is not None:
-        ctx.answer(ctx.services.bot.t(ctx, "button_invalid"), show_alert=True)
-    elif ctx.command is not None and ctx.user_id is not None:
-        guard(_unknown_command)(ctx)
+@router.update(content("callback_query"), flags=UNGATED)
+def stale_button(ctx: Context) -> None:
+    """A button nothing handles (an old keyboard, a removed feature)."""
+    ctx.answer(ctx.services.bot.t(ctx, "button_invalid"), show_alert=True)
 
 
-def _unknown_command(ctx: Context) -> None:
+@router.update(is_command)
+def unknown_command(ctx: Context) -> None:
     ctx.reply(ctx.services.bot.t(ctx, "unknown_command"))
 
 
 @router.on_worker_start
-def open_bot(services) -> None:
-    """Storage (repositories, cache, sessions, batcher), default tasks, texts, Bot API reads, captcha."""
+def open_bot(services: Services) -> None:
+    """Storage (repositories, cache, batcher), default tasks, texts, Bot API reads, captcha."""
     from storage.factory import install, redis_client
     settings = services.settings
     storage = install(services, settings)
@@ -66,9 +68,16 @@ def open_bot(services) -> None:
     services.provide("bot", build_runtime(settings, storage, redis_client(settings, settings.redis_session_db)))
 
 
+@router.on_worker_stop
+def close_bot(services: Services) -> None:
+    """Write what is batched and close storage and the Bot API client."""
+    services.bot.api.close()
+    services.bot.redis.close()
+    services.storage.close()
+
+
 def build_runtime(settings, storage, client: redis.Redis) -> Runtime:
-    rt = Runtime(settings=settings, store=storage.store, users=storage.cache, sessions=storage.sessions,
-                 redis=client, texts=Texts(settings.texts_dir),
+    rt = Runtime(settings=settings, store=storage.store, users=storage.cache, redis=client, texts=Texts(settings.texts_dir),
                  api=BotApi(settings.telegram_api_url, settings.bot_token, settings.bot_api_timeout_s),
                  batcher=storage.batcher, prefix=Keys.for_token(settings.bot_token).prefix + "bot:")
     rt.signer = Signer(settings.bot_token or "local")

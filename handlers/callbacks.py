@@ -1,10 +1,10 @@
-"""Callback data: short, signed and bound to the user the button was made for; one-time action tokens.
+"""One-time action tokens behind confirm buttons.
 
-Every button's data is `<payload>~<sig>`, where sig = HMAC(bot token, user id + payload) cut to 8
-characters: forged data and buttons forwarded to (or pressed by) another user fail the check.
-Money and other irreversible actions go through `offer()` / `claim()` / `consume()`: an opaque
-token in Redis with a TTL. The first update that claims it owns it: another click (another update)
-is refused, while a redelivery of the same update (the runner is at-least-once) may claim it again.
+Every button's data is signed for its user (botrunner.bot.callback_data.Signer, keyed by the bot
+token; verified by the gate), and typed by a CallbackData class in its feature module. Money and
+other irreversible actions go through `offer()` / `claim()` / `consume()`: an opaque token in Redis
+with a TTL. The first update that claims it owns it: another click (another update) is refused,
+while a redelivery of the same update (the runner is at-least-once) may claim it again.
 The handler moves the money keyed by the token (idempotent in storage) and only then consumes the
 token, so a crash in between loses nothing and the redelivery completes the action exactly once.
 A consumed token keeps its owner for CLAIMED_TTL_S, so even a redelivery after the handler finished
@@ -12,18 +12,11 @@ finds the stored result and answers again instead of "expired".
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 from typing import Any
 
 from botrunner.bot.context import Context
-
-MAX_DATA = 64                 # Telegram's limit on callback_data, in bytes
-SIG_LEN = 8
-SEP = "~"
 
 CLAIMED_TTL_S = 3600          # a claimed token outlives its offer so a late redelivery can finish
 
@@ -43,56 +36,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return raw
 """
 
-
-class Signer:
-    """Signs and verifies callback data with a key derived from the bot token."""
-
-    def __init__(self, secret: str) -> None:
-        self.key = hashlib.sha256(b"botrunner-callback-data:" + secret.encode()).digest()
-
-    def _sig(self, user_id: int, payload: str) -> str:
-        digest = hmac.new(self.key, f"{user_id}:{payload}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode()[:SIG_LEN]
-
-    def sign(self, user_id: int, payload: str) -> str:
-        if SEP in payload:
-            raise ValueError(f"callback payload may not contain {SEP!r}: {payload!r}")
-        data = f"{payload}{SEP}{self._sig(user_id, payload)}"
-        if len(data.encode()) > MAX_DATA:
-            raise ValueError(f"callback data too long: {data!r}")
-        return data
-
-    def verify(self, user_id: int | None, data: str | None) -> str | None:
-        """The payload if `data` was signed for this user, else None."""
-        if user_id is None or not data or len(data.encode()) > MAX_DATA or SEP not in data:
-            return None
-        payload, _, sig = data.rpartition(SEP)
-        return payload if hmac.compare_digest(sig, self._sig(user_id, payload)) else None
-
-
-def signer(ctx: Context) -> Signer:
-    return ctx.services.bot.signer
-
-
-def button(ctx: Context, text: str, payload: str, user_id: int | None = None) -> dict[str, str]:
-    """An inline button whose data only `user_id` (default: this update's user) can use."""
-    return {"text": text, "callback_data": signer(ctx).sign(user_id or ctx.user_id, payload)}
-
-
-def url_button(text: str, url: str) -> dict[str, str]:
-    return {"text": text, "url": url}
-
-
-def keyboard(*rows: list[dict[str, str]]) -> dict[str, Any]:
-    return {"inline_keyboard": [row for row in rows if row]}
-
-
-def payload_parts(ctx: Context) -> list[str]:
-    """The verified payload split on ':' (the gate stores it before the handler runs)."""
-    return getattr(ctx, "payload", "").split(":")
-
-
-# ---- one-time action tokens ----
 
 def offer(ctx: Context, action: str, data: dict[str, Any], ttl_s: int) -> str:
     """Store an action the user may confirm once within ttl_s; returns the token for the button."""
@@ -133,11 +76,9 @@ def release(ctx: Context, token: str) -> None:
         rt.redis.delete(owner)
 
 
-def claim_confirmation(ctx: Context, action: str) -> tuple[str, dict[str, Any]] | None:
-    """A confirm button `<prefix>:ok:<token>`: (token, offered data) for this update, or None after
-    telling the user the button expired (already used, timed out, or someone else's)."""
-    parts = payload_parts(ctx)
-    token = parts[2] if len(parts) > 2 else ""
+def claim_confirmation(ctx: Context, action: str, token: str) -> tuple[str, dict[str, Any]] | None:
+    """A confirm button's token: (token, offered data) for this update, or None after telling the
+    user the button expired (already used, timed out, or someone else's)."""
     offered = claim(ctx, action, token)
     if offered is None:
         ctx.answer(ctx.services.bot.t(ctx, "action_expired"), show_alert=True)

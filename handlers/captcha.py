@@ -1,7 +1,7 @@
 """The captcha gate: an image captcha (PyPI `captcha`, PNG via Pillow) sent as a photo, answered by text.
 
 `ImageCaptcha` is one implementation of the gate's three steps (challenge, answer, refresh); a
-MiniApp captcha can be another, chosen in handlers.app. The code lives in the user's session
+MiniApp captcha can be another, chosen in handlers.app. The code lives in the conversation data
 (encrypted at rest when SESSION_ENCRYPTION_KEY is set); passing it flips users.captcha_passed,
 which the gate checks, and pays the referral bonus recorded at /start.
 """
@@ -14,12 +14,17 @@ from collections.abc import Callable
 from captcha.image import ImageCaptcha as Renderer
 
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard
+from botrunner.bot.router import Router
+from handlers.flags import OPEN
 from handlers.gate import clean_text
+from handlers.menu import show_menu
 from handlers.runtime import runtime
+from handlers.start import welcome_verified
+from handlers.ui import button, keyboard
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: answers should not hinge on the font
 STATE = "captcha"
+router = Router("captcha")
 
 
 def random_code(length: int) -> str:
@@ -45,9 +50,9 @@ class ImageCaptcha:
             ctx.reply(rt.t(ctx, "captcha_locked", minutes=max(1, locked // 60 + (locked % 60 > 0))))
             return
         code = self.make_code(self.length)
-        session = rt.session(ctx)
+        session = ctx.state_data
         session["captcha"] = {"code": code, "attempts": attempts, "expires_at": time.time() + self.timeout_s}
-        rt.save_session(ctx, session)
+        ctx.set_state_data(session)
         ctx.set_state(STATE)
         png = self.renderer.generate(code).getvalue()
         ctx.call("sendPhoto", chat_id=ctx.chat_id, photo=("captcha.png", png),
@@ -58,7 +63,7 @@ class ImageCaptcha:
     def answer(self, ctx: Context) -> bool:
         """Check a text answer; True when passed (the caller then welcomes the user)."""
         rt = runtime(ctx)
-        session = rt.session(ctx)
+        session = ctx.state_data
         pending = session.get("captcha")
         if not pending:
             self.challenge(ctx)
@@ -70,7 +75,7 @@ class ImageCaptcha:
         given = clean_text(ctx, 32).replace(" ", "").upper()
         if secrets.compare_digest(given.encode(), pending["code"].encode()):
             session.pop("captcha", None)
-            rt.save_session(ctx, session)
+            ctx.set_state_data(session)
             ctx.clear_state()
             rt.store.users.set_captcha(ctx.user_id, True, "passed")
             return True
@@ -78,19 +83,19 @@ class ImageCaptcha:
         left = self.max_attempts - pending["attempts"]
         if left <= 0:
             session.pop("captcha", None)
-            rt.save_session(ctx, session)
+            ctx.set_state_data(session)
             ctx.clear_state()
             rt.redis.set(rt.key("captcha-lock", ctx.user_id), 1, ex=int(self.timeout_s))
             rt.store.users.set_captcha(ctx.user_id, False, "failed")
             ctx.reply(rt.t(ctx, "captcha_failed", minutes=max(1, int(self.timeout_s // 60))))
             return False
-        rt.save_session(ctx, session)
+        ctx.set_state_data(session)
         ctx.reply(rt.t(ctx, "captcha_wrong", attempts=left))
         return False
 
     def refresh(self, ctx: Context) -> None:
         """A new image; wrong answers so far still count, so refreshing cannot reset the limit."""
-        pending = runtime(ctx).session(ctx).get("captcha") or {}
+        pending = ctx.state_data.get("captcha") or {}
         self.challenge(ctx, attempts=int(pending.get("attempts", 0)))
 
 
@@ -104,11 +109,9 @@ def on_answer(ctx: Context) -> None:
         return
     if user.captcha_passed:
         ctx.clear_state()
-        from handlers.menu import show_menu
         show_menu(ctx)
         return
     if rt.captcha.answer(ctx):
-        from handlers.start import welcome_verified
         welcome_verified(ctx)
 
 
@@ -122,6 +125,5 @@ def on_refresh(ctx: Context) -> None:
     rt.captcha.refresh(ctx)
 
 
-def register(router, guard) -> None:
-    router.state(STATE)(guard(on_answer, open_=True))
-    router.callback("cap:new")(guard(on_refresh, open_=True))
+router.state(STATE, flags=OPEN)(on_answer)
+router.callback("cap:new", flags=OPEN)(on_refresh)

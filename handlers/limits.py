@@ -1,4 +1,5 @@
-"""Per-user rate limits, the spam freeze, short locks and one-shot notices, all in Redis.
+"""Per-user rate limits (and the `rate_limit` middleware of the gate), the spam freeze, short locks
+and one-shot notices, all in Redis.
 
 Fixed windows (INCR + EXPIRE) are enough here: the limits protect the bot and the ledger from
 floods and scripts, not exact quotas. Every key carries a TTL, so nothing accumulates.
@@ -10,6 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from botrunner.bot.context import Context
+from botrunner.bot.router import CallNext
+from handlers.flags import gated
+from handlers.ui import tell
 
 
 def hit(ctx: Context, name: str, limit: int, window_s: int) -> bool:
@@ -22,6 +26,20 @@ def hit(ctx: Context, name: str, limit: int, window_s: int) -> bool:
     pipe.expire(key, window_s + 1)
     count = pipe.execute()[0]
     return count <= limit
+
+
+def rate_limit(ctx: Context, call_next: CallNext) -> None:
+    """RATE_LIMIT_COMMANDS_PER_MIN per user for gated updates, RATE_LIMIT_SENSITIVE_PER_HOUR more for
+    SENSITIVE ones; over the limit, the update is refused with a throttled notice."""
+    if gated(ctx):
+        rt = ctx.services.bot
+        s = rt.settings
+        if not hit(ctx, "cmd", s.rate_limit_commands_per_min, s.rate_limit_window_s) or (
+                ctx.flags.get("sensitive") and not hit(ctx, "sensitive", s.rate_limit_sensitive_per_hour, 3600)):
+            if once(ctx, "rate-notice", 30):
+                tell(ctx, rt.t(ctx, "rate_limited"))
+            return
+    call_next(ctx)
 
 
 def once(ctx: Context, name: str, ttl_s: int) -> bool:

@@ -5,19 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard
+from botrunner.bot.router import Router
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, link, respond
 
 BLOCKS = 10
-
-
-def respond(ctx: Context, text: str, markup: dict[str, Any] | None = None) -> None:
-    """Edit the message a button belongs to (callbacks), else send a new one."""
-    query = ctx.update.callback_query
-    if query is not None and query.message is not None and getattr(query.message, "text", None):
-        ctx.edit(text, reply_markup=markup)
-    else:
-        ctx.reply(text, reply_markup=markup)
+router = Router("menu")
 
 
 def progress_bar(points: int, minimum: int) -> str:
@@ -49,7 +42,6 @@ def show_menu(ctx: Context) -> None:
     s = rt.settings
     minimum = int(rt.switch("min_withdraw_points"))
     done = sum(1 for sub in rt.store.submissions.list_for_user(user.id) if sub.status == "approved")
-    from handlers.referrals import link
     text = rt.t(ctx, "menu", name=user.first_name or user.username or user.id, points=user.points,
                 referrals=user.referral_count, tasks=done,
                 wallet=_short(user.wallet_address) if user.wallet_address else rt.t(ctx, "wallet_none"),
@@ -74,7 +66,6 @@ def profile(ctx: Context) -> None:
             keyboard([button(ctx, rt.t(ctx, "btn_back"), "m:menu")]))
 
 
-def register(router, guard) -> None:
-    router.command("menu")(guard(show_menu))
-    router.callback("m:menu")(guard(show_menu))
-    router.command("profile")(guard(profile))
+router.command("menu")(show_menu)
+router.callback("m:menu")(show_menu)
+router.command("profile")(profile)

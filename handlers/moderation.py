@@ -8,11 +8,15 @@ import time
 from loguru import logger
 
 from botrunner.bot.context import Context
+from botrunner.bot.filters import content
+from botrunner.bot.router import Router
 from handlers import limits
+from handlers.flags import ADMIN, OPEN, UNGATED
 from handlers.runtime import SWITCHES, runtime
 
 DURATION = re.compile(r"(\d{1,6})([mhdw])")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+router = Router("moderation")
 
 
 def parse_duration(word: str) -> int | None:
@@ -150,9 +154,9 @@ def membership(ctx: Context) -> None:
         rt.store.users.set_blocked_bot(change.from_user.id, change.new_chat_member.status == "kicked")
 
 
-def register(router, guard) -> None:
-    router.command("cancel")(guard(cancel, open_=True))
-    router.text()(guard(unknown_text, open_=True))
-    for names, handler in ((("ban",), ban), (("unban",), unban), (("maintenance",), maintenance),
-                           (("setting", "settings"), setting), (("flag",), flag)):
-        router.command(*names)(guard(handler, admin=True))
+router.command("cancel", flags=OPEN)(cancel)
+router.text(flags=OPEN)(unknown_text)
+router.update(content("my_chat_member"), flags=UNGATED)(membership)
+for _names, _handler in ((("ban",), ban), (("unban",), unban), (("maintenance",), maintenance),
+                         (("setting", "settings"), setting), (("flag",), flag)):
+    router.command(*_names, flags=ADMIN)(_handler)

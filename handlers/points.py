@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard, payload_parts
-from handlers.menu import respond
+from botrunner.bot.router import Router
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, respond
+
+router = Router("points")
 
 PAGE = 5
 BOARDS = {"pts": ("top_by_total_earned", "rank_by_total_earned", "total_earned"),
           "ref": ("top_by_referrals", "rank_by_referrals", "referral_count")}
+
+
+@dataclass
+class HistoryPage(CallbackData, prefix="pts:h"):
+    page: int = 0
+
+
+@dataclass
+class Board(CallbackData, prefix="lb"):
+    board: str = "pts"
 
 
 def show_points(ctx: Context) -> None:
@@ -24,7 +38,7 @@ def show_points(ctx: Context) -> None:
     lines = "\n".join(f"  {kind}: {amount:+}" for kind, amount in sorted(breakdown.items())) or "  -"
     text = rt.t(ctx, "points", points=user.points, earned=user.total_earned, rank=_rank(ctx, "pts") or "-",
                 daily=f"{user.total_earned / days:.1f}", breakdown=lines)
-    respond(ctx, text, keyboard([button(ctx, rt.t(ctx, "btn_history"), "pts:h:0"),
+    respond(ctx, text, keyboard([button(ctx, rt.t(ctx, "btn_history"), HistoryPage(0)),
                                  button(ctx, rt.t(ctx, "btn_leaderboard"), "m:lb")],
                                 [button(ctx, rt.t(ctx, "btn_back"), "m:menu")]))
 
@@ -32,8 +46,8 @@ def show_points(ctx: Context) -> None:
 def history(ctx: Context) -> None:
     """The ledger, newest first, PAGE rows per page with Prev/Next buttons."""
     rt = runtime(ctx)
-    parts = payload_parts(ctx) if ctx.callback_data else []
-    page = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() and len(parts[2]) < 7 else 0
+    asked = HistoryPage.of(ctx) if ctx.callback_data else None
+    page = asked.page if asked is not None and 0 <= asked.page < 10**6 else 0
     total = rt.store.points.history_count(ctx.user_id)
     pages = max(1, -(-total // PAGE))
     page = min(page, pages - 1)
@@ -42,9 +56,9 @@ def history(ctx: Context) -> None:
                      f"= {e.balance_after}" for e in rows) or rt.t(ctx, "history_empty")
     nav = []
     if page > 0:
-        nav.append(button(ctx, "◀", f"pts:h:{page - 1}"))
+        nav.append(button(ctx, "◀", HistoryPage(page - 1)))
     if page + 1 < pages:
-        nav.append(button(ctx, "▶", f"pts:h:{page + 1}"))
+        nav.append(button(ctx, "▶", HistoryPage(page + 1)))
     respond(ctx, rt.t(ctx, "history", page=page + 1, pages=pages, body=body),
             keyboard(nav, [button(ctx, rt.t(ctx, "btn_back"), "m:points")]))
 
@@ -61,8 +75,8 @@ def stats(ctx: Context) -> None:
 def leaderboard(ctx: Context) -> None:
     """Top 10 by total earned (or by referrals with lb:ref) and the user's own rank."""
     rt = runtime(ctx)
-    parts = payload_parts(ctx) if ctx.callback_data else []
-    board = parts[1] if len(parts) > 1 and parts[1] in BOARDS else "pts"
+    asked = Board.of(ctx) if ctx.callback_data else None
+    board = asked.board if asked is not None and asked.board in BOARDS else "pts"
     if ctx.command == "top" and ctx.args and ctx.args[0].lower().startswith("ref"):
         board = "ref"
     top = _top(ctx, board)
@@ -70,7 +84,7 @@ def leaderboard(ctx: Context) -> None:
     rank = _rank(ctx, board)
     other = "ref" if board == "pts" else "pts"
     respond(ctx, rt.t(ctx, f"leaderboard_{board}", lines=lines, rank=f"#{rank}" if rank else "-"),
-            keyboard([button(ctx, rt.t(ctx, f"btn_board_{other}"), f"lb:{other}")],
+            keyboard([button(ctx, rt.t(ctx, f"btn_board_{other}"), Board(other))],
                      [button(ctx, rt.t(ctx, "btn_back"), "m:menu")]))
 
 
@@ -106,12 +120,11 @@ def _display(user) -> str:
     return (user.username[:3] + "…") if user.username else f"user…{str(user.id)[-3:]}"
 
 
-def register(router, guard) -> None:
-    router.command("points", "balance")(guard(show_points))
-    router.callback("m:points")(guard(show_points))
-    router.command("history")(guard(history))
-    router.callback("pts:h:")(guard(history))
-    router.command("stats")(guard(stats))
-    router.command("leaderboard", "top")(guard(leaderboard))
-    router.callback("m:lb")(guard(leaderboard))
-    router.callback("lb:")(guard(leaderboard))
+router.command("points", "balance")(show_points)
+router.callback("m:points")(show_points)
+router.command("history")(history)
+router.callback(HistoryPage)(history)
+router.command("stats")(stats)
+router.command("leaderboard", "top")(leaderboard)
+router.callback("m:lb")(leaderboard)
+router.callback(Board)(leaderboard)

@@ -13,16 +13,18 @@ import time
 from loguru import logger
 
 from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 from handlers import limits
-from handlers.callbacks import button, keyboard
+from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
-from handlers.menu import respond
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, link, respond
 
 TIERS = ((100, "Diamond"), (50, "Platinum"), (20, "Gold"), (10, "Silver"), (5, "Bronze"))
 WEEK_S = 7 * 86400
 CODE_STATE = "refcode"
 APPLY_STATE = "refapply"
+router = Router("referrals")
 
 
 def find_referrer(ctx: Context, payload: str):
@@ -84,11 +86,6 @@ def _credit(rt, referred_id: int, bonus: int, welcome: int) -> bool:
     rt.batcher.flush()                      # one bulk write with whatever else is queued
     done.wait(10)
     return result.get("paid", False)
-
-
-def link(ctx: Context, user) -> str:
-    code = user.referral_code if user.referral_code_locked and user.referral_code else str(user.id)
-    return f"https://t.me/{runtime(ctx).settings.bot_username}?start=ref_{code}"
 
 
 def tier(count: int) -> str:
@@ -175,11 +172,10 @@ def apply_code(ctx: Context, code: str) -> None:
     pay_bonus(ctx, ctx.user_id)
 
 
-def register(router, guard) -> None:
-    router.command("referrals", "ref")(guard(show))
-    router.callback("m:refs")(guard(show))
-    router.callback("ref:code")(guard(ask_custom_code, sensitive=True))
-    router.state(CODE_STATE)(guard(on_custom_code))
-    router.command("code")(guard(ask_apply))
-    router.callback("ref:apply")(guard(ask_apply))
-    router.state(APPLY_STATE)(guard(on_apply))
+router.command("referrals", "ref")(show)
+router.callback("m:refs")(show)
+router.callback("ref:code", flags=SENSITIVE)(ask_custom_code)
+router.state(CODE_STATE)(on_custom_code)
+router.command("code")(ask_apply)
+router.callback("ref:apply")(ask_apply)
+router.state(APPLY_STATE)(on_apply)

@@ -36,13 +36,12 @@ class Runtime:
     settings: Settings
     store: Any                 # storage.base.Store
     users: Any                 # cached lookup with .get(user_id) (UserCache in workers)
-    sessions: Any              # storage.sessions.SessionStore
     redis: redis.Redis         # rate limits, one-time buttons, locks, leaderboard cache
     texts: Any                 # handlers.texts.Texts
     api: Any                   # handlers.bot_api.BotApi (getChatMember)
     batcher: Any = None        # storage.write_batcher.WriteBatcher (None: write through)
     captcha: Any = None        # handlers.captcha gate implementation
-    signer: Any = None         # handlers.callbacks.Signer
+    signer: Any = None         # botrunner.bot.callback_data.Signer
     prefix: str = "bot:"
     _switches: dict[str, Any] = field(default_factory=dict)
     _switches_at: float = 0.0
@@ -84,12 +83,6 @@ class Runtime:
 
     def key(self, *parts: Any) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
-
-    def session(self, ctx: Context) -> dict[str, Any]:
-        return self.sessions.get(ctx.user_id, ctx.chat_id)
-
-    def save_session(self, ctx: Context, data: dict[str, Any]) -> None:
-        self.sessions.set(ctx.user_id, ctx.chat_id, data)
 
 
 def _telegram_language(ctx: Context) -> str:

@@ -1,13 +1,25 @@
 """/start (registration, referral deep links, the captcha gate), /help and the language switch."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 from handlers import referrals
-from handlers.callbacks import button, keyboard, payload_parts
+from handlers.flags import OPEN
 from handlers.gate import needs_captcha
-from handlers.menu import respond, show_menu
+from handlers.menu import show_menu
 from handlers.runtime import runtime
 from handlers.texts import LANGUAGE_NAMES
+from handlers.ui import button, keyboard, respond
+
+router = Router("start")
+
+
+@dataclass
+class LanguageChoice(CallbackData, prefix="lang"):
+    code: str = ""
 
 
 def start(ctx: Context) -> None:
@@ -67,14 +79,14 @@ def help_(ctx: Context) -> None:
 def language(ctx: Context) -> None:
     """Buttons for every catalog; the choice is stored on the user."""
     rt = runtime(ctx)
-    rows = [[button(ctx, LANGUAGE_NAMES.get(code, code), f"lang:{code}")] for code in rt.texts.languages]
+    rows = [[button(ctx, LANGUAGE_NAMES.get(code, code), LanguageChoice(code))] for code in rt.texts.languages]
     respond(ctx, rt.t(ctx, "language_pick"), keyboard(*rows))
 
 
 def set_language(ctx: Context) -> None:
     rt = runtime(ctx)
-    parts = payload_parts(ctx)
-    code = parts[1] if len(parts) > 1 else ""
+    choice = LanguageChoice.of(ctx)
+    code = choice.code if choice else ""
     if code not in rt.texts.languages:
         ctx.answer(rt.t(ctx, "button_invalid"), show_alert=True)
         return
@@ -83,9 +95,8 @@ def set_language(ctx: Context) -> None:
     show_menu(ctx)
 
 
-def register(router, guard) -> None:
-    router.command("start")(guard(start, open_=True))
-    router.command("help")(guard(help_, open_=True))
-    router.command("language", "lang")(guard(language))
-    router.callback("m:lang")(guard(language))
-    router.callback("lang:")(guard(set_language))
+router.command("start", flags=OPEN)(start)
+router.command("help", flags=OPEN)(help_)
+router.command("language", "lang")(language)
+router.callback("m:lang")(language)
+router.callback(LanguageChoice)(set_language)

@@ -2,34 +2,44 @@
 Admins list open tickets and answer with /reply, which the bot delivers to the user."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard, payload_parts
+from botrunner.bot.router import Router
+from handlers.flags import ADMIN, SENSITIVE
 from handlers.gate import clean_text
-from handlers.menu import respond
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, respond
 
 CATEGORIES = ("technical", "ban", "business")
 STATE = "support"
 DAY_S = 86400
+router = Router("support")
+
+
+@dataclass
+class Category(CallbackData, prefix="sup"):
+    category: str = ""
 
 
 def start(ctx: Context) -> None:
     rt = runtime(ctx)
-    rows = [[button(ctx, rt.t(ctx, f"support_cat_{c}"), f"sup:{c}")] for c in CATEGORIES]
+    rows = [[button(ctx, rt.t(ctx, f"support_cat_{c}"), Category(c))] for c in CATEGORIES]
     rows.append([button(ctx, rt.t(ctx, "btn_back"), "m:menu")])
     respond(ctx, rt.t(ctx, "support"), keyboard(*rows))
 
 
 def pick(ctx: Context) -> None:
     rt = runtime(ctx)
-    parts = payload_parts(ctx)
-    category = parts[1] if len(parts) > 1 else ""
+    picked = Category.of(ctx)
+    category = picked.category if picked else ""
     if category not in CATEGORIES:
         ctx.answer(rt.t(ctx, "button_invalid"), show_alert=True)
         return
-    session = rt.session(ctx)
+    session = ctx.state_data
     session["ticket_category"] = category
-    rt.save_session(ctx, session)
+    ctx.set_state_data(session)
     ctx.set_state(STATE)
     ctx.reply(rt.t(ctx, "support_ask", category=rt.t(ctx, f"support_cat_{category}")))
 
@@ -37,9 +47,9 @@ def pick(ctx: Context) -> None:
 def on_text(ctx: Context) -> None:
     rt = runtime(ctx)
     ctx.clear_state()
-    session = rt.session(ctx)
+    session = ctx.state_data
     category = session.pop("ticket_category", None)
-    rt.save_session(ctx, session)
+    ctx.set_state_data(session)
     text = clean_text(ctx, 2000)
     if category not in CATEGORIES or not text:
         ctx.reply(rt.t(ctx, "support_empty"))
@@ -78,10 +88,9 @@ def reply(ctx: Context) -> None:
     ctx.reply(rt.t(ctx, "ticket_replied", id=ticket.id))
 
 
-def register(router, guard) -> None:
-    router.command("support")(guard(start))
-    router.callback("m:sup")(guard(start))
-    router.callback("sup:")(guard(pick))
-    router.state(STATE)(guard(on_text, sensitive=True))
-    router.command("tickets")(guard(list_open, admin=True))
-    router.command("reply")(guard(reply, admin=True))
+router.command("support")(start)
+router.callback("m:sup")(start)
+router.callback(Category)(pick)
+router.state(STATE, flags=SENSITIVE)(on_text)
+router.command("tickets", flags=ADMIN)(list_open)
+router.command("reply", flags=ADMIN)(reply)

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard, payload_parts, url_button
+from botrunner.bot.router import Router
+from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
-from handlers.menu import respond
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, respond, url_button
 
 KINDS = ("channel", "premium", "referrals", "daily", "link", "proof")
 PROOF_STATE = "proof"
 MAX_PROOF = 500
+router = Router("tasks")
+
+
+@dataclass
+class TaskButton(CallbackData, prefix="task"):
+    """`task:v:<id>` details, `task:d:<id>` verify, `task:p:<id>` send a proof."""
+    action: str = ""
+    task_id: str = ""
 
 
 def status_of(ctx: Context, task, submission) -> str:
@@ -39,14 +50,15 @@ def show_tasks(ctx: Context) -> None:
     tasks = rt.store.tasks.list(active_only=True)
     mine = {s.task_id: s for s in rt.store.submissions.list_for_user(ctx.user_id)}
     rows = [[button(ctx, f"{BADGES[status_of(ctx, t, mine.get(t.id))]} {t.title[:40]} (+{t.reward})",
-                    f"task:v:{t.id}")] for t in tasks[:30]]
+                    TaskButton("v", t.id))] for t in tasks[:30]]
     rows.append([button(ctx, rt.t(ctx, "btn_back"), "m:menu")])
     respond(ctx, rt.t(ctx, "tasks", count=len(tasks)) if tasks else rt.t(ctx, "tasks_none"), keyboard(*rows))
 
 
 def _task_from_payload(ctx: Context):
-    parts = payload_parts(ctx)
-    task = runtime(ctx).store.tasks.get(parts[2]) if len(parts) > 2 and len(parts[2]) <= 32 else None
+    pressed = TaskButton.of(ctx)
+    task_id = pressed.task_id if pressed else ""
+    task = runtime(ctx).store.tasks.get(task_id) if task_id and len(task_id) <= 32 else None
     return task if task is not None and task.active else None
 
 
@@ -61,8 +73,8 @@ def details(ctx: Context) -> None:
     if task.kind in ("channel", "link") and _url(task):
         rows.append([url_button(rt.t(ctx, "btn_open"), _url(task))])
     if status in ("open", "rejected"):
-        action = "task:p:" if task.kind == "proof" else "task:d:"
-        rows.append([button(ctx, rt.t(ctx, f"btn_task_{task.kind}"), action + task.id)])
+        action = "p" if task.kind == "proof" else "d"
+        rows.append([button(ctx, rt.t(ctx, f"btn_task_{task.kind}"), TaskButton(action, task.id))])
     rows.append([button(ctx, rt.t(ctx, "btn_back"), "m:tasks")])
     respond(ctx, rt.t(ctx, "task_details", title=task.title, reward=task.reward,
                       how=rt.t(ctx, f"task_how_{task.kind}", target=task.target or "-"),
@@ -116,9 +128,9 @@ def ask_proof(ctx: Context) -> None:
     if task is None or task.kind != "proof":
         ctx.answer(rt.t(ctx, "task_gone"), show_alert=True)
         return
-    session = rt.session(ctx)
+    session = ctx.state_data
     session["proof_task"] = task.id
-    rt.save_session(ctx, session)
+    ctx.set_state_data(session)
     ctx.set_state(PROOF_STATE)
     ctx.reply(rt.t(ctx, "proof_ask", title=task.title, target=task.target or "-"))
 
@@ -127,9 +139,9 @@ def on_proof(ctx: Context) -> None:
     """Validate against the task's pattern; one live submission per task; auto-approve pays at once."""
     rt = runtime(ctx)
     ctx.clear_state()
-    session = rt.session(ctx)
+    session = ctx.state_data
     task = rt.store.tasks.get(session.pop("proof_task", "") or "")
-    rt.save_session(ctx, session)
+    ctx.set_state_data(session)
     if task is None or not task.active or task.kind != "proof":
         ctx.reply(rt.t(ctx, "task_gone"))
         return
@@ -156,10 +168,9 @@ def _matches(pattern: str, proof: str) -> bool:
         return False
 
 
-def register(router, guard) -> None:
-    router.command("tasks")(guard(show_tasks))
-    router.callback("m:tasks")(guard(show_tasks))
-    router.callback("task:v:")(guard(details))
-    router.callback("task:d:")(guard(verify))
-    router.callback("task:p:")(guard(ask_proof, sensitive=True))
-    router.state(PROOF_STATE)(guard(on_proof))
+router.command("tasks")(show_tasks)
+router.callback("m:tasks")(show_tasks)
+router.callback("task:v:")(details)
+router.callback("task:d:")(verify)
+router.callback("task:p:", flags=SENSITIVE)(ask_proof)
+router.state(PROOF_STATE)(on_proof)

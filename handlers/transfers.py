@@ -9,18 +9,29 @@ and the token is consumed after it: a redelivered confirmation finishes it, neve
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 from handlers import callbacks, limits
-from handlers.callbacks import button, keyboard, payload_parts
+from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
-from handlers.menu import respond
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, respond
 from storage.records import keyed_id
 
 TO_STATE = "tr_to"
 AMOUNT_STATE = "tr_amount"
 DAY_S = 86400
+router = Router("transfers")
+
+
+@dataclass
+class TransferButton(CallbackData, prefix="tr"):
+    """`tr:ok:<token>` confirms the offered transfer, `tr:no:<token>` cancels it."""
+    choice: str = ""
+    token: str = ""
 
 
 def fee_for(amount: int, percentage: float) -> int:
@@ -63,9 +74,9 @@ def _set_recipient(ctx: Context, text: str) -> bool:
     if receiver.is_banned():
         ctx.reply(rt.t(ctx, "transfer_no_user"))
         return False
-    session = rt.session(ctx)
+    session = ctx.state_data
     session["transfer_to"] = receiver.id
-    rt.save_session(ctx, session)
+    ctx.set_state_data(session)
     return True
 
 
@@ -87,7 +98,7 @@ def on_amount(ctx: Context) -> None:
 def _set_amount(ctx: Context, text: str) -> None:
     rt = runtime(ctx)
     s = rt.settings
-    receiver_id = rt.session(ctx).get("transfer_to")
+    receiver_id = ctx.state_data.get("transfer_to")
     if not text.isdigit() or len(text) > 15 or receiver_id is None:
         ctx.reply(rt.t(ctx, "transfer_bad_amount", min=s.transfer_min_points, max=s.transfer_max_points))
         return
@@ -102,14 +113,15 @@ def _set_amount(ctx: Context, text: str) -> None:
     token = callbacks.offer(ctx, "transfer", {"to": receiver_id, "amount": amount, "fee": fee},
                             s.transfer_confirm_timeout_s)
     ctx.reply(rt.t(ctx, "transfer_confirm", amount=amount, to=receiver_id, fee=fee, net=amount - fee),
-              reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_confirm"), f"tr:ok:{token}"),
-                                     button(ctx, rt.t(ctx, "btn_cancel"), f"tr:no:{token}")]))
+              reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_confirm"), TransferButton("ok", token)),
+                                     button(ctx, rt.t(ctx, "btn_cancel"), TransferButton("no", token))]))
 
 
 def confirm(ctx: Context) -> None:
     """Claim the token, move the points keyed by it, then consume it (see the module docstring)."""
     rt = runtime(ctx)
-    claimed = callbacks.claim_confirmation(ctx, "transfer")
+    pressed = TransferButton.of(ctx)
+    claimed = callbacks.claim_confirmation(ctx, "transfer", pressed.token if pressed else "")
     if claimed is None:
         return
     token, offered = claimed
@@ -155,8 +167,8 @@ def _refusal(ctx: Context, amount: int) -> str | None:
 
 
 def cancel(ctx: Context) -> None:
-    parts = payload_parts(ctx)
-    callbacks.drop(ctx, parts[2] if len(parts) > 2 else "")
+    pressed = TransferButton.of(ctx)
+    callbacks.drop(ctx, pressed.token if pressed else "")
     respond(ctx, runtime(ctx).t(ctx, "cancelled"))
 
 
@@ -170,11 +182,10 @@ def history(ctx: Context) -> None:
     ctx.reply(rt.t(ctx, "transfer_history", lines=lines or "-"))
 
 
-def register(router, guard) -> None:
-    router.command("transfer", "send")(guard(start, sensitive=True))
-    router.callback("m:tr")(guard(start, sensitive=True))
-    router.state(TO_STATE)(guard(on_recipient))
-    router.state(AMOUNT_STATE)(guard(on_amount))
-    router.callback("tr:ok:")(guard(confirm))
-    router.callback("tr:no:")(guard(cancel))
-    router.command("transfers")(guard(history))
+router.command("transfer", "send", flags=SENSITIVE)(start)
+router.callback("m:tr", flags=SENSITIVE)(start)
+router.state(TO_STATE)(on_recipient)
+router.state(AMOUNT_STATE)(on_amount)
+router.callback("tr:ok:")(confirm)
+router.callback("tr:no:")(cancel)
+router.command("transfers")(history)

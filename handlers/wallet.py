@@ -8,14 +8,16 @@ import re
 from eth_utils import to_checksum_address
 
 from botrunner.bot.context import Context
-from handlers.callbacks import button, keyboard
+from botrunner.bot.router import Router
+from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
-from handlers.menu import respond
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, respond
 from storage.records import DuplicateError
 
 STATE = "wallet"
 HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+router = Router("wallet")
 
 
 def normalise(text: str) -> str | None:
@@ -92,8 +94,7 @@ def save(ctx: Context, text: str) -> None:
     ctx.reply(rt.t(ctx, "wallet_saved", address=address))
 
 
-def register(router, guard) -> None:
-    router.command("wallet")(guard(show, sensitive=True))
-    router.callback("m:wallet")(guard(show))
-    router.callback("wal:set")(guard(ask, sensitive=True))
-    router.state(STATE)(guard(on_address))
+router.command("wallet", flags=SENSITIVE)(show)
+router.callback("m:wallet")(show)
+router.callback("wal:set", flags=SENSITIVE)(ask)
+router.state(STATE)(on_address)

@@ -9,12 +9,25 @@ or failed (refunded).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
+from botrunner.bot.router import Router
 from handlers import callbacks
-from handlers.callbacks import button, keyboard, payload_parts
-from handlers.menu import respond
+from handlers.flags import SENSITIVE
 from handlers.runtime import runtime
+from handlers.ui import button, keyboard, respond
 from storage.records import keyed_id
+
+router = Router("withdraw")
+
+
+@dataclass
+class WithdrawButton(CallbackData, prefix="wd"):
+    """`wd:ok:<token>` confirms the offered withdrawal, `wd:no:<token>` cancels it."""
+    choice: str = ""
+    token: str = ""
 
 
 def start(ctx: Context) -> None:
@@ -30,8 +43,8 @@ def start(ctx: Context) -> None:
     text = rt.t(ctx, "withdraw_confirm", amount=user.points, address=user.wallet_address,
                 tokens=f"{user.points * s.points_to_token_conversion_rate:g}", symbol=s.token_symbol,
                 minutes=max(1, s.withdraw_confirm_timeout_s // 60))
-    respond(ctx, text, keyboard([button(ctx, rt.t(ctx, "btn_confirm"), f"wd:ok:{token}"),
-                                 button(ctx, rt.t(ctx, "btn_cancel"), f"wd:no:{token}")]))
+    respond(ctx, text, keyboard([button(ctx, rt.t(ctx, "btn_confirm"), WithdrawButton("ok", token)),
+                                 button(ctx, rt.t(ctx, "btn_cancel"), WithdrawButton("no", token))]))
 
 
 def _problem(ctx: Context, user, amount: int) -> str | None:
@@ -52,7 +65,8 @@ def _problem(ctx: Context, user, amount: int) -> str | None:
 def confirm(ctx: Context) -> None:
     """Claim the token, debit keyed by it, then consume it (see the module docstring)."""
     rt = runtime(ctx)
-    claimed = callbacks.claim_confirmation(ctx, "withdraw")
+    pressed = WithdrawButton.of(ctx)
+    claimed = callbacks.claim_confirmation(ctx, "withdraw", pressed.token if pressed else "")
     if claimed is None:
         return
     token, offered = claimed
@@ -85,14 +99,13 @@ def confirm(ctx: Context) -> None:
 
 def cancel(ctx: Context) -> None:
     rt = runtime(ctx)
-    parts = payload_parts(ctx)
-    callbacks.drop(ctx, parts[2] if len(parts) > 2 else "")
+    pressed = WithdrawButton.of(ctx)
+    callbacks.drop(ctx, pressed.token if pressed else "")
     ctx.answer()
     respond(ctx, rt.t(ctx, "cancelled"))
 
 
-def register(router, guard) -> None:
-    router.command("withdraw")(guard(start, sensitive=True))
-    router.callback("m:wd")(guard(start, sensitive=True))
-    router.callback("wd:ok:")(guard(confirm))
-    router.callback("wd:no:")(guard(cancel))
+router.command("withdraw", flags=SENSITIVE)(start)
+router.callback("m:wd", flags=SENSITIVE)(start)
+router.callback("wd:ok:")(confirm)
+router.callback("wd:no:")(cancel)

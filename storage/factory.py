@@ -19,7 +19,6 @@ from botrunner.config.settings import Settings
 from botrunner.redis_keys import Keys
 from storage.base import Store
 from storage.mongo.backend import MongoStore, connect
-from storage.sessions import SessionStore
 from storage.sqlite.backend import SQLiteStore
 from storage.user_cache import UserCache
 from storage.write_batcher import WriteBatcher
@@ -44,11 +43,10 @@ def redis_client(settings: Settings, db: int) -> redis.Redis:
 
 @dataclass
 class WorkerStorage:
-    """A worker's storage: repositories, user cache, sessions, write batcher."""
+    """A worker's storage: repositories, user cache, write batcher (conversations: botrunner.bot.states)."""
 
     store: Store
     cache: UserCache
-    sessions: SessionStore
     batcher: WriteBatcher
 
     def start(self) -> "WorkerStorage":
@@ -62,7 +60,6 @@ class WorkerStorage:
         self.batcher.stop()
         self.cache.stop()
         self.cache.redis.close()
-        self.sessions.redis.close()
         self.store.close()
 
 
@@ -78,20 +75,18 @@ def open_worker_storage(settings: Settings, mongo_client=None) -> WorkerStorage:
     prefix = Keys.for_token(settings.bot_token).prefix
     cache = UserCache(store, redis_client(settings, settings.redis_cache_db), settings.user_cache_size,
                       settings.user_cache_ttl_ms, settings.cache_stats_interval_s, prefix=prefix)
-    sessions = SessionStore(redis_client(settings, settings.redis_session_db), settings.session_ttl_s,
-                            settings.session_encryption_key, prefix=prefix)
     batcher = WriteBatcher(store, settings.enable_referral_batching, settings.referral_batch_size,
                            settings.referral_batch_interval_ms)
-    return WorkerStorage(store, cache, sessions, batcher)
+    return WorkerStorage(store, cache, batcher)
 
 
 def install(services, settings: Settings, mongo_client=None) -> WorkerStorage:
     """Open and start the worker's storage and register it on the runner's `Services`: handlers get
-    `store`, `users` (the cached user lookup), `sessions`, `batcher`; the batcher's flush becomes a
+    `store`, `users` (the cached user lookup), `batcher`; the batcher's flush becomes a
     hook the worker runs before acknowledging each update. Call from a `router.on_worker_start` hook."""
     storage = open_worker_storage(settings, mongo_client).start()
     for name, value in (("storage", storage), ("store", storage.store), ("users", storage.cache),
-                        ("sessions", storage.sessions), ("batcher", storage.batcher)):
+                        ("batcher", storage.batcher)):
         services.provide(name, value)
     services.add_flush_hook(storage.batcher.flush)
     return storage

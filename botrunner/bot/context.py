@@ -2,6 +2,10 @@
 
 `reply / send / edit / answer / call` only queue (method, params) in `ctx.outbox`; the worker
 sends them in order on its event loop after the handler returns and the writes are durable.
+Conversation writes (`set_state`, `set_state_data`, ...) are staged the same way: the handler reads
+its own writes, and the worker stores them when the update completes (`commit_state`), so a
+handler re-run after a crash or an exception sees the conversation as it was before.
+`ctx.data` holds what middlewares hand to handlers (the verified callback payload, the user, ...).
 `Services` is the per-worker seam for repositories and caches (the storage layer registers them
 in a `router.on_worker_start` hook) and for the flush hooks run before an update is acknowledged.
 """
@@ -12,7 +16,7 @@ from typing import Any
 
 import telegram
 
-from botrunner.bot.states import MemoryStates
+from botrunner.bot.states import Conversation, MemoryStates, StateStore
 
 
 class Services:
@@ -57,14 +61,22 @@ class Context:
     """One update being handled: parsed update, raw dict, conversation state, queued replies."""
 
     def __init__(self, raw: dict[str, Any], update: telegram.Update | None = None, services: Services | None = None,
-                 states: Any = None, bot_username: str = "") -> None:
+                 states: StateStore | None = None, bot_username: str = "") -> None:
         self.raw = raw
-        self.update = update if update is not None else telegram.Update.de_json(raw, None)
+        parsed = update if update is not None else telegram.Update.de_json(raw, None)
+        if parsed is None:
+            raise ValueError("not a Telegram update")
+        self.update: telegram.Update = parsed
         self.services = services or Services()
-        self.states = states if states is not None else MemoryStates()
+        self.states: StateStore = states if states is not None else MemoryStates()
         self.bot_username = bot_username.lower()
         self.outbox: list[tuple[str, dict[str, Any]]] = []
-        self.route = ""                  # the router entry that handled it (a bounded label for metrics)
+        self.route = ""                                # the matched registration's label (set by the router; metrics)
+        self.data: dict[str, Any] = {}                 # set by middlewares, read by handlers
+        self.matched = False                           # a registration matched (set by the router)
+        self.flags: dict[str, Any] = {}                # the matched registration's flags (for middlewares)
+        self._stored: Conversation | None = None       # as read from the store, once
+        self._staged: Conversation | None = None       # this handler's writes, applied at completion
 
     # --- what the update is about ---
     @property
@@ -107,16 +119,52 @@ class Context:
         query = self.update.callback_query
         return query.data if query is not None and query.data is not None else None
 
-    # --- conversation state ---
+    # --- conversation state (staged; stored when the update completes) ---
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation as this handler sees it: stored, plus its own staged writes."""
+        if self._staged is not None:
+            return self._staged
+        if self._stored is None:
+            self._stored = self.states.get(self.chat_id, self.user_id)
+        return self._stored
+
     @property
     def state(self) -> str | None:
-        return self.states.get(self.chat_id, self.user_id)
+        return self.conversation.state
+
+    @property
+    def state_data(self) -> dict[str, Any]:
+        """A copy of the data kept with the conversation; change it with `set_state_data`."""
+        return dict(self.conversation.data)
 
     def set_state(self, state: str) -> None:
-        self.states.set(self.chat_id, self.user_id, state)
+        self._stage(state, self.conversation.data)
 
     def clear_state(self) -> None:
-        self.states.clear(self.chat_id, self.user_id)
+        """Leave the conversation step; its data stays until `set_state_data` / `reset_state`."""
+        self._stage(None, self.conversation.data)
+
+    def set_state_data(self, data: dict[str, Any]) -> None:
+        self._stage(self.conversation.state, data)
+
+    def update_state_data(self, **values: Any) -> None:
+        self._stage(self.conversation.state, {**self.conversation.data, **values})
+
+    def reset_state(self) -> None:
+        """Forget the step and the data."""
+        self._stage(None, {})
+
+    def _stage(self, state: str | None, data: dict[str, Any]) -> None:
+        self._staged = Conversation(state, dict(data))
+
+    def commit_state(self) -> bool:
+        """Store the staged conversation (the worker calls this when the update completes)."""
+        if self._staged is None:
+            return False
+        self.states.put(self.chat_id, self.user_id, self._staged)
+        self._stored, self._staged = self._staged, None
+        return True
 
     # --- queued Bot API calls, sent after the handler returns ---
     def call(self, method: str, **params: Any) -> None:
@@ -129,6 +177,8 @@ class Context:
 
     def reply(self, text: str, **params: Any) -> None:
         """Queue sendMessage to the chat this update came from."""
+        if self.chat_id is None:
+            raise ValueError("ctx.reply() needs an update from a chat")
         self.send(self.chat_id, text, **params)
 
     def edit(self, text: str, **params: Any) -> None:

@@ -1,49 +1,136 @@
-"""Conversation state per (chat, user): the name of the step a conversation is in.
+"""The one conversation store: per (chat, user), the step a conversation is in and its data, one record.
 
-Two stores with one interface: `RedisStates` (REDIS_SESSION_DB, with a TTL; used by workers)
-and `MemoryStates` (for handler unit tests). The storage issue's encrypted sessions can replace
-`RedisStates` behind the same three methods.
+A record is `Conversation(state, data)`; an empty one (no state, no data) is not stored. Two
+implementations of the `StateStore` protocol: `RedisStates` (REDIS_SESSION_DB, key
+`<prefix>conv:<chat>:<user>`, TTL SESSION_TTL_S restarted on every write, a Fernet token when
+SESSION_ENCRYPTION_KEY is set) and `MemoryStates` (handler unit tests). Handlers never write here
+directly: the context stages their writes and the worker applies them when the update completes.
+
+Before this store there were two: the step under `<prefix>state:<chat>:<user>` (clear text) and the
+data under `<prefix>session:<user>:<chat>`. `RedisStates.get` reads those once when a chat has no
+record yet, and the first write of the chat deletes them, so conversations in progress survive.
 """
 from __future__ import annotations
 
-import redis
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
-STATE_TTL_S = 7 * 24 * 3600
+import redis
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from loguru import logger
+
+DEFAULT_TTL_S = 86400
+
+
+@dataclass
+class Conversation:
+    """One chat's conversation: the state name (None: no conversation) and the data kept with it."""
+
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return self.state is None and not self.data
+
+
+class StateStore(Protocol):
+    """What the runner needs of a conversation store (reads in handler threads, writes at completion)."""
+
+    def get(self, chat_id: int | None, user_id: int | None) -> Conversation: ...
+
+    def put(self, chat_id: int | None, user_id: int | None, conversation: Conversation) -> None: ...
+
+
+def fernet_for(secret: str) -> Fernet:
+    """A Fernet from a Fernet key, or from a passphrase through HKDF-SHA256."""
+    try:
+        if len(base64.urlsafe_b64decode(secret.encode())) == 32:
+            return Fernet(secret.encode())
+    except (binascii.Error, ValueError):
+        pass
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"botrunner-sessions", info=b"fernet").derive(
+        secret.encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 class MemoryStates:
-    """Conversation states in a dict: handler unit tests need no Redis."""
+    """Conversations in a dict: handler unit tests need no Redis."""
 
     def __init__(self) -> None:
-        self.states: dict[tuple[int | None, int | None], str] = {}
+        self.records: dict[tuple[int | None, int | None], Conversation] = {}
 
-    def get(self, chat_id: int | None, user_id: int | None) -> str | None:
-        return self.states.get((chat_id, user_id))
+    def get(self, chat_id: int | None, user_id: int | None) -> Conversation:
+        found = self.records.get((chat_id, user_id))
+        return Conversation(found.state, dict(found.data)) if found else Conversation()
 
-    def set(self, chat_id: int | None, user_id: int | None, state: str) -> None:
-        self.states[(chat_id, user_id)] = state
-
-    def clear(self, chat_id: int | None, user_id: int | None) -> None:
-        self.states.pop((chat_id, user_id), None)
+    def put(self, chat_id: int | None, user_id: int | None, conversation: Conversation) -> None:
+        if conversation.empty():
+            self.records.pop((chat_id, user_id), None)
+        else:
+            self.records[(chat_id, user_id)] = Conversation(conversation.state, dict(conversation.data))
 
 
 class RedisStates:
-    """Conversation states in Redis (synchronous client: handlers run in worker threads)."""
+    """Conversations in Redis (synchronous client: handlers run in worker threads)."""
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int = STATE_TTL_S) -> None:
-        self.client = client
-        self.prefix = prefix
+    def __init__(self, client: redis.Redis, prefix: str = "", ttl_s: int = DEFAULT_TTL_S,
+                 encryption_key: str = "") -> None:
+        self.redis = client
+        self.prefix = prefix            # per bot, so bots sharing one Redis keep their own conversations
         self.ttl_s = ttl_s
+        self.fernet = fernet_for(encryption_key) if encryption_key else None
 
-    def _key(self, chat_id: int | None, user_id: int | None) -> str:
-        return f"{self.prefix}state:{chat_id}:{user_id}"
+    def key(self, chat_id: int | None, user_id: int | None) -> str:
+        return f"{self.prefix}conv:{chat_id}:{user_id}"
 
-    def get(self, chat_id: int | None, user_id: int | None) -> str | None:
-        raw = self.client.get(self._key(chat_id, user_id))
-        return raw.decode() if isinstance(raw, bytes) else raw
+    def _legacy_keys(self, chat_id: int | None, user_id: int | None) -> tuple[str, str]:
+        return f"{self.prefix}state:{chat_id}:{user_id}", f"{self.prefix}session:{user_id}:{chat_id}"
 
-    def set(self, chat_id: int | None, user_id: int | None, state: str) -> None:
-        self.client.set(self._key(chat_id, user_id), state, ex=self.ttl_s)
+    def get(self, chat_id: int | None, user_id: int | None) -> Conversation:
+        """The chat's conversation; an empty one when none (expired, never set, or unreadable)."""
+        keys = [self.key(chat_id, user_id), *self._legacy_keys(chat_id, user_id)]
+        raw, old_state, old_data = cast("list[bytes | None]", self.redis.mget(keys))
+        if raw is not None:
+            record = self._decode(raw, chat_id, user_id)
+            if isinstance(record, dict) and isinstance(record.get("data", {}), dict):
+                return Conversation(record.get("state"), record.get("data") or {})
+            return Conversation()
+        data = self._decode(old_data, chat_id, user_id) if old_data is not None else {}
+        return Conversation(old_state.decode() if isinstance(old_state, bytes) else old_state,
+                            data if isinstance(data, dict) else {})
 
-    def clear(self, chat_id: int | None, user_id: int | None) -> None:
-        self.client.delete(self._key(chat_id, user_id))
+    def put(self, chat_id: int | None, user_id: int | None, conversation: Conversation) -> None:
+        """Store the conversation (the TTL restarts), or delete it when empty; old-format keys go."""
+        pipe = self.redis.pipeline()
+        pipe.delete(*self._legacy_keys(chat_id, user_id))
+        if conversation.empty():
+            pipe.delete(self.key(chat_id, user_id))
+        else:
+            raw = json.dumps({"state": conversation.state, "data": conversation.data}, separators=(",", ":")).encode()
+            pipe.set(self.key(chat_id, user_id), self.fernet.encrypt(raw) if self.fernet else raw, ex=self.ttl_s)
+        pipe.execute()
+
+    def ttl(self, chat_id: int | None, user_id: int | None) -> int:
+        """Seconds left (-2: no conversation), for status pages and tests."""
+        return cast(int, self.redis.ttl(self.key(chat_id, user_id)))
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def _decode(self, raw: bytes, chat_id: int | None, user_id: int | None) -> Any:
+        try:
+            return json.loads(self.fernet.decrypt(raw) if self.fernet else raw)
+        except (InvalidToken, ValueError):
+            logger.warning("Conversation {}:{} could not be read (key changed or data tampered); starting empty",
+                           chat_id, user_id)
+            return {}
+
+
+def states_from_settings(settings: Any, client: redis.Redis, prefix: str) -> RedisStates:
+    """The worker's store: SESSION_TTL_S and SESSION_ENCRYPTION_KEY from Settings."""
+    return RedisStates(client, prefix, settings.session_ttl_s, settings.session_encryption_key)

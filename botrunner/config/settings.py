@@ -168,12 +168,13 @@ class Settings:
                                        "into one group or channel (0: unlimited).", group="sender")
     send_group_burst: int = env("SEND_GROUP_BURST", integer(1, 100000), 5, "Messages a group may get at once.",
                                 group="sender")
-    send_global_rate: float = env("SEND_GLOBAL_RATE", number(0, 1000000), 30.0, "Messages per second for the "
-                                  "whole bot, all chats (0: unlimited).", group="sender")
+    send_global_rate: float = env("SEND_GLOBAL_RATE", number(0, 1000000), 30.0, "Messages per second for "
+                                  "notifications (calls to another chat than the update's) and broadcasts, all "
+                                  "chats together (0: unlimited); replies are not counted here.", group="sender")
     send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 25, "Messages the bot may send at "
                                  "once before SEND_GLOBAL_RATE applies.", group="sender")
     send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 10, "Global slots broadcasts "
-                                 "(ctx.call(..., _bulk=True)) leave free for replies, so replies never starve.",
+                                 "(ctx.call(..., _bulk=True)) leave free for notifications, so those never starve.",
                                  group="sender")
     send_paid_broadcast_rate: float = env("SEND_PAID_BROADCAST_RATE", number(0, 100000), 0.0, "Messages per "
                                           "second for calls with allow_paid_broadcast (a lane of their own; "

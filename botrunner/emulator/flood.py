@@ -1,4 +1,9 @@
-"""Flood limits: token buckets per chat, per group and per bot, answering 429 retry_after like Telegram."""
+"""Flood limits: token buckets per chat, per group and per bot, answering 429 retry_after like Telegram.
+
+The bot-wide bucket models the FAQ's "~30 users per second" for *bulk* notifications: a send into a
+private chat whose user sent an update within `reply_window_s` is an answer, held only to the chat
+bucket (Telegram publishes no exact rule; this is what is known by experience).
+"""
 from __future__ import annotations
 
 import math
@@ -30,13 +35,17 @@ class TokenBucket:
         self.tokens -= 1.0
 
 
-def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any]) -> list[TokenBucket]:
+def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any],
+             reply: bool) -> list[TokenBucket]:
     chat_id = chat["id"]
-    found = [buckets.get(("chat", chat_id)), buckets.get("global")]
+    found = [buckets.get(("chat", chat_id))]
     if found[0] is None:
         found[0] = buckets[("chat", chat_id)] = TokenBucket(limits.chat_rate, limits.chat_burst)
-    if found[1] is None:
-        found[1] = buckets["global"] = TokenBucket(limits.global_rate, limits.global_burst)
+    if not reply:
+        bulk = buckets.get("global")
+        if bulk is None:
+            bulk = buckets["global"] = TokenBucket(limits.global_rate, limits.global_burst)
+        found.append(bulk)
     if chat["type"] != "private":
         group = buckets.get(("group", chat_id))
         if group is None:
@@ -45,12 +54,16 @@ def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[st
     return found
 
 
-def check_flood(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any]) -> None:
-    """Count one send into `chat`, or raise 429 "Too Many Requests: retry after N" without counting it."""
+def check_flood(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any],
+                last_update_mono: float | None = None) -> None:
+    """Count one send into `chat`, or raise 429 "Too Many Requests: retry after N" without counting it.
+    `last_update_mono`: when that chat last sent the bot an update (monotonic), if ever."""
     if not limits.enabled:
         return
     now = time.monotonic()
-    found = _buckets(limits, buckets, chat)
+    reply = (chat["type"] == "private" and last_update_mono is not None
+             and now - last_update_mono <= limits.reply_window_s)
+    found = _buckets(limits, buckets, chat, reply)
     wait = max(bucket.wait_time(now) for bucket in found)
     if wait > 0:
         raise too_many_requests(max(1, math.ceil(wait)))

@@ -89,7 +89,7 @@ def _send(emulator: Any, state: BotState, chat: dict[str, Any], params: Params, 
     reply_to = _reply_target(state, chat, params)
     keyboard = inline_markup(params)
     state.check_can_write(chat)
-    check_flood(emulator.flood, state.buckets, chat)
+    check_flood(emulator.flood, state.buckets, chat, state.last_inject.get(chat["id"]))
     message = {"message_id": state.new_message_id(chat["id"]), "from": state.user, "chat": chat,
                "date": int(time.time()), **content}
     if reply_to is not None:

@@ -17,8 +17,9 @@ class FloodLimits:
     chat_rate: float = 1.0          # messages per second into one private chat ...
     chat_burst: int = 3             # ... with a short burst allowed
     group_per_minute: int = 20      # messages per minute into one group / channel
-    global_rate: float = 30.0       # messages per second across all chats of one bot
+    global_rate: float = 30.0       # messages per second across all chats of one bot (bulk sends) ...
     global_burst: int = 30
+    reply_window_s: float = 60.0    # ... not counting a private chat whose user wrote this recently (a reply)
 
     def update(self, **changes: Any) -> None:
         """Change some values in place (control plane); unknown names raise TypeError."""

@@ -1,5 +1,7 @@
 """One update's life in a worker: skip if completed, count the attempt, parse, run the handler in
-the thread pool, make its writes durable, send its replies, then completion marker + XACK.
+the thread pool, make its writes durable, send its replies, store its staged conversation state,
+then completion marker + XACK. A handler that raised leaves the conversation state untouched, so
+its retry (or a redelivery after a crash before the state write) sees the state from before.
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
 MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed is dead-lettered
@@ -19,6 +21,7 @@ from loguru import logger
 
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
+from botrunner.bot.states import StateStore
 from botrunner.lanes.chat_order import Job
 from botrunner.metrics import record
 from botrunner.processing.completion import Completion
@@ -45,7 +48,7 @@ class Processor:
     """Handles lane entries for one worker."""
 
     def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
-                 pool: ThreadPoolExecutor, services: Services, states: Any, max_attempts: int,
+                 pool: ThreadPoolExecutor, services: Services, states: StateStore, max_attempts: int,
                  lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
                  deliver: Callable[[int, dict, list], Awaitable[None]] | None = None) -> None:
         self.router = router
@@ -80,8 +83,9 @@ class Processor:
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
                                                   "gave up: the worker died during every attempt", attempt - 1)
                 return
+            loop = asyncio.get_running_loop()
             try:
-                ctx = await asyncio.get_running_loop().run_in_executor(self.pool, self._handle, data)
+                ctx = await loop.run_in_executor(self.pool, self._handle, data)
             except Unparseable as exc:
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
                 return
@@ -99,17 +103,32 @@ class Processor:
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
                 continue
             await self.deliver(update_id, data, ctx.outbox)     # after the flush hooks, before the marker
+            await self._commit_state(ctx, update_id)      # with the outbox, before the marker
             await self.completion.complete(job.lane, job.entry_id, update_id)
             record.update_done(job.entry_id, ctx.route)
             self.handled += 1
             return
+
+    async def _commit_state(self, ctx: Context, update_id: int) -> None:
+        """Store the handler's staged conversation state; retried a few times, then logged (the replies
+        are out, so the update completes: the user repeats the step)."""
+        for attempt in range(1, 4):
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.pool, ctx.commit_state)
+                return
+            except Exception as exc:
+                logger.warning("Update {}: storing its conversation state failed (attempt {}/3): {!r}",
+                               update_id, attempt, exc)
+                await asyncio.sleep(self.retry_delay_s * attempt)
+        logger.error("Update {}: its conversation state change was lost", update_id)
 
     async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
         for method, params in outbox:
             await self.send(method, params)
 
     def _handle(self, data: dict[str, Any]) -> Context:
-        """In a handler thread: parse, route, run the handler, flush its writes; returns the context (its outbox)."""
+        """In a handler thread: parse, route, run the handler, flush its writes; returns the context
+        (its outbox and staged conversation state are applied by `process`)."""
         try:
             update = telegram.Update.de_json(data, None)
         except Exception as exc:

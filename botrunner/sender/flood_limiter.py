@@ -3,8 +3,12 @@
 One Lua script per send decides everything in one round trip, on Redis' clock (so hosts need not
 agree on the time): skip a blocked chat, wait out a frozen scope, then reserve a slot in the
 chat bucket (+ the group bucket for groups, + the global or paid-broadcast bucket).
-A reply waiting only for the global bucket reserves its place; bulk sends only take a slot
-that is free now and leaves BULK_RESERVE slots of the global burst, so broadcasts never starve replies.
+
+Three send classes (Telegram's FAQ: ~1 message/s per chat, 20/min per group, ~30/s for bulk
+notifications): a REPLY (to the chat of the update being handled) takes the chat and group
+buckets only; a NOTIFY (to another chat) also takes the global bucket and reserves its place
+there; a BROADCAST takes only a global slot free now and leaves BULK_RESERVE of the global burst,
+so broadcasts never starve notifications. Every class honours 429 freezes, the global one included.
 """
 from __future__ import annotations
 
@@ -98,6 +102,10 @@ COUNTED = frozenset({"sendMessage", "sendPhoto", "sendDocument", "sendAudio", "s
                      "copyMessages", "forwardMessage", "forwardMessages"})
 
 
+REPLY, NOTIFY, BROADCAST = "reply", "notify", "broadcast"
+SEND_CLASSES = (REPLY, NOTIFY, BROADCAST)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Rates as configured (0 = unlimited); `enabled=False` lifts every bucket (freezes still apply)."""
@@ -145,17 +153,18 @@ class FloodLimiter:
         # a reserve as large as the burst would shut bulk out for good: keep at least one slot for it
         self.bulk_headroom = self.global_[0] * min(limits.bulk_reserve, max(0, limits.global_burst - 1))
 
-    async def acquire(self, chat_id: int | str | None, counted: bool, bulk: bool = False,
+    async def acquire(self, chat_id: int | str | None, counted: bool, send_class: str = NOTIFY,
                       paid: bool = False) -> tuple[int, float]:
         """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked."""
         chat = "" if chat_id is None else str(chat_id)
         group = isinstance(chat_id, int) and chat_id < 0 or chat.startswith("@")
-        paid = paid and self.limits.paid_rate > 0
+        bulk = send_class == BROADCAST
+        paid = bulk and paid and self.limits.paid_rate > 0
         k = self.keys
         keys = [k.send_blocked, k.send_freeze_global, k.send_freeze_chat(chat), k.send_tat("chat", chat),
                 k.send_tat("group", chat) if group else k.send_tat("chat", chat),
                 k.send_tat("paid" if paid else "global", "")]
-        top = self.paid if paid else self.global_
+        top = (0.0, 0.0) if send_class == REPLY else self.paid if paid else self.global_
         args = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat, *self.group, *top,
                 0 if paid else self.bulk_headroom, HORIZON_MS]
         status, wait_ms = await self._acquire(keys=keys, args=args)

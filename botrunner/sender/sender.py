@@ -1,6 +1,8 @@
 """The sender: a handler's queued Bot API calls, through the cluster-wide limiter and the outbox journal.
 
 Per call: ask the limiter (one Redis round trip) -> wait the slot it reserved -> send -> journal.
+A call to the chat of the update being handled is a reply (per-chat and group limits only); a call
+to any other chat is a notification (the global budget too); `_bulk=True` marks a broadcast.
 429: freeze the scope (chat, group, or the whole bot) for every worker, then retry through the
 limiter. 5xx and network errors: bounded retries with backoff. 403 / "chat not found": no retry;
 the chat is flagged and later sends to it are skipped until the user writes again.
@@ -17,9 +19,10 @@ from typing import Any
 from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from botrunner.intake.store import routing_id
 from botrunner.metrics import record
 from botrunner.sender.client import BotApiClient
-from botrunner.sender.flood_limiter import COUNTED, FloodLimiter
+from botrunner.sender.flood_limiter import BROADCAST, COUNTED, NOTIFY, REPLY, FloodLimiter
 from botrunner.sender.journal import OutboxJournal, update_user
 from botrunner.sender.metrics import SendMetrics
 
@@ -33,6 +36,13 @@ def chat_of(params: dict[str, Any]) -> int | str | None:
     if isinstance(chat, str) and chat.lstrip("-").isdigit():
         return int(chat)
     return chat if isinstance(chat, (int, str)) else None
+
+
+def send_class_of(chat: int | str | None, reply_to: int | None, bulk: bool) -> str:
+    """reply (into the chat of the update being handled), notify (another chat) or broadcast (bulk)."""
+    if bulk:
+        return BROADCAST
+    return REPLY if reply_to is not None and chat == reply_to else NOTIFY
 
 
 def seconds(exc: RetryAfter) -> float:
@@ -73,25 +83,27 @@ class Sender:
         changed, done = await self.journal.begin(update_id, user_id, kicked)
         if changed and user_id is not None:
             await self._notify(user_id, kicked)
+        reply_to = routing_id(update)
         for seq, (method, params) in enumerate(outbox):
             if seq in done:
                 self.metrics.skipped_journal += 1
                 continue
-            outcome, _ = await self.send_call(method, params)
+            outcome, _ = await self.send_call(method, params, reply_to)
             await self.journal.confirm(update_id, seq, outcome)
 
     async def send(self, method: str, params: dict[str, Any]) -> Any:
         """One call outside any update (no journal); the result, or None when it failed for good."""
         return (await self.send_call(method, params))[1]
 
-    async def send_call(self, method: str, params: dict[str, Any]) -> tuple[str, Any]:
-        """(outcome, result): outcome 'sent', 'failed' or 'blocked' -- final, never retried later."""
+    async def send_call(self, method: str, params: dict[str, Any], reply_to: int | None = None) -> tuple[str, Any]:
+        """(outcome, result): outcome 'sent', 'failed' or 'blocked' -- final, never retried later.
+        `reply_to`: the chat of the update being handled; a call into it is a reply."""
         params = dict(params)
-        bulk = bool(params.pop(BULK_FLAG, False))
         chat = chat_of(params)
+        send_class = send_class_of(chat, reply_to, bool(params.pop(BULK_FLAG, False)))
         failures = limited = 0
         while True:
-            if not await self._wait_for_slot(method, chat, bulk, bool(params.get("allow_paid_broadcast"))):
+            if not await self._wait_for_slot(method, chat, send_class, bool(params.get("allow_paid_broadcast"))):
                 self.metrics.skipped_blocked += 1
                 return "blocked", None
             try:
@@ -126,11 +138,11 @@ class Sender:
             record.send(method, "ok")
             return "sent", result
 
-    async def _wait_for_slot(self, method: str, chat: int | str | None, bulk: bool, paid: bool) -> bool:
+    async def _wait_for_slot(self, method: str, chat: int | str | None, send_class: str, paid: bool) -> bool:
         """Wait until the limiter lets this call go; False when the chat blocked the bot."""
         started = time.monotonic()
         while True:
-            status, wait_s = await self.limiter.acquire(chat, method in COUNTED, bulk, paid)
+            status, wait_s = await self.limiter.acquire(chat, method in COUNTED, send_class, paid)
             if status < 0:
                 return False
             if wait_s > 0:

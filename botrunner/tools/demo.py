@@ -193,13 +193,19 @@ def fresh_start(state: Path) -> None:
 
 
 def make_journey(control: ControlClient, settings, reply_timeout: float) -> Journey:
-    """A Journey whose users read their captcha code from their session in the embedded Redis."""
-    from storage.sessions import SessionStore
-    sessions = SessionStore(redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)),
-                            prefix=Keys.for_token(DEMO_TOKEN).prefix)
+    """A Journey whose users read their captcha code from their conversation in the embedded Redis."""
+    from botrunner.bot.states import states_from_settings
+    states = states_from_settings(settings, redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)),
+                                  Keys.for_token(DEMO_TOKEN).prefix)
 
     def captcha_code(user_id: int) -> str:
-        return (sessions.get(user_id, user_id).get("captcha") or {}).get("code", "")
+        # the worker stores the conversation right after sending the photo: allow it a moment
+        deadline = time.monotonic() + 5.0
+        while True:
+            code = (states.get(user_id, user_id).data.get("captcha") or {}).get("code", "")
+            if code or time.monotonic() > deadline:
+                return code
+            time.sleep(0.02)
     return Journey(control, DEMO_TOKEN, captcha_code, on_reply=lambda step, ms: None, timeout=reply_timeout)
 
 

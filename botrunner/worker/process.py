@@ -24,7 +24,7 @@ from loguru import logger
 
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
-from botrunner.bot.states import RedisStates
+from botrunner.bot.states import states_from_settings
 from botrunner.config.settings import Settings
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.poller import FatalApiError, Poller
@@ -105,7 +105,7 @@ class Worker:
         # a blocking pool: under a burst, callers wait for a connection instead of failing
         client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30))
-        states = RedisStates(redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
+        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
         pool = ThreadPoolExecutor(s.handler_threads, thread_name_prefix="handler")
         services = self._start_services(pool)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
@@ -135,6 +135,7 @@ class Worker:
         await reader.registry.leave()
         if metrics_site is not None:
             await metrics_site.cleanup()
+        await loop.run_in_executor(pool, self.router.worker_stopped, services)     # on_worker_stop: close storage
         await sender.close()
         await client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
@@ -142,7 +143,7 @@ class Worker:
 
     def _start_services(self, pool: ThreadPoolExecutor) -> Services:
         services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
-        for hook in self.router.startup_hooks:
+        for hook in self.router.all_startup_hooks():
             try:
                 hook(services)
             except Exception as exc:

@@ -54,7 +54,7 @@ def test_group_limit_per_minute(flood_server, token):
 
 def test_global_limit_and_switching_off(flood_server, token):
     server, control = flood_server
-    control.set_flood_limits(enabled=True, global_rate=2, global_burst=4)
+    control.set_flood_limits(enabled=True, global_rate=2, global_burst=4, reply_window_s=0)   # every send is bulk
     control.inject_batch(token, [{"user_id": uid, "text": "hi"} for uid in range(20, 30)])
     with httpx.Client(base_url=f"{server.url}/bot{token}/") as api:
         codes = [send(api, uid).status_code for uid in range(20, 26)]
@@ -114,3 +114,14 @@ def test_bad_fault_is_refused(control):
     with pytest.raises(ControlError) as error:
         control.add_fault("getMe")
     assert error.value.code == 400
+
+
+def test_answers_to_users_who_just_wrote_skip_the_bulk_limit(flood_server, token):
+    server, control = flood_server
+    control.set_flood_limits(enabled=True, global_rate=2, global_burst=4, reply_window_s=3600)
+    control.inject_batch(token, [{"user_id": uid, "text": "hi"} for uid in range(40, 60)])
+    with httpx.Client(base_url=f"{server.url}/bot{token}/") as api:
+        assert [send(api, uid).status_code for uid in range(40, 60)] == [200] * 20     # 20 answers at a bulk 2/s
+        assert [send(api, 40).status_code for _ in range(4)][-1] == 429               # the chat's own limit holds
+        control.set_flood_limits(reply_window_s=0)                                    # now they are bulk sends
+        assert 429 in [send(api, uid).status_code for uid in range(41, 60)]

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from handlers.callbacks import Signer
+from botrunner.bot.callback_data import Signer
 from tests.runner.conftest import TOKEN, Cluster, wait_until
 
 ADMIN = 900

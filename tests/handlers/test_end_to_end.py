@@ -6,8 +6,8 @@ import time
 import pytest
 import redis
 
+from botrunner.bot.states import RedisStates
 from botrunner.config.settings import _with_db
-from storage.sessions import SessionStore
 from tests.runner.conftest import KEYS, TOKEN, Cluster, wait_until
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ def stack(tmp_path, redis_url):
         try:
             cluster.start(workers=2, BOT_HANDLERS="handlers.app:router", ADMIN_USER_IDS=str(ADMIN),
                           ENABLE_REFERRAL_BATCHING="true", REFERRAL_BATCH_INTERVAL_MS="50")
-            sessions = SessionStore(redis.Redis.from_url(_with_db(redis_url, 1)), prefix=KEYS.prefix)
+            sessions = RedisStates(redis.Redis.from_url(_with_db(redis_url, 1)), prefix=KEYS.prefix)
             yield control, sessions, cluster
         finally:
             cluster.stop_all()
@@ -42,11 +42,13 @@ def wait_text(control, chat_id: int, needle: str, after: int = -1, timeout: floa
 
 
 def join(control, sessions, user_id: int, payload: str = "") -> None:
-    """/start, wait for the captcha photo, answer it (the test reads the code from the session)."""
+    """/start, wait for the captcha photo, answer it (the test reads the code from the conversation,
+    stored when the update completes, just after the photo went out)."""
     control.inject_command(TOKEN, user_id, "start", payload, first_name=f"U{user_id}")
     wait_until(lambda: any(e["method"] == "sendPhoto" for e in control.sent(TOKEN, user_id)), 30,
                what=f"captcha photo for {user_id}")
-    code = sessions.get(user_id, user_id)["captcha"]["code"]
+    code = wait_until(lambda: (sessions.get(user_id, user_id).data.get("captcha") or {}).get("code"), 30,
+                      what=f"captcha code of {user_id}")
     control.inject_message(TOKEN, user_id, code, first_name=f"U{user_id}")
     wait_text(control, user_id, "Verified")
 

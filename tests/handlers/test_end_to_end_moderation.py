@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from handlers.callbacks import Signer
+from botrunner.bot.callback_data import Signer
 from tests.handlers.live import ADMIN, live_bot, text_of
 from tests.handlers.test_admin import ALL_ADMIN
 from tests.runner.conftest import TOKEN, wait_until

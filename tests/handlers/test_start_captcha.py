@@ -36,10 +36,10 @@ def test_wrong_answers_lock_out_after_max_attempts(bot):
 
 def test_expired_captcha_is_replaced(bot):
     bot.command(1, "start")
-    session = bot.rt.sessions.get(1, 1)
-    old = session["captcha"]["code"]
-    session["captcha"]["expires_at"] = time.time() - 1
-    bot.rt.sessions.set(1, 1, session)
+    conversation = bot.states.get(1, 1)
+    old = conversation.data["captcha"]["code"]
+    conversation.data["captcha"]["expires_at"] = time.time() - 1
+    bot.states.put(1, 1, conversation)
     out = bot.text(1, old)
     assert "expired" in joined(out) and any(m == "sendPhoto" for m, _ in out)
     assert not bot.rt.store.users.get(1).captcha_passed

@@ -112,8 +112,10 @@ def test_router_commands_callbacks_states_text():
     assert router.handle(ctx)
     assert ctx.outbox == [("sendMessage", {"chat_id": 5, "text": "hello"})]
     states = ctx.states
-    router.handle(Context(message(2, 5, "hi"), states=states))
-    router.handle(Context(message(3, 5, "0xabc"), states=states))
+    for update_id, text in ((2, "hi"), (3, "0xabc")):
+        step = Context(message(update_id, 5, text), states=states)
+        router.handle(step)
+        step.commit_state()                 # what the worker does when the update completes
     router.handle(Context(message(4, 5, "/START@mybot"), states=states))
     assert not router.handle(Context(message(5, 5, "/start@otherbot"), states=states, bot_username="mybot"))
     big = Context(callback(6, 5, "claim:big:1"))

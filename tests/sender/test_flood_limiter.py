@@ -6,7 +6,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
-from botrunner.sender.flood_limiter import FloodLimiter, Limits
+from botrunner.sender.flood_limiter import BROADCAST, REPLY, FloodLimiter, Limits
 from botrunner.sender.journal import OutboxJournal, update_user
 
 KEYS = Keys.for_token("555:limiter")
@@ -72,9 +72,9 @@ def test_uncounted_methods_and_lifted_limits_never_wait(redis_url):
 def test_bulk_never_reserves_ahead_and_leaves_slots_for_replies(redis_url):
     async def scenario(client):
         limiter = FloodLimiter(client, KEYS, Limits(chat_rate=0, global_rate=30, global_burst=25, bulk_reserve=10))
-        bulk = [await limiter.acquire(1000 + n, True, bulk=True) for n in range(40)]
+        bulk = [await limiter.acquire(1000 + n, True, send_class=BROADCAST) for n in range(40)]
         replies = [await limiter.acquire(n, True) for n in range(10)]
-        late_bulk = await limiter.acquire(2000, True, bulk=True)
+        late_bulk = await limiter.acquire(2000, True, send_class=BROADCAST)
         return bulk, replies, late_bulk
     bulk, replies, late_bulk = run(redis_url, scenario)
     taken = [wait for status, wait in bulk if status == 1]
@@ -141,7 +141,7 @@ def test_paid_broadcasts_have_their_own_bucket_when_enabled(redis_url):
                                       paid_rate=paid_rate))
         replies = [await limiter.acquire(chat, True) for chat in range(1, 26)]      # the global burst, used up
         queued = await limiter.acquire(26, True)
-        paid = [await limiter.acquire(chat, True, bulk=True, paid=True) for chat in range(100, 110)]
+        paid = [await limiter.acquire(chat, True, send_class=BROADCAST, paid=True) for chat in range(100, 110)]
         return replies, queued, paid
 
     replies, queued, paid = run(redis_url, lambda client: scenario(client, 1000.0))
@@ -149,3 +149,30 @@ def test_paid_broadcasts_have_their_own_bucket_when_enabled(redis_url):
     assert paid == [(1, 0)] * 10                                              # paid ones do not share that wait
     _, _, unpaid = run(redis_url, lambda client: scenario(client, 0.0))
     assert all(status == 0 and wait > 0 for status, wait in unpaid)          # disabled: bulk in the global bucket
+
+
+def test_replies_skip_the_global_budget_notifications_take_it_and_freezes_hold_both(redis_url, redis_client):
+    keys = Keys.for_token("556:classes")
+
+    async def scenario(client):
+        limiter = FloodLimiter(client, keys, Limits(global_rate=1, global_burst=1))
+        replies = [await limiter.acquire(chat, True, send_class=REPLY) for chat in range(1, 41)]
+        global_untouched = await client.get(keys.send_tat("global", "")) is None
+        notifies = [await limiter.acquire(chat, True) for chat in range(100, 103)]
+        await limiter.freeze(None, 2)                   # a bot-wide 429
+        frozen_reply = await limiter.acquire(41, True, send_class=REPLY)
+        return replies, global_untouched, notifies, frozen_reply
+    replies, global_untouched, notifies, frozen_reply = run(redis_url, scenario)
+    assert replies == [(1, 0)] * 40 and global_untouched      # 40 chats answered at once at a global 1/s
+    waits = [wait for _, wait in notifies]
+    assert [status for status, _ in notifies] == [1, 1, 1] and waits[0] == 0 and waits[0] < waits[1] < waits[2]
+    assert frozen_reply[0] == 1 and 1.5 <= frozen_reply[1] <= 2.1    # the reply waits out the global freeze
+
+
+def test_a_reply_is_still_held_to_its_own_chat_rate(redis_url):
+    async def scenario(client):
+        limiter = FloodLimiter(client, Keys.for_token("556:chatrate"), Limits(chat_rate=1, chat_burst=2))
+        return [await limiter.acquire(7, True, send_class=REPLY) for _ in range(4)]
+    results = run(redis_url, scenario)
+    assert [status for status, _ in results[:2]] == [1, 1] and results[0][1] == results[1][1] == 0
+    assert results[2][0] == 0 and results[2][1] > 0            # past the burst: ask again later

@@ -185,3 +185,22 @@ def test_bulk_sends_leave_room_for_replies(redis_url, emulator):
     assert reply_took < 1.0                      # 40 broadcasts at 10/s queued ahead, the reply did not wait
     assert all(e["text"] == "news" for u in range(300, 340) for e in control.sent(TOKEN, u)
                if e["method"] == "sendMessage")
+
+
+def test_deliver_sends_replies_outside_the_global_budget_and_notifications_inside_it(redis_url, emulator,
+                                                                                     redis_client):
+    emu, control = emulator
+    for user in range(500, 520):
+        control.inject_message(TOKEN, user, "hi")
+    limits = Limits(global_rate=1, global_burst=1)
+
+    async def scenario(sender):
+        await asyncio.gather(*(sender.deliver(n, message_from(user, n), [("sendMessage", {"chat_id": user, "text": "r"})])
+                               for n, user in enumerate(range(500, 520), start=9000)))
+        after_replies = redis_client.get(KEYS.send_tat("global", ""))
+        await sender.deliver(9100, message_from(500, 9100), [("sendMessage", {"chat_id": 519, "text": "referral!"})])
+        return after_replies, redis_client.get(KEYS.send_tat("global", ""))
+    after_replies, after_notify = with_senders(redis_url, emu.url, scenario, limits=limits)
+    assert after_replies is None                # 20 replies at a global 1/s: none took a global slot
+    assert after_notify is not None             # a message to another chat did
+    assert all(texts(control, user)[-1:] == ["r"] for user in range(500, 519)) and texts(control, 519) == ["r", "referral!"]

@@ -18,8 +18,6 @@ def test_worker_storage_from_settings(settings):
         assert storage.store.backend == "sqlite" and storage.store.path == settings.sqlite_file
         storage.store.users.register(1, "alice")
         assert storage.cache.get(1).username == "alice"
-        storage.sessions.set(1, 1, {"step": "x"})
-        assert storage.sessions.get(1, 1) == {"step": "x"}
         assert storage.batcher.enabled and storage.batcher.size == settings.referral_batch_size
     finally:
         storage.close()
