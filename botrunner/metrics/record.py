@@ -19,6 +19,7 @@ import redis
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)   # redis.asyncio raises the same classes
 _defs: ModuleType | None = None
+_children: dict[tuple[str, ...], Any] = {}     # bounded: label values come from closed vocabularies
 
 
 def metrics() -> ModuleType:
@@ -28,6 +29,15 @@ def metrics() -> ModuleType:
         from botrunner.metrics import definitions
         _defs = definitions
     return _defs
+
+
+def child(name: str, *labels: str) -> Any:
+    """`definitions.<name>.labels(*labels)`, looked up once per process and label set."""
+    key = (name, *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = getattr(metrics(), name).labels(*labels)
+    return found
 
 
 # --- intake ---
@@ -42,30 +52,29 @@ def update_type(update: Any) -> str:
 
 def intake(source: str, updates: Iterable[Any], duplicates: int, rejected: int) -> None:
     """A batch reached intake (poll answer or webhook): count it by type, and what intake dropped."""
-    m = metrics()
     for update in updates:
         if isinstance(update, dict) and isinstance(update.get("update_id"), int):
-            m.updates_received.labels(source, update_type(update)).inc()
+            child("updates_received", source, update_type(update)).inc()
     if duplicates:
-        m.updates_duplicate.labels(source).inc(duplicates)
+        child("updates_duplicate", source).inc(duplicates)
     if rejected:
-        m.updates_rejected.labels(source).inc(rejected)
+        child("updates_rejected", source).inc(rejected)
 
 
 def polled(source: str, updates: Iterable[Any], duplicates: int, rejected: int) -> None:
     """A getUpdates answer was stored by intake."""
-    metrics().polls.labels("ok").inc()
+    child("polls", "ok").inc()
     intake(source, updates, duplicates, rejected)
 
 
 def poll_failed(code: int | None = None) -> None:
     """A getUpdates that failed: by HTTP code (None: network error or timeout)."""
     result = {409: "conflict", 429: "rate_limited"}.get(code or 0, "error")
-    metrics().polls.labels(result).inc()
+    child("polls", result).inc()
 
 
 def poll_lease_lost() -> None:
-    metrics().polls.labels("lease_lost").inc()
+    child("polls", "lease_lost").inc()
 
 
 def poll_lease(held: bool) -> None:
@@ -75,7 +84,7 @@ def poll_lease(held: bool) -> None:
 # --- processing ---
 def handler_timer(route: str) -> AbstractContextManager:
     """Times a handler run (also one that raises) under its route."""
-    return metrics().handler_duration.labels(route).time()
+    return child("handler_duration", route).time()
 
 
 def entry_age_s(entry_id: str | bytes) -> float:
@@ -89,29 +98,27 @@ def entry_age_s(entry_id: str | bytes) -> float:
 
 def update_done(entry_id: str | bytes, route: str) -> None:
     """An update completed (replies sent, acknowledged): count it and its end-to-end latency."""
-    m = metrics()
-    m.updates_handled.labels("ok").inc()
-    m.update_latency.labels(route or "none").observe(entry_age_s(entry_id))
+    child("updates_handled", "ok").inc()
+    child("update_latency", route or "none").observe(entry_age_s(entry_id))
 
 
 def update_retried() -> None:
-    metrics().updates_handled.labels("retried").inc()
+    child("updates_handled", "retried").inc()
 
 
 def update_duplicate() -> None:
-    metrics().updates_handled.labels("duplicate").inc()
+    child("updates_handled", "duplicate").inc()
 
 
 def dead_lettered() -> None:
-    m = metrics()
-    m.updates_handled.labels("dead_lettered").inc()
-    m.dead_letters.inc()
+    child("updates_handled", "dead_lettered").inc()
+    metrics().dead_letters.inc()
 
 
 # --- sender ---
 def send(method: str, result: str) -> None:
     """One outcome of an outgoing call: ok, 429, 403, error, retry."""
-    metrics().sends.labels(method if method in metrics().METHODS else "other", result).inc()
+    child("sends", method if method in metrics().METHODS else "other", result).inc()
 
 
 def send_limited(method: str, scope: str) -> None:
@@ -125,13 +132,13 @@ def limiter_waited(seconds: float) -> None:
 
 
 def flood_freeze(scope: str) -> None:
-    metrics().flood_freezes.labels(scope if scope in ("chat", "group", "global") else "global").inc()
+    child("flood_freezes", scope if scope in ("chat", "group", "global") else "global").inc()
 
 
 # --- user cache and database ---
 def cache_lookup(result: str) -> None:
     """l1, l2 or miss."""
-    metrics().cache_lookups.labels(result).inc()
+    child("cache_lookups", result).inc()
 
 
 def cache_state(l1_entries: int, redis_available: bool) -> None:
@@ -156,10 +163,9 @@ class _DbCall:
         self.started = time.perf_counter()
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        m = metrics()
-        m.db_call_duration.labels(self.backend, self.operation).observe(time.perf_counter() - self.started)
+        child("db_call_duration", self.backend, self.operation).observe(time.perf_counter() - self.started)
         if kind is not None:
-            m.db_errors.labels(self.backend, self.operation).inc()
+            child("db_errors", self.backend, self.operation).inc()
 
 
 def db_pool(in_use_delta: int = 0, max_size: int | None = None) -> None:
@@ -175,7 +181,7 @@ def db_pool(in_use_delta: int = 0, max_size: int | None = None) -> None:
 def redis_error(component: str, exc: BaseException) -> None:
     """Count `exc` when it is a Redis connection problem (callers catch broader errors)."""
     if isinstance(exc, REDIS_ERRORS):
-        metrics().redis_errors.labels(component).inc()
+        child("redis_errors", component).inc()
 
 
 def worker_alive(rss_bytes: float) -> None:
@@ -184,7 +190,7 @@ def worker_alive(rss_bytes: float) -> None:
 
 def worker_restart(cause: str) -> None:
     """The supervisor decided to replace a worker (memory, rolled)."""
-    metrics().worker_restarts.labels(cause).inc()
+    child("worker_restarts", cause).inc()
 
 
 def worker_exited(status: int, aborted: bool, retiring: bool) -> None:
