@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -12,10 +14,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.runner.conftest import cluster, emulator  # noqa: F401  (fixtures)
 
 
+def fetch_text(url: str, tries: int = 5) -> str:
+    """GET `url`; a connection reset is retried: with SO_REUSEPORT a connection queued on a worker that
+    was just killed is reset by the kernel, and Prometheus too would simply scrape again."""
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.read().decode()
+        except (ConnectionError, urllib.error.URLError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("not reached")
+
+
 def scrape(url: str) -> tuple[str, dict[tuple[str, tuple], float]]:
     """(exposition text, {(sample name, sorted labels): value}) of one GET."""
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
+    text = fetch_text(url)
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
