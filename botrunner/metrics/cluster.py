@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from botrunner.redis_keys import GROUP, Keys
 
-BACKLOG_CAP = 10_000     # undelivered entries counted per lane and scrape, at most
+BACKLOG_CAP = 1000       # undelivered entries counted per lane and scrape, at most (bounds the script's time)
 
 # KEYS: the lane streams.  ARGV: group, backlog cap.  Per lane: {pending, backlog, oldest unacked id or ''},
 # then Redis TIME in ms as the last element.

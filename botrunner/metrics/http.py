@@ -25,6 +25,7 @@ from botrunner.metrics.multiproc import scrape_registry
 from botrunner.redis_keys import Keys
 
 CHECK_TIMEOUT_S = 2.0
+SNAPSHOT_REUSE_S = 1.0     # load balancers poll /readyz often: one Redis read per second per worker at most
 
 
 @dataclass
@@ -47,7 +48,8 @@ def mount(app: web.Application, env: Any, metrics: bool | None = None) -> None:
     endpoints = Endpoints(env)
     app.router.add_get("/healthz", endpoints.healthz)
     app.router.add_get("/readyz", endpoints.readyz)
-    if metrics if metrics is not None else not env.settings.metrics_listen:
+    serve_metrics = not env.settings.metrics_listen if metrics is None else metrics
+    if serve_metrics:
         app.router.add_get(env.settings.metrics_path, endpoints.metrics)
 
 
@@ -82,6 +84,7 @@ class Endpoints:
     def __init__(self, env: Any) -> None:
         self.env = env
         self.started = getattr(env, "started", time.time())
+        self._last: tuple[float, cluster.Snapshot] | None = None
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -103,12 +106,17 @@ class Endpoints:
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     async def snapshot(self) -> cluster.Snapshot:
+        """The cluster state, read at most once per SNAPSHOT_REUSE_S; `redis_up` False when it cannot be read."""
+        if self._last is not None and time.monotonic() - self._last[0] < SNAPSHOT_REUSE_S:
+            return self._last[1]
         env = self.env
         try:
-            return await asyncio.wait_for(cluster.read(env.redis, env.keys, env.settings.lanes), CHECK_TIMEOUT_S)
+            snap = await asyncio.wait_for(cluster.read(env.redis, env.keys, env.settings.lanes), CHECK_TIMEOUT_S)
         except (asyncio.TimeoutError, aioredis.RedisError, OSError) as exc:
             logger.warning("Metrics: cannot read the pipeline state from Redis ({!r})", exc)
-            return cluster.Snapshot()
+            snap = cluster.Snapshot()
+        self._last = (time.monotonic(), snap)
+        return snap
 
     async def database(self) -> str:
         store = getattr(getattr(self.env, "services", None), "provided", {}).get("store")

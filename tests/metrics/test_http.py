@@ -10,7 +10,7 @@ from aiohttp import ClientSession, web
 from prometheus_client.parser import text_string_to_metric_families
 
 from botrunner.config.settings import load_settings
-from botrunner.metrics import cluster
+from botrunner.metrics import cluster, http
 from botrunner.metrics.http import MetricsEnv, listen_address, mount, start_site
 from botrunner.redis_keys import GROUP, Keys
 from tests.conftest import free_port
@@ -90,7 +90,13 @@ def get(url: str):
     return main()
 
 
-def test_readyz_fails_on_a_stale_poll_and_a_stuck_lane_then_passes(tmp_path, redis_url):
+@pytest.fixture
+def fresh_snapshots(monkeypatch):
+    """Every request reads Redis (the endpoints reuse a snapshot for up to a second otherwise)."""
+    monkeypatch.setattr(http, "SNAPSHOT_REUSE_S", 0.0)
+
+
+def test_readyz_fails_on_a_stale_poll_and_a_stuck_lane_then_passes(tmp_path, redis_url, fresh_snapshots):
     settings = settings_for(tmp_path, redis_url, READY_MAX_POLL_AGE_S="60", READY_MAX_LANE_LAG_S="20")
 
     async def main():
@@ -112,7 +118,7 @@ def test_readyz_fails_on_a_stale_poll_and_a_stuck_lane_then_passes(tmp_path, red
     assert health[0] == 200
 
 
-def test_readyz_checks_the_database_and_reports_redis_down(tmp_path, redis_url):
+def test_readyz_checks_the_database_and_reports_redis_down(tmp_path, redis_url, fresh_snapshots):
     from botrunner.bot.context import Services
     from storage.sqlite.backend import SQLiteStore
     store = SQLiteStore(str(tmp_path / "db.sqlite3"))
@@ -176,3 +182,25 @@ def test_with_metrics_listen_the_web_server_keeps_only_health(tmp_path, redis_ur
     assert listen_address("127.0.0.1:9464") == ("127.0.0.1", 9464)
     assert listen_address(":9464") == (None, 9464)
     assert listen_address("[::1]:9464") == ("::1", 9464)
+
+
+def test_a_snapshot_is_reused_for_a_second_so_load_balancers_cost_little(tmp_path, redis_url):
+    settings = settings_for(tmp_path, redis_url)
+
+    async def main():
+        runner, client, base = await serve(settings, redis_url)
+        await client.set(KEYS.lane_owner(0), "w1")
+        first = await get(base + "/metrics")
+        await client.delete(KEYS.lane_owner(0))
+        second = await get(base + "/metrics")              # within SNAPSHOT_REUSE_S: the same snapshot
+        await asyncio.sleep(http.SNAPSHOT_REUSE_S + 0.2)
+        third = await get(base + "/metrics")
+        await runner.cleanup()
+        await client.aclose()
+        return first, second, third
+
+    def unowned(text: str) -> float:
+        family = next(f for f in text_string_to_metric_families(text) if f.name == "botrunner_lanes_unowned")
+        return family.samples[0].value
+    first, second, third = run(main())
+    assert (unowned(first[2]), unowned(second[2]), unowned(third[2])) == (LANES - 1, LANES - 1, LANES)
