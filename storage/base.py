@@ -270,6 +270,12 @@ class FingerprintRepository(abc.ABC):
     @abc.abstractmethod
     def for_user(self, user_id: int) -> list[Fingerprint]: ...
     @abc.abstractmethod
+    def holders(self, fingerprint_hash: str) -> list[Fingerprint]:
+        """Live rows of this device, first seen first (ties: lower user id): the first one owns the device."""
+    @abc.abstractmethod
+    def forget(self, user_id: int, keep: str | None = None) -> int:
+        """Delete a user's devices (but `keep`): a device change, or an admin clearing a device."""
+    @abc.abstractmethod
     def purge_expired(self, at: float | None = None) -> int:
         """Delete expired rows (MongoDB's TTL monitor does this too); reads never return them."""
 

@@ -12,11 +12,21 @@ in a `router.on_worker_start` hook) and for the flush hooks run before an update
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import telegram
 
 from botrunner.bot.states import Conversation, MemoryStates, StateStore
+
+
+class ServiceRegistry(Protocol):
+    """What an `on_worker_start` hook (and storage.factory.install) needs of the worker's services."""
+
+    def provide(self, name: str, value: Any) -> None: ...
+
+    def add_flush_hook(self, hook: Callable[[], Any]) -> None: ...
+
+    def on_blocked_bot(self, hook: Callable[[int, bool], Any]) -> None: ...
 
 
 class Services:
@@ -58,7 +68,8 @@ class Services:
 
 
 class Context:
-    """One update being handled: parsed update, raw dict, conversation state, queued replies."""
+    """One update being handled: parsed update, raw dict, conversation state, queued replies.
+    What middlewares hand to handlers goes in `ctx.data`, not in attributes set on the context."""
 
     def __init__(self, raw: dict[str, Any], update: telegram.Update | None = None, services: Services | None = None,
                  states: StateStore | None = None, bot_username: str = "") -> None:

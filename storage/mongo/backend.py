@@ -159,8 +159,19 @@ class MongoFingerprints(FingerprintRepository):
 
     def for_user(self, user_id: int) -> list[Fingerprint]:
         cursor = self.fps.find({"user_id": user_id, "expires_at": {"$gt": to_date(now())}}).sort("updated_at", -1)
-        return [Fingerprint(d["user_id"], d["fingerprint_hash"], d["ip_hash"], d["created_at"], d["updated_at"],
-                            from_date(d["expires_at"])) for d in cursor]
+        return [self._row(d) for d in cursor]
+
+    def holders(self, fingerprint_hash: str) -> list[Fingerprint]:
+        cursor = self.fps.find({"fingerprint_hash": fingerprint_hash, "expires_at": {"$gt": to_date(now())}})
+        return [self._row(d) for d in cursor.sort([("created_at", 1), ("user_id", 1)])]
+
+    def forget(self, user_id: int, keep: str | None = None) -> int:
+        return self.fps.delete_many({"user_id": user_id, "fingerprint_hash": {"$ne": keep or ""}}).deleted_count
+
+    @staticmethod
+    def _row(d: dict) -> Fingerprint:
+        return Fingerprint(d["user_id"], d["fingerprint_hash"], d["ip_hash"], d["created_at"], d["updated_at"],
+                           from_date(d["expires_at"]))
 
     def purge_expired(self, at: float | None = None) -> int:
         return self.fps.delete_many({"expires_at": {"$lte": to_date(at or now())}}).deleted_count

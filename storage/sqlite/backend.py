@@ -114,6 +114,15 @@ class SQLiteFingerprints(FingerprintRepository):
                              "ORDER BY updated_at DESC", (user_id, now()))
         return [from_mapping(Fingerprint, r) for r in rows]
 
+    def holders(self, fingerprint_hash: str) -> list[Fingerprint]:
+        rows = self.db.query("SELECT * FROM device_fingerprints WHERE fingerprint_hash = ? AND expires_at > ? "
+                             "ORDER BY created_at, user_id", (fingerprint_hash, now()))
+        return [from_mapping(Fingerprint, r) for r in rows]
+
+    def forget(self, user_id: int, keep: str | None = None) -> int:
+        return self.db.execute("DELETE FROM device_fingerprints WHERE user_id = ? AND fingerprint_hash != ?",
+                               (user_id, keep or ""))
+
     def purge_expired(self, at: float | None = None) -> int:
         return self.db.execute("DELETE FROM device_fingerprints WHERE expires_at <= ?", (at or now(),))
 

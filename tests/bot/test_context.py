@@ -7,7 +7,7 @@ from botrunner.bot.context import Context
 from botrunner.bot.router import Router
 from botrunner.bot.states import Conversation, MemoryStates
 from botrunner.bot.testing import BotTester
-from tests.runner.test_units import message
+from tests.updates import message
 
 
 def test_writes_are_staged_read_back_by_the_handler_and_stored_only_on_commit():
@@ -61,4 +61,3 @@ def test_ctx_data_is_per_update():
     router.default()(lambda ctx: ctx.reply(str(ctx.data)))
     bot = BotTester(router)
     assert bot.texts(bot.text(1, "a")) == ["{'n': 1}"] and bot.texts(bot.text(1, "b")) == ["{'n': 2}"]
-    assert not hasattr(bot.last_context, "payload")

@@ -44,22 +44,12 @@ class Bot(BotTester):
         return (self.data_of(user_id).get("captcha") or {}).get("code")
 
 
-def texts(outbox) -> list[str]:
-    """Every text or caption the bot queued, in order."""
-    return [p.get("text") or p.get("caption") or "" for _, p in outbox]
+texts = BotTester.texts          # every text or caption queued, in order
+buttons = BotTester.buttons      # every inline button of the queued messages
 
 
 def joined(outbox) -> str:
     return "\n".join(texts(outbox))
-
-
-def buttons(outbox) -> list[dict[str, str]]:
-    """Every inline button of the queued messages."""
-    found = []
-    for _, params in outbox:
-        for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
-            found.extend(row)
-    return found
 
 
 def button_data(outbox, prefix: str) -> str:

@@ -29,6 +29,13 @@ def connect(services) -> None:
     services.add_flush_hook(lambda: None)
 
 
+@router.on_worker_stop
+def disconnect(services) -> None:
+    """After the drain: list the worker in `stopped` (tests check the stop hooks ran), then close."""
+    services.record.rpush("stopped", os.getpid())
+    services.record.close()
+
+
 def remember(ctx: Context) -> None:
     with record.pipeline() as pipe:
         pipe.hincrby("handled:count", ctx.update_id, 1)

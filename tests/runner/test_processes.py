@@ -178,6 +178,7 @@ def test_sigterm_drains_within_the_deadline(cluster, emulator):
     assert sup.wait(30) == 0
     assert time.monotonic() - started < 6 + 10        # DRAIN_TIMEOUT_S plus slack
     assert len(cluster.handled()) == total            # in-flight work finished, not dropped
+    assert len(cluster.client.lrange("stopped", 0, -1)) == 2   # each worker ran its on_worker_stop hook
     assert cluster.client.get(KEYS.poll_lease) is None and cluster.lanes_owned() == 0   # leases given back
     assert "draining" in cluster.log(sup)
 

@@ -292,6 +292,12 @@ class TestStoreContract:
         store.fingerprints.purge_expired()   # MongoDB's TTL monitor (and mongomock) may have removed it already
         assert store.stats()["counts"]["device_fingerprints"] == 2
         assert store.fingerprints.purge_expired() == 0
+        assert [f.user_id for f in store.fingerprints.holders("hashA")] == [1, 2]    # first seen first
+        store.fingerprints.record(1, "hashB")
+        assert store.fingerprints.forget(1, keep="hashB") == 1
+        assert [f.fingerprint_hash for f in store.fingerprints.for_user(1)] == ["hashB"]
+        assert [f.user_id for f in store.fingerprints.holders("hashA")] == [2]
+        assert store.fingerprints.forget(1) == 1 and store.fingerprints.for_user(1) == []
 
     def test_settings(self, store):
         assert store.settings.get("maintenance", False) is False
