@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.metrics.conftest import run_promtool, scrape, total, value
-from tests.runner.conftest import burst, wait_until
+from tests.runner.conftest import TOKEN, burst, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +93,26 @@ def test_a_new_supervisor_starts_its_counters_from_zero(cluster, emulator):
     more = burst(control, range(4000, 4005), per_user=1)
     wait_until(lambda: handled_ok(url) >= more, 60, 0.3, f"{more} more updates handled")
     assert handled_ok(url) == more
+
+
+def test_a_roll_dead_letters_and_retries_are_counted_by_cause(cluster, emulator):
+    _, control = emulator
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    sup = cluster.start(workers=2, METRICS_LISTEN=f"127.0.0.1:{port}", MAX_ATTEMPTS="2")
+    control.inject_batch(TOKEN, [{"kind": "command", "user_id": 5000, "command": "fail"},
+                                 {"kind": "command", "user_id": 5001, "command": "flaky"}])
+    wait_until(lambda: value(scrape(url)[1], "botrunner_updates_handled_total", result="dead_lettered") == 1
+               and handled_ok(url) == 1, 60, 0.3, "the failing update dead-lettered, the flaky one handled")
+    old = set(cluster.worker_pids(sup.pid))
+    os.kill(sup.pid, signal.SIGHUP)                  # roll: each worker replaced by a new one, one at a time
+    wait_until(lambda: len(set(cluster.worker_pids(sup.pid)) - old) == 2 and not old & set(cluster.worker_pids(sup.pid)),
+               90, 0.3, "both workers rolled")
+    samples = scrape(url)[1]
+    assert value(samples, "botrunner_worker_restarts_total", cause="rolled") == 2
+    assert total(samples, "botrunner_worker_restarts_total") == 2      # planned stops are not "exited"
+    assert value(samples, "botrunner_updates_handled_total", result="retried") == 2   # /fail once, /flaky once
+    assert value(samples, "botrunner_dead_letters_total") == 1
+    assert value(samples, "botrunner_dead_letter_stream_entries") == 1
+    rss_pids = {int(ls[0][1]) for (name, ls), _ in samples.items() if name == "botrunner_worker_resident_memory_bytes"}
+    assert not rss_pids & old, "retired workers' live gauges should be gone"
