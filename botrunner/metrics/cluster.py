@@ -99,10 +99,12 @@ async def read(client: aioredis.Redis, keys: Keys, lanes: int) -> Snapshot:
 
 
 class SnapshotCollector:
-    """Exposes one Snapshot as gauges (a collector for one scrape's registry)."""
+    """Exposes one Snapshot as gauges (a collector for one scrape's registry). In webhook mode the poll
+    gauges are left out, so the poll alerts have nothing to fire on."""
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, polling: bool = True) -> None:
         self.snap = snap
+        self.polling = polling
 
     def collect(self):
         s = self.snap
@@ -118,11 +120,12 @@ class SnapshotCollector:
         yield _gauge("botrunner_lane_oldest_pending_age_seconds", "Age of the oldest update not yet acknowledged, "
                      "over all lanes (0: none waiting).", s.oldest_age_s)
         yield _gauge("botrunner_lanes_unowned", "Lanes no worker holds a lease on.", s.unowned_lanes)
-        if s.poll_age_s is not None:
+        if self.polling and s.poll_age_s is not None:
             yield _gauge("botrunner_poll_last_success_age_seconds", "Seconds since the last getUpdates answer "
                          "was stored by any worker.", s.poll_age_s)
-        yield _gauge("botrunner_poll_lease_active", "1 while some worker holds the poll lease.",
-                     int(s.poll_lease_active))
+        if self.polling:
+            yield _gauge("botrunner_poll_lease_active", "1 while some worker holds the poll lease.",
+                         int(s.poll_lease_active))
         yield _gauge("botrunner_dead_letter_stream_entries", "Entries in the dead-letter stream.",
                      s.dead_letter_entries)
         yield _gauge("botrunner_workers_registered", "Workers registered in Redis, all hosts.", s.workers)

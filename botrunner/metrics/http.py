@@ -91,7 +91,7 @@ class Endpoints:
 
     async def metrics(self, request: web.Request) -> web.Response:
         snap = await self.snapshot()
-        body = await asyncio.get_running_loop().run_in_executor(None, render, snap)
+        body = await asyncio.get_running_loop().run_in_executor(None, render, snap, not self.env.settings.use_webhook)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def readyz(self, request: web.Request) -> web.Response:
@@ -139,8 +139,8 @@ class Endpoints:
         return f"last successful poll {age} (READY_MAX_POLL_AGE_S={limit})"
 
 
-def render(snap: cluster.Snapshot) -> bytes:
+def render(snap: cluster.Snapshot, polling: bool = True) -> bytes:
     """The exposition text: every process's metrics, then the cluster snapshot."""
     snapshot = CollectorRegistry(auto_describe=False)
-    snapshot.register(cluster.SnapshotCollector(snap))
+    snapshot.register(cluster.SnapshotCollector(snap, polling))
     return generate_latest(scrape_registry()) + generate_latest(snapshot)

@@ -204,3 +204,10 @@ def test_a_snapshot_is_reused_for_a_second_so_load_balancers_cost_little(tmp_pat
         return family.samples[0].value
     first, second, third = run(main())
     assert (unowned(first[2]), unowned(second[2]), unowned(third[2])) == (LANES - 1, LANES - 1, LANES)
+
+
+def test_webhook_mode_leaves_the_poll_gauges_out():
+    snap = cluster.Snapshot(redis_up=True, poll_age_s=5000.0)
+    polling = {f.name for f in cluster.SnapshotCollector(snap).collect()}
+    webhook = {f.name for f in cluster.SnapshotCollector(snap, polling=False).collect()}
+    assert polling - webhook == {"botrunner_poll_last_success_age_seconds", "botrunner_poll_lease_active"}
