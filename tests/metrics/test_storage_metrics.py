@@ -66,3 +66,13 @@ def test_mongo_pool_listener_tracks_checkouts():
     listener.connection_checked_in(None)
     assert sample("botrunner_db_pool_connections_in_use") == before + 1
     assert sample("botrunner_db_pool_max_connections") == 200
+
+
+def test_the_worker_mongo_client_reports_pool_events():
+    from storage.mongo.backend import connect
+    client = connect("mongodb://127.0.0.1:1/none", max_pool_size=7, min_pool_size=0, timeout_ms=200)   # no I/O yet
+    try:
+        assert any(isinstance(listener, PoolMetrics) for listener in client.options.event_listeners)
+        assert sample("botrunner_db_pool_max_connections") == 7
+    finally:
+        client.close()
