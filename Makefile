@@ -37,7 +37,8 @@ test-deps:
 	@for dep in $(TEST_DEPS); do \
 	  cmd=$${dep%%:*}; pkg=$${dep#*:}; \
 	  command -v $$cmd >/dev/null 2>&1 && continue; \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then apt-get install -y $$pkg; fi; \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y $$pkg || { apt-get update -qq && apt-get install -y $$pkg; }; fi; \
 	  command -v $$cmd >/dev/null 2>&1 || { echo "make test-deps: '$$cmd' is missing: install Debian's $$pkg package (apt-get install -y $$pkg)" >&2; exit 1; }; \
 	done
 
