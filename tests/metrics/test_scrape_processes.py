@@ -116,3 +116,20 @@ def test_a_roll_dead_letters_and_retries_are_counted_by_cause(cluster, emulator)
     assert value(samples, "botrunner_dead_letter_stream_entries") == 1
     rss_pids = {int(ls[0][1]) for (name, ls), _ in samples.items() if name == "botrunner_worker_resident_memory_bytes"}
     assert not rss_pids & old, "retired workers' live gauges should be gone"
+
+
+def test_429s_freezes_and_failed_polls_are_counted(cluster, emulator):
+    _, control = emulator
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    cluster.start(workers=2, METRICS_LISTEN=f"127.0.0.1:{port}")
+    control.add_fault("sendMessage", 429, retry_after=1, times=1, match={"chat_id": 6000}, token=TOKEN)
+    control.add_fault("getUpdates", 502, times=1, token=TOKEN)
+    control.inject_batch(TOKEN, [{"kind": "command", "user_id": 6000, "command": "start"}])
+    wait_until(lambda: value(scrape(url)[1], "botrunner_sends_total", method="sendMessage", result="ok") == 1,
+               60, 0.3, "the reply sent after its 429")
+    samples = scrape(url)[1]
+    assert value(samples, "botrunner_sends_total", method="sendMessage", result="429") == 1
+    assert value(samples, "botrunner_flood_freezes_total", scope="chat") == 1
+    assert value(samples, "botrunner_polls_total", result="error") == 1
+    assert value(samples, "botrunner_updates_handled_total", result="ok") == 1
