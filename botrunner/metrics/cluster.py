@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from loguru import logger
 from prometheus_client.core import GaugeMetricFamily
 
 from botrunner.redis_keys import GROUP, Keys
@@ -55,6 +56,7 @@ class Snapshot:
 
     redis_up: bool = False
     ping_s: float = 0.0
+    pipeline_known: bool = False        # False: Redis answers PING but refused the reads below (logged)
     lanes: int = 0
     pending: int = 0
     backlog: int = 0
@@ -72,12 +74,23 @@ def _ms(entry_id: bytes | str) -> int:
 
 
 async def read(client: aioredis.Redis, keys: Keys, lanes: int) -> Snapshot:
-    """One snapshot; raises the Redis error when Redis cannot be read (the caller reports redis_up 0)."""
+    """One snapshot; raises when Redis cannot be reached (the caller reports redis_up 0). A reachable Redis
+    that refuses the pipeline reads (a command it lacks, a cluster) still counts as up: logged, left out."""
     redis: Any = client        # redis-py's stubs type async replies as "Awaitable | value"
     snap = Snapshot(lanes=lanes)
     started = time.perf_counter()
     await redis.ping()
     snap.ping_s = time.perf_counter() - started
+    snap.redis_up = True
+    try:
+        await _pipeline_state(redis, keys, snap)
+    except aioredis.ResponseError as exc:
+        logger.warning("Metrics: Redis refused the pipeline state reads ({}); lane and poll gauges left out", exc)
+    return snap
+
+
+async def _pipeline_state(redis: Any, keys: Keys, snap: Snapshot) -> None:
+    lanes = snap.lanes
     rows = await redis.eval(LANES_SCRIPT, lanes, *[keys.lane(n) for n in range(lanes)], GROUP, str(BACKLOG_CAP))
     now_ms = int(rows[-1])
     for pending, backlog, oldest in rows[:-1]:
@@ -94,8 +107,7 @@ async def read(client: aioredis.Redis, keys: Keys, lanes: int) -> Snapshot:
     snap.unowned_lanes = sum(1 for held in owned if not held)
     snap.poll_age_s = max(0.0, now_ms - int(last)) / 1000 if last else None
     snap.poll_lease_active, snap.dead_letter_entries, snap.workers = bool(lease), int(dead), int(workers)
-    snap.redis_up = True
-    return snap
+    snap.pipeline_known = True
 
 
 class SnapshotCollector:
@@ -112,6 +124,8 @@ class SnapshotCollector:
         if not s.redis_up:
             return
         yield _gauge("botrunner_redis_ping_seconds", "PING round trip from the scraped worker.", s.ping_s)
+        if not s.pipeline_known:
+            return
         yield _gauge("botrunner_lanes", "Lanes (LANES).", s.lanes)
         yield _gauge("botrunner_lane_pending_updates", "Updates delivered to a worker and not yet acknowledged, "
                      "all lanes.", s.pending)

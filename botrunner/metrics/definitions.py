@@ -53,9 +53,9 @@ poll_lease_held = Gauge("botrunner_poll_lease_held", "1 while a worker of this h
                         "(sum over hosts: 1).", multiprocess_mode="livesum")
 
 # --- processing ---
-updates_handled = Counter("botrunner_updates_handled", "Updates finished, by result: ok, duplicate (already "
-                          "completed, acknowledged), dead_lettered; retried counts failed attempts that were "
-                          "tried again.", ["result"])
+updates_handled = Counter("botrunner_updates_handled", "Updates finished, by result: ok (each update once), "
+                          "duplicate (already completed elsewhere, acknowledged), dead_lettered; retried counts "
+                          "failed attempts that were tried again.", ["result"])
 handler_duration = Histogram("botrunner_handler_duration_seconds", "Time a handler ran, by route (command, "
                              "callback prefix, state, text, default).", ["route"], buckets=FAST)
 update_latency = Histogram("botrunner_update_latency_seconds", "From intake (lane entry written) to the update's "

@@ -97,7 +97,9 @@ class Endpoints:
     async def readyz(self, request: web.Request) -> web.Response:
         snap = await self.snapshot()
         checks = {"redis": "ok" if snap.redis_up else "unreachable", "database": await self.database()}
-        if snap.redis_up:
+        if snap.redis_up and not snap.pipeline_known:
+            checks["pipeline"] = "Redis refused the pipeline state reads (see the log)"
+        elif snap.redis_up:
             checks["poll"] = self.poll_check(snap)
             limit = self.env.settings.ready_max_lane_lag_s
             checks["lanes"] = "ok" if snap.oldest_age_s <= limit else \

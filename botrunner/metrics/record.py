@@ -96,8 +96,12 @@ def entry_age_s(entry_id: str | bytes) -> float:
         return 0.0
 
 
-def update_done(entry_id: str | bytes, route: str) -> None:
-    """An update completed (replies sent, acknowledged): count it and its end-to-end latency."""
+def update_done(entry_id: str | bytes, route: str, acked: bool = True) -> None:
+    """An update completed (replies sent, acknowledged): count it and its end-to-end latency. One that
+    another worker had acknowledged first counts as a duplicate, so ok counts each update once."""
+    if not acked:
+        child("updates_handled", "duplicate").inc()
+        return
     child("updates_handled", "ok").inc()
     child("update_latency", route or "none").observe(entry_age_s(entry_id))
 

@@ -63,10 +63,11 @@ class Completion:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
         return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))
 
-    async def complete(self, lane: int, entry_id: str, update_id: int) -> None:
-        """Completion marker + XACK, after the handler's writes are durable."""
-        await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id)],
-                             args=[entry_id, GROUP, DONE_TTL_S])
+    async def complete(self, lane: int, entry_id: str, update_id: int) -> bool:
+        """Completion marker + XACK, after the handler's writes are durable. False when the entry was
+        acknowledged already (another worker finished it meanwhile, after this one's lane lease lapsed)."""
+        return bool(await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane),
+                                               self.keys.done(update_id)], args=[entry_id, GROUP, DONE_TTL_S]))
 
     async def skip(self, lane: int, entry_id: str) -> None:
         """Acknowledge an entry that needs no handling (already completed)."""

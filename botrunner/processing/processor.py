@@ -104,8 +104,8 @@ class Processor:
                 continue
             await self.deliver(update_id, data, ctx.outbox)     # after the flush hooks, before the marker
             await self._commit_state(ctx, update_id)      # with the outbox, before the marker
-            await self.completion.complete(job.lane, job.entry_id, update_id)
-            record.update_done(job.entry_id, ctx.route)
+            acked = await self.completion.complete(job.lane, job.entry_id, update_id)
+            record.update_done(job.entry_id, ctx.route, acked)
             self.handled += 1
             return
 

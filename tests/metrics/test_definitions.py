@@ -21,7 +21,7 @@ def all_metrics() -> list[MetricWrapperBase]:
 def exposed_names() -> set[str]:
     """Every sample name a scrape can show (process metrics and the cluster snapshot)."""
     names = {m._name + suffix for m in all_metrics() for suffix in (*SUFFIXES[m._type], "")}
-    snap = cluster.Snapshot(redis_up=True, poll_age_s=1.0)
+    snap = cluster.Snapshot(redis_up=True, pipeline_known=True, poll_age_s=1.0)
     return names | {family.name for family in cluster.SnapshotCollector(snap).collect()}
 
 
@@ -94,3 +94,11 @@ def test_db_timer_counts_errors_and_redis_errors_only_count_connection_problems(
     record.redis_error("test", ValueError("not Redis"))
     record.redis_error("test", redis.ConnectionError("refused"))
     assert sample("botrunner_redis_errors_total", component="test") == before + 1
+
+
+def test_a_completion_another_worker_acknowledged_first_counts_as_duplicate():
+    ok, dup = sample("botrunner_updates_handled_total", result="ok"), sample("botrunner_updates_handled_total",
+                                                                            result="duplicate")
+    record.update_done(b"0-0", "command:x", acked=False)
+    assert sample("botrunner_updates_handled_total", result="ok") == ok
+    assert sample("botrunner_updates_handled_total", result="duplicate") == dup + 1

@@ -207,7 +207,20 @@ def test_a_snapshot_is_reused_for_a_second_so_load_balancers_cost_little(tmp_pat
 
 
 def test_webhook_mode_leaves_the_poll_gauges_out():
-    snap = cluster.Snapshot(redis_up=True, poll_age_s=5000.0)
+    snap = cluster.Snapshot(redis_up=True, pipeline_known=True, poll_age_s=5000.0)
     polling = {f.name for f in cluster.SnapshotCollector(snap).collect()}
     webhook = {f.name for f in cluster.SnapshotCollector(snap, polling=False).collect()}
     assert polling - webhook == {"botrunner_poll_last_success_age_seconds", "botrunner_poll_lease_active"}
+
+
+def test_a_redis_that_refuses_the_reads_is_still_up(redis_url):
+    async def main():
+        client = aioredis.Redis.from_url(redis_url)
+        await client.set(KEYS.lane(0), "not a stream")          # XINFO on it fails: WRONGTYPE
+        snap = await cluster.read(client, KEYS, LANES)
+        await client.aclose()
+        return snap
+    snap = run(main())
+    assert snap.redis_up and not snap.pipeline_known
+    names = {f.name for f in cluster.SnapshotCollector(snap).collect()}
+    assert names == {"botrunner_redis_up", "botrunner_redis_ping_seconds"}
