@@ -24,6 +24,12 @@ def handled_ok(url: str) -> float:
     return value(scrape(url)[1], "botrunner_updates_handled_total", result="ok")
 
 
+def rss_pids(url: str) -> set[int]:
+    """Pids with a live worker memory gauge in the scrape."""
+    return {int(dict(labels)["pid"]) for (name, labels) in scrape(url)[1]
+            if name == "botrunner_worker_resident_memory_bytes"}
+
+
 def drained(url: str) -> bool:
     """Redis was read (the lane gauges are there) and no update waits in any lane."""
     samples = scrape(url)[1]
@@ -70,9 +76,9 @@ def test_burst_over_workers_with_a_restart_scrapes_exact_totals(cluster, emulato
     assert value(samples, "botrunner_poll_lease_held") == 1
     assert value(samples, "botrunner_redis_up") == 1
     assert value(samples, "botrunner_workers_running") == 3
-    rss_pids = {int(ls[0][1]) for (name, ls), _ in samples.items() if name == "botrunner_worker_resident_memory_bytes"}
-    assert victim not in rss_pids, "the killed worker's live gauge should be gone (mark_process_dead)"
-    assert set(cluster.worker_pids(sup.pid)) <= rss_pids
+    # the supervisor drops a reaped worker's live gauges (mark_process_dead)
+    wait_until(lambda: victim not in rss_pids(url), 30, 0.3, "the killed worker's memory gauge gone")
+    assert set(cluster.worker_pids(sup.pid)) <= rss_pids(url)
     wait_until(lambda: drained(url), 60, 0.3, "lanes drained")
     assert value(scrape(url)[1], "botrunner_updates_handled_total", result="ok") == n     # nothing counted twice
 
@@ -122,8 +128,8 @@ def test_a_roll_dead_letters_and_retries_are_counted_by_cause(cluster, emulator)
     assert value(samples, "botrunner_updates_handled_total", result="retried") == 2   # /fail once, /flaky once
     assert value(samples, "botrunner_dead_letters_total") == 1
     assert value(samples, "botrunner_dead_letter_stream_entries") == 1
-    rss_pids = {int(ls[0][1]) for (name, ls), _ in samples.items() if name == "botrunner_worker_resident_memory_bytes"}
-    assert not rss_pids & old, "retired workers' live gauges should be gone"
+    # a retired worker leaves the registry, then exits and is reaped: its gauges go at the reap
+    wait_until(lambda: not rss_pids(url) & old, 30, 0.3, "the retired workers' memory gauges gone")
 
 
 def test_429s_freezes_and_failed_polls_are_counted(cluster, emulator):
