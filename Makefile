@@ -1,6 +1,6 @@
 # Two commands work on a fresh machine with only python3 and pip:
 #   make demo   set up .venv and run the demo on embedded defaults
-#   make test   set up .venv with the test extras and run the whole test suite
+#   make test   set up .venv with the test extras, run ruff and mypy, then the whole test suite
 #   make bench  botrunner vs python-telegram-bot vs aiogram on one workload; writes docs/benchmarks.md
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,10 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test test-deps lint bench install install-test install-bench emulator clean
-
-# programs the tests run, as command:debian-package (apt-get installs what is missing)
-TEST_DEPS ?= promtool:prometheus
+.PHONY: demo test test-deps lint typecheck bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,16 +30,37 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-test-deps:
-	@for dep in $(TEST_DEPS); do \
-	  cmd=$${dep%%:*}; pkg=$${dep#*:}; \
-	  command -v $$cmd >/dev/null 2>&1 && continue; \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y $$pkg || { apt-get update -qq && apt-get install -y $$pkg; }; fi; \
-	  command -v $$cmd >/dev/null 2>&1 || { echo "make test-deps: '$$cmd' is missing: install Debian's $$pkg package (apt-get install -y $$pkg)" >&2; exit 1; }; \
-	done
+# files and strictness: [tool.mypy] in pyproject.toml
+typecheck: install-test
+	$(BIN)/mypy
 
-test: install-test lint test-deps
+# Debian packages the tests drive as real components. One `need` line per package:
+# $(call need,<command>,<apt package>) installs the package when the command is missing (apt-get,
+# through sudo when not root) and fails loudly, naming it, when it cannot.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+define need
+	@if ! command -v $(1) >/dev/null 2>&1 && [ ! -x /usr/sbin/$(1) ]; then \
+		echo "test-deps: $(1) is missing; installing the Debian package $(2)"; \
+		{ command -v apt-get >/dev/null 2>&1 && { $(SUDO) apt-get install -y $(2) || \
+		  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y $(2); }; }; } || \
+		{ echo "test-deps: could not install $(2) (needed for $(1)): install it and rerun" >&2; exit 1; }; \
+	fi
+endef
+
+# git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
+# systemd: systemd-analyze verifies the shipped unit files; prometheus: promtool checks the alert rules,
+# the dashboard's queries and a live scrape.
+test-deps:
+	$(call need,nginx,nginx)
+	$(call need,promtool,prometheus)
+	$(call need,git,git)
+	$(call need,systemd-analyze,systemd)
+	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \
+		echo "test-deps: python3-venv is missing; installing it"; \
+		$(SUDO) apt-get install -y python3-venv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y python3-venv; } || \
+		{ echo "test-deps: could not install python3-venv: install it and rerun" >&2; exit 1; }; }
+
+test: install-test test-deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench
@@ -52,4 +70,4 @@ emulator: install
 	$(BIN)/botrunner emulator
 
 clean:
-	rm -rf $(VENV) var build *.egg-info .pytest_cache
+	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

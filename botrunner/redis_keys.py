@@ -46,6 +46,10 @@ class Keys:
     def poll_last(self) -> str:           # ms timestamp of the last successful getUpdates + intake
         return self.prefix + "poll:last"
 
+    @property
+    def poll_error(self) -> str:          # JSON {code, description, at ms} of the last Bot API error of getUpdates
+        return self.prefix + "poll:error"
+
     def seen(self, update_id: int | str) -> str:     # intake dedup marker, 24 h
         return f"{self.prefix}seen:{update_id}"
 
@@ -100,3 +104,8 @@ class Keys:
 
     def send_journal(self, update_id: int | str) -> str:  # hash seq -> outcome of each sent call, 24 h
         return f"{self.prefix}send:journal:{update_id}"
+
+    # --- webhook intake ---
+    @property
+    def webhook_rejected(self) -> str:    # hash reason -> refused webhook POSTs (401, 403, 400), all workers
+        return self.prefix + "webhook:rejected"

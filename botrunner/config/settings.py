@@ -7,6 +7,7 @@ A wrong value raises `ConfigError` whose message is one line: variable, value, w
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -17,10 +18,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; str(error) is the one line shown to the operator."""
-
+from botrunner.errors import ConfigError
 
 # --- parsers: each takes the raw string and returns the typed value or raises ValueError(allowed) ---
 
@@ -87,6 +85,8 @@ def url(*schemes: str) -> Callable[[str], str]:
         if not raw:
             return raw
         parts = urlsplit(raw)
+        if any(ch.isspace() for ch in raw):
+            raise ValueError("a URL without spaces")
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
             raise ValueError("a URL starting with " + " or ".join(f"{s}://" for s in schemes))
         return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
@@ -97,6 +97,22 @@ def text(raw: str) -> str:
     return raw
 
 
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
+
+
+def host(raw: str) -> str:
+    """A host name, IPv4 or IPv6 address: nothing else (an inline comment kept by systemd fails here)."""
+    value = raw.strip()
+    try:
+        ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.fullmatch(value):
+        return value
+    raise ValueError("a host name or IP address")
+
+
 def id_list(raw: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in re.split(r"[,\s]+", raw.strip()) if part)
@@ -104,11 +120,28 @@ def id_list(raw: str) -> tuple[int, ...]:
         raise ValueError("a comma-separated list of integer Telegram ids") from None
 
 
+def cidr_list(raw: str) -> tuple[str, ...]:
+    import ipaddress
+    parts = tuple(part for part in re.split(r"[,\s]+", raw.strip()) if part)
+    try:
+        return tuple(str(ipaddress.ip_network(part, strict=False)) for part in parts)
+    except ValueError:
+        raise ValueError("a comma-separated list of networks such as 149.154.160.0/20") from None
+
+
+def host_port(raw: str) -> str:
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("host:port, such as 127.0.0.1:8443 or [::]:8443")
+    return raw.strip()
+
+
 def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
-        secret: bool = False, group: str = "general") -> Any:
-    """Declare one setting: its variable, parser, default (typed) and one-line description."""
+        secret: bool = False, group: str = "general", built: bool = True) -> Any:
+    """Declare one setting: its variable, parser, default (typed) and one-line description.
+    built=False: accepted and validated, but nothing reads it yet (the reference says so)."""
     return field(default=default, metadata={
-        "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group})
+        "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group, "built": built})
 
 
 @dataclass(frozen=True)
@@ -121,10 +154,11 @@ class Settings:
                          secret=True, group="telegram")
     telegram_api_url: str = env("TELEGRAM_API_URL", url("http", "https"), "https://api.telegram.org",
                                 "Bot API server base; requests go to URL/bot<token>/<method>.", group="telegram")
-    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling. "
-                            "Not built yet: `start` refuses it.",
+    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling "
+                            "(needs WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET; see docs/webhook.md).",
                             group="telegram")
-    webhook_url: str = env("WEBHOOK_URL", url("https"), "", "Public HTTPS URL Telegram posts updates to.",
+    webhook_url: str = env("WEBHOOK_URL", url("https", "http"), "", "Public URL Telegram posts updates to "
+                           "(https://, except with a local Bot API server); `start` registers it with setWebhook.",
                            group="telegram")
     webhook_secret: str = env("TELEGRAM_WEBHOOK_SECRET", pattern(r"[A-Za-z0-9_-]{1,256}", "1..256 characters of A-Z a-z 0-9 _ -"),
                               "", "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; checked in constant time.",
@@ -132,11 +166,40 @@ class Settings:
     webhook_response_timeout_ms: int = env("WEBHOOK_RESPONSE_TIMEOUT_MS", integer(100, 60000), 25000,
                                            "Longest time a webhook request may take before it is answered.",
                                            group="telegram")
+    # --- webhook intake and the HTTP front ---
+    webhook_path: str = env("WEBHOOK_PATH", pattern(r"/[A-Za-z0-9/_.~-]*", "a URL path starting with /"),
+                            "/webhook", "Path the workers accept webhook POSTs on.", group="telegram")
+    webhook_port: int = env("WEBHOOK_PORT", integer(0, 65535), 0, "The guide's name for the port of WEB_LISTEN "
+                            "(0: take the port from WEB_LISTEN).", group="telegram")
+    webhook_max_connections: int = env("WEBHOOK_MAX_CONNECTIONS", integer(1, 100), 40, "max_connections sent "
+                                       "with setWebhook: concurrent POSTs Telegram opens.", group="telegram")
+    webhook_trusted_networks: tuple = env("WEBHOOK_TRUSTED_NETWORKS", cidr_list, (), "CIDRs webhook POSTs may "
+                                          "come from, e.g. 149.154.160.0/20,91.108.4.0/22 (unset: any address).",
+                                          group="telegram")
+    web_listen: str = env("WEB_LISTEN", host_port, "127.0.0.1:8443", "host:port every worker's HTTP server "
+                          "listens on (SO_REUSEPORT: all workers of a host share it).", group="web")
+    web_trusted_proxies: tuple = env("WEB_TRUSTED_PROXIES", cidr_list, ("127.0.0.1/32", "::1/128"), "Proxies "
+                                     "whose X-Forwarded-For is believed (nginx on the same host by default).",
+                                     group="web")
+    web_max_body_bytes: int = env("WEB_MAX_BODY_BYTES", integer(1024, 64 * 1024 * 1024), 1048576, "Largest "
+                                  "request body; larger ones are answered 413.", group="web")
+    web_header_timeout_s: float = env("WEB_HEADER_TIMEOUT_S", number(0.5, 300), 10.0, "A connection that "
+                                      "started a request but has not sent all its headers this long is cut off.",
+                                      group="web")
+    web_read_timeout_s: float = env("WEB_READ_TIMEOUT_S", number(0.5, 300), 10.0, "Longest time to receive a "
+                                    "request body (slower clients get 408).", group="web")
+    web_keepalive_timeout_s: float = env("WEB_KEEPALIVE_TIMEOUT_S", number(1, 3600), 75.0, "Idle keep-alive "
+                                         "connections are closed after this (keep above nginx's upstream "
+                                         "keepalive_timeout).", group="web")
+    web_max_connections: int = env("WEB_MAX_CONNECTIONS", integer(1, 1_000_000), 1000, "Open connections per "
+                                   "worker; further ones are closed at once.", group="web")
 
     # Runner
     state_dir: str = env("STATE_DIR", text, "./var", "Holds the embedded Redis and SQLite files "
-                         "(/var/lib/botrunner under systemd).", group="runner")
-    workers: int = env("WORKERS", integer(1, 256), 2, "Worker processes started by `botrunner start`.", group="runner")
+                         "(/var/lib/botrunner under systemd). A relative path is resolved against the "
+                         "current directory: `check` and `status` print the absolute path.", group="runner")
+    workers: int = env("WORKERS", integer(1, 256), 2, "Worker processes started by `botrunner start` (the "
+                       "example env file sets 4: about one per core).", group="runner")
     lanes: int = env("LANES", integer(1, 4096), 64, "Per-chat lanes (Redis streams) updates are spread over.",
                      group="runner")
     max_attempts: int = env("MAX_ATTEMPTS", integer(1, 100), 5, "Failed attempts before an update goes to the "
@@ -153,7 +216,10 @@ class Settings:
                                  "poller is replaced within this.", group="runner")
     lane_lease_ttl_ms: int = env("LANE_LEASE_TTL_MS", integer(1000, 600000), 10000, "Lane lease lifetime; a dead "
                                  "worker's lanes move to the others within this.", group="runner")
-    poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout.", group="runner")
+    poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout, capped at half "
+                              "of POLL_LEASE_TTL_MS (with the default 10000 ms: 5 s; raise POLL_LEASE_TTL_MS to "
+                              "60000 for 25 s) so a dead poller's request ends before its lease expires.",
+                              group="runner")
     bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
                             "handlers.app:router", "The router the workers run (module:attribute).", group="runner")
 
@@ -193,7 +259,7 @@ class Settings:
     redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL; overrides REDIS_HOST/PORT/PASSWORD. "
                          "Unset with REDIS_HOST unset: an embedded redis-server runs under STATE_DIR.",
                          secret=True, group="redis")
-    redis_host: str = env("REDIS_HOST", text, "", "Redis host (used when REDIS_URL is unset).", group="redis")
+    redis_host: str = env("REDIS_HOST", host, "", "Redis host (used when REDIS_URL is unset).", group="redis")
     redis_port: int = env("REDIS_PORT", integer(1, 65535), 6379, "Redis port.", group="redis")
     redis_password: str = env("REDIS_PASSWORD", text, "", "Redis password.", secret=True, group="redis")
     redis_dedup_db: int = env("REDIS_DEDUP_DB", integer(0, 15), 0, "Redis database for the update pipeline "
@@ -201,13 +267,18 @@ class Settings:
     redis_session_db: int = env("REDIS_SESSION_DB", integer(0, 15), 1, "Redis database for sessions.", group="redis")
     redis_cache_db: int = env("REDIS_CACHE_DB", integer(0, 15), 2, "Redis database for the L2 user cache.",
                               group="redis")
+    redis_allow_eviction: bool = env("REDIS_ALLOW_EVICTION", boolean, False, "Start even though the shared "
+                                     "Redis has maxmemory set with an evicting maxmemory-policy (it can drop "
+                                     "lanes, leases and the poll offset: lost updates). Set noeviction instead.",
+                                     group="redis")
 
     # Storage
     mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
     mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
                           "botrunner", "Database name when MONGODB_URL names none.", group="storage")
-    mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker.",
+    mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker: "
+                                   "a host opens up to WORKERS x this (`check` prints the total).",
                                    group="storage")
     mongo_min_pool_size: int = env("MONGO_MIN_POOL_SIZE", integer(0, 10000), 20, "PyMongo minPoolSize per worker.",
                                    group="storage")
@@ -234,9 +305,9 @@ class Settings:
 
     # MiniApp (served later; limits named as operators know them)
     miniapp_rate_limit_max: int = env("MINIAPP_RATE_LIMIT_MAX", integer(1), 200, "MiniApp requests per 5 min per IP.",
-                                      group="miniapp")
+                                      group="miniapp", built=False)
     miniapp_max_connections: int = env("MINIAPP_MAX_CONNECTIONS", integer(1), 10000, "MiniApp concurrent "
-                                       "connections.", group="miniapp")
+                                       "connections.", group="miniapp", built=False)
 
     # The airdrop bot (handlers/): names as operators of the Node bot know them
     admin_user_ids: tuple = env("ADMIN_USER_IDS", id_list, (), "Telegram ids allowed to run admin commands "
@@ -353,13 +424,15 @@ class Settings:
 
     # Metrics and health (docs/monitoring.md)
     metrics_enabled: bool = env("METRICS_ENABLED", boolean, True, "Serve METRICS_PATH (Prometheus), /healthz and "
-                                "/readyz from every worker.", group="metrics")
+                                "/readyz from every worker: on METRICS_LISTEN, and on the webhook server.",
+                                group="metrics")
     metrics_path: str = env("METRICS_PATH", pattern(r"/[A-Za-z0-9_./-]*", "a path starting with /"), "/metrics",
                             "Path of the Prometheus scrape endpoint.", group="metrics")
     metrics_listen: str = env("METRICS_LISTEN", pattern(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):\d{1,5}",
                                                         "host:port, such as 127.0.0.1:9464"), "",
                               "Serve METRICS_PATH, /healthz and /readyz on this address of their own (every worker, "
-                              "SO_REUSEPORT), so the metrics are not public. Unset: on the web server.",
+                              "SO_REUSEPORT), so the metrics are not public. Unset: only the webhook server "
+                              "(webhook mode) serves them.",
                               group="metrics")
     prometheus_multiproc_dir: str = env("PROMETHEUS_MULTIPROC_DIR", text, "", "Directory of the per-process metric "
                                         "files (default STATE_DIR/metrics); emptied when the supervisor starts.",
@@ -377,8 +450,13 @@ class Settings:
         return not (self.redis_url or self.redis_host)
 
     @property
+    def state_path(self) -> Path:
+        """STATE_DIR as an absolute path (a relative one depends on the directory a command runs in)."""
+        return Path(self.state_dir).expanduser().resolve()
+
+    @property
     def embedded_redis_socket(self) -> str:
-        return str(Path(self.state_dir) / "redis" / "redis.sock")
+        return str(self.state_path / "redis" / "redis.sock")
 
     def redis_url_for(self, db: int) -> str:
         """URL of the configured (or embedded) Redis, selecting database `db`."""
@@ -386,12 +464,19 @@ class Settings:
             return _with_db(self.redis_url, db)
         if self.redis_host:
             auth = f":{self.redis_password}@" if self.redis_password else ""
-            return f"redis://{auth}{self.redis_host}:{self.redis_port}/{db}"
+            host = f"[{self.redis_host}]" if ":" in self.redis_host and "[" not in self.redis_host else self.redis_host
+            return f"redis://{auth}{host}:{self.redis_port}/{db}"
         return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
 
     @property
+    def web_address(self) -> tuple[str, int]:
+        """(host, port) the workers' HTTP server binds: WEB_LISTEN, its port replaced by WEBHOOK_PORT if set."""
+        host, _, port = self.web_listen.rpartition(":")
+        return host.strip("[]"), self.webhook_port or int(port)
+
+    @property
     def sqlite_file(self) -> str:
-        return self.sqlite_path or str(Path(self.state_dir) / "botrunner.sqlite3")
+        return self.sqlite_path or str(self.state_path / "botrunner.sqlite3")
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (CLI options override the environment this way).
@@ -431,11 +516,19 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.P
         try:
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
-            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}") from None
+            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}{_comment_hint(raw)}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
     _check_consistency(settings)
     return settings
+
+
+def _comment_hint(raw: str) -> str:
+    """systemd's EnvironmentFile= keeps `VALUE   # comment` whole; say so when that is the likely cause."""
+    if re.search(r"\s#", raw):
+        return (" (an inline comment? systemd's EnvironmentFile= keeps everything after '=' in the value; "
+                "put comments on their own line)")
+    return ""
 
 
 def _check_consistency(s: Settings) -> None:
@@ -445,7 +538,12 @@ def _check_consistency(s: Settings) -> None:
     if s.use_webhook and not s.webhook_url:
         raise ConfigError("USE_WEBHOOK=true is invalid: expected WEBHOOK_URL to be set as well")
     if s.use_webhook and not s.webhook_secret:
-        raise ConfigError("USE_WEBHOOK=true is invalid: expected TELEGRAM_WEBHOOK_SECRET to be set as well")
+        raise ConfigError("USE_WEBHOOK=true is invalid: expected TELEGRAM_WEBHOOK_SECRET to be set as well "
+                          "(generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    default_listen = Settings.__dataclass_fields__["web_listen"].default
+    if s.webhook_port and s.web_listen != default_listen and not s.web_listen.endswith(f":{s.webhook_port}"):
+        raise ConfigError(f"WEBHOOK_PORT={s.webhook_port} is invalid: expected the port of WEB_LISTEN "
+                          f"({s.web_listen}), or unset one of them")
     if s.transfer_min_points > s.transfer_max_points:
         raise ConfigError(f"TRANSFER_MIN_POINTS={s.transfer_min_points} is invalid: expected at most "
                           f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")

@@ -9,6 +9,7 @@ do not matter.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +119,7 @@ class SnapshotCollector:
         self.snap = snap
         self.polling = polling
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         s = self.snap
         yield _gauge("botrunner_redis_up", "1 when the scraped worker could read Redis.", int(s.redis_up))
         if not s.redis_up:

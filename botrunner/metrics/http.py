@@ -1,9 +1,10 @@
 """/metrics, /healthz and /readyz: a feature module of the web server, or a listener of its own.
 
-On the web server (WEB_LISTEN) `mount()` adds /healthz and /readyz, and METRICS_PATH unless
-METRICS_LISTEN is set: then `start_site()` serves all three on that address from every worker
-(SO_REUSEPORT), so the metrics need not be public. Any worker answers a scrape with every
-process's metrics (multiprocess files) plus the cluster snapshot read from Redis then.
+On the web server (WEB_LISTEN, which runs in webhook mode) `mount()` adds /healthz and /readyz, and
+METRICS_PATH unless METRICS_LISTEN is set: then `start_site()` serves all three on that address from
+every worker (SO_REUSEPORT), so the metrics need not be public; a polling worker serves them only
+there. Any worker answers a scrape with every process's metrics (multiprocess files) plus the
+cluster snapshot read from Redis then.
 /healthz: the worker's event loop answers. /readyz: Redis and the database answer, the
 pipeline moves (a recent poll, no lane stuck); 503 with the failing checks otherwise.
 """
@@ -40,7 +41,9 @@ class MetricsEnv:
 
 
 def enabled(settings: Settings) -> bool:
-    return settings.metrics_enabled
+    """Mounted on the web server when that runs anyway (webhook mode): health and metrics never start it,
+    so a polling worker binds no port unless METRICS_LISTEN asks for one."""
+    return settings.metrics_enabled and settings.use_webhook
 
 
 def mount(app: web.Application, env: Any, metrics: bool | None = None) -> None:

@@ -6,6 +6,8 @@ compare the two. Passed to MongoClient(event_listeners=...) when the worker buil
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import monitoring
 
 from botrunner.metrics import record
@@ -24,12 +26,12 @@ class PoolMetrics(monitoring.ConnectionPoolListener):
         record.db_pool(-1)
 
     # the rest of the interface: nothing to count
-    def pool_created(self, event): pass
-    def pool_ready(self, event): pass
-    def pool_cleared(self, event): pass
-    def pool_closed(self, event): pass
-    def connection_created(self, event): pass
-    def connection_ready(self, event): pass
-    def connection_closed(self, event): pass
-    def connection_check_out_started(self, event): pass
-    def connection_check_out_failed(self, event): pass
+    def pool_created(self, event: Any) -> None: pass
+    def pool_ready(self, event: Any) -> None: pass
+    def pool_cleared(self, event: Any) -> None: pass
+    def pool_closed(self, event: Any) -> None: pass
+    def connection_created(self, event: Any) -> None: pass
+    def connection_ready(self, event: Any) -> None: pass
+    def connection_closed(self, event: Any) -> None: pass
+    def connection_check_out_started(self, event: Any) -> None: pass
+    def connection_check_out_failed(self, event: Any) -> None: pass

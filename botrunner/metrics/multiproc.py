@@ -16,15 +16,17 @@ from loguru import logger
 from prometheus_client import CollectorRegistry, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from botrunner.config.settings import Settings
+
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def directory_for(settings) -> Path:
+def directory_for(settings: Settings) -> Path:
     """The multiprocess directory: PROMETHEUS_MULTIPROC_DIR if the operator set it, else STATE_DIR/metrics."""
     return Path(settings.prometheus_multiproc_dir or Path(settings.state_dir) / "metrics").resolve()
 
 
-def prepare(settings) -> Path:
+def prepare(settings: Settings) -> Path:
     """In the supervisor, before any worker exists: create and empty the directory, export it to children."""
     directory = directory_for(settings)
     directory.mkdir(parents=True, exist_ok=True)

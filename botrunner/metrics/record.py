@@ -61,6 +61,12 @@ def intake(source: str, updates: Iterable[Any], duplicates: int, rejected: int) 
         child("updates_rejected", source).inc(rejected)
 
 
+def webhook_refused(reason: str) -> None:
+    """A webhook POST refused: a malformed body is a rejected update; bad secrets are not updates at all."""
+    if reason == "malformed":
+        child("updates_rejected", "webhook").inc()
+
+
 def polled(source: str, updates: Iterable[Any], duplicates: int, rejected: int) -> None:
     """A getUpdates answer was stored by intake."""
     child("polls", "ok").inc()

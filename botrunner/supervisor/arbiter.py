@@ -4,6 +4,7 @@ Signal handlers only enqueue. The main loop is a fixed sequence: wait (1 s, or u
 dispatch queued signals to handle_<name>, kill workers whose heartbeat stopped, recycle workers
 over MAX_WORKER_MEMORY_MB, reap, roll one worker if a SIGHUP is in progress, respawn (with
 backoff after quick deaths), and tell systemd how things are.
+In webhook mode the supervisor calls setWebhook once per start, before the first worker.
 """
 from __future__ import annotations
 
@@ -13,30 +14,29 @@ import select
 import signal
 import sys
 import time
+from signal import Signals
+from types import FrameType
+from typing import cast
 
 import redis
 from loguru import logger
 
+from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
+from botrunner.errors import HaltServer
 from botrunner.intake.poller import long_poll_timeout
+from botrunner.intake.raw_api import ApiError
 from botrunner.memory import rss_mb
 from botrunner.metrics import multiproc, record
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from botrunner.supervisor.pipeline_guard import EXIT_UNSAFE, RECHECK_S, guard_at_start, split_database
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
 
 SIGNALS = [getattr(signal, f"SIG{name}") for name in "HUP QUIT INT TERM TTIN TTOU".split()]
 SIG_NAMES = {sig: sig.name[3:].lower() for sig in SIGNALS}
-
-
-class HaltServer(Exception):
-    """Stop the supervisor with this exit code and reason."""
-
-    def __init__(self, reason: str, exit_status: int = 1) -> None:
-        super().__init__(reason)
-        self.reason, self.exit_status = reason, exit_status
 
 
 class Supervisor:
@@ -46,11 +46,11 @@ class Supervisor:
         self.settings = settings
         self.num_workers = settings.workers
         self.workers: dict[int, Worker] = {}
-        self.sig_queue: list[int] = []
-        self.last_stop_signal = 0.0
+        self.sig_queue: list[Signals] = []
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
         self.respawn_delay = 0.0
+        self.respawn_backoff = Backoff(first=0.5, cap=30.0, jitter=False)   # quick deaths in a row
         self.next_spawn_at = 0.0
         self.rolling: list[int] = []            # old pids still to be replaced by a SIGHUP roll
         self.roll_new: int | None = None
@@ -59,12 +59,13 @@ class Supervisor:
         self.started = time.time()
         self.last_watchdog = 0.0
         self.redis: redis.Redis | None = None
+        self.last_db_check = time.monotonic()
 
     # --- lifecycle ---
     def run(self) -> int:
         """Start, loop until a stop, stop; returns the process exit status."""
-        self.start()
         try:
+            self.start()           # may halt: setWebhook refused
             while True:
                 sig = self.sig_queue.pop(0) if self.sig_queue else None
                 if sig is None:
@@ -75,6 +76,7 @@ class Supervisor:
                     self.step_roll()
                     self.manage_workers()
                     self.tell_systemd()
+                    self.recheck_database()
                     continue
                 logger.info("Received SIG{}{}", sig.name[3:], self._signal_note(sig))
                 getattr(self, f"handle_{SIG_NAMES[sig]}")()
@@ -94,14 +96,18 @@ class Supervisor:
             self.embedded = start_embedded_redis(self.settings)
         self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
                                           socket_timeout=2)
+        guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
         self.pipe = os.pipe()
         for fd in self.pipe:
             os.set_blocking(fd, False)
         for sig in SIGNALS:
             signal.signal(sig, self.signal)
         signal.signal(signal.SIGCHLD, self.handle_chld)
-        logger.info("Supervisor {} starting {} worker(s); Bot API {}", os.getpid(), self.num_workers,
-                    self.settings.telegram_api_url)
+        self.claim_web_port()
+        if self.settings.use_webhook:
+            self.register_webhook()
+        logger.info("Supervisor {} starting {} worker(s); Bot API {}; STATE_DIR {}", os.getpid(), self.num_workers,
+                    self.settings.telegram_api_url, self.settings.state_path)
         self.manage_workers()
         self.notifier.ready(self.status_line())
 
@@ -134,12 +140,12 @@ class Supervisor:
         return 0
 
     # --- signals ---
-    def signal(self, sig: int, frame) -> None:
+    def signal(self, sig: int, frame: FrameType | None) -> None:
         if len(self.sig_queue) < 5:
             self.sig_queue.append(signal.Signals(sig))
             self.wakeup()
 
-    def handle_chld(self, sig: int, frame) -> None:
+    def handle_chld(self, sig: int, frame: FrameType | None) -> None:
         self.wakeup()
 
     def handle_term(self) -> None:
@@ -165,7 +171,7 @@ class Supervisor:
             self.num_workers -= 1
             logger.info("Worker count lowered to {}", self.num_workers)
 
-    def _signal_note(self, sig: int) -> str:
+    def _signal_note(self, sig: Signals) -> str:
         return {signal.SIGTERM: ", stopping: draining workers", signal.SIGINT: ", stopping: draining workers",
                 signal.SIGQUIT: ", cold stop", signal.SIGHUP: ", rolling workers"}.get(sig, "")
 
@@ -310,19 +316,61 @@ class Supervisor:
             if code == 0 and worker.retiring:
                 return
         # a worker that dies young again and again: back off before the next spawn
-        self.respawn_delay = min(30.0, max(0.5, self.respawn_delay * 2)) if lived < 10 else 0.0
+        if lived < 10:
+            self.respawn_delay = self.respawn_backoff.next_delay()
+        else:
+            self.respawn_backoff.reset()
+            self.respawn_delay = 0.0
         self.next_spawn_at = time.monotonic() + self.respawn_delay
         if self.respawn_delay:
             logger.warning("Respawning in {:.1f}s", self.respawn_delay)
 
+    # --- webhook ---
+    def claim_web_port(self, wait_s: float = 15.0) -> None:
+        """Refuse to start when another process listens on WEB_LISTEN (with SO_REUSEPORT it would get
+        a share of our connections). Orphaned workers of a killed predecessor are waited for."""
+        from botrunner.web.server import enabled_features, port_taken
+        if not enabled_features(self.settings):
+            return
+        host, port = self.settings.web_address
+        deadline = time.monotonic() + wait_s
+        while port_taken(host, port):
+            if time.monotonic() > deadline:
+                raise HaltServer(f"{host}:{port} (WEB_LISTEN / WEBHOOK_PORT) is in use by another process; "
+                                 "each bot on a host needs its own port")
+            time.sleep(0.5)
+
+    def register_webhook(self) -> None:
+        """setWebhook once per start (never dropping pending updates); a refusal halts with the reason."""
+        from botrunner.bot.router import load_router
+        from botrunner.intake.webhook_registration import allowed_updates, set_webhook
+        try:
+            updates = allowed_updates(load_router(self.settings.bot_handlers))
+        except Exception as exc:
+            raise HaltServer(f"cannot load BOT_HANDLERS={self.settings.bot_handlers!r}: {exc!r}",
+                             WORKER_BOOT_ERROR) from exc
+        try:
+            logger.info("Webhook mode: {}", set_webhook(self.settings, updates))
+        except ApiError as exc:
+            if exc.code == 0:      # no answer: the webhook set earlier still delivers to us
+                logger.error("setWebhook got no answer ({}); serving anyway. Register it later with "
+                             "`botrunner webhook set`", exc.description)
+                return
+            raise HaltServer(f"setWebhook was refused: {exc.code} {exc.description}", WORKER_FATAL) from exc
+
     # --- systemd ---
     def pipeline_healthy(self) -> bool:
-        """The last successful poll (by any worker on any host) is recent, or we only just started."""
+        """The last successful poll (by any worker on any host) is recent, or we only just started.
+        In webhook mode Telegram pushes: there is no poll to be recent."""
+        if self.settings.use_webhook:
+            return True
         grace = long_poll_timeout(self.settings.poll_timeout_s, self.settings.poll_lease_ttl_ms) + 30
         if time.time() - self.started < grace + self.settings.poll_lease_ttl_ms / 1000:
             return True
+        if self.redis is None:
+            return False
         try:
-            last = self.redis.get(Keys.for_token(self.settings.bot_token).poll_last)
+            last = cast("bytes | None", self.redis.get(Keys.for_token(self.settings.bot_token).poll_last))
         except redis.RedisError:
             return False
         return last is not None and time.time() - int(last) / 1000 < grace
@@ -339,6 +387,20 @@ class Supervisor:
         self.notifier.status(self.status_line() + ("" if healthy else "; no successful poll recently"))
         if healthy and self.notifier.watchdog_s:
             self.notifier.watchdog()
+
+    def recheck_database(self) -> None:
+        """Halt (exit 2) when workers of another host share this Redis while this host uses SQLite."""
+        now = time.monotonic()
+        if (self.redis is None or self.settings.mongodb_url or self.settings.embedded_redis
+                or now - self.last_db_check < RECHECK_S):
+            return
+        self.last_db_check = now
+        try:
+            split = split_database(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
+        except redis.RedisError:
+            return
+        if split:
+            raise HaltServer(split, EXIT_UNSAFE)
 
     def status_line(self) -> str:
         return f"{len(self.workers)} worker(s), target {self.num_workers}"

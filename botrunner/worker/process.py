@@ -5,6 +5,9 @@ child calls `run()`, which does everything per-process in `init_process()` (sign
 RNG, the handlers module) and then builds its own clients from connection *parameters*.
 SIGTERM: warm stop (finish the poll in flight, drain within DRAIN_TIMEOUT_S, release leases);
 SIGQUIT or a second SIGTERM: cold stop. The worker also stops when its parent changes.
+In webhook mode (USE_WEBHOOK) the worker runs no poller: its HTTP server (botrunner.web) takes
+the POSTs, and on a stop it closes first, so every update it answered 200 is in a lane before
+the drain.
 """
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
 from botrunner.bot.states import states_from_settings
 from botrunner.config.settings import Settings
+from botrunner.errors import BootError, FatalApiError
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.lanes.chat_order import ChatQueues
 from botrunner.lanes.leases import LaneLeases
@@ -42,6 +46,8 @@ from botrunner.processing.processor import Processor
 from botrunner.redis_keys import Keys
 from botrunner.sender.metrics import MetricsPublisher
 from botrunner.sender.sender import build_sender, learn_username
+from botrunner.web.env import WebEnv
+from botrunner.web.server import WebServer, start_web
 from botrunner.worker.heartbeat import HeartbeatFile
 
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
@@ -64,6 +70,7 @@ class Worker:
         self.first_stop_at = 0.0
         self.retiring = False      # supervisor side: asked to stop (roll, recycle, fewer workers)
         self.aborted = False       # supervisor side: SIGABRT sent for a missed heartbeat
+        self.web: WebServer | None = None
 
     def run(self) -> None:
         """In the child: boot, serve, and leave with the right exit code (never returns)."""
@@ -116,26 +123,29 @@ class Worker:
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
         poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
-        processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
+        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, pool, services, states,
                               s.max_attempts, leases.is_valid, deliver=sender.deliver)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None)
         await self._wait_for_redis(leases)
+        await self._start_web(WebEnv(s, client, keys, worker_id, services))
+        metrics_site = await start_site(MetricsEnv(s, client, keys, services))     # METRICS_LISTEN, when set
         username = asyncio.create_task(learn_username(
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
-        metrics_site = await start_site(MetricsEnv(s, client, keys, services))     # METRICS_LISTEN, when set
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
-        tasks = {"poller": asyncio.create_task(poller.run()), "keeper": asyncio.create_task(reader.keep()),
-                 "reader": asyncio.create_task(reader.read()), "heartbeat": asyncio.create_task(self._beat())}
+        tasks = {"keeper": asyncio.create_task(reader.keep()), "reader": asyncio.create_task(reader.read()),
+                 "heartbeat": asyncio.create_task(self._beat())}
+        if not s.use_webhook:          # webhook mode: Telegram pushes to the HTTP server instead
+            tasks["poller"] = asyncio.create_task(poller.run())
         code = await self._until_stopped(tasks)
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
         await reader.registry.leave()
         if metrics_site is not None:
             await metrics_site.cleanup()
-        await loop.run_in_executor(pool, self.router.worker_stopped, services)     # on_worker_stop: close storage
+        await loop.run_in_executor(pool, self._loaded_router().worker_stopped, services)     # on_worker_stop: close storage
         await sender.close()
         await client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
@@ -143,12 +153,24 @@ class Worker:
 
     def _start_services(self, pool: ThreadPoolExecutor) -> Services:
         services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
-        for hook in self.router.all_startup_hooks():
+        for hook in self._loaded_router().all_startup_hooks():
             try:
                 hook(services)
             except Exception as exc:
                 raise BootError(f"startup hook {hook.__name__} failed: {exc!r}") from exc
         return services
+
+    def _loaded_router(self) -> Router:
+        if self.router is None:
+            raise BootError("the worker serves before init_process() loaded BOT_HANDLERS")
+        return self.router
+
+    async def _start_web(self, env: WebEnv) -> None:
+        try:
+            self.web = await start_web(env)
+        except OSError as exc:
+            host, port = env.settings.web_address
+            raise BootError(f"cannot listen on {host}:{port} (WEB_LISTEN / WEBHOOK_PORT): {exc}") from exc
 
     async def _wait_for_redis(self, leases: LaneLeases) -> None:
         while True:
@@ -164,8 +186,8 @@ class Worker:
     async def _until_stopped(self, tasks: dict[str, asyncio.Task]) -> int:
         stop = asyncio.create_task(self.stopping.wait())
         await asyncio.wait([stop, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
-        poller = tasks["poller"]
-        if poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
+        poller = tasks.get("poller")
+        if poller is not None and poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
             return WORKER_FATAL
         for name, task in tasks.items():
             if task.done() and not task.cancelled() and task.exception() is not None:
@@ -175,21 +197,25 @@ class Worker:
 
     async def _drain(self, poller: Poller, reader: LaneReader, queues: ChatQueues,
                      tasks: dict[str, asyncio.Task]) -> None:
-        """Warm stop: finish the poll in flight and the queued updates within DRAIN_TIMEOUT_S."""
+        """Warm stop: finish the poll (or webhook POSTs) in flight and the queued updates within DRAIN_TIMEOUT_S."""
+        if self.web is not None:
+            await self.web.stop()
         poller.stop()
         reader.stop_reading()
         tasks["reader"].cancel()
         try:
-            await asyncio.wait_for(asyncio.gather(tasks["poller"], queues.wait_idle(), return_exceptions=True),
+            polled = [tasks["poller"]] if "poller" in tasks else []
+            await asyncio.wait_for(asyncio.gather(*polled, queues.wait_idle(), return_exceptions=True),
                                    self.settings.drain_timeout_s)
         except asyncio.TimeoutError:
             left = queues.drop_all()
             logger.warning("Drain deadline passed: {} queued update(s) left pending for the next owner", left)
-            tasks["poller"].cancel()
+            for task in polled:
+                task.cancel()
         reader.stop()
         for lane in reader.leases.held:
             if queues.per_lane[lane] > 0:      # a handler still runs: let this lease expire instead
-                reader.leases.valid_until.pop(lane, None)
+                reader.leases.forget(lane)
         await reader.release_all()
         for task in tasks.values():
             task.cancel()
@@ -226,7 +252,3 @@ class Worker:
         except Exception as exc:               # never let a Redis blip stop the heartbeat
             logger.debug("Could not publish sender metrics: {!r}", exc)
             record.redis_error("worker", exc)
-
-
-class BootError(Exception):
-    """The worker cannot start at all (bad handlers module, failing startup hook)."""

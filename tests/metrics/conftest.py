@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.runner.conftest import cluster, emulator  # noqa: F401  (fixtures)
+from tests.runner.conftest import cluster  # noqa: F401  (fixture)
 
 
 def fetch_text(url: str, tries: int = 5) -> str:
