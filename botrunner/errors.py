@@ -62,6 +62,16 @@ class Unparseable(Exception):
     """The stored update is not a Telegram Update we can build a context from."""
 
 
+class OperatorError(Exception):
+    """A failure with a known cause and fix; str(error) is the whole line shown to the operator."""
+
+
+class UnsafePipeline(OperatorError):
+    """The pipeline Redis or the database layout can lose or split updates."""
+
+    exit_status = 2        # like a configuration error: a restart cannot fix it
+
+
 class JourneyFailed(Exception):
     """A demo journey step got no (suitable) answer in time."""
 

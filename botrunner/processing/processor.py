@@ -5,7 +5,10 @@ its retry (or a redelivery after a crash before the state write) sees the state 
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
 MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed, or whose handler
-passes HANDLER_TIMEOUT_S, is dead-lettered at once. After the handler the lane lease is checked
+passes HANDLER_TIMEOUT_S, is dead-lettered at once. Nor can a retry fix a deterministic error
+(`DETERMINISTIC_ERRORS`: bad input reaching a handler, such as an id too large for the database):
+what the handler and the router's error hooks queued (the hooks answer the user) is sent, and the
+update is dead-lettered after that one attempt. After the handler the lane lease is checked
 again (a pause past its TTL sends nothing), and the journal and completion scripts are fenced by
 it; a Redis failure while delivering retries from the kept outbox, never by re-running the handler.
 Nothing here lets an exception escape to kill the worker.
@@ -37,6 +40,9 @@ from botrunner.redis_replies import text
 RETRY_DELAY_CAP_S = 5.0
 Call = tuple[str, dict[str, Any]]     # one queued Bot API call: (method, params)
 
+#: Errors that a retry of the same update raises again: answered and dead-lettered, never retried.
+DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (ValueError, OverflowError)
+
 
 class Send(Protocol):
     """One Bot API call sent outside any journal (the sender's `send`)."""
@@ -49,6 +55,14 @@ class Deliver(Protocol):
 
     def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call],
                  fence: Fence | None = None, /) -> Awaitable[None]: ...
+
+
+class Deterministic(Exception):
+    """A handler raised one of DETERMINISTIC_ERRORS; `ctx` holds what it and the error hooks queued."""
+
+    def __init__(self, error: Exception, ctx: Context) -> None:
+        super().__init__(repr(error))
+        self.error, self.ctx = error, ctx
 
 
 def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
@@ -124,6 +138,11 @@ class Processor:
                     await self.completion.count_fault("handler_timeouts")
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
                 return None
+            except Deterministic as exc:
+                await self.deliver(update_id, data, exc.ctx.outbox, self.fence_for(job.lane))   # the answer only
+                await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, "not retried: "
+                                                  + "".join(traceback.format_exception(exc.error)), attempt)
+                return None
             except Exception as exc:
                 if attempt >= self.max_attempts:
                     await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
@@ -189,6 +208,10 @@ class Processor:
         except Exception as exc:
             raise Unparseable(f"not a valid Telegram Update: {exc!r}") from None
         ctx = Context(data, update, self.services, self.states, self.bot_username)
-        self.router.handle(ctx)
+        try:
+            self.router.handle(ctx)
+        except DETERMINISTIC_ERRORS as exc:
+            self.services.flush()
+            raise Deterministic(exc, ctx) from exc
         self.services.flush()
         return ctx

@@ -23,9 +23,8 @@ from loguru import logger
 
 from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
-from botrunner.errors import HaltServer
+from botrunner.errors import ApiError, HaltServer
 from botrunner.intake.poller import long_poll_timeout
-from botrunner.intake.raw_api import ApiError
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis

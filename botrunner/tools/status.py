@@ -115,10 +115,11 @@ def webhook_line(info: dict[str, Any] | None) -> str:
     if "error" in info:
         return f"Webhook: unknown (getWebhookInfo failed: {info['error']})"
     if not info.get("url"):
-        return "Webhook: none (long polling works)"
+        return "Webhook: none (long polling works; USE_WEBHOOK=true needs one: `botrunner webhook set`)"
     last = f", last error: {info['last_error_message']}" if info.get("last_error_message") else ""
-    return (f"Webhook: SET to {info['url']} ({info.get('pending_update_count', 0)} pending{last}); getUpdates "
-            "answers 409 while it is set: remove it with deleteWebhook (without drop_pending_updates)")
+    return (f"Webhook: set to {info['url']} ({info.get('pending_update_count', 0)} pending{last}); with "
+            "USE_WEBHOOK=true that is how updates arrive; for long polling getUpdates answers 409 while it is set: "
+            "`botrunner webhook delete` (pending updates are kept)")
 
 
 def poll_error_line(error: dict[str, Any] | None, now: float | None = None) -> str:

@@ -64,7 +64,7 @@ def test_failing_handler_is_retried_then_dead_lettered(redis_url, redis_client):
     @router.default()
     def boom(ctx):
         tries.append(ctx.update_id)
-        raise ValueError("handler bug")
+        raise RuntimeError("handler bug")
 
     async def scenario(client):
         await processor_for(client, router, attempts=3).process(await stored_job(client, message(7, 1, "x")))
@@ -75,6 +75,30 @@ def test_failing_handler_is_retried_then_dead_lettered(redis_url, redis_client):
     assert int(redis_client.get(KEYS.dead_count)) == 1
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
     assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+
+
+def test_deterministic_error_is_answered_and_not_retried(redis_url, redis_client):
+    tries, sent = [], []
+    router = Router()
+
+    @router.default()
+    def overflow(ctx):
+        tries.append(ctx.update_id)
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    @router.on_error
+    def answer(ctx, exc):
+        ctx.reply(f"bad input: {type(exc).__name__}")
+
+    async def scenario(client):
+        processor = processor_for(client, router, attempts=5)
+        processor.send = lambda method, params: asyncio.sleep(0, sent.append((method, params["text"])))
+        await processor.process(await stored_job(client, message(7, 1, "/transfer 99999999999999999999")))
+    run(scenario, redis_url)
+    assert tries == [7] and sent == [("sendMessage", "bad input: OverflowError")]
+    dead = redis_client.xrange(KEYS.dead)
+    assert len(dead) == 1 and dead[0][1][b"error"].startswith(b"not retried") and dead[0][1][b"attempts"] == b"1"
+    assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
 
 
 @pytest.mark.parametrize("raw", ['{"update_id": 7, "message": {"text": "no date, no chat"}}', "not json",
@@ -174,7 +198,7 @@ def test_a_retry_does_not_start_once_the_lane_lease_lapsed(redis_url, redis_clie
     def fails_once_then_the_lease_lapses(ctx):
         tries.append(ctx.update_id)
         valid[0] = False                          # the keeper could not renew while this handler ran
-        raise ValueError("first attempt fails")
+        raise RuntimeError("first attempt fails")           # retryable (a ValueError is not retried)
 
     async def scenario(client):
         await processor_for(client, router, attempts=5, lane_valid=lambda lane: valid[0]).process(

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from botrunner.supervisor.arbiter import HaltServer, Supervisor
+from botrunner.errors import HaltServer
+from botrunner.supervisor.arbiter import Supervisor
 
 
 def worker(lived_s: float) -> SimpleNamespace:
