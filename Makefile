@@ -48,10 +48,12 @@ define need
 endef
 
 # git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
-# systemd: systemd-analyze verifies the shipped unit files; faketime: the chaos suite's wall-clock steps.
+# systemd: systemd-analyze verifies the shipped unit files; faketime: the chaos suite's wall-clock steps;
+# prometheus: promtool checks the alert rules, the dashboard's queries and a live scrape.
 test-deps:
 	$(call need,nginx,nginx)
 	$(call need,faketime,faketime)
+	$(call need,promtool,prometheus)
 	$(call need,git,git)
 	$(call need,systemd-analyze,systemd)
 	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \

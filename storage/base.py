@@ -400,7 +400,7 @@ class Store(abc.ABC):
     broadcasts: BroadcastRepository
 
     def __init__(self) -> None:
-        self.round_trips = RoundTrips()
+        self.round_trips = RoundTrips(getattr(self, "backend", ""))
         self._user_listeners: list[Callable[[list[int]], None]] = []
 
     def on_users_changed(self, callback: Callable[[list[int]], None]) -> None:
@@ -422,6 +422,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def repair(self) -> int:
         """Finish money movements a crash interrupted; returns how many were finished."""
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """One cheap round trip; raises when the database cannot be reached (/readyz)."""
     @abc.abstractmethod
     def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
         """Insert records that carry their own ids (users, referrals, task_submissions,

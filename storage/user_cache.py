@@ -17,6 +17,7 @@ import redis
 from loguru import logger
 from lru import LRU
 
+from botrunner.metrics import record
 from storage.base import Store
 from storage.records import User, user_from_json, user_to_json
 
@@ -58,14 +59,17 @@ class UserCache:
         entry = self.l1.get(user_id) if self.l1_enabled else None
         if entry is not None and entry[0] > time.monotonic():
             self.l1_hits += 1
+            record.cache_lookup("l1")
             return entry[1]
         raw = self._redis(lambda: self.redis.get(self.key(user_id)))
         if raw is not None:
             self.l2_hits += 1
+            record.cache_lookup("l2")
             user = user_from_json(raw)
             self._fill_l1(user)
             return user
         self.misses += 1
+        record.cache_lookup("miss")
         return self._load(user_id)
 
     def _load(self, user_id: int) -> User | None:
@@ -121,6 +125,7 @@ class UserCache:
 
     def _mark_down(self, exc: Exception) -> None:
         self._retry_at = time.monotonic() + self.retry_s
+        record.redis_error("user_cache", exc)
         if self.redis_available:
             self.redis_available = False
             logger.warning("User cache: Redis unavailable ({}); running on L1 + database until it is back", exc)
@@ -177,6 +182,7 @@ class UserCache:
 
     def maybe_log_stats(self) -> None:
         """Log the statistics line when CACHE_STATS_INTERVAL_S has passed (0 turns it off)."""
+        record.cache_state(len(self.l1), self.redis_available)
         if self.stats_interval_s and time.monotonic() >= self._next_stats:
             self._next_stats = time.monotonic() + self.stats_interval_s
             stats = self.stats()

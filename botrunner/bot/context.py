@@ -82,6 +82,7 @@ class Context:
         self.states: StateStore = states if states is not None else MemoryStates()
         self.bot_username = bot_username.lower()
         self.outbox: list[tuple[str, dict[str, Any]]] = []
+        self.route = ""                                # the matched registration's label (set by the router; metrics)
         self.data: dict[str, Any] = {}                 # set by middlewares, read by handlers
         self.matched = False                           # a registration matched (set by the router)
         self.flags: dict[str, Any] = {}                # the matched registration's flags (for middlewares)

@@ -30,6 +30,7 @@ from loguru import logger
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context, Services
 from botrunner.bot.filters import Filter, content
+from botrunner.metrics import record
 
 Handler = Callable[[Context], None]
 CallNext = Callable[[Context], None]
@@ -56,6 +57,7 @@ class Route:
     router: Router
     filters: tuple[Filter, ...] = ()
     flags: dict[str, Any] = field(default_factory=dict)
+    label: str = ""          # "command:start", "callback:claim:", "state:x", "text", "update", "default" (metrics)
 
     def matches(self, ctx: Context) -> bool:
         return all(check(ctx) for check in self.filters)
@@ -129,7 +131,7 @@ class Router:
             for raw in names:
                 name = raw.lower().lstrip("/")
                 self._check_free("command", name)
-                self.commands[name] = Route(handler, self, tuple(filters), dict(flags or {}))
+                self.commands[name] = Route(handler, self, tuple(filters), dict(flags or {}), f"command:{name}")
             return handler
         return register
 
@@ -141,7 +143,7 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             self._check_free("callback prefix", key)
-            self.callbacks[key] = Route(handler, self, tuple(filters), dict(flags or {}))
+            self.callbacks[key] = Route(handler, self, tuple(filters), dict(flags or {}), f"callback:{key}")
             return handler
         return register
 
@@ -152,21 +154,22 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             self._check_free("state", name, checks)
-            self.states.setdefault(name, []).append(Route(handler, self, checks, dict(flags or {})))
+            self.states.setdefault(name, []).append(Route(handler, self, checks, dict(flags or {}), f"state:{name}"))
             return handler
         return register
 
     def text(self, *filters: Filter, flags: dict[str, Any] | None = None) -> Callable[[Handler], Handler]:
         """Register a handler for plain text messages (not commands) outside any conversation state."""
         def register(handler: Handler) -> Handler:
-            self.texts.append(Route(handler, self, tuple(filters), dict(flags or {})))
+            self.texts.append(Route(handler, self, tuple(filters), dict(flags or {}), "text"))
             return handler
         return register
 
     def update(self, *filters: Filter, flags: dict[str, Any] | None = None) -> Callable[[Handler], Handler]:
         """Register a handler for updates nothing more specific matched and the filters accept."""
         def register(handler: Handler) -> Handler:
-            self.updates.append(Route(handler, self, tuple(filters), dict(flags or {})))
+            self.updates.append(Route(handler, self, tuple(filters), dict(flags or {}),
+                                      "update" if filters else "default"))
             return handler
         return register
 
@@ -234,13 +237,15 @@ class Router:
         route = self.resolve(ctx)
         ctx.matched = route is not None
         ctx.flags = dict(route.flags) if route else {}
+        ctx.route = route.label if route else "none"
         owner = route.router if route else self.root()
         call: CallNext = route.handler if route else _noop
         for router in _ancestors(owner):              # the owner's innermost, the root's outermost
             for mw in reversed(router.middlewares):
                 call = _bind(mw, call)
         try:
-            call(ctx)
+            with record.handler_timer(ctx.route):     # middlewares included: what the update cost
+                call(ctx)
         except Exception as exc:
             for router in _ancestors(owner):
                 for hook in router.error_hooks:

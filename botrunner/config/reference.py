@@ -17,6 +17,7 @@ GROUPS = {
     "miniapp": "MiniApp",
     "bot": "The airdrop bot",
     "logging": "Logging",
+    "metrics": "Metrics and health",
 }
 
 HEADER = """# Configuration reference

@@ -268,9 +268,10 @@ class Settings:
     send_global_rate: float = env("SEND_GLOBAL_RATE", number(0, 1000000), 30.0, "Messages per second for "
                                   "notifications (calls to another chat than the update's) and broadcasts, all "
                                   "chats together (0: unlimited); replies are not counted here.", group="sender")
-    send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 25, "Messages the bot may send at "
-                                 "once before SEND_GLOBAL_RATE applies.", group="sender")
-    send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 10, "Global slots broadcasts "
+    send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 3, "Notifications and broadcasts "
+                                 "the bot may send at once; the burst counts within Telegram's second, so burst plus "
+                                 "the rest of that second stay within SEND_GLOBAL_RATE.", group="sender")
+    send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 2, "Global slots broadcasts "
                                  "(ctx.call(..., _bulk=True)) leave free for notifications, so those never starve.",
                                  group="sender")
     send_paid_broadcast_rate: float = env("SEND_PAID_BROADCAST_RATE", number(0, 100000), 0.0, "Messages per "
@@ -510,6 +511,26 @@ class Settings:
     log_rotation: str = env("LOG_ROTATION", pattern(r"\d+ ?(B|KB|MB|GB)", "a size such as '50 MB'"), "50 MB",
                             "Rotate a log file at this size.", group="logging")
     log_retention: int = env("LOG_RETENTION", integer(1, 1000), 10, "Rotated log files kept.", group="logging")
+
+    # Metrics and health (docs/monitoring.md)
+    metrics_enabled: bool = env("METRICS_ENABLED", boolean, True, "Serve METRICS_PATH (Prometheus), /healthz and "
+                                "/readyz from every worker: on METRICS_LISTEN, and on the webhook server.",
+                                group="metrics")
+    metrics_path: str = env("METRICS_PATH", pattern(r"/[A-Za-z0-9_./-]*", "a path starting with /"), "/metrics",
+                            "Path of the Prometheus scrape endpoint.", group="metrics")
+    metrics_listen: str = env("METRICS_LISTEN", pattern(r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]*):\d{1,5}",
+                                                        "host:port, such as 127.0.0.1:9464"), "",
+                              "Serve METRICS_PATH, /healthz and /readyz on this address of their own (every worker, "
+                              "SO_REUSEPORT), so the metrics are not public. Unset: only the webhook server "
+                              "(webhook mode) serves them.",
+                              group="metrics")
+    prometheus_multiproc_dir: str = env("PROMETHEUS_MULTIPROC_DIR", text, "", "Directory of the per-process metric "
+                                        "files (default STATE_DIR/metrics); emptied when the supervisor starts.",
+                                        group="metrics")
+    ready_max_poll_age_s: int = env("READY_MAX_POLL_AGE_S", integer(5, 86400), 90, "/readyz fails when no "
+                                    "getUpdates answer was stored for this long (polling only).", group="metrics")
+    ready_max_lane_lag_s: int = env("READY_MAX_LANE_LAG_S", integer(1, 86400), 300, "/readyz fails when an update "
+                                    "has waited this long in a lane.", group="metrics")
 
     # ---- derived values: computed, never read from the environment ----
 

@@ -20,6 +20,7 @@ from botrunner.errors import ApiError, FatalApiError, LeaseLost, NotReplicated
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.raw_api import api_base, call_api
 from botrunner.intake.store import Intake, prepare
+from botrunner.metrics import record
 
 
 def long_poll_timeout(poll_timeout_s: int, lease_ttl_ms: int) -> int:
@@ -55,6 +56,7 @@ class Poller:
                     raise
                 except Exception as exc:  # Redis down or the like: never let the poller die
                     logger.warning("Poller: {!r}; retrying", exc)
+                    record.redis_error("poller", exc)
                     self.lease.forget()
                 if not self.stopping.is_set():
                     await _sleep_or(self.stopping, acquire_every)
@@ -66,12 +68,14 @@ class Poller:
     async def _hold(self, session: aiohttp.ClientSession) -> None:
         renewing = asyncio.create_task(self._keep_renewed())
         polling = asyncio.create_task(self._poll_until_stopped(session))
+        record.poll_lease(True)
         try:
             await asyncio.wait({renewing, polling}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (polling, renewing):     # a lost lease cancels the request in flight at once
                 task.cancel()
             await asyncio.gather(renewing, polling, return_exceptions=True)
+            record.poll_lease(False)
             await self.lease.release()
         failure = None if polling.cancelled() else polling.exception()
         if failure is not None:
@@ -104,6 +108,7 @@ class Poller:
                 continue
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 delay = backoff.next_delay()
+                record.poll_failed()
                 logger.warning("getUpdates failed ({!r}); retrying in {:.1f}s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -129,18 +134,21 @@ class Poller:
             added = await self.intake.store(batch, self.lease.value or "")
         except LeaseLost:
             logger.warning("Intake refused a batch: the poll lease moved on; stopping polling")
+            record.poll_lease_lost()
             self.lease.forget()
             return offset
         except NotReplicated as exc:     # not confirmed: the same getUpdates(offset) fetches it again
             logger.warning("Intake: {}; not confirming the batch to Telegram, fetching it again", exc)
             return offset
         self.updates_stored += added
+        record.polled("poll", updates, len(batch.entries) - added, batch.rejected)
         if len(batch.entries) > added:
             logger.info("Intake skipped {} update(s) already seen", len(batch.entries) - added)
         return batch.next_offset
 
     async def _on_api_error(self, exc: ApiError, backoff: Backoff) -> None:
         await self._record_error(exc)
+        record.poll_failed(exc.code)
         if exc.code == 401:
             logger.critical("The Bot API rejected the bot token (401 {}): check BOT_TOKEN; stopping", exc.description)
             raise FatalApiError(exc.description)
@@ -166,9 +174,9 @@ class Poller:
 
     async def _record_error(self, exc: ApiError) -> None:
         """Keep the last getUpdates error for `botrunner status` (a 409 or 401 is otherwise only in the journal)."""
-        record = json.dumps({"code": exc.code, "description": exc.description, "at": int(time.time() * 1000)})
+        last_error = json.dumps({"code": exc.code, "description": exc.description, "at": int(time.time() * 1000)})
         try:
-            await self.intake.client.set(self.intake.keys.poll_error, record, ex=7 * 86400)
+            await self.intake.client.set(self.intake.keys.poll_error, last_error, ex=7 * 86400)
         except Exception as err:  # status is a convenience: never let it stop the poller
             logger.debug("Could not record the poll error for status: {!r}", err)
 

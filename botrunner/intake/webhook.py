@@ -30,6 +30,7 @@ from loguru import logger
 from botrunner.config.settings import Settings
 from botrunner.intake.store import Intake, prepare
 from botrunner.intake.webhook_batch import CoalescingIntake
+from botrunner.metrics import record
 from botrunner.web.forwarded import client_address, inside, networks
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class WebhookIntake:
             self.log_once("unavailable", f"Webhook: Redis could not store update {batch.entries[0][0]} "
                           f"({exc!r}); answered 503 so Telegram retries")
             return web.Response(status=503, text="update not stored, retry", headers={"Retry-After": "1"})
+        record.intake("webhook", [update], 0, 0)
         return web.Response(text="ok")
 
     def refusal(self, request: web.Request) -> tuple[str, int, str] | None:
@@ -106,6 +108,7 @@ class WebhookIntake:
     async def reject(self, reason: str, status: int, detail: str) -> web.Response:
         """Count (here and in Redis, best effort), log now and then, answer `status`; nothing stored."""
         self.counts[reason] += 1
+        record.webhook_refused(reason)
         self.log_once(reason, f"Webhook: refused a POST ({status}): {detail}")
         try:
             await cast(Awaitable[int], self.redis.hincrby(self.rejected_key, reason, 1))

@@ -13,6 +13,7 @@ import asyncio
 from collections import Counter
 
 from botrunner.intake.store import Intake
+from botrunner.metrics import record
 
 MAX_BATCH = 200
 Entry = tuple[int, int, str]        # (update_id, lane, raw json), as prepare() builds them
@@ -56,6 +57,7 @@ class CoalescingIntake:
             return
         self.counts["stored"] += added
         self.counts["duplicate"] += len(batch) - added
+        record.intake("webhook", [], len(batch) - added, 0)
         for _, done in batch:
             if not done.done():
                 done.set_result(None)

@@ -24,6 +24,7 @@ from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Registry
 from botrunner.lease import renew_interval_s
+from botrunner.metrics import record
 from botrunner.redis_keys import GROUP
 from botrunner.redis_replies import text
 
@@ -92,6 +93,7 @@ class LaneReader:
                 on_beat()
             except Exception as exc:   # Redis unreachable: leases lapse locally; keep trying
                 logger.warning("Lane keeper: {!r}", exc)
+                record.redis_error("lanes", exc)
             try:
                 await asyncio.wait_for(self.stopping.wait(), interval)
             except asyncio.TimeoutError:
@@ -178,6 +180,7 @@ class LaneReader:
                 continue
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
+                record.redis_error("lanes", exc)
                 await asyncio.sleep(1.0)
                 continue
             finally:

@@ -16,6 +16,7 @@ from loguru import logger
 
 from botrunner.errors import LaneLost
 from botrunner.lanes.leases import Fence
+from botrunner.metrics import record
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
 # KEYS: lane stream, attempts hash, done bucket, lane owner, faults hash, outbox journal.
@@ -77,8 +78,9 @@ class Completion:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
         return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
-    async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None) -> None:
-        """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out."""
+    async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None) -> bool:
+        """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out.
+        False when the entry was acknowledged already (another worker finished it first)."""
         owner_key = fence.key if fence else self.keys.lane_owner(lane)
         done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id),
                                           owner_key, self.keys.faults, self.keys.send_journal(update_id)],
@@ -86,6 +88,7 @@ class Completion:
                                           self.keys.bucket_field(update_id)])
         if done == -1:
             raise LaneLost(f"lane {lane} changed owner before update {update_id} was acknowledged")
+        return bool(done)
 
     async def count_fault(self, name: str) -> None:
         """One more fault survived, in the `faults` hash `botrunner status` shows."""
@@ -95,6 +98,7 @@ class Completion:
         """Acknowledge an entry that needs no handling (already completed)."""
         await self.client.xack(self.keys.lane(lane), GROUP, entry_id)
         await self.client.hdel(self.keys.attempts(lane), entry_id)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
+        record.update_duplicate()
 
     async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
                           attempts: int) -> None:
@@ -104,5 +108,6 @@ class Completion:
                   self.keys.send_journal(update_id)],
             args=[entry_id, GROUP, update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
                   DEAD_LETTERS_KEPT])
+        record.dead_lettered()
         logger.error("Update {} dead-lettered after {} attempt(s) (lane {}): {}", update_id, attempts, lane,
                      error.splitlines()[-1] if error else "unknown error")

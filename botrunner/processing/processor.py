@@ -33,6 +33,7 @@ from botrunner.bot.states import StateStore
 from botrunner.errors import HandlerTimeout, LaneLost, Unparseable
 from botrunner.lanes.chat_order import Job
 from botrunner.lanes.leases import Fence
+from botrunner.metrics import record
 from botrunner.processing.completion import Completion
 from botrunner.processing.handler_pool import HandlerPool
 from botrunner.redis_replies import text
@@ -150,6 +151,7 @@ class Processor:
                     return None
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
+                record.update_retried()
                 await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
                 if not self.lane_valid(job.lane):
                     self.on_lapsed(job.lane)
@@ -169,7 +171,7 @@ class Processor:
             try:
                 await self.deliver(update_id, data, ctx.outbox, fence)     # after the flush hooks, before the marker
                 await self._commit_state(ctx, update_id)      # with the outbox, before the marker
-                await self.completion.complete(job.lane, job.entry_id, update_id, fence)
+                acked = await self.completion.complete(job.lane, job.entry_id, update_id, fence)
             except LaneLost as exc:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
                                update_id, exc)
@@ -179,6 +181,7 @@ class Processor:
                                update_id, exc)
                 await asyncio.sleep(1.0)
                 continue
+            record.update_done(job.entry_id, ctx.route, acked)
             self.handled += 1
             return
 

@@ -21,6 +21,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from botrunner.backoff import Backoff
 from botrunner.intake.store import routing_id
 from botrunner.lanes.leases import Fence
+from botrunner.metrics import record
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import BROADCAST, COUNTED, NOTIFY, REPLY, FloodLimiter
 from botrunner.sender.journal import OutboxJournal, call_key, update_user
@@ -127,6 +128,7 @@ class Sender:
                 limited += 1
                 scope = await self.limiter.freeze(chat, seconds(exc))
                 self.metrics.count_429(scope)
+                record.send_limited(method, scope)
                 logger.warning("{} to chat {}: 429 retry after {}s; {} frozen for every worker", method, chat,
                                seconds(exc), scope)
                 if limited >= MAX_429:
@@ -134,6 +136,7 @@ class Sender:
                 continue
             except (Forbidden, BadRequest, ChatMigrated) as exc:
                 if chat is not None and is_gone(exc):
+                    record.send(method, "403")
                     await self._flag(chat, exc)
                     return "blocked", None
                 return self._failed(method, chat, str(exc))
@@ -142,11 +145,13 @@ class Sender:
                 if retry.failures >= self.attempts:
                     return self._failed(method, chat, f"{retry.failures} attempts: {exc!r}")
                 self.metrics.retries += 1
+                record.send(method, "retry")
                 await asyncio.sleep(delay)
                 continue
             except TelegramError as exc:     # 401/404/409 and the like: retrying cannot help
                 return self._failed(method, chat, repr(exc))
             self.metrics.sent += 1
+            record.send(method, "ok")
             return "sent", result
 
     async def _wait_for_slot(self, method: str, chat: int | str | None, send_class: str, paid: bool) -> bool:
@@ -160,6 +165,7 @@ class Sender:
                 await asyncio.sleep(wait_s)
             if status > 0:       # a reserved slot: go; a bulk call asks again after the hint
                 self.metrics.waited_ms += int((time.monotonic() - started) * 1000)
+                record.limiter_waited(time.monotonic() - started)
                 return True
 
     async def _flag(self, chat: int | str, exc: TelegramError) -> None:
@@ -183,6 +189,7 @@ class Sender:
 
     def _failed(self, method: str, chat: int | str | None, why: str) -> tuple[str, str]:
         self.metrics.failed += 1
+        record.send(method, "error")
         logger.warning("{} to chat {} failed: {}", method, chat, why)
         return "failed", why
 

@@ -26,6 +26,7 @@ from botrunner.config.settings import Settings
 from botrunner.errors import ApiError, HaltServer
 from botrunner.intake.poller import long_poll_timeout
 from botrunner.memory import rss_mb
+from botrunner.metrics import multiproc, record
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
 from botrunner.supervisor.pipeline_guard import EXIT_UNSAFE, RECHECK_S, guard_at_start, split_database
@@ -89,6 +90,7 @@ class Supervisor:
 
     def start(self) -> None:
         """Embedded Redis if needed, signals, the first workers, READY=1."""
+        multiproc.prepare(self.settings)           # before any worker: the metric files start empty
         if self.settings.embedded_redis:
             self.embedded = start_embedded_redis(self.settings)
         self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
@@ -205,6 +207,7 @@ class Supervisor:
 
     def manage_workers(self) -> None:
         """Bring the number of live workers to the target (plus one while a roll's new worker boots)."""
+        record.workers_running(len(self.workers))
         target = self.num_workers + (1 if self.roll_new is not None else 0)
         live = [pid for pid, w in self.workers.items() if not w.retiring]
         if len(live) < target and time.monotonic() >= self.next_spawn_at:
@@ -235,6 +238,7 @@ class Supervisor:
         new = self.workers[self.roll_new]
         old = self.workers[self.rolling[0]]
         if new.heartbeat.last_update() != new.booted_beat and not old.retiring:
+            record.worker_restart("rolled")
             self.retire(self.rolling[0], f"rolled; replaced by worker {self.roll_new}")
             self.rolling.pop(0)
             self.roll_new = None
@@ -274,6 +278,7 @@ class Supervisor:
         for pid, worker in list(self.workers.items()):
             size = rss_mb(pid)
             if size > self.settings.max_worker_memory_mb and not worker.retiring:
+                record.worker_restart("memory")
                 self.retire(pid, f"RSS {size:.0f} MB passed MAX_WORKER_MEMORY_MB={self.settings.max_worker_memory_mb}")
 
     def reap_workers(self, halt: bool = True) -> None:
@@ -287,6 +292,7 @@ class Supervisor:
                 return
             worker = self.workers.get(pid)
             self.forget(pid)
+            multiproc.process_dead(pid)            # its live gauges go; its counters stay in the sums
             if worker is None:
                 continue
             try:
@@ -297,6 +303,7 @@ class Supervisor:
 
     def log_exit(self, pid: int, status: int, worker: Worker) -> None:
         lived = time.monotonic() - worker.spawned_at
+        record.worker_exited(status, worker.aborted, worker.retiring)
         if os.WIFSIGNALED(status):
             sig = signal.Signals(os.WTERMSIG(status))
             note = ": perhaps out of memory" if sig == signal.SIGKILL else ""

@@ -7,7 +7,7 @@ pipeline, so a handler that must do synchronous work hands it to a thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -24,3 +24,4 @@ class WebEnv:
     redis: aioredis.Redis        # the worker's async pool on REDIS_DEDUP_DB (the pipeline's database)
     keys: Keys                   # the bot's Redis key layout
     worker_id: str               # "<host>:<pid>:<nonce>", as in the worker registry
+    services: Any = None         # the worker's Services (its `store` answers /readyz's database check)

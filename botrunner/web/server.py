@@ -20,6 +20,7 @@ from loguru import logger
 
 from botrunner.config.settings import Settings
 from botrunner.intake import webhook
+from botrunner.metrics import http as metrics_http
 from botrunner.web.env import WebEnv
 from botrunner.web.limits import ConnectionGuard, limits_middleware
 
@@ -32,8 +33,8 @@ class Feature(Protocol):
     def mount(self, app: web.Application, env: WebEnv) -> None: ...
 
 
-#: Every feature the server can mount, in mounting order (later: MiniApp, admin, metrics, health).
-FEATURES: list[Feature] = [webhook]
+#: Every feature the server can mount, in mounting order (later: MiniApp, admin).
+FEATURES: list[Feature] = [webhook, metrics_http]
 
 
 def enabled_features(settings: Settings, features: list[Feature] | None = None) -> list[Feature]:

@@ -39,6 +39,9 @@ from botrunner.lanes.leases import LaneLeases
 from botrunner.lanes.membership import Registry
 from botrunner.lanes.reader import LaneReader
 from botrunner.logs import setup_from_settings
+from botrunner.memory import rss_mb
+from botrunner.metrics import record
+from botrunner.metrics.http import MetricsEnv, start_site
 from botrunner.processing.completion import Completion
 from botrunner.processing.handler_pool import HandlerPool
 from botrunner.processing.processor import Processor
@@ -136,7 +139,8 @@ class Worker:
                             lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned})
         processor.on_lapsed = reader.lapsed
         await self._wait_for_redis(reader)
-        await self._start_web(WebEnv(s, client, keys, worker_id))
+        await self._start_web(WebEnv(s, client, keys, worker_id, services))
+        metrics_site = await start_site(MetricsEnv(s, client, keys, services))     # METRICS_LISTEN, when set
         username = asyncio.create_task(learn_username(
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
@@ -150,6 +154,8 @@ class Worker:
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
         await reader.registry.leave()
+        if metrics_site is not None:
+            await metrics_site.cleanup()
         # on_worker_stop: close storage
         await loop.run_in_executor(handlers.executor, self._loaded_router().worker_stopped, services)
         await sender.close()
@@ -186,6 +192,7 @@ class Worker:
                 return
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 logger.warning("Redis is not reachable ({!r}); retrying", exc)
+                record.redis_error("worker", exc)
                 await asyncio.sleep(1.0)
 
     async def _until_stopped(self, tasks: dict[str, asyncio.Task]) -> int:
@@ -245,6 +252,7 @@ class Worker:
         """The local heartbeat: never waits on the network, so a silent Redis does not get us SIGABRTed."""
         while True:
             self.heartbeat.notify()
+            record.worker_alive(rss_mb(self.pid) * 1024 * 1024)
             if os.getppid() != self.ppid:
                 logger.warning("Supervisor {} is gone; stopping", self.ppid)
                 self.stopping.set()
@@ -266,6 +274,7 @@ class Worker:
             await asyncio.wait_for(self.metrics.publish(), self.settings.redis_timeout_s)
         except Exception as exc:               # counters for `botrunner status`: a Redis blip only delays them
             logger.debug("Could not publish sender metrics: {!r}", exc)
+            record.redis_error("worker", exc)
 
 
 def pipeline_redis(s: Settings) -> aioredis.Redis:

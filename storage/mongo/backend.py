@@ -13,6 +13,7 @@ from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from botrunner.metrics.mongo_pool import PoolMetrics
 from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.instrumentation import RoundTrips
 from storage.mongo import imports as mongo_imports
@@ -35,7 +36,8 @@ def connect(url: str, max_pool_size: int = 200, min_pool_size: int = 20, timeout
     """A MongoClient for this process (call after fork: PyMongo clients are not fork-safe)."""
     return MongoClient(url, maxPoolSize=max_pool_size, minPoolSize=min_pool_size, retryWrites=True,
                        connectTimeoutMS=timeout_ms, serverSelectionTimeoutMS=timeout_ms,
-                       socketTimeoutMS=max(timeout_ms, 30000), appname="botrunner")
+                       socketTimeoutMS=max(timeout_ms, 30000), appname="botrunner",
+                       event_listeners=[PoolMetrics(max_pool_size)])
 
 
 class Counted:
@@ -51,8 +53,8 @@ class Counted:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self._round_trips.add()
-            return attr(*args, **kwargs)
+            with self._round_trips.timed(name):
+                return attr(*args, **kwargs)
         return call
 
 
@@ -94,6 +96,9 @@ class MongoStore(Store):
         kwargs = {} if older_than_s is None else {"older_than_s": older_than_s}
         return (self.money_ops.repair(**kwargs) + self.points.repair_refunds(**kwargs)
                 + self.submissions.repair_unpaid(**kwargs))
+
+    def ping(self) -> None:
+        self.client.admin.command("ping")
 
     def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
         inserted, rejected = mongo_imports.import_records(self, table, records)

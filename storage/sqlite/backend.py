@@ -47,6 +47,9 @@ class SQLiteStore(Store):
     def repair(self) -> int:
         return 0  # every money movement is one transaction: nothing can be left half done
 
+    def ping(self) -> None:
+        self.db.scalar("SELECT 1")
+
     def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
         inserted, rejected = sqlite_imports.import_records(self.db, table, records)
         if table == "users":
@@ -149,7 +152,8 @@ class SQLiteClaims(ClaimRepository):
             row = tx.one("SELECT nonce FROM claims WHERE withdrawal_id = ?", (withdrawal_id,))
             if row:
                 return row["nonce"]
-            nonce = tx.one("SELECT COALESCE(MAX(nonce), 0) + 1 AS n FROM claims WHERE user_id = ?", (user_id,))["n"]
+            top = tx.one("SELECT COALESCE(MAX(nonce), 0) + 1 AS n FROM claims WHERE user_id = ?", (user_id,))
+            nonce = top["n"] if top else 1          # an aggregate: there is always a row
             tx.execute("INSERT INTO claims (withdrawal_id, user_id, nonce, created_at) VALUES (?, ?, ?, ?)",
                        (withdrawal_id, user_id, nonce, now()))
             return nonce

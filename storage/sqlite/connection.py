@@ -79,12 +79,12 @@ class SQLiteDatabase:
             os.close(fd)          # closing the descriptor releases the lock
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        self.round_trips.add()
-        return [dict(row) for row in self.connection().execute(sql, args).fetchall()]
+        with self.round_trips.timed("query"):
+            return [dict(row) for row in self.connection().execute(sql, args).fetchall()]
 
     def query_one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
-        self.round_trips.add()
-        row = self.connection().execute(sql, args).fetchone()
+        with self.round_trips.timed("query"):
+            row = self.connection().execute(sql, args).fetchone()
         return dict(row) if row is not None else None
 
     def scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
@@ -93,15 +93,15 @@ class SQLiteDatabase:
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run one statement in autocommit; returns the number of rows changed."""
-        self.round_trips.add()
-        return self.connection().execute(sql, args).rowcount
+        with self.round_trips.timed("execute"):
+            return self.connection().execute(sql, args).rowcount
 
     @contextmanager
     def transaction(self) -> Iterator["Transaction"]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back if the block raises."""
         conn = self.connection()
-        self.round_trips.add()
-        conn.execute("BEGIN IMMEDIATE")
+        with self.round_trips.timed("begin"):       # waits here for the write lock
+            conn.execute("BEGIN IMMEDIATE")
         try:
             yield Transaction(conn, self.round_trips)
             conn.execute("COMMIT")
@@ -129,12 +129,12 @@ class Transaction:
         self.round_trips = round_trips
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        self.round_trips.add()
-        return self.conn.execute(sql, args)
+        with self.round_trips.timed("execute"):
+            return self.conn.execute(sql, args)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        self.round_trips.add()
-        return self.conn.executemany(sql, rows).rowcount
+        with self.round_trips.timed("executemany"):
+            return self.conn.executemany(sql, rows).rowcount
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
         row = self.execute(sql, args).fetchone()

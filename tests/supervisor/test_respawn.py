@@ -13,7 +13,7 @@ from botrunner.supervisor.arbiter import Supervisor
 
 
 def worker(lived_s: float) -> SimpleNamespace:
-    return SimpleNamespace(spawned_at=time.monotonic() - lived_s, retiring=False)     # monotonic, like Worker
+    return SimpleNamespace(spawned_at=time.monotonic() - lived_s, retiring=False, aborted=False)     # monotonic, like Worker
 
 
 def exited(code: int) -> int:
