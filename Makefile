@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench install install-test install-bench emulator clean
+.PHONY: demo test test-deps lint bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,23 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-test: install-test lint
+# Debian packages the tests drive as real components. One `need` line per package:
+# $(call need,<command>,<apt package>) installs the package when the command is missing (apt-get,
+# through sudo when not root) and fails loudly, naming it, when it cannot.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+define need
+	@if ! command -v $(1) >/dev/null 2>&1 && [ ! -x /usr/sbin/$(1) ]; then \
+		echo "test-deps: $(1) is missing; installing the Debian package $(2)"; \
+		{ command -v apt-get >/dev/null 2>&1 && { $(SUDO) apt-get install -y $(2) || \
+		  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y $(2); }; }; } || \
+		{ echo "test-deps: could not install $(2) (needed for $(1)): install it and rerun" >&2; exit 1; }; \
+	fi
+endef
+
+test-deps:
+	$(call need,nginx,nginx)
+
+test: install-test test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench

@@ -40,11 +40,12 @@ def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
     """Start the supervisor and its worker processes."""
     from botrunner.supervisor.arbiter import Supervisor
     settings = settings.replace(workers=workers, telegram_api_url=api_url.rstrip("/") if api_url else None)
-    if settings.use_webhook:
-        click.echo("botrunner start: USE_WEBHOOK=true, but webhook intake is not built yet: botrunner receives "
-                   "updates by long polling (one fenced poller per token). Unset USE_WEBHOOK; if a webhook is set "
-                   "for the bot, remove it with deleteWebhook (pending updates are kept).", err=True)
-        sys.exit(EXIT_CONFIG)
+    if settings.use_webhook:      # webhook mode: the secret is checked with the settings; the URL here
+        from botrunner.intake.webhook_registration import set_problem
+        problem = set_problem(settings)
+        if problem:
+            click.echo(f"botrunner start: {problem}", err=True)
+            sys.exit(EXIT_CONFIG)
     if not settings.bot_token:
         if settings.telegram_api_url == "https://api.telegram.org":
             click.echo("botrunner start: BOT_TOKEN is not set (get one from @BotFather), or point --api-url at a "
@@ -52,6 +53,75 @@ def start(settings: Settings, workers: int | None, api_url: str | None) -> None:
             sys.exit(EXIT_CONFIG)
         settings = settings.replace(bot_token=LOCAL_TOKEN)
     sys.exit(Supervisor(settings).run())
+
+
+# --- webhook: operator commands around setWebhook (docs/webhook.md) ---
+@main.group()
+def webhook() -> None:
+    """The bot's webhook at the Bot API: info, set (WEBHOOK_URL + secret), delete (back to polling)."""
+
+
+def _webhook_settings(settings: Settings, api_url: str | None) -> Settings:
+    settings = settings.replace(telegram_api_url=api_url.rstrip("/") if api_url else None)
+    if settings.bot_token:
+        return settings
+    if settings.telegram_api_url == "https://api.telegram.org":
+        raise click.UsageError("BOT_TOKEN is not set (or pass --api-url of a local Bot API server)")
+    return settings.replace(bot_token=LOCAL_TOKEN)
+
+
+def _api_failure(exc: Exception) -> None:
+    click.echo(f"botrunner webhook: {exc}", err=True)
+    sys.exit(1)
+
+
+@webhook.command("info")
+@click.option("--api-url", default=None, help="Bot API server base URL (default: TELEGRAM_API_URL).")
+@pass_settings
+def webhook_info_cmd(settings: Settings, api_url: str | None) -> None:
+    """Show getWebhookInfo (URL, pending updates, last error) and the POSTs botrunner refused."""
+    from botrunner.intake import webhook_registration as reg
+    from botrunner.intake.raw_api import ApiError
+    settings = _webhook_settings(settings, api_url)
+    try:
+        info = reg.webhook_info(settings)
+    except ApiError as exc:
+        _api_failure(exc)
+    for line in reg.info_lines(info, reg.rejected_counts(settings)):
+        click.echo(line)
+
+
+@webhook.command("set")
+@click.option("--api-url", default=None, help="Bot API server base URL (default: TELEGRAM_API_URL).")
+@pass_settings
+def webhook_set_cmd(settings: Settings, api_url: str | None) -> None:
+    """setWebhook(WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET, WEBHOOK_MAX_CONNECTIONS); pending updates are kept."""
+    from botrunner.bot.router import load_router
+    from botrunner.intake import webhook_registration as reg
+    from botrunner.intake.raw_api import ApiError
+    settings = _webhook_settings(settings, api_url)
+    problem = reg.set_problem(settings)
+    if problem:
+        raise click.UsageError(problem)
+    try:
+        click.echo(reg.set_webhook(settings, reg.allowed_updates(load_router(settings.bot_handlers))))
+    except ApiError as exc:
+        _api_failure(exc)
+
+
+@webhook.command("delete")
+@click.option("--api-url", default=None, help="Bot API server base URL (default: TELEGRAM_API_URL).")
+@pass_settings
+def webhook_delete_cmd(settings: Settings, api_url: str | None) -> None:
+    """deleteWebhook, keeping pending updates: then start with USE_WEBHOOK unset to long-poll."""
+    from botrunner.intake import webhook_registration as reg
+    from botrunner.intake.raw_api import ApiError
+    try:
+        reg.delete_webhook(_webhook_settings(settings, api_url))
+    except ApiError as exc:
+        _api_failure(exc)
+    click.echo("webhook deleted (pending updates kept); start without USE_WEBHOOK to receive them by polling")
+# --- end webhook ---
 
 
 @main.command()
@@ -112,15 +182,39 @@ def emulator(host: str, port: int, flood: bool, flood_chat_rate: float, flood_ch
               help="Seconds after which a missing reply counts as a failure.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--webhook", "webhook_url", default=None, help="The guide's webhook test: POST the updates to this "
+              "URL (replies timed too when --api-url / TELEGRAM_API_URL is a local Bot API server).")
+@click.option("--secret", default=None, help="Webhook mode: the secret header (default: TELEGRAM_WEBHOOK_SECRET).")
+@click.option("--timeout", "post_timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Webhook mode: seconds a POST may take.")
 @pass_settings
 def loadtest(settings: Settings, api_url: str | None, token: str | None, requests_: int, batches: int,
              interval: float, rate: float | None, duration: float, users: int, first_user_id: int | None,
-             reply_timeout: float, as_json: bool, quiet: bool) -> None:
+             reply_timeout: float, as_json: bool, quiet: bool, webhook_url: str | None, secret: str | None,
+             post_timeout: float) -> None:
     """Drive simulated /start users at a bot through the local Bot API server; report latency, PASS/FAIL."""
     import asyncio
     import json
 
     from botrunner.tools import loadtest as lt
+    if webhook_url:               # --- webhook mode (docs/webhook.md) ---
+        import random
+
+        import uvloop  # the client loop: less of its own time in the measured latencies
+
+        from botrunner.tools import webhook_loadtest as wl
+        replies_at = api_url or (settings.telegram_api_url if settings.telegram_api_url != "https://api.telegram.org"
+                                 else None)
+        secret = secret or settings.webhook_secret
+        if not secret:
+            raise click.BadParameter("the webhook's secret: --secret or TELEGRAM_WEBHOOK_SECRET", param_hint="--secret")
+        title = wl.describe(webhook_url, requests_, batches, interval, post_timeout)
+        webhook_run = uvloop.run(wl.run_webhook_load(
+            webhook_url, secret, requests=requests_, batches=batches, interval=interval, timeout=post_timeout,
+            first_id=first_user_id or random.randrange(1, 4000) * 1_000_000, api_url=replies_at,
+            token=token or settings.bot_token or LOCAL_TOKEN, reply_timeout=reply_timeout))
+        click.echo(json.dumps(wl.as_json(webhook_run, title)) if as_json else wl.report(webhook_run, title))
+        sys.exit(0 if webhook_run.passed() else 1)
     api_url = api_url or settings.telegram_api_url
     if api_url == "https://api.telegram.org":
         raise click.BadParameter("load tests run against a local Bot API server: --api-url http://127.0.0.1:8081 "

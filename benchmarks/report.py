@@ -124,5 +124,13 @@ def write_markdown(results: list[dict], args, command: str, elapsed_s: float, pa
              "p95 < 500 ms, p99 < 1000 ms).", "", "## Machine", "", *machine(), "", METHOD, PROFILING, "## Every run", "",
              *runs_table(results), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + kept_sections(path))
     return path
+
+
+def kept_sections(path: Path) -> str:
+    """Sections other benchmarks own (between <!-- name:begin --> and <!-- name:end -->), kept as they are."""
+    import re
+    old = path.read_text() if path.exists() else ""
+    blocks = re.finditer(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
+    return "".join(f"\n{block.group(0)}\n" for block in blocks)

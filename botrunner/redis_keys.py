@@ -100,3 +100,8 @@ class Keys:
 
     def send_journal(self, update_id: int | str) -> str:  # hash seq -> outcome of each sent call, 24 h
         return f"{self.prefix}send:journal:{update_id}"
+
+    # --- webhook intake ---
+    @property
+    def webhook_rejected(self) -> str:    # hash reason -> refused webhook POSTs (401, 403, 400), all workers
+        return self.prefix + "webhook:rejected"

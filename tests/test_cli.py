@@ -6,13 +6,14 @@ from click.testing import CliRunner
 import cli
 
 
-def test_start_refuses_webhook_mode_until_it_is_built(monkeypatch):
+def test_start_refuses_webhook_mode_without_a_secret(monkeypatch):
     for name, value in {"USE_WEBHOOK": "true", "WEBHOOK_URL": "https://bot.example.org/hook",
-                        "TELEGRAM_WEBHOOK_SECRET": "s3cret", "BOT_TOKEN": "123:abc"}.items():
+                        "BOT_TOKEN": "123:abc"}.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET", raising=False)
     result = CliRunner().invoke(cli.main, ["--env-file", "/nonexistent", "start"])
     assert result.exit_code == cli.EXIT_CONFIG
-    assert "webhook intake is not built yet" in result.output and "deleteWebhook" in result.output
+    assert "TELEGRAM_WEBHOOK_SECRET" in result.output and "secrets.token_urlsafe(32)" in result.output
 
 
 def test_start_without_token_against_telegram_says_what_to_do(monkeypatch):

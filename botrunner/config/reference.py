@@ -12,6 +12,7 @@ GROUPS = {
     "sender": "Sender (outgoing calls, flood control)",
     "redis": "Redis",
     "storage": "Storage, cache and sessions",
+    "web": "HTTP front (webhook server, later MiniApp, admin, metrics)",
     "miniapp": "MiniApp",
     "bot": "The airdrop bot",
     "logging": "Logging",

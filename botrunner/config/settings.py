@@ -104,6 +104,22 @@ def id_list(raw: str) -> tuple[int, ...]:
         raise ValueError("a comma-separated list of integer Telegram ids") from None
 
 
+def cidr_list(raw: str) -> tuple[str, ...]:
+    import ipaddress
+    parts = tuple(part for part in re.split(r"[,\s]+", raw.strip()) if part)
+    try:
+        return tuple(str(ipaddress.ip_network(part, strict=False)) for part in parts)
+    except ValueError:
+        raise ValueError("a comma-separated list of networks such as 149.154.160.0/20") from None
+
+
+def host_port(raw: str) -> str:
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("host:port, such as 127.0.0.1:8443 or [::]:8443")
+    return raw.strip()
+
+
 def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
         secret: bool = False, group: str = "general") -> Any:
     """Declare one setting: its variable, parser, default (typed) and one-line description."""
@@ -121,10 +137,11 @@ class Settings:
                          secret=True, group="telegram")
     telegram_api_url: str = env("TELEGRAM_API_URL", url("http", "https"), "https://api.telegram.org",
                                 "Bot API server base; requests go to URL/bot<token>/<method>.", group="telegram")
-    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling. "
-                            "Not built yet: `start` refuses it.",
+    use_webhook: bool = env("USE_WEBHOOK", boolean, False, "Receive updates by webhook instead of long polling "
+                            "(needs WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET; see docs/webhook.md).",
                             group="telegram")
-    webhook_url: str = env("WEBHOOK_URL", url("https"), "", "Public HTTPS URL Telegram posts updates to.",
+    webhook_url: str = env("WEBHOOK_URL", url("https", "http"), "", "Public URL Telegram posts updates to "
+                           "(https://, except with a local Bot API server); `start` registers it with setWebhook.",
                            group="telegram")
     webhook_secret: str = env("TELEGRAM_WEBHOOK_SECRET", pattern(r"[A-Za-z0-9_-]{1,256}", "1..256 characters of A-Z a-z 0-9 _ -"),
                               "", "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; checked in constant time.",
@@ -132,6 +149,33 @@ class Settings:
     webhook_response_timeout_ms: int = env("WEBHOOK_RESPONSE_TIMEOUT_MS", integer(100, 60000), 25000,
                                            "Longest time a webhook request may take before it is answered.",
                                            group="telegram")
+    # --- webhook intake and the HTTP front ---
+    webhook_path: str = env("WEBHOOK_PATH", pattern(r"/[A-Za-z0-9/_.~-]*", "a URL path starting with /"),
+                            "/webhook", "Path the workers accept webhook POSTs on.", group="telegram")
+    webhook_port: int = env("WEBHOOK_PORT", integer(0, 65535), 0, "The guide's name for the port of WEB_LISTEN "
+                            "(0: take the port from WEB_LISTEN).", group="telegram")
+    webhook_max_connections: int = env("WEBHOOK_MAX_CONNECTIONS", integer(1, 100), 40, "max_connections sent "
+                                       "with setWebhook: concurrent POSTs Telegram opens.", group="telegram")
+    webhook_trusted_networks: tuple = env("WEBHOOK_TRUSTED_NETWORKS", cidr_list, (), "CIDRs webhook POSTs may "
+                                          "come from, e.g. 149.154.160.0/20,91.108.4.0/22 (unset: any address).",
+                                          group="telegram")
+    web_listen: str = env("WEB_LISTEN", host_port, "127.0.0.1:8443", "host:port every worker's HTTP server "
+                          "listens on (SO_REUSEPORT: all workers of a host share it).", group="web")
+    web_trusted_proxies: tuple = env("WEB_TRUSTED_PROXIES", cidr_list, ("127.0.0.1/32", "::1/128"), "Proxies "
+                                     "whose X-Forwarded-For is believed (nginx on the same host by default).",
+                                     group="web")
+    web_max_body_bytes: int = env("WEB_MAX_BODY_BYTES", integer(1024, 64 * 1024 * 1024), 1048576, "Largest "
+                                  "request body; larger ones are answered 413.", group="web")
+    web_header_timeout_s: float = env("WEB_HEADER_TIMEOUT_S", number(0.5, 300), 10.0, "A connection that "
+                                      "started a request but has not sent all its headers this long is cut off.",
+                                      group="web")
+    web_read_timeout_s: float = env("WEB_READ_TIMEOUT_S", number(0.5, 300), 10.0, "Longest time to receive a "
+                                    "request body (slower clients get 408).", group="web")
+    web_keepalive_timeout_s: float = env("WEB_KEEPALIVE_TIMEOUT_S", number(1, 3600), 75.0, "Idle keep-alive "
+                                         "connections are closed after this (keep above nginx's upstream "
+                                         "keepalive_timeout).", group="web")
+    web_max_connections: int = env("WEB_MAX_CONNECTIONS", integer(1, 1_000_000), 1000, "Open connections per "
+                                   "worker; further ones are closed at once.", group="web")
 
     # Runner
     state_dir: str = env("STATE_DIR", text, "./var", "Holds the embedded Redis and SQLite files "
@@ -372,6 +416,12 @@ class Settings:
         return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
 
     @property
+    def web_address(self) -> tuple[str, int]:
+        """(host, port) the workers' HTTP server binds: WEB_LISTEN, its port replaced by WEBHOOK_PORT if set."""
+        host, _, port = self.web_listen.rpartition(":")
+        return host.strip("[]"), self.webhook_port or int(port)
+
+    @property
     def sqlite_file(self) -> str:
         return self.sqlite_path or str(Path(self.state_dir) / "botrunner.sqlite3")
 
@@ -427,7 +477,12 @@ def _check_consistency(s: Settings) -> None:
     if s.use_webhook and not s.webhook_url:
         raise ConfigError("USE_WEBHOOK=true is invalid: expected WEBHOOK_URL to be set as well")
     if s.use_webhook and not s.webhook_secret:
-        raise ConfigError("USE_WEBHOOK=true is invalid: expected TELEGRAM_WEBHOOK_SECRET to be set as well")
+        raise ConfigError("USE_WEBHOOK=true is invalid: expected TELEGRAM_WEBHOOK_SECRET to be set as well "
+                          "(generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    default_listen = Settings.__dataclass_fields__["web_listen"].default
+    if s.webhook_port and s.web_listen != default_listen and not s.web_listen.endswith(f":{s.webhook_port}"):
+        raise ConfigError(f"WEBHOOK_PORT={s.webhook_port} is invalid: expected the port of WEB_LISTEN "
+                          f"({s.web_listen}), or unset one of them")
     if s.transfer_min_points > s.transfer_max_points:
         raise ConfigError(f"TRANSFER_MIN_POINTS={s.transfer_min_points} is invalid: expected at most "
                           f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")

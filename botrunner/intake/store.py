@@ -4,6 +4,11 @@ For each update: skip it if its update_id was seen in the last 24 h, else XADD i
 stream. Then store next_offset. Only after this returns does the poller send the next
 getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A stale poller
 (its lease value no longer current) writes nothing.
+
+Webhook intake runs the same script without the lease keys (`store_unleased`): no fence and no
+offset, only dedup + XADD. It needs no lease because Telegram itself serialises a chat: it sends
+a chat's next update only after the previous POST was answered, and the POST is answered only
+after this script returned.
 """
 from __future__ import annotations
 
@@ -18,11 +23,13 @@ from loguru import logger
 
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 
-# KEYS: poll lease, poll offset, poll last.  ARGV: lease value, next offset, key prefix, dedup ttl,
-# now (ms), then triples (update_id, lane, raw json).  Lane keys are built here from the prefix,
-# so this script (like the whole pipeline) needs one Redis, not a Redis Cluster.
+# KEYS: poll lease, poll offset, poll last (none: webhook intake, unfenced, no offset).  ARGV: lease
+# value, next offset, key prefix, dedup ttl, now (ms), then triples (update_id, lane, raw json).
+# Lane keys are built here from the prefix, so this script (like the whole pipeline) needs one
+# Redis, not a Redis Cluster.
 _INTAKE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local leased = #KEYS > 0
+if leased and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 local added = 0
@@ -32,8 +39,10 @@ for i = 6, #ARGV, 3 do
     added = added + 1
   end
 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[5])
+if leased then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[5])
+end
 return added
 """
 
@@ -109,6 +118,13 @@ class Intake:
         if added == -1:
             raise LeaseLost("the poll lease changed hands before the batch was stored")
         return int(added)
+
+    async def store_unleased(self, entries: list[tuple[int, int, str]]) -> int:
+        """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new."""
+        args: list[Any] = ["", 0, self.keys.prefix, DEDUP_TTL_S, int(time.time() * 1000)]
+        for entry in entries:
+            args.extend(entry)
+        return int(await self._script(keys=[], args=args))
 
     async def offset(self) -> int:
         """The stored next offset (0 when none: ask for everything pending)."""

@@ -4,6 +4,7 @@ Signal handlers only enqueue. The main loop is a fixed sequence: wait (1 s, or u
 dispatch queued signals to handle_<name>, kill workers whose heartbeat stopped, recycle workers
 over MAX_WORKER_MEMORY_MB, reap, roll one worker if a SIGHUP is in progress, respawn (with
 backoff after quick deaths), and tell systemd how things are.
+In webhook mode the supervisor calls setWebhook once per start, before the first worker.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from loguru import logger
 
 from botrunner.config.settings import Settings
 from botrunner.intake.poller import long_poll_timeout
+from botrunner.intake.raw_api import ApiError
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
@@ -62,8 +64,8 @@ class Supervisor:
     # --- lifecycle ---
     def run(self) -> int:
         """Start, loop until a stop, stop; returns the process exit status."""
-        self.start()
         try:
+            self.start()           # may halt: setWebhook refused
             while True:
                 sig = self.sig_queue.pop(0) if self.sig_queue else None
                 if sig is None:
@@ -98,6 +100,9 @@ class Supervisor:
         for sig in SIGNALS:
             signal.signal(sig, self.signal)
         signal.signal(signal.SIGCHLD, self.handle_chld)
+        self.claim_web_port()
+        if self.settings.use_webhook:
+            self.register_webhook()
         logger.info("Supervisor {} starting {} worker(s); Bot API {}", os.getpid(), self.num_workers,
                     self.settings.telegram_api_url)
         self.manage_workers()
@@ -308,9 +313,45 @@ class Supervisor:
         if self.respawn_delay:
             logger.warning("Respawning in {:.1f}s", self.respawn_delay)
 
+    # --- webhook ---
+    def claim_web_port(self, wait_s: float = 15.0) -> None:
+        """Refuse to start when another process listens on WEB_LISTEN (with SO_REUSEPORT it would get
+        a share of our connections). Orphaned workers of a killed predecessor are waited for."""
+        from botrunner.web.server import enabled_features, port_taken
+        if not enabled_features(self.settings):
+            return
+        host, port = self.settings.web_address
+        deadline = time.monotonic() + wait_s
+        while port_taken(host, port):
+            if time.monotonic() > deadline:
+                raise HaltServer(f"{host}:{port} (WEB_LISTEN / WEBHOOK_PORT) is in use by another process; "
+                                 "each bot on a host needs its own port")
+            time.sleep(0.5)
+
+    def register_webhook(self) -> None:
+        """setWebhook once per start (never dropping pending updates); a refusal halts with the reason."""
+        from botrunner.bot.router import load_router
+        from botrunner.intake.webhook_registration import allowed_updates, set_webhook
+        try:
+            updates = allowed_updates(load_router(self.settings.bot_handlers))
+        except Exception as exc:
+            raise HaltServer(f"cannot load BOT_HANDLERS={self.settings.bot_handlers!r}: {exc!r}",
+                             WORKER_BOOT_ERROR) from exc
+        try:
+            logger.info("Webhook mode: {}", set_webhook(self.settings, updates))
+        except ApiError as exc:
+            if exc.code == 0:      # no answer: the webhook set earlier still delivers to us
+                logger.error("setWebhook got no answer ({}); serving anyway. Register it later with "
+                             "`botrunner webhook set`", exc.description)
+                return
+            raise HaltServer(f"setWebhook was refused: {exc.code} {exc.description}", WORKER_FATAL) from exc
+
     # --- systemd ---
     def pipeline_healthy(self) -> bool:
-        """The last successful poll (by any worker on any host) is recent, or we only just started."""
+        """The last successful poll (by any worker on any host) is recent, or we only just started.
+        In webhook mode Telegram pushes: there is no poll to be recent."""
+        if self.settings.use_webhook:
+            return True
         grace = long_poll_timeout(self.settings.poll_timeout_s, self.settings.poll_lease_ttl_ms) + 30
         if time.time() - self.started < grace + self.settings.poll_lease_ttl_ms / 1000:
             return True

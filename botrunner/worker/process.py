@@ -5,6 +5,9 @@ child calls `run()`, which does everything per-process in `init_process()` (sign
 RNG, the handlers module) and then builds its own clients from connection *parameters*.
 SIGTERM: warm stop (finish the poll in flight, drain within DRAIN_TIMEOUT_S, release leases);
 SIGQUIT or a second SIGTERM: cold stop. The worker also stops when its parent changes.
+In webhook mode (USE_WEBHOOK) the worker runs no poller: its HTTP server (botrunner.web) takes
+the POSTs, and on a stop it closes first, so every update it answered 200 is in a lane before
+the drain.
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ from botrunner.processing.processor import Processor
 from botrunner.redis_keys import Keys
 from botrunner.sender.metrics import MetricsPublisher
 from botrunner.sender.sender import build_sender, learn_username
+from botrunner.web.env import WebEnv
+from botrunner.web.server import WebServer, start_web
 from botrunner.worker.heartbeat import HeartbeatFile
 
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
@@ -61,6 +66,7 @@ class Worker:
         self.first_stop_at = 0.0
         self.retiring = False      # supervisor side: asked to stop (roll, recycle, fewer workers)
         self.aborted = False       # supervisor side: SIGABRT sent for a missed heartbeat
+        self.web: WebServer | None = None
 
     def run(self) -> None:
         """In the child: boot, serve, and leave with the right exit code (never returns)."""
@@ -119,12 +125,15 @@ class Worker:
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None)
         await self._wait_for_redis(leases)
+        await self._start_web(WebEnv(s, client, keys, worker_id))
         username = asyncio.create_task(learn_username(
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
-        tasks = {"poller": asyncio.create_task(poller.run()), "keeper": asyncio.create_task(reader.keep()),
-                 "reader": asyncio.create_task(reader.read()), "heartbeat": asyncio.create_task(self._beat())}
+        tasks = {"keeper": asyncio.create_task(reader.keep()), "reader": asyncio.create_task(reader.read()),
+                 "heartbeat": asyncio.create_task(self._beat())}
+        if not s.use_webhook:          # webhook mode: Telegram pushes to the HTTP server instead
+            tasks["poller"] = asyncio.create_task(poller.run())
         code = await self._until_stopped(tasks)
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
@@ -144,6 +153,13 @@ class Worker:
                 raise BootError(f"startup hook {hook.__name__} failed: {exc!r}") from exc
         return services
 
+    async def _start_web(self, env: WebEnv) -> None:
+        try:
+            self.web = await start_web(env)
+        except OSError as exc:
+            host, port = env.settings.web_address
+            raise BootError(f"cannot listen on {host}:{port} (WEB_LISTEN / WEBHOOK_PORT): {exc}") from exc
+
     async def _wait_for_redis(self, leases: LaneLeases) -> None:
         while True:
             try:
@@ -157,8 +173,8 @@ class Worker:
     async def _until_stopped(self, tasks: dict[str, asyncio.Task]) -> int:
         stop = asyncio.create_task(self.stopping.wait())
         await asyncio.wait([stop, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
-        poller = tasks["poller"]
-        if poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
+        poller = tasks.get("poller")
+        if poller is not None and poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
             return WORKER_FATAL
         for name, task in tasks.items():
             if task.done() and not task.cancelled() and task.exception() is not None:
@@ -168,17 +184,21 @@ class Worker:
 
     async def _drain(self, poller: Poller, reader: LaneReader, queues: ChatQueues,
                      tasks: dict[str, asyncio.Task]) -> None:
-        """Warm stop: finish the poll in flight and the queued updates within DRAIN_TIMEOUT_S."""
+        """Warm stop: finish the poll (or webhook POSTs) in flight and the queued updates within DRAIN_TIMEOUT_S."""
+        if self.web is not None:
+            await self.web.stop()
         poller.stop()
         reader.stop_reading()
         tasks["reader"].cancel()
         try:
-            await asyncio.wait_for(asyncio.gather(tasks["poller"], queues.wait_idle(), return_exceptions=True),
+            polled = [tasks["poller"]] if "poller" in tasks else []
+            await asyncio.wait_for(asyncio.gather(*polled, queues.wait_idle(), return_exceptions=True),
                                    self.settings.drain_timeout_s)
         except asyncio.TimeoutError:
             left = queues.drop_all()
             logger.warning("Drain deadline passed: {} queued update(s) left pending for the next owner", left)
-            tasks["poller"].cancel()
+            for task in polled:
+                task.cancel()
         reader.stop()
         for lane in reader.leases.held:
             if queues.per_lane[lane] > 0:      # a handler still runs: let this lease expire instead
