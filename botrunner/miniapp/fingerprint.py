@@ -43,15 +43,17 @@ class Verdict:
     new_device: bool
 
 
-def apply_rules(repo: Any, user_id: int, fingerprint: str, ip: str = "", ttl_s: int = 90 * 86400) -> Verdict:
+def apply_rules(repo: Any, user_id: int, fingerprint: str, ip: str = "", ttl_s: int = 90 * 86400,
+                replace: bool = True) -> Verdict:
     """Record (device, user), then decide by the earliest live holder. A user on a new device keeps
-    only the new one (device change allowed); a device another account holds refuses this one."""
+    only the new one when `replace` (device change allowed), else keeps both; a device another
+    account holds refuses this one."""
     previous = {f.fingerprint_hash for f in repo.for_user(user_id)}
     repo.record(user_id, fingerprint, ip, ttl_s=ttl_s)
     holders = repo.holders(fingerprint)
     owner = holders[0].user_id if holders else user_id
     if owner != user_id:
         return Verdict(False, owner, fingerprint not in previous)
-    if previous - {fingerprint}:
+    if replace and previous - {fingerprint}:
         repo.forget(user_id, keep=fingerprint)
     return Verdict(True, user_id, fingerprint not in previous)

@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 
 from botrunner.redis_keys import DONE_TTL_S, Keys
 
+REMEMBER_TTL_S = 86400
+
 # KEYS: journal hash, blocked set.  ARGV: user id ('' = none), 'kicked' / 'write' / ''.
 # Returns {blocked flag changed (0/1), seq, seq, ...}: the update's user wrote (or blocked us), and
 # what was already sent: one round trip before the outbox goes out.
@@ -69,3 +71,7 @@ class OutboxJournal:
             pipe.hset(key, str(seq), outcome)
             pipe.expire(key, DONE_TTL_S)
             await pipe.execute()
+
+    async def remember(self, name: str, message_id: int) -> None:
+        """Keep the id of a sent message under `name` for a day (the sender's `_remember_as`)."""
+        await self.client.set(self.keys.remembered(name), message_id, ex=REMEMBER_TTL_S)

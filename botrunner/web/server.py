@@ -20,6 +20,7 @@ from loguru import logger
 
 from botrunner.config.settings import Settings
 from botrunner.intake import webhook
+from botrunner.miniapp import http as miniapp
 from botrunner.web.env import WebEnv
 from botrunner.web.limits import ConnectionGuard, limits_middleware
 
@@ -33,7 +34,7 @@ class Feature(Protocol):
 
 
 #: Every feature the server can mount, in mounting order (later: MiniApp, admin, metrics, health).
-FEATURES: list[Feature] = [webhook]
+FEATURES: list[Feature] = [webhook, miniapp]
 
 
 def enabled_features(settings: Settings, features: list[Feature] | None = None) -> list[Feature]:
