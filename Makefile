@@ -45,6 +45,8 @@ endef
 
 test-deps:
 	$(call need,nginx,nginx)
+	$(call need,chromium,chromium)
+	$(call need,chromedriver,chromium-driver)
 
 test: install-test test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,7 +8,8 @@ applies the one-device-one-account rules (botrunner.miniapp.fingerprint.apply_ru
 the prompt, and continues with the image captcha (CAPTCHA_ENABLED) or the welcome, which pays the
 referral bonus (exactly once: referrals.pay_bonus). users.captcha_state says where a user is:
 MINIAPP_DONE (slider passed, image captcha pending) or DEVICE_TAKEN (refused: another account
-holds the device; /start repeats the notice until an admin runs /cleardevice).
+holds the device; /start repeats the notice, and verifying again passes once an admin ran
+/cleardevice for the device's holder).
 """
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ def required(ctx: Context, user) -> bool:
 
 
 def prompt(ctx: Context, user) -> None:
-    """The web_app button (or, for a refused device, the security notice again)."""
+    """The web_app button (after the security notice again for a refused device: the rules decide
+    anew at every verification, so once an admin cleared the device the next one passes)."""
     rt = runtime(ctx)
     if user.captcha_state == DEVICE_TAKEN:
         ctx.reply(rt.t(ctx, "miniapp_device_taken"))
-        return
     markup = {"inline_keyboard": [[{"text": rt.t(ctx, "btn_miniapp"), "web_app": {"url": rt.settings.miniapp_url}}]]}
     ctx.call("sendMessage", chat_id=ctx.chat_id, text=rt.t(ctx, "miniapp_prompt"), reply_markup=markup,
              _remember_as=PROMPT.format(ctx.user_id))
