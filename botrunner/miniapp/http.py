@@ -58,8 +58,8 @@ def mount(app: web.Application, env: WebEnv) -> None:
     sub.router.add_post("/api/session", api.session)
     sub.router.add_post("/api/verify", api.verify)
     path = env.settings.miniapp_path.rstrip("/")
+    app.router.add_get(path, lambda request: _to_slash(request, path))      # before the prefix: it wins
     app.add_subapp(path, sub)
-    app.router.add_get(path, lambda request: _to_slash(request, path))
 
 
 async def _to_slash(request: web.Request, path: str) -> web.StreamResponse:
