@@ -58,12 +58,12 @@ def mount(app: web.Application, env: WebEnv) -> None:
     sub.router.add_post("/api/session", api.session)
     sub.router.add_post("/api/verify", api.verify)
     path = env.settings.miniapp_path.rstrip("/")
-    app.router.add_get(path, lambda request: _to_slash(request, path))      # before the prefix: it wins
+
+    async def to_slash(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(path + "/" + (f"?{request.query_string}" if request.query_string else ""))
+
+    app.router.add_get(path, to_slash)                # before the prefix resource, so it wins
     app.add_subapp(path, sub)
-
-
-async def _to_slash(request: web.Request, path: str) -> web.StreamResponse:
-    raise web.HTTPMovedPermanently(path + "/" + (f"?{request.query_string}" if request.query_string else ""))
 
 
 def refuse(status: int, reason: str, **headers: str) -> web.Response:
