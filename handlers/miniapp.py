@@ -51,7 +51,7 @@ def on_verified(ctx: Context) -> None:
     uid = ctx.user_id
     data = event_data(ctx)
     user = rt.users.get(uid) if uid is not None else None
-    if user is None or user.is_banned():
+    if uid is None or user is None or user.is_banned():
         logger.info("Mini App verification of {} ignored: {}", uid, "no such user" if user is None else "banned")
         return
     if data.get("prompt_message_id"):

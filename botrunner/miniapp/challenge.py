@@ -13,7 +13,8 @@ import io
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from PIL import Image, ImageDraw
@@ -121,5 +122,5 @@ class Challenges:
     async def count_attempt(self, scope: str, who: str, limit: int, window_s: int) -> bool:
         """Count one attempt of `who` (a user id or an IP) in `scope`; False once past `limit` in the window."""
         key = f"{self.prefix}miniapp:attempts:{scope}:{who}"
-        count = await self.client.eval(COUNT_ATTEMPT, 1, key, window_s)
+        count = await cast(Awaitable[Any], self.client.eval(COUNT_ATTEMPT, 1, key, str(window_s)))
         return int(count) <= limit
