@@ -82,7 +82,7 @@ class Router:
         self.startup_hooks: list[WorkerHook] = []
         self.stop_hooks: list[WorkerHook] = []
         self.error_hooks: list[ErrorHook] = []
-        self.allowed_updates: list[str] = []     # kinds setWebhook asks Telegram for; []: Telegram's default set
+        self.allowed_updates: list[str] = []     # kinds setWebhook asks Telegram for (root router); []: the default set
 
     def __repr__(self) -> str:
         return f"Router({self.name!r})"
