@@ -23,11 +23,13 @@ LANES = 64
 
 @dataclass(frozen=True)
 class System:
-    """One contender: `kind` is botrunner, ptb or aiogram; `workers` only matters for botrunner."""
+    """One contender: `kind` is botrunner, ptb or aiogram; `workers` and `limits` only matter for botrunner
+    (`limits`: Telegram's pacing as shipped, SEND_LIMITS=true; the peers have no flood control at all)."""
 
     name: str
     kind: str
     workers: int = 1
+    limits: bool = False
 
     def command(self, api_url: str, token: str) -> list[str]:
         if self.kind == "botrunner":
@@ -36,10 +38,13 @@ class System:
 
 
 SYSTEMS = {s.name: s for s in (System("botrunner-1", "botrunner", 1), System("botrunner-2", "botrunner", 2),
-                               System("botrunner-4", "botrunner", 4), System("ptb", "ptb"),
+                               System("botrunner-4", "botrunner", 4),
+                               System("botrunner-4-limits", "botrunner", 4, limits=True), System("ptb", "ptb"),
                                System("aiogram", "aiogram"))}
 LABELS = {"botrunner-1": "botrunner, 1 worker", "botrunner-2": "botrunner, 2 workers",
-          "botrunner-4": "botrunner, 4 workers", "ptb": "python-telegram-bot 22 (run_polling, concurrent_updates)",
+          "botrunner-4": "botrunner, 4 workers",
+          "botrunner-4-limits": "botrunner, 4 workers, default config (Telegram limits on)",
+          "ptb": "python-telegram-bot 22 (run_polling, concurrent_updates)",
           "aiogram": "aiogram 3 (start_polling, defaults)"}
 
 
@@ -56,8 +61,9 @@ class Running:
         env.update(PYTHONPATH=str(ROOT), BENCH_SQLITE=str(state / "bench.sqlite3"), BENCH_STATS_DIR=str(self.stats_dir),
                    BOT_TOKEN=token, REDIS_URL=redis_url, STATE_DIR=str(state), LANES=str(LANES), LOG_LEVEL="warning",
                    BOT_HANDLERS=handlers, BOTRUNNER_ENV_FILE="/nonexistent.env",
-                   # the peers have no flood control and the emulator's limits are off: lift ours too
-                   SEND_LIMITS="false")
+                   # the peers have no flood control and the emulator's limits are off: lift ours too,
+                   # except for the row that measures the default configuration
+                   SEND_LIMITS="true" if system.limits else "false")
         self.log = open(state / "bot.log", "ab")
         self.proc = subprocess.Popen(system.command(api_url, token), env=env, cwd=ROOT, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

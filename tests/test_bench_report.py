@@ -1,0 +1,30 @@
+"""The benchmark report: the stability column and the sections other benchmark commands keep in it."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from benchmarks.report import KEPT, spread, write_markdown
+
+
+def result(system: str, rep: int, rate: float) -> dict:
+    return {"system": system, "rep": rep, "updates_per_s": rate, "burst_success": 1.0, "p50_ms": 10.0,
+            "p95_ms": 20.0, "p99_ms": 30.0, "max_ms": 40.0, "success": 1.0, "cpu_per_1000": 0.5,
+            "redis_cpu_per_1000": 0.1, "rss_worker_mb": 60.0, "rss_total_mb": 200.0, "db_per_update": 2.0,
+            "redis_per_update": 9.0}
+
+
+def test_spread_shows_min_median_max_and_the_worst_distance():
+    results = [result("botrunner-2", r, v) for r, v in enumerate((900.0, 1000.0, 1150.0))]
+    assert spread(results, "botrunner-2", "updates_per_s") == "900 / 1000 / 1150 (±15 %)"
+
+
+def test_rewriting_the_report_keeps_the_sections_below_the_marker(tmp_path):
+    path = tmp_path / "benchmarks.md"
+    path.write_text(f"# old report\n\n{KEPT}\n\n## Webhook load test\n\n| a | b |\n")
+    args = SimpleNamespace(systems=["botrunner-2"], repeats=1, burst=10, guide=10, warmup=1)
+    write_markdown([result("botrunner-2", 0, 1000.0)], args, "make bench", 60.0, path)
+    text = path.read_text()
+    assert "# old report" not in text and "botrunner, 2 workers" in text
+    assert text.count(KEPT) == 1 and text.rstrip().endswith("## Webhook load test\n\n| a | b |")
+    write_markdown([result("botrunner-2", 0, 1000.0)], args, "make bench", 60.0, path)
+    assert path.read_text().count("## Webhook load test") == 1
