@@ -142,14 +142,15 @@ def write_markdown(results: list[dict], args, command: str, elapsed_s: float, pa
              "updates/s: the burst. p50/p95/p99 and success: the deployment guide's test (targets: success > 99 %, "
              "p95 < 500 ms, p99 < 1000 ms).", "", "## Machine", "", *machine(), "", METHOD, PROFILING, "## Every run", "",
              *runs_table(results), "", *kept_sections(path)]
+    text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + kept_sections(path))
+    path.write_text(text + "".join(block for block in tagged_blocks(path) if block.strip() not in text))
     return path
 
 
-def kept_sections(path: Path) -> str:
+def tagged_blocks(path: Path) -> list[str]:
     """Sections other benchmarks own (between <!-- name:begin --> and <!-- name:end -->), kept as they are."""
     import re
     old = path.read_text() if path.exists() else ""
     blocks = re.finditer(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
-    return "".join(f"\n{block.group(0)}\n" for block in blocks)
+    return [f"\n{block.group(0)}\n" for block in blocks]

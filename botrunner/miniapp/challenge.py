@@ -12,8 +12,8 @@ import base64
 import io
 import json
 import secrets
-from dataclasses import dataclass
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
