@@ -1,7 +1,7 @@
 """The Mini App step of the captcha gate: the web_app prompt, the verification event, the device
 rules, and /cleardevice for admins.
 
-A new user's /start gets a web_app button (MINIAPP_URL) when the Mini App is on; the page's
+A new user's /start gets a web_app button (MINIAPP_URL, handlers.miniapp_prompt); the page's
 verification reaches this bot as a `miniapp.verified` event on the user's lane (see
 botrunner.bot.events), so it is handled once, in order with the user's messages. The handler
 applies the one-device-one-account rules (botrunner.miniapp.fingerprint.apply_rules), deletes
@@ -19,34 +19,17 @@ from botrunner.bot.context import Context
 from botrunner.bot.events import event, event_data
 from botrunner.bot.router import Router
 from botrunner.miniapp.fingerprint import apply_rules
-from botrunner.miniapp.http import EVENT, PROMPT
+from botrunner.miniapp.http import EVENT
 from handlers.flags import ADMIN, UNGATED
+from handlers.miniapp_prompt import DEVICE_TAKEN, MINIAPP_DONE
 from handlers.runtime import runtime
+from handlers.start import welcome_verified
 
-MINIAPP_DONE = "miniapp"
-DEVICE_TAKEN = "device-taken"
 router = Router("miniapp")
-
-
-def required(ctx: Context, user) -> bool:
-    """Whether this unverified user still has the Mini App step before them."""
-    return runtime(ctx).settings.miniapp_on and user.captcha_state != MINIAPP_DONE
-
-
-def prompt(ctx: Context, user) -> None:
-    """The web_app button (after the security notice again for a refused device: the rules decide
-    anew at every verification, so once an admin cleared the device the next one passes)."""
-    rt = runtime(ctx)
-    if user.captcha_state == DEVICE_TAKEN:
-        ctx.reply(rt.t(ctx, "miniapp_device_taken"))
-    markup = {"inline_keyboard": [[{"text": rt.t(ctx, "btn_miniapp"), "web_app": {"url": rt.settings.miniapp_url}}]]}
-    ctx.call("sendMessage", chat_id=ctx.chat_id, text=rt.t(ctx, "miniapp_prompt"), reply_markup=markup,
-             _remember_as=PROMPT.format(ctx.user_id))
 
 
 def on_verified(ctx: Context) -> None:
     """A solved slider: device rules, prompt deleted, then the image captcha or the welcome."""
-    from handlers.start import welcome_verified  # start imports this module
     rt = runtime(ctx)
     uid = ctx.user_id
     data = event_data(ctx)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import miniapp, referrals
+from handlers import miniapp_prompt, referrals
 from handlers.flags import OPEN
 from handlers.gate import needs_captcha
 from handlers.menu import show_menu
@@ -41,8 +41,8 @@ def start(ctx: Context) -> None:
     if needs_captcha(ctx, user) and not rt.is_admin(ctx.user_id):
         if created:
             ctx.reply(rt.t(ctx, "welcome_new", name=tg.first_name or "friend", bot=rt.settings.bot_name))
-        if miniapp.required(ctx, user):
-            miniapp.prompt(ctx, user)              # the slider first; the image captcha (if on) follows
+        if miniapp_prompt.required(ctx, user):
+            miniapp_prompt.prompt(ctx, user)              # the slider first; the image captcha (if on) follows
         else:
             rt.captcha.challenge(ctx)
         return

@@ -15,12 +15,16 @@ An event travels as a synthetic update through the same intake script and lanes 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from botrunner.bot.context import Context
+from collections.abc import Callable
+from typing import Any, Protocol
 
 KEY = "botrunner_event"
+
+
+class HasRaw(Protocol):
+    """What the filters need of a Context (botrunner.bot.context imports this module)."""
+
+    raw: dict[str, Any]
 
 
 def make_event(update_id: int, kind: str, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -43,15 +47,15 @@ def event_user(raw: dict[str, Any]) -> int | None:
     return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
 
 
-def event_data(ctx: Context) -> dict[str, Any]:
+def event_data(ctx: HasRaw) -> dict[str, Any]:
     """The event's data (empty for a Telegram update)."""
     data = (event_of(ctx.raw) or {}).get("data")
     return data if isinstance(data, dict) else {}
 
 
-def event(kind: str):
+def event(kind: str) -> Callable[[Any], bool]:
     """Filter: matches the events of this kind (`router.update(event("miniapp.verified"))`)."""
-    def matches(ctx: Context) -> bool:
+    def matches(ctx: HasRaw) -> bool:
         found = event_of(ctx.raw)
         return found is not None and found.get("kind") == kind
     matches.__name__ = f"event({kind!r})"
