@@ -142,15 +142,6 @@ def write_markdown(results: list[dict], args, command: str, elapsed_s: float, pa
              "updates/s: the burst. p50/p95/p99 and success: the deployment guide's test (targets: success > 99 %, "
              "p95 < 500 ms, p99 < 1000 ms).", "", "## Machine", "", *machine(), "", METHOD, PROFILING, "## Every run", "",
              *runs_table(results), "", *kept_sections(path)]
-    text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "".join(block for block in tagged_blocks(path) if block.strip() not in text))
+    path.write_text("\n".join(lines))
     return path
-
-
-def tagged_blocks(path: Path) -> list[str]:
-    """Sections other benchmarks own (between <!-- name:begin --> and <!-- name:end -->), kept as they are."""
-    import re
-    old = path.read_text() if path.exists() else ""
-    blocks = re.finditer(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
-    return [f"\n{block.group(0)}\n" for block in blocks]

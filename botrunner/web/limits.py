@@ -124,8 +124,8 @@ def limits_middleware(guard: ConnectionGuard, read_timeout: float, draining: asy
         try:
             if draining.is_set():
                 return _closing(web.Response(status=503, text="worker stopping, retry", headers={"Retry-After": "1"}))
-            if request.method in BODY_METHODS and request.body_exists:
-                try:
+            if request.method in BODY_METHODS and request.body_exists and not request.content.is_eof():
+                try:              # (a body that came with the headers needs no timer: the usual case)
                     await asyncio.wait_for(request.read(), read_timeout)
                 except asyncio.TimeoutError:
                     return await _answer_and_close(request, web.Response(status=408, text="request body too slow"))
