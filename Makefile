@@ -1,6 +1,6 @@
 # Two commands work on a fresh machine with only python3 and pip:
 #   make demo   set up .venv and run the demo on embedded defaults
-#   make test   set up .venv with the test extras and run the whole test suite
+#   make test   set up .venv with the test extras, run ruff and mypy, then the whole test suite
 #   make bench  botrunner vs python-telegram-bot vs aiogram on one workload; writes docs/benchmarks.md
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--repeats 5 --burst 3000"
 BENCH_ARGS ?=
 
-.PHONY: demo test test-deps lint bench install install-test install-bench emulator clean
+.PHONY: demo test test-deps lint typecheck bench install install-test install-bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
+# files and strictness: [tool.mypy] in pyproject.toml
+typecheck: install-test
+	$(BIN)/mypy
+
 # Debian packages the tests drive as real components. One `need` line per package:
 # $(call need,<command>,<apt package>) installs the package when the command is missing (apt-get,
 # through sudo when not root) and fails loudly, naming it, when it cannot.
@@ -43,12 +47,21 @@ define need
 	fi
 endef
 
+# git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
+# systemd: systemd-analyze verifies the shipped unit files; chromium, chromium-driver: the Mini App's
+# browser test (selenium drives Debian's browser and driver; nothing is downloaded).
 test-deps:
 	$(call need,nginx,nginx)
 	$(call need,chromium,chromium)
 	$(call need,chromedriver,chromium-driver)
+	$(call need,git,git)
+	$(call need,systemd-analyze,systemd)
+	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \
+		echo "test-deps: python3-venv is missing; installing it"; \
+		$(SUDO) apt-get install -y python3-venv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y python3-venv; } || \
+		{ echo "test-deps: could not install python3-venv: install it and rerun" >&2; exit 1; }; }
 
-test: install-test test-deps lint
+test: install-test test-deps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-bench
@@ -58,4 +71,4 @@ emulator: install
 	$(BIN)/botrunner emulator
 
 clean:
-	rm -rf $(VENV) var build *.egg-info .pytest_cache
+	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -2,20 +2,87 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from botrunner.config.settings import ConfigError, Settings, describe, load_settings
+from botrunner.config.settings import Settings, describe, load_settings
+from botrunner.errors import ConfigError, LoadTestError
 from botrunner.logs import setup_from_settings
 
 EXIT_CONFIG = 2        # invalid configuration (click also uses 2 for usage errors)
+if TYPE_CHECKING:       # the commands import their packages lazily, so `botrunner --help` stays fast
+    import redis
+
+    from botrunner.processing.dead_letters import DeadLetters
+    from botrunner.redis_keys import Keys
+
 LOCAL_TOKEN = "1000000:local-bot-api-server"   # used with --api-url and no BOT_TOKEN (local servers only)
 
 
 pass_settings = click.make_pass_decorator(Settings)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OperatorCommand(click.Command):
+    """A command that records its path, so the group's error boundary can name it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        ctx.meta["botrunner.command"] = ctx.command_path
+        return super().invoke(ctx)
+
+
+class OperatorGroup(click.Group):
+    """The one error boundary of every command: a failure is one line on stderr and a non-zero exit.
+
+    click's own exceptions (usage errors, --help, sys.exit) pass through untouched; anything else
+    is said in the operator's words (botrunner.tools.operator_errors) with exit status 1, or the
+    error's own `exit_status` (2 for a configuration that a restart cannot fix)."""
+
+    command_class = OperatorCommand
+    group_class = type        # subgroups (db, dead) are OperatorGroups too
+
+    def invoke(self, ctx: click.Context) -> Any:
+        ctx.meta.setdefault("botrunner.command", ctx.command_path)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            from botrunner.tools.operator_errors import one_line
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            click.echo(f"{ctx.meta['botrunner.command']}: {one_line(exc, settings)}", err=True)
+            sys.exit(getattr(exc, "exit_status", 1))
+
+
+def bot_keys(settings: Settings, command: str) -> tuple[Keys, str, str]:
+    """The keys of the bot BOT_TOKEN names; refuses to guess without one (an empty answer for the
+    wrong bot looks just like a dead bot). With a local Bot API server, the local token's bot."""
+    from botrunner.redis_keys import Keys, bot_id
+    from botrunner.tools.operator_errors import OperatorError
+    if not settings.bot_token and settings.telegram_api_url == "https://api.telegram.org":
+        raise OperatorError(f"BOT_TOKEN is not set, so it is unknown which bot to read (keys botrunner:<bot id>:*); "
+                            f"run it with the service's settings: botrunner --env-file /etc/botrunner/botrunner.env "
+                            f"{command}")
+    token = settings.bot_token or LOCAL_TOKEN
+    return Keys.for_token(token), bot_id(token), token
+
+
+def pipeline_redis(settings: Settings) -> redis.Redis:
+    """A client of the pipeline database; the embedded one only when it exists under STATE_DIR."""
+    import os
+
+    import redis
+
+    from botrunner.tools.operator_errors import OperatorError
+    if settings.embedded_redis and not os.path.exists(settings.embedded_redis_socket):
+        raise OperatorError(f"no embedded Redis under STATE_DIR={settings.state_path} (no socket "
+                            f"{settings.embedded_redis_socket}): the bot is not running with this STATE_DIR, or it "
+                            "uses a shared Redis: set STATE_DIR or REDIS_URL as the service has them")
+    return redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=5,
+                                socket_connect_timeout=5)
+
+
+@click.group(cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--env-file", default=".env", show_default=True, envvar="BOTRUNNER_ENV_FILE",
               type=click.Path(dir_okay=False), help="Optional .env file read before the environment.")
 @click.version_option(package_name="botrunner")
@@ -224,7 +291,7 @@ def loadtest(settings: Settings, api_url: str | None, token: str | None, request
         run = asyncio.run(lt.run_load(api_url, token or settings.bot_token or LOCAL_TOKEN, requests=requests_,
                                       batches=batches, interval=interval, rate=rate, duration=duration, users=users,
                                       first_user=first_user_id, reply_timeout=reply_timeout, show_progress=not quiet))
-    except lt.LoadTestError as exc:
+    except LoadTestError as exc:
         click.echo(f"botrunner loadtest: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     click.echo(json.dumps(lt.as_json(run, title)) if as_json else lt.report(run, title, rate is not None))
@@ -245,24 +312,27 @@ def demo(settings: Settings, users: int, workers: int, concurrency: int) -> None
 
 
 @main.command()
-@pass_settings
+@click.option("--api-url", default=None, help="Bot API server base URL (default: TELEGRAM_API_URL).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def status(settings: Settings, as_json: bool) -> None:
-    """Show workers, the poll-lease holder, lane lag and dead letters (reads Redis only)."""
+@pass_settings
+def status(settings: Settings, api_url: str | None, as_json: bool) -> None:
+    """Show one bot's workers, poll lease, last poll error, webhook, lane lag and dead letters."""
     import dataclasses
     import json
 
-    import redis
-
-    from botrunner.redis_keys import Keys
-    from botrunner.tools.status import render, snapshot
-    client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=5)
-    try:
-        snap = snapshot(client, Keys.for_token(settings.bot_token or LOCAL_TOKEN), settings.lanes)
-    except (redis.RedisError, OSError) as exc:
-        click.echo(f"botrunner status: cannot read Redis ({exc}); is REDIS_URL right, or is the supervisor "
-                   "with its embedded Redis running?", err=True)
-        sys.exit(1)
+    from botrunner.tools.operator_errors import OperatorError, redis_where
+    from botrunner.tools.status import bots_in, render, snapshot, webhook_state
+    settings = settings.replace(telegram_api_url=api_url.rstrip("/") if api_url else None)
+    keys, bot, token = bot_keys(settings, "status")
+    client = pipeline_redis(settings)
+    snap = snapshot(client, keys, settings.lanes)
+    if not (snap.workers or snap.poll_offset is not None or snap.poll_error or snap.dead_letters):
+        others = [b for b in bots_in(client) if b != bot]
+        raise OperatorError(f"no trace of bot {bot} in {redis_where(settings)} (never started here?)"
+                            + (f"; this Redis holds bots {', '.join(others)}: is BOT_TOKEN right?" if others else ""))
+    snap.bot = f"{bot} (keys {keys.prefix}*)"
+    snap.source = f"{redis_where(settings)}; STATE_DIR {settings.state_path}"
+    snap.webhook = webhook_state(settings.telegram_api_url, token)
     click.echo(json.dumps(dataclasses.asdict(snap)) if as_json else "\n".join(render(snap)))
 
 
@@ -276,7 +346,7 @@ def db() -> None:
 def db_init(settings: Settings) -> None:
     """Create every index and table (idempotent); report what was created."""
     from storage.db_admin import init_lines
-    for line in init_lines(settings):
+    for line in list(init_lines(settings)):     # list(): a failure prints nothing half-way
         click.echo(line)
 
 
@@ -284,9 +354,88 @@ def db_init(settings: Settings) -> None:
 @pass_settings
 def db_stats(settings: Settings) -> None:
     """Show collection counts and index usage."""
+    from pathlib import Path
+
+    from botrunner.tools.operator_errors import OperatorError
     from storage.db_admin import stats_lines
-    for line in stats_lines(settings):
+    if not settings.mongodb_url and not Path(settings.sqlite_file).exists():
+        raise OperatorError(f"no SQLite database at {settings.sqlite_file} (STATE_DIR={settings.state_path}): is "
+                            "STATE_DIR (or MONGODB_URL) set as the service has it? `botrunner db init` creates one")
+    for line in list(stats_lines(settings)):
         click.echo(line)
+
+
+@main.group()
+def dead() -> None:
+    """Dead letters: updates that failed MAX_ATTEMPTS times (list, replay into the lanes, drop)."""
+
+
+def _dead_letters(settings: Settings, command: str) -> tuple[DeadLetters, str]:
+    from botrunner.processing.dead_letters import DeadLetters
+    keys, bot, _ = bot_keys(settings, command)
+    return DeadLetters(pipeline_redis(settings), keys, settings.lanes), bot
+
+
+def _chosen_ids(letters: DeadLetters, ids: tuple[str, ...], every: bool, command: str) -> list[str]:
+    from botrunner.tools.operator_errors import OperatorError
+    if bool(ids) == every:
+        raise OperatorError(f"name the entries (ids from `botrunner dead list`) or pass --all, not both: "
+                            f"botrunner {command} ID [ID ...] | --all")
+    return list(letters.all_ids()) if every else list(ids)
+
+
+@dead.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100000), help="Entries shown.")
+@click.option("--newest", is_flag=True, help="Newest first (default: oldest first).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the raw update.")
+@pass_settings
+def dead_list(settings: Settings, limit: int, newest: bool, as_json: bool) -> None:
+    """List dead letters: id, update_id, lane, attempts, when, last error line."""
+    import dataclasses
+    import json
+    import time
+    letters, bot = _dead_letters(settings, "dead list")
+    shown = letters.list(limit, oldest_first=not newest)
+    for letter in shown:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.at_ms / 1000))
+        click.echo(json.dumps(dataclasses.asdict(letter)) if as_json else
+                   f"{letter.id}  update {letter.update_id}  lane {letter.lane}  attempts {letter.attempts}  "
+                   f"{when} UTC  {letter.last_error_line[:160]}")
+    if not as_json:
+        click.echo(f"bot {bot}: {letters.count()} dead letter(s), {len(shown)} shown")
+
+
+@dead.command("replay")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Replay every dead letter.")
+@pass_settings
+def dead_replay(settings: Settings, ids: tuple[str, ...], every: bool) -> None:
+    """Put dead letters back into their lanes (fix the handler first, or they fail again)."""
+    letters, bot = _dead_letters(settings, "dead replay")
+    chosen = _chosen_ids(letters, ids, every, "dead replay")
+    lanes = [letters.replay(entry_id) for entry_id in chosen]
+    missing = [i for i, lane in zip(chosen, lanes) if lane is None]
+    for entry_id in missing:
+        click.echo(f"  {entry_id}: no such dead letter", err=True)
+    click.echo(f"bot {bot}: replayed {len(chosen) - len(missing)} of {len(chosen)} dead letter(s)")
+    sys.exit(1 if missing else 0)
+
+
+@dead.command("drop")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Drop every dead letter.")
+@click.option("--yes", is_flag=True, help="Needed with --all.")
+@pass_settings
+def dead_drop(settings: Settings, ids: tuple[str, ...], every: bool, yes: bool) -> None:
+    """Delete dead letters for good."""
+    from botrunner.tools.operator_errors import OperatorError
+    if every and not yes:
+        raise OperatorError("dropping every dead letter loses those updates for good: add --yes")
+    letters, bot = _dead_letters(settings, "dead drop")
+    chosen = _chosen_ids(letters, ids, every, "dead drop")
+    dropped = sum(letters.drop(entry_id) for entry_id in chosen)
+    click.echo(f"bot {bot}: dropped {dropped} of {len(chosen)} dead letter(s)")
+    sys.exit(0 if dropped == len(chosen) else 1)
 
 
 @main.command("config")
@@ -306,14 +455,20 @@ def config_cmd(settings: Settings, markdown: bool) -> None:
 
 @main.command()
 @click.option("--api-url", default=None, help="Bot API server base URL (default: TELEGRAM_API_URL).")
-@pass_settings
-def check(settings: Settings, api_url: str | None) -> None:
-    """Check configuration, state directory, Redis, database and the Bot API; exit non-zero on a failure."""
+@click.pass_context
+def check(ctx: click.Context, api_url: str | None) -> None:
+    """Check configuration, env file, state directory, Redis, database, Bot API and webhook; exit 1 on a failure."""
     from botrunner.tools.preflight import run_checks
-    results = run_checks(settings.replace(telegram_api_url=api_url) if api_url else settings)
+    settings = ctx.ensure_object(Settings).replace(telegram_api_url=api_url.rstrip("/") if api_url else None)
+    root = ctx.find_root()
+    named = root.get_parameter_source("env_file") != click.core.ParameterSource.DEFAULT
+    results = run_checks(settings, env_file=root.params.get("env_file"), env_file_named=named)
     for result in results:
         click.echo(f"[{'ok' if result.ok else 'FAIL':>4}] {result.name}: {result.detail}")
-    sys.exit(0 if all(r.ok for r in results) else 1)
+    failed = [r.name for r in results if not r.ok]
+    click.echo(f"botrunner check: {len(failed)} check(s) failed: {', '.join(failed)}" if failed
+               else f"botrunner check: all {len(results)} checks passed", err=bool(failed))
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

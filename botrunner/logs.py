@@ -8,8 +8,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from botrunner.config.settings import Settings
 
 TEXT_FORMAT = ("<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
                "<cyan>{extra[proc]}</cyan> {message}")
@@ -43,7 +47,7 @@ def setup_logging(level: str = "info", fmt: str = "text", log_dir: str = "", rot
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
 
 
-def setup_from_settings(settings, proc: str = "main") -> None:
+def setup_from_settings(settings: Settings, proc: str = "main") -> None:
     """Configure logging from a Settings object."""
     setup_logging(settings.log_level, settings.log_format, settings.log_dir, settings.log_rotation,
                   settings.log_retention, proc=proc)

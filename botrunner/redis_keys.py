@@ -46,6 +46,10 @@ class Keys:
     def poll_last(self) -> str:           # ms timestamp of the last successful getUpdates + intake
         return self.prefix + "poll:last"
 
+    @property
+    def poll_error(self) -> str:          # JSON {code, description, at ms} of the last Bot API error of getUpdates
+        return self.prefix + "poll:error"
+
     def seen(self, update_id: int | str) -> str:     # intake dedup marker, 24 h
         return f"{self.prefix}seen:{update_id}"
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from botrunner.bot.context import Context
 from botrunner.config.settings import Settings
+
+if TYPE_CHECKING:
+    from botrunner.bot.callback_data import Signer
+    from handlers.bot_api import BotApi
+    from handlers.texts import Texts
+    from storage.base import Store, UserLookup
+    from storage.write_batcher import WriteBatcher
 
 #: Runtime switches admins may change with /setting, and the Settings field each one overrides.
 SWITCHES = {
@@ -34,14 +41,14 @@ class Runtime:
     """The bot's per-worker dependencies (handlers reach them as `runtime(ctx)`)."""
 
     settings: Settings
-    store: Any                 # storage.base.Store
-    users: Any                 # cached lookup with .get(user_id) (UserCache in workers)
-    redis: redis.Redis         # rate limits, one-time buttons, locks, leaderboard cache
-    texts: Any                 # handlers.texts.Texts
-    api: Any                   # handlers.bot_api.BotApi (getChatMember)
-    batcher: Any = None        # storage.write_batcher.WriteBatcher (None: write through)
-    captcha: Any = None        # handlers.captcha gate implementation
-    signer: Any = None         # botrunner.bot.callback_data.Signer
+    store: Store
+    users: UserLookup                    # the UserCache in workers
+    redis: redis.Redis                   # rate limits, one-time buttons, locks, leaderboard cache
+    texts: Texts
+    api: BotApi                          # getChatMember
+    batcher: WriteBatcher | None = None  # None: write through
+    captcha: Any = None                  # handlers.captcha.ImageCaptcha (which imports this module)
+    signer: Signer | None = None         # signs callback data
     prefix: str = "bot:"
     _switches: dict[str, Any] = field(default_factory=dict)
     _switches_at: float = 0.0

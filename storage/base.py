@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from storage.instrumentation import RoundTrips
-from storage.records import Fingerprint, LedgerEntry, Referral, Submission, Task, Ticket, Transfer, User, Withdrawal
+from storage.records import (
+    Fingerprint,
+    LedgerEntry,
+    NotFoundError,
+    Referral,
+    Submission,
+    Task,
+    Ticket,
+    Transfer,
+    User,
+    Withdrawal,
+)
 
 WEEK_S = 7 * 86400
 FINGERPRINT_TTL_S = 90 * 86400
@@ -29,12 +40,25 @@ def check_amount(amount: int) -> None:
         raise ValueError(f"amount must be a non-negative integer, not {amount!r}")
 
 
+def credited_balance(user_id: int, balance: int | None) -> int:
+    """The balance after a credit: a credit never overdraws, so no balance means no such user."""
+    if balance is None:
+        raise NotFoundError(f"user {user_id} does not exist")
+    return balance
+
+
 def check_transfer(sender_id: int, receiver_id: int, amount: int, fee: int) -> None:
     check_amount(amount)
     if sender_id == receiver_id:
         raise ValueError("cannot transfer to oneself")
     if not isinstance(fee, int) or not 0 <= fee <= amount:
         raise ValueError(f"fee must be within 0..{amount}, not {fee!r}")
+
+
+class UserLookup(Protocol):
+    """One user by id, as handlers read it: the worker's UserCache, or a UserRepository itself."""
+
+    def get(self, user_id: int) -> User | None: ...
 
 
 class UserRepository(abc.ABC):

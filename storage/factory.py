@@ -9,11 +9,13 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import redis
 from loguru import logger
-from pymongo import uri_parser
+from pymongo import MongoClient, uri_parser
 
 from botrunner.config.settings import Settings
 from botrunner.redis_keys import Keys
@@ -24,7 +26,14 @@ from storage.user_cache import UserCache
 from storage.write_batcher import WriteBatcher
 
 
-def open_store(settings: Settings, mongo_client=None) -> Store:
+class ServiceRegistry(Protocol):
+    """What `install` needs of the runner's `Services` (botrunner.bot.context.Services is one)."""
+
+    def provide(self, name: str, value: Any) -> None: ...
+    def add_flush_hook(self, hook: Callable[[], Any]) -> None: ...
+
+
+def open_store(settings: Settings, mongo_client: MongoClient[Any] | None = None) -> Store:
     """MongoDB when MONGODB_URL is set (or a client is given, e.g. mongomock), else the SQLite file."""
     if settings.mongodb_url or mongo_client is not None:
         client = mongo_client or connect(settings.mongodb_url, settings.mongo_max_pool_size,
@@ -63,7 +72,7 @@ class WorkerStorage:
         self.store.close()
 
 
-def open_worker_storage(settings: Settings, mongo_client=None) -> WorkerStorage:
+def open_worker_storage(settings: Settings, mongo_client: MongoClient[Any] | None = None) -> WorkerStorage:
     """Everything storage a worker needs, built from Settings; schema ensured, crashed writes repaired."""
     store = open_store(settings, mongo_client)
     created = store.init_schema()
@@ -80,7 +89,7 @@ def open_worker_storage(settings: Settings, mongo_client=None) -> WorkerStorage:
     return WorkerStorage(store, cache, batcher)
 
 
-def install(services, settings: Settings, mongo_client=None) -> WorkerStorage:
+def install(services: ServiceRegistry, settings: Settings, mongo_client: MongoClient[Any] | None = None) -> WorkerStorage:
     """Open and start the worker's storage and register it on the runner's `Services`: handlers get
     `store`, `users` (the cached user lookup), `batcher`; the batcher's flush becomes a
     hook the worker runs before acknowledging each update. Call from a `router.on_worker_start` hook."""

@@ -12,13 +12,13 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-#: Ledger kinds the product uses; any short string is accepted, these are the known ones.
-LEDGER_KINDS = ("referral", "referral_welcome", "task", "award", "admin_debit", "transfer_out",
-                "transfer_in", "withdrawal", "withdrawal_refund", "daily")
+T = TypeVar("T", bound="DataclassInstance")
+
 #: Credits that move existing points around rather than earn new ones: they leave total_earned alone.
 NOT_EARNED = frozenset({"transfer_in", "withdrawal_refund"})
 
@@ -201,12 +201,12 @@ class Ticket:
 
 
 @functools.cache
-def field_names(cls: type) -> tuple[str, ...]:
+def field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @functools.cache
-def bool_fields(cls: type) -> frozenset[str]:
+def bool_fields(cls: type[DataclassInstance]) -> frozenset[str]:
     """Fields stored as 0/1 by SQLite that must come back as bool."""
     return frozenset(f.name for f in dataclasses.fields(cls) if f.type in ("bool", bool))
 

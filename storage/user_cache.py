@@ -11,13 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from loguru import logger
 from lru import LRU
 
+from storage.base import Store
 from storage.records import User, user_from_json, user_to_json
+
+if TYPE_CHECKING:
+    from redis.client import PubSub
 
 CHANNEL = "cache:invalidate"
 KEY = "user:{}"
@@ -27,7 +31,7 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 class UserCache:
     """Cached `store.users.get`; `start()` runs the invalidation listener and the statistics log."""
 
-    def __init__(self, store, client: redis.Redis, size: int = 50000, ttl_ms: int = 300000,
+    def __init__(self, store: Store, client: redis.Redis, size: int = 50000, ttl_ms: int = 300000,
                  stats_interval_s: float = 60, retry_s: float = 5.0, prefix: str = "") -> None:
         self.store = store
         self.redis = client
@@ -35,7 +39,7 @@ class UserCache:
         self.key = (prefix + KEY).format
         self.channel = prefix + CHANNEL
         self.ttl_s = ttl_ms / 1000
-        self.l1 = LRU(max(size, 1))
+        self.l1: LRU[int, tuple[float, User]] = LRU(max(size, 1))   # user id -> (expires at, user)
         self.l1_enabled = size > 0 and ttl_ms > 0
         self.stats_interval_s = stats_interval_s
         self.retry_s = retry_s
@@ -157,7 +161,7 @@ class UserCache:
                 self._stop.wait(self.retry_s)
             self.maybe_log_stats()
 
-    def _pump(self, pubsub) -> None:
+    def _pump(self, pubsub: PubSub) -> None:
         while not self._stop.is_set():
             message = pubsub.get_message(timeout=0.5)
             if message and message.get("type") == "message":

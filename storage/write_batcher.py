@@ -14,13 +14,15 @@ from collections.abc import Callable
 
 from loguru import logger
 
+from storage.base import Store
+
 OnPaid = Callable[[bool], None]
 
 
 class WriteBatcher:
     """Per-worker write buffer in front of `store.users.touch_many` and `store.referrals.credit_bonuses`."""
 
-    def __init__(self, store, enabled: bool = True, size: int = 50, interval_ms: int = 100) -> None:
+    def __init__(self, store: Store, enabled: bool = True, size: int = 50, interval_ms: int = 100) -> None:
         self.store = store
         self.enabled = enabled
         self.size = size

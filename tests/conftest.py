@@ -40,6 +40,16 @@ def settings(tmp_path, redis_url):
     return load_settings(environ={"STATE_DIR": str(tmp_path / "state"), "REDIS_URL": redis_url}, env_file=None)
 
 
+@pytest.fixture
+def emulator():
+    """The local Bot API server on a free port, in a thread, and its control client: (server, control)."""
+    from botrunner.emulator import running_emulator
+    from botrunner.emulator.client import ControlClient
+    with running_emulator(port=0) as emu:
+        with ControlClient(emu.url) as control:
+            yield emu, control
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

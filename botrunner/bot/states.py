@@ -16,13 +16,16 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import redis
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from loguru import logger
+
+if TYPE_CHECKING:
+    from botrunner.config.settings import Settings
 
 DEFAULT_TTL_S = 86400
 
@@ -131,6 +134,6 @@ class RedisStates:
             return {}
 
 
-def states_from_settings(settings: Any, client: redis.Redis, prefix: str) -> RedisStates:
+def states_from_settings(settings: Settings, client: redis.Redis, prefix: str) -> RedisStates:
     """The worker's store: SESSION_TTL_S and SESSION_ENCRYPTION_KEY from Settings."""
     return RedisStates(client, prefix, settings.session_ttl_s, settings.session_encryption_key)

@@ -47,5 +47,6 @@ def reference_markdown() -> str:
             default = show_value(f.default)
             shown = f"`{default}`" if default != "" else "(unset)"
             secret = " *Secret: masked in output.*" if f.metadata["secret"] else ""
-            lines.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['doc']}{secret} |")
+            pending = "" if f.metadata.get("built", True) else "**Not built yet (validated, otherwise ignored).** "
+            lines.append(f"| `{f.metadata['env']}` | {shown} | {pending}{f.metadata['doc']}{secret} |")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ A wrong value raises `ConfigError` whose message is one line: variable, value, w
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -17,10 +18,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; str(error) is the one line shown to the operator."""
-
+from botrunner.errors import ConfigError
 
 # --- parsers: each takes the raw string and returns the typed value or raises ValueError(allowed) ---
 
@@ -87,6 +85,8 @@ def url(*schemes: str) -> Callable[[str], str]:
         if not raw:
             return raw
         parts = urlsplit(raw)
+        if any(ch.isspace() for ch in raw):
+            raise ValueError("a URL without spaces")
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
             raise ValueError("a URL starting with " + " or ".join(f"{s}://" for s in schemes))
         return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
@@ -95,6 +95,22 @@ def url(*schemes: str) -> Callable[[str], str]:
 
 def text(raw: str) -> str:
     return raw
+
+
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
+
+
+def host(raw: str) -> str:
+    """A host name, IPv4 or IPv6 address: nothing else (an inline comment kept by systemd fails here)."""
+    value = raw.strip()
+    try:
+        ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.fullmatch(value):
+        return value
+    raise ValueError("a host name or IP address")
 
 
 def id_list(raw: str) -> tuple[int, ...]:
@@ -121,10 +137,11 @@ def host_port(raw: str) -> str:
 
 
 def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
-        secret: bool = False, group: str = "general") -> Any:
-    """Declare one setting: its variable, parser, default (typed) and one-line description."""
+        secret: bool = False, group: str = "general", built: bool = True) -> Any:
+    """Declare one setting: its variable, parser, default (typed) and one-line description.
+    built=False: accepted and validated, but nothing reads it yet (the reference says so)."""
     return field(default=default, metadata={
-        "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group})
+        "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group, "built": built})
 
 
 @dataclass(frozen=True)
@@ -179,8 +196,10 @@ class Settings:
 
     # Runner
     state_dir: str = env("STATE_DIR", text, "./var", "Holds the embedded Redis and SQLite files "
-                         "(/var/lib/botrunner under systemd).", group="runner")
-    workers: int = env("WORKERS", integer(1, 256), 2, "Worker processes started by `botrunner start`.", group="runner")
+                         "(/var/lib/botrunner under systemd). A relative path is resolved against the "
+                         "current directory: `check` and `status` print the absolute path.", group="runner")
+    workers: int = env("WORKERS", integer(1, 256), 2, "Worker processes started by `botrunner start` (the "
+                       "example env file sets 4: about one per core).", group="runner")
     lanes: int = env("LANES", integer(1, 4096), 64, "Per-chat lanes (Redis streams) updates are spread over.",
                      group="runner")
     max_attempts: int = env("MAX_ATTEMPTS", integer(1, 100), 5, "Failed attempts before an update goes to the "
@@ -197,7 +216,10 @@ class Settings:
                                  "poller is replaced within this.", group="runner")
     lane_lease_ttl_ms: int = env("LANE_LEASE_TTL_MS", integer(1000, 600000), 10000, "Lane lease lifetime; a dead "
                                  "worker's lanes move to the others within this.", group="runner")
-    poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout.", group="runner")
+    poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout, capped at half "
+                              "of POLL_LEASE_TTL_MS (with the default 10000 ms: 5 s; raise POLL_LEASE_TTL_MS to "
+                              "60000 for 25 s) so a dead poller's request ends before its lease expires.",
+                              group="runner")
     bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
                             "handlers.app:router", "The router the workers run (module:attribute).", group="runner")
 
@@ -237,7 +259,7 @@ class Settings:
     redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL; overrides REDIS_HOST/PORT/PASSWORD. "
                          "Unset with REDIS_HOST unset: an embedded redis-server runs under STATE_DIR.",
                          secret=True, group="redis")
-    redis_host: str = env("REDIS_HOST", text, "", "Redis host (used when REDIS_URL is unset).", group="redis")
+    redis_host: str = env("REDIS_HOST", host, "", "Redis host (used when REDIS_URL is unset).", group="redis")
     redis_port: int = env("REDIS_PORT", integer(1, 65535), 6379, "Redis port.", group="redis")
     redis_password: str = env("REDIS_PASSWORD", text, "", "Redis password.", secret=True, group="redis")
     redis_dedup_db: int = env("REDIS_DEDUP_DB", integer(0, 15), 0, "Redis database for the update pipeline "
@@ -245,13 +267,18 @@ class Settings:
     redis_session_db: int = env("REDIS_SESSION_DB", integer(0, 15), 1, "Redis database for sessions.", group="redis")
     redis_cache_db: int = env("REDIS_CACHE_DB", integer(0, 15), 2, "Redis database for the L2 user cache.",
                               group="redis")
+    redis_allow_eviction: bool = env("REDIS_ALLOW_EVICTION", boolean, False, "Start even though the shared "
+                                     "Redis has maxmemory set with an evicting maxmemory-policy (it can drop "
+                                     "lanes, leases and the poll offset: lost updates). Set noeviction instead.",
+                                     group="redis")
 
     # Storage
     mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
     mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
                           "botrunner", "Database name when MONGODB_URL names none.", group="storage")
-    mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker.",
+    mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker: "
+                                   "a host opens up to WORKERS x this (`check` prints the total).",
                                    group="storage")
     mongo_min_pool_size: int = env("MONGO_MIN_POOL_SIZE", integer(0, 10000), 20, "PyMongo minPoolSize per worker.",
                                    group="storage")
@@ -438,8 +465,13 @@ class Settings:
         return not (self.redis_url or self.redis_host)
 
     @property
+    def state_path(self) -> Path:
+        """STATE_DIR as an absolute path (a relative one depends on the directory a command runs in)."""
+        return Path(self.state_dir).expanduser().resolve()
+
+    @property
     def embedded_redis_socket(self) -> str:
-        return str(Path(self.state_dir) / "redis" / "redis.sock")
+        return str(self.state_path / "redis" / "redis.sock")
 
     def redis_url_for(self, db: int) -> str:
         """URL of the configured (or embedded) Redis, selecting database `db`."""
@@ -447,7 +479,8 @@ class Settings:
             return _with_db(self.redis_url, db)
         if self.redis_host:
             auth = f":{self.redis_password}@" if self.redis_password else ""
-            return f"redis://{auth}{self.redis_host}:{self.redis_port}/{db}"
+            host = f"[{self.redis_host}]" if ":" in self.redis_host and "[" not in self.redis_host else self.redis_host
+            return f"redis://{auth}{host}:{self.redis_port}/{db}"
         return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
 
     @property
@@ -463,7 +496,7 @@ class Settings:
 
     @property
     def sqlite_file(self) -> str:
-        return self.sqlite_path or str(Path(self.state_dir) / "botrunner.sqlite3")
+        return self.sqlite_path or str(self.state_path / "botrunner.sqlite3")
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (CLI options override the environment this way).
@@ -503,11 +536,19 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.P
         try:
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
-            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}") from None
+            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}{_comment_hint(raw)}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
     _check_consistency(settings)
     return settings
+
+
+def _comment_hint(raw: str) -> str:
+    """systemd's EnvironmentFile= keeps `VALUE   # comment` whole; say so when that is the likely cause."""
+    if re.search(r"\s#", raw):
+        return (" (an inline comment? systemd's EnvironmentFile= keeps everything after '=' in the value; "
+                "put comments on their own line)")
+    return ""
 
 
 def _check_consistency(s: Settings) -> None:

@@ -31,7 +31,7 @@ from botrunner.emulator.polling import LongPoll
 from botrunner.emulator.state import BotState
 
 TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{1,200}")
-EMULATOR = web.AppKey("emulator", object)
+EMULATOR: web.AppKey[Emulator] = web.AppKey("emulator")
 MAX_UPLOAD = 50 * 1024 * 1024    # the Bot API's upload limit
 
 

@@ -41,9 +41,9 @@ class ControlClient:
 
     def _call(self, verb: str, path: str, body: dict[str, Any] | None = None,
               timeout: float | None = None) -> Any:
-        extra = {} if timeout is None else {"timeout": timeout}
         response = self.http.request(verb, path, json=body if verb != "GET" else None,
-                                     params=_clean(body or {}) if verb == "GET" else None, **extra)
+                                     params=_clean(body or {}) if verb == "GET" else None,
+                                     timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
         payload = response.json()
         if not payload.get("ok"):
             raise ControlError(payload.get("error_code", response.status_code), payload.get("description", ""))

@@ -202,7 +202,10 @@ async def _args(request: web.Request) -> dict[str, Any]:
     return args
 
 
-def _endpoint(key: web.AppKey, handler: Handler, kind: str | None = None):
+Endpoint = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _endpoint(key: web.AppKey[Any], handler: Handler, kind: str | None = None) -> Endpoint:
     async def endpoint(request: web.Request) -> web.Response:
         try:
             args = await _args(request)
@@ -214,7 +217,7 @@ def _endpoint(key: web.AppKey, handler: Handler, kind: str | None = None):
     return endpoint
 
 
-def _file_endpoint(key: web.AppKey):
+def _file_endpoint(key: web.AppKey[Any]) -> Endpoint:
     async def endpoint(request: web.Request) -> web.Response:
         return _file(request.app[key], request)
     return endpoint

@@ -38,9 +38,10 @@ class TokenBucket:
 def _buckets(limits: FloodLimits, buckets: dict[Any, TokenBucket], chat: dict[str, Any],
              reply: bool) -> list[TokenBucket]:
     chat_id = chat["id"]
-    found = [buckets.get(("chat", chat_id))]
-    if found[0] is None:
-        found[0] = buckets[("chat", chat_id)] = TokenBucket(limits.chat_rate, limits.chat_burst)
+    per_chat = buckets.get(("chat", chat_id))
+    if per_chat is None:
+        per_chat = buckets[("chat", chat_id)] = TokenBucket(limits.chat_rate, limits.chat_burst)
+    found = [per_chat]
     if not reply:
         bulk = buckets.get("global")
         if bulk is None:

@@ -7,6 +7,7 @@ says which update_id it got and when it was injected, for latency measurements.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botrunner.emulator import members
@@ -140,4 +141,5 @@ def raw(state: BotState, update: dict[str, Any], keep_update_id: bool = False,
     return _result(stored)
 
 
-KINDS = {"message": message, "command": command, "callback": callback, "chat_member": chat_member, "raw": raw}
+KINDS: dict[str, Callable[..., dict[str, Any]]] = {
+    "message": message, "command": command, "callback": callback, "chat_member": chat_member, "raw": raw}

@@ -34,7 +34,7 @@ def chat_for(state: BotState, chat_id: int, chat_type: str | None = None, title:
     else:
         chat["title"] = title or (known or {}).get("title") or f"{chat_type.capitalize()} {chat_id}"
     if username or (known or {}).get("username"):
-        chat["username"] = username or known["username"]
+        chat["username"] = username or (known or {})["username"]
     return state.remember_chat(chat)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -49,6 +49,12 @@ class Params:
             return default
         return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
+    @overload
+    def integer(self, name: str, default: int) -> int: ...
+    @overload
+    def integer(self, name: str, *, required: Literal[True]) -> int: ...
+    @overload
+    def integer(self, name: str, default: int | None = None, required: bool = False) -> int | None: ...
     def integer(self, name: str, default: int | None = None, required: bool = False) -> int | None:
         """An integer parameter; a missing one is `default` unless required ("<name> is empty")."""
         value = self.values.get(name)

@@ -26,7 +26,7 @@ class LongPoll:
     """
 
     def __init__(self, history: int) -> None:
-        self.held: asyncio.Future | None = None
+        self.held: asyncio.Future[str] | None = None
         self.calls: deque[dict[str, Any]] = deque(maxlen=history)
         self.total = 0
         self.conflicts = 0
@@ -108,7 +108,7 @@ async def _poll(state: BotState, poll: LongPoll, offset: int, limit: int, timeou
         return _batch_response(state, limit, record)
     loop = asyncio.get_running_loop()
     held = poll.held = loop.create_future()
-    timer = loop.call_later(timeout, lambda: held.done() or held.set_result("timeout"))
+    timer = loop.call_later(timeout, _time_out, held)
     try:
         outcome = await held
     finally:
@@ -120,3 +120,8 @@ async def _poll(state: BotState, poll: LongPoll, offset: int, limit: int, timeou
         poll.conflicts += 1
         raise TERMINATED
     return _batch_response(state, limit, record)
+
+
+def _time_out(held: asyncio.Future[str]) -> None:
+    if not held.done():
+        held.set_result("timeout")

@@ -6,12 +6,15 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from loguru import logger
 
 from botrunner.emulator.app import EMULATOR, Emulator, make_app
+
+if TYPE_CHECKING:
+    from botrunner.emulator.client import ControlClient
 from botrunner.emulator.options import EmulatorOptions
 
 SHUTDOWN_GRACE = 1.0     # seconds in-flight requests get at shutdown; held polls are answered at once
@@ -71,7 +74,7 @@ class RunningEmulator:
         self.loop = loop
         self.emulator = emulator
 
-    def control(self, timeout: float = 30.0):
+    def control(self, timeout: float = 30.0) -> ControlClient:
         """A ControlClient for this server (close it, or use it as a context manager)."""
         from botrunner.emulator.client import ControlClient
         return ControlClient(self.url, timeout=timeout)

@@ -39,7 +39,7 @@ class BotState:
         self.token = token
         self.options = options
         self.bot_id = int(token.split(":", 1)[0])
-        self.user = {"id": self.bot_id, "is_bot": True, "first_name": "Emulated Bot",
+        self.user: dict[str, Any] = {"id": self.bot_id, "is_bot": True, "first_name": "Emulated Bot",
                      "username": f"emulated_{self.bot_id}_bot"}
         self.updates: deque[StoredUpdate] = deque()
         self.next_update_id = options.first_update_id

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from loguru import logger
 
+from botrunner.backoff import delay_after
 from botrunner.emulator.envelope import Described, bad_request, too_many_requests
 from botrunner.emulator.params import Params
 from botrunner.emulator.state import BotState, StoredUpdate
@@ -103,7 +104,7 @@ class WebhookDelivery:
         else:
             attempts = self.attempts[update.update_id] = self.attempts.get(update.update_id, 0) + 1
             options = self.state.options
-            backoff = min(options.webhook_retry_max, options.webhook_retry_base * 2 ** (attempts - 1))
+            backoff = delay_after(attempts, options.webhook_retry_base, options.webhook_retry_max)
             self.retry_at[update.update_id] = time.monotonic() + backoff
             self.last_error_date = int(time.time())
             self.last_error_message = error

@@ -12,19 +12,12 @@ import time
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.lease import RELEASE_IF_HELD, deadline, renew_interval_s
 from botrunner.redis_keys import Keys
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-# Delete a lease only if we still hold it; lanes use it for their leases too.
-RELEASE_IF_HELD = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -51,7 +44,7 @@ class PollLease:
 
     @property
     def renew_interval_s(self) -> float:
-        return self.ttl_ms / 3000.0
+        return renew_interval_s(self.ttl_ms)
 
     async def acquire(self) -> bool:
         """Try once to take the lease; True when we now hold it."""
@@ -97,5 +90,4 @@ class PollLease:
         self._valid_until = 0.0
 
     def _set_deadline(self, sent: float) -> None:
-        # keep a margin for clock drift between us and Redis: treat the lease as gone at 80 % of its TTL
-        self._valid_until = sent + self.ttl_ms * 0.8 / 1000.0
+        self._valid_until = deadline(sent, self.ttl_ms)

@@ -9,33 +9,17 @@ ended on the server before the lease can expire: two getUpdates are never in fli
 from __future__ import annotations
 
 import asyncio
-import random
+import json
 import time
 
 import aiohttp
 from loguru import logger
 
+from botrunner.backoff import Backoff
+from botrunner.errors import ApiError, FatalApiError, LeaseLost
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.raw_api import ApiError, api_base, call_api
-from botrunner.intake.store import Intake, LeaseLost, prepare
-
-
-class FatalApiError(Exception):
-    """The Bot API rejected the token (401): no worker can do anything useful; stop everything."""
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter that resets on success (aiogram's habit)."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
-        self.first, self.cap, self.failures = first, cap, 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return random.uniform(0.5, 1.0) * min(self.cap, self.first * 2 ** (self.failures - 1))
-
-    def reset(self) -> None:
-        self.failures = 0
+from botrunner.intake.raw_api import api_base, call_api
+from botrunner.intake.store import Intake, prepare
 
 
 def long_poll_timeout(poll_timeout_s: int, lease_ttl_ms: int) -> int:
@@ -57,7 +41,6 @@ class Poller:
         self.lanes = lanes
         self.timeout = long_poll_timeout(poll_timeout_s, lease.ttl_ms)
         self.stopping = asyncio.Event()
-        self.last_poll = 0.0            # wall clock of the last stored batch, for the heartbeat
         self.updates_stored = 0
 
     async def run(self) -> None:
@@ -90,8 +73,9 @@ class Poller:
                 task.cancel()
             await asyncio.gather(renewing, polling, return_exceptions=True)
             await self.lease.release()
-        if not polling.cancelled() and polling.exception() is not None:
-            raise polling.exception()
+        failure = None if polling.cancelled() else polling.exception()
+        if failure is not None:
+            raise failure
 
     async def _keep_renewed(self) -> None:
         while True:
@@ -134,13 +118,13 @@ class Poller:
             logger.warning("Intake refused a batch: the poll lease moved on; stopping polling")
             self.lease.forget()
             return offset
-        self.last_poll = time.time()
         self.updates_stored += added
         if len(batch.entries) > added:
             logger.info("Intake skipped {} update(s) already seen", len(batch.entries) - added)
         return batch.next_offset
 
     async def _on_api_error(self, exc: ApiError, backoff: Backoff) -> None:
+        await self._record_error(exc)
         if exc.code == 401:
             logger.critical("The Bot API rejected the bot token (401 {}): check BOT_TOKEN; stopping", exc.description)
             raise FatalApiError(exc.description)
@@ -162,6 +146,15 @@ class Poller:
         delay = backoff.next_delay()
         logger.warning("getUpdates answered {} {}; retrying in {:.1f}s", exc.code, exc.description, delay)
         await asyncio.sleep(delay)
+
+
+    async def _record_error(self, exc: ApiError) -> None:
+        """Keep the last getUpdates error for `botrunner status` (a 409 or 401 is otherwise only in the journal)."""
+        record = json.dumps({"code": exc.code, "description": exc.description, "at": int(time.time() * 1000)})
+        try:
+            await self.intake.client.set(self.intake.keys.poll_error, record, ex=7 * 86400)
+        except Exception as err:  # status is a convenience: never let it stop the poller
+            logger.debug("Could not record the poll error for status: {!r}", err)
 
 
 async def _sleep_or(event: asyncio.Event, seconds: float) -> None:

@@ -10,15 +10,7 @@ from typing import Any
 
 import aiohttp
 
-
-class ApiError(Exception):
-    """The Bot API answered ok=false."""
-
-    def __init__(self, method: str, code: int, description: str, retry_after: float | None = None) -> None:
-        super().__init__(f"{method}: {code} {description}")
-        self.code = code
-        self.description = description
-        self.retry_after = retry_after
+from botrunner.errors import ApiError
 
 
 def api_base(api_url: str, token: str) -> str:

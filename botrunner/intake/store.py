@@ -21,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.errors import LeaseLost
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 
 # KEYS: poll lease, poll offset, poll last (none: webhook intake, unfenced, no offset).  ARGV: lease
@@ -45,10 +46,6 @@ if leased then
 end
 return added
 """
-
-
-class LeaseLost(Exception):
-    """Intake refused the batch: the poll lease value is no longer ours."""
 
 
 def routing_id(update: dict[str, Any]) -> int | None:

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.intake.poll_lease import RELEASE_IF_HELD
+from botrunner.lease import RELEASE_IF_HELD, deadline
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.redis_replies import text
 
 _RENEW_MANY = """
 local kept = {}
@@ -89,7 +90,7 @@ class LaneLeases:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
         if await self._acquire(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms]):
-            self.valid_until[lane] = self._deadline(sent)
+            self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
         return False
 
@@ -103,19 +104,24 @@ class LaneLeases:
         kept_lanes = {held[i - 1] for i in kept}
         lost = [n for n in held if n not in kept_lanes]
         for n in kept_lanes:
-            self.valid_until[n] = self._deadline(sent)
+            self.valid_until[n] = deadline(sent, self.ttl_ms)
         for n in lost:
-            self.valid_until.pop(n, None)
+            self.forget(n)
         return lost
+
+    def forget(self, lane: int) -> None:
+        """Stop counting the lease on `lane` as ours without touching Redis: it expires by its TTL."""
+        self.valid_until.pop(lane, None)
 
     async def release(self, lane: int) -> None:
         """Give a lane back (its in-flight updates must be finished first)."""
-        self.valid_until.pop(lane, None)
+        self.forget(lane)
         await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id])
 
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""
-        claimed, start = [], "0-0"
+        claimed: list[tuple[bytes, dict]] = []
+        start: bytes | str = "0-0"
         while True:
             reply = await self.client.xautoclaim(self.keys.lane(lane), GROUP, self.worker_id, min_idle_time=0,
                                                  start_id=start, count=batch)
@@ -133,10 +139,11 @@ class LaneLeases:
 
         Rare: a read that was in flight when a lane was lost delivers entries to a worker that no
         longer owns it. Nobody else would ever deliver them again, so the owner sweeps them up."""
-        stream, claimed = self.keys.lane(lane), []
+        stream = self.keys.lane(lane)
+        claimed: list[tuple[bytes, dict]] = []
         summary = await self.client.xpending(stream, GROUP)
         for consumer in summary.get("consumers") or []:
-            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            name = text(consumer["name"])
             if name == self.worker_id:
                 continue
             rows = await self.client.xpending_range(stream, GROUP, min="-", max="+", count=1000,
@@ -152,7 +159,7 @@ class LaneLeases:
     async def _forget_idle_consumers(self, lane: int) -> None:
         # consumers of gone workers would pile up in the group; their pending lists are empty now
         for consumer in await self.client.xinfo_consumers(self.keys.lane(lane), GROUP):
-            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            name = text(consumer["name"])
             if name != self.worker_id and int(consumer["pending"]) == 0:
                 await self.client.xgroup_delconsumer(self.keys.lane(lane), GROUP, name)
 
@@ -168,10 +175,7 @@ class LaneLeases:
         if minid and minid not in (b"0-0", "0-0"):
             await self.client.execute_command("XTRIM", stream, "MINID", minid)
 
-    def _deadline(self, sent: float) -> float:
-        return sent + self.ttl_ms * 0.8 / 1000.0
-
 
 def _entry_order(entry_id: bytes | str) -> tuple[int, int]:
-    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    ms, _, seq = text(entry_id).partition("-")
     return int(ms), int(seq or 0)

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
+from botrunner.redis_replies import text
 
 
 class Registry:
@@ -41,7 +42,7 @@ class Registry:
         now_ms = int(time.time() * 1000)
         await self.client.zremrangebyscore(self.keys.workers, "-inf", now_ms - self.stale_ms * 3)
         ids = await self.client.zrangebyscore(self.keys.workers, now_ms - self.stale_ms, "+inf")
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        return [text(i) for i in ids]
 
     async def leave(self) -> None:
         """Deregister at a graceful stop, so the others rebalance at once."""

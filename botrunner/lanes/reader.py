@@ -16,17 +16,20 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from loguru import logger
+from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Registry
+from botrunner.lease import renew_interval_s
 from botrunner.redis_keys import GROUP
+from botrunner.redis_replies import text
 
 TRIM_EVERY_S = 10.0
 
 
-def chat_of(fields: dict[Any, Any]) -> Any:
+def ordering_chat(fields: dict[Any, Any]) -> int | None:
     """Ordering key of an entry: its chat (else user) id; entries with neither are ordered by lane."""
     try:
         return routing_id(json.loads(fields[b"update"]))
@@ -50,11 +53,12 @@ class LaneReader:
         self.stopping = asyncio.Event()
         self.draining = False                    # renew only: no reading, no taking lanes
         self._last_trim = time.monotonic()
+        self._turn = 0                           # which lane a short read starts with
 
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
         """Until stop(): heartbeat, renew, rebalance."""
-        interval = self.leases.ttl_ms / 3000.0
+        interval = renew_interval_s(self.leases.ttl_ms)
         while not self.stopping.is_set():
             try:
                 await self.tick()
@@ -96,11 +100,11 @@ class LaneReader:
 
     def _submit(self, lane: int, entries: list) -> None:
         for entry_id, fields in entries:
-            self.queues.submit(Job(lane, (lane, chat_of(fields)), _text(entry_id), fields))
+            self.queues.submit(Job(lane, (lane, ordering_chat(fields)), text(entry_id), fields))
 
     def _lost(self, lane: int) -> None:
         logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
-        self.leases.valid_until.pop(lane, None)
+        self.leases.forget(lane)
         self.hand_over(lane)
 
     def hand_over(self, lane: int) -> None:
@@ -129,11 +133,11 @@ class LaneReader:
                 await asyncio.sleep(0.1)
                 continue
             await self.queues.wait_for_room()
-            streams = {self.leases.keys.lane(n): ">" for n in lanes}
+            lanes, count = self.next_read(lanes, self.queues.free)
+            streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
-                reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams,
-                                                     count=max(1, min(100, self.queues.free)), block=500)
+                reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -141,9 +145,18 @@ class LaneReader:
             finally:
                 self.in_read = set()
             for stream, entries in reply or []:
-                lane = int(_text(stream).rsplit(":", 1)[1])
+                lane = int(text(stream).rsplit(":", 1)[1])
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
+
+    def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]:
+        """(lanes, COUNT) for the next XREADGROUP: COUNT is per stream, so at most `free` entries in all;
+        with room for fewer entries than lanes, one entry from each of `free` lanes, taking turns."""
+        if free < len(lanes):
+            start = self._turn % len(lanes)
+            self._turn += free
+            return (lanes[start:] + lanes[:start])[:max(1, free)], 1
+        return lanes, min(100, free // len(lanes))
 
     def stop_reading(self) -> None:
         """Drain: read nothing new and take no lane; keep renewing what is held."""
@@ -160,7 +173,3 @@ class LaneReader:
             except Exception as exc:
                 logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
         self.reading.clear()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

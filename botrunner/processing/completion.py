@@ -50,17 +50,14 @@ class Completion:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._begin = client.register_script(_BEGIN)
 
-    async def is_done(self, update_id: int) -> bool:
-        """True when this update was already handled to completion (a redelivery: skip it)."""
-        return bool(await self.client.exists(self.keys.done(update_id)))
-
     async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
-        """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
+        """Completed already? If not, count one more attempt (one round trip): 0 for a completed update, else the
+        attempt count."""
         return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)], args=[entry_id]))
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
-        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))
+        return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def complete(self, lane: int, entry_id: str, update_id: int) -> None:
         """Completion marker + XACK, after the handler's writes are durable."""
@@ -70,7 +67,7 @@ class Completion:
     async def skip(self, lane: int, entry_id: str) -> None:
         """Acknowledge an entry that needs no handling (already completed)."""
         await self.client.xack(self.keys.lane(lane), GROUP, entry_id)
-        await self.client.hdel(self.keys.attempts(lane), entry_id)
+        await self.client.hdel(self.keys.attempts(lane), entry_id)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
                           attempts: int) -> None:

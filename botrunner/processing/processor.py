@@ -14,27 +14,41 @@ import json
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import telegram
 from loguru import logger
 
+from botrunner.backoff import delay_after
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.bot.states import StateStore
+from botrunner.errors import Unparseable
 from botrunner.lanes.chat_order import Job
 from botrunner.processing.completion import Completion
+from botrunner.redis_replies import text
+
+RETRY_DELAY_CAP_S = 5.0
+Call = tuple[str, dict[str, Any]]     # one queued Bot API call: (method, params)
 
 
-class Unparseable(Exception):
-    """The stored update is not a Telegram Update we can build a context from."""
+class Send(Protocol):
+    """One Bot API call sent outside any journal (the sender's `send`)."""
+
+    def __call__(self, method: str, params: dict[str, Any], /) -> Awaitable[Any]: ...
+
+
+class Deliver(Protocol):
+    """The sender as the processor sees it: send an update's outbox in order, each call journaled once."""
+
+    def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call], /) -> Awaitable[None]: ...
 
 
 def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
     """(update_id, raw json, update dict) of a lane entry; raises Unparseable."""
     try:
         update_id = int(fields[b"update_id"])
-        raw = fields[b"update"].decode("utf-8", errors="replace")
+        raw = text(fields[b"update"])
         data = json.loads(raw)
     except (KeyError, ValueError, AttributeError) as exc:
         raise Unparseable(f"bad lane entry: {exc!r}") from None
@@ -46,10 +60,10 @@ def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
 class Processor:
     """Handles lane entries for one worker."""
 
-    def __init__(self, router: Router, completion: Completion, send: Callable[[str, dict], Any],
+    def __init__(self, router: Router, completion: Completion, send: Send,
                  pool: ThreadPoolExecutor, services: Services, states: StateStore, max_attempts: int,
                  lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
-                 deliver: Callable[[int, dict, list], Awaitable[None]] | None = None) -> None:
+                 deliver: Deliver | None = None) -> None:
         self.router = router
         self.completion = completion
         self.send = send
@@ -60,7 +74,7 @@ class Processor:
         self.lane_valid = lane_valid
         self.retry_delay_s = retry_delay_s
         self.handled = 0
-        self.deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
+        self.deliver: Deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
 
     async def process(self, job: Job) -> None:
@@ -95,7 +109,7 @@ class Processor:
                     return
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
-                await asyncio.sleep(min(5.0, self.retry_delay_s * 2 ** (attempt - 1)))
+                await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
                 if not self.lane_valid(job.lane):
                     return
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
@@ -116,10 +130,10 @@ class Processor:
             except Exception as exc:
                 logger.warning("Update {}: storing its conversation state failed (attempt {}/3): {!r}",
                                update_id, attempt, exc)
-                await asyncio.sleep(self.retry_delay_s * attempt)
+                await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
         logger.error("Update {}: its conversation state change was lost", update_id)
 
-    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[Call]) -> None:
         for method, params in outbox:
             await self.send(method, params)
 

@@ -107,5 +107,6 @@ class BotApiClient:
 
     async def call(self, method: str, params: dict[str, Any], timeout_s: float | None = None) -> Any:
         """One Bot API call; raises telegram.error.RetryAfter / Forbidden / BadRequest / NetworkError ..."""
-        kwargs = {"read_timeout": timeout_s} if timeout_s is not None else {}
-        return await self.bot.do_api_request(method, as_input_files(params), **kwargs)
+        if timeout_s is None:
+            return await self.bot.do_api_request(method, as_input_files(params))
+        return await self.bot.do_api_request(method, as_input_files(params), read_timeout=timeout_s)

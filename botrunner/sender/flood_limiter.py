@@ -13,11 +13,15 @@ so broadcasts never starve notifications. Every class honours 429 freezes, the g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
+from botrunner.redis_replies import text
+
+if TYPE_CHECKING:
+    from botrunner.config.settings import Settings
 
 # KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat
 # ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat, group and
@@ -122,7 +126,7 @@ class Limits:
     enabled: bool = True
 
     @classmethod
-    def from_settings(cls, s: Any) -> "Limits":
+    def from_settings(cls, s: Settings) -> Limits:
         return cls(s.send_chat_rate, s.send_chat_burst, s.send_group_per_minute, s.send_group_burst,
                    s.send_global_rate, s.send_global_burst, s.send_bulk_reserve, s.send_paid_broadcast_rate,
                    s.send_global_429_chats, s.send_limits)
@@ -177,14 +181,11 @@ class FloodLimiter:
         scope = await self._freeze(keys=[k.send_freeze_chat(chat), k.send_freeze_global, k.send_recent_429],
                                    args=[int(retry_after_s * 1000), chat, self.limits.global_429_chats,
                                          GLOBAL_429_WINDOW_MS])
-        scope = scope.decode() if isinstance(scope, bytes) else str(scope)
+        scope = text(scope)
         if scope == "chat" and (chat.startswith("-") or chat.startswith("@")):
             return "group"
         return scope
 
     async def mark_blocked(self, chat_id: int | str) -> bool:
         """Flag a chat that blocked the bot (or is gone); True when it was not flagged yet."""
-        return bool(await self.client.sadd(self.keys.send_blocked, str(chat_id)))
-
-    async def is_blocked(self, chat_id: int | str) -> bool:
-        return bool(await self.client.sismember(self.keys.send_blocked, str(chat_id)))
+        return bool(await self.client.sadd(self.keys.send_blocked, str(chat_id)))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from botrunner.backoff import Backoff
 from botrunner.intake.store import routing_id
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import BROADCAST, COUNTED, NOTIFY, REPLY, FloodLimiter
 from botrunner.sender.journal import OutboxJournal, update_user
 from botrunner.sender.metrics import SendMetrics
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from botrunner.config.settings import Settings
+    from botrunner.redis_keys import Keys
 
 MAX_429 = 10          # a call refused this many times in a row gives up (the scope keeps its freeze)
 BULK_FLAG = "_bulk"   # ctx.call(..., _bulk=True): a broadcast, sent only from the global slots replies leave
@@ -31,8 +37,10 @@ BULK_FLAG = "_bulk"   # ctx.call(..., _bulk=True): a broadcast, sent only from t
 # (a bot that must delete or edit that message later, e.g. the Mini App prompt, finds it there)
 REMEMBER_FLAG = "_remember_as"
 
+BlockedHook = Callable[[int, bool], object]   # (user_id, blocked); may return an awaitable
 
-def chat_of(params: dict[str, Any]) -> int | str | None:
+
+def target_chat(params: dict[str, Any]) -> int | str | None:
     """The chat a call goes to (numeric strings as ints, so "42" and 42 share one bucket)."""
     chat = params.get("chat_id")
     if isinstance(chat, str) and chat.lstrip("-").isdigit():
@@ -63,7 +71,7 @@ class Sender:
 
     def __init__(self, client: BotApiClient, limiter: FloodLimiter, journal: OutboxJournal,
                  metrics: SendMetrics | None = None, attempts: int = 5,
-                 on_blocked: Callable[[int, bool], Any] | None = None) -> None:
+                 on_blocked: BlockedHook | None = None) -> None:
         self.client = client
         self.limiter = limiter
         self.journal = journal
@@ -77,7 +85,7 @@ class Sender:
     async def close(self) -> None:
         await self.client.close()
 
-    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict]]) -> None:
+    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict[str, Any]]]) -> None:
         """Send an update's outbox in order, skipping calls the journal already confirmed."""
         user_id, kicked = update_user(update)
         if not outbox and user_id is None:
@@ -106,9 +114,10 @@ class Sender:
         """(outcome, result): outcome 'sent', 'failed' or 'blocked' -- final, never retried later.
         `reply_to`: the chat of the update being handled; a call into it is a reply."""
         params = dict(params)
-        chat = chat_of(params)
+        chat = target_chat(params)
         send_class = send_class_of(chat, reply_to, bool(params.pop(BULK_FLAG, False)))
-        failures = limited = 0
+        retry = Backoff(first=0.4, cap=5.0)     # 5xx and network errors
+        limited = 0
         while True:
             if not await self._wait_for_slot(method, chat, send_class, bool(params.get("allow_paid_broadcast"))):
                 self.metrics.skipped_blocked += 1
@@ -130,11 +139,11 @@ class Sender:
                     return "blocked", None
                 return self._failed(method, chat, str(exc))
             except NetworkError as exc:      # 5xx, timeouts, refused connections
-                failures += 1
-                if failures >= self.attempts:
-                    return self._failed(method, chat, f"{failures} attempts: {exc!r}")
+                delay = retry.next_delay()
+                if retry.failures >= self.attempts:
+                    return self._failed(method, chat, f"{retry.failures} attempts: {exc!r}")
                 self.metrics.retries += 1
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** failures) * random.uniform(0.5, 1.0))
+                await asyncio.sleep(delay)
                 continue
             except TelegramError as exc:     # 401/404/409 and the like: retrying cannot help
                 return self._failed(method, chat, repr(exc))
@@ -179,7 +188,7 @@ class Sender:
         return "failed", None
 
 
-def build_sender(settings: Any, client: Any, keys: Any, on_blocked: Callable[[int, bool], Any] | None) -> Sender:
+def build_sender(settings: Settings, client: aioredis.Redis, keys: Keys, on_blocked: BlockedHook | None) -> Sender:
     """The worker's sender from Settings: PTB client on aiohttp, the Redis limiter and journal."""
     from botrunner.sender.flood_limiter import Limits
     api = BotApiClient(settings.telegram_api_url, settings.bot_token, settings.send_pool_size, settings.send_timeout_s)
@@ -189,14 +198,14 @@ def build_sender(settings: Any, client: Any, keys: Any, on_blocked: Callable[[in
 
 async def learn_username(client: BotApiClient, found: Callable[[str], None]) -> None:
     """getMe until it answers (capped backoff); hands the bot's username to `found`."""
-    delay = 1.0
+    backoff = Backoff(first=1.0, cap=30.0, jitter=False)
     while True:
         try:
             me = await client.get_me()
         except TelegramError as exc:
+            delay = backoff.next_delay()
             logger.warning("getMe failed ({!r}); retrying in {:.0f}s", exc, delay)
             await asyncio.sleep(delay)
-            delay = min(30.0, delay * 2)
             continue
         logger.info("Bot API: this bot is @{}", me.username)
         found(me.username or "")

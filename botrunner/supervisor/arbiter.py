@@ -14,30 +14,28 @@ import select
 import signal
 import sys
 import time
+from signal import Signals
+from types import FrameType
+from typing import cast
 
 import redis
 from loguru import logger
 
+from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
+from botrunner.errors import HaltServer
 from botrunner.intake.poller import long_poll_timeout
 from botrunner.intake.raw_api import ApiError
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
+from botrunner.supervisor.pipeline_guard import EXIT_UNSAFE, RECHECK_S, guard_at_start, split_database
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
 
 SIGNALS = [getattr(signal, f"SIG{name}") for name in "HUP QUIT INT TERM TTIN TTOU".split()]
 SIG_NAMES = {sig: sig.name[3:].lower() for sig in SIGNALS}
-
-
-class HaltServer(Exception):
-    """Stop the supervisor with this exit code and reason."""
-
-    def __init__(self, reason: str, exit_status: int = 1) -> None:
-        super().__init__(reason)
-        self.reason, self.exit_status = reason, exit_status
 
 
 class Supervisor:
@@ -47,11 +45,11 @@ class Supervisor:
         self.settings = settings
         self.num_workers = settings.workers
         self.workers: dict[int, Worker] = {}
-        self.sig_queue: list[int] = []
-        self.last_stop_signal = 0.0
+        self.sig_queue: list[Signals] = []
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
         self.respawn_delay = 0.0
+        self.respawn_backoff = Backoff(first=0.5, cap=30.0, jitter=False)   # quick deaths in a row
         self.next_spawn_at = 0.0
         self.rolling: list[int] = []            # old pids still to be replaced by a SIGHUP roll
         self.roll_new: int | None = None
@@ -60,6 +58,7 @@ class Supervisor:
         self.started = time.time()
         self.last_watchdog = 0.0
         self.redis: redis.Redis | None = None
+        self.last_db_check = time.monotonic()
 
     # --- lifecycle ---
     def run(self) -> int:
@@ -76,6 +75,7 @@ class Supervisor:
                     self.step_roll()
                     self.manage_workers()
                     self.tell_systemd()
+                    self.recheck_database()
                     continue
                 logger.info("Received SIG{}{}", sig.name[3:], self._signal_note(sig))
                 getattr(self, f"handle_{SIG_NAMES[sig]}")()
@@ -94,6 +94,7 @@ class Supervisor:
             self.embedded = start_embedded_redis(self.settings)
         self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
                                           socket_timeout=2)
+        guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
         self.pipe = os.pipe()
         for fd in self.pipe:
             os.set_blocking(fd, False)
@@ -103,8 +104,8 @@ class Supervisor:
         self.claim_web_port()
         if self.settings.use_webhook:
             self.register_webhook()
-        logger.info("Supervisor {} starting {} worker(s); Bot API {}", os.getpid(), self.num_workers,
-                    self.settings.telegram_api_url)
+        logger.info("Supervisor {} starting {} worker(s); Bot API {}; STATE_DIR {}", os.getpid(), self.num_workers,
+                    self.settings.telegram_api_url, self.settings.state_path)
         self.manage_workers()
         self.notifier.ready(self.status_line())
 
@@ -137,12 +138,12 @@ class Supervisor:
         return 0
 
     # --- signals ---
-    def signal(self, sig: int, frame) -> None:
+    def signal(self, sig: int, frame: FrameType | None) -> None:
         if len(self.sig_queue) < 5:
             self.sig_queue.append(signal.Signals(sig))
             self.wakeup()
 
-    def handle_chld(self, sig: int, frame) -> None:
+    def handle_chld(self, sig: int, frame: FrameType | None) -> None:
         self.wakeup()
 
     def handle_term(self) -> None:
@@ -168,7 +169,7 @@ class Supervisor:
             self.num_workers -= 1
             logger.info("Worker count lowered to {}", self.num_workers)
 
-    def _signal_note(self, sig: int) -> str:
+    def _signal_note(self, sig: Signals) -> str:
         return {signal.SIGTERM: ", stopping: draining workers", signal.SIGINT: ", stopping: draining workers",
                 signal.SIGQUIT: ", cold stop", signal.SIGHUP: ", rolling workers"}.get(sig, "")
 
@@ -308,7 +309,11 @@ class Supervisor:
             if code == 0 and worker.retiring:
                 return
         # a worker that dies young again and again: back off before the next spawn
-        self.respawn_delay = min(30.0, max(0.5, self.respawn_delay * 2)) if lived < 10 else 0.0
+        if lived < 10:
+            self.respawn_delay = self.respawn_backoff.next_delay()
+        else:
+            self.respawn_backoff.reset()
+            self.respawn_delay = 0.0
         self.next_spawn_at = time.monotonic() + self.respawn_delay
         if self.respawn_delay:
             logger.warning("Respawning in {:.1f}s", self.respawn_delay)
@@ -355,8 +360,10 @@ class Supervisor:
         grace = long_poll_timeout(self.settings.poll_timeout_s, self.settings.poll_lease_ttl_ms) + 30
         if time.time() - self.started < grace + self.settings.poll_lease_ttl_ms / 1000:
             return True
+        if self.redis is None:
+            return False
         try:
-            last = self.redis.get(Keys.for_token(self.settings.bot_token).poll_last)
+            last = cast("bytes | None", self.redis.get(Keys.for_token(self.settings.bot_token).poll_last))
         except redis.RedisError:
             return False
         return last is not None and time.time() - int(last) / 1000 < grace
@@ -373,6 +380,20 @@ class Supervisor:
         self.notifier.status(self.status_line() + ("" if healthy else "; no successful poll recently"))
         if healthy and self.notifier.watchdog_s:
             self.notifier.watchdog()
+
+    def recheck_database(self) -> None:
+        """Halt (exit 2) when workers of another host share this Redis while this host uses SQLite."""
+        now = time.monotonic()
+        if (self.redis is None or self.settings.mongodb_url or self.settings.embedded_redis
+                or now - self.last_db_check < RECHECK_S):
+            return
+        self.last_db_check = now
+        try:
+            split = split_database(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
+        except redis.RedisError:
+            return
+        if split:
+            raise HaltServer(split, EXIT_UNSAFE)
 
     def status_line(self) -> str:
         return f"{len(self.workers)} worker(s), target {self.num_workers}"

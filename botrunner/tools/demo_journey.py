@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botrunner.emulator.client import ControlClient
+from botrunner.errors import JourneyFailed
 
 # (step name, what the user does, label of the button the bot's answer must carry, or None)
 STEPS = (
@@ -24,10 +25,6 @@ STEPS = (
     ("points", "command:points", None),
     ("leaderboard", "command:leaderboard", None),
 )
-
-
-class JourneyFailed(Exception):
-    """A step got no (suitable) answer in time."""
 
 
 @dataclass
@@ -61,7 +58,7 @@ class Journey:
             injected = self.control.inject_message(self.token, user_id, self.captcha_code(user_id), **who)
         else:
             data = button_data(entry, arg)
-            if data is None:
+            if data is None or entry is None:
                 raise JourneyFailed(action)
             injected = self.control.inject_callback(self.token, user_id, entry["message"]["message_id"], data)
         return injected["inject_time"]

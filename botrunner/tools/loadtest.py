@@ -15,10 +15,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 
+from botrunner.errors import LoadTestError
 from botrunner.tools.latency import Samples, Summary, render_rows, summary_rows, target_rows
 
 #: What counts as the bot's answer to /start (a captcha gate answers with a photo).
@@ -30,10 +31,6 @@ def start_item(user_id: int, args: str = "") -> dict[str, Any]:
     """The workload: one /start from `user_id` in their private chat, as an /inject/batch item."""
     return {"kind": "command", "user_id": user_id, "command": "start", "args": args,
             "first_name": f"Load{user_id}", "username": f"load{user_id}"}
-
-
-class LoadTestError(RuntimeError):
-    """The target cannot be load-tested (not a local Bot API server, no bot polling)."""
 
 
 @dataclass
@@ -70,10 +67,17 @@ class LoadClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self.session.close()
+        if self.session is not None:
+            await self.session.close()
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            raise LoadTestError("LoadClient used outside `async with`")
+        return self.session
 
     async def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with self.session.post(self.base + path, json={"token": self.token, **(body or {})}) as response:
+        async with self.http.post(self.base + path, json={"token": self.token, **(body or {})}) as response:
             payload = await response.json(content_type=None)
         if not payload.get("ok"):
             raise LoadTestError(f"{path}: {payload.get('description')}")
@@ -82,7 +86,7 @@ class LoadClient:
     async def check_target(self) -> None:
         """Fail early, with a hint, unless this is a local Bot API server some bot polls with our token."""
         try:
-            async with self.session.get(self.base + "/poll_stats", params={"token": self.token}) as response:
+            async with self.http.get(self.base + "/poll_stats", params={"token": self.token}) as response:
                 stats = (await response.json(content_type=None)).get("result") or {}
         except (aiohttp.ClientError, ValueError) as exc:
             raise LoadTestError(f"{self.base} is not a local Bot API server with a control plane "
@@ -182,7 +186,7 @@ def pick_users(run: Run, fresh: list[int], rng: random.Random, n: int) -> list[i
     return chosen
 
 
-async def progress(run: Run, total: Callable[[], int], out=sys.stderr, width: int = 30) -> None:
+async def progress(run: Run, total: Callable[[], int], out: TextIO = sys.stderr, width: int = 30) -> None:
     """A progress bar (rewritten in place on a terminal, a line every 2 s otherwise) until cancelled."""
     tty = getattr(out, "isatty", lambda: False)()
     try:

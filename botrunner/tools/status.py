@@ -1,13 +1,22 @@
-"""`botrunner status`: the pipeline as Redis sees it, from any host (reads Redis only)."""
+"""`botrunner status`: the pipeline of one named bot as Redis sees it, from any host.
+
+It reads the keys of exactly one bot (the one BOT_TOKEN names) and says which; the CLI refuses
+to guess when no token is set, since an empty answer for the wrong bot looks like a dead one.
+Besides Redis it makes one Bot API call, getWebhookInfo, because a webhook left set by an
+earlier deployment is the commonest reason a healthy-looking runner receives nothing.
+"""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import redis
 
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.redis_replies import text
 from botrunner.sender.metrics import totals
 
 LAG_COUNT_CAP = 100_000
@@ -25,23 +34,27 @@ class Snapshot:
     dead_letters: int = 0
     sender: dict[str, int] = field(default_factory=dict)   # send_* counters summed over live workers
     blocked_chats: int = 0
+    bot: str = ""                                           # "<bot id> (keys botrunner:<id>:*)"
+    source: str = ""                                        # which Redis, which STATE_DIR
+    poll_error: dict[str, Any] | None = None                # last getUpdates error {code, description, at}
+    webhook: dict[str, Any] | None = None                   # getWebhookInfo result, or {"error": ...}
 
 
-def _s(value: Any) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+def _get(client: redis.Redis, key: str) -> bytes | None:
+    return cast("bytes | None", client.get(key))   # redis-py types a sync reply as "Awaitable | Any"
 
 
 def lane_lag(client: redis.Redis, stream: str) -> tuple[int, int]:
     """(pending, undelivered) of one lane: read-but-unacknowledged, and not yet read by anyone."""
     try:
-        groups = client.xinfo_groups(stream)
+        groups = cast("list[dict[str, Any]]", client.xinfo_groups(stream))   # redis-py types replies loosely
     except redis.ResponseError:
         return 0, 0
-    group = next((g for g in groups if _s(g["name"]) == GROUP), None)
+    group = next((g for g in groups if text(g["name"]) == GROUP), None)
     if group is None:
-        return 0, client.xlen(stream)
-    undelivered = len(client.xrange(stream, min="(" + _s(group["last-delivered-id"]), max="+",
-                                    count=LAG_COUNT_CAP))
+        return 0, cast(int, client.xlen(stream))
+    undelivered = len(cast(list, client.xrange(stream, min="(" + text(group["last-delivered-id"]), max="+",
+                                               count=LAG_COUNT_CAP)))
     return int(group["pending"]), undelivered
 
 
@@ -49,29 +62,71 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     """Read the whole picture in a handful of round trips per lane."""
     snap = Snapshot()
     now = time.time()
-    for worker_id, beat_ms in client.zrange(keys.workers, 0, -1, withscores=True):
-        info = {_s(k): _s(v) for k, v in client.hgetall(keys.worker(_s(worker_id))).items()}
-        info.update(id=_s(worker_id), beat_age_s=round(now - beat_ms / 1000, 1))
+    for worker_id, beat_ms in cast("list[tuple[bytes, float]]", client.zrange(keys.workers, 0, -1, withscores=True)):
+        fields = cast("dict[bytes, bytes]", client.hgetall(keys.worker(text(worker_id))))
+        info: dict[str, Any] = {text(k): text(v) for k, v in fields.items()}
+        info.update(id=text(worker_id), beat_age_s=round(now - beat_ms / 1000, 1))
         snap.workers.append(info)
-    lease = client.get(keys.poll_lease)
-    snap.poll_holder = _s(lease) if lease else None
-    offset = client.get(keys.poll_offset)
+    lease = _get(client, keys.poll_lease)
+    snap.poll_holder = text(lease) if lease else None
+    offset = _get(client, keys.poll_offset)
     snap.poll_offset = int(offset) if offset else None
-    last = client.get(keys.poll_last)
+    last = _get(client, keys.poll_last)
     snap.last_poll_age_s = round(now - int(last) / 1000, 1) if last else None
     for n in range(lanes):
         pending, undelivered = lane_lag(client, keys.lane(n))
-        owner = client.get(keys.lane_owner(n))
-        snap.lanes.append((n, pending, undelivered, _s(owner) if owner else None))
-    snap.dead_letters = int(client.get(keys.dead_count) or 0)
+        owner = _get(client, keys.lane_owner(n))
+        snap.lanes.append((n, pending, undelivered, text(owner) if owner else None))
+    snap.dead_letters = int(_get(client, keys.dead_count) or 0)
     snap.sender = totals(snap.workers)
-    snap.blocked_chats = int(client.scard(keys.send_blocked))
+    snap.blocked_chats = cast(int, client.scard(keys.send_blocked))
+    raw_error = _get(client, keys.poll_error)
+    snap.poll_error = json.loads(raw_error) if raw_error else None
     return snap
+
+
+def bots_in(client: redis.Redis, limit: int = 20) -> list[str]:
+    """Bot ids with a worker registry in this Redis (to name them when the wrong bot is asked for)."""
+    found = {text(key).split(":")[1] for key in client.scan_iter(match="botrunner:*:workers", count=1000)}
+    return sorted(found)[:limit]
+
+
+def webhook_state(api_url: str, token: str, timeout: float = 5.0) -> dict[str, Any]:
+    """getWebhookInfo's result, or {"error": one line} when the Bot API cannot be asked."""
+    try:
+        reply = httpx.get(f"{api_url.rstrip('/')}/bot{token}/getWebhookInfo", timeout=timeout).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}"}
+    if not reply.get("ok"):
+        return {"error": f"{reply.get('error_code')} {reply.get('description')}"}
+    return dict(reply["result"])
+
+
+def webhook_line(info: dict[str, Any] | None) -> str:
+    """One line: no webhook (good for long polling), a webhook that blocks getUpdates, or unknown."""
+    if info is None:
+        return "Webhook: not asked"
+    if "error" in info:
+        return f"Webhook: unknown (getWebhookInfo failed: {info['error']})"
+    if not info.get("url"):
+        return "Webhook: none (long polling works)"
+    last = f", last error: {info['last_error_message']}" if info.get("last_error_message") else ""
+    return (f"Webhook: SET to {info['url']} ({info.get('pending_update_count', 0)} pending{last}); getUpdates "
+            "answers 409 while it is set: remove it with deleteWebhook (without drop_pending_updates)")
+
+
+def poll_error_line(error: dict[str, Any] | None, now: float | None = None) -> str:
+    if not error:
+        return "Last poll error: none recorded"
+    age = ((now or time.time()) * 1000 - int(error.get("at", 0))) / 1000
+    hint = {401: " (the token was rejected: check BOT_TOKEN)",
+            409: " (another getUpdates consumer or a webhook on this token)"}.get(int(error.get("code", 0)), "")
+    return f"Last poll error: {error.get('code')} {error.get('description')}{hint}, {age:.0f}s ago"
 
 
 def render(snap: Snapshot) -> list[str]:
     """Human-readable lines."""
-    lines = [f"Workers: {len(snap.workers)}"]
+    lines = [f"Bot: {snap.bot}", f"Redis: {snap.source}", f"Workers: {len(snap.workers)}"]
     for w in snap.workers:
         age = time.time() - float(w.get("started", time.time()))
         lanes = [x for x in w.get("lanes", "").split(",") if x]
@@ -81,6 +136,8 @@ def render(snap: Snapshot) -> list[str]:
     lines.append(f"Poll lease: {snap.poll_holder or 'free (nobody polls)'}")
     lines.append(f"Next offset: {snap.poll_offset if snap.poll_offset is not None else 'none yet'}")
     lines.append("Last poll: " + (f"{snap.last_poll_age_s}s ago" if snap.last_poll_age_s is not None else "never"))
+    lines.append(poll_error_line(snap.poll_error))
+    lines.append(webhook_line(snap.webhook))
     busy = [lane for lane in snap.lanes if lane[1] or lane[2]]
     total_pending = sum(lane[1] for lane in snap.lanes)
     total_undelivered = sum(lane[2] for lane in snap.lanes)

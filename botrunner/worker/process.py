@@ -29,8 +29,9 @@ from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
 from botrunner.bot.states import states_from_settings
 from botrunner.config.settings import Settings
+from botrunner.errors import BootError, FatalApiError
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.lanes.chat_order import ChatQueues
 from botrunner.lanes.leases import LaneLeases
@@ -119,7 +120,7 @@ class Worker:
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
         poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
-        processor = Processor(self.router, Completion(client, keys), sender.send, pool, services, states,
+        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, pool, services, states,
                               s.max_attempts, leases.is_valid, deliver=sender.deliver)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
@@ -138,7 +139,7 @@ class Worker:
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
         await reader.registry.leave()
-        await loop.run_in_executor(pool, self.router.worker_stopped, services)     # on_worker_stop: close storage
+        await loop.run_in_executor(pool, self._loaded_router().worker_stopped, services)     # on_worker_stop: close storage
         await sender.close()
         await client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
@@ -146,12 +147,17 @@ class Worker:
 
     def _start_services(self, pool: ThreadPoolExecutor) -> Services:
         services = Services(settings=self.settings)   # startup hooks (storage, the bot) read Settings here
-        for hook in self.router.all_startup_hooks():
+        for hook in self._loaded_router().all_startup_hooks():
             try:
                 hook(services)
             except Exception as exc:
                 raise BootError(f"startup hook {hook.__name__} failed: {exc!r}") from exc
         return services
+
+    def _loaded_router(self) -> Router:
+        if self.router is None:
+            raise BootError("the worker serves before init_process() loaded BOT_HANDLERS")
+        return self.router
 
     async def _start_web(self, env: WebEnv) -> None:
         try:
@@ -202,7 +208,7 @@ class Worker:
         reader.stop()
         for lane in reader.leases.held:
             if queues.per_lane[lane] > 0:      # a handler still runs: let this lease expire instead
-                reader.leases.valid_until.pop(lane, None)
+                reader.leases.forget(lane)
         await reader.release_all()
         for task in tasks.values():
             task.cancel()
@@ -237,7 +243,3 @@ class Worker:
             await self.metrics.publish()       # sender counters for `botrunner status`
         except Exception as exc:               # never let a Redis blip stop the heartbeat
             logger.debug("Could not publish sender metrics: {!r}", exc)
-
-
-class BootError(Exception):
-    """The worker cannot start at all (bad handlers module, failing startup hook)."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import MongoClient, ReadPreference, WriteConcern
+from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
+from storage.instrumentation import RoundTrips
 from storage.mongo.documents import from_date, page, to_date, to_doc, to_record
 from storage.mongo.indexes import COLLECTIONS, ensure_indexes, index_stats
 from storage.mongo.money import MongoMoney
@@ -37,7 +39,7 @@ def connect(url: str, max_pool_size: int = 200, min_pool_size: int = 20, timeout
 class Counted:
     """A collection whose server calls add to the store's round-trip counter."""
 
-    def __init__(self, collection, round_trips) -> None:
+    def __init__(self, collection: Collection[Any], round_trips: RoundTrips) -> None:
         self._collection = collection
         self._round_trips = round_trips
 
@@ -56,8 +58,10 @@ class MongoStore(Store):
     """Every repository over database `db_name` of `client` (PyMongo or mongomock)."""
 
     backend = "mongodb"
+    points: MongoPoints              # repair() needs the Mongo-only repair methods
+    submissions: MongoSubmissions
 
-    def __init__(self, client, db_name: str) -> None:
+    def __init__(self, client: MongoClient[Any], db_name: str) -> None:
         super().__init__()
         self.client = client
         self.db = client[db_name]

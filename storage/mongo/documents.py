@@ -6,12 +6,15 @@ SQLite) except `expires_at`, stored as a BSON date because only real dates expir
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, overload
 
-from storage.records import from_mapping
+from storage.records import T, from_mapping
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from pymongo.cursor import Cursor
+
 DATE_FIELDS = ("expires_at",)
 
 
@@ -37,7 +40,12 @@ def to_doc(record: Any, id_field: str = "id", **extra: Any) -> dict[str, Any]:
     return doc
 
 
-def to_record(cls: type[T], doc: dict[str, Any] | None, id_field: str = "id") -> T | None:
+@overload
+def to_record(cls: type[T], doc: Mapping[str, Any], id_field: str = "id") -> T: ...
+@overload
+def to_record(cls: type[T], doc: Mapping[str, Any] | None, id_field: str = "id") -> T | None: ...
+def to_record(cls: type[T], doc: Mapping[str, Any] | None, id_field: str = "id") -> T | None:
+    """The record of a document (None for no document): `_id` back to the id field, dates to epochs."""
     if doc is None:
         return None
     data = {k: from_date(v) for k, v in doc.items()}
@@ -45,6 +53,6 @@ def to_record(cls: type[T], doc: dict[str, Any] | None, id_field: str = "id") ->
     return from_mapping(cls, data)
 
 
-def page(cursor, limit: int, offset: int = 0):
+def page(cursor: Cursor[Any], limit: int, offset: int = 0) -> Cursor[Any]:
     """Apply offset/limit pagination to a cursor."""
     return cursor.skip(offset).limit(limit)

@@ -5,9 +5,13 @@ any number of users can lack one. The only TTL index is on a real date (`expires
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import OperationFailure
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+    from pymongo.database import Database
 
 ASC, DESC = 1, -1
 STRING = {"$type": "string"}
@@ -51,7 +55,7 @@ COLLECTIONS = ["users", "referrals", "tasks", "task_submissions", "point_transac
                "withdrawals", "device_fingerprints", "tickets", "ticket_gates", "settings"]
 
 
-def ensure_indexes(db) -> list[str]:
+def ensure_indexes(db: Database[Any]) -> list[str]:
     """Create missing collections and indexes; returns what was created (empty when all existed)."""
     created: list[str] = []
     existing_collections = set(db.list_collection_names())
@@ -66,7 +70,7 @@ def ensure_indexes(db) -> list[str]:
     return created
 
 
-def index_stats(db) -> dict[str, Any]:
+def index_stats(db: Database[Any]) -> dict[str, Any]:
     """Counts per collection and, per index, the operations that used it since the server started."""
     counts = {name: db[name].estimated_document_count() for name in COLLECTIONS}
     indexes = []
@@ -78,7 +82,7 @@ def index_stats(db) -> dict[str, Any]:
     return {"counts": counts, "indexes": indexes}
 
 
-def _usage(collection) -> dict[str, int]:
+def _usage(collection: Collection[Any]) -> dict[str, int]:
     try:
         return {row["name"]: int(row["accesses"]["ops"]) for row in collection.aggregate([{"$indexStats": {}}])}
     except (OperationFailure, NotImplementedError):

@@ -9,19 +9,48 @@ transfer/withdrawal record they carry) and pulls them. A crash between the two l
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from storage.records import NOT_EARNED, NotFoundError, new_id, now
 
+if TYPE_CHECKING:
+
+    from storage.base import PointsRepository, TaskRepository
+
 ALREADY_APPLIED = object()
 RECENT_KEYS = 64      # idempotency keys remembered per user (a retry comes long before 64 more keyed credits)
 STALE_S = 60          # pending entries older than this belong to a crashed writer
 
 
-def insert_ignoring_duplicates(collection, docs: list[dict]) -> None:
+class Inserts(Protocol):
+    """A collection (or the store's counting wrapper of one): what insert_ignoring_duplicates needs."""
+
+    def insert_many(self, documents: list[dict], ordered: bool = ...) -> object: ...
+
+
+class MongoStoreView(Protocol):
+    """What the Mongo repositories need of their store (MongoStore is one), so they never import it."""
+
+    @property
+    def money(self) -> dict[str, Any]: ...      # collection name -> collection with majority writes
+    @property
+    def plain(self) -> dict[str, Any]: ...
+    @property
+    def reports(self) -> dict[str, Any]: ...    # secondary-preferred reads
+    @property
+    def money_ops(self) -> MongoMoney: ...
+    @property
+    def points(self) -> PointsRepository: ...
+    @property
+    def tasks(self) -> TaskRepository: ...
+    def users_changed(self, user_ids: Iterable[int]) -> None: ...
+
+
+def insert_ignoring_duplicates(collection: Inserts, docs: list[dict]) -> None:
     """insert_many that treats "already there" as success (settle and repair may race)."""
     if not docs:
         return
@@ -35,7 +64,7 @@ def insert_ignoring_duplicates(collection, docs: list[dict]) -> None:
 class MongoMoney:
     """`apply` and `settle`: the only code that changes users.points on MongoDB."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.users = store.money["users"]
         self.ledger = store.money["point_transactions"]

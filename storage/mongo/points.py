@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pymongo import ReturnDocument
 
-from storage.base import PointsRepository, check_amount, check_transfer
+from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.mongo.documents import page, to_doc, to_record
-from storage.mongo.money import ALREADY_APPLIED, STALE_S
+from storage.mongo.money import ALREADY_APPLIED, STALE_S, MongoStoreView
 from storage.records import LedgerEntry, NotFoundError, Transfer, Withdrawal, keyed_id, new_id, now
 
 NEWEST = [("created_at", -1), ("_id", -1)]
@@ -15,7 +15,7 @@ OLDEST = [("created_at", 1), ("_id", 1)]
 class MongoPoints(PointsRepository):
     """Points on MongoDB; money collections are written with w=majority."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.money = store.money_ops
         self.users = store.money["users"]
@@ -30,7 +30,7 @@ class MongoPoints(PointsRepository):
     def credit(self, user_id: int, amount: int, kind: str, reference: str = "", key: str | None = None) -> int:
         check_amount(amount)
         entry = self.money.move(user_id, amount, kind, reference, key)
-        return self.balance(user_id) if entry is ALREADY_APPLIED else entry["balance_after"]
+        return credited_balance(user_id, self.balance(user_id) if entry is ALREADY_APPLIED else entry["balance_after"])
 
     def debit_if_enough(self, user_id: int, amount: int, kind: str, reference: str = "",
                         key: str | None = None) -> int | None:
@@ -46,8 +46,9 @@ class MongoPoints(PointsRepository):
         if self.users.find_one({"_id": receiver_id}, {"_id": 1}) is None:
             raise NotFoundError(f"user {receiver_id} does not exist")
         record = Transfer(keyed_id(key) if key else new_id(), sender_id, receiver_id, amount, fee, amount - fee, now())
+        credit_key = f"transfer_in:{record.id}"
         credit_leg = {"user_id": receiver_id, "amount": record.net, "kind": "transfer_in",
-                      "reference": record.id, "key": f"transfer_in:{record.id}"}
+                      "reference": record.id, "key": credit_key}
         debit_key = f"transfer_out:{record.id}" if key else None
         done = self.get_transfer(record.id) if key else None
         if done is not None:
@@ -55,13 +56,13 @@ class MongoPoints(PointsRepository):
         # the debit carries the transfer record and the credit leg, so repair can finish either
         debit = self.money.apply(sender_id, -amount, "transfer_out", record.id, key=debit_key,
                                  record={"collection": "transfers", "doc": to_doc(record)}, then=credit_leg)
-        if debit is ALREADY_APPLIED:
+        if debit is ALREADY_APPLIED and debit_key is not None:    # only a keyed move can have been applied before
             # the same key again, maybe after a crash mid-way: finish what the first call left pending
             self.money.finish(sender_id, debit_key)
             return self.get_transfer(record.id)
         if debit is None:
             return None
-        credit = self.money.apply(**credit_leg)
+        credit = self.money.apply(receiver_id, record.net, "transfer_in", record.id, key=credit_key)
         self.money.settle([debit, credit])
         self.store.users_changed([sender_id, receiver_id])
         return record
@@ -89,7 +90,7 @@ class MongoPoints(PointsRepository):
             return done
         entry = self.money.move(user_id, -amount, "withdrawal", record.id, key=entry_key,
                                 record={"collection": "withdrawals", "doc": to_doc(record)})
-        if entry is ALREADY_APPLIED:
+        if entry is ALREADY_APPLIED and entry_key is not None:    # only a keyed move can have been applied before
             self.money.finish(user_id, entry_key)
             return self.get_withdrawal(record.id)
         return record if entry else None

@@ -12,16 +12,16 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from storage.base import SubmissionRepository, TaskRepository, reward_key
+from storage.base import SubmissionRepository, TaskRepository, credited_balance, reward_key
 from storage.mongo.documents import page, to_doc, to_record
-from storage.mongo.money import STALE_S
+from storage.mongo.money import STALE_S, MongoStoreView
 from storage.records import DuplicateError, Submission, Task, new_id, now
 
 
 class MongoTasks(TaskRepository):
     """Task definitions on MongoDB."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.tasks = store.plain["tasks"]
 
     def create(self, task: Task) -> Task:
@@ -58,7 +58,7 @@ class MongoTasks(TaskRepository):
 class MongoSubmissions(SubmissionRepository):
     """Submissions and completions on MongoDB; (user_id, task_id) is a unique index."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.subs = store.money["task_submissions"]
 
@@ -99,7 +99,7 @@ class MongoSubmissions(SubmissionRepository):
         self.store.money_ops.move(doc["user_id"], reward, "task", doc["task_id"],
                                   key=reward_key(doc["user_id"], doc["task_id"], doc["completions"]))
         self.subs.update_one({"_id": doc["_id"], "completions": doc["completions"]}, {"$set": {"paid": True}})
-        return self.store.points.balance(doc["user_id"])
+        return credited_balance(doc["user_id"], self.store.points.balance(doc["user_id"]))
 
     def review(self, submission_id: str, approve: bool, reviewer_id: int | None, reward: int = 0,
                at: float | None = None) -> Submission | None:

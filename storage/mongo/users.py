@@ -8,7 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from storage.base import ReferralRepository, UserRepository
 from storage.mongo.documents import page, to_doc, to_record
-from storage.mongo.money import ALREADY_APPLIED
+from storage.mongo.money import ALREADY_APPLIED, MongoStoreView
 from storage.records import DuplicateError, Referral, User, now, username_key
 
 # never sent to callers: the money bookkeeping fields of a user document
@@ -18,7 +18,7 @@ HIDDEN = {"pending": 0, "recent": 0}
 class MongoUsers(UserRepository):
     """Users on MongoDB (`_id` = Telegram id); leaderboards and counts read secondaryPreferred."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.users = store.plain["users"]
         self.reports = store.reports["users"]
@@ -147,7 +147,7 @@ class MongoUsers(UserRepository):
 class MongoReferrals(ReferralRepository):
     """Referrals on MongoDB (`_id` = referred user id, so attribution is unique by construction)."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MongoStoreView) -> None:
         self.store = store
         self.referrals = store.money["referrals"]
         self.users = store.plain["users"]

@@ -16,12 +16,15 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.instrumentation import RoundTrips
+
+if TYPE_CHECKING:
+    from storage.base import PointsRepository
 
 BUSY_TIMEOUT_MS = 15000
 
@@ -136,3 +139,13 @@ class Transaction:
     def one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
         row = self.execute(sql, args).fetchone()
         return dict(row) if row is not None else None
+
+
+class SQLiteStoreView(Protocol):
+    """What a SQLite repository needs of its store (SQLiteStore is one), so repositories never import it."""
+
+    @property
+    def db(self) -> SQLiteDatabase: ...
+    @property
+    def points(self) -> PointsRepository: ...
+    def users_changed(self, user_ids: Iterable[int]) -> None: ...

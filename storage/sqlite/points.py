@@ -5,7 +5,10 @@ their own transactions so the reward, its ledger row and the state flip commit t
 """
 from __future__ import annotations
 
-from storage.base import PointsRepository, check_amount, check_transfer
+import enum
+from typing import Final, Literal
+
+from storage.base import PointsRepository, check_amount, check_transfer, credited_balance
 from storage.records import (
     NOT_EARNED,
     LedgerEntry,
@@ -17,13 +20,20 @@ from storage.records import (
     new_id,
     now,
 )
-from storage.sqlite.connection import Transaction
+from storage.sqlite.connection import SQLiteStoreView, Transaction
 
-ALREADY_APPLIED = object()
+
+class Applied(enum.Enum):
+    """apply_move's answer for a ledger key used before (the move was made then; nothing changed now)."""
+
+    ALREADY = "already applied"
+
+
+ALREADY_APPLIED: Final = Applied.ALREADY
 
 
 def apply_move(tx: Transaction, user_id: int, amount: int, kind: str, reference: str = "",
-               key: str | None = None, extra_sql: str = "") -> int | None | object:
+               key: str | None = None, extra_sql: str = "") -> int | None | Literal[Applied.ALREADY]:
     """Change one balance by `amount` and append the ledger row, inside `tx`.
 
     Returns the new balance; None if a debit would overdraw; ALREADY_APPLIED if `key` was used
@@ -48,7 +58,7 @@ def apply_move(tx: Transaction, user_id: int, amount: int, kind: str, reference:
 class SQLitePoints(PointsRepository):
     """Balances, ledger, transfers and withdrawals on SQLite."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 
@@ -57,7 +67,7 @@ class SQLitePoints(PointsRepository):
 
     def credit(self, user_id: int, amount: int, kind: str, reference: str = "", key: str | None = None) -> int:
         check_amount(amount)
-        return self._move(user_id, amount, kind, reference, key)
+        return credited_balance(user_id, self._move(user_id, amount, kind, reference, key))
 
     def debit_if_enough(self, user_id: int, amount: int, kind: str, reference: str = "",
                         key: str | None = None) -> int | None:
@@ -102,8 +112,8 @@ class SQLitePoints(PointsRepository):
         return [from_mapping(Transfer, r) for r in rows]
 
     def sent_since(self, sender_id: int, since: float) -> tuple[int, int]:
-        row = self.db.query_one("SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM transfers "
-                                "WHERE sender_id = ? AND created_at >= ?", (sender_id, since))
+        row = self.db.query("SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM transfers "   # always one row
+                            "WHERE sender_id = ? AND created_at >= ?", (sender_id, since))[0]
         return row["n"], row["total"]
 
     def create_withdrawal(self, user_id: int, amount: int, address: str,
@@ -164,7 +174,7 @@ class SQLitePoints(PointsRepository):
         return {r["kind"]: r["total"] for r in rows}
 
     def totals(self) -> dict[str, int]:
-        row = self.db.query_one("SELECT COALESCE(SUM(points), 0) AS points, "
-                                "COALESCE(SUM(total_earned), 0) AS total_earned FROM users")
+        row = self.db.query("SELECT COALESCE(SUM(points), 0) AS points, "      # an aggregate: always one row
+                            "COALESCE(SUM(total_earned), 0) AS total_earned FROM users")[0]
         return {"points": row["points"], "total_earned": row["total_earned"]}
 

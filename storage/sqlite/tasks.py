@@ -8,7 +8,8 @@ from typing import Any
 
 from storage.base import SubmissionRepository, TaskRepository, reward_key
 from storage.records import DuplicateError, Submission, Task, from_mapping, new_id, now
-from storage.sqlite.points import apply_move
+from storage.sqlite.connection import SQLiteStoreView
+from storage.sqlite.points import ALREADY_APPLIED, apply_move
 
 TASK_COLUMNS = [f.name for f in dataclasses.fields(Task)]
 _QUOTED = ", ".join(f'"{c}"' for c in TASK_COLUMNS)   # "order" is an SQL keyword
@@ -18,7 +19,7 @@ _INSERT_TASK = f"INSERT INTO tasks ({_QUOTED}) VALUES ({', '.join('?' * len(TASK
 class SQLiteTasks(TaskRepository):
     """Task definitions on SQLite."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.db = store.db
 
     def _row(self, task: Task) -> tuple:
@@ -61,7 +62,7 @@ class SQLiteTasks(TaskRepository):
 class SQLiteSubmissions(SubmissionRepository):
     """Submissions and completions on SQLite."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 
@@ -98,6 +99,8 @@ class SQLiteSubmissions(SubmissionRepository):
                 return None  # done (and still cooling down), or proof awaiting review
             balance = apply_move(tx, user_id, reward, "task", task_id, key=reward_key(user_id, task_id, completion))
         self.store.users_changed([user_id])
+        if balance is ALREADY_APPLIED:     # the reward of this completion was paid before: report the balance
+            return self.store.points.balance(user_id)
         return balance
 
     def review(self, submission_id: str, approve: bool, reviewer_id: int | None, reward: int = 0,

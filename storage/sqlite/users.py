@@ -5,14 +5,15 @@ import sqlite3
 from collections.abc import Iterator
 
 from storage.base import ReferralRepository, UserRepository
-from storage.records import DuplicateError, Referral, User, from_mapping, now, username_key
+from storage.records import DuplicateError, NotFoundError, Referral, User, from_mapping, now, username_key
+from storage.sqlite.connection import SQLiteStoreView
 from storage.sqlite.points import apply_move
 
 
 class SQLiteUsers(UserRepository):
     """Users on SQLite; each write reports the changed ids to the store's listeners."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 
@@ -47,7 +48,10 @@ class SQLiteUsers(UserRepository):
             raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
         if created:
             self.store.users_changed([user_id])
-        return self.get(user_id), created
+        user = self.get(user_id)
+        if user is None:        # the row was inserted or already there: only a concurrent delete gets here
+            raise NotFoundError(f"user {user_id} vanished while registering")
+        return user, created
 
     def _update(self, user_id: int, assignments: str, args: tuple) -> int:
         changed = self.db.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*args, user_id))
@@ -142,7 +146,7 @@ class SQLiteUsers(UserRepository):
 class SQLiteReferrals(ReferralRepository):
     """Referrals on SQLite; the bonus is paid in the same transaction that marks it credited."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLiteStoreView) -> None:
         self.store = store
         self.db = store.db
 

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from botrunner.bot.callback_data import Signer
-from tests.runner.conftest import TOKEN, Cluster, wait_until
+from tests.runner.conftest import KEYS, TOKEN, Cluster, wait_until
 
 ADMIN = 900
 TIMEOUT = 30.0
@@ -86,11 +86,11 @@ class LiveBot:
         self.press(user_id, payload, signed_for)
         return self.wait(user_id, needle, after)
 
-    def quiet(self, user_id: int, after: int, seconds: float = 1.0) -> list[dict]:
-        """Everything sent after `after` once `seconds` passed with nothing new (for 'nothing happened')."""
-        import time
-        time.sleep(seconds)
-        return self.sent(user_id, after)
+    def completed(self, *injected: dict, timeout: float = TIMEOUT) -> None:
+        """Wait until these injected updates are completed: handled, their writes flushed, their replies
+        sent (the completion marker is set last). Then 'nothing else happened' can be checked."""
+        wait_until(lambda: all(self.cluster.client.exists(KEYS.done(u["update_id"])) for u in injected),
+                   timeout, 0.1, what=f"updates {[u['update_id'] for u in injected]} completed")
 
     # ---- the database, for time travel
 

@@ -1,8 +1,6 @@
 """End to end: real supervisor and workers running handlers.app against the local Bot API server."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
 
@@ -54,14 +52,17 @@ def join(control, sessions, user_id: int, payload: str = "") -> None:
 
 
 def test_referral_chain_captcha_and_admin_refusal(stack):
-    control, sessions, _ = stack
+    control, sessions, cluster = stack
     join(control, sessions, 10)
     join(control, sessions, 11, "ref_10")
     wait_text(control, 10, "New referral: U11")
     join(control, sessions, 12, "ref_11")
     wait_text(control, 11, "New referral: U12")
     wait_text(control, 12, "Welcome bonus: +7")
-    control.inject_command(TOKEN, 12, "start", "ref_10")             # again, with another referrer: nothing
+    again = control.inject_command(TOKEN, 12, "start", "ref_10")["update_id"]   # another referrer: nothing
+    # chat 12's lane is not chat 10's: wait until that update is completed (its replies sent, its writes
+    # flushed) before looking at what user 10 got, or a wrong second referral could still be on its way
+    wait_until(lambda: cluster.client.exists(KEYS.done(again)), 30, 0.1, what="the second /start completed")
     control.inject_command(TOKEN, 10, "menu")
     entry = wait_text(control, 10, "Balance: 15 points")
     assert "Referrals: 1" in entry["text"]
@@ -107,10 +108,10 @@ def test_transfer_double_confirm_pays_once(stack):
     entry = wait_text(control, 40, "Send 60 points to 41")
     data = next(b["callback_data"] for row in entry["message"]["reply_markup"]["inline_keyboard"] for b in row
                 if b["callback_data"].startswith("tr:ok:"))
-    control.inject_callback(TOKEN, 40, entry["message_id"], data)
-    control.inject_callback(TOKEN, 40, entry["message_id"], data)     # the double click
+    clicks = [control.inject_callback(TOKEN, 40, entry["message_id"], data)["update_id"] for _ in range(2)]
     wait_text(control, 41, "You received 59 points")
-    time.sleep(1.0)
+    wait_until(lambda: all(cluster.client.exists(KEYS.done(c)) for c in clicks), 30, 0.1,   # the double click
+               what="both clicks completed")
     assert sum("You received" in (e.get("text") or "") for e in control.sent(TOKEN, 41)) == 1
     control.inject_command(TOKEN, 40, "points")
     wait_text(control, 40, "Balance: 140")

@@ -1,4 +1,5 @@
-"""Real-process fixtures: the local Bot API server (in-thread) and supervisors as subprocesses."""
+"""Real-process fixtures: supervisors as `botrunner start` subprocesses (the local Bot API server is in
+tests/conftest.py)."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from botrunner.lanes.leases import assign
 from botrunner.redis_keys import Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,7 @@ class Cluster:
         self.api_url = api_url
         self.client = redis.Redis.from_url(redis_url)
         self.processes: list[subprocess.Popen] = []
+        self.lane_ttl_ms = 2000
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "NOTIFY_SOCKET"))}
@@ -55,9 +58,10 @@ class Cluster:
                                  "--api-url", self.api_url], env=self.env(**extra), cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log_path = log.name
+        self.lane_ttl_ms = int(self.env(**extra)["LANE_LEASE_TTL_MS"])
         self.processes.append(proc)
         if wait:
-            wait_until(lambda: self.balanced(proc.pid, workers) and self.lanes_owned() == 16
+            wait_until(lambda: self.balanced(proc.pid, workers) and self.settled()
                        and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready")
         return proc
 
@@ -79,6 +83,15 @@ class Cluster:
         """Every worker of this supervisor is registered and holds at least one lane."""
         mine = [w for w in self.workers() if _parent(int(w["pid"])) == supervisor_pid]
         return len(mine) >= workers and all(w["lanes"] for w in mine)
+
+    def settled(self) -> bool:
+        """Every lane is held by the worker the assignment gives it to: no hand-over is in progress (an
+        update read by a worker that is handing its lane over waits for the next owner)."""
+        # the workers' own view of who is live (botrunner.lanes.membership.Registry.live)
+        live = [w.decode() for w in self.client.zrangebyscore(KEYS.workers, time.time() * 1000 - self.lane_ttl_ms, "+inf")]
+        owners = [self.client.get(KEYS.lane_owner(n)) for n in range(16)]
+        wanted = assign(16, live)
+        return bool(live) and all(o is not None and o.decode() == wanted[n] for n, o in enumerate(owners))
 
     def lanes_owned(self) -> int:
         return sum(1 for n in range(16) if self.client.exists(KEYS.lane_owner(n)))
@@ -119,15 +132,6 @@ def _parent(pid: int) -> int | None:
 
 
 @pytest.fixture
-def emulator():
-    from botrunner.emulator import running_emulator
-    from botrunner.emulator.client import ControlClient
-    with running_emulator(port=0) as emu:
-        with ControlClient(emu.url) as control:
-            yield emu, control
-
-
-@pytest.fixture
 def cluster(tmp_path, redis_url, emulator):
     emu, _ = emulator
     group = Cluster(tmp_path, redis_url, emu.url)
@@ -138,9 +142,35 @@ def cluster(tmp_path, redis_url, emulator):
         group.client.close()
 
 
+def inject(control, users: range, per_user: int, command: str = "start") -> dict[int, list[int]]:
+    """Inject per_user commands from each user, interleaved, in batches; returns each chat's update_ids
+    in the order they were injected (the order the chat must be handled in)."""
+    items = [{"kind": "command", "user_id": user, "command": command} for _ in range(per_user) for user in users]
+    sent: dict[int, list[int]] = {user: [] for user in users}
+    for start in range(0, len(items), 500):
+        for item, result in zip(items[start:start + 500], control.inject_batch(TOKEN, items[start:start + 500])):
+            sent[item["user_id"]].append(result["update_id"])
+    return sent
+
+
 def burst(control, users: range, per_user: int, command: str = "start") -> int:
     """Inject per_user commands from each user, interleaved, in batches; returns how many."""
-    items = [{"kind": "command", "user_id": user, "command": command} for _ in range(per_user) for user in users]
-    for start in range(0, len(items), 500):
-        control.inject_batch(TOKEN, items[start:start + 500])
-    return len(items)
+    return sum(len(ids) for ids in inject(control, users, per_user, command).values())
+
+
+def assert_chats_in_order(cluster: Cluster, sent: dict[int, list[int]], exactly_once: bool = True) -> None:
+    """Every chat's updates were handled in the order they were sent; each once (or, after a kill -9, at
+    least once, a repeat coming right after the handling it repeats)."""
+    for chat, ids in sent.items():
+        order = cluster.order(chat)
+        if exactly_once:
+            assert order == ids, f"chat {chat}: handled {order}, sent {ids}"
+        else:
+            assert order == sorted(order) and list(dict.fromkeys(order)) == ids, f"chat {chat}: {order} vs {ids}"
+
+
+def assert_replies_in_order(control, sent: dict[int, list[int]], prefix: str = "hi") -> None:
+    """Every chat got one reply per update, each naming its update, in the order the updates were sent."""
+    for chat, ids in sent.items():
+        texts = [e["text"] for e in control.sent(TOKEN, chat) if e["method"] == "sendMessage"]
+        assert texts == [f"{prefix} {i}" for i in ids], f"chat {chat}: replies {texts}, updates {ids}"

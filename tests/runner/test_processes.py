@@ -10,16 +10,22 @@ import time
 
 import pytest
 import redis
+import telegram
 
 from botrunner.redis_keys import GROUP
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
-from tests.runner.conftest import KEYS, TOKEN, Cluster, burst, wait_until
+from tests.key_events import key_events
+from tests.runner.conftest import KEYS, TOKEN, Cluster, assert_chats_in_order, assert_replies_in_order, burst, inject, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def all_handled(cluster, count: int, timeout: float = 90):
     return wait_until(lambda: len(cluster.handled()) >= count, timeout, 0.2, f"{count} handled updates")
+
+
+def pending(cluster) -> int:
+    return sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))
 
 
 def assert_in_order(cluster, users):
@@ -37,39 +43,83 @@ def assert_one_poller(control):
 def test_burst_handled_exactly_once_in_order_with_one_poller(cluster, emulator):
     _, control = emulator
     cluster.start(workers=3)
-    users = range(1000, 1060)
-    total = burst(control, users, per_user=10)
+    sent = inject(control, range(1000, 1060), per_user=10)
+    total = sum(map(len, sent.values()))
     all_handled(cluster, total)
-    time.sleep(1.0)                                   # let any duplicate show itself
+    # once every entry is acknowledged nothing can be handled again: then count
+    wait_until(lambda: pending(cluster) == 0, 30, what="every update acknowledged")
     counts = cluster.handled()
     assert len(counts) == total and set(counts.values()) == {1}
-    assert_in_order(cluster, users)
+    assert_chats_in_order(cluster, sent)
+    wait_until(lambda: all(len(control.sent(TOKEN, chat)) == 10 for chat in sent), 30, what="every reply")
+    assert_replies_in_order(control, sent)            # every chat: one reply per update, in order
     assert_one_poller(control)
-    assert len(control.sent(TOKEN, 1000)) == 10       # replies went out
     assert len({int(w["pid"]) for w in cluster.workers() if w["lanes"]}) == 3   # lanes spread over workers
+
+
+QUEUEING = {"SLOW_S": "0.15", "SEND_LIMITS": "false"}
+
+# slack for a loaded 2-core machine on top of the documented takeover bounds; each bound is still far
+# below what a lease never released (or a lane never taken) would take
+SLACK_S = 2.5
+
+
+def fence(lease: bytes) -> int:
+    return int(lease.split(b":")[0])
+
+
+def in_flight_by_worker(cluster) -> dict[int, list[tuple[str, bytes]]]:
+    """pid -> entry ids delivered to that worker and not acknowledged, over every lane."""
+    out: dict[int, list[bytes]] = {}
+    for n in range(16):
+        for consumer in cluster.client.xpending(KEYS.lane(n), GROUP)["consumers"]:
+            name = consumer["name"].decode()
+            rows = cluster.client.xpending_range(KEYS.lane(n), GROUP, "-", "+", 1000, consumername=name)
+            out.setdefault(int(name.rsplit(":", 2)[1]), []).extend(
+                (KEYS.lane(n), row["message_id"]) for row in rows)
+    return out
+
+
+def update_ids(cluster, entries) -> set[int]:
+    return {int(cluster.client.xrange(stream, entry, entry)[0][1][b"update_id"]) for stream, entry in entries}
 
 
 def test_kill9_poller_and_worker_lose_nothing(cluster, emulator):
     _, control = emulator
     sup = cluster.start(workers=3)
-    poller = cluster.poller_pid()
+    poller, old_lease = cluster.poller_pid(), cluster.client.get(KEYS.poll_lease)
+    lease_left_s = cluster.client.pttl(KEYS.poll_lease) / 1000
     os.kill(poller, signal.SIGKILL)
     killed_at = time.monotonic()
-    total = burst(control, range(2000, 2020), per_user=5)
-    wait_until(lambda: cluster.poller_pid() not in (None, poller), 30, what="a new poller")
+    first = inject(control, range(2000, 2020), per_user=5)
+    wait_until(lambda: cluster.poller_pid() not in (None, poller), 30, 0.05, what="a new poller")
     takeover = time.monotonic() - killed_at
-    assert takeover < 20, f"takeover took {takeover:.1f}s"
-    all_handled(cluster, total)
-    # a worker killed mid-batch: slow handlers keep it busy when it dies
-    busy = [pid for pid in cluster.worker_pids(sup.pid) if pid != cluster.poller_pid()][0]
-    slow = burst(control, range(3000, 3030), per_user=2, command="slow")
-    time.sleep(1.5)
+    assert fence(cluster.client.get(KEYS.poll_lease)) > fence(old_lease)
+    assert takeover < lease_left_s + 0.5 + SLACK_S, f"poller takeover took {takeover:.1f}s"   # TTL + 0.5 s
+    all_handled(cluster, sum(map(len, first.values())))
+    # a worker killed while busy: slow handlers are in flight on it when it dies
+    slow = inject(control, range(3000, 3030), per_user=2, command="slow")
+    busy = wait_until(lambda: next((pid for pid, entries in in_flight_by_worker(cluster).items()
+                                    if entries and pid not in (cluster.poller_pid(), poller)), None),
+                      30, 0.05, what="a worker with slow updates in flight")
+    victim = next(w for w in cluster.workers() if int(w["pid"]) == busy)
+    lanes = [int(n) for n in victim["lanes"].split(",")]
     os.kill(busy, signal.SIGKILL)
-    all_handled(cluster, total + slow, timeout=120)
+    killed_at = time.monotonic()
+    in_flight = update_ids(cluster, in_flight_by_worker(cluster).get(busy, []))
+    assert in_flight, "the killed worker had nothing in flight"
+    owners = lambda: [cluster.client.get(KEYS.lane_owner(n)) for n in lanes]
+    wait_until(lambda: all(o is not None and f":{busy}:" not in o.decode() for o in owners()), 30, 0.05,
+               what="the killed worker's lanes taken over")
+    moved = time.monotonic() - killed_at
+    assert moved < 2.0 + 2.0 / 3 + SLACK_S, f"lanes moved after {moved:.1f}s"  # LANE_LEASE_TTL_MS + a keeper round
+    sent = {**first, **slow}
+    all_handled(cluster, sum(map(len, sent.values())), timeout=120)
     counts = cluster.handled()
-    assert all(counts.get(uid, 0) >= 1 for uid in counts)       # at-least-once; duplicates allowed only
-    assert sum(1 for v in counts.values() if v > 1) <= 8        # ... for what the killed worker had running
-    assert_in_order(cluster, range(2000, 2020))
+    assert set(counts) == {i for ids in sent.values() for i in ids}            # every update handled
+    assert {i for i, n in counts.items() if n > 1} <= in_flight                 # repeats: only what was in flight
+    # every chat in order, the killed worker's chats too (it also had replies of the first burst in flight)
+    assert_chats_in_order(cluster, sent, exactly_once=False)
     assert_one_poller(control)
     assert f"Worker {busy} killed by SIGKILL" in cluster.log(sup)
 
@@ -139,6 +189,14 @@ def test_two_supervisors_share_one_redis(cluster, emulator):
     assert "Supervisor" in cluster.log(one) and one.returncode == 0
 
 
+def parses(update: dict) -> bool:
+    try:
+        telegram.Update.de_json(update, None)
+        return True
+    except Exception:
+        return False
+
+
 def test_malformed_updates_never_stall_a_lane_or_kill_a_worker(cluster, emulator):
     _, control = emulator
     sup = cluster.start(workers=2)
@@ -151,16 +209,17 @@ def test_malformed_updates_never_stall_a_lane_or_kill_a_worker(cluster, emulator
         {"callback_query": {"id": "1", "from": {"id": 7001}}},
     ]
     ids = [control.inject_raw(TOKEN, update, chat_id=7001)["update_id"] for update in bad]
-    control.inject_command(TOKEN, 7001, "fail")
+    fail = control.inject_command(TOKEN, 7001, "fail")["update_id"]
     good = control.inject_command(TOKEN, 7001, "start")["update_id"]
     assert control.wait_for_message(TOKEN, 7001, timeout=60) is not None, "the lane stalled"
-    assert good in cluster.handled()
     wait_until(lambda: sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16)) == 0, 30,
                what="every lane acknowledged")
-    dead = int(cluster.client.get(KEYS.dead_count) or 0)
-    assert 1 <= dead <= len(bad) + 1                  # the unparseable ones and /fail
-    handled_or_dead = set(cluster.handled()) | {int(f[b"update_id"]) for _, f in cluster.client.xrange(KEYS.dead)}
-    assert set(ids) <= handled_or_dead
+    unparseable = {i for i, update in zip(ids, bad) if not parses({**update, "update_id": i})}
+    assert unparseable and len(unparseable) < len(bad)             # the list holds both kinds
+    dead = {int(f[b"update_id"]): int(f[b"attempts"]) for _, f in cluster.client.xrange(KEYS.dead)}
+    assert dead == {**{i: 1 for i in unparseable}, fail: 5}        # at once / after MAX_ATTEMPTS
+    assert int(cluster.client.get(KEYS.dead_count)) == len(dead)
+    assert set(cluster.handled()) == (set(ids) - unparseable) | {good}
     assert set(cluster.worker_pids(sup.pid)) == pids  # nobody died
     assert "dead-lettered" in cluster.log(sup)
 
@@ -185,21 +244,31 @@ def test_sigterm_drains_within_the_deadline(cluster, emulator):
 
 def test_sighup_rolls_workers_without_a_gap_in_polling(cluster, emulator):
     _, control = emulator
-    sup = cluster.start(workers=2)
+    # handlers of 0.15 s and no reply throttling: each round's 3 updates per chat queue up behind each
+    # other and are gone before the next round, so lanes move with queued updates but no backlog
+    sup = cluster.start(workers=2, **QUEUEING)
     old = set(cluster.worker_pids(sup.pid))
     calls_before = len(control.poll_stats(TOKEN)["calls"])
-    os.kill(sup.pid, signal.SIGHUP)
-    total = 0
-    deadline = time.monotonic() + 60
-    while old & set(cluster.worker_pids(sup.pid)) or len(cluster.worker_pids(sup.pid)) < 2:
-        total += burst(control, range(9000, 9005), per_user=1)
-        time.sleep(0.5)
-        assert time.monotonic() < deadline, "the roll did not finish"
-    all_handled(cluster, total)
+    sent: dict[int, list[int]] = {}
+    with key_events(cluster.client, KEYS.poll_lease) as lease_events:
+        os.kill(sup.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while old & set(cluster.worker_pids(sup.pid)) or len(cluster.worker_pids(sup.pid)) < 2:
+            for chat, ids in inject(control, range(9000, 9005), per_user=3, command="slow").items():
+                sent.setdefault(chat, []).extend(ids)
+            time.sleep(0.5)
+            assert time.monotonic() < deadline, "the roll did not finish"
+        all_handled(cluster, sum(map(len, sent.values())))
+        # the poll lease moved by release, never by waiting for it to expire
+        assert "expired" not in lease_events()
     assert set(cluster.handled().values()) == {1}
+    assert_chats_in_order(cluster, sent)
+    wait_until(lambda: all(len(control.sent(TOKEN, c)) == len(ids) for c, ids in sent.items()), 30,
+               what="every reply")
+    assert_replies_in_order(control, sent, prefix="slow")
     calls = control.poll_stats(TOKEN)["calls"][calls_before:]
     gaps = [b["start_monotonic"] - a["end_monotonic"] for a, b in zip(calls, calls[1:])]
-    assert max(gaps) < 3.0, f"polling paused for {max(gaps):.1f}s during the roll"
+    assert min(gaps) >= 0 and max(gaps) < 10.0, f"polling paused for {max(gaps):.1f}s during the roll"
     assert_one_poller(control)
     assert "rolling workers" in cluster.log(sup)
 

@@ -1,6 +1,8 @@
 """Money under concurrency: many threads and several processes transferring and withdrawing at once
 never overdraw, and every user's ledger sums to its balance. SQLite always; a real MongoDB when
-MONGODB_URL is set (mongomock is not a concurrency model, so it is left out here)."""
+MONGODB_URL is set. mongomock (each single-document operation atomic, as on a server) runs the thread
+tests too, with every call yielding first the way a call to a server does while it waits for its reply,
+so threads interleave between calls: a debit that is a read followed by a write would overdraw there."""
 from __future__ import annotations
 
 import multiprocessing
@@ -11,14 +13,18 @@ import pytest
 
 from storage.sqlite.backend import SQLiteStore
 from tests.storage.conftest import MONGODB_URL, make_store
+from tests.storage.mongomock_compat import interleave_like_a_server
+from tests.threads import run_threads
 
 USERS = list(range(1, 9))
 START = 100
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=[
+@pytest.fixture(params=["sqlite", "mongomock", pytest.param("mongodb", marks=[
     pytest.mark.mongodb, pytest.mark.skipif(not MONGODB_URL, reason="MONGODB_URL is not set")])])
-def money_store(request, tmp_path):
+def money_store(request, tmp_path, monkeypatch):
+    if request.param == "mongomock":
+        interleave_like_a_server(monkeypatch)
     store = make_store(request.param, tmp_path)
     for uid in USERS:
         store.users.register(uid)
@@ -54,26 +60,17 @@ def assert_books_balance(store) -> None:
 
 
 def test_threads_never_overdraw(money_store):
-    threads = [threading.Thread(target=churn, args=(money_store, seed, 60)) for seed in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads((churn, (money_store, seed, 60)) for seed in range(12))    # re-raises a thread's error
     assert_books_balance(money_store)
 
 
 def test_concurrent_full_balance_withdrawals_one_wins(money_store):
-    results = []
     barrier = threading.Barrier(10)
 
     def withdraw_all():
         barrier.wait()
-        results.append(money_store.points.create_withdrawal(1, START, "0x1"))
-    threads = [threading.Thread(target=withdraw_all) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        return money_store.points.create_withdrawal(1, START, "0x1")
+    results = run_threads((withdraw_all, ()) for _ in range(10))
     assert sum(r is not None for r in results) == 1
     assert money_store.points.balance(1) == 0
 

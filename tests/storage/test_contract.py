@@ -15,6 +15,14 @@ def add_users(store, *ids, points=0):
             store.points.credit(uid, points, "award")
 
 
+def forget_submissions(store, user_id: int, task_id: str) -> None:
+    """Delete a user's submission of a task behind the repository's back (a lost row)."""
+    if store.backend == "sqlite":
+        store.db.execute("DELETE FROM task_submissions WHERE user_id = ? AND task_id = ?", (user_id, task_id))
+    else:
+        store.submissions.subs.delete_many({"user_id": user_id, "task_id": task_id})
+
+
 class TestStoreContract:
     # ---- schema ----
     def test_init_schema_is_idempotent(self, store):
@@ -157,6 +165,16 @@ class TestStoreContract:
         assert store.submissions.complete(1, "daily", 5, cooldown_s=3600, at=4600.0) == 20
         assert store.submissions.get_for(1, "daily").completions == 2
         assert store.points.history_count(1) == 3
+
+    def test_a_completion_whose_reward_was_paid_before_reports_the_balance(self, store):
+        # the submission row is lost but the reward's ledger key remains: nothing is paid twice, and
+        # complete() answers with the balance (SQLite used to hand back its internal "already applied" marker)
+        add_users(store, 1)
+        assert store.submissions.complete(1, "join", 10) == 10
+        forget_submissions(store, 1, "join")
+        assert store.submissions.complete(1, "join", 10) == 10
+        assert store.points.balance(1) == 10
+        assert store.points.history_count(1) == 1
 
     def test_submit_review_queue(self, store):
         add_users(store, 1, 2)

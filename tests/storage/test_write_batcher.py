@@ -5,6 +5,7 @@ import pytest
 
 from storage.sqlite.backend import SQLiteStore
 from storage.write_batcher import WriteBatcher
+from tests.threads import run_threads
 
 
 @pytest.fixture
@@ -105,7 +106,6 @@ def test_batching_saves_round_trips(store):
 def test_flush_per_update_is_a_group_commit(store):
     """What the worker does: every handler thread flushes before acking. When flush() returns, that
     thread's write is in the database even if another thread's flush carried it."""
-    import threading
     batcher = WriteBatcher(store, enabled=True, size=1000)
     failures = []
 
@@ -116,9 +116,6 @@ def test_flush_per_update_is_a_group_commit(store):
             batcher.flush()
             if store.users.get(uid).last_active_at < at:
                 failures.append((uid, n))
-    threads = [threading.Thread(target=handler, args=(uid,)) for uid in range(1, 9)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads((handler, (uid,)) for uid in range(1, 9))       # a thread's exception fails the test
     assert failures == []
+    assert [last_active(store, uid) for uid in range(1, 9)] == [119.0] * 8

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 import cli
 from botrunner.config.reference import reference_markdown
-from botrunner.config.settings import ConfigError, Settings, describe, load_settings, mask
+from botrunner.config.settings import Settings, describe, load_settings, mask
+from botrunner.errors import ConfigError
 
 TOKEN = "123456:AAE-secretpart_xyz"
 
@@ -139,7 +140,7 @@ def test_cli_bad_value_stops_with_one_line(monkeypatch):
 
 def test_configuration_reference_is_current():
     """docs/configuration.md is generated; regenerate with `botrunner config --markdown`."""
-    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == reference_markdown()
 
 
