@@ -25,6 +25,8 @@ from handlers.miniapp_prompt import DEVICE_TAKEN, MINIAPP_DONE
 from handlers.runtime import runtime
 from handlers.start import welcome_verified
 
+LOCK_TTL_S = 10
+LOCK_WAIT_S = 10
 router = Router("miniapp")
 
 
@@ -41,7 +43,8 @@ def on_verified(ctx: Context) -> None:
         ctx.call("deleteMessage", chat_id=uid, message_id=int(data["prompt_message_id"]))
     s = rt.settings
     verdict = apply_rules(rt.store.fingerprints, uid, str(data.get("device", "")), str(data.get("ip", "")),
-                          ttl_s=s.fingerprint_ttl_days * 86400, replace=s.miniapp_device_change_allowed)
+                          ttl_s=s.fingerprint_ttl_days * 86400, replace=s.miniapp_device_change_allowed,
+                          serialize=lambda device: device_lock(rt, device))
     if user.captcha_passed:
         return                                        # a verified user on a (new) device: recorded, nothing else
     if not verdict.allowed and s.miniapp_device_collision != "off":
@@ -59,6 +62,12 @@ def on_verified(ctx: Context) -> None:
         return
     rt.store.users.set_captcha(uid, True, MINIAPP_DONE)
     welcome_verified(ctx)
+
+
+def device_lock(rt, device: str):
+    """One verification of a device at a time across every worker (redis-py's Lock: a token, a TTL,
+    released only by its owner). Waiting longer than LOCK_WAIT_S raises, and the event is retried."""
+    return rt.redis.lock(rt.key("device-lock", device), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S)
 
 
 def clear_device(ctx: Context) -> None:
