@@ -35,9 +35,17 @@ def on_verified(ctx: Context) -> None:
     rt = runtime(ctx)
     uid = ctx.user_id
     data = event_data(ctx)
-    user = rt.users.get(uid) if uid is not None else None
-    if uid is None or user is None or user.is_banned():
-        logger.info("Mini App verification of {} ignored: {}", uid, "no such user" if user is None else "banned")
+    if uid is None:
+        return
+    user = rt.users.get(uid)
+    if user is None:           # opened from the bot's profile before any /start: register from initData
+        tg = data.get("user") if isinstance(data.get("user"), dict) else {}
+        user, _ = rt.store.users.register(
+            uid, username=str(tg.get("username", "")), first_name=str(tg.get("first_name", "")),
+            last_name=str(tg.get("last_name", "")), language_code=rt.texts.pick(str(tg.get("language_code", ""))),
+            is_premium=False)
+    if user.is_banned():
+        logger.info("Mini App verification of banned user {} ignored", uid)
         return
     if data.get("prompt_message_id"):
         ctx.call("deleteMessage", chat_id=uid, message_id=int(data["prompt_message_id"]))

@@ -167,7 +167,7 @@ class MiniAppApi:
             return refuse(429, "too many new accounts from this network today")
         if s.miniapp_repeat_window_s:
             await self.redis.set(recent, 1, ex=s.miniapp_repeat_window_s)
-        prompt = await self.redis.get(self.env.keys.remembered(PROMPT.format(uid)))
+        prompt = await self.redis.getdel(self.env.keys.remembered(PROMPT.format(uid)))     # deleted once
         user = {k: init.user[k] for k in ("first_name", "last_name", "username", "language_code") if k in init.user}
         update_id = await store_event(self.redis, self.env.keys, s.lanes, EVENT, uid, {
             "device": device, "ip": network, "prompt_message_id": int(prompt) if prompt else None, "user": user})

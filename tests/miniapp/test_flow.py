@@ -124,3 +124,11 @@ def test_a_banned_users_verification_does_nothing(miniapp_only):
     bot.rt.store.users.ban(50, "spam")
     assert verified(bot, 50) == []
     assert not bot.rt.store.users.get(50).captcha_passed
+
+
+def test_a_verification_before_any_start_registers_the_user_from_init_data(miniapp_only):
+    bot = miniapp_only
+    out = verified(bot, 60, prompt=None)
+    assert "Verified" in joined(out) and not any(m == "deleteMessage" for m, _ in out)
+    user = bot.rt.store.users.get(60)
+    assert user.first_name == "Eve" and user.captcha_passed
