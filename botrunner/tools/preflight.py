@@ -158,9 +158,22 @@ def check_webhook(settings: Settings) -> str:
     if not reply.get("ok"):
         raise OperatorError(f"getWebhookInfo failed: {reply.get('error_code')} {reply.get('description')}")
     info = reply["result"]
+    if settings.use_webhook:      # webhook mode: the webhook is ours (start sets it to WEBHOOK_URL)
+        return _our_webhook(settings, info)
     if info.get("url"):
         raise OperatorError(
             f"a webhook is set ({info['url']}, {info.get('pending_update_count', 0)} updates pending): botrunner "
             "long-polls and getUpdates answers 409 while it is set; remove it, keeping the pending updates: "
             "curl -s \"https://api.telegram.org/bot$BOT_TOKEN/deleteWebhook\"")
     return f"no webhook set; {info.get('pending_update_count', 0)} update(s) waiting for getUpdates"
+
+
+def _our_webhook(settings: Settings, info: dict) -> str:
+    pending = info.get("pending_update_count", 0)
+    if info.get("url") not in ("", None, settings.webhook_url):
+        return (f"webhook mode: {info['url']} is set, not WEBHOOK_URL; `botrunner start` (or `botrunner webhook "
+                f"set`) replaces it; {pending} update(s) pending")
+    if info.get("last_error_message"):
+        return f"webhook mode: Telegram's last delivery error: {info['last_error_message']}; {pending} pending"
+    state = "set to WEBHOOK_URL" if info.get("url") else "not set yet (`botrunner start` sets it)"
+    return f"webhook mode: webhook {state}; {pending} update(s) pending"

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
-from tests.runner.conftest import ROOT, TOKEN, Cluster, wait_until
+from tests.runner.conftest import ROOT, TOKEN, Cluster
 
 SECRET = "e2e-webhook-secret_0123456789"
 
@@ -39,8 +41,13 @@ class WebhookCluster(Cluster):
         proc.log_path = log.name
         self.processes.append(proc)
         self.ports[proc.pid] = port
-        wait_until(lambda: proc.poll() is None and self.balanced(proc.pid, workers) and self.answers(port), 60, 0.2,
-                   what=f"webhook supervisor {proc.pid} on port {port}")
+        deadline = time.monotonic() + 60
+        while not (self.balanced(proc.pid, workers) and self.answers(port)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                state = f"exited with {proc.returncode}" if proc.poll() is not None else "not ready after 60 s"
+                pytest.fail(f"webhook supervisor {proc.pid} on port {port} {state}; its log ends:\n"
+                            + "\n".join(self.log(proc).splitlines()[-15:]))
+            time.sleep(0.2)
         return proc
 
     @staticmethod

@@ -63,3 +63,14 @@ def test_info_lines_for_operators():
                      "allowed_updates: Telegram default", "pending updates: 3",
                      "refused POSTs: malformed 1, unauthorized 2"]
     assert reg.info_lines({"url": ""}, {})[0].startswith("webhook: none")
+
+
+def test_check_accepts_our_own_webhook_in_webhook_mode(emulator):
+    from botrunner.tools.preflight import OperatorError, check_webhook
+    emu, _ = emulator
+    settings = _settings(emu.url)
+    assert "not set yet" in check_webhook(settings)
+    reg.set_webhook(settings, [])
+    assert "webhook set to WEBHOOK_URL" in check_webhook(settings)
+    with pytest.raises(OperatorError, match="a webhook is set"):   # polling mode: a webhook blocks getUpdates
+        check_webhook(settings.replace(use_webhook=False))
