@@ -48,10 +48,12 @@ define need
 endef
 
 # git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
-# systemd: systemd-analyze verifies the shipped unit files; chromium, chromium-driver: the Mini App's
-# browser test (selenium drives Debian's browser and driver; nothing is downloaded).
+# systemd: systemd-analyze verifies the shipped unit files; faketime: the chaos suite's wall-clock steps;
+# chromium, chromium-driver: the Mini App's browser test (selenium drives Debian's browser and driver;
+# nothing is downloaded).
 test-deps:
 	$(call need,nginx,nginx)
+	$(call need,faketime,faketime)
 	$(call need,chromium,chromium)
 	$(call need,chromedriver,chromium-driver)
 	$(call need,git,git)

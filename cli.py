@@ -57,8 +57,8 @@ class OperatorGroup(click.Group):
 def bot_keys(settings: Settings, command: str) -> tuple[Keys, str, str]:
     """The keys of the bot BOT_TOKEN names; refuses to guess without one (an empty answer for the
     wrong bot looks just like a dead bot). With a local Bot API server, the local token's bot."""
+    from botrunner.errors import OperatorError
     from botrunner.redis_keys import Keys, bot_id
-    from botrunner.tools.operator_errors import OperatorError
     if not settings.bot_token and settings.telegram_api_url == "https://api.telegram.org":
         raise OperatorError(f"BOT_TOKEN is not set, so it is unknown which bot to read (keys botrunner:<bot id>:*); "
                             f"run it with the service's settings: botrunner --env-file /etc/botrunner/botrunner.env "
@@ -73,7 +73,7 @@ def pipeline_redis(settings: Settings) -> redis.Redis:
 
     import redis
 
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     if settings.embedded_redis and not os.path.exists(settings.embedded_redis_socket):
         raise OperatorError(f"no embedded Redis under STATE_DIR={settings.state_path} (no socket "
                             f"{settings.embedded_redis_socket}): the bot is not running with this STATE_DIR, or it "
@@ -95,7 +95,19 @@ def main(ctx: click.Context, env_file: str) -> None:
         click.echo(f"botrunner: configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     setup_from_settings(settings)
+    if ctx.invoked_subcommand in ("start", "check", "config"):
+        _log_config_notices(env_file)
     ctx.obj = settings
+
+
+def _log_config_notices(env_file: str) -> None:
+    """Once per start (and in `check`/`config`): the Node bot's variables botrunner ignores, and
+    misspelt names (names only, never values)."""
+    from loguru import logger
+
+    from botrunner.config.settings import config_notices, read_source
+    for line in config_notices(read_source(env_file=env_file)):
+        logger.warning("Configuration: {}", line)
 
 
 @main.command()
@@ -147,8 +159,8 @@ def _api_failure(exc: Exception) -> None:
 @pass_settings
 def webhook_info_cmd(settings: Settings, api_url: str | None) -> None:
     """Show getWebhookInfo (URL, pending updates, last error) and the POSTs botrunner refused."""
+    from botrunner.errors import ApiError
     from botrunner.intake import webhook_registration as reg
-    from botrunner.intake.raw_api import ApiError
     settings = _webhook_settings(settings, api_url)
     try:
         info = reg.webhook_info(settings)
@@ -164,8 +176,8 @@ def webhook_info_cmd(settings: Settings, api_url: str | None) -> None:
 def webhook_set_cmd(settings: Settings, api_url: str | None) -> None:
     """setWebhook(WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET, WEBHOOK_MAX_CONNECTIONS); pending updates are kept."""
     from botrunner.bot.router import load_router
+    from botrunner.errors import ApiError
     from botrunner.intake import webhook_registration as reg
-    from botrunner.intake.raw_api import ApiError
     settings = _webhook_settings(settings, api_url)
     problem = reg.set_problem(settings)
     if problem:
@@ -181,8 +193,8 @@ def webhook_set_cmd(settings: Settings, api_url: str | None) -> None:
 @pass_settings
 def webhook_delete_cmd(settings: Settings, api_url: str | None) -> None:
     """deleteWebhook, keeping pending updates: then start with USE_WEBHOOK unset to long-poll."""
+    from botrunner.errors import ApiError
     from botrunner.intake import webhook_registration as reg
-    from botrunner.intake.raw_api import ApiError
     try:
         reg.delete_webhook(_webhook_settings(settings, api_url))
     except ApiError as exc:
@@ -320,7 +332,8 @@ def status(settings: Settings, api_url: str | None, as_json: bool) -> None:
     import dataclasses
     import json
 
-    from botrunner.tools.operator_errors import OperatorError, redis_where
+    from botrunner.errors import OperatorError
+    from botrunner.tools.operator_errors import redis_where
     from botrunner.tools.status import bots_in, render, snapshot, webhook_state
     settings = settings.replace(telegram_api_url=api_url.rstrip("/") if api_url else None)
     keys, bot, token = bot_keys(settings, "status")
@@ -356,12 +369,39 @@ def db_stats(settings: Settings) -> None:
     """Show collection counts and index usage."""
     from pathlib import Path
 
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     from storage.db_admin import stats_lines
     if not settings.mongodb_url and not Path(settings.sqlite_file).exists():
         raise OperatorError(f"no SQLite database at {settings.sqlite_file} (STATE_DIR={settings.state_path}): is "
                             "STATE_DIR (or MONGODB_URL) set as the service has it? `botrunner db init` creates one")
     for line in list(stats_lines(settings)):
+        click.echo(line)
+
+
+@main.group()
+def migrate() -> None:
+    """Bring data from another bot into botrunner's store."""
+
+
+@migrate.command("from-node")
+@click.option("--mongodb-url", required=True, envvar="NODE_MONGODB_URL",
+              help="The Node airdrop bot's MongoDB URL (read only; default: NODE_MONGODB_URL).")
+@click.option("--database", default=None, help="Its database, when the URL names none "
+              "(default: telegram_airdrop_bot, the Node bot's default).")
+@click.option("--dry-run", is_flag=True, help="Read and map everything, write nothing; print the report.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100000),
+              help="Documents per read and per write.")
+@pass_settings
+def migrate_from_node(settings: Settings, mongodb_url: str, database: str | None, dry_run: bool,
+                      batch_size: int) -> None:
+    """Import users, referrals, the ledger, submissions, transfers, withdrawals, tickets and bans from
+    the Node airdrop bot (idempotent: run it again to resume or to pick up what is new)."""
+    from botrunner.tools.node_migration import run_migration
+    try:
+        lines = run_migration(settings, mongodb_url, database, dry_run, batch_size, progress=click.echo)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mongodb-url") from None
+    for line in lines:
         click.echo(line)
 
 
@@ -377,7 +417,7 @@ def _dead_letters(settings: Settings, command: str) -> tuple[DeadLetters, str]:
 
 
 def _chosen_ids(letters: DeadLetters, ids: tuple[str, ...], every: bool, command: str) -> list[str]:
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     if bool(ids) == every:
         raise OperatorError(f"name the entries (ids from `botrunner dead list`) or pass --all, not both: "
                             f"botrunner {command} ID [ID ...] | --all")
@@ -428,7 +468,7 @@ def dead_replay(settings: Settings, ids: tuple[str, ...], every: bool) -> None:
 @pass_settings
 def dead_drop(settings: Settings, ids: tuple[str, ...], every: bool, yes: bool) -> None:
     """Delete dead letters for good."""
-    from botrunner.tools.operator_errors import OperatorError
+    from botrunner.errors import OperatorError
     if every and not yes:
         raise OperatorError("dropping every dead letter loses those updates for good: add --yes")
     letters, bot = _dead_letters(settings, "dead drop")

@@ -1,7 +1,8 @@
 """Redis memory per update that the pipeline keeps for 24 h (for sizing a shared Redis).
 
-Each handled update leaves: its intake dedup marker (`seen:<id>`, 24 h), its completion marker
-(`done:<id>`, 24 h) and, when it replied, its outbox journal (`send:journal:<id>`, 24 h). Lane
+Each handled update leaves: its intake dedup marker and its completion marker (a field each in the
+hashes `seen:<id // 128>` and `done:<id // 128>`, 24 h); its outbox journal (`send:journal:<id>`)
+is dropped when it completes. Lane
 entries are trimmed once acknowledged, so they count only while a backlog exists; a backlog is
 measured separately (bytes per queued /start update). Runs the real intake, completion and
 journal scripts on the embedded redis-server:

@@ -45,8 +45,31 @@ class LeaseLost(Exception):
     """Intake refused the batch: the poll lease value is no longer ours."""
 
 
+class NotReplicated(Exception):
+    """WAIT found fewer replicas holding the batch than INTAKE_WAIT_REPLICAS: the poller does not confirm it."""
+
+
+class LaneLost(Exception):
+    """This worker no longer owns the lane: it must not send or acknowledge for it (the processor leaves
+    the entry to the lane's next owner)."""
+
+
+class HandlerTimeout(Exception):
+    """A handler ran past HANDLER_TIMEOUT_S; its thread was abandoned (the processor dead-letters the update)."""
+
+
 class Unparseable(Exception):
     """The stored update is not a Telegram Update we can build a context from."""
+
+
+class OperatorError(Exception):
+    """A failure with a known cause and fix; str(error) is the whole line shown to the operator."""
+
+
+class UnsafePipeline(OperatorError):
+    """The pipeline Redis or the database layout can lose or split updates."""
+
+    exit_status = 2        # like a configuration error: a restart cannot fix it
 
 
 class JourneyFailed(Exception):

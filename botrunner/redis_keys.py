@@ -11,6 +11,7 @@ from dataclasses import dataclass
 GROUP = "workers"             # the consumer group every lane stream carries
 DEDUP_TTL_S = 24 * 3600       # Telegram keeps unconfirmed updates 24 h; so do we remember update_ids
 DONE_TTL_S = 24 * 3600        # completion markers live as long as a redelivery can happen
+BUCKET = 128                  # update_ids per dedup/completion hash: small hashes stay compact (listpack)
 
 
 def bot_id(token: str) -> str:
@@ -50,8 +51,12 @@ class Keys:
     def poll_error(self) -> str:          # JSON {code, description, at ms} of the last Bot API error of getUpdates
         return self.prefix + "poll:error"
 
-    def seen(self, update_id: int | str) -> str:     # intake dedup marker, 24 h
-        return f"{self.prefix}seen:{update_id}"
+    def seen(self, update_id: int | str) -> str:     # hash of intake dedup markers (field: bucket_field), 24 h
+        return f"{self.prefix}seen:{int(update_id) // BUCKET}"
+
+    @staticmethod
+    def bucket_field(update_id: int | str) -> str:   # an update's field in its seen/done bucket
+        return str(int(update_id) % BUCKET)
 
     # --- lanes ---
     def lane(self, n: int) -> str:        # stream of raw updates for lane n
@@ -64,8 +69,8 @@ class Keys:
         return f"{self.prefix}lane:{n}:attempts"
 
     # --- completion and dead letters ---
-    def done(self, update_id: int | str) -> str:     # completion marker, 24 h
-        return f"{self.prefix}done:{update_id}"
+    def done(self, update_id: int | str) -> str:     # hash of completion markers (field: bucket_field), 24 h
+        return f"{self.prefix}done:{int(update_id) // BUCKET}"
 
     @property
     def dead(self) -> str:                # dead-letter stream (update, error, attempts, lane)
@@ -74,6 +79,15 @@ class Keys:
     @property
     def dead_count(self) -> str:          # total ever dead-lettered
         return self.prefix + "dead:count"
+
+    # --- faults: data-loss detection and counters ---
+    @property
+    def generation(self) -> str:          # "<n>:<random>": vanishes with the data (FLUSHALL, restart without AOF)
+        return self.prefix + "generation"
+
+    @property
+    def faults(self) -> str:              # hash: counters of faults survived (data_loss, deleted_claims, ...)
+        return self.prefix + "faults"
 
     # --- workers ---
     @property

@@ -2,8 +2,6 @@
 review queue, task management, user lookup, withdrawals, and the users CSV sent as a document."""
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass
 
@@ -12,7 +10,10 @@ from loguru import logger
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers import export as users_export
+from handlers import numbers, proof_patterns
 from handlers.flags import ADMIN
+from handlers.gate import message_key
 from handlers.moderation import target_user, user_from_args
 from handlers.runtime import runtime
 from handlers.tasks import KINDS
@@ -29,10 +30,6 @@ class Review(CallbackData, prefix="adm"):
     verdict: str = ""
     submission_id: str = ""
 MAX_AWARD = 10**9
-EXPORT_FIELDS = ("id", "username", "first_name", "language_code", "points", "total_earned", "referral_count",
-                 "referred_by", "wallet_address", "captcha_passed", "banned", "blocked_bot", "registered_at",
-                 "last_active_at")
-
 
 def stats(ctx: Context) -> None:
     rt = runtime(ctx)
@@ -43,8 +40,8 @@ def stats(ctx: Context) -> None:
     ctx.reply(rt.t(ctx, "admin_stats", users=store.users.count(), new=store.users.count_registered_since(now - DAY_S),
                    active=store.users.count_active_since(now - DAY_S), points=totals["points"],
                    earned=totals["total_earned"], pending=subs.get("pending", 0),
-                   withdrawals=len(store.points.list_withdrawals("pending", 100)),
-                   tickets=len(store.tickets.list_open(100)), maintenance=bool(rt.switch("maintenance"))))
+                   withdrawals=store.points.count_withdrawals("pending"),
+                   tickets=store.tickets.count_open(), maintenance=bool(rt.switch("maintenance"))))
 
 
 def award(ctx: Context) -> None:
@@ -52,13 +49,13 @@ def award(ctx: Context) -> None:
     rt = runtime(ctx)
     args = ctx.args
     user = target_user(ctx, args[0]) if args else None
-    if user is None or len(args) < 2 or not args[1].isdigit() or not 0 < int(args[1]) <= MAX_AWARD:
+    amount = numbers.whole(args[1], 1, MAX_AWARD) if len(args) >= 2 else None
+    if user is None or amount is None:
         ctx.reply(rt.t(ctx, "usage", usage="/award <id|@user> <amount> [reason]"))
         return
-    amount = int(args[1])
     reason = " ".join(args[2:])[:200]
     balance = rt.store.points.credit(user.id, amount, "award", f"admin {ctx.user_id}: {reason}",
-                                     key=f"award:{ctx.update_id}")
+                                     key=f"award:{message_key(ctx)}")
     logger.info("Admin {} awarded {} points to {} ({})", ctx.user_id, amount, user.id, reason)
     ctx.reply(rt.t(ctx, "award_done", id=user.id, amount=amount, balance=balance))
     ctx.send(user.id, rt.texts.get(rt.texts.pick(user.language_code), "award_received", amount=amount,
@@ -117,13 +114,18 @@ def add_task(ctx: Context) -> None:
     """/addtask <kind> <reward> <target|-> <title...>; proof tasks: target may end with ' | <regex>'."""
     rt = runtime(ctx)
     args = ctx.args
-    if len(args) < 4 or args[0] not in KINDS or not args[1].isdigit() or int(args[1]) > MAX_AWARD:
+    reward = numbers.whole(args[1], 0, MAX_AWARD) if len(args) >= 2 else None
+    if len(args) < 4 or args[0] not in KINDS or reward is None:
         ctx.reply(rt.t(ctx, "usage", usage="/addtask <" + "|".join(KINDS) + "> <reward> <target|-> <title>"
                                          " [| proof regex]"))
         return
     title, _, pattern = " ".join(args[3:]).partition(" | ")
+    refused = proof_patterns.check(pattern) if pattern else None
+    if refused:
+        ctx.reply(rt.t(ctx, "proof_pattern_bad", reason=refused[:200]))
+        return
     target = "" if args[2] == "-" else args[2][:200]
-    task = Task(new_id(), args[0], title[:80], int(args[1]), target=target, proof_pattern=pattern[:200],
+    task = Task(new_id(), args[0], title[:80], reward, target=target, proof_pattern=pattern,
                 cooldown_s=rt.settings.daily_task_reset_interval_s if args[0] == "daily" else 0, order=100)
     try:
         created = rt.store.tasks.create(task)
@@ -163,24 +165,12 @@ def lookup(ctx: Context) -> None:
 
 
 def export(ctx: Context) -> None:
-    """Every user as CSV, uploaded with sendDocument."""
+    """Every user as gzip CSV (in parts under 50 MB), streamed to disk and uploaded from there."""
     rt = runtime(ctx)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    count = 0
-    for user in rt.store.users.iter_all():
-        writer.writerow([_csv_safe(getattr(user, f)) for f in EXPORT_FIELDS])
-        count += 1
-    ctx.call("sendDocument", chat_id=ctx.chat_id, document=("users.csv", out.getvalue().encode()),
-             caption=rt.t(ctx, "export_done", count=count))
-
-
-def _csv_safe(value):
-    """Names starting with = + - @ would run as formulas in a spreadsheet: quote them."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
+    assert ctx.chat_id is not None              # a command always comes from a chat
+    count = users_export.send_export(rt, ctx.chat_id, lambda n, parts, rows: rt.t(
+        ctx, "export_part", part=n, parts=parts, count=rows))
+    ctx.reply(rt.t(ctx, "export_done", count=count))
 
 
 def withdrawals(ctx: Context) -> None:

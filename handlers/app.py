@@ -10,6 +10,7 @@ from botrunner.bot.callback_data import Signer
 from botrunner.bot.context import Context, Services
 from botrunner.bot.filters import content, is_command
 from botrunner.bot.router import Router
+from botrunner.processing.processor import DETERMINISTIC_ERRORS
 from botrunner.redis_keys import Keys
 from handlers import (
     admin,
@@ -27,11 +28,15 @@ from handlers import (
     wallet,
     withdraw,
 )
+from handlers.ban_ends import ban_ends_job
 from handlers.bot_api import BotApi
+from handlers.cluster_jobs import ClusterJobs
+from handlers.export_schedule import export_job
 from handlers.flags import UNGATED
 from handlers.runtime import Runtime
-from handlers.task_catalog import default_tasks
+from handlers.task_catalog import sync_default_tasks
 from handlers.texts import Texts
+from handlers.ui import tell
 
 router = Router("airdrop")
 
@@ -55,6 +60,14 @@ def unknown_command(ctx: Context) -> None:
     ctx.reply(ctx.services.bot.t(ctx, "unknown_command"))
 
 
+@router.on_error
+def bad_input(ctx: Context, exc: Exception) -> None:
+    """Input a handler did not expect (DETERMINISTIC_ERRORS): the user is told; the runner sends this
+    and dead-letters the update instead of retrying it."""
+    if isinstance(exc, DETERMINISTIC_ERRORS) and ctx.user_id is not None:
+        tell(ctx, ctx.services.bot.t(ctx, "bad_input"))
+
+
 @router.on_worker_start
 def open_bot(services: Services) -> None:
     """Storage (repositories, cache, batcher), default tasks, texts, Bot API reads, captcha."""
@@ -63,15 +76,23 @@ def open_bot(services: Services) -> None:
     storage = install(services, settings)
     # the sender's 403 / "chat not found" flag, mirrored into the users table (kept apart from bans)
     services.on_blocked_bot(storage.store.users.set_blocked_bot)
-    added = storage.store.tasks.seed(default_tasks(settings))
+    added, updated = sync_default_tasks(storage.store, settings)
     if added:
         logger.info("Seeded {} default task(s)", added)
-    services.provide("bot", build_runtime(settings, storage, redis_client(settings, settings.redis_session_db)))
+    if updated:
+        logger.info("Default task reward(s) follow the changed settings: {}", ", ".join(updated))
+    rt = build_runtime(settings, storage, redis_client(settings, settings.redis_session_db))
+    services.provide("bot", rt)
+    jobs = [ban_ends_job(rt)] + ([export_job(rt)] if settings.enable_user_data_export else [])
+    services.provide("cluster_jobs", ClusterJobs(rt, jobs).start())
 
 
 @router.on_worker_stop
 def close_bot(services: Services) -> None:
     """Write what is batched and close storage and the Bot API client."""
+    jobs = getattr(services, "cluster_jobs", None)
+    if jobs is not None:
+        jobs.stop()
     services.bot.api.close()
     services.bot.redis.close()
     services.storage.close()

@@ -3,7 +3,9 @@
 `ImageCaptcha` is one implementation of the gate's three steps (challenge, answer, refresh); a
 MiniApp captcha can be another, chosen in handlers.app. The code lives in the conversation data
 (encrypted at rest when SESSION_ENCRYPTION_KEY is set); passing it flips users.captcha_passed,
-which the gate checks, and pays the referral bonus recorded at /start.
+which the gate checks, and pays the referral bonus recorded at /start. Wrong answers are counted per
+user in Redis (TTL CAPTCHA_SESSION_TIMEOUT), not per challenge: neither "New picture" nor /start
+resets the count, so the lock-out is reached however the answers are spread over new challenges.
 """
 from __future__ import annotations
 
@@ -42,8 +44,21 @@ class ImageCaptcha:
         self.make_code = make_code
         self.renderer = Renderer(width=240, height=90)
 
-    def challenge(self, ctx: Context, attempts: int = 0) -> None:
-        """Send a new image (or say how long the lock-out lasts)."""
+    def _attempts_key(self, ctx: Context) -> str:
+        return runtime(ctx).key("captcha-attempts", ctx.user_id)
+
+    def attempts(self, ctx: Context) -> int:
+        """Wrong answers of this user within the current window."""
+        return int(runtime(ctx).redis.get(self._attempts_key(ctx)) or 0)
+
+    def _count_wrong(self, ctx: Context) -> int:
+        pipe = runtime(ctx).redis.pipeline()
+        pipe.incr(self._attempts_key(ctx))
+        pipe.expire(self._attempts_key(ctx), max(1, int(self.timeout_s)))
+        return int(pipe.execute()[0])
+
+    def challenge(self, ctx: Context) -> None:
+        """Send a new image (or say how long the lock-out lasts); wrong answers so far still count."""
         rt = runtime(ctx)
         locked = rt.redis.ttl(rt.key("captcha-lock", ctx.user_id))
         if locked and locked > 0:
@@ -51,12 +66,12 @@ class ImageCaptcha:
             return
         code = self.make_code(self.length)
         session = ctx.state_data
-        session["captcha"] = {"code": code, "attempts": attempts, "expires_at": time.time() + self.timeout_s}
+        session["captcha"] = {"code": code, "expires_at": time.time() + self.timeout_s}
         ctx.set_state_data(session)
         ctx.set_state(STATE)
         png = self.renderer.generate(code).getvalue()
         ctx.call("sendPhoto", chat_id=ctx.chat_id, photo=("captcha.png", png),
-                 caption=rt.t(ctx, "captcha_prompt", attempts=self.max_attempts - attempts,
+                 caption=rt.t(ctx, "captcha_prompt", attempts=max(1, self.max_attempts - self.attempts(ctx)),
                               minutes=max(1, int(self.timeout_s // 60))),
                  reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_captcha_refresh"), "cap:new")]))
 
@@ -78,25 +93,24 @@ class ImageCaptcha:
             ctx.set_state_data(session)
             ctx.clear_state()
             rt.store.users.set_captcha(ctx.user_id, True, "passed")
+            rt.redis.delete(self._attempts_key(ctx))
             return True
-        pending["attempts"] += 1
-        left = self.max_attempts - pending["attempts"]
+        left = self.max_attempts - self._count_wrong(ctx)
         if left <= 0:
             session.pop("captcha", None)
             ctx.set_state_data(session)
             ctx.clear_state()
             rt.redis.set(rt.key("captcha-lock", ctx.user_id), 1, ex=int(self.timeout_s))
+            rt.redis.delete(self._attempts_key(ctx))
             rt.store.users.set_captcha(ctx.user_id, False, "failed")
             ctx.reply(rt.t(ctx, "captcha_failed", minutes=max(1, int(self.timeout_s // 60))))
             return False
-        ctx.set_state_data(session)
         ctx.reply(rt.t(ctx, "captcha_wrong", attempts=left))
         return False
 
     def refresh(self, ctx: Context) -> None:
         """A new image; wrong answers so far still count, so refreshing cannot reset the limit."""
-        pending = ctx.state_data.get("captcha") or {}
-        self.challenge(ctx, attempts=int(pending.get("attempts", 0)))
+        self.challenge(ctx)
 
 
 def on_answer(ctx: Context) -> None:

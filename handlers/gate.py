@@ -1,5 +1,5 @@
 """The checks every gated update passes before its handler, as middlewares of the root router (in
-this order): private chats only, callback auto-answer, button signatures, moderation (ban, freeze,
+this order): edited messages dropped, private chats only, callback auto-answer, button signatures, moderation (ban, freeze,
 maintenance), then `limits.rate_limit`, then access (admin rights, registration, the captcha).
 
 Order matters: a banned user learns nothing else; admins bypass maintenance and the captcha; a
@@ -23,6 +23,21 @@ from handlers.ui import tell
 
 MAX_TEXT = 4096
 USER = "gate_user"          # ctx.data key: the user record the gate looked up
+
+
+def ignore_edits(ctx: Context, call_next: CallNext) -> None:
+    """An edited message never runs anything (an admin who edits `/award @bob 100` into 1000 must not
+    pay 1,100; a user who edits an answer must not repeat a step): dropped, whatever it matches."""
+    if ctx.update.edited_message is not None:
+        return
+    call_next(ctx)
+
+
+def message_key(ctx: Context) -> str:
+    """What a keyed action (an /award) is keyed by: the chat and message, not the update, so one
+    message acts once however often Telegram delivers it or its edits."""
+    message = ctx.update.effective_message
+    return f"{ctx.chat_id}:{message.message_id}" if message is not None else f"update:{ctx.update_id}"
 
 
 def private_only(ctx: Context, call_next: CallNext) -> None:
@@ -61,6 +76,8 @@ def moderation(ctx: Context, call_next: CallNext) -> None:
     rt = runtime(ctx)
     is_admin = rt.is_admin(ctx.user_id)
     user = ctx.data[USER] = rt.users.get(ctx.user_id)
+    if user is not None:
+        refresh_profile(ctx, user)
     if user is not None and user.is_banned():
         if limits.once(ctx, "ban-notice", 60):
             until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(user.banned_until)) if user.banned_until else "-"
@@ -107,7 +124,19 @@ def access(ctx: Context, call_next: CallNext) -> None:
 
 
 #: the gate, outermost first, as handlers.app installs it
-MIDDLEWARES = (private_only, answer_callbacks, verify_buttons, moderation, limits.rate_limit, access)
+MIDDLEWARES = (ignore_edits, private_only, answer_callbacks, verify_buttons, moderation, limits.rate_limit, access)
+
+
+def refresh_profile(ctx: Context, user) -> None:
+    """Keep username, names and premium as Telegram shows them now (on every update, not just /start):
+    @username lookups then find the current holder. Writes only when something changed."""
+    tg = ctx.update.effective_user
+    if tg is None:
+        return
+    seen = (tg.username or "", tg.first_name or "", tg.last_name or "", bool(tg.is_premium))
+    if seen != (user.username, user.first_name, user.last_name, user.is_premium):
+        # the stored language is the user's choice: keep it
+        runtime(ctx).store.users.update_profile(user.id, *seen[:3], user.language_code, seen[3])
 
 
 def needs_captcha(ctx: Context, user) -> bool:

@@ -28,18 +28,45 @@ def hit(ctx: Context, name: str, limit: int, window_s: int) -> bool:
     return count <= limit
 
 
+#: The Node bot's per-action limits: action -> (Settings field with the count, window in seconds).
+ACTIONS = {"submission": ("rate_limit_submissions_per_hour", 3600),
+           "wallet_change": ("rate_limit_wallet_changes_per_day", 86400),
+           "referral_code": ("rate_limit_referral_code_per_hour", 3600),
+           "point_claim": ("rate_limit_point_claims_per_hour", 3600)}
+
+
 def rate_limit(ctx: Context, call_next: CallNext) -> None:
-    """RATE_LIMIT_COMMANDS_PER_MIN per user for gated updates, RATE_LIMIT_SENSITIVE_PER_HOUR more for
-    SENSITIVE ones; over the limit, the update is refused with a throttled notice."""
-    if gated(ctx):
-        rt = ctx.services.bot
-        s = rt.settings
-        if not hit(ctx, "cmd", s.rate_limit_commands_per_min, s.rate_limit_window_s) or (
-                ctx.flags.get("sensitive") and not hit(ctx, "sensitive", s.rate_limit_sensitive_per_hour, 3600)):
-            if once(ctx, "rate-notice", 30):
-                tell(ctx, rt.t(ctx, "rate_limited"))
-            return
+    """Users: RATE_LIMIT_COMMANDS_PER_MIN for gated updates, RATE_LIMIT_SENSITIVE_PER_HOUR more for
+    SENSITIVE ones. Admins: exempt from both, RATE_LIMIT_ADMIN_ACTIONS_PER_MIN for ADMIN ones. Over
+    a limit, the update is refused with a throttled notice."""
+    if gated(ctx) and not _within(ctx):
+        if once(ctx, "rate-notice", 30):
+            tell(ctx, ctx.services.bot.t(ctx, "rate_limited"))
+        return
     call_next(ctx)
+
+
+def _within(ctx: Context) -> bool:
+    rt = ctx.services.bot
+    s = rt.settings
+    if rt.is_admin(ctx.user_id):
+        return not ctx.flags.get("admin") or hit(ctx, "admin", s.rate_limit_admin_actions_per_min, 60)
+    return hit(ctx, "cmd", s.rate_limit_commands_per_min, s.rate_limit_window_s) and (
+        not ctx.flags.get("sensitive") or hit(ctx, "sensitive", s.rate_limit_sensitive_per_hour, 3600))
+
+
+def allow(ctx: Context, action: str, notify: bool = True) -> bool:
+    """Count one `action` (a key of ACTIONS) for this user; False when over its limit, after a
+    throttled notice unless `notify` is False. Admins are exempt."""
+    rt = ctx.services.bot
+    if rt.is_admin(ctx.user_id):
+        return True
+    field, window_s = ACTIONS[action]
+    if hit(ctx, action, getattr(rt.settings, field), window_s):
+        return True
+    if notify and once(ctx, f"rate-notice-{action}", 30):
+        tell(ctx, rt.t(ctx, "rate_limited"))
+    return False
 
 
 def once(ctx: Context, name: str, ttl_s: int) -> bool:
@@ -62,7 +89,7 @@ def count_spam(ctx: Context) -> str:
     key = rt.key("spam", ctx.user_id)
     count = rt.redis.incr(key)
     if count == 1:
-        rt.redis.expire(key, 60)       # Redis 6.2 (the embedded server) has no EXPIRE NX
+        rt.redis.expire(key, max(1, s.spam_window_ms // 1000))   # Redis 6.2 (the embedded server) has no EXPIRE NX
     if count >= s.spam_freeze_threshold:
         rt.redis.set(rt.key("freeze", ctx.user_id), 1, ex=s.spam_freeze_minutes * 60)
         rt.redis.delete(key)

@@ -6,6 +6,7 @@ from typing import Any
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers import points
 from handlers.runtime import runtime
 from handlers.ui import button, keyboard, link, respond
 
@@ -59,9 +60,8 @@ def _short(address: str) -> str:
 def profile(ctx: Context) -> None:
     rt = runtime(ctx)
     user = rt.store.users.get(ctx.user_id)
-    rank = rt.store.users.rank_by_total_earned(user.id)
     respond(ctx, rt.t(ctx, "profile", id=user.id, username=user.username or "-", points=user.points,
-                      earned=user.total_earned, referrals=user.referral_count, rank=rank or "-",
+                      earned=user.total_earned, referrals=user.referral_count, rank=points.shown_rank(ctx),
                       wallet=user.wallet_address or rt.t(ctx, "wallet_none")),
             keyboard([button(ctx, rt.t(ctx, "btn_back"), "m:menu")]))
 

@@ -10,11 +10,11 @@ from loguru import logger
 from botrunner.bot.context import Context
 from botrunner.bot.filters import content
 from botrunner.bot.router import Router
-from handlers import limits
+from handlers import ban_ends, limits, numbers
 from handlers.flags import ADMIN, OPEN, UNGATED
 from handlers.runtime import SWITCHES, runtime
 
-DURATION = re.compile(r"(\d{1,6})([mhdw])")
+DURATION = re.compile(r"([0-9]{1,6})([mhdw])")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 router = Router("moderation")
 
@@ -28,8 +28,9 @@ def parse_duration(word: str) -> int | None:
 def target_user(ctx: Context, word: str):
     """A user by numeric id or @username (admin commands)."""
     users = runtime(ctx).store.users
-    if word.isdigit() and len(word) < 20:
-        return users.get(int(word))
+    uid = numbers.telegram_id(word)
+    if uid is not None:
+        return users.get(uid)
     return users.find_by_username(word) if word.startswith("@") and len(word) <= 33 else None
 
 
@@ -52,9 +53,13 @@ def ban(ctx: Context) -> None:
         ctx.reply(rt.t(ctx, "ban_admin"))
         return
     seconds = parse_duration(args[1]) if len(args) > 1 else None
+    if seconds == 0:                       # "0m" is no duration at all, not "forever"
+        ctx.reply(rt.t(ctx, "usage", usage="/ban <id|@user> [30m|12h|7d] [reason] (a duration of at least 1)"))
+        return
     reason = " ".join(args[2 if seconds else 1:])[:200] or "-"
     until = time.time() + seconds if seconds else None
     rt.store.users.ban(user.id, reason, until)
+    ban_ends.schedule_end(rt, user.id, until)
     logger.info("Admin {} banned {} ({}, until {})", ctx.user_id, user.id, reason, until)
     shown = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until)) if until else "-"
     ctx.reply(rt.t(ctx, "ban_done", id=user.id, reason=reason, until=shown))
@@ -67,6 +72,7 @@ def unban(ctx: Context) -> None:
     if user is None:
         return
     rt.store.users.unban(user.id)
+    ban_ends.forget(rt, user.id)
     limits.unfreeze(ctx, user.id)
     ctx.reply(rt.t(ctx, "unban_done", id=user.id))
     ctx.send(user.id, rt.texts.get(rt.texts.pick(user.language_code), "unbanned"))
@@ -110,8 +116,8 @@ def _coerce(raw: str, like):
             return False
         raise ValueError(raw)
     if isinstance(like, int):
-        value = int(raw)
-        if value < 0:
+        value = numbers.whole(raw)
+        if value is None:
             raise ValueError(raw)
         return value
     return raw
@@ -140,7 +146,7 @@ def unknown_text(ctx: Context) -> None:
         ctx.reply(rt.t(ctx, "spam_frozen", minutes=rt.settings.spam_freeze_minutes))
     elif verdict == "warn":
         ctx.reply(rt.t(ctx, "spam_warning"))
-    elif limits.once(ctx, "hint", 300):
+    elif limits.once(ctx, "hint", max(1, rt.settings.spam_warning_cooldown_ms // 1000)):
         ctx.reply(rt.t(ctx, "unknown_hint"))
 
 

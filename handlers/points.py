@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers import names
 from handlers.runtime import runtime
 from handlers.ui import button, keyboard, respond
 
 router = Router("points")
 
 PAGE = 5
+RANK_CAP = 100
 BOARDS = {"pts": ("top_by_total_earned", "rank_by_total_earned", "total_earned"),
           "ref": ("top_by_referrals", "rank_by_referrals", "referral_count")}
 
@@ -36,7 +38,7 @@ def show_points(ctx: Context) -> None:
     days = max(1.0, (time.time() - (user.registered_at or time.time())) / 86400)
     breakdown = rt.store.points.earned_by_kind(user.id)
     lines = "\n".join(f"  {kind}: {amount:+}" for kind, amount in sorted(breakdown.items())) or "  -"
-    text = rt.t(ctx, "points", points=user.points, earned=user.total_earned, rank=_rank(ctx, "pts") or "-",
+    text = rt.t(ctx, "points", points=user.points, earned=user.total_earned, rank=shown_rank(ctx, "pts"),
                 daily=f"{user.total_earned / days:.1f}", breakdown=lines)
     respond(ctx, text, keyboard([button(ctx, rt.t(ctx, "btn_history"), HistoryPage(0)),
                                  button(ctx, rt.t(ctx, "btn_leaderboard"), "m:lb")],
@@ -68,8 +70,8 @@ def stats(ctx: Context) -> None:
     user = rt.store.users.get(ctx.user_id)
     done = [s for s in rt.store.submissions.list_for_user(user.id) if s.status == "approved"]
     ctx.reply(rt.t(ctx, "stats", points=user.points, earned=user.total_earned, tasks=len(done),
-                   referrals=user.referral_count, rank=_rank(ctx, "pts") or "-",
-                   ref_rank=_rank(ctx, "ref") or "-", transfers=len(rt.store.points.transfers_for(user.id, 100))))
+                   referrals=user.referral_count, rank=shown_rank(ctx, "pts"),
+                   ref_rank=shown_rank(ctx, "ref"), transfers=len(rt.store.points.transfers_for(user.id, 100))))
 
 
 def leaderboard(ctx: Context) -> None:
@@ -81,9 +83,8 @@ def leaderboard(ctx: Context) -> None:
         board = "ref"
     top = _top(ctx, board)
     lines = "\n".join(f"{i}. {name} — {value}" for i, (name, value) in enumerate(top, 1)) or "-"
-    rank = _rank(ctx, board)
     other = "ref" if board == "pts" else "pts"
-    respond(ctx, rt.t(ctx, f"leaderboard_{board}", lines=lines, rank=f"#{rank}" if rank else "-"),
+    respond(ctx, rt.t(ctx, f"leaderboard_{board}", lines=lines, rank=shown_rank(ctx, board)),
             keyboard([button(ctx, rt.t(ctx, f"btn_board_{other}"), Board(other))],
                      [button(ctx, rt.t(ctx, "btn_back"), "m:menu")]))
 
@@ -95,29 +96,27 @@ def _top(ctx: Context, board: str) -> list[tuple[str, int]]:
     if cached:
         return [tuple(row) for row in json.loads(cached)]
     top_method, _, field = BOARDS[board]
-    top = [(_display(u), getattr(u, field)) for u in getattr(rt.store.users, top_method)(10)]
+    top = [(names.public(u), getattr(u, field)) for u in getattr(rt.store.users, top_method)(10)]
     if rt.settings.leaderboard_cache_s:
         rt.redis.set(key, json.dumps(top), ex=rt.settings.leaderboard_cache_s)
     return top
 
 
-def _rank(ctx: Context, board: str) -> int | None:
+def shown_rank(ctx: Context, board: str = "pts") -> str:
+    """The user's rank as shown: "#7", "#100+" past RANK_CAP (counting stops there: no full scan of
+    millions of users per /profile), "-" for nobody; cached LEADERBOARD_CACHE_S."""
     rt = runtime(ctx)
     key = rt.key("rank", board, ctx.user_id)
     cached = rt.redis.get(key) if rt.settings.leaderboard_cache_s else None
     if cached:
-        return int(cached) or None
-    rank = getattr(rt.store.users, BOARDS[board][1])(ctx.user_id)
-    if rt.settings.leaderboard_cache_s:
-        rt.redis.set(key, rank or 0, ex=rt.settings.leaderboard_cache_s)
-    return rank
-
-
-def _display(user) -> str:
-    """A public name that does not leak ids: first name (cut), else a masked username."""
-    if user.first_name:
-        return user.first_name[:20]
-    return (user.username[:3] + "…") if user.username else f"user…{str(user.id)[-3:]}"
+        rank = int(cached) or None
+    else:
+        rank = getattr(rt.store.users, BOARDS[board][1])(ctx.user_id, max_rank=RANK_CAP)
+        if rt.settings.leaderboard_cache_s:
+            rt.redis.set(key, rank or 0, ex=rt.settings.leaderboard_cache_s)
+    if rank is None:
+        return "-"
+    return f"#{RANK_CAP}+" if rank > RANK_CAP else f"#{rank}"
 
 
 router.command("points", "balance")(show_points)

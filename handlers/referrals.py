@@ -14,7 +14,7 @@ from loguru import logger
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import limits
+from handlers import limits, numbers
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -34,8 +34,9 @@ def find_referrer(ctx: Context, payload: str):
     if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", code or ""):
         return None
     found = rt.store.users.find_by_referral_code(code) or rt.store.users.find_by_referral_code(code.upper())
-    if found is None and code.isdigit():
-        found = rt.store.users.get(int(code))
+    uid = numbers.telegram_id(code) if found is None else None
+    if uid is not None:
+        found = rt.store.users.get(uid)
         if found is not None and found.referral_code_locked:
             return None                    # a custom code replaced the numeric link
     return found
@@ -98,7 +99,7 @@ def show(ctx: Context) -> None:
     """Link, totals, active in the last 7 days, tier; buttons for a custom code or a late code."""
     rt = runtime(ctx)
     user = rt.store.users.get(ctx.user_id)
-    total = rt.store.referrals.count_by_referrer(user.id)
+    total = user.referral_count          # verified referrals: the same number as the menu and the tasks
     active = rt.store.referrals.count_active_since(user.id, time.time() - WEEK_S)
     nxt = next((t for t, _ in reversed(TIERS) if t > total), None)
     text = rt.t(ctx, "referrals", link=link(ctx, user), total=total, active=active, tier=tier(total),
@@ -126,7 +127,7 @@ def on_custom_code(ctx: Context) -> None:
     if not re.fullmatch(rf"[A-Z0-9_]{{4,{rt.settings.referral_code_length}}}", code) or code.isdigit():
         ctx.reply(rt.t(ctx, "refcode_invalid", max=rt.settings.referral_code_length))
         return
-    if not limits.hit(ctx, "refcode", 1, 3600):
+    if not limits.allow(ctx, "referral_code", notify=False):
         ctx.reply(rt.t(ctx, "refcode_rate"))
         return
     from storage.records import DuplicateError
@@ -157,9 +158,27 @@ def on_apply(ctx: Context) -> None:
     apply_code(ctx, clean_text(ctx, 64))
 
 
-def apply_code(ctx: Context, code: str) -> None:
-    """A code entered after joining: allowed once, never one's own; the bonus follows at once."""
+def late_code_refusal(ctx: Context, user) -> str | None:
+    """A late code pays both sides, so only a new account may use one: younger than
+    REFERRAL_LATE_CODE_WINDOW_S and before its first withdrawal (else an old account could farm
+    bonuses by "joining" through a friend's code). The text key of the refusal, or None."""
     rt = runtime(ctx)
+    if time.time() - user.registered_at > rt.settings.referral_late_code_window_s:
+        return "apply_too_late"
+    if rt.store.points.withdrawals_for(user.id, 1):
+        return "apply_after_withdrawal"
+    return None
+
+
+def apply_code(ctx: Context, code: str) -> None:
+    """A code entered after joining: allowed once, never one's own, only for new accounts
+    (`late_code_refusal`); the bonus follows at once."""
+    rt = runtime(ctx)
+    refusal = late_code_refusal(ctx, rt.store.users.get(ctx.user_id))
+    if refusal:
+        window = rt.settings.referral_late_code_window_s
+        ctx.reply(rt.t(ctx, refusal, window=f"{window // 3600} h" if window >= 3600 else f"{max(1, window // 60)} min"))
+        return
     referrer = find_referrer(ctx, code)
     if referrer is None:
         ctx.reply(rt.t(ctx, "apply_unknown"))

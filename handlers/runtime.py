@@ -25,14 +25,17 @@ if TYPE_CHECKING:
 
 #: Runtime switches admins may change with /setting, and the Settings field each one overrides.
 SWITCHES = {
-    "maintenance": None,
-    "maintenance_message": None,
+    "maintenance": "maintenance_mode",
+    "maintenance_message": "maintenance_message",
     "transfer_enabled": "transfer_enabled",
     "captcha_enabled": "captcha_enabled",
     "min_withdraw_points": "min_withdraw_points",
     "referral_bonus": "referral_bonus",
     "daily_bonus": "daily_bonus",
 }
+#: Switches that are a task's reward: the task row is their one source of truth (handlers pay
+#: task.reward), so /setting writes the row instead of a value nothing would read.
+TASK_REWARDS = {"daily_bonus": "daily"}
 SWITCH_CACHE_S = 3.0
 
 
@@ -60,6 +63,9 @@ class Runtime:
 
     def switch(self, name: str) -> Any:
         """A runtime switch: the stored value if an admin set one, else the configured default."""
+        if name in TASK_REWARDS:
+            task = self.store.tasks.get(TASK_REWARDS[name])
+            return task.reward if task else getattr(self.settings, SWITCHES[name])
         with self._lock:
             if time.monotonic() - self._switches_at > SWITCH_CACHE_S:
                 self._switches = self.store.settings.all()
@@ -71,6 +77,9 @@ class Runtime:
         return getattr(self.settings, attribute) if attribute else None
 
     def set_switch(self, name: str, value: Any) -> None:
+        if name in TASK_REWARDS:
+            self.store.tasks.update(TASK_REWARDS[name], reward=value)
+            return
         self.store.settings.set(name, value)
         with self._lock:
             self._switches_at = 0.0

@@ -33,8 +33,6 @@ def start(ctx: Context) -> None:
         user, created = rt.store.users.register(
             ctx.user_id, username=tg.username or "", first_name=tg.first_name or "", last_name=tg.last_name or "",
             language_code=rt.texts.pick(tg.language_code or ""), is_premium=bool(tg.is_premium))
-    else:
-        _refresh_profile(ctx, user)
     if payload and user.referred_by is None and not user.captcha_passed:
         # attribution at /start, before the captcha; the bonus waits for the captcha
         referrals.attribute(ctx, payload)
@@ -59,15 +57,6 @@ def welcome_verified(ctx: Context) -> None:
     referrals.pay_bonus(ctx, ctx.user_id)
     ctx.reply(rt.t(ctx, "verified"))
     show_menu(ctx)
-
-
-def _refresh_profile(ctx: Context, user) -> None:
-    tg = ctx.update.effective_user
-    seen = (tg.username or "", tg.first_name or "", tg.last_name or "", bool(tg.is_premium))
-    if seen != (user.username, user.first_name, user.last_name, user.is_premium):
-        # the stored language is the user's choice: keep it
-        rt = runtime(ctx)
-        rt.store.users.update_profile(ctx.user_id, *seen[:3], user.language_code, seen[3])
 
 
 def help_(ctx: Context) -> None:

@@ -15,6 +15,7 @@ from handlers.ui import button, keyboard, respond
 CATEGORIES = ("technical", "ban", "business")
 STATE = "support"
 DAY_S = 86400
+MAX_MESSAGE = 4096          # Telegram's limit for one message
 router = Router("support")
 
 
@@ -65,10 +66,24 @@ def on_text(ctx: Context) -> None:
 
 
 def list_open(ctx: Context) -> None:
+    """The oldest open tickets that fit one message (Telegram's 4096 characters), and how many more."""
     rt = runtime(ctx)
     tickets = rt.store.tickets.list_open(20)
-    lines = "\n\n".join(f"#{t.id} [{t.category}] from {t.user_id}: {t.text[:200]}" for t in tickets)
+    entries = [f"#{t.id} [{t.category}] from {t.user_id}: {clean_text_of(t.text, 200)}" for t in tickets]
+    budget = MAX_MESSAGE - len(rt.t(ctx, "tickets", lines="")) - 40
+    shown: list[str] = []
+    for entry in entries:
+        if sum(len(e) + 2 for e in shown) + len(entry) > budget:
+            break
+        shown.append(entry)
+    more = rt.store.tickets.count_open() - len(shown)
+    lines = "\n\n".join(shown) + (f"\n\n… +{more}" if more > 0 else "")
     ctx.reply(rt.t(ctx, "tickets", lines=lines or "-"))
+
+
+def clean_text_of(text: str, limit: int) -> str:
+    """Ticket text for a listing: one line, cut to `limit` characters."""
+    return " ".join(text.split())[:limit]
 
 
 def reply(ctx: Context) -> None:

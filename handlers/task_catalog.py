@@ -1,6 +1,14 @@
-"""Default tasks, built from configuration and seeded at worker start (existing rows are left alone,
-so admins' edits and disables survive restarts)."""
+"""Default tasks, built from configuration and synced at worker start.
+
+The task row is the one source of truth for a reward: handlers pay `task.reward`, `/setting
+daily_bonus` and the task editors write the row. Configuration reaches the row when it changes: the
+reward each default was last synced from (`task_default.<id>` in store.settings) is compared with the
+configured one at worker start, and only a changed setting overwrites the row, so an admin's edit
+survives restarts until the operator changes the setting itself (POINTS_*, DAILY_BONUS).
+"""
 from __future__ import annotations
+
+from typing import Any
 
 from botrunner.config.settings import Settings
 from storage.records import Task
@@ -31,3 +39,18 @@ def default_tasks(s: Settings) -> list[Task]:
         tasks.append(Task("website", "link", "Visit our website", s.points_channel_join, target=s.bot_website,
                           order=4))
     return tasks
+
+
+def sync_default_tasks(store: Any, s: Settings) -> tuple[int, list[str]]:
+    """Seed missing defaults; put a changed configured reward into its row. Returns (added, updated ids)."""
+    tasks = default_tasks(s)
+    added = store.tasks.seed(tasks)
+    updated = []
+    for task in tasks:
+        key = f"task_default.{task.id}"
+        if store.settings.get(key) != task.reward:
+            if store.settings.get(key) is not None:
+                store.tasks.update(task.id, reward=task.reward)
+                updated.append(task.id)
+            store.settings.set(key, task.reward)
+    return added, updated

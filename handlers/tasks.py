@@ -7,13 +7,13 @@ repository (`complete` / `review`), once per completion by construction.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers import limits, numbers, proof_patterns
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -95,6 +95,8 @@ def verify(ctx: Context) -> None:
     if task is None or task.kind == "proof":
         ctx.answer(rt.t(ctx, "task_gone"), show_alert=True)
         return
+    if not limits.allow(ctx, "point_claim"):
+        return
     problem = _check(ctx, task)
     if problem:
         ctx.answer(rt.t(ctx, problem, target=task.target), show_alert=True)
@@ -117,7 +119,7 @@ def _check(ctx: Context, task) -> str | None:
         return None if ctx.update.effective_user.is_premium else "task_not_premium"
     if task.kind == "referrals":
         user = rt.store.users.get(ctx.user_id)
-        need = int(task.target or rt.settings.referral_task_threshold)
+        need = numbers.whole(task.target, 1) or rt.settings.referral_task_threshold
         return None if user.referral_count >= need else "task_need_referrals"
     return None                                    # daily (cooldown in the repository), link
 
@@ -146,8 +148,10 @@ def on_proof(ctx: Context) -> None:
         ctx.reply(rt.t(ctx, "task_gone"))
         return
     proof = clean_text(ctx, MAX_PROOF + 1)
-    if not proof or len(proof) > MAX_PROOF or (task.proof_pattern and not _matches(task.proof_pattern, proof)):
+    if not proof or len(proof) > MAX_PROOF or (task.proof_pattern and not proof_patterns.matches(task.proof_pattern, proof)):
         ctx.reply(rt.t(ctx, "proof_invalid"))
+        return
+    if not limits.allow(ctx, "submission"):
         return
     submission = rt.store.submissions.submit(ctx.user_id, task.id, proof)
     if submission is None:
@@ -159,13 +163,6 @@ def on_proof(ctx: Context) -> None:
                        balance=rt.store.points.balance(ctx.user_id)))
         return
     ctx.reply(rt.t(ctx, "proof_pending", id=submission.id))
-
-
-def _matches(pattern: str, proof: str) -> bool:
-    try:
-        return re.fullmatch(pattern, proof, re.IGNORECASE) is not None
-    except re.error:
-        return False
 
 
 router.command("tasks")(show_tasks)

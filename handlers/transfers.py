@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import callbacks, limits
+from handlers import callbacks, limits, names, numbers
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -83,8 +83,9 @@ def _set_recipient(ctx: Context, text: str) -> bool:
 def _find(ctx: Context, text: str):
     users = runtime(ctx).store.users
     text = text.strip()
-    if text.isdigit() and len(text) < 20:
-        return users.get(int(text))
+    uid = numbers.telegram_id(text)
+    if uid is not None:
+        return users.get(uid)
     if text.startswith("@") and 1 < len(text) <= 33:
         return users.find_by_username(text)
     return None
@@ -99,11 +100,8 @@ def _set_amount(ctx: Context, text: str) -> None:
     rt = runtime(ctx)
     s = rt.settings
     receiver_id = ctx.state_data.get("transfer_to")
-    if not text.isdigit() or len(text) > 15 or receiver_id is None:
-        ctx.reply(rt.t(ctx, "transfer_bad_amount", min=s.transfer_min_points, max=s.transfer_max_points))
-        return
-    amount = int(text)
-    if not s.transfer_min_points <= amount <= s.transfer_max_points:
+    amount = numbers.whole(text, s.transfer_min_points, s.transfer_max_points)
+    if amount is None or receiver_id is None:
         ctx.reply(rt.t(ctx, "transfer_bad_amount", min=s.transfer_min_points, max=s.transfer_max_points))
         return
     if (rt.store.points.balance(ctx.user_id) or 0) < amount:
@@ -112,7 +110,9 @@ def _set_amount(ctx: Context, text: str) -> None:
     fee = fee_for(amount, s.transfer_fee_percentage)
     token = callbacks.offer(ctx, "transfer", {"to": receiver_id, "amount": amount, "fee": fee},
                             s.transfer_confirm_timeout_s)
-    ctx.reply(rt.t(ctx, "transfer_confirm", amount=amount, to=receiver_id, fee=fee, net=amount - fee),
+    receiver = rt.store.users.get(receiver_id)
+    to = names.recipient(receiver) if receiver else str(receiver_id)
+    ctx.reply(rt.t(ctx, "transfer_confirm", amount=amount, to=to, fee=fee, net=amount - fee),
               reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_confirm"), TransferButton("ok", token)),
                                      button(ctx, rt.t(ctx, "btn_cancel"), TransferButton("no", token))]))
 
@@ -150,6 +150,10 @@ def confirm(ctx: Context) -> None:
     lang = rt.texts.pick(receiver.language_code if receiver else "")
     ctx.send(record.receiver_id, rt.texts.get(lang, "transfer_received", amount=record.net, sender=ctx.user_id,
                                               id=record.id))
+    alerts = rt.settings.transfer_alert_channel_id or rt.settings.withdraw_alert_channel_id
+    if alerts:
+        ctx.send(alerts, rt.texts.get("en", "transfer_alert", sender=record.sender_id, receiver=record.receiver_id,
+                                      amount=record.amount, fee=record.fee, id=record.id))
 
 
 def _refusal(ctx: Context, amount: int) -> str | None:

@@ -9,6 +9,7 @@ from eth_utils import to_checksum_address
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers import limits
 from handlers.flags import SENSITIVE
 from handlers.gate import clean_text
 from handlers.runtime import runtime
@@ -79,6 +80,8 @@ def save(ctx: Context, text: str) -> None:
     cooldown_key = rt.key("wallet-changed", ctx.user_id)
     if user.wallet_address and rt.redis.exists(cooldown_key):
         ctx.reply(rt.t(ctx, "wallet_cooldown", hours=max(1, rt.redis.ttl(cooldown_key) // 3600)))
+        return
+    if not limits.allow(ctx, "wallet_change"):
         return
     owner = rt.store.users.find_by_wallet(address)
     if owner is not None and owner.id != ctx.user_id:

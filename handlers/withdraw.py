@@ -5,7 +5,8 @@ REQUIRED_CHANNEL_ID, asked again at confirmation. The confirm button is a one-ti
 `create_withdrawal` debits and creates the pending withdrawal in one atomic step, so a double
 click or a balance spent meanwhile cannot overdraw. The withdrawal is keyed by the token, which is
 consumed only after it: a redelivered confirmation finishes it exactly once. Admins mark it paid
-or failed (refunded).
+or failed (refunded); with WITHDRAW_MODE=claim the bot instead signs an on-chain claim
+(handlers.claims) and the withdrawal is settled as issued.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import callbacks
+from handlers import callbacks, claims
 from handlers.flags import SENSITIVE
 from handlers.runtime import runtime
 from handlers.ui import button, keyboard, respond
@@ -90,11 +91,30 @@ def confirm(ctx: Context) -> None:
         respond(ctx, problem)
         return
     ctx.answer(rt.t(ctx, "withdraw_done_short"))
-    respond(ctx, rt.t(ctx, "withdraw_done", amount=withdrawal.amount, address=withdrawal.address, id=withdrawal.id))
+    if rt.settings.withdraw_mode == "claim":
+        respond(ctx, _claim_text(ctx, withdrawal))
+    else:
+        respond(ctx, rt.t(ctx, "withdraw_done", amount=withdrawal.amount, address=withdrawal.address,
+                          id=withdrawal.id))
     if rt.settings.withdraw_alert_channel_id:
         ctx.send(rt.settings.withdraw_alert_channel_id,
                  rt.texts.get("en", "withdraw_alert", user=ctx.user_id, amount=withdrawal.amount,
                               address=withdrawal.address, id=withdrawal.id))
+
+
+def _claim_text(ctx: Context, withdrawal) -> str:
+    """WITHDRAW_MODE=claim: sign the claim (nonce reserved per withdrawal, so a redelivery signs the
+    same one), settle the withdrawal as issued, and give the user what to pass to the contract."""
+    rt = runtime(ctx)
+    s = rt.settings
+    nonce = rt.store.claims.reserve(withdrawal.id, withdrawal.user_id)
+    claim = claims.sign_claim(s.claim_signer_private_key, withdrawal.address,
+                              claims.amount_wei(withdrawal.amount, s.points_to_token_conversion_rate,
+                                                s.token_decimals), nonce)
+    rt.store.points.mark_withdrawal_paid(withdrawal.id, f"claim:{nonce}")
+    return rt.t(ctx, "withdraw_claim", id=withdrawal.id, amount=withdrawal.amount, contract=s.claim_contract_address,
+                function=claims.CLAIM_FUNCTION, wei=claim.amount_wei, nonce=claim.nonce,
+                signature=claim.signature, address=claim.address)
 
 
 def cancel(ctx: Context) -> None:

@@ -68,7 +68,9 @@ class UserRepository(abc.ABC):
     def get(self, user_id: int) -> User | None: ...
     @abc.abstractmethod
     def find_by_username(self, username: str) -> User | None:
-        """Case-insensitive; a leading @ is ignored."""
+        """Case-insensitive; a leading @ is ignored. Usernames are unique at any moment on Telegram, so
+        `register` and `update_profile` take a username away from every other user that still had it:
+        the latest holder is the one found."""
     @abc.abstractmethod
     def find_by_referral_code(self, code: str) -> User | None: ...
     @abc.abstractmethod
@@ -141,7 +143,8 @@ class ReferralRepository(abc.ABC):
     def count_by_referrer(self, referrer_id: int) -> int: ...
     @abc.abstractmethod
     def count_active_since(self, referrer_id: int, since: float) -> int:
-        """Referred users active since `since` (the "active in the last 7 days" figure)."""
+        """Referred users past the captcha active since `since` (the "active in the last 7 days"
+        figure; verified like users.referral_count, so it never exceeds it)."""
     @abc.abstractmethod
     def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
         """For each (referred_id, referrer_bonus, welcome_bonus): pay both sides exactly once and count
@@ -245,6 +248,9 @@ class PointsRepository(abc.ABC):
     def list_withdrawals(self, status: str = "pending", limit: int = 20, offset: int = 0) -> list[Withdrawal]:
         """Oldest first."""
     @abc.abstractmethod
+    def count_withdrawals(self, status: str = "pending") -> int:
+        """How many withdrawals have `status` (admin stats: no cap)."""
+    @abc.abstractmethod
     def mark_withdrawal_paid(self, withdrawal_id: str, tx_hash: str = "") -> bool: ...
     @abc.abstractmethod
     def mark_withdrawal_failed(self, withdrawal_id: str, note: str = "") -> bool:
@@ -275,6 +281,9 @@ class TicketRepository(abc.ABC):
     def list_open(self, limit: int = 20, offset: int = 0) -> list[Ticket]:
         """Oldest first."""
     @abc.abstractmethod
+    def count_open(self) -> int:
+        """Open tickets (admin stats: no cap)."""
+    @abc.abstractmethod
     def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]: ...
     @abc.abstractmethod
     def reply(self, ticket_id: str, admin_id: int, text: str) -> bool: ...
@@ -304,6 +313,22 @@ class FingerprintRepository(abc.ABC):
         """Delete expired rows (MongoDB's TTL monitor does this too); reads never return them."""
 
 
+class ClaimRepository(abc.ABC):
+    """Nonces of on-chain claims (WITHDRAW_MODE=claim): one per withdrawal, never reused by a user."""
+
+    @abc.abstractmethod
+    def reserve(self, withdrawal_id: str, user_id: int) -> int:
+        """The withdrawal's nonce: the user's last nonce + 1 the first time, the same one on every
+        later call (a redelivered confirmation signs the same claim)."""
+    @abc.abstractmethod
+    def last_nonce(self, user_id: int) -> int:
+        """The user's highest nonce so far (0: none)."""
+    @abc.abstractmethod
+    def import_last_nonce(self, user_id: int, nonce: int) -> bool:
+        """Carry over the last nonce another system used for this user (the Node bot's migration), so
+        the next `reserve` is above it; False (nothing written) if this user has claims already."""
+
+
 class SettingsRepository(abc.ABC):
     """Runtime bot settings (maintenance switch, limits, ...) as JSON values by key."""
 
@@ -328,6 +353,7 @@ class Store(abc.ABC):
     points: PointsRepository
     tickets: TicketRepository
     fingerprints: FingerprintRepository
+    claims: ClaimRepository
     settings: SettingsRepository
 
     def __init__(self) -> None:
@@ -353,5 +379,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def repair(self) -> int:
         """Finish money movements a crash interrupted; returns how many were finished."""
+    @abc.abstractmethod
+    def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+        """Insert records that carry their own ids (users, referrals, task_submissions,
+        point_transactions, transfers, withdrawals, tickets) as they are, balances included: the
+        migration's only write. Ids already present are skipped; rows clashing on another unique value
+        come back as (record, reason). Returns (inserted, rejected)."""
     @abc.abstractmethod
     def close(self) -> None: ...

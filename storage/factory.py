@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import redis
 from loguru import logger
-from pymongo import MongoClient, uri_parser
+from pymongo import MongoClient
 
 from botrunner.config.settings import Settings
 from botrunner.redis_keys import Keys
@@ -38,8 +38,7 @@ def open_store(settings: Settings, mongo_client: MongoClient[Any] | None = None)
     if settings.mongodb_url or mongo_client is not None:
         client = mongo_client or connect(settings.mongodb_url, settings.mongo_max_pool_size,
                                          settings.mongo_min_pool_size, settings.mongo_timeout_ms)
-        db_name = (uri_parser.parse_uri(settings.mongodb_url)["database"] if settings.mongodb_url else None)
-        return MongoStore(client, db_name or settings.mongodb_db)
+        return MongoStore(client, settings.mongodb_database)
     return SQLiteStore(settings.sqlite_file)
 
 

@@ -4,6 +4,7 @@ Generating it keeps the document true: a test fails when the committed file diff
 """
 from __future__ import annotations
 
+from botrunner.config import node_env
 from botrunner.config.settings import options, show_value
 
 GROUPS = {
@@ -49,4 +50,22 @@ def reference_markdown() -> str:
             secret = " *Secret: masked in output.*" if f.metadata["secret"] else ""
             pending = "" if f.metadata.get("built", True) else "**Not built yet (validated, otherwise ignored).** "
             lines.append(f"| `{f.metadata['env']}` | {shown} | {pending}{f.metadata['doc']}{secret} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _node_names()) + "\n"
+
+
+def _node_names() -> list[str]:
+    """The Node airdrop bot's names botrunner accepts, so its .env works unchanged."""
+    lines = ["\n## Names from the Node airdrop bot\n",
+             "A Node bot's `.env` works as it is: these names fill the botrunner variable when that one is "
+             "unset (the botrunner name wins when both are set). `botrunner start` (and `check`, "
+             "`config`) logs, once and by name only, the Node variables botrunner does not use "
+             "(`not used by botrunner: X, Y`) and a "
+             "\"did you mean\" hint for a name close to a botrunner variable.\n",
+             "| Node variable | botrunner variable |", "|---|---|"]
+    lines += [f"| `{alias}` | `{name}` |" for alias, name in node_env.ALIASES.items()]
+    lines += [f"| `{name}` | `CAPTCHA_ENABLED` (off only when both Node captchas are off) |"
+              for name in node_env.CAPTCHA_SWITCHES]
+    lines.append("| `BOT_STATUS` | `MAINTENANCE_MODE` (`false`/`off`/`offline` means maintenance; "
+                 "anything else, or unset, means online) |")
+    lines += [f"| `{name}` | accepted: {why} |" for name, why in node_env.FIXED.items()]
+    return lines

@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from dotenv import dotenv_values
 
+from botrunner.config import node_env
 from botrunner.errors import ConfigError
 
 # --- parsers: each takes the raw string and returns the typed value or raises ValueError(allowed) ---
@@ -84,12 +85,29 @@ def url(*schemes: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if not raw:
             return raw
-        parts = urlsplit(raw)
+        allowed = "a URL starting with " + " or ".join(f"{s}://" for s in schemes)
         if any(ch.isspace() for ch in raw):
             raise ValueError("a URL without spaces")
+        try:
+            parts = urlsplit(raw)
+            _ = parts.port                 # a port that is not a number raises here, not in a client later
+        except ValueError:
+            raise ValueError(allowed + " (host:port with a numeric port)") from None
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
-            raise ValueError("a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+            raise ValueError(allowed)
         return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
+    return parse
+
+
+def hours(lo: int, hi: int) -> Callable[[str], int]:
+    """Whole hours, written `24` or `24h` (the Node bot's style)."""
+    whole = integer(lo, hi)
+
+    def parse(raw: str) -> int:
+        try:
+            return whole(raw.strip().lower().removesuffix("h"))
+        except ValueError:
+            raise ValueError(f"a number of hours in {lo}..{hi} (such as 24 or 24h)") from None
     return parse
 
 
@@ -139,8 +157,9 @@ def host_port(raw: str) -> str:
 def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
         secret: bool = False, group: str = "general", built: bool = True) -> Any:
     """Declare one setting: its variable, parser, default (typed) and one-line description.
-    built=False: accepted and validated, but nothing reads it yet (the reference says so)."""
-    return field(default=default, metadata={
+    built=False: accepted and validated, but nothing reads it yet (the reference says so).
+    A secret stays out of the Settings repr."""
+    return field(default=default, repr=not secret, metadata={
         "env": name, "parse": parse, "secret": secret, "doc": doc, "group": group, "built": built})
 
 
@@ -222,6 +241,18 @@ class Settings:
                               group="runner")
     bot_handlers: str = env("BOT_HANDLERS", pattern(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", "module.path:attribute"),
                             "handlers.app:router", "The router the workers run (module:attribute).", group="runner")
+    handler_timeout_s: float = env("HANDLER_TIMEOUT_S", number(0, 86400), 60.0, "A handler running longer is "
+                                   "abandoned: its update is dead-lettered, its thread replaced (0: no limit).",
+                                   group="runner")
+    redis_timeout_s: float = env("REDIS_TIMEOUT_S", number(1, 300), 10.0, "Socket timeout of the pipeline's Redis "
+                                 "calls: a silent Redis (a partition) fails them instead of hanging them.",
+                                 group="runner")
+    intake_wait_replicas: int = env("INTAKE_WAIT_REPLICAS", integer(0, 64), 0, "After intake stores a batch, WAIT "
+                                    "until this many replicas have it before getUpdates confirms it to Telegram "
+                                    "(0: off, for a single Redis).", group="runner")
+    intake_wait_timeout_ms: int = env("INTAKE_WAIT_TIMEOUT_MS", integer(1, 60000), 1000, "Longest WAIT for "
+                                      "INTAKE_WAIT_REPLICAS; a batch not replicated by then is retried, never "
+                                      "confirmed.", group="runner")
 
     # Sender (outgoing Bot API calls)
     send_limits: bool = env("SEND_LIMITS", boolean, True, "Cluster-wide flood limits on sends (false lifts every "
@@ -276,7 +307,8 @@ class Settings:
     mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
     mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
-                          "botrunner", "Database name when MONGODB_URL names none.", group="storage")
+                          "", "Database name when MONGODB_URL names none (unset: botrunner_<bot id>, so bots "
+                          "sharing a MongoDB never share data).", group="storage")
     mongo_max_pool_size: int = env("MONGO_MAX_POOL_SIZE", integer(1, 10000), 200, "PyMongo maxPoolSize per worker: "
                                    "a host opens up to WORKERS x this (`check` prints the total).",
                                    group="storage")
@@ -362,6 +394,10 @@ class Settings:
                                       "user gets after the captcha.", group="bot")
     referral_welcome_bonus_enabled: bool = env("REFERRAL_WELCOME_BONUS_ENABLED", boolean, True,
                                                "Pay REFERRAL_WELCOME_BONUS at all.", group="bot")
+    referral_late_code_window_s: int = env("REFERRAL_LATE_CODE_WINDOW_S", integer(0, 365 * 86400), 86400,
+                                           "A referral code entered after joining (/code) is accepted only from "
+                                           "accounts younger than this, and before their first withdrawal.",
+                                           group="bot")
     referral_code_length: int = env("REFERRAL_CODE_LENGTH", integer(4, 16), 8, "Longest custom referral code "
                                     "(codes are 4..this many of A-Z 0-9 _).", group="bot")
     referral_task_threshold: int = env("REFERRAL_TASK_THRESHOLD", integer(1, 10000), 3, "Referrals the "
@@ -377,6 +413,22 @@ class Settings:
                                               group="bot")
     withdraw_confirm_timeout_s: int = env("WITHDRAW_CONFIRM_TIMEOUT_S", integer(10, 86400), 600, "A withdrawal "
                                           "confirmation button expires after this long.", group="bot")
+    withdraw_mode: str = env("WITHDRAW_MODE", choice("manual", "claim"), "manual", "manual: admins pay and "
+                             "run /paid; claim: the bot signs a claim the user redeems on CLAIM_CONTRACT_ADDRESS "
+                             "with claim(uint256 amount, uint256 nonce, bytes signature).", group="bot")
+    claim_signer_private_key: str = env("CLAIM_SIGNER_PRIVATE_KEY", pattern(r"(0x)?[0-9a-fA-F]{64}",
+                                        "64 hex digits (an EVM private key)"), "", "Key that signs claims "
+                                        "(WITHDRAW_MODE=claim; offline, never sent anywhere; alias WALLET_PRIVATE_KEY).",
+                                        secret=True, group="bot")
+    claim_contract_address: str = env("CLAIM_CONTRACT_ADDRESS", pattern(r"0x[0-9a-fA-F]{40}", "0x and 40 hex "
+                                      "digits"), "", "The claim contract users call (alias TOKEN_CONTRACT_ADDRESS).",
+                                      group="bot")
+    token_decimals: int = env("TOKEN_DECIMALS", integer(0, 36), 18, "Decimals of the token: a claim's amount is "
+                              "points x POINTS_TO_TOKEN_CONVERSION_RATE x 10^TOKEN_DECIMALS base units.", group="bot")
+    transfer_alert_channel_id: str = env("TRANSFER_ALERT_CHANNEL_ID", pattern(
+        r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}", "@channelusername or a numeric chat id"), "",
+        "Chat that gets an alert for every transfer (unset: WITHDRAW_ALERT_CHANNEL_ID; both unset: none).",
+        group="bot")
     wallet_change_allowed: bool = env("WALLET_CHANGE_ALLOWED", boolean, True, "Users may replace their wallet "
                                       "address (false: the first one is final).", group="bot")
     wallet_change_cooldown_s: int = env("WALLET_CHANGE_COOLDOWN_S", integer(0, 365 * 86400), 86400,
@@ -424,7 +476,7 @@ class Settings:
                            "(unset: no such task).", group="bot")
     auto_approve_submissions: bool = env("AUTO_APPROVE_SUBMISSIONS", boolean, False, "Default tasks with proof "
                                          "pay at once instead of waiting for review.", group="bot")
-    rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 20, "Commands and "
+    rate_limit_commands_per_min: int = env("RATE_LIMIT_COMMANDS_PER_MIN", integer(1, 10000), 10, "Commands and "
                                            "button presses per user per minute.", group="bot")
     rate_limit_window_s: int = env("RATE_LIMIT_WINDOW_S", integer(1, 3600), 60, "The window "
                                    "RATE_LIMIT_COMMANDS_PER_MIN counts in (a fixed window, in seconds); keep 60 "
@@ -432,12 +484,43 @@ class Settings:
     rate_limit_sensitive_per_hour: int = env("RATE_LIMIT_SENSITIVE_PER_HOUR", integer(1, 10000), 10,
                                              "Withdraw, transfer, wallet and proof actions per user per hour.",
                                              group="bot")
+    rate_limit_submissions_per_hour: int = env("RATE_LIMIT_SUBMISSIONS_PER_HOUR", integer(1, 10000), 3,
+                                               "Proof submissions per user per hour.", group="bot")
+    rate_limit_wallet_changes_per_day: int = env("RATE_LIMIT_WALLET_CHANGES_PER_DAY", integer(1, 10000), 5,
+                                                 "Wallet changes per user per 24 hours.", group="bot")
+    rate_limit_referral_code_per_hour: int = env("RATE_LIMIT_REFERRAL_CODE_PER_HOUR", integer(1, 10000), 1,
+                                                 "Custom referral code attempts per user per hour.", group="bot")
+    rate_limit_point_claims_per_hour: int = env("RATE_LIMIT_POINT_CLAIMS_PER_HOUR", integer(1, 10000), 20,
+                                                "Task checks that pay points (Verify, Check in, Done) per user per "
+                                                "hour.", group="bot")
+    rate_limit_admin_actions_per_min: int = env("RATE_LIMIT_ADMIN_ACTIONS_PER_MIN", integer(1, 100000), 100,
+                                                "Admin commands and buttons per admin per minute (admins are "
+                                                "exempt from every user limit).", group="bot")
     spam_warn_threshold: int = env("SPAM_WARN_THRESHOLD", integer(1, 1000), 5, "Unknown messages per "
                                    "minute that draw a warning.", group="bot")
     spam_freeze_threshold: int = env("SPAM_FREEZE_THRESHOLD", integer(1, 1000), 8, "Unknown messages per "
                                      "minute that freeze the user.", group="bot")
     spam_freeze_minutes: int = env("SPAM_FREEZE_MINUTES", integer(1, 10080), 10, "How long a spam freeze "
                                    "lasts.", group="bot")
+    spam_window_ms: int = env("SPAM_WINDOW_MS", integer(1000, 3_600_000), 60000, "Window the spam "
+                              "thresholds count unknown messages in.", group="bot")
+    spam_warning_cooldown_ms: int = env("SPAM_WARNING_COOLDOWN_MS", integer(1000, 86_400_000), 300000,
+                                        "Shortest time between two 'unknown command' hints to one user.",
+                                        group="bot")
+    maintenance_mode: bool = env("MAINTENANCE_MODE", boolean, False, "Start in maintenance (users get "
+                                 "MAINTENANCE_MESSAGE, admins keep working) until an admin runs /maintenance "
+                                 "off. The Node bot's BOT_STATUS=false means the same.", group="bot")
+    maintenance_message: str = env("MAINTENANCE_MESSAGE", text, "", "Text users get during maintenance "
+                                   "(unset: the catalog's text).", group="bot")
+    admin_chat_id: str = env("ADMIN_CHAT_ID", pattern(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}",
+                             "@channelusername or a numeric chat id"), "", "Chat that gets the scheduled user "
+                             "export (alias ADMIN_TELEGRAM_ID).", group="bot")
+    enable_user_data_export: bool = env("ENABLE_USER_DATA_EXPORT", boolean, False, "Send every user as gzip "
+                                        "CSV to ADMIN_CHAT_ID every USER_DATA_EXPORT_INTERVAL_HOURS (one worker "
+                                        "of the cluster does it).", group="bot")
+    user_data_export_interval_hours: int = env("USER_DATA_EXPORT_INTERVAL_HOURS", hours(1, 24 * 31), 24,
+                                               "Hours between scheduled exports (alias USER_DATA_EXPORT_INTERVAL, "
+                                               "'24h' works too).", group="bot")
     leaderboard_cache_s: int = env("LEADERBOARD_CACHE_S", integer(0, 3600), 30, "Seconds leaderboards and "
                                    "ranks are cached.", group="bot")
     support_username: str = env("SUPPORT_USERNAME", text, "", "Shown in /help (unset: tickets only).",
@@ -478,10 +561,17 @@ class Settings:
         if self.redis_url:
             return _with_db(self.redis_url, db)
         if self.redis_host:
-            auth = f":{self.redis_password}@" if self.redis_password else ""
+            auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
             host = f"[{self.redis_host}]" if ":" in self.redis_host and "[" not in self.redis_host else self.redis_host
             return f"redis://{auth}{host}:{self.redis_port}/{db}"
         return f"unix://{Path(self.embedded_redis_socket).resolve()}?db={db}"
+
+    @property
+    def mongodb_database(self) -> str:
+        """The database botrunner uses: named in MONGODB_URL, else MONGODB_DB, else one per bot."""
+        named = urlsplit(self.mongodb_url).path.lstrip("/") if self.mongodb_url else ""
+        bot_id = self.bot_token.split(":", 1)[0] if ":" in self.bot_token else ""
+        return named or self.mongodb_db or (f"botrunner_{bot_id}" if bot_id else "botrunner")
 
     @property
     def web_address(self) -> tuple[str, int]:
@@ -517,17 +607,30 @@ def options() -> list[dataclasses.Field]:
     return list(dataclasses.fields(Settings))
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env",
-                  **overrides: Any) -> Settings:
-    """Build Settings from `environ` (default os.environ) over an optional .env file, then `overrides`.
-
-    The process environment wins over the .env file, as with docker/systemd EnvironmentFile.
-    Empty strings count as unset. Raises ConfigError on the first invalid value.
-    """
+def read_source(environ: Mapping[str, str] | None = None,
+                env_file: str | os.PathLike | None = ".env") -> dict[str, str]:
+    """The raw variables: an optional .env file under `environ` (default os.environ)."""
     source: dict[str, str] = {}
     if env_file and Path(env_file).is_file():
         source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     source.update(os.environ if environ is None else environ)
+    return source
+
+
+def config_notices(source: Mapping[str, str]) -> list[str]:
+    """Lines to log once at start: the Node bot's names botrunner ignores, misspelt names (no values)."""
+    return node_env.notices(source, (f.metadata["env"] for f in options()))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = ".env",
+                  **overrides: Any) -> Settings:
+    """Build Settings from `environ` (default os.environ) over an optional .env file, then `overrides`.
+
+    The process environment wins over the .env file, as with docker/systemd EnvironmentFile; the Node
+    bot's names (node_env.ALIASES) fill botrunner names left unset. Empty strings count as unset.
+    Raises ConfigError on the first invalid value; a secret's value is masked in the message.
+    """
+    source = node_env.apply_aliases(read_source(environ, env_file))
     values: dict[str, Any] = {}
     for f in options():
         raw = source.get(f.metadata["env"], "")
@@ -536,7 +639,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.P
         try:
             values[f.name] = f.metadata["parse"](raw)
         except ValueError as exc:
-            raise ConfigError(f"{f.metadata['env']}={raw!r} is invalid: expected {exc}{_comment_hint(raw)}") from None
+            shown = mask(raw) if f.metadata["secret"] else raw
+            raise ConfigError(f"{f.metadata['env']}={shown!r} is invalid: expected {exc}{_comment_hint(raw)}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)
     _check_consistency(settings)
@@ -572,24 +676,55 @@ def _check_consistency(s: Settings) -> None:
     if s.miniapp_on and not s.fingerprint_salt:
         raise ConfigError("MINIAPP_URL is set with MINIAPP_CAPTCHA_ENABLED=true: expected FINGERPRINT_SALT to be set "
                           "as well (generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    if s.enable_user_data_export and not s.admin_chat_id:
+        raise ConfigError("ENABLE_USER_DATA_EXPORT=true is invalid: expected ADMIN_CHAT_ID to be set as well")
+    if s.withdraw_mode == "claim" and not (s.claim_signer_private_key and s.claim_contract_address):
+        raise ConfigError("WITHDRAW_MODE=claim is invalid: expected CLAIM_SIGNER_PRIVATE_KEY and "
+                          "CLAIM_CONTRACT_ADDRESS to be set as well")
     if s.spam_warn_threshold > s.spam_freeze_threshold:
         raise ConfigError(f"SPAM_WARN_THRESHOLD={s.spam_warn_threshold} is invalid: expected at most "
                           f"SPAM_FREEZE_THRESHOLD ({s.spam_freeze_threshold})")
 
 
+#: Query parameters whose value is a credential (lower case, compared without - and _).
+_SECRET_PARAMS = ("password", "pass", "pwd", "secret", "token", "key", "apikey", "accesskey", "auth",
+                  "authmechanismproperties", "tlscertificatekeyfilepassword", "credential", "signature", "sig")
+
+
 def mask(value: Any) -> str:
-    """Hide a secret, keeping just enough to recognise which one it is."""
+    """Hide a secret, keeping just enough to recognise which one it is: a URL keeps its host and
+    path but loses its password and credential query parameters; a bot token keeps its bot id."""
     text_value = str(value)
     if not text_value:
         return ""
-    parts = urlsplit(text_value)
-    if parts.scheme and "://" in text_value and parts.password:
-        return text_value.replace(f":{parts.password}@", ":****@", 1)
-    if parts.scheme and "://" in text_value:
-        return text_value
-    if ":" in text_value and text_value.split(":", 1)[0].isdigit():  # bot token: keep the bot id
-        return text_value.split(":", 1)[0] + ":****"
+    if "://" in text_value and urlsplit(text_value).scheme:
+        return _mask_url(text_value)
+    head = text_value.split(":", 1)[0]
+    if ":" in text_value and head.isascii() and head.isdigit():  # bot token: keep the bot id
+        return head + ":****"
     return "****"
+
+
+def _mask_url(raw: str) -> str:
+    """`raw` with its password and credential query values replaced; otherwise exactly as written."""
+    try:
+        parts = urlsplit(raw)
+        password = parts.password
+    except ValueError:                 # unparseable (a bad port, say): show only the scheme
+        return raw.split("://", 1)[0] + "://****"
+    masked = raw
+    if password:
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        masked = masked.replace(f"{parts.netloc}", f"{userinfo.split(':', 1)[0]}:****@{host}", 1)
+    if parts.query and any(_secret_param(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        pairs = [(k, "****" if _secret_param(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        masked = masked.replace("?" + parts.query, "?" + urlencode(pairs, safe="*,:/"), 1)
+    return masked
+
+
+def _secret_param(name: str) -> bool:
+    word = name.lower().replace("-", "").replace("_", "")
+    return any(word == p or word.endswith(p) for p in _SECRET_PARAMS)
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:

@@ -43,6 +43,11 @@ class PollLease:
         return self.value is not None and time.monotonic() < self._valid_until
 
     @property
+    def remaining_s(self) -> float:
+        """Seconds the lease is still locally valid (0 when not held)."""
+        return max(0.0, self._valid_until - time.monotonic()) if self.value is not None else 0.0
+
+    @property
     def renew_interval_s(self) -> float:
         return renew_interval_s(self.ttl_ms)
 

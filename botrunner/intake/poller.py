@@ -16,7 +16,7 @@ import aiohttp
 from loguru import logger
 
 from botrunner.backoff import Backoff
-from botrunner.errors import ApiError, FatalApiError, LeaseLost
+from botrunner.errors import ApiError, FatalApiError, LeaseLost, NotReplicated
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.raw_api import api_base, call_api
 from botrunner.intake.store import Intake, prepare
@@ -92,10 +92,13 @@ class Poller:
         offset = await self.intake.offset()
         backoff = Backoff()
         while not self.stopping.is_set() and self.lease.held:
+            timeout = await self._fit_in_lease()
+            if not self.lease.held:
+                break
             try:
                 updates = await call_api(session, self.base, "getUpdates",
-                                         {"offset": offset, "timeout": self.timeout, "limit": 100},
-                                         timeout=self.timeout + 15)
+                                         {"offset": offset, "timeout": timeout, "limit": 100},
+                                         timeout=timeout + 15)
             except ApiError as exc:
                 await self._on_api_error(exc, backoff)
                 continue
@@ -110,6 +113,16 @@ class Poller:
             if not updates and self.timeout == 0:
                 await asyncio.sleep(0.2)         # no long poll possible with a tiny lease TTL: don't spin
 
+    async def _fit_in_lease(self) -> int:
+        """The long-poll timeout of the next request: the request must end before the lease can lapse.
+
+        A poll may start just before a renewal is due (up to 0.8 TTL after the last one) and be held
+        TTL/2: renew first when what is left would not cover it, and never ask for more than is left."""
+        margin = self.lease.ttl_ms * 0.1 / 1000.0
+        if self.lease.remaining_s < self.timeout + margin:
+            await self.lease.renew()
+        return max(0, min(self.timeout, int(self.lease.remaining_s - margin)))
+
     async def _store(self, updates: list, offset: int) -> int:
         batch = prepare(updates, self.lanes, offset)
         try:
@@ -117,6 +130,9 @@ class Poller:
         except LeaseLost:
             logger.warning("Intake refused a batch: the poll lease moved on; stopping polling")
             self.lease.forget()
+            return offset
+        except NotReplicated as exc:     # not confirmed: the same getUpdates(offset) fetches it again
+            logger.warning("Intake: {}; not confirming the batch to Telegram, fetching it again", exc)
             return offset
         self.updates_stored += added
         if len(batch.entries) > added:

@@ -1,9 +1,12 @@
 """Intake: store one getUpdates batch durably, fenced by the poll lease, in one Lua script.
 
-For each update: skip it if its update_id was seen in the last 24 h, else XADD it to its lane
+For each update: skip it if its update_id was seen in the last 24 h (a field in a hash of 128
+update_ids, about 10 bytes each instead of a key per update), else XADD it to its lane
 stream. Then store next_offset. Only after this returns does the poller send the next
 getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A stale poller
-(its lease value no longer current) writes nothing.
+(its lease value no longer current) writes nothing. With INTAKE_WAIT_REPLICAS=N the batch also
+counts as stored only once WAIT says N replicas have it: with asynchronous replication, a
+failover right after the confirmation would otherwise lose a batch Telegram no longer holds.
 
 Webhook intake runs the same script without the lease keys (`store_unleased`): no fence and no
 offset, only dedup + XADD. It needs no lease because Telegram itself serialises a chat: it sends
@@ -13,7 +16,6 @@ after this script returned.
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +23,12 @@ from typing import Any
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.errors import LeaseLost
+from botrunner.errors import LeaseLost, NotReplicated
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 
 # KEYS: poll lease, poll offset, poll last (none: webhook intake, unfenced, no offset).  ARGV: lease
-# value, next offset, key prefix, dedup ttl, now (ms), then triples (update_id, lane, raw json).
+# value, next offset, key prefix, dedup ttl, (unused: poll:last is stamped with Redis' clock), then
+# triples (update_id, lane, raw json).
 # Lane keys are built here from the prefix, so this script (like the whole pipeline) needs one
 # Redis, not a Redis Cluster.
 _INTAKE = """
@@ -35,14 +38,18 @@ if leased and redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 local added = 0
 for i = 6, #ARGV, 3 do
-  if redis.call('SET', ARGV[3] .. 'seen:' .. ARGV[i], '1', 'NX', 'EX', ARGV[4]) then
+  local id = tonumber(ARGV[i])
+  local bucket = ARGV[3] .. 'seen:' .. string.format('%d', math.floor(id / 128))
+  if redis.call('HSETNX', bucket, string.format('%d', id % 128), '1') == 1 then
+    redis.call('EXPIRE', bucket, ARGV[4])
     redis.call('XADD', ARGV[3] .. 'lane:' .. ARGV[i + 1], '*', 'update_id', ARGV[i], 'update', ARGV[i + 2])
     added = added + 1
   end
 end
 if leased then
   redis.call('SET', KEYS[2], ARGV[2])
-  redis.call('SET', KEYS[3], ARGV[5])
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
 return added
 """
@@ -100,25 +107,39 @@ def prepare(updates: list[Any], lanes: int, offset: int) -> Batch:
 class Intake:
     """Runs the intake script for one bot."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self.client = client
         self.keys = keys
+        self.wait_replicas = wait_replicas       # INTAKE_WAIT_REPLICAS: 0 for a single Redis
+        self.wait_timeout_ms = wait_timeout_ms
         self._script = client.register_script(_INTAKE)
 
     async def store(self, batch: Batch, lease_value: str) -> int:
-        """Store the batch and next_offset atomically; returns how many updates were new. Raises LeaseLost."""
-        args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, int(time.time() * 1000)]
+        """Store the batch and next_offset atomically; returns how many updates were new.
+
+        Raises LeaseLost, or NotReplicated when WAIT saw fewer replicas than asked (WAIT counts the
+        writes of its own connection, so the script and WAIT share one pipeline)."""
+        args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, 0]
         for entry in batch.entries:
             args.extend(entry)
-        added = await self._script(keys=[self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last],
-                                   args=args)
+        keys = [self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last]
+        if not self.wait_replicas:
+            added, replicas = await self._script(keys=keys, args=args), 0
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self._script(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+                added, replicas = await pipe.execute()
         if added == -1:
             raise LeaseLost("the poll lease changed hands before the batch was stored")
+        if int(replicas) < self.wait_replicas:
+            raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
+                                f"{self.wait_timeout_ms} ms")
         return int(added)
 
     async def store_unleased(self, entries: list[tuple[int, int, str]]) -> int:
         """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new."""
-        args: list[Any] = ["", 0, self.keys.prefix, DEDUP_TTL_S, int(time.time() * 1000)]
+        args: list[Any] = ["", 0, self.keys.prefix, DEDUP_TTL_S, 0]
         for entry in entries:
             args.extend(entry)
         return int(await self._script(keys=[], args=args))

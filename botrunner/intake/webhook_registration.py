@@ -15,7 +15,8 @@ import httpx
 from loguru import logger
 
 from botrunner.config.settings import Settings
-from botrunner.intake.raw_api import ApiError, api_base
+from botrunner.errors import ApiError
+from botrunner.intake.raw_api import api_base
 
 ATTEMPTS = 3
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from loguru import logger
@@ -43,6 +44,48 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class Fence:
+    """Who must still own a lane for a write to count: the lane lease key and the owner's worker id."""
+
+    key: str
+    owner: str
+
+
+# KEYS: lane stream.  ARGV: group, this worker.  Delete consumers with nothing pending, in one step, so
+# a read delivering to a consumer between "pending == 0" and the delete cannot lose its entries.
+_FORGET_IDLE = """
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
+"""
+
+# KEYS: lane stream.  ARGV: group.  Trim everything older than the oldest pending entry (or, with
+# none pending, the last delivered one) in one step: an entry delivered meanwhile is never cut.
+_TRIM = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+local minid = nil
+if tonumber(p[1]) > 0 then
+  minid = p[2]
+else
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == ARGV[1] then minid = f['last-delivered-id'] end
+  end
+end
+if minid and minid ~= '0-0' then return redis.call('XTRIM', KEYS[1], 'MINID', minid) end
+return 0
+"""
+
+
 def assign(lanes: int, workers: Iterable[str]) -> dict[int, str]:
     """Rendezvous (highest random weight) assignment of every lane to one of `workers`."""
     live = sorted(set(workers))
@@ -68,6 +111,8 @@ class LaneLeases:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW_MANY)
         self._release = client.register_script(RELEASE_IF_HELD)
+        self._forget_idle = client.register_script(_FORGET_IDLE)
+        self._trim = client.register_script(_TRIM)
 
     @property
     def held(self) -> list[int]:
@@ -76,6 +121,10 @@ class LaneLeases:
     def is_valid(self, lane: int) -> bool:
         """True while the lease on `lane` is ours with a safety margin; a handler starts only then."""
         return time.monotonic() < self.valid_until.get(lane, 0.0)
+
+    def fence(self, lane: int) -> Fence:
+        """The fence the journal and completion scripts check: lane:<n>:owner must still be us."""
+        return Fence(self.keys.lane_owner(lane), self.worker_id)
 
     async def ensure_groups(self) -> None:
         """Create every lane stream's consumer group (idempotent)."""
@@ -121,15 +170,22 @@ class LaneLeases:
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""
         claimed: list[tuple[bytes, dict]] = []
+        removed: list[bytes] = []
         start: bytes | str = "0-0"
+        deleted = False
         while True:
             reply = await self.client.xautoclaim(self.keys.lane(lane), GROUP, self.worker_id, min_idle_time=0,
                                                  start_id=start, count=batch)
             start, entries = reply[0], reply[1]
-            claimed.extend(e for e in entries if e and e[1] is not None)
+            got = [e for e in entries if e and e[1] is not None]
+            claimed.extend(got)
+            deleted = deleted or len(got) < len(entries)
+            removed.extend(reply[2] if len(reply) > 2 else [])    # Redis 7 drops deleted ids from the PEL itself
             if start in (b"0-0", "0-0"):
                 break
-        await self._forget_idle_consumers(lane)
+        if deleted or removed:
+            await self._drop_deleted(lane, {e[0] for e in claimed}, None if deleted else [], removed)
+        await self._forget_idle(keys=[self.keys.lane(lane)], args=[GROUP, self.worker_id])
         if claimed:
             logger.info("Lane {}: claimed {} pending update(s) left by its previous owner", lane, len(claimed))
         return sorted(claimed, key=lambda e: _entry_order(e[0]))
@@ -150,30 +206,34 @@ class LaneLeases:
                                                     consumername=name, idle=self.ttl_ms)
             ids = [row["message_id"] for row in rows]
             if ids:
-                entries = await self.client.xclaim(stream, GROUP, self.worker_id, self.ttl_ms, ids)
-                claimed.extend(e for e in entries if e and e[1] is not None)
+                entries = [e for e in await self.client.xclaim(stream, GROUP, self.worker_id, self.ttl_ms, ids)
+                           if e and e[1] is not None]
+                claimed.extend(entries)
+                if len(entries) < len(ids):
+                    await self._drop_deleted(lane, {e[0] for e in entries}, ids)
         if claimed:
             logger.warning("Lane {}: swept up {} update(s) left pending under a former owner", lane, len(claimed))
         return sorted(claimed, key=lambda e: _entry_order(e[0]))
 
-    async def _forget_idle_consumers(self, lane: int) -> None:
-        # consumers of gone workers would pile up in the group; their pending lists are empty now
-        for consumer in await self.client.xinfo_consumers(self.keys.lane(lane), GROUP):
-            name = text(consumer["name"])
-            if name != self.worker_id and int(consumer["pending"]) == 0:
-                await self.client.xgroup_delconsumer(self.keys.lane(lane), GROUP, name)
+    async def _drop_deleted(self, lane: int, kept: set, ids: list | None = None,
+                            removed: tuple | list = ()) -> None:
+        """Pending ids whose entries were deleted (a trim race, MAXLEN, a human): acknowledge, count, log."""
+        if ids is None:
+            rows = await self.client.xpending_range(self.keys.lane(lane), GROUP, min="-", max="+", count=100_000,
+                                                    consumername=self.worker_id)
+            ids = [row["message_id"] for row in rows]
+        gone = [i for i in ids if i not in kept] + list(removed)
+        if not gone:
+            return
+        await self.client.xack(self.keys.lane(lane), GROUP, *gone)
+        await self.client.hincrby(self.keys.faults, "deleted_claims", len(gone))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
+        logger.error("Lane {}: {} pending entr(ies) were deleted from the stream before being handled ({}...); "
+                     "they cannot be delivered: counted in `botrunner status` as deleted claims", lane, len(gone),
+                     text(gone[0]))
 
     async def trim(self, lane: int) -> None:
         """Drop acknowledged entries: everything older than the oldest pending (or last delivered) one."""
-        stream = self.keys.lane(lane)
-        pending = await self.client.xpending(stream, GROUP)
-        if pending["pending"]:
-            minid = pending["min"]
-        else:
-            groups = await self.client.xinfo_groups(stream)
-            minid = next((g["last-delivered-id"] for g in groups if g["name"] in (GROUP, GROUP.encode())), None)
-        if minid and minid not in (b"0-0", "0-0"):
-            await self.client.execute_command("XTRIM", stream, "MINID", minid)
+        await self._trim(keys=[self.keys.lane(lane)], args=[GROUP])
 
 
 def _entry_order(entry_id: bytes | str) -> tuple[int, int]:

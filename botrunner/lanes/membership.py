@@ -1,6 +1,8 @@
 """The workers of one bot, cluster-wide: liveness mirrored in Redis with TTLs.
 
 Lane assignment counts the live workers from it, and `botrunner status` shows it from any host.
+Timestamps come from Redis' clock (TIME), never the host's: a host whose clock is off by minutes
+is neither taken for dead nor kept alive after it died.
 """
 from __future__ import annotations
 
@@ -14,6 +16,25 @@ from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.redis_replies import text
 
+# Both scripts read the time from Redis (TIME), so hosts whose clocks disagree still agree on who is live.
+# KEYS: workers zset, worker hash.  ARGV: worker id, hash ttl ms, then field/value pairs.
+_BEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], 'beat_ms', now, unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return now
+"""
+
+# KEYS: workers zset.  ARGV: stale ms.  Forgets workers silent for 3 stale windows; returns the live ones.
+_LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3 * tonumber(ARGV[1]))
+return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+"""
+
 
 class Registry:
     """Workers of one bot, cluster-wide: a zset of last heartbeats plus a hash per worker with a TTL."""
@@ -24,24 +45,20 @@ class Registry:
         self.worker_id = worker_id
         self.stale_ms = stale_ms
         self.started = time.time()
+        self._beat = client.register_script(_BEAT)
+        self._live = client.register_script(_LIVE)
 
-    async def beat(self, lanes: list[int], poller: bool) -> None:
-        """Record that this worker is alive, with what it holds."""
-        now_ms = int(time.time() * 1000)
-        key = self.keys.worker(self.worker_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.zadd(self.keys.workers, {self.worker_id: now_ms})
-            pipe.hset(key, mapping={"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
-                                    "rss_mb": round(rss_mb(os.getpid()), 1), "beat_ms": now_ms,
-                                    "lanes": ",".join(map(str, lanes)), "poller": int(poller)})
-            pipe.pexpire(key, self.stale_ms * 3)
-            await pipe.execute()
+    async def beat(self, lanes: list[int], poller: bool, extra: dict | None = None) -> None:
+        """Record that this worker is alive, with what it holds (timestamped by Redis)."""
+        fields = {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
+                  "rss_mb": round(rss_mb(os.getpid()), 1), "lanes": ",".join(map(str, lanes)), "poller": int(poller),
+                  **(extra or {})}
+        args: list = [self.worker_id, self.stale_ms * 3, *(x for pair in fields.items() for x in pair)]
+        await self._beat(keys=[self.keys.workers, self.keys.worker(self.worker_id)], args=args)
 
     async def live(self) -> list[str]:
         """Ids of every worker (any host) that beat within the stale window; forgets older ones."""
-        now_ms = int(time.time() * 1000)
-        await self.client.zremrangebyscore(self.keys.workers, "-inf", now_ms - self.stale_ms * 3)
-        ids = await self.client.zrangebyscore(self.keys.workers, now_ms - self.stale_ms, "+inf")
+        ids = await self._live(keys=[self.keys.workers], args=[self.stale_ms])
         return [text(i) for i in ids]
 
     async def leave(self) -> None:

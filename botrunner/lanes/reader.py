@@ -20,6 +20,7 @@ from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Registry
 from botrunner.lease import renew_interval_s
@@ -41,19 +42,45 @@ class LaneReader:
     """Lane ownership and reading for one worker."""
 
     def __init__(self, client: aioredis.Redis, leases: LaneLeases, registry: Registry, queues: ChatQueues,
-                 is_poller: Callable[[], bool]) -> None:
+                 is_poller: Callable[[], bool], health: Callable[[], dict] = dict) -> None:
         self.client = client
         self.leases = leases
         self.registry = registry
         self.queues = queues
         self.is_poller = is_poller
+        self.health = health                     # extra registry fields (handler threads busy / hung)
         self.reading: set[int] = set()           # held lanes whose pending entries are claimed
         self.handing_over: set[int] = set()
         self.in_read: set[int] = set()           # lanes named in the XREADGROUP now in flight
         self.stopping = asyncio.Event()
         self.draining = False                    # renew only: no reading, no taking lanes
         self._last_trim = time.monotonic()
+        self.generation = Generation(client, leases.keys)
         self._turn = 0                           # which lane a short read starts with
+
+    async def boot(self) -> None:
+        """Before the first read: every lane's consumer group exists; remember the data generation."""
+        await self.leases.ensure_groups()
+        await self.generation.check()
+
+    def lapsed(self, lane: int) -> None:
+        """A job of `lane` was skipped because the lease had lapsed locally (a stall): hand the lane back.
+
+        The lease may be renewed meanwhile, but the skipped entries stay pending under this worker,
+        which never reads them again; giving the lane back and taking it anew claims them, in order."""
+        if lane in self.reading:
+            logger.warning("Lane {}: the lease lapsed locally (event loop stalled?); handing it back so its "
+                           "skipped updates are claimed again in order", lane)
+            self.hand_over(lane)
+
+    async def _recover_if_lost(self) -> bool:
+        """After a Redis data loss: recreate the groups and take back the lanes held (their leases vanished)."""
+        if not await self.generation.check():
+            return False
+        await self.leases.ensure_groups()
+        for lane in self.leases.held:
+            await self.leases.acquire(lane)
+        return True
 
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
@@ -72,8 +99,12 @@ class LaneReader:
 
     async def tick(self) -> None:
         """One keeper round."""
-        await self.registry.beat(self.leases.held, self.is_poller())
-        for lane in await self.leases.renew():
+        await self.registry.beat(self.leases.held, self.is_poller(), self.health())
+        await self._recover_if_lost()
+        lost = await self.leases.renew()
+        if lost and await self._recover_if_lost():    # the data went between the check and the renewal
+            lost = [lane for lane in lost if not await self.leases.acquire(lane)]
+        for lane in lost:
             self._lost(lane)
         for lane in sorted(self.reading):
             if not self.leases.is_valid(lane):   # renewal could not run in time: treat as lost
@@ -128,16 +159,23 @@ class LaneReader:
     async def read(self) -> None:
         """Until stop(): read new entries of the lanes this worker reads into the chat queues."""
         while not self.stopping.is_set() and not self.draining:
-            lanes = sorted(self.reading)
+            await self.queues.wait_for_room()
+            lanes = sorted(self.reading)         # after the wait: a lane released meanwhile is not read
             if not lanes:
                 await asyncio.sleep(0.1)
                 continue
-            await self.queues.wait_for_room()
             lanes, count = self.next_read(lanes, self.queues.free)
             streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
                 reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
+            except aioredis.ResponseError as exc:
+                if "NOGROUP" in str(exc):         # the groups went with the data: recreate, read on
+                    await self._on_nogroup(exc)
+                else:
+                    logger.warning("Reading lanes failed ({!r}); retrying", exc)
+                    await asyncio.sleep(1.0)
+                continue
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -149,6 +187,14 @@ class LaneReader:
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
 
+    async def _on_nogroup(self, exc: Exception) -> None:
+        try:
+            if not await self._recover_if_lost():
+                logger.error("Reading lanes: {!r} without a data loss; recreating the consumer groups", exc)
+                await self.leases.ensure_groups()
+        except Exception as again:
+            logger.warning("Recreating the consumer groups failed ({!r}); retrying", again)
+            await asyncio.sleep(1.0)
     def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]:
         """(lanes, COUNT) for the next XREADGROUP: COUNT is per stream, so at most `free` entries in all;
         with room for fewer entries than lanes, one entry from each of `free` lanes, taking turns."""

@@ -1,7 +1,9 @@
 """Completion and dead letters: the last step of an update's life in its lane.
 
 `complete` runs after the handler's writes are durable: it sets the completion marker for the
-update_id (so a redelivery is recognised and skipped) and XACKs the entry, in one script.
+update_id (so a redelivery is recognised and skipped) and XACKs the entry, in one script, and
+only while `lane:<n>:owner` is still this worker (a worker paused past its lease cannot
+acknowledge what the new owner is about to handle: LaneLost, counted as `stale_owner`).
 Attempts are counted in Redis before each try, so an update that kills its worker also counts;
 after MAX_ATTEMPTS it goes to the dead-letter stream with its error and is acknowledged.
 """
@@ -12,28 +14,39 @@ import time
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.errors import LaneLost
+from botrunner.lanes.leases import Fence
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
-# KEYS: lane stream, attempts hash, done marker.  ARGV: entry id, group, done ttl
+# KEYS: lane stream, attempts hash, done bucket, lane owner, faults hash, outbox journal.
+# ARGV: entry id, group, done ttl, owner ('' = unfenced), done field.  -1 when the lane is no longer ours.
+# The journal is dropped here: once acknowledged the entry is never redelivered, so nobody reads it.
 _COMPLETE = """
-redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[4] then
+  redis.call('HINCRBY', KEYS[5], 'stale_owner', 1)
+  return -1
+end
+redis.call('HSET', KEYS[3], ARGV[5], '1')
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('DEL', KEYS[6])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
-# KEYS: done marker, attempts hash.  ARGV: entry id.  0 when already completed, else the attempt count
+# KEYS: done bucket, attempts hash.  ARGV: entry id, done field.  0 when already completed, else the attempt count
 _BEGIN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 0 end
 return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 """
 
-# KEYS: lane stream, attempts hash, dead stream, dead count.
+# KEYS: lane stream, attempts hash, dead stream, dead count, outbox journal.
 # ARGV: entry id, group, update_id, raw update, error, attempts, lane, now ms, dead stream max length
 _DEAD_LETTER = """
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'update_id', ARGV[3], 'update', ARGV[4],
            'error', ARGV[5], 'attempts', ARGV[6], 'lane', ARGV[7], 'at', ARGV[8])
 redis.call('INCR', KEYS[4])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[5])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
@@ -50,19 +63,33 @@ class Completion:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._begin = client.register_script(_BEGIN)
 
+    async def is_done(self, update_id: int) -> bool:
+        """True when this update was already handled to completion (a redelivery: skip it)."""
+        done = self.client.hexists(self.keys.done(update_id), self.keys.bucket_field(update_id))
+        return bool(await done)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[bool] | bool"
+
     async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
-        """Completed already? If not, count one more attempt (one round trip): 0 for a completed update, else the
-        attempt count."""
-        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)], args=[entry_id]))
+        """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
+        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)],
+                                     args=[entry_id, self.keys.bucket_field(update_id)]))
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
         return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
-    async def complete(self, lane: int, entry_id: str, update_id: int) -> None:
-        """Completion marker + XACK, after the handler's writes are durable."""
-        await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id)],
-                             args=[entry_id, GROUP, DONE_TTL_S])
+    async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None) -> None:
+        """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out."""
+        owner_key = fence.key if fence else self.keys.lane_owner(lane)
+        done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id),
+                                          owner_key, self.keys.faults, self.keys.send_journal(update_id)],
+                                    args=[entry_id, GROUP, DONE_TTL_S, fence.owner if fence else "",
+                                          self.keys.bucket_field(update_id)])
+        if done == -1:
+            raise LaneLost(f"lane {lane} changed owner before update {update_id} was acknowledged")
+
+    async def count_fault(self, name: str) -> None:
+        """One more fault survived, in the `faults` hash `botrunner status` shows."""
+        await self.client.hincrby(self.keys.faults, name, 1)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
     async def skip(self, lane: int, entry_id: str) -> None:
         """Acknowledge an entry that needs no handling (already completed)."""
@@ -73,7 +100,8 @@ class Completion:
                           attempts: int) -> None:
         """Move an update that keeps failing (or cannot be parsed) to the dead-letter stream."""
         await self._dead_letter(
-            keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count],
+            keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count,
+                  self.keys.send_journal(update_id)],
             args=[entry_id, GROUP, update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
                   DEAD_LETTERS_KEPT])
         logger.error("Update {} dead-lettered after {} attempt(s) (lane {}): {}", update_id, attempts, lane,

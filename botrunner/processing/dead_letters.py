@@ -18,6 +18,7 @@ import redis
 
 from botrunner.intake.store import lane_for
 from botrunner.redis_keys import Keys
+from botrunner.redis_replies import text
 
 # KEYS: dead stream, target lane stream.  ARGV: dead entry id.  1 when moved, 0 when the entry is gone
 _REPLAY = """
@@ -52,13 +53,9 @@ class DeadLetter:
         return lines[-1].strip() if lines else "unknown error"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 def _letter(entry_id: bytes | str, fields: dict) -> DeadLetter:
-    f = {_text(k): _text(v) for k, v in fields.items()}
-    return DeadLetter(_text(entry_id), int(f.get("update_id", 0)), int(f.get("lane", 0)),
+    f = {text(k): text(v) for k, v in fields.items()}
+    return DeadLetter(text(entry_id), int(f.get("update_id", 0)), int(f.get("lane", 0)),
                       int(f.get("attempts", 0)), int(f.get("at", 0)), f.get("error", ""), f.get("update", "{}"))
 
 
@@ -91,8 +88,8 @@ class DeadLetters:
             entries: Any = self.client.xrange(self.keys.dead, min=start, max="+", count=batch)
             if not entries:
                 return
-            yield from (_text(i) for i, _ in entries)
-            start = "(" + _text(entries[-1][0])
+            yield from (text(i) for i, _ in entries)
+            start = "(" + text(entries[-1][0])
 
     def replay(self, entry_id: str) -> int | None:
         """Move one entry back into its lane; the lane number, or None when no such entry exists."""

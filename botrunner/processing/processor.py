@@ -4,8 +4,14 @@ then completion marker + XACK. A handler that raised leaves the conversation sta
 its retry (or a redelivery after a crash before the state write) sees the state from before.
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
-MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed is dead-lettered
-at once: retrying cannot fix it. Nothing here lets an exception escape to kill the worker.
+MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed, or whose handler
+passes HANDLER_TIMEOUT_S, is dead-lettered at once. Nor can a retry fix a deterministic error
+(`DETERMINISTIC_ERRORS`: bad input reaching a handler, such as an id too large for the database):
+what the handler and the router's error hooks queued (the hooks answer the user) is sent, and the
+update is dead-lettered after that one attempt. After the handler the lane lease is checked
+again (a pause past its TTL sends nothing), and the journal and completion scripts are fenced by
+it; a Redis failure while delivering retries from the kept outbox, never by re-running the handler.
+Nothing here lets an exception escape to kill the worker.
 """
 from __future__ import annotations
 
@@ -18,18 +24,24 @@ from typing import Any, Protocol
 
 import telegram
 from loguru import logger
+from redis.exceptions import RedisError
 
 from botrunner.backoff import delay_after
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.bot.states import StateStore
-from botrunner.errors import Unparseable
+from botrunner.errors import HandlerTimeout, LaneLost, Unparseable
 from botrunner.lanes.chat_order import Job
+from botrunner.lanes.leases import Fence
 from botrunner.processing.completion import Completion
+from botrunner.processing.handler_pool import HandlerPool
 from botrunner.redis_replies import text
 
 RETRY_DELAY_CAP_S = 5.0
 Call = tuple[str, dict[str, Any]]     # one queued Bot API call: (method, params)
+
+#: Errors that a retry of the same update raises again: answered and dead-lettered, never retried.
+DETERMINISTIC_ERRORS: tuple[type[Exception], ...] = (ValueError, OverflowError)
 
 
 class Send(Protocol):
@@ -41,7 +53,16 @@ class Send(Protocol):
 class Deliver(Protocol):
     """The sender as the processor sees it: send an update's outbox in order, each call journaled once."""
 
-    def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call], /) -> Awaitable[None]: ...
+    def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call],
+                 fence: Fence | None = None, /) -> Awaitable[None]: ...
+
+
+class Deterministic(Exception):
+    """A handler raised one of DETERMINISTIC_ERRORS; `ctx` holds what it and the error hooks queued."""
+
+    def __init__(self, error: Exception, ctx: Context) -> None:
+        super().__init__(repr(error))
+        self.error, self.ctx = error, ctx
 
 
 def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
@@ -61,25 +82,30 @@ class Processor:
     """Handles lane entries for one worker."""
 
     def __init__(self, router: Router, completion: Completion, send: Send,
-                 pool: ThreadPoolExecutor, services: Services, states: StateStore, max_attempts: int,
+                 pool: HandlerPool | ThreadPoolExecutor, services: Services, states: StateStore, max_attempts: int,
                  lane_valid: Callable[[int], bool], retry_delay_s: float = 0.2,
-                 deliver: Deliver | None = None) -> None:
+                 deliver: Deliver | None = None,
+                 fence_for: Callable[[int], Fence | None] = lambda lane: None) -> None:
         self.router = router
         self.completion = completion
         self.send = send
-        self.pool = pool
+        self.pool = HandlerPool.wrap(pool)
         self.services = services
         self.states = states
         self.max_attempts = max_attempts
         self.lane_valid = lane_valid
+        self.fence_for = fence_for                    # the lane lease the journal and completion scripts check
         self.retry_delay_s = retry_delay_s
         self.handled = 0
+        self.timeouts = 0
         self.deliver: Deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
+        self.on_lapsed: Callable[[int], None] = lambda lane: None   # the lane reader hands such a lane back
 
     async def process(self, job: Job) -> None:
         """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
         if not self.lane_valid(job.lane):
+            self.on_lapsed(job.lane)                  # skipped entries must not stay stranded under us
             return
         try:
             update_id, raw, data = parse_entry(job.fields)
@@ -91,32 +117,68 @@ class Processor:
             logger.info("Update {} was already handled (redelivered after a crash); acknowledging", update_id)
             await self.completion.skip(job.lane, job.entry_id)
             return
+        ctx = await self._run_handler(job, update_id, raw, data, attempt)
+        if ctx is not None:
+            await self._finish(job, update_id, data, ctx)
+
+    async def _run_handler(self, job: Job, update_id: int, raw: str, data: dict[str, Any],
+                           attempt: int) -> Context | None:
+        """The handler's context (outbox, staged state), retried in place on errors; None when
+        dead-lettered or the lane lapsed."""
         while True:
             if attempt > self.max_attempts:  # earlier attempts died with their worker
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
                                                   "gave up: the worker died during every attempt", attempt - 1)
-                return
-            loop = asyncio.get_running_loop()
+                return None
             try:
-                ctx = await loop.run_in_executor(self.pool, self._handle, data)
-            except Unparseable as exc:
+                return await self.pool.run(self._handle, data)
+            except (Unparseable, HandlerTimeout) as exc:
+                if isinstance(exc, HandlerTimeout):
+                    self.timeouts += 1
+                    await self.completion.count_fault("handler_timeouts")
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
-                return
+                return None
+            except Deterministic as exc:
+                await self.deliver(update_id, data, exc.ctx.outbox, self.fence_for(job.lane))   # the answer only
+                await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, "not retried: "
+                                                  + "".join(traceback.format_exception(exc.error)), attempt)
+                return None
             except Exception as exc:
                 if attempt >= self.max_attempts:
                     await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
                                                       "".join(traceback.format_exception(exc)), attempt)
-                    return
+                    return None
                 logger.warning("Handler failed on update {} (attempt {}/{}): {!r}; retrying", update_id, attempt,
                                self.max_attempts, exc)
                 await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
                 if not self.lane_valid(job.lane):
-                    return
+                    self.on_lapsed(job.lane)
+                    return None
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
+
+    async def _finish(self, job: Job, update_id: int, data: dict[str, Any], ctx: Context) -> None:
+        """Send the outbox, store the staged state and complete, fenced by the lane lease; Redis errors
+        retry from the kept outbox (confirmed calls are skipped by the journal, the state write is a SET)."""
+        fence = self.fence_for(job.lane)
+        while True:
+            if not self.lane_valid(job.lane):     # the lease lapsed while the handler ran (a pause): hands off
+                logger.warning("Lane {} lapsed while the handler of update {} ran; sending nothing, leaving it to "
+                               "the lane's next owner", job.lane, update_id)
+                self.on_lapsed(job.lane)
+                return
+            try:
+                await self.deliver(update_id, data, ctx.outbox, fence)     # after the flush hooks, before the marker
+                await self._commit_state(ctx, update_id)      # with the outbox, before the marker
+                await self.completion.complete(job.lane, job.entry_id, update_id, fence)
+            except LaneLost as exc:
+                logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
+                               update_id, exc)
+                return
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:   # infrastructure: never re-run the handler
+                logger.warning("Delivering update {} failed ({!r}); retrying from the kept outbox in 1s",
+                               update_id, exc)
+                await asyncio.sleep(1.0)
                 continue
-            await self.deliver(update_id, data, ctx.outbox)     # after the flush hooks, before the marker
-            await self._commit_state(ctx, update_id)      # with the outbox, before the marker
-            await self.completion.complete(job.lane, job.entry_id, update_id)
             self.handled += 1
             return
 
@@ -125,7 +187,7 @@ class Processor:
         are out, so the update completes: the user repeats the step)."""
         for attempt in range(1, 4):
             try:
-                await asyncio.get_running_loop().run_in_executor(self.pool, ctx.commit_state)
+                await asyncio.get_running_loop().run_in_executor(self.pool.executor, ctx.commit_state)
                 return
             except Exception as exc:
                 logger.warning("Update {}: storing its conversation state failed (attempt {}/3): {!r}",
@@ -133,7 +195,8 @@ class Processor:
                 await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
         logger.error("Update {}: its conversation state change was lost", update_id)
 
-    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[Call]) -> None:
+    async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[Call],
+                         fence: Fence | None = None) -> None:
         for method, params in outbox:
             await self.send(method, params)
 
@@ -145,6 +208,10 @@ class Processor:
         except Exception as exc:
             raise Unparseable(f"not a valid Telegram Update: {exc!r}") from None
         ctx = Context(data, update, self.services, self.states, self.bot_username)
-        self.router.handle(ctx)
+        try:
+            self.router.handle(ctx)
+        except DETERMINISTIC_ERRORS as exc:
+            self.services.flush()
+            raise Deterministic(exc, ctx) from exc
         self.services.flush()
         return ctx

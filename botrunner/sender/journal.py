@@ -1,32 +1,50 @@
-"""The outbox journal: which calls of an update's outbox were already sent, keyed update_id:seq.
+"""The outbox journal: which calls of an update's outbox were already sent, keyed update_id, then
+the call's position plus a digest of the call.
 
 A handler's calls are numbered 0..n-1 in the order it queued them (a redelivered update runs the
 handler again and queues the same calls). Each final outcome is written right after the call
-returns, so a redelivery skips what was confirmed. The remaining window: a crash after Telegram
-accepted a call and before its journal write resends that one call (the Bot API has no idempotency keys).
+returns, so a redelivery skips what was confirmed. Both scripts are fenced by the lane lease: a
+worker that no longer owns the update's lane starts no delivery and stops after the call in
+flight. The remaining window: a crash after Telegram accepted a call and before its journal write
+resends that one call (the Bot API has no idempotency keys).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from botrunner.errors import LaneLost
+from botrunner.lanes.leases import Fence
 from botrunner.redis_keys import DONE_TTL_S, Keys
 
 REMEMBER_TTL_S = 86400
 
-# KEYS: journal hash, blocked set.  ARGV: user id ('' = none), 'kicked' / 'write' / ''.
-# Returns {blocked flag changed (0/1), seq, seq, ...}: the update's user wrote (or blocked us), and
-# what was already sent: one round trip before the outbox goes out.
+# KEYS: journal hash, blocked set, lane owner.  ARGV: user id ('' = none), 'kicked' / 'write' / '',
+# owner ('' = unfenced).  Returns {blocked flag changed (0/1), seq, seq, ...}: the update's user
+# wrote (or blocked us), and what was already sent: one round trip before the outbox goes out;
+# {-1} when the lane is no longer ours (a stale owner sends nothing).
 BEGIN = """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return {-1} end
 local changed = 0
 if ARGV[1] ~= '' then
   if ARGV[2] == 'kicked' then changed = redis.call('SADD', KEYS[2], ARGV[1])
   else changed = redis.call('SREM', KEYS[2], ARGV[1]) end
 end
 local out = {changed}
-for _, seq in ipairs(redis.call('HKEYS', KEYS[1])) do out[#out + 1] = tonumber(seq) end
+for _, seq in ipairs(redis.call('HKEYS', KEYS[1])) do out[#out + 1] = seq end
 return out
+"""
+
+# KEYS: journal hash, lane owner.  ARGV: field, outcome, ttl, owner ('' = unfenced).
+# The outcome is always recorded (the call went out); 0 tells the sender the lane moved: stop.
+CONFIRM = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
+return 1
 """
 
 UPDATE_KINDS_WITH_FROM = ("message", "edited_message", "callback_query", "inline_query", "chosen_inline_result",
@@ -50,6 +68,21 @@ def update_user(update: dict[str, Any]) -> tuple[int | None, bool]:
     return None, False
 
 
+def call_key(seq: int, method: str, params: dict[str, Any]) -> str:
+    """Journal field of one queued call: its position plus a digest of what it sends.
+
+    A re-run whose calls differ (the handler read state it had changed itself) neither skips a new
+    call because an old one sat at its position, nor resends one that was confirmed."""
+    body = json.dumps([method, params], sort_keys=True, separators=(",", ":"), default=_blob)
+    return f"{seq}:{hashlib.blake2b(body.encode(), digest_size=6).hexdigest()}"
+
+
+def _blob(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return hashlib.blake2b(bytes(value), digest_size=8).hexdigest()
+    return repr(value)
+
+
 class OutboxJournal:
     """Confirmed calls per update (a hash with the same 24 h life as the completion marker)."""
 
@@ -57,20 +90,28 @@ class OutboxJournal:
         self.client = client
         self.keys = keys
         self._begin = client.register_script(BEGIN)
+        self._confirm = client.register_script(CONFIRM)
 
-    async def begin(self, update_id: int, user_id: int | None, kicked: bool) -> tuple[bool, set[int]]:
-        """(the user's blocked flag changed, seqs already confirmed) in one round trip."""
-        args = ["" if user_id is None else str(user_id), "kicked" if kicked else "write"]
-        reply = await self._begin(keys=[self.keys.send_journal(update_id), self.keys.send_blocked], args=args)
-        return bool(reply[0]), {int(x) for x in reply[1:]}
+    async def begin(self, update_id: int, user_id: int | None, kicked: bool,
+                    fence: Fence | None = None) -> tuple[bool, set[str]]:
+        """(the user's blocked flag changed, call keys already confirmed) in one round trip.
 
-    async def confirm(self, update_id: int, seq: int, outcome: str) -> None:
-        """Record the final outcome of call `seq` ('sent', 'failed', 'blocked'): never sent again."""
-        key = self.keys.send_journal(update_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, str(seq), outcome)
-            pipe.expire(key, DONE_TTL_S)
-            await pipe.execute()
+        Raises LaneLost when `fence` names a lane this worker no longer owns: nothing is sent."""
+        args = ["" if user_id is None else str(user_id), "kicked" if kicked else "write", fence.owner if fence else ""]
+        keys = [self.keys.send_journal(update_id), self.keys.send_blocked, fence.key if fence else ""]
+        reply = await self._begin(keys=keys, args=args)
+        if int(reply[0]) == -1:
+            raise LaneLost(f"the lane of update {update_id} changed owner before its replies went out")
+        return bool(reply[0]), {x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]}
+
+    async def confirm(self, update_id: int, key: str, outcome: str, fence: Fence | None = None) -> None:
+        """Record the final outcome of one call ('sent', 'failed', 'blocked'): never sent again.
+
+        Raises LaneLost (after recording) when the lane moved meanwhile: the rest is not sent."""
+        still_ours = await self._confirm(keys=[self.keys.send_journal(update_id), fence.key if fence else ""],
+                                         args=[key, outcome, DONE_TTL_S, fence.owner if fence else ""])
+        if not still_ours:
+            raise LaneLost(f"the lane of update {update_id} changed owner while its replies went out")
 
     async def remember(self, name: str, message_id: int) -> None:
         """Keep the id of a sent message under `name` for a day (the sender's `_remember_as`)."""

@@ -20,9 +20,10 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from botrunner.backoff import Backoff
 from botrunner.intake.store import routing_id
+from botrunner.lanes.leases import Fence
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import BROADCAST, COUNTED, NOTIFY, REPLY, FloodLimiter
-from botrunner.sender.journal import OutboxJournal, update_user
+from botrunner.sender.journal import OutboxJournal, call_key, update_user
 from botrunner.sender.metrics import SendMetrics
 
 if TYPE_CHECKING:
@@ -85,24 +86,28 @@ class Sender:
     async def close(self) -> None:
         await self.client.close()
 
-    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send an update's outbox in order, skipping calls the journal already confirmed."""
+    async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict[str, Any]]],
+                      fence: Fence | None = None) -> None:
+        """Send an update's outbox in order, skipping calls the journal already confirmed.
+
+        With a fence (the update's lane lease), a worker that lost the lane sends nothing more: LaneLost."""
         user_id, kicked = update_user(update)
         if not outbox and user_id is None:
             return
-        changed, done = await self.journal.begin(update_id, user_id, kicked)
+        changed, done = await self.journal.begin(update_id, user_id, kicked, fence)
         if changed and user_id is not None:
             await self._notify(user_id, kicked)
         reply_to = routing_id(update)
         for seq, (method, params) in enumerate(outbox):
-            if seq in done:
+            key = call_key(seq, method, params)
+            if key in done:
                 self.metrics.skipped_journal += 1
                 continue
             remember = params.get(REMEMBER_FLAG)
             if remember is not None:
                 params = {k: v for k, v in params.items() if k != REMEMBER_FLAG}
             outcome, result = await self.send_call(method, params, reply_to)
-            await self.journal.confirm(update_id, seq, outcome)
+            await self.journal.confirm(update_id, key, outcome, fence)
             if remember is not None and outcome == "sent" and isinstance(result, dict) and "message_id" in result:
                 await self.journal.remember(str(remember), int(result["message_id"]))
 

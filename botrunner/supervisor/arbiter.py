@@ -23,16 +23,15 @@ from loguru import logger
 
 from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
-from botrunner.errors import HaltServer
+from botrunner.errors import ApiError, HaltServer
 from botrunner.intake.poller import long_poll_timeout
-from botrunner.intake.raw_api import ApiError
 from botrunner.memory import rss_mb
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
 from botrunner.supervisor.pipeline_guard import EXIT_UNSAFE, RECHECK_S, guard_at_start, split_database
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
-from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_FATAL, Worker
+from botrunner.worker.process import WORKER_BOOT_ERROR, WORKER_EXHAUSTED, WORKER_FATAL, Worker
 
 SIGNALS = [getattr(signal, f"SIG{name}") for name in "HUP QUIT INT TERM TTIN TTOU".split()]
 SIG_NAMES = {sig: sig.name[3:].lower() for sig in SIGNALS}
@@ -125,11 +124,11 @@ class Supervisor:
                 logger.warning("Received SIG{} again: cold stop", sig.name[3:])
                 self.kill_workers(signal.SIGQUIT)
                 graceful, deadline = False, time.monotonic() + 3
-            time.sleep(0.1)
+            self.sleep(0.1)                     # SIGCHLD wakes it: reaped as soon as a worker exits
         if self.workers:
             logger.warning("Killing {} worker(s) that outlived the drain deadline", len(self.workers))
             self.kill_workers(signal.SIGKILL)
-            time.sleep(0.2)
+            self.sleep(0.2)
             self.reap_workers(halt=False)
         if self.embedded is not None:
             self.embedded.stop()
@@ -180,9 +179,10 @@ class Supervisor:
             if exc.errno not in (errno.EAGAIN, errno.EINTR):
                 raise
 
-    def sleep(self) -> None:
+    def sleep(self, seconds: float = 1.0) -> None:
+        """Wait on the self-pipe: a signal (SIGCHLD included) ends the wait early."""
         try:
-            ready = select.select([self.pipe[0]], [], [], 1.0)
+            ready = select.select([self.pipe[0]], [], [], seconds)
             if ready[0]:
                 while os.read(self.pipe[0], 1):
                     pass
@@ -234,7 +234,7 @@ class Supervisor:
             return
         new = self.workers[self.roll_new]
         old = self.workers[self.rolling[0]]
-        if new.heartbeat.last_update() != new.booted_ctime and not old.retiring:
+        if new.heartbeat.last_update() != new.booted_beat and not old.retiring:
             self.retire(self.rolling[0], f"rolled; replaced by worker {self.roll_new}")
             self.rolling.pop(0)
             self.roll_new = None
@@ -255,8 +255,10 @@ class Supervisor:
             worker.heartbeat.close()
 
     def murder_workers(self) -> None:
-        """Kill workers whose heartbeat stopped: SIGABRT first, SIGKILL if that did not end them."""
-        now = time.time()
+        """Kill workers whose heartbeat stopped: SIGABRT first, SIGKILL if that did not end them.
+
+        Both sides use the monotonic clock (heartbeat.py): a wall-clock step kills nobody."""
+        now = time.monotonic()
         for pid, worker in list(self.workers.items()):
             silent = now - max(worker.heartbeat.last_update(), worker.spawned_at)
             if silent <= self.settings.heartbeat_timeout_s:
@@ -294,7 +296,7 @@ class Supervisor:
                     raise
 
     def log_exit(self, pid: int, status: int, worker: Worker) -> None:
-        lived = time.time() - worker.spawned_at
+        lived = time.monotonic() - worker.spawned_at
         if os.WIFSIGNALED(status):
             sig = signal.Signals(os.WTERMSIG(status))
             note = ": perhaps out of memory" if sig == signal.SIGKILL else ""
@@ -305,7 +307,11 @@ class Supervisor:
                 raise HaltServer("a worker failed to boot (see its error above)", WORKER_BOOT_ERROR)
             if code == WORKER_FATAL:
                 raise HaltServer("the Bot API rejected the bot token", WORKER_FATAL)
-            (logger.info if code == 0 else logger.error)("Worker {} exited with code {}", pid, code)
+            if code == WORKER_EXHAUSTED:
+                logger.error("Worker {} exited: hung handlers (HANDLER_TIMEOUT_S) took all its threads; replacing it",
+                             pid)
+            else:
+                (logger.info if code == 0 else logger.error)("Worker {} exited with code {}", pid, code)
             if code == 0 and worker.retiring:
                 return
         # a worker that dies young again and again: back off before the next spawn
@@ -364,9 +370,10 @@ class Supervisor:
             return False
         try:
             last = cast("bytes | None", self.redis.get(Keys.for_token(self.settings.bot_token).poll_last))
+            seconds, micros = cast("tuple[int, int]", self.redis.time())     # poll:last is on Redis' clock: compare on it too
         except redis.RedisError:
             return False
-        return last is not None and time.time() - int(last) / 1000 < grace
+        return last is not None and seconds + micros / 1e6 - int(last) / 1000 < grace
 
     def tell_systemd(self) -> None:
         if not self.notifier.enabled:

@@ -17,23 +17,19 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 from loguru import logger
 
 from botrunner.config.settings import Settings
+from botrunner.errors import UnsafePipeline
 from botrunner.redis_keys import Keys
-from botrunner.tools.operator_errors import OperatorError, redis_where
+from botrunner.redis_replies import text
+from botrunner.tools.operator_errors import redis_where
 
-EXIT_UNSAFE = 2        # like a configuration error: a restart cannot fix it
+EXIT_UNSAFE = UnsafePipeline.exit_status
 RECHECK_S = 15.0       # how often a running supervisor looks for workers of another host (SQLite only)
-
-
-class UnsafePipeline(OperatorError):
-    """The pipeline Redis or the database layout can lose or split updates."""
-
-    exit_status = EXIT_UNSAFE
 
 
 def memory_policy(client: redis.Redis) -> tuple[str, int]:
@@ -57,11 +53,11 @@ def other_hosts(client: redis.Redis, keys: Keys, this_host: str) -> list[str]:
     """Hosts other than this one with live workers of this bot in the registry."""
     hosts = set()
     now_ms = time.time() * 1000
-    registry: Any = client.zrange(keys.workers, 0, -1, withscores=True)
+    registry = cast("list[tuple[bytes, float]]", client.zrange(keys.workers, 0, -1, withscores=True))
     for worker_id, beat_ms in registry:
-        host: Any = client.hget(keys.worker(worker_id.decode()), "host")
-        if host and now_ms - beat_ms < 60_000 and host.decode() != this_host:
-            hosts.add(host.decode())
+        host = cast("bytes | None", client.hget(keys.worker(text(worker_id)), "host"))
+        if host and now_ms - beat_ms < 60_000 and text(host) != this_host:
+            hosts.add(text(host))
     return sorted(hosts)
 
 

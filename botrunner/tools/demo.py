@@ -43,6 +43,8 @@ class Tally:
     failed_steps: dict[str, int] = field(default_factory=dict)
     users_done: int = 0
     failures: int = 0
+    elapsed_s: float = 0.0                               # the whole run, set by drive()
+    leaders: list[int] = field(default_factory=list)     # users who joined without a referrer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reply(self, step: str, latency_ms: float) -> None:
@@ -100,19 +102,19 @@ def drive(journey: Journey, users: int, concurrency: int, out: TextIO = sys.stdo
         # Ctrl-C: drop the journeys not started yet; only the running ones (at most `concurrency`) finish
         pool.shutdown(wait=True, cancel_futures=True)
     out.write(("\r" if interactive else "") + progress_line(tally, users, started, live()) + "\n")
-    tally.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
-    tally.leaders = leaders  # type: ignore[attr-defined]
+    tally.elapsed_s = time.monotonic() - started
+    tally.leaders = leaders
     return tally
 
 
 def summary(tally: Tally, users: int, workers: int, referrals: int, cache: str) -> str:
     """The closing table: outcome, latency overall and per step, referral bonuses, cache."""
-    result = tally.samples.summary(getattr(tally, "elapsed", 1.0))
+    result = tally.samples.summary(tally.elapsed_s)
     failed = ", ".join(f"{n} at {step}" for step, n in tally.failed_steps.items()) or "none"
-    rows = [("simulated users", f"{users} ({len(getattr(tally, 'leaders', []))} joined on their own)"),
+    rows = [("simulated users", f"{users} ({len(tally.leaders)} joined on their own)"),
             ("workers", f"{workers}"),
             ("journeys completed", f"{users - tally.failures} of {users} (failed: {failed})"),
-            ("referral bonuses credited", f"{referrals} (expected {users - len(getattr(tally, 'leaders', []))})"),
+            ("referral bonuses credited", f"{referrals} (expected {users - len(tally.leaders)})"),
             ("user cache hit rate", cache), *summary_rows(result)]
     for step, _, _ in STEPS:
         data = sorted(tally.per_step.get(step, []))
@@ -223,7 +225,7 @@ def credited_referrals(settings: Settings, tally: Tally) -> int:
     from storage.factory import open_store
     store = open_store(settings)
     try:
-        leaders = [store.users.get(uid) for uid in getattr(tally, "leaders", [])]
+        leaders = [store.users.get(uid) for uid in tally.leaders]
         return sum(user.referral_count for user in leaders if user is not None)   # counted when paid
     finally:
         store.close()

@@ -15,16 +15,13 @@ import httpx
 import redis
 
 from botrunner.config.settings import mask
+from botrunner.errors import OperatorError
 
 if TYPE_CHECKING:
     from botrunner.config.settings import Settings
 
 MAX_DETAIL = 200
 _TOKEN_IN_URL = re.compile(r"/bot\d+:[^/\s'\"]+")
-
-
-class OperatorError(Exception):
-    """A failure with a known cause and fix; str(error) is the whole line shown to the operator."""
 
 
 def hide_token(text: str) -> str:

@@ -18,12 +18,12 @@ import httpx
 import redis
 
 from botrunner.config.settings import Settings, mask
-from botrunner.errors import EmbeddedRedisError
+from botrunner.errors import EmbeddedRedisError, OperatorError
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import server_binary
 from botrunner.supervisor.pipeline_guard import guard_pipeline
 from botrunner.tools.env_file import systemd_mismatches
-from botrunner.tools.operator_errors import OperatorError, one_line, redis_where
+from botrunner.tools.operator_errors import one_line, redis_where
 
 DEFAULT_API = "https://api.telegram.org"
 
@@ -158,8 +158,8 @@ def check_webhook(settings: Settings) -> str:
     if not reply.get("ok"):
         raise OperatorError(f"getWebhookInfo failed: {reply.get('error_code')} {reply.get('description')}")
     info = reply["result"]
-    if settings.use_webhook:      # webhook mode: the webhook is ours (start sets it to WEBHOOK_URL)
-        return _our_webhook(settings, info)
+    if settings.use_webhook:
+        return webhook_mode_line(settings, info)
     if info.get("url"):
         raise OperatorError(
             f"a webhook is set ({info['url']}, {info.get('pending_update_count', 0)} updates pending): botrunner "
@@ -168,12 +168,15 @@ def check_webhook(settings: Settings) -> str:
     return f"no webhook set; {info.get('pending_update_count', 0)} update(s) waiting for getUpdates"
 
 
-def _our_webhook(settings: Settings, info: dict) -> str:
-    pending = info.get("pending_update_count", 0)
-    if info.get("url") not in ("", None, settings.webhook_url):
-        return (f"webhook mode: {info['url']} is set, not WEBHOOK_URL; `botrunner start` (or `botrunner webhook "
-                f"set`) replaces it; {pending} update(s) pending")
-    if info.get("last_error_message"):
-        return f"webhook mode: Telegram's last delivery error: {info['last_error_message']}; {pending} pending"
-    state = "set to WEBHOOK_URL" if info.get("url") else "not set yet (`botrunner start` sets it)"
-    return f"webhook mode: webhook {state}; {pending} update(s) pending"
+def webhook_mode_line(settings: Settings, info: dict) -> str:
+    """USE_WEBHOOK=true: `start` registers WEBHOOK_URL itself; report what Telegram has now."""
+    from botrunner.intake.webhook_registration import set_problem
+    problem = set_problem(settings)
+    if problem:
+        raise OperatorError(problem)
+    current, pending = info.get("url") or "", info.get("pending_update_count", 0)
+    last = f"; last delivery error: {info['last_error_message']}" if info.get("last_error_message") else ""
+    if current == settings.webhook_url:
+        return f"USE_WEBHOOK=true: webhook set to {current}, {pending} pending{last}"
+    return (f"USE_WEBHOOK=true: Telegram has {current or 'no webhook'}; `start` registers {settings.webhook_url} "
+            f"(`botrunner webhook set` does it now){last}")

@@ -15,6 +15,7 @@ from typing import Any, cast
 import httpx
 import redis
 
+from botrunner.lanes.generation import losses
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
 from botrunner.sender.metrics import totals
@@ -34,6 +35,8 @@ class Snapshot:
     dead_letters: int = 0
     sender: dict[str, int] = field(default_factory=dict)   # send_* counters summed over live workers
     blocked_chats: int = 0
+    data_losses: int = 0                                   # Redis data losses the workers detected
+    faults: dict[str, int] = field(default_factory=dict)   # faults survived (stale owners, timeouts, ...)
     bot: str = ""                                           # "<bot id> (keys botrunner:<id>:*)"
     source: str = ""                                        # which Redis, which STATE_DIR
     poll_error: dict[str, Any] | None = None                # last getUpdates error {code, description, at}
@@ -80,6 +83,9 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
     snap.dead_letters = int(_get(client, keys.dead_count) or 0)
     snap.sender = totals(snap.workers)
     snap.blocked_chats = cast(int, client.scard(keys.send_blocked))
+    generation = _get(client, keys.generation)
+    snap.data_losses = losses(text(generation) if generation else None)
+    snap.faults = {text(k): int(v) for k, v in cast("dict[bytes, bytes]", client.hgetall(keys.faults)).items()}
     raw_error = _get(client, keys.poll_error)
     snap.poll_error = json.loads(raw_error) if raw_error else None
     return snap
@@ -109,10 +115,11 @@ def webhook_line(info: dict[str, Any] | None) -> str:
     if "error" in info:
         return f"Webhook: unknown (getWebhookInfo failed: {info['error']})"
     if not info.get("url"):
-        return "Webhook: none (long polling works)"
+        return "Webhook: none (long polling works; USE_WEBHOOK=true needs one: `botrunner webhook set`)"
     last = f", last error: {info['last_error_message']}" if info.get("last_error_message") else ""
-    return (f"Webhook: SET to {info['url']} ({info.get('pending_update_count', 0)} pending{last}); getUpdates "
-            "answers 409 while it is set: remove it with deleteWebhook (without drop_pending_updates)")
+    return (f"Webhook: set to {info['url']} ({info.get('pending_update_count', 0)} pending{last}); with "
+            "USE_WEBHOOK=true that is how updates arrive; for long polling getUpdates answers 409 while it is set: "
+            "`botrunner webhook delete` (pending updates are kept)")
 
 
 def poll_error_line(error: dict[str, Any] | None, now: float | None = None) -> str:
@@ -132,7 +139,9 @@ def render(snap: Snapshot) -> list[str]:
         lanes = [x for x in w.get("lanes", "").split(",") if x]
         lines.append(f"  {w['id']:<40} host={w.get('host', '?')} pid={w.get('pid', '?')} age={age:.0f}s "
                      f"rss={w.get('rss_mb', '?')}MB lanes={len(lanes)} poller={'yes' if w.get('poller') == '1' else 'no'}"
-                     f" last beat {w['beat_age_s']}s ago")
+                     f" last beat {w['beat_age_s']}s ago"
+                     + (f" handlers busy {w['handlers_busy']}, hung {w.get('handlers_hung', 0)}"
+                        if "handlers_busy" in w else ""))
     lines.append(f"Poll lease: {snap.poll_holder or 'free (nobody polls)'}")
     lines.append(f"Next offset: {snap.poll_offset if snap.poll_offset is not None else 'none yet'}")
     lines.append("Last poll: " + (f"{snap.last_poll_age_s}s ago" if snap.last_poll_age_s is not None else "never"))
@@ -153,4 +162,9 @@ def render(snap: Snapshot) -> list[str]:
                      f"{m['rate_limited_global']}, skipped blocked {m['skipped_blocked']} / already sent "
                      f"{m['skipped_journal']}, waited {m['waited_ms'] / 1000:.1f}s")
     lines.append(f"Chats that blocked the bot: {snap.blocked_chats}")
+    if snap.data_losses:
+        lines.append(f"REDIS DATA LOSSES DETECTED: {snap.data_losses} (updates stored but unread then are gone; "
+                     "check the Redis persistence settings)")
+    if snap.faults:
+        lines.append("Faults survived: " + ", ".join(f"{k} {v}" for k, v in sorted(snap.faults.items())))
     return lines

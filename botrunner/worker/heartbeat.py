@@ -1,32 +1,35 @@
 """Worker liveness on one host: an unlinked temp file made by the supervisor before fork.
 
-The worker flips its mode every second and the supervisor reads its ctime, with no IPC
-(gunicorn's WorkerTmp). A worker whose event loop hangs stops flipping and is killed.
+The worker stamps the file's mtime with `time.monotonic()` every second and the supervisor compares
+it with its own `time.monotonic()`, with no IPC (gunicorn's WorkerTmp). The monotonic clock is
+shared by every process on the host and never steps, so an NTP step or a manual `date -s` never
+kills a healthy worker. A worker whose event loop hangs stops stamping and is killed.
 The cluster-wide mirror of liveness in Redis is `botrunner.lanes.membership.Registry`.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 
 class HeartbeatFile:
-    """A heartbeat the parent can read without IPC: the ctime of an unlinked file."""
+    """A heartbeat the parent can read without IPC: the mtime of an unlinked file, in monotonic seconds."""
 
     def __init__(self) -> None:
         fd, name = tempfile.mkstemp(prefix="botrunner-hb-")
         os.unlink(name)
         self.fd = fd
-        self._spin = 0
+        self.notify()          # a fresh file carries the wall-clock time: replace it with a monotonic one
 
     def notify(self) -> None:
-        """Called by the worker: changes the file's ctime."""
-        self._spin ^= 1
-        os.fchmod(self.fd, self._spin)
+        """Called by the worker: stamps the file with the monotonic time."""
+        now = time.monotonic()
+        os.utime(self.fd, (now, now))
 
     def last_update(self) -> float:
-        """Called by the supervisor: wall-clock time of the last notify()."""
-        return os.fstat(self.fd).st_ctime
+        """Called by the supervisor: monotonic time of the last notify()."""
+        return os.fstat(self.fd).st_mtime
 
     def close(self) -> None:
         try:

@@ -12,6 +12,7 @@ the drain.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import random
 import secrets
@@ -39,6 +40,7 @@ from botrunner.lanes.membership import Registry
 from botrunner.lanes.reader import LaneReader
 from botrunner.logs import setup_from_settings
 from botrunner.processing.completion import Completion
+from botrunner.processing.handler_pool import HandlerPool
 from botrunner.processing.processor import Processor
 from botrunner.redis_keys import Keys
 from botrunner.sender.metrics import MetricsPublisher
@@ -49,6 +51,7 @@ from botrunner.worker.heartbeat import HeartbeatFile
 
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
 WORKER_FATAL = 4          # the Bot API rejected the token: nothing any worker can fix
+WORKER_EXHAUSTED = 5      # hung handlers took every thread: the supervisor replaces the worker
 
 
 class Worker:
@@ -60,8 +63,10 @@ class Worker:
         self.age = age
         self.ppid = os.getpid()
         self.pid = 0
-        self.spawned_at = time.time()
-        self.booted_ctime = heartbeat.last_update()
+        self.spawned_at = time.monotonic()        # compared with heartbeat stamps, which are monotonic
+        self.booted_beat = heartbeat.last_update()
+        self.handlers: HandlerPool | None = None
+        self.exhausted = False     # worker side: hung handlers took every thread (exit WORKER_EXHAUSTED)
         self.router: Router | None = None
         self.stop_requested = 0
         self.first_stop_at = 0.0
@@ -91,6 +96,7 @@ class Worker:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole group: the supervisor decides
         setup_from_settings(self.settings, proc=f"worker-{self.pid}")
+        faulthandler.enable(all_threads=True)          # SIGABRT (a missed heartbeat) dumps every thread's stack
         random.seed()
         try:
             self.router = load_router(self.settings.bot_handlers)
@@ -106,40 +112,44 @@ class Worker:
         loop.add_signal_handler(signal.SIGQUIT, lambda: os._exit(0))
         worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
         keys = Keys.for_token(s.bot_token)
-        # a blocking pool: under a burst, callers wait for a connection instead of failing
-        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-            s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30))
-        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db)), keys.prefix)
-        pool = ThreadPoolExecutor(s.handler_threads, thread_name_prefix="handler")
-        services = self._start_services(pool)
+        client = pipeline_redis(s)
+        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db),
+                                                             socket_timeout=s.redis_timeout_s), keys.prefix)
+        handlers = self.handlers = HandlerPool(s.handler_threads, s.handler_timeout_s)
+        services = self._start_services(handlers.executor)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
         sender = build_sender(s, client, keys, lambda user_id, blocked: loop.run_in_executor(
-            pool, services.blocked_bot, user_id, blocked))
+            handlers.executor, services.blocked_bot, user_id, blocked))
         await sender.open()
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
         lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
-        poller = Poller(lease, Intake(client, keys), s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
+        intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)
+        poller = Poller(lease, intake, s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
-        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, pool, services, states,
-                              s.max_attempts, leases.is_valid, deliver=sender.deliver)
+        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, handlers, services,
+                              states, s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
-                            lambda: lease.value is not None)
-        await self._wait_for_redis(leases)
+                            lambda: lease.value is not None,
+                            lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned})
+        processor.on_lapsed = reader.lapsed
+        await self._wait_for_redis(reader)
         await self._start_web(WebEnv(s, client, keys, worker_id))
         username = asyncio.create_task(learn_username(
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
         tasks = {"keeper": asyncio.create_task(reader.keep()), "reader": asyncio.create_task(reader.read()),
-                 "heartbeat": asyncio.create_task(self._beat())}
+                 "heartbeat": asyncio.create_task(self._beat()),
+                 "metrics": asyncio.create_task(self._publish_every_second())}
         if not s.use_webhook:          # webhook mode: Telegram pushes to the HTTP server instead
             tasks["poller"] = asyncio.create_task(poller.run())
         code = await self._until_stopped(tasks)
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
         await reader.registry.leave()
-        await loop.run_in_executor(pool, self._loaded_router().worker_stopped, services)     # on_worker_stop: close storage
+        # on_worker_stop: close storage
+        await loop.run_in_executor(handlers.executor, self._loaded_router().worker_stopped, services)
         await sender.close()
         await client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
@@ -166,10 +176,10 @@ class Worker:
             host, port = env.settings.web_address
             raise BootError(f"cannot listen on {host}:{port} (WEB_LISTEN / WEBHOOK_PORT): {exc}") from exc
 
-    async def _wait_for_redis(self, leases: LaneLeases) -> None:
+    async def _wait_for_redis(self, reader: LaneReader) -> None:
         while True:
             try:
-                await leases.ensure_groups()
+                await reader.boot()
                 self.heartbeat.notify()            # first beat: the supervisor counts us as booted
                 return
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
@@ -182,6 +192,8 @@ class Worker:
         poller = tasks.get("poller")
         if poller is not None and poller.done() and not poller.cancelled() and isinstance(poller.exception(), FatalApiError):
             return WORKER_FATAL
+        if self.exhausted:
+            return WORKER_EXHAUSTED
         for name, task in tasks.items():
             if task.done() and not task.cancelled() and task.exception() is not None:
                 logger.opt(exception=task.exception()).error("The {} task failed; stopping the worker", name)
@@ -228,18 +240,36 @@ class Worker:
         self.stopping.set()
 
     async def _beat(self) -> None:
+        """The local heartbeat: never waits on the network, so a silent Redis does not get us SIGABRTed."""
         while True:
             self.heartbeat.notify()
-            await self._publish_metrics()
             if os.getppid() != self.ppid:
                 logger.warning("Supervisor {} is gone; stopping", self.ppid)
                 self.stopping.set()
                 return
+            if self.handlers is not None and self.handlers.exhausted and not self.exhausted:
+                self.exhausted = True
+                logger.critical("{} handler thread(s) hung past HANDLER_TIMEOUT_S: asking the supervisor for a "
+                                "fresh worker", self.handlers.abandoned)
+                self.stopping.set()
             await asyncio.sleep(1.0)
 
+    async def _publish_every_second(self) -> None:
+        while True:
+            await self._publish_metrics()
+            await asyncio.sleep(1.0)
 
     async def _publish_metrics(self) -> None:
         try:
-            await self.metrics.publish()       # sender counters for `botrunner status`
-        except Exception as exc:               # never let a Redis blip stop the heartbeat
+            await asyncio.wait_for(self.metrics.publish(), self.settings.redis_timeout_s)
+        except Exception as exc:               # counters for `botrunner status`: a Redis blip only delays them
             logger.debug("Could not publish sender metrics: {!r}", exc)
+
+
+def pipeline_redis(s: Settings) -> aioredis.Redis:
+    """The worker's pipeline client: a blocking pool (under a burst, callers wait for a connection instead
+    of failing) whose calls time out after REDIS_TIMEOUT_S, so a silent Redis fails calls, never hangs them."""
+    return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30,
+        socket_timeout=s.redis_timeout_s, socket_connect_timeout=s.redis_timeout_s))
+

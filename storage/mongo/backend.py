@@ -13,8 +13,9 @@ from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
+from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.instrumentation import RoundTrips
+from storage.mongo import imports as mongo_imports
 from storage.mongo.documents import from_date, page, to_date, to_doc, to_record
 from storage.mongo.indexes import COLLECTIONS, ensure_indexes, index_stats
 from storage.mongo.money import MongoMoney
@@ -79,6 +80,7 @@ class MongoStore(Store):
         self.tickets = MongoTickets(self)
         self.fingerprints = MongoFingerprints(self)
         self.settings = MongoSettings(self)
+        self.claims = MongoClaims(self)
 
     def init_schema(self) -> list[str]:
         return ensure_indexes(self.db)
@@ -90,6 +92,12 @@ class MongoStore(Store):
         kwargs = {} if older_than_s is None else {"older_than_s": older_than_s}
         return (self.money_ops.repair(**kwargs) + self.points.repair_refunds(**kwargs)
                 + self.submissions.repair_unpaid(**kwargs))
+
+    def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+        inserted, rejected = mongo_imports.import_records(self, table, records)
+        if table == "users":
+            self.users_changed(r.id for r in records)
+        return inserted, rejected
 
     def close(self) -> None:
         self.client.close()
@@ -119,6 +127,9 @@ class MongoTickets(TicketRepository):
     def list_open(self, limit: int = 20, offset: int = 0) -> list[Ticket]:
         cursor = self.tickets.find({"status": "open"}).sort([("created_at", 1), ("_id", 1)])
         return [to_record(Ticket, d) for d in page(cursor, limit, offset)]
+
+    def count_open(self) -> int:
+        return self.tickets.count_documents({"status": "open"})
 
     def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]:
         cursor = self.tickets.find({"user_id": user_id}).sort([("created_at", -1), ("_id", 1)]).limit(limit)
@@ -174,6 +185,40 @@ class MongoFingerprints(FingerprintRepository):
 
     def purge_expired(self, at: float | None = None) -> int:
         return self.fps.delete_many({"expires_at": {"$lte": to_date(at or now())}}).deleted_count
+
+
+class MongoClaims(ClaimRepository):
+    """Claim nonces: `_id` = withdrawal id; the unique (user_id, nonce) index makes two claims racing
+    for the same next nonce collide, and the loser takes the one after."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self.claims = store.money["claims"]
+
+    def reserve(self, withdrawal_id: str, user_id: int) -> int:
+        while True:
+            doc = self.claims.find_one({"_id": withdrawal_id})
+            if doc is not None:
+                return doc["nonce"]
+            nonce = self.last_nonce(user_id) + 1
+            try:
+                self.claims.insert_one({"_id": withdrawal_id, "user_id": user_id, "nonce": nonce, "created_at": now()})
+                return nonce
+            except DuplicateKeyError:
+                continue            # this withdrawal was reserved meanwhile, or another took the nonce
+
+    def last_nonce(self, user_id: int) -> int:
+        docs = list(self.claims.find({"user_id": user_id}, {"nonce": 1}).sort("nonce", -1).limit(1))
+        return docs[0]["nonce"] if docs else 0
+
+    def import_last_nonce(self, user_id: int, nonce: int) -> bool:
+        if self.claims.find_one({"user_id": user_id}, {"_id": 1}) is not None:
+            return False
+        try:
+            self.claims.insert_one({"_id": f"imported:{user_id}", "user_id": user_id, "nonce": nonce,
+                                    "created_at": now()})
+        except DuplicateKeyError:
+            return False
+        return True
 
 
 class MongoSettings(SettingsRepository):

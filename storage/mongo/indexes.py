@@ -49,10 +49,11 @@ INDEXES: list[tuple[str, str, list[tuple[str, int]], dict[str, Any]]] = [
     ("device_fingerprints", "expires_ttl", [("expires_at", ASC)], {"expireAfterSeconds": 0}),
     ("tickets", "user_category_created", [("user_id", ASC), ("category", ASC), ("created_at", DESC)], {}),
     ("tickets", "status_created", [("status", ASC), ("created_at", ASC)], {}),
+    ("claims", "user_nonce_unique", [("user_id", ASC), ("nonce", DESC)], {"unique": True}),
 ]
 
 COLLECTIONS = ["users", "referrals", "tasks", "task_submissions", "point_transactions", "transfers",
-               "withdrawals", "device_fingerprints", "tickets", "ticket_gates", "settings"]
+               "withdrawals", "device_fingerprints", "tickets", "ticket_gates", "settings", "claims"]
 
 
 def ensure_indexes(db: Database[Any]) -> list[str]:

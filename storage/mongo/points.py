@@ -106,6 +106,9 @@ class MongoPoints(PointsRepository):
         cursor = self.withdrawals.find({"status": status}).sort(OLDEST)
         return [to_record(Withdrawal, d) for d in page(cursor, limit, offset)]
 
+    def count_withdrawals(self, status: str = "pending") -> int:
+        return self.withdrawals.count_documents({"status": status})
+
     def mark_withdrawal_paid(self, withdrawal_id: str, tx_hash: str = "") -> bool:
         result = self.withdrawals.update_one({"_id": withdrawal_id, "status": "pending"},
                                              {"$set": {"status": "paid", "tx_hash": tx_hash, "settled_at": now()}})

@@ -53,8 +53,19 @@ class MongoUsers(UserRepository):
             if existing is None:
                 raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
             return existing, False
-        self.store.users_changed([user_id])
+        self.store.users_changed([user_id] + self._release_username(user_id, username))
         return user, True
+
+    def _release_username(self, user_id: int, username: str) -> list[int]:
+        """Clear `username` from the other users still holding it (they changed it on Telegram)."""
+        key = username_key(username)
+        if not key:
+            return []
+        stale = [d["_id"] for d in self.users.find({"username_lc": key, "_id": {"$ne": user_id}}, {"_id": 1})]
+        if stale:
+            self.users.update_many({"_id": {"$in": stale}, "username_lc": key},
+                                   {"$set": {"username": "", "username_lc": ""}})
+        return stale
 
     def _set(self, user_id: int, fields: dict, query: dict | None = None) -> int:
         changed = self.users.update_one({"_id": user_id, **(query or {})}, {"$set": fields}).modified_count
@@ -65,6 +76,7 @@ class MongoUsers(UserRepository):
                        language_code: str, is_premium: bool) -> None:
         self._set(user_id, {"username": username, "username_lc": username_key(username), "first_name": first_name,
                             "last_name": last_name, "language_code": language_code, "is_premium": bool(is_premium)})
+        self.store.users_changed(self._release_username(user_id, username))
 
     def set_language(self, user_id: int, language_code: str) -> None:
         self._set(user_id, {"language_code": language_code})
@@ -177,7 +189,8 @@ class MongoReferrals(ReferralRepository):
         return self.referrals.count_documents({"referrer_id": referrer_id})
 
     def count_active_since(self, referrer_id: int, since: float) -> int:
-        return self.users.count_documents({"referred_by": referrer_id, "last_active_at": {"$gte": since}})
+        return self.users.count_documents({"referred_by": referrer_id, "captcha_passed": True,
+                                           "last_active_at": {"$gte": since}})
 
     def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
         open_ids = {d["_id"]: d["referrer_id"] for d in self.referrals.find(

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage.base import FingerprintRepository, SettingsRepository, Store, TicketRepository
+from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.records import Fingerprint, Ticket, from_mapping, new_id, now
+from storage.sqlite import imports as sqlite_imports
 from storage.sqlite import schema as sqlite_schema
 from storage.sqlite.connection import SQLiteDatabase
 from storage.sqlite.points import SQLitePoints
@@ -33,6 +34,7 @@ class SQLiteStore(Store):
         self.tickets = SQLiteTickets(self)
         self.fingerprints = SQLiteFingerprints(self)
         self.settings = SQLiteSettings(self)
+        self.claims = SQLiteClaims(self)
 
     def init_schema(self) -> list[str]:
         return sqlite_schema.init_schema(self.db)
@@ -42,6 +44,12 @@ class SQLiteStore(Store):
 
     def repair(self) -> int:
         return 0  # every money movement is one transaction: nothing can be left half done
+
+    def import_records(self, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+        inserted, rejected = sqlite_imports.import_records(self.db, table, records)
+        if table == "users":
+            self.users_changed(r.id for r in records)
+        return inserted, rejected
 
     def close(self) -> None:
         self.db.close()
@@ -72,6 +80,9 @@ class SQLiteTickets(TicketRepository):
         rows = self.db.query("SELECT * FROM tickets WHERE status = 'open' ORDER BY created_at, id LIMIT ? OFFSET ?",
                              (limit, offset))
         return [from_mapping(Ticket, r) for r in rows]
+
+    def count_open(self) -> int:
+        return self.db.scalar("SELECT COUNT(*) FROM tickets WHERE status = 'open'")
 
     def list_for_user(self, user_id: int, limit: int = 10) -> list[Ticket]:
         rows = self.db.query("SELECT * FROM tickets WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?",
@@ -122,6 +133,32 @@ class SQLiteFingerprints(FingerprintRepository):
 
     def purge_expired(self, at: float | None = None) -> int:
         return self.db.execute("DELETE FROM device_fingerprints WHERE expires_at <= ?", (at or now(),))
+
+
+class SQLiteClaims(ClaimRepository):
+    """Claim nonces: the next one is chosen and stored in one write transaction (BEGIN IMMEDIATE
+    serialises writers), and (user_id, nonce) is unique."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.db = store.db
+
+    def reserve(self, withdrawal_id: str, user_id: int) -> int:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT nonce FROM claims WHERE withdrawal_id = ?", (withdrawal_id,))
+            if row:
+                return row["nonce"]
+            nonce = tx.one("SELECT COALESCE(MAX(nonce), 0) + 1 AS n FROM claims WHERE user_id = ?", (user_id,))["n"]
+            tx.execute("INSERT INTO claims (withdrawal_id, user_id, nonce, created_at) VALUES (?, ?, ?, ?)",
+                       (withdrawal_id, user_id, nonce, now()))
+            return nonce
+
+    def last_nonce(self, user_id: int) -> int:
+        return self.db.scalar("SELECT COALESCE(MAX(nonce), 0) FROM claims WHERE user_id = ?", (user_id,))
+
+    def import_last_nonce(self, user_id: int, nonce: int) -> bool:
+        return self.db.execute("INSERT INTO claims (withdrawal_id, user_id, nonce, created_at) SELECT ?, ?, ?, ? "
+                               "WHERE NOT EXISTS (SELECT 1 FROM claims WHERE user_id = ?)",
+                               (f"imported:{user_id}", user_id, nonce, now(), user_id)) == 1
 
 
 class SQLiteSettings(SettingsRepository):

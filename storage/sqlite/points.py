@@ -145,6 +145,9 @@ class SQLitePoints(PointsRepository):
                              (status, limit, offset))
         return [from_mapping(Withdrawal, r) for r in rows]
 
+    def count_withdrawals(self, status: str = "pending") -> int:
+        return self.db.scalar("SELECT COUNT(*) FROM withdrawals WHERE status = ?", (status,))
+
     def mark_withdrawal_paid(self, withdrawal_id: str, tx_hash: str = "") -> bool:
         return self.db.execute("UPDATE withdrawals SET status = 'paid', tx_hash = ?, settled_at = ? "
                                "WHERE id = ? AND status = 'pending'", (tx_hash, now(), withdrawal_id)) == 1

@@ -53,6 +53,7 @@ TABLES = {
         status TEXT NOT NULL, created_at REAL NOT NULL, reply TEXT NOT NULL DEFAULT '',
         replied_by INTEGER, replied_at REAL""",
     "settings": "key TEXT PRIMARY KEY, value TEXT NOT NULL",
+    "claims": "withdrawal_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, nonce INTEGER NOT NULL, created_at REAL NOT NULL",
 }
 
 # name: (table, columns, unique) -- each matches a query the repositories make
@@ -80,6 +81,7 @@ INDEXES = {
     "fingerprints_expires": ("device_fingerprints", "expires_at", False),
     "tickets_user_category_created": ("tickets", "user_id, category, created_at", False),
     "tickets_status_created": ("tickets", "status, created_at", False),
+    "claims_user_nonce": ("claims", "user_id, nonce", True),
 }
 
 

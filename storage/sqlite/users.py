@@ -47,11 +47,23 @@ class SQLiteUsers(UserRepository):
         except sqlite3.IntegrityError as exc:
             raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
         if created:
-            self.store.users_changed([user_id])
+            self.store.users_changed([user_id] + self._release_username(user_id, username))
         user = self.get(user_id)
         if user is None:        # the row was inserted or already there: only a concurrent delete gets here
             raise NotFoundError(f"user {user_id} vanished while registering")
         return user, created
+
+    def _release_username(self, user_id: int, username: str) -> list[int]:
+        """Clear `username` from the other users still holding it (they changed it on Telegram)."""
+        key = username_key(username)
+        if not key:
+            return []
+        stale = [r["id"] for r in self.db.query("SELECT id FROM users WHERE username_lc = ? AND id != ?",
+                                                (key, user_id))]
+        if stale:
+            self.db.execute(f"UPDATE users SET username = '', username_lc = '' WHERE id IN "
+                            f"({', '.join('?' for _ in stale)}) AND username_lc = ?", (*stale, key))
+        return stale
 
     def _update(self, user_id: int, assignments: str, args: tuple) -> int:
         changed = self.db.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*args, user_id))
@@ -63,6 +75,7 @@ class SQLiteUsers(UserRepository):
         self._update(user_id, "username = ?, username_lc = ?, first_name = ?, last_name = ?, language_code = ?, "
                      "is_premium = ?", (username, username_key(username), first_name, last_name, language_code,
                                         int(is_premium)))
+        self.store.users_changed(self._release_username(user_id, username))
 
     def set_language(self, user_id: int, language_code: str) -> None:
         self._update(user_id, "language_code = ?", (language_code,))
@@ -178,8 +191,8 @@ class SQLiteReferrals(ReferralRepository):
         return self.db.scalar("SELECT COUNT(*) FROM referrals WHERE referrer_id = ?", (referrer_id,))
 
     def count_active_since(self, referrer_id: int, since: float) -> int:
-        return self.db.scalar("SELECT COUNT(*) FROM users WHERE referred_by = ? AND last_active_at >= ?",
-                              (referrer_id, since))
+        return self.db.scalar("SELECT COUNT(*) FROM users WHERE referred_by = ? AND captcha_passed = 1 "
+                              "AND last_active_at >= ?", (referrer_id, since))
 
     def credit_bonuses(self, items: list[tuple[int, int, int]]) -> list[bool]:
         paid, changed = [], []

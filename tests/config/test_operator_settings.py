@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from botrunner.config.reference import reference_markdown
-from botrunner.config.settings import ConfigError, load_settings, options
+from botrunner.config.settings import load_settings, options
+from botrunner.errors import ConfigError
 from botrunner.tools.env_file import systemd_mismatches, systemd_values
 from botrunner.tools.preflight import run_checks
 

@@ -25,8 +25,8 @@ def make_bot(tmp_path, redis_url):
         settings = load_settings(environ=environ, env_file=None)
         storage = open_worker_storage(settings)
         opened.append(storage)
-        from handlers.task_catalog import default_tasks
-        storage.store.tasks.seed(default_tasks(settings))
+        from handlers.task_catalog import sync_default_tasks
+        sync_default_tasks(storage.store, settings)          # as the worker's start hook does
         rt = build_runtime(settings, storage, redis_client(settings, settings.redis_session_db))
         rt.api.close()
         rt.api = FakeApi()

@@ -89,7 +89,9 @@ class LiveBot:
     def completed(self, *injected: dict, timeout: float = TIMEOUT) -> None:
         """Wait until these injected updates are completed: handled, their writes flushed, their replies
         sent (the completion marker is set last). Then 'nothing else happened' can be checked."""
-        wait_until(lambda: all(self.cluster.client.exists(KEYS.done(u["update_id"])) for u in injected),
+        client = self.cluster.client
+        wait_until(lambda: all(client.hexists(KEYS.done(u["update_id"]), KEYS.bucket_field(u["update_id"]))
+                               for u in injected),
                    timeout, 0.1, what=f"updates {[u['update_id'] for u in injected]} completed")
 
     # ---- the database, for time travel

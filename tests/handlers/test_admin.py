@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 
 import pytest
@@ -64,10 +65,12 @@ def test_stats_lookup_export(bot):
     bot.join(ADMIN)
     assert "Users: 2" in joined(bot.command(ADMIN, "admin"))
     assert "User 2" in joined(bot.command(ADMIN, "user", "2"))
-    out = bot.command(ADMIN, "export")
-    method, params = out[0]
-    assert method == "sendDocument" and params["document"][0] == "users.csv"
-    rows = list(csv.DictReader(io.StringIO(params["document"][1].decode())))
+    uploads = []
+    bot.rt.api.send_document = lambda chat, path, name, caption="": uploads.append((chat, name, path.read_bytes()))
+    assert "2 users" in joined(bot.command(ADMIN, "export"))
+    (chat, name, data), = uploads
+    assert chat == ADMIN and name.endswith(".csv.gz")
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(data).decode())))
     assert {r["id"] for r in rows} == {"2", str(ADMIN)}
     assert next(r for r in rows if r["id"] == "2")["username"] == "'=cmd"     # no spreadsheet formulas
 

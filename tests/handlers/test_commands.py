@@ -24,7 +24,7 @@ def test_profile_shows_id_balance_earned_rank_and_wallet(bot):
     bot.command(1, "wallet", ADDRESS)
     lines = texts(bot.command(1, "profile"))[0].splitlines()
     assert lines[0] == "👤 Profile"
-    assert {"ID: 1", "Balance: 40", "Total earned: 40", "Rank: 1", f"Wallet: {ADDRESS}"} <= set(lines)
+    assert {"ID: 1", "Balance: 40", "Total earned: 40", "Rank: #1", f"Wallet: {ADDRESS}"} <= set(lines)
 
 
 def test_stats_are_personal(bot):
@@ -32,7 +32,7 @@ def test_stats_are_personal(bot):
     bot.join(2, "ref_1")
     bot.rt.store.points.credit(2, 500, "award")
     lines = set(texts(bot.command(1, "stats"))[0].splitlines())
-    assert {"Referrals: 1", "Rank by points: 2", "Rank by referrals: 1"} <= lines
+    assert {"Referrals: 1", "Rank by points: #2", "Rank by referrals: #1"} <= lines
 
 
 @pytest.mark.parametrize("command", ["referrals", "ref"])

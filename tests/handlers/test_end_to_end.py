@@ -105,7 +105,7 @@ def test_transfer_double_confirm_pays_once(stack):
     control.inject_command(TOKEN, ADMIN, "award", "40 200")
     wait_text(control, ADMIN, "Awarded 200")
     control.inject_command(TOKEN, 40, "transfer", "41 60")
-    entry = wait_text(control, 40, "Send 60 points to 41")
+    entry = wait_text(control, 40, "(id 41)? Fee")
     data = next(b["callback_data"] for row in entry["message"]["reply_markup"]["inline_keyboard"] for b in row
                 if b["callback_data"].startswith("tr:ok:"))
     clicks = [control.inject_callback(TOKEN, 40, entry["message_id"], data)["update_id"] for _ in range(2)]

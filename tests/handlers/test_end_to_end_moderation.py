@@ -125,7 +125,7 @@ def test_forged_and_stolen_callback_data(bot):
     bot.enter(207)
     bot.enter(208)
     bot.ask(ADMIN, "award", "Awarded 300", args="207 300")
-    offer = bot.ask(207, "transfer", "Send 100 points to 208", args="208 100")
+    offer = bot.ask(207, "transfer", "(id 208)? Fee", args="208 100")
     stolen = next(b["callback_data"] for row in offer["message"]["reply_markup"]["inline_keyboard"] for b in row
                   if b["callback_data"].startswith("tr:ok:"))
     token = stolen.rpartition("~")[0].split(":")[2]

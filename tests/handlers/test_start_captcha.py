@@ -98,7 +98,7 @@ def test_custom_code_is_one_time_and_replaces_the_numeric_link(bot):
     assert "start=ref_ALPHA_1" in joined(out)
     bot.click(10, "ref:code")
     assert "once per hour" in joined(bot.text(10, "BETA_22"))     # one attempt per hour ...
-    bot.rt.redis.delete(bot.rt.key("rl", "refcode", 10, int(time.time() // 3600)))   # ... an hour later
+    bot.rt.redis.delete(bot.rt.key("rl", "referral_code", 10, int(time.time() // 3600)))   # ... an hour later
     bot.click(10, "ref:code")
     assert "cannot change" in joined(bot.text(10, "BETA_22"))     # ... and the code is set for good
     assert bot.rt.store.users.get(10).referral_code == "ALPHA_1"

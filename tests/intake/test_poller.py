@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from botrunner.errors import FatalApiError
+from botrunner.errors import ApiError, FatalApiError
 from botrunner.intake import poller as poller_module
 from botrunner.intake.poll_lease import PollLease
 from botrunner.intake.poller import Poller
-from botrunner.intake.raw_api import ApiError
 from botrunner.intake.store import Intake
 from botrunner.redis_keys import Keys
 from tests.aio import run

@@ -61,7 +61,9 @@ class Cluster:
         self.lane_ttl_ms = int(self.env(**extra)["LANE_LEASE_TTL_MS"])
         self.processes.append(proc)
         if wait:
-            wait_until(lambda: self.balanced(proc.pid, workers) and self.settled()
+            # not "every worker holds a lane": rendezvous hashing leaves a worker without lanes now and
+            # then (16 lanes over 4 workers: about 4 % of starts), and then nothing is wrong
+            wait_until(lambda: len(self.worker_pids(proc.pid)) >= workers and self.settled()
                        and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready")
         return proc
 

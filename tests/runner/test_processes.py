@@ -54,7 +54,7 @@ def test_burst_handled_exactly_once_in_order_with_one_poller(cluster, emulator):
     wait_until(lambda: all(len(control.sent(TOKEN, chat)) == 10 for chat in sent), 30, what="every reply")
     assert_replies_in_order(control, sent)            # every chat: one reply per update, in order
     assert_one_poller(control)
-    assert len({int(w["pid"]) for w in cluster.workers() if w["lanes"]}) == 3   # lanes spread over workers
+    assert len({int(w["pid"]) for w in cluster.workers() if w["lanes"]}) >= 2   # lanes spread over workers
 
 
 QUEUEING = {"SLOW_S": "0.15", "SEND_LIMITS": "false"}

@@ -131,11 +131,11 @@ def test_blocked_chat_is_skipped_until_the_user_writes_again(redis_url):
 def test_journal_records_outcomes_per_update(redis_url, redis_client):
     async def scenario(client):
         journal = OutboxJournal(client, KEYS)
-        await journal.confirm(9, 0, "sent")
-        await journal.confirm(9, 2, "failed")
+        await journal.confirm(9, "0:aaaa", "sent")
+        await journal.confirm(9, "2:bbbb", "failed")
         return await journal.begin(9, None, False), await journal.begin(10, None, False)
     (changed, done), (_, other) = run(redis_url, scenario)
-    assert not changed and done == {0, 2} and other == set()
+    assert not changed and done == {"0:aaaa", "2:bbbb"} and other == set()
     assert 0 < redis_client.ttl(KEYS.send_journal(9)) <= 24 * 3600
 
 
@@ -189,3 +189,24 @@ def test_a_reply_is_still_held_to_its_own_chat_rate(redis_url):
     results = run(redis_url, scenario)
     assert [status for status, _ in results[:2]] == [1, 1] and results[0][1] == results[1][1] == 0
     assert results[2][0] == 0 and results[2][1] > 0            # past the burst: ask again later
+
+
+def _most_in_first_window(interval_ms: float, tolerance_ms: float, window_ms: float) -> int:
+    """Cells a GCRA bucket (the ACQUIRE script's arithmetic) lets through in [0, window) when asked nonstop."""
+    t, tat, count = 0.0, 0.0, 0
+    while t < window_ms:
+        if tat - tolerance_ms <= t:
+            tat = max(tat, t) + interval_ms
+            count += 1
+        else:
+            t = tat - tolerance_ms
+    return count
+
+
+def test_a_groups_burst_counts_against_telegrams_minute(redis_url):
+    """20 messages a minute into a group: the burst of 5 must not sit on top of the rate (23 a minute before)."""
+    async def scenario(client):
+        return FloodLimiter(client, KEYS, Limits())
+    limiter = run(redis_url, scenario)
+    assert _most_in_first_window(*limiter.group, 60_000) <= 20
+    assert _most_in_first_window(*limiter.group, 600_000) >= 140        # still about 14 a minute sustained

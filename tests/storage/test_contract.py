@@ -127,8 +127,10 @@ class TestStoreContract:
         page2 = store.referrals.list_by_referrer(1, limit=2, offset=2)
         assert [r.referred_id for r in page1 + page2] == [14, 13, 12, 11]
         assert store.referrals.count_by_referrer(1) == 5
-        store.users.touch_many({10: 9e9, 11: 9e9})
-        assert store.referrals.count_active_since(1, 9e9 - 1) == 2
+        store.users.touch_many({10: 9e9, 11: 9e9, 12: 9e9})
+        for referred in (10, 11):
+            store.users.set_captcha(referred, True, "passed")
+        assert store.referrals.count_active_since(1, 9e9 - 1) == 2     # 12 is active but not verified
 
     def test_referral_bonus_exactly_once(self, store):
         add_users(store, 1, 2, 3)
@@ -342,3 +344,78 @@ class TestStoreContract:
         add_users(store, 1, 2, points=10)
         store.points.transfer(1, 2, 5)
         assert store.repair() == 0
+
+    # ---- import (the Node bot migration) ----
+    def test_import_records_keeps_ids_and_values_and_is_insert_only(self, store):
+        from storage.records import LedgerEntry, Referral, Submission, Ticket, Transfer, User, Withdrawal
+        users = [User(7, "Ann", points=30, total_earned=40, referral_code="ANN7", registered_at=1.0,
+                      last_active_at=2.0, captcha_passed=True),
+                 User(8, "bob", referred_by=7, registered_at=3.0, last_active_at=3.0, banned=True, ban_reason="x")]
+        assert store.import_records("users", users) == (2, [])
+        assert store.users.get(7) == users[0] and store.users.find_by_username("ann").id == 7
+        assert store.users.find_by_referral_code("ANN7").id == 7 and store.users.get(8).is_banned()
+        ledger = [LedgerEntry("n1", 7, 40, "task", "x", 40, 5.0), LedgerEntry("n2", 7, -10, "transfer_out", "", 30, 6.0)]
+        assert store.import_records("point_transactions", ledger) == (2, [])
+        assert store.points.earned_by_kind(7) == {"task": 40, "transfer_out": -10}
+        assert store.points.history(7)[0].balance_after == 30
+        assert store.import_records("referrals", [Referral(8, 7, 3.0, True)]) == (1, [])
+        assert store.referrals.get(8).bonus_credited and store.referrals.count_by_referrer(7) == 1
+        assert store.import_records("task_submissions", [Submission("s1", 7, "daily", "approved", completions=1,
+                                                                    paid=True, created_at=4.0)]) == (1, [])
+        assert store.submissions.get_for(7, "daily").status == "approved"
+        assert store.import_records("transfers", [Transfer("t1", 7, 8, 10, 1, 9, 6.0)]) == (1, [])
+        assert store.points.get_transfer("t1").net == 9
+        assert store.import_records("withdrawals", [Withdrawal("w1", 7, 100, "0xabc", "failed", 7.0,
+                                                               refunded=True)]) == (1, [])
+        assert store.import_records("tickets", [Ticket("k1", 8, "technical", "help", "open", 8.0)]) == (1, [])
+        assert [t.id for t in store.tickets.list_open()] == ["k1"]
+        assert store.repair() == 0                       # imported failed withdrawals are not refunded again
+        # a second run adds nothing and changes nothing
+        changed = [User(7, "Other", points=999, registered_at=1.0, last_active_at=2.0)]
+        assert store.import_records("users", changed) == (0, [])
+        assert store.import_records("point_transactions", ledger) == (0, [])
+        assert store.users.get(7) == users[0]
+
+    def test_import_records_reports_unique_clashes(self, store):
+        from storage.records import User
+        store.users.register(1, referral_code="TAKEN")
+        clash, fine = User(2, referral_code="TAKEN", registered_at=1.0, last_active_at=1.0), User(3, registered_at=1.0,
+                                                                                                 last_active_at=1.0)
+        inserted, rejected = store.import_records("users", [clash, fine])
+        assert inserted == 1 and [r.id for r, _ in rejected] == [2] and "clashes" in rejected[0][1]
+        assert store.users.get(3) is not None and store.users.get(2) is None
+
+    # ---- claim nonces (WITHDRAW_MODE=claim) ----
+    def test_claim_nonces_increase_per_user_and_repeat_per_withdrawal(self, store):
+        assert store.claims.last_nonce(1) == 0
+        assert [store.claims.reserve(w, 1) for w in ("w1", "w2", "w1", "w3")] == [1, 2, 1, 3]
+        assert store.claims.reserve("w4", 2) == 1 and store.claims.last_nonce(1) == 3
+        assert store.claims.import_last_nonce(3, 9) and not store.claims.import_last_nonce(3, 2)
+        assert not store.claims.import_last_nonce(1, 50) and store.claims.reserve("w5", 3) == 10
+
+    def test_claim_nonces_never_repeat_under_concurrency(self, store):
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(8) as pool:
+            nonces = list(pool.map(lambda i: store.claims.reserve(f"w{i}", 7), range(40)))
+        assert sorted(nonces) == list(range(1, 41))
+
+    def test_a_username_belongs_to_its_latest_holder(self, store):
+        store.users.register(1, "Bob")
+        store.users.register(2, "carol")
+        seen = []
+        store.on_users_changed(seen.extend)
+        store.users.update_profile(1, "bob_new", "B", "", "en", False)      # 1 gave @bob up on Telegram
+        store.users.update_profile(2, "BOB", "C", "", "en", False)          # 2 took it
+        assert store.users.find_by_username("@bob").id == 2
+        store.users.register(3, "bob")                                      # a newer holder still
+        assert store.users.find_by_username("bob").id == 3
+        assert store.users.get(2).username == "" and 2 in seen
+        assert store.users.find_by_username("bob_new").id == 1
+
+    def test_counts_for_admin_stats_have_no_cap(self, store):
+        add_users(store, 1, points=10_000)
+        for _ in range(120):
+            store.points.create_withdrawal(1, 1, "0xabc")
+            store.tickets.open(1, f"c{_}", "help", min_interval_s=0)
+        assert store.points.count_withdrawals("pending") == 120 and store.points.count_withdrawals("paid") == 0
+        assert store.tickets.count_open() == 120

@@ -37,7 +37,7 @@ def test_install_registers_services_and_flush_hook(settings):
 
 def test_mongo_store_chosen_by_client(settings):
     store = open_store(settings, mongo_client=mongomock.MongoClient())
-    assert isinstance(store, MongoStore) and store.db.name == settings.mongodb_db
+    assert isinstance(store, MongoStore) and store.db.name == settings.mongodb_database
 
 
 def run(args, tmp_path, redis_url):

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from botrunner.supervisor.arbiter import HaltServer, Supervisor
+from botrunner.errors import HaltServer
+from botrunner.supervisor.arbiter import Supervisor
 
 
 def worker(lived_s: float) -> SimpleNamespace:
-    return SimpleNamespace(spawned_at=time.time() - lived_s, retiring=False)
+    return SimpleNamespace(spawned_at=time.monotonic() - lived_s, retiring=False)     # monotonic, like Worker
 
 
 def exited(code: int) -> int:

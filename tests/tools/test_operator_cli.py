@@ -14,8 +14,9 @@ from click.testing import CliRunner
 import cli
 from botrunner.emulator import running_emulator
 from botrunner.emulator.client import ControlClient
+from botrunner.errors import FatalApiError
 from botrunner.intake.poll_lease import PollLease
-from botrunner.intake.poller import FatalApiError, Poller
+from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.redis_keys import Keys
 
@@ -132,7 +133,7 @@ def test_status_shows_the_bot_the_last_poll_error_and_the_webhook(redis_url, emu
     lines = result.stdout.splitlines()
     assert lines[0] == "Bot: 424242 (keys botrunner:424242:*)"
     assert any(line.startswith("Last poll error: 401 Unauthorized (the token was rejected") for line in lines)
-    assert "Webhook: none (long polling works)" in lines
+    assert any(line.startswith("Webhook: none (long polling works") for line in lines)
     as_json = json.loads(invoke(["status", "--json", "--api-url", emu.url],
                                 {"REDIS_URL": redis_url, "BOT_TOKEN": TOKEN}).stdout)
     assert as_json["poll_error"]["code"] == 401 and as_json["webhook"]["url"] == ""
@@ -151,3 +152,18 @@ def test_check_fails_when_the_named_env_file_is_missing(tmp_path):
                                 env={"STATE_DIR": str(tmp_path), "BOT_TOKEN": ""}, prog_name="botrunner")
     assert result.exit_code == 1
     assert f"[FAIL] env file: {tmp_path / 'botrunner.evn'} does not exist" in result.stdout
+
+
+def test_check_in_webhook_mode_expects_the_configured_webhook(tmp_path, emulator):
+    emu, _ = emulator
+    hook = "https://bot.example.org/telegram/webhook"
+    env = {"STATE_DIR": str(tmp_path), "BOT_TOKEN": TOKEN, "USE_WEBHOOK": "true", "WEBHOOK_URL": hook,
+           "TELEGRAM_WEBHOOK_SECRET": "s3cret-value_1"}
+    unset = invoke(["check", "--api-url", emu.url], env)
+    webhook = next(line for line in unset.stdout.splitlines() if "] webhook:" in line)
+    assert webhook.startswith("[  ok] webhook: USE_WEBHOOK=true: Telegram has no webhook; `start` registers " + hook)
+    import httpx
+    assert httpx.post(f"{emu.url}/bot{TOKEN}/setWebhook", data={"url": hook, "secret_token": "s3cret-value_1"}).json()["ok"]
+    registered = invoke(["check", "--api-url", emu.url], env)
+    assert f"[  ok] webhook: USE_WEBHOOK=true: webhook set to {hook}" in registered.stdout
+    assert "s3cret-value_1" not in registered.output

@@ -6,8 +6,9 @@ import time
 import pytest
 
 from botrunner.config.settings import load_settings
+from botrunner.errors import UnsafePipeline
 from botrunner.redis_keys import Keys
-from botrunner.supervisor.pipeline_guard import UnsafePipeline, eviction_risk, guard_pipeline
+from botrunner.supervisor.pipeline_guard import eviction_risk, guard_pipeline
 from botrunner.tools.preflight import run_checks
 
 TOKEN = "515151:guard-token"

@@ -1,0 +1,1 @@
+"""Import of the Node airdrop bot's MongoDB data (`botrunner migrate from-node`)."""

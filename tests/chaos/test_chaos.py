@@ -1,0 +1,74 @@
+"""The chaos suite: every scenario on real processes, each held to its documented window.
+
+Bounds: no window means exactly once and in order. A crash window allows the replies that were in
+flight (at most the worker's concurrent chats, HANDLER_THREADS * 2) to go twice; a data-loss window
+allows losing what was stored but unread and re-handling one getUpdates batch (100). Every scenario
+must end with nothing pending in any lane and every later update answered (lost counts them).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.chaos.harness import faketime_library
+from tests.chaos.scenarios import SCENARIOS
+
+IN_FLIGHT = 16        # HANDLER_THREADS (8) * 2 chats at once per worker
+BATCH = 100           # one getUpdates batch
+
+# scenario -> (lost, duplicates, order violations) allowed
+BOUNDS = {
+    "redis_sigstop_4s": (0, 0, 0),
+    "redis_sigstop_8s": (0, 0, 0),
+    "redis_sigstop_12s": (0, 0, 0),
+    "redis_flushall": (BATCH, BATCH, BATCH),
+    "redis_restart_without_aof": (BATCH, BATCH, BATCH),
+    "kill_worker": (0, IN_FLIGHT, 0),
+    "kill_poller": (0, IN_FLIGHT, 0),
+    "sigstop_worker": (0, IN_FLIGHT, 0),
+    "sigstop_worker_3x": (0, IN_FLIGHT, 0),
+    "rebalance_storm": (0, IN_FLIGHT, 0),
+    "second_supervisor": (0, 0, 0),
+    "hanging_handler": (0, 0, 0),
+    "clock_steps": (0, 0, 0),
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario(name):
+    if name == "clock_steps" and faketime_library() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("libfaketime is missing: `make test-deps` installs Debian's faketime")
+        pytest.skip("libfaketime is not installed here (apt-get install -y faketime); CI installs it")
+    result = SCENARIOS[name]()
+    lost, duplicates, order = BOUNDS[name]
+    assert result.pending_left == 0, f"{result.pending_left} entries left pending in the lanes: {result}"
+    assert result.lost <= lost, result
+    assert result.duplicates <= duplicates, result
+    assert result.order_violations <= order, result
+    if name.startswith("redis_sigstop") or name == "clock_steps":
+        assert "workers SIGABRTed: 0" in result.notes, result      # the heartbeat: no Redis, no wall clock
+    if name in ("redis_flushall", "redis_restart_without_aof"):
+        assert "data losses in status: 1" in result.notes, result
+    if name == "hanging_handler":
+        assert result.dead_lettered == 3, result
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_whose_threads_all_hung_is_replaced_and_its_chats_go_on():
+    """HANDLER_THREADS=1: one hung handler exhausts the pool; the worker exits 5, the supervisor replaces it."""
+    from tests.chaos.harness import KEYS, TOKEN, ChaosRun
+
+    with ChaosRun("pool exhausted") as run:
+        sup = run.start(1, HANDLER_THREADS="1", HANDLER_TIMEOUT_S="1")
+        first = run.worker_pids(sup.pid)
+        run.control.inject_command(TOKEN, 6001, "hang")
+        run.wait_until(lambda: "replacing it" in run.log(sup), 60, "the exhausted worker to be replaced")
+        run.wait_until(lambda: set(run.worker_pids(sup.pid)) - set(first), 60, "a fresh worker")
+        answer = run.control.inject_command(TOKEN, 6001, "start")
+        run.wait_until(lambda: any(e.get("text") == str(answer["update_id"]) for e in run.control.sent(TOKEN, 6001)),
+                       60, "the chat answered by the fresh worker")
+        assert "hung handlers (HANDLER_TIMEOUT_S) took all its threads" in run.log(sup)
+        assert run.client.xlen(KEYS.dead) == 1
