@@ -62,8 +62,9 @@ def on_verified(ctx: Context) -> None:
             rt.store.users.set_captcha(uid, False, DEVICE_TAKEN)
             ctx.reply(rt.t(ctx, "miniapp_device_taken"))
             return
-        for admin in s.admin_user_ids:
-            ctx.send(admin, rt.texts.get(rt.texts.pick(""), "miniapp_device_flagged", id=uid, owner=verdict.owner))
+        notice = rt.texts.get(rt.texts.pick(""), "miniapp_device_flagged", id=uid, owner=verdict.owner)
+        for chat in [s.admin_chat_id] if s.admin_chat_id else s.admin_user_ids:     # the admin chat, else each admin
+            ctx.send(chat, notice)
     if rt.switch("captcha_enabled"):
         rt.store.users.set_captcha(uid, False, MINIAPP_DONE)
         rt.captcha.challenge(ctx)

@@ -110,6 +110,16 @@ def test_flag_mode_lets_the_account_in_and_tells_the_admins(make_bot):  # noqa: 
     assert any(p.get("chat_id") == ADMIN and "belongs to user 30" in p["text"] for m, p in out if m == "sendMessage")
 
 
+def test_flag_notices_go_to_the_admin_chat_when_there_is_one(make_bot):  # noqa: F811
+    bot = make_bot(CAPTCHA_ENABLED="false", MINIAPP_DEVICE_COLLISION="flag", ADMIN_CHAT_ID="-100777", **MINIAPP)
+    bot.command(32, "start")
+    verified(bot, 32)
+    bot.command(33, "start")
+    out = verified(bot, 33)
+    chats = [p.get("chat_id") for m, p in out if m == "sendMessage" and "belongs to user 32" in p["text"]]
+    assert chats == ["-100777"]
+
+
 def test_a_new_device_replaces_the_old_one(miniapp_only):
     bot = miniapp_only
     bot.command(40, "start")
