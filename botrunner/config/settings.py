@@ -268,9 +268,10 @@ class Settings:
     send_global_rate: float = env("SEND_GLOBAL_RATE", number(0, 1000000), 30.0, "Messages per second for "
                                   "notifications (calls to another chat than the update's) and broadcasts, all "
                                   "chats together (0: unlimited); replies are not counted here.", group="sender")
-    send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 25, "Messages the bot may send at "
-                                 "once before SEND_GLOBAL_RATE applies.", group="sender")
-    send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 10, "Global slots broadcasts "
+    send_global_burst: int = env("SEND_GLOBAL_BURST", integer(1, 1000000), 3, "Notifications and broadcasts "
+                                 "the bot may send at once; the burst counts within Telegram's second, so burst plus "
+                                 "the rest of that second stay within SEND_GLOBAL_RATE.", group="sender")
+    send_bulk_reserve: int = env("SEND_BULK_RESERVE", integer(0, 1000000), 2, "Global slots broadcasts "
                                  "(ctx.call(..., _bulk=True)) leave free for notifications, so those never starve.",
                                  group="sender")
     send_paid_broadcast_rate: float = env("SEND_PAID_BROADCAST_RATE", number(0, 100000), 0.0, "Messages per "

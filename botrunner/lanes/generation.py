@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from loguru import logger
 
 from botrunner.redis_keys import Keys
+from botrunner.redis_replies import text
 
 # KEYS: generation, faults hash.  ARGV: the generation this worker knows ('' at boot), a fresh one.
 # Returns {verdict, current}: 0 unchanged, 1 we detected the loss (took the fresh generation),
@@ -32,10 +33,6 @@ if ARGV[1] == '' then return {3, ARGV[2]} end
 redis.call('HINCRBY', KEYS[2], 'data_loss', 1)
 return {1, ARGV[2]}
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def losses(generation: str | None) -> int:
@@ -60,7 +57,7 @@ class Generation:
         n = int(self.known.split(":", 1)[0]) if self.known else 0
         fresh = f"{n + 1}:{secrets.token_hex(4)}"
         verdict, current = await self._check(keys=[self.keys.generation, self.keys.faults], args=[self.known, fresh])
-        previous, self.known = self.known, _text(current)
+        previous, self.known = self.known, text(current)
         if verdict == 1:
             logger.critical("REDIS DATA LOSS: the generation key {} vanished (restart without AOF, FLUSHALL, eviction "
                             "or a failover to an empty replica). Recreating the consumer groups and carrying on; "

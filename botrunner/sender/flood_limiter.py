@@ -119,8 +119,8 @@ class Limits:
     group_per_minute: float = 20.0
     group_burst: int = 5
     global_rate: float = 30.0
-    global_burst: int = 25
-    bulk_reserve: int = 10
+    global_burst: int = 3
+    bulk_reserve: int = 2
     paid_rate: float = 0.0
     global_429_chats: int = 3
     enabled: bool = True
@@ -166,8 +166,9 @@ class FloodLimiter:
         on = limits.enabled
         self.chat = gcra(limits.chat_rate if on else 0, limits.chat_burst)
         self.group = gcra_in_window(limits.group_per_minute / 60.0 if on else 0, limits.group_burst, 60.0)
-        self.global_ = gcra(limits.global_rate if on else 0, limits.global_burst)
-        self.paid = gcra(limits.paid_rate if on else 0, limits.global_burst)
+        # Telegram counts the bot-wide limits per second: the burst is part of that second, not on top
+        self.global_ = gcra_in_window(limits.global_rate if on else 0, limits.global_burst, 1.0)
+        self.paid = gcra_in_window(limits.paid_rate if on else 0, limits.global_burst, 1.0)
         # a reserve as large as the burst would shut bulk out for good: keep at least one slot for it
         self.bulk_headroom = self.global_[0] * min(limits.bulk_reserve, max(0, limits.global_burst - 1))
 

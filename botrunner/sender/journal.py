@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from botrunner.errors import LaneLost
 from botrunner.lanes.leases import Fence
 from botrunner.redis_keys import DONE_TTL_S, Keys
+from botrunner.redis_replies import text
 
 REMEMBER_TTL_S = 86400
 
@@ -102,7 +103,7 @@ class OutboxJournal:
         reply = await self._begin(keys=keys, args=args)
         if int(reply[0]) == -1:
             raise LaneLost(f"the lane of update {update_id} changed owner before its replies went out")
-        return bool(reply[0]), {x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]}
+        return bool(reply[0]), {text(x) for x in reply[1:]}
 
     async def confirm(self, update_id: int, key: str, outcome: str, fence: Fence | None = None) -> None:
         """Record the final outcome of one call ('sent', 'failed', 'blocked'): never sent again.

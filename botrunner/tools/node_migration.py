@@ -6,14 +6,20 @@ user collection `users`; writing botrunner documents into the Node bot's databas
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botrunner.config.settings import Settings, mask
 
+if TYPE_CHECKING:
+    from pymongo import MongoClient
+
+    from storage.base import Store
+
 NODE_DEFAULT_DATABASE = "telegram_airdrop_bot"
 
 
-def connect_source(url: str):
+def connect_source(url: str) -> MongoClient[Any]:
     """A PyMongo client for the Node bot's server (secondaries are fine: it is only read)."""
     import pymongo
     return pymongo.MongoClient(url, readPreference="secondaryPreferred", serverSelectionTimeoutMS=10000,
@@ -35,7 +41,8 @@ def _same_database(settings: Settings, url: str, name: str) -> bool:
 
 
 def run_migration(settings: Settings, url: str, database: str | None, dry_run: bool, batch_size: int,
-                  progress: Callable[[str], None] = print, source_client=None, store=None) -> list[str]:
+                  progress: Callable[[str], None] = print, source_client: MongoClient[Any] | None = None,
+                  store: Store | None = None) -> list[str]:
     """Migrate and return the report's lines; ValueError for a bad or self-referencing URL."""
     from storage.factory import open_store
     from storage.node_import.migrate import NodeMigration

@@ -11,6 +11,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from storage.mongo.documents import to_doc
+from storage.mongo.money import MongoStoreView
 from storage.records import username_key
 
 #: table -> the record field that becomes `_id`
@@ -18,7 +19,7 @@ KEYS = {"users": "id", "referrals": "referred_id", "task_submissions": "id", "po
         "transfers": "id", "withdrawals": "id", "tickets": "id"}
 
 
-def import_records(store, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+def import_records(store: MongoStoreView, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
     """Insert `records` into `table`, skipping ids already there; returns (inserted, rejected)."""
     if not records:
         return 0, []

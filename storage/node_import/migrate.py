@@ -15,13 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
 from storage.node_import import mapping
 from storage.node_import.mapping import Unmappable
-from storage.records import LedgerEntry, keyed_id, now
+from storage.records import LedgerEntry, User, keyed_id, now
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+    from storage.base import Store
 
 EXAMPLES = 20         # unmappable rows and balance differences listed by id; the rest only counted
 ADJUSTMENT = "import_adjustment"
@@ -88,7 +93,7 @@ class Report:
 class NodeMigration:
     """One run from the Node bot's database `source` (a PyMongo Database) into `store`."""
 
-    def __init__(self, source, store, dry_run: bool = False, batch_size: int = 1000) -> None:
+    def __init__(self, source: Database[Any], store: Store, dry_run: bool = False, batch_size: int = 1000) -> None:
         self.source, self.store, self.dry_run, self.batch_size = source, store, dry_run, batch_size
         self.at = now()
         self.report = Report(dry_run)
@@ -169,7 +174,7 @@ class NodeMigration:
             out += self._with_balances(user, sorted(by_user[user.id], key=lambda e: (e.created_at, e.id)))
         return out, seen
 
-    def _with_balances(self, user, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    def _with_balances(self, user: User, entries: list[LedgerEntry]) -> list[LedgerEntry]:
         balance, out = 0, []
         for entry in entries:
             balance += entry.amount
@@ -184,7 +189,8 @@ class NodeMigration:
         return out
 
     # ---- the other collections ----
-    def _collection(self, name: str, collection: str, query: dict[str, Any], mapper, table: str) -> None:
+    def _collection(self, name: str, collection: str, query: dict[str, Any], mapper: Callable[..., Any],
+                    table: str) -> None:
         counts = self.report.of(name)
         for docs in self._batches(name, collection, query):
             records = []

@@ -147,7 +147,8 @@ class SQLiteClaims(ClaimRepository):
             row = tx.one("SELECT nonce FROM claims WHERE withdrawal_id = ?", (withdrawal_id,))
             if row:
                 return row["nonce"]
-            nonce = tx.one("SELECT COALESCE(MAX(nonce), 0) + 1 AS n FROM claims WHERE user_id = ?", (user_id,))["n"]
+            top = tx.one("SELECT COALESCE(MAX(nonce), 0) + 1 AS n FROM claims WHERE user_id = ?", (user_id,))
+            nonce = top["n"] if top else 1          # an aggregate: there is always a row
             tx.execute("INSERT INTO claims (withdrawal_id, user_id, nonce, created_at) VALUES (?, ?, ?, ?)",
                        (withdrawal_id, user_id, nonce, now()))
             return nonce

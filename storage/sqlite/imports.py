@@ -11,13 +11,14 @@ import sqlite3
 from typing import Any
 
 from storage.records import username_key
+from storage.sqlite.connection import SQLiteDatabase
 
 #: table -> primary key column (every importable table is keyed by one column)
 KEYS = {"users": "id", "referrals": "referred_id", "task_submissions": "id", "point_transactions": "id",
         "transfers": "id", "withdrawals": "id", "tickets": "id"}
 
 
-def import_records(db, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
+def import_records(db: SQLiteDatabase, table: str, records: list[Any]) -> tuple[int, list[tuple[Any, str]]]:
     """Insert `records` into `table`, skipping ids already there; returns (inserted, rejected)."""
     if not records:
         return 0, []
@@ -33,7 +34,7 @@ def import_records(db, table: str, records: list[Any]) -> tuple[int, list[tuple[
         return _one_by_one(db, sql, records, values)
 
 
-def _one_by_one(db, sql: str, records: list[Any], values: list[list[Any]]) -> tuple[int, list[tuple[Any, str]]]:
+def _one_by_one(db: SQLiteDatabase, sql: str, records: list[Any], values: list[list[Any]]) -> tuple[int, list[tuple[Any, str]]]:
     inserted, rejected = 0, []
     with db.transaction() as tx:
         for record, row in zip(records, values):

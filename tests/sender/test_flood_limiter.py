@@ -45,8 +45,8 @@ def test_chat_bucket_allows_the_burst_then_spaces_sends(redis_url):
 
 
 def test_other_chats_do_not_wait_for_a_busy_chat(redis_url):
-    async def scenario(client):
-        limiter = FloodLimiter(client, KEYS, Limits())
+    async def scenario(client):      # a global burst with room for all: only the busy chat could hold them back
+        limiter = FloodLimiter(client, KEYS, Limits(global_burst=30))
         for _ in range(10):
             await limiter.acquire(42, True)
         return [await limiter.acquire(chat, True) for chat in range(100, 110)]
@@ -210,3 +210,12 @@ def test_a_groups_burst_counts_against_telegrams_minute(redis_url):
     limiter = run(redis_url, scenario)
     assert _most_in_first_window(*limiter.group, 60_000) <= 20
     assert _most_in_first_window(*limiter.group, 600_000) >= 140        # still about 14 a minute sustained
+
+
+def test_the_bot_wide_burst_counts_against_telegrams_second(redis_url):
+    """~30 bulk messages a second: burst + the rest of the first second stay within it (52 before)."""
+    async def scenario(client):
+        return FloodLimiter(client, KEYS, Limits())
+    limiter = run(redis_url, scenario)
+    assert _most_in_first_window(*limiter.global_, 1_000) <= 30
+    assert _most_in_first_window(*limiter.global_, 10_000) >= 240          # still about 25 a second sustained

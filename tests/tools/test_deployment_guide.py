@@ -107,7 +107,7 @@ def test_install_and_check_as_written(sandbox, service_user):
         assert "0 created" not in done.stdout and "created" in done.stdout      # db init made the tables
         status = running_service_status(blocks["configure"], sandbox, service_user, env)
     assert "Bot: 4711 (keys botrunner:4711:*)" in status and "Workers: 1" in status, status
-    assert "Webhook: none (long polling works)" in status and "Last poll error: none recorded" in status
+    assert "Webhook: none (long polling works" in status and "Last poll error: none recorded" in status
     state = sandbox / "var" / "lib" / "botrunner"
     if service_user:
         import pwd
