@@ -17,6 +17,7 @@ from handlers import (
     captcha,
     gate,
     menu,
+    miniapp,
     moderation,
     points,
     referrals,
@@ -43,7 +44,7 @@ for middleware in gate.MIDDLEWARES:     # outermost first: see handlers.gate
     router.middleware(middleware)
 
 # order is irrelevant for routing (the router matches exactly / by longest prefix)
-for module in (start, captcha, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
+for module in (start, captcha, miniapp, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
                moderation, admin):
     router.include_router(module.router)
 

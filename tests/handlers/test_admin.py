@@ -11,7 +11,7 @@ from handlers.admin import ADMIN_COMMANDS
 from tests.handlers.harness import ADMIN, joined
 
 ALL_ADMIN = sorted({name for names in ADMIN_COMMANDS for name in names} |
-                   {"ban", "unban", "maintenance", "setting", "settings", "flag", "tickets", "reply"})
+                   {"ban", "unban", "maintenance", "setting", "settings", "flag", "tickets", "reply", "cleardevice"})
 
 
 def test_the_list_covers_every_registered_admin_command():
