@@ -49,11 +49,15 @@ endef
 
 # git, python3-venv: the deployment guide test installs botrunner the way docs/deployment.md says;
 # systemd: systemd-analyze verifies the shipped unit files; faketime: the chaos suite's wall-clock steps;
-# prometheus: promtool checks the alert rules, the dashboard's queries and a live scrape.
+# prometheus: promtool checks the alert rules, the dashboard's queries and a live scrape;
+# chromium, chromium-driver: the Mini App's browser test (selenium drives Debian's browser and driver;
+# nothing is downloaded).
 test-deps:
 	$(call need,nginx,nginx)
 	$(call need,faketime,faketime)
 	$(call need,promtool,prometheus)
+	$(call need,chromium,chromium)
+	$(call need,chromedriver,chromium-driver)
 	$(call need,git,git)
 	$(call need,systemd-analyze,systemd)
 	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \

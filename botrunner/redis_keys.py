@@ -119,6 +119,13 @@ class Keys:
     def send_journal(self, update_id: int | str) -> str:  # hash seq -> outcome of each sent call, 24 h
         return f"{self.prefix}send:journal:{update_id}"
 
+    def remembered(self, name: str) -> str:               # message_id of a call sent with _remember_as=name, 24 h
+        return f"{self.prefix}send:remembered:{name}"
+
+    @property
+    def event_seq(self) -> str:                           # INCR counter of bot events (update id = -value)
+        return self.prefix + "events:seq"
+
     # --- webhook intake ---
     @property
     def webhook_rejected(self) -> str:    # hash reason -> refused webhook POSTs (401, 403, 400), all workers

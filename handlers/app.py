@@ -18,6 +18,7 @@ from handlers import (
     captcha,
     gate,
     menu,
+    miniapp,
     moderation,
     points,
     referrals,
@@ -45,7 +46,7 @@ for middleware in gate.MIDDLEWARES:     # outermost first: see handlers.gate
     router.middleware(middleware)
 
 # order is irrelevant for routing (the router matches exactly / by longest prefix)
-for module in (start, captcha, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
+for module in (start, captcha, miniapp, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
                moderation, admin, broadcast):
     router.include_router(module.router)
 

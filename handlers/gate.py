@@ -140,8 +140,10 @@ def refresh_profile(ctx: Context, user) -> None:
 
 
 def needs_captcha(ctx: Context, user) -> bool:
-    """New and flagged users have captcha_passed False until they solve one."""
-    return bool(runtime(ctx).switch("captcha_enabled")) and not user.captcha_passed
+    """New and flagged users have captcha_passed False until they solve one (the Mini App slider
+    when it is on, the image captcha when CAPTCHA_ENABLED, or both in that order)."""
+    rt = runtime(ctx)
+    return (bool(rt.switch("captcha_enabled")) or rt.settings.miniapp_on) and not user.captcha_passed
 
 
 def _private(ctx: Context) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers import referrals
+from handlers import miniapp_prompt, referrals
 from handlers.flags import OPEN
 from handlers.gate import needs_captcha
 from handlers.menu import show_menu
@@ -39,7 +39,10 @@ def start(ctx: Context) -> None:
     if needs_captcha(ctx, user) and not rt.is_admin(ctx.user_id):
         if created:
             ctx.reply(rt.t(ctx, "welcome_new", name=tg.first_name or "friend", bot=rt.settings.bot_name))
-        rt.captcha.challenge(ctx)
+        if miniapp_prompt.required(ctx, user):
+            miniapp_prompt.prompt(ctx, user)              # the slider first; the image captcha (if on) follows
+        else:
+            rt.captcha.challenge(ctx)
         return
     if not user.captcha_passed:
         rt.store.users.set_captcha(ctx.user_id, True, "not required")

@@ -6,11 +6,12 @@ import asyncio
 import redis.asyncio as aioredis
 
 
-def run(coro_fn, redis_url):
+def run(coro_fn, redis_url, timeout: float | None = None):
+    """`timeout`: fail a scenario that hangs (a lost wake-up) instead of waiting for pytest's limit."""
     async def main():
         client = aioredis.from_url(redis_url)
         try:
-            return await coro_fn(client)
+            return await asyncio.wait_for(coro_fn(client), timeout)
         finally:
             await client.aclose()
     return asyncio.run(main())

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import telegram
 
+from botrunner.bot.events import event_user
 from botrunner.bot.states import Conversation, MemoryStates, StateStore
 
 
@@ -97,12 +98,12 @@ class Context:
     @property
     def chat_id(self) -> int | None:
         chat = self.update.effective_chat
-        return chat.id if chat else None
+        return chat.id if chat else event_user(self.raw)       # a bot event: the user's private chat
 
     @property
     def user_id(self) -> int | None:
         user = self.update.effective_user
-        return user.id if user else None
+        return user.id if user else event_user(self.raw)
 
     @property
     def text(self) -> str | None:

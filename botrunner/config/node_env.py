@@ -26,13 +26,17 @@ ALIASES = {
     "USER_DATA_EXPORT_INTERVAL": "USER_DATA_EXPORT_INTERVAL_HOURS",
 }
 
-#: The Node bot's captcha switches; botrunner has one image captcha, on unless both are off
-#: (each defaulted to true in the Node bot).
+#: The Node bot's captcha switches (each defaulted to true there). MINIAPP_CAPTCHA_ENABLED is a
+#: botrunner setting of its own (the slider, served at MINIAPP_URL); SVG_CAPTCHA_ENABLED is the image
+#: captcha, CAPTCHA_ENABLED. With the image switched off but the Mini App unable to run (off, or no
+#: MINIAPP_URL), the image stays on unless both switches are off: the Node bot had a captcha then.
 CAPTCHA_SWITCHES = ("MINIAPP_CAPTCHA_ENABLED", "SVG_CAPTCHA_ENABLED")
 
 #: Names botrunner accepts but whose Node meaning it does not copy, with what it does instead.
 FIXED = {
     "TRANSFER_REQUIRE_CONFIRMATION": "botrunner always asks for a confirmation before a transfer",
+    "MINIAPP_CAPTCHA_URL": "botrunner serves the Mini App itself: set MINIAPP_URL to its public URL "
+                           "(https://<domain>/miniapp/, see docs/miniapp.md)",
 }
 
 #: Names of the Node bot's .env (features inventory, section 6) that botrunner does not read.
@@ -50,10 +54,10 @@ WALLETCONNECT_RETRY_DELAY_MS QR_CODE_EXPIRY_TIME DAILY_QR_LIMIT
 SHOW_METAMASK_WALLET SHOW_TRUST_WALLET SHOW_COINBASE_WALLET SHOW_RAINBOW_WALLET SHOW_BITGET_WALLET
 SHOW_PHANTOM_WALLET SHOW_EXODUS_WALLET SHOW_ATOMIC_WALLET SHOW_SAFEPAL_WALLET SHOW_TOKENPOCKET_WALLET
 REQUIRE_AT_LEAST_ONE_CAPTCHA CAPTCHA_FOR_EXISTING_USERS CAPTCHA_RISK_LOW CAPTCHA_RISK_MEDIUM CAPTCHA_RISK_HIGH
-CAPTCHA_RISK_CRITICAL CAPTCHA_RENDER_MAX_CONCURRENCY CAPTCHA_SUSPICIOUS_TTL_MINUTES MINIAPP_CAPTCHA_URL
-MINIAPP_URL MINIAPP_URL_DEV PUBLIC_URL NGROK_URL BLOCKED_COUNTRIES ALLOWED_COUNTRIES SUSPICIOUS_COUNTRIES
+CAPTCHA_RISK_CRITICAL CAPTCHA_RENDER_MAX_CONCURRENCY CAPTCHA_SUSPICIOUS_TTL_MINUTES
+MINIAPP_URL_DEV PUBLIC_URL NGROK_URL BLOCKED_COUNTRIES ALLOWED_COUNTRIES SUSPICIOUS_COUNTRIES
 BLACKLIST_IPS SECURITY_BLOCK_THRESHOLD SECURITY_FLAG_THRESHOLD SECURITY_MULTI_ACCOUNT_THRESHOLD
-SECURITY_DEVICE_COLLISION_THRESHOLD BOT_DETECTION_THRESHOLD FINGERPRINT_SALT FINGERPRINT_ENCRYPTION_KEY
+SECURITY_DEVICE_COLLISION_THRESHOLD BOT_DETECTION_THRESHOLD FINGERPRINT_ENCRYPTION_KEY
 AUTO_BLOCK_VIOLATIONS DEVICE_FINGERPRINTING_ENABLED MONGODB_HOST MONGODB_PORT MONGODB_USERNAME
 MONGODB_PASSWORD REDIS_USERNAME REDIS_DB RATE_LIMIT_REDIS_URL REDIS_KEEPALIVE_INTERVAL_MS
 STORAGE_KEEPALIVE_INTERVAL_MS FILE_DB_PATH FILE_BATCH_SIZE LOG_FILE_ENABLED LOG_FILE_PATH
@@ -74,10 +78,11 @@ def apply_aliases(source: Mapping[str, str]) -> dict[str, str]:
     for alias, name in ALIASES.items():
         if _is_set(source, alias) and not _is_set(merged, name):
             merged[name] = source[alias]
-    switches = [source[n] for n in CAPTCHA_SWITCHES if _is_set(source, n)]
-    if switches and not _is_set(merged, "CAPTCHA_ENABLED"):
-        all_off = len(switches) == len(CAPTCHA_SWITCHES) and all(_off(v) for v in switches)
-        merged["CAPTCHA_ENABLED"] = "false" if all_off else "true"
+    if _is_set(source, "SVG_CAPTCHA_ENABLED") and not _is_set(merged, "CAPTCHA_ENABLED"):
+        miniapp_off = _off(source.get("MINIAPP_CAPTCHA_ENABLED") or "true")
+        miniapp_runs = not miniapp_off and _is_set(merged, "MINIAPP_URL")
+        image = not _off(source["SVG_CAPTCHA_ENABLED"]) or not (miniapp_runs or miniapp_off)
+        merged["CAPTCHA_ENABLED"] = "true" if image else "false"
     if _is_set(source, "BOT_STATUS") and not _is_set(merged, "MAINTENANCE_MODE"):
         # The Node bot went offline for anything but the literal 'true'; here only an explicit
         # "off" word does, so a typo never silently locks every user out.

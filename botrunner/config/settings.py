@@ -336,11 +336,46 @@ class Settings:
     referral_batch_interval_ms: int = env("REFERRAL_BATCH_INTERVAL_MS", integer(1, 60000), 100, "Flush a batch "
                                           "at least this often.", group="storage")
 
-    # MiniApp (served later; limits named as operators know them)
-    miniapp_rate_limit_max: int = env("MINIAPP_RATE_LIMIT_MAX", integer(1), 200, "MiniApp requests per 5 min per IP.",
-                                      group="miniapp", built=False)
-    miniapp_max_connections: int = env("MINIAPP_MAX_CONNECTIONS", integer(1), 10000, "MiniApp concurrent "
-                                       "connections.", group="miniapp", built=False)
+    # MiniApp captcha (botrunner.miniapp; names as operators of the Node bot know them)
+    miniapp_rate_limit_max: int = env("MINIAPP_RATE_LIMIT_MAX", integer(1), 200, "MiniApp requests per 5 min per "
+                                      "client IP (the peer, or X-Forwarded-For of WEB_TRUSTED_PROXIES); more: 429.",
+                                      group="miniapp")
+    miniapp_max_connections: int = env("MINIAPP_MAX_CONNECTIONS", integer(1), 10000, "MiniApp requests one "
+                                       "worker handles at once; more: 503.", group="miniapp")
+    miniapp_captcha_enabled: bool = env("MINIAPP_CAPTCHA_ENABLED", boolean, True, "New users pass the Mini App "
+                                        "slider captcha first (needs MINIAPP_URL; the image captcha follows when "
+                                        "CAPTCHA_ENABLED).", group="miniapp")
+    miniapp_url: str = env("MINIAPP_URL", pattern(r"https://[^\s]+", "an https:// URL (Telegram opens only https)"),
+                           "", "Public URL of the Mini App page (the web_app button's URL; unset: no Mini App).",
+                           group="miniapp")
+    miniapp_path: str = env("MINIAPP_PATH", pattern(r"/[A-Za-z0-9_/-]*[A-Za-z0-9_-]", "a path such as /miniapp"),
+                            "/miniapp", "Path the workers serve the Mini App page and API under.", group="miniapp")
+    miniapp_init_data_max_age_s: int = env("MINIAPP_INIT_DATA_MAX_AGE_S", integer(60, 86400), 3600, "Oldest "
+                                           "initData auth_date accepted (seconds).", group="miniapp")
+    miniapp_public_key: str = env("MINIAPP_PUBLIC_KEY", pattern(r"production|test|[0-9a-fA-F]{64}",
+                                  "production, test or a 64-digit hex Ed25519 key"), "", "Validate initData by "
+                                  "Telegram's Ed25519 signature with this key instead of the token's HMAC.",
+                                  group="miniapp")
+    fingerprint_salt: str = env("FINGERPRINT_SALT", text, "", "HMAC key of device fingerprints (required when the "
+                                "Mini App is on; changing it forgets every device).", secret=True, group="miniapp")
+    miniapp_device_collision: str = env("MINIAPP_DEVICE_COLLISION", choice("block", "flag", "off"), "block",
+                                        "A device another account holds: block the new account, flag it (admins "
+                                        "are told, it continues) or off.", group="miniapp")
+    miniapp_device_change_allowed: bool = env("MINIAPP_DEVICE_CHANGE_ALLOWED", boolean, True, "An account "
+                                              "verifying on a new device replaces its old one.", group="miniapp")
+    miniapp_repeat_window_s: int = env("MINIAPP_REPEAT_WINDOW_S", integer(0, 3600), 10, "The same account and "
+                                       "device verifying again within this gets 429 (0: off).", group="miniapp")
+    miniapp_registrations_per_ip_per_day: int = env("MINIAPP_REGISTRATIONS_PER_IP_PER_DAY", integer(0, 1_000_000),
+                                                    3, "New accounts verified from one client IP per 24 h (0: "
+                                                    "no cap).", group="miniapp")
+    miniapp_attempts_per_user: int = env("MINIAPP_ATTEMPTS_PER_USER", integer(1, 1000), 10, "Slider answers one "
+                                         "account may give per MINIAPP_ATTEMPTS_WINDOW_S.", group="miniapp")
+    miniapp_attempts_per_ip: int = env("MINIAPP_ATTEMPTS_PER_IP", integer(1, 100000), 30, "Slider answers one "
+                                       "client IP may give per MINIAPP_ATTEMPTS_WINDOW_S.", group="miniapp")
+    miniapp_attempts_window_s: int = env("MINIAPP_ATTEMPTS_WINDOW_S", integer(60, 86400), 1800, "Window of the "
+                                         "attempt limits.", group="miniapp")
+    fingerprint_ttl_days: int = env("FINGERPRINT_TTL_DAYS", integer(1, 3650), 90, "Days a device stays bound to "
+                                    "its account after it was last seen.", group="miniapp")
 
     # The airdrop bot (handlers/): names as operators of the Node bot know them
     admin_user_ids: tuple = env("ADMIN_USER_IDS", id_list, (), "Telegram ids allowed to run admin commands "
@@ -572,6 +607,11 @@ class Settings:
         return host.strip("[]"), self.webhook_port or int(port)
 
     @property
+    def miniapp_on(self) -> bool:
+        """The Mini App captcha is served and asked for: MINIAPP_CAPTCHA_ENABLED with MINIAPP_URL."""
+        return self.miniapp_captcha_enabled and bool(self.miniapp_url)
+
+    @property
     def sqlite_file(self) -> str:
         return self.sqlite_path or str(self.state_path / "botrunner.sqlite3")
 
@@ -660,6 +700,9 @@ def _check_consistency(s: Settings) -> None:
                           f"TRANSFER_MAX_POINTS ({s.transfer_max_points})")
     if s.withdraw_require_channel_join and not s.required_channel_id:
         raise ConfigError("WITHDRAW_REQUIRE_CHANNEL_JOIN=true is invalid: expected REQUIRED_CHANNEL_ID to be set as well")
+    if s.miniapp_on and not s.fingerprint_salt:
+        raise ConfigError("MINIAPP_URL is set with MINIAPP_CAPTCHA_ENABLED=true: expected FINGERPRINT_SALT to be set "
+                          "as well (generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
     if s.enable_user_data_export and not s.admin_chat_id:
         raise ConfigError("ENABLE_USER_DATA_EXPORT=true is invalid: expected ADMIN_CHAT_ID to be set as well")
     if s.withdraw_mode == "claim" and not (s.claim_signer_private_key and s.claim_contract_address):

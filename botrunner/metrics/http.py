@@ -41,9 +41,9 @@ class MetricsEnv:
 
 
 def enabled(settings: Settings) -> bool:
-    """Mounted on the web server when that runs anyway (webhook mode): health and metrics never start it,
-    so a polling worker binds no port unless METRICS_LISTEN asks for one."""
-    return settings.metrics_enabled and settings.use_webhook
+    """Mounted on the web server when that runs anyway (webhook mode, the Mini App): health and metrics
+    never start it, so a polling worker binds no port unless METRICS_LISTEN asks for one."""
+    return settings.metrics_enabled and (settings.use_webhook or settings.miniapp_on)
 
 
 def mount(app: web.Application, env: Any, metrics: bool | None = None) -> None:

@@ -1,13 +1,14 @@
 """The slider challenge, generated and checked on the server.
 
 Invariant: the target is never sent as data, only drawn into the track image a person looks at
-(`render_track`: a noisy PNG with the gap's outline); a challenge is answered at most
-once (GETDEL), expires after CHALLENGE_TTL_S, and every answer counts against the user's and the
-client IP's attempt budgets (kept in Redis with a TTL, so a new challenge does not reset them).
+(`render_track`: a noisy PNG with the gap's outline, drawn in a thread, never on the event loop);
+a challenge is answered at most once (GETDEL), expires after CHALLENGE_TTL_S, and every answer
+counts against the user's and the client IP's attempt budgets (kept in Redis with a TTL, so a new challenge does not reset them).
 A drag that is too fast, too short or perfectly straight is refused as scripted input.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -97,7 +98,8 @@ class Challenges:
 
     async def issue(self, user_id: int) -> Challenge:
         target = random_target()
-        challenge = Challenge(secrets.token_urlsafe(18), render_track(target))
+        # drawing and encoding take milliseconds of CPU: off the event loop the webhook intake shares
+        challenge = Challenge(secrets.token_urlsafe(18), await asyncio.to_thread(render_track, target))
         await self.client.set(self._key(challenge.id), json.dumps({"user_id": user_id, "target": target}),
                               ex=CHALLENGE_TTL_S)
         return challenge

@@ -1,16 +1,19 @@
 """Device fingerprints: one device, one account.
 
 Invariant: only an HMAC of the device's traits (keyed with FINGERPRINT_SALT) is stored, never the
-traits. The rules run where the user's updates run (the user's lane), and are race-free across
-workers: a verification first records its own (device, user) pair, then reads every live holder
-of that device; the earliest holder owns it, so two accounts verifying on one device at the same
-moment on two workers both see both rows and agree on the same owner.
+traits. The rules run where the user's updates run (the user's lane). Two accounts of one device
+have different lanes, possibly on two workers or hosts, so the check-then-record of one device is
+serialized by a lock on the device (a Redis lock in the workers): whoever takes it first holds the
+device, the other sees that holder and is refused. Wall clocks play no part in who wins, so clock
+skew between hosts cannot let both in.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +46,18 @@ class Verdict:
     new_device: bool
 
 
-def apply_rules(repo: Any, user_id: int, fingerprint: str, ip: str = "", ttl_s: int = 90 * 86400) -> Verdict:
-    """Record (device, user), then decide by the earliest live holder. A user on a new device keeps
-    only the new one (device change allowed); a device another account holds refuses this one."""
-    previous = {f.fingerprint_hash for f in repo.for_user(user_id)}
-    repo.record(user_id, fingerprint, ip, ttl_s=ttl_s)
-    holders = repo.holders(fingerprint)
-    owner = holders[0].user_id if holders else user_id
-    if owner != user_id:
-        return Verdict(False, owner, fingerprint not in previous)
-    if previous - {fingerprint}:
-        repo.forget(user_id, keep=fingerprint)
-    return Verdict(True, user_id, fingerprint not in previous)
+def apply_rules(repo: Any, user_id: int, fingerprint: str, ip: str = "", ttl_s: int = 90 * 86400,
+                replace: bool = True, serialize: Callable[[str], AbstractContextManager[Any]] | None = None) -> Verdict:
+    """Within `serialize(fingerprint)` (workers pass a Redis lock on the device): a device another
+    live account holds refuses this one (nothing is recorded for it); otherwise (device, user) is
+    recorded and, when `replace`, the account's other devices are forgotten (device change allowed).
+    Without `serialize`, two accounts verifying one device at the same moment may both pass."""
+    with serialize(fingerprint) if serialize is not None else nullcontext():
+        previous = {f.fingerprint_hash for f in repo.for_user(user_id)}
+        others = [h for h in repo.holders(fingerprint) if h.user_id != user_id]
+        if others:
+            return Verdict(False, others[0].user_id, fingerprint not in previous)
+        repo.record(user_id, fingerprint, ip, ttl_s=ttl_s)
+        if replace and previous - {fingerprint}:
+            repo.forget(user_id, keep=fingerprint)
+        return Verdict(True, user_id, fingerprint not in previous)

@@ -21,6 +21,8 @@ from botrunner.lanes.leases import Fence
 from botrunner.redis_keys import DONE_TTL_S, Keys
 from botrunner.redis_replies import text
 
+REMEMBER_TTL_S = 86400
+
 # KEYS: journal hash, blocked set, lane owner.  ARGV: user id ('' = none), 'kicked' / 'write' / '',
 # owner ('' = unfenced).  Returns {blocked flag changed (0/1), seq, seq, ...}: the update's user
 # wrote (or blocked us), and what was already sent: one round trip before the outbox goes out;
@@ -111,3 +113,7 @@ class OutboxJournal:
                                          args=[key, outcome, DONE_TTL_S, fence.owner if fence else ""])
         if not still_ours:
             raise LaneLost(f"the lane of update {update_id} changed owner while its replies went out")
+
+    async def remember(self, name: str, message_id: int) -> None:
+        """Keep the id of a sent message under `name` for a day (the sender's `_remember_as`)."""
+        await self.client.set(self.keys.remembered(name), message_id, ex=REMEMBER_TTL_S)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 MAX_429 = 10          # a call refused this many times in a row gives up (the scope keeps its freeze)
 BULK_FLAG = "_bulk"   # ctx.call(..., _bulk=True): a broadcast, sent only from the global slots replies leave
+# ctx.call(..., _remember_as="name"): once sent, the message_id is kept at Keys.remembered(name) for a day
+# (a bot that must delete or edit that message later, e.g. the Mini App prompt, finds it there)
+REMEMBER_FLAG = "_remember_as"
 
 BlockedHook = Callable[[int, bool], object]   # (user_id, blocked); may return an awaitable
 
@@ -101,8 +104,13 @@ class Sender:
             if key in done:
                 self.metrics.skipped_journal += 1
                 continue
-            outcome, _ = await self.send_call(method, params, reply_to)
+            remember = params.get(REMEMBER_FLAG)
+            if remember is not None:
+                params = {k: v for k, v in params.items() if k != REMEMBER_FLAG}
+            outcome, result = await self.send_call(method, params, reply_to)
             await self.journal.confirm(update_id, key, outcome, fence)
+            if remember is not None and outcome == "sent" and isinstance(result, dict) and "message_id" in result:
+                await self.journal.remember(str(remember), int(result["message_id"]))
 
     async def send(self, method: str, params: dict[str, Any]) -> Any:
         """One call outside any update (no journal); the result, or None when it failed for good."""

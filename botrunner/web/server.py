@@ -21,6 +21,7 @@ from loguru import logger
 from botrunner.config.settings import Settings
 from botrunner.intake import webhook
 from botrunner.metrics import http as metrics_http
+from botrunner.miniapp import http as miniapp
 from botrunner.web.env import WebEnv
 from botrunner.web.limits import ConnectionGuard, limits_middleware
 
@@ -33,8 +34,8 @@ class Feature(Protocol):
     def mount(self, app: web.Application, env: WebEnv) -> None: ...
 
 
-#: Every feature the server can mount, in mounting order (later: MiniApp, admin).
-FEATURES: list[Feature] = [webhook, metrics_http]
+#: Every feature the server can mount, in mounting order (later: admin).
+FEATURES: list[Feature] = [webhook, miniapp, metrics_http]
 
 
 def enabled_features(settings: Settings, features: list[Feature] | None = None) -> list[Feature]:

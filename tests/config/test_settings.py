@@ -196,7 +196,11 @@ def test_reference_lists_every_variable():
     ({"BOT_STATUS": "true"}, "maintenance_mode", False),
     ({"BOT_STATUS": "TRUE "}, "maintenance_mode", False),   # the Node bot went offline on anything but 'true'
     ({"BOT_STATUS": "false", "MAINTENANCE_MODE": "false"}, "maintenance_mode", False),
-    ({"SVG_CAPTCHA_ENABLED": "false"}, "captcha_enabled", True),     # the MiniApp one (default on) remains
+    ({"SVG_CAPTCHA_ENABLED": "false"}, "captcha_enabled", True),     # no MINIAPP_URL: the image stands in
+    ({"SVG_CAPTCHA_ENABLED": "false", "MINIAPP_URL": "https://x.example/miniapp/", "FINGERPRINT_SALT": "s"},
+     "captcha_enabled", False),                                         # the slider alone, as in the Node bot
+    ({"MINIAPP_CAPTCHA_ENABLED": "true", "MINIAPP_URL": "https://x.example/miniapp/", "FINGERPRINT_SALT": "s"},
+     "miniapp_on", True),
     ({"SVG_CAPTCHA_ENABLED": "false", "MINIAPP_CAPTCHA_ENABLED": "false"}, "captcha_enabled", False),
     ({"MINIAPP_CAPTCHA_ENABLED": "false", "SVG_CAPTCHA_ENABLED": "true"}, "captcha_enabled", True),
     ({"SVG_CAPTCHA_ENABLED": "false", "MINIAPP_CAPTCHA_ENABLED": "false", "CAPTCHA_ENABLED": "true"},
@@ -223,6 +227,9 @@ def test_notices_list_unused_node_names_once_and_hint_misspellings():
     assert "REDIS_PASWORD is not a botrunner setting; did you mean REDIS_PASSWORD?" in lines
     assert any(line.startswith("TRANSFER_REQUIRE_CONFIRMATION:") for line in lines)
     assert len(lines) == 4 and "hunter2" not in "".join(lines)
+    miniapp = config_notices({"MINIAPP_CAPTCHA_URL": "https://old.example", "MINIAPP_URL": "https://x.example/m/",
+                              "FINGERPRINT_SALT": "s", "MINIAPP_CAPTCHA_ENABLED": "true"})
+    assert len(miniapp) == 1 and miniapp[0].startswith("MINIAPP_CAPTCHA_URL: botrunner serves the Mini App itself")
 
 
 def test_cli_config_shows_the_notices_too(monkeypatch):

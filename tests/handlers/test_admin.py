@@ -12,7 +12,7 @@ from handlers.broadcast import COMMANDS as BROADCAST_COMMANDS
 from tests.handlers.harness import ADMIN, joined
 
 ALL_ADMIN = sorted({name for names in ADMIN_COMMANDS for name in names} |
-                   {"ban", "unban", "maintenance", "setting", "settings", "flag", "tickets", "reply"} |
+                   {"ban", "unban", "maintenance", "setting", "settings", "flag", "tickets", "reply", "cleardevice"} |
                    set(BROADCAST_COMMANDS))
 
 

@@ -7,7 +7,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis.asyncio as aioredis
 from loguru import logger
 
 from botrunner.bot.context import Services
@@ -23,19 +22,14 @@ from botrunner.processing.processor import Processor
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.journal import OutboxJournal
 from botrunner.tools.status import snapshot
+from tests import aio
 from tests.updates import message
 
 KEYS = Keys.for_token("123:abc")
 
 
 def run(coro_fn, redis_url):
-    async def main():
-        client = aioredis.from_url(redis_url)
-        try:
-            return await asyncio.wait_for(coro_fn(client), 60)
-        finally:
-            await client.aclose()
-    return asyncio.run(main())
+    return aio.run(coro_fn, redis_url, timeout=60)
 
 
 async def eventually(predicate, timeout: float = 15.0, what: str = "condition"):

@@ -39,18 +39,27 @@ def test_a_second_account_on_a_device_is_refused_and_a_device_change_is_allowed(
     moved = apply_rules(repo, 1, "deviceB")                  # the same account on a new phone
     assert moved.allowed and moved.new_device
     assert [f.fingerprint_hash for f in repo.for_user(1)] == ["deviceB"]
-    assert apply_rules(repo, 3, "deviceA").owner == 2        # device A is now held by account 2's row only
+    assert apply_rules(repo, 3, "deviceA").allowed            # device A is free again: refused 2 got no row
+    assert apply_rules(repo, 2, "deviceA").owner == 3
 
 
-def test_two_accounts_verifying_at_once_agree_on_one_owner(tmp_path):
+@pytest.mark.parametrize("lock_kind", ["thread", "redis"])
+def test_two_accounts_verifying_at_once_agree_on_one_owner(tmp_path, redis_client, lock_kind):
+    """Two accounts, one device, at the same moment (as on two workers): exactly one gets it."""
     for round_ in range(20):
         store = make_store("sqlite", tmp_path / f"r{round_}")
         verdicts: dict[int, object] = {}
         barrier = threading.Barrier(2)
+        local = threading.Lock()
+
+        def serialize(device: str, local=local):
+            # the workers' lock (handlers.miniapp.device_lock), or an in-process one
+            return redis_client.lock(f"test:device-lock:{device}", timeout=10, blocking_timeout=10) \
+                if lock_kind == "redis" else local
 
         def verify(user, store=store, verdicts=verdicts, barrier=barrier):
             barrier.wait()
-            verdicts[user] = apply_rules(store.fingerprints, user, "shared-device")
+            verdicts[user] = apply_rules(store.fingerprints, user, "shared-device", serialize=serialize)
         threads = [threading.Thread(target=verify, args=(u,)) for u in (10, 11)]
         for t in threads:
             t.start()

@@ -13,7 +13,6 @@ import time
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from botrunner.bot.context import Services
@@ -31,6 +30,7 @@ from botrunner.redis_keys import GROUP, Keys
 from botrunner.supervisor.arbiter import Supervisor
 from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import Worker, pipeline_redis
+from tests import aio
 from tests.updates import message
 
 KEYS = Keys.for_token("123:abc")
@@ -38,13 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run(coro_fn, redis_url):
-    async def main():
-        client = aioredis.from_url(redis_url)
-        try:
-            return await asyncio.wait_for(coro_fn(client), 60)
-        finally:
-            await client.aclose()
-    return asyncio.run(main())
+    return aio.run(coro_fn, redis_url, timeout=60)
 
 
 async def stored_jobs(client, updates: list[dict]) -> list[Job]:
