@@ -41,10 +41,10 @@ class WebhookCluster(Cluster):
         proc.log_path = log.name
         self.processes.append(proc)
         self.ports[proc.pid] = port
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120     # generous: a loaded 2-core machine can be slow to boot two hosts
         while not (self.balanced(proc.pid, workers) and self.answers(port)):
             if proc.poll() is not None or time.monotonic() > deadline:
-                state = f"exited with {proc.returncode}" if proc.poll() is not None else "not ready after 60 s"
+                state = f"exited with {proc.returncode}" if proc.poll() is not None else "not ready after 120 s"
                 pytest.fail(f"webhook supervisor {proc.pid} on port {port} {state}; its log ends:\n"
                             + "\n".join(self.log(proc).splitlines()[-15:]))
             time.sleep(0.2)
