@@ -20,6 +20,7 @@ TRANSITIONS = {"draft": {"running", "cancelled"}, "running": {"paused", "done", 
 RECIPIENT_STATUSES = ("pending", "sent", "blocked", "failed", "skipped")
 COUNTERS = ("sent", "blocked", "failed", "skipped")
 PARSE_MODES = ("", "HTML", "MarkdownV2", "Markdown")
+DAY_S = 86400            # segments' 'active within N days'
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pymongo.errors import BulkWriteError
 from storage.base import BroadcastRepository
 from storage.broadcast_records import (
     COUNTERS,
+    DAY_S,
     TRANSITIONS,
     Broadcast,
     Message,
@@ -22,7 +23,6 @@ from storage.broadcast_records import (
 from storage.mongo.money import MongoStoreView
 from storage.records import from_mapping, new_id, now
 
-DAY_S = 86400
 DUPLICATE_KEY = 11000
 
 

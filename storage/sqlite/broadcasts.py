@@ -7,6 +7,7 @@ from typing import Any
 from storage.base import BroadcastRepository
 from storage.broadcast_records import (
     COUNTERS,
+    DAY_S,
     TRANSITIONS,
     Broadcast,
     Message,
@@ -17,8 +18,6 @@ from storage.broadcast_records import (
 )
 from storage.records import from_mapping, new_id, now
 from storage.sqlite.connection import SQLiteStoreView
-
-DAY_S = 86400
 
 
 def segment_where(segment: Segment, at: float) -> tuple[str, list[Any]]:
