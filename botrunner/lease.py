@@ -9,12 +9,14 @@ move that deadline (`ReplicaWait`), so a failover never hands a lease to a secon
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
 
 VALID_SHARE = 0.8     # of the TTL: past this, a lease we may still hold is treated as lost
+WARN_EVERY_S = 10.0   # a replica that stays away would otherwise log every lease write
 
 # KEYS: the lease.  ARGV: our value.  Delete it only if we still hold it.
 RELEASE_IF_HELD = """
@@ -49,6 +51,8 @@ class ReplicaWait:
     def __init__(self, replicas: int = 0, ttl_ms: int = 10000) -> None:
         self.replicas = replicas
         self.timeout_ms = max(50, ttl_ms // 10)
+        self.shortfalls = 0
+        self._warned_at = -WARN_EVERY_S
 
     async def run(self, client: Any, write: Callable[[Any], Awaitable[Any]]) -> tuple[Any, bool]:
         """(the write's reply, True when enough replicas acknowledged it or none were asked for).
@@ -60,7 +64,16 @@ class ReplicaWait:
             pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
             reply, acked = await pipe.execute()
         if int(acked) < self.replicas:
-            logger.warning("A lease write reached {} of {} replica(s) within {} ms: not counting it (is a replica "
-                           "down? with LEASE_WAIT_REPLICAS=1 run two replicas)", acked, self.replicas, self.timeout_ms)
+            self._short()
             return reply, False
         return reply, True
+
+    def _short(self) -> None:
+        """Log a shortfall at most every WARN_EVERY_S, with how many there were meanwhile."""
+        self.shortfalls += 1
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            logger.warning("{} lease write(s) reached fewer than {} replica(s) within {} ms: not counted (is a "
+                           "replica down? with LEASE_WAIT_REPLICAS=1 run two replicas)", self.shortfalls,
+                           self.replicas, self.timeout_ms)
+            self._warned_at, self.shortfalls = now, 0
