@@ -53,15 +53,16 @@ class BlockingSentinelPool(AsyncSentinelPool, aioredis.BlockingConnectionPool):
 
 
 def sync_client(settings: Settings, db: int, *, timeout: float | None = None,
-                connect_timeout: float | None = None, **options: Any) -> redis.Redis:
-    """A client of database `db` with its own pool; `options` go to redis-py (decode_responses, ...)."""
+                connect_timeout: float | None = None, retries: int = RETRIES, **options: Any) -> redis.Redis:
+    """A client of database `db` with its own pool; `options` go to redis-py (decode_responses, ...).
+    retries=0 for a client whose caller must see every cut connection (a pub/sub listener: a silent
+    resubscribe would hide the messages missed meanwhile)."""
     options.update(_common(timeout, connect_timeout))
+    retry = Retry(JitteredBackoff(), retries, RETRIED)
     if settings.redis_sentinels:
         return _sentinel(settings, Sentinel, timeout, connect_timeout).master_for(
-            settings.redis_sentinel_master, db=db, retry=Retry(JitteredBackoff(), RETRIES, RETRIED),
-            **_auth(settings), **options)
-    return redis.Redis.from_url(settings.redis_url_for(db), retry=Retry(JitteredBackoff(), RETRIES, RETRIED),
-                                **options)
+            settings.redis_sentinel_master, db=db, retry=retry, **_auth(settings), **options)
+    return redis.Redis.from_url(settings.redis_url_for(db), retry=retry, **options)
 
 
 def async_client(settings: Settings, db: int, *, timeout: float | None = None,
