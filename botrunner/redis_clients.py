@@ -11,6 +11,7 @@ never inherited across fork. Three ways, chosen by the settings:
 Every client retries a command that met a ConnectionError or ReadOnlyError a few times with the
 project's backoff (botrunner.backoff), so a failover or a restart costs a pause, not an error in
 every component; a timeout is not retried (a silent Redis must fail calls, never stretch them).
+A caller that must notice every cut connection (a pub/sub listener) asks for retries=0.
 """
 from __future__ import annotations
 
@@ -66,12 +67,12 @@ def sync_client(settings: Settings, db: int, *, timeout: float | None = None,
 
 
 def async_client(settings: Settings, db: int, *, timeout: float | None = None,
-                 connect_timeout: float | None = None, pool_size: int | None = None,
+                 connect_timeout: float | None = None, pool_size: int | None = None, retries: int = RETRIES,
                  **options: Any) -> aioredis.Redis:
     """An asyncio client of database `db`. With `pool_size`, a blocking pool of that many connections:
     under a burst callers wait for a connection instead of failing."""
     options.update(_common(timeout, connect_timeout))
-    retry = AsyncRetry(JitteredBackoff(), RETRIES, RETRIED)
+    retry = AsyncRetry(JitteredBackoff(), retries, RETRIED)
     if pool_size:
         options.update(max_connections=pool_size, timeout=None)
     if settings.redis_sentinels:
