@@ -11,6 +11,7 @@ recovery: the longest any update injected from the kill on waited for its reply.
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 
 from botrunner import redis_clients
@@ -76,6 +77,34 @@ def kill_master_mid_stream(replicas: int = 2, restart_after_s: float | None = No
         if restart_after_s is not None:          # after the promotion, else it would simply be the master again
             time.sleep(max(0.0, killed_at + restart_after_s - time.monotonic()))
             run.ha.restart(killed)
+        run.settle(stream, 120)
+        res = run.result(stream, FAILOVER_WINDOW)
+        res.notes.append(f"promoted after {failover_s:.1f} s")
+        return res
+
+
+def pause_master_mid_stream(seconds: float = 5.0, replicas: int = 2, workers: int = 2, **settings: str) -> Result:
+    """SIGSTOP the master (a partition, a stalled host) longer than down-after-milliseconds: the
+    Sentinels promote a replica; then SIGCONT. The old master wakes up still believing it is the
+    master, with its clients' connections open, until the Sentinels demote it: writes it takes
+    meanwhile are lost with its demotion, so none of them may count (it has no replica to WAIT on)."""
+    name = f"Sentinel failover: master paused {seconds:g} s ({replicas} replicas"
+    name += "".join(f", {k}={v}" for k, v in settings.items()) + ")"
+    with SentinelRun(name, replicas) as run:
+        run.start(workers, **settings)
+        stream = run.stream()
+        time.sleep(2.5)
+        old = run.ha.master_address()
+        paused = run.ha.current_master()
+        run.mark_fault()
+        paused.signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        try:
+            run.ha.wait_failover(old, 60)
+            failover_s = time.monotonic() - stopped_at
+            time.sleep(max(0.0, stopped_at + seconds - time.monotonic()))
+        finally:
+            paused.signal(signal.SIGCONT)
         run.settle(stream, 120)
         res = run.result(stream, FAILOVER_WINDOW)
         res.notes.append(f"promoted after {failover_s:.1f} s")

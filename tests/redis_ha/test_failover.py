@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.redis_ha.failover import kill_master_mid_stream
+from tests.redis_ha.failover import kill_master_mid_stream, pause_master_mid_stream
 
 pytestmark = pytest.mark.slow
 
@@ -37,3 +37,10 @@ def test_killing_the_only_replicas_master_waits_for_it_to_come_back_and_loses_no
     """One replica: after the promotion the new master has none, so nothing counts as stored until
     the old master is back (restarted 3 s after the kill, as systemd would) as its replica."""
     _check(kill_master_mid_stream(replicas=1, restart_after_s=3, workers=WORKERS))
+
+
+@pytest.mark.timeout(300)
+def test_a_master_paused_past_the_failover_loses_nothing_when_it_wakes():
+    """SIGSTOP of the master for 5 s (a partition): promoted away from it meanwhile; when it wakes it
+    briefly believes it is still the master until the Sentinels demote it."""
+    _check(pause_master_mid_stream(5, replicas=2, workers=WORKERS))
