@@ -1,0 +1,166 @@
+"""The admin panel's pages under /admin/ (part of the admin web feature; http.py's mount calls `mount`).
+
+Invariant: a page carries no data. It is a server-rendered frame (the layout, the labels in the
+admin's language, the forms the admin's role may use) that static/admin.js fills from the JSON API
+with the admin's own session, so every datum the panel shows went through the API's role and CSRF
+checks. Every response of the /admin sub-app (pages, API, static files, errors) carries the strict
+Content-Security-Policy and the anti-framing headers, set in one place (`security_headers`, on the
+sub-app's response-prepare signal, which also sees error and static responses). A page without a
+session is a 303 to /admin/login, which says to send /login to the bot.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from handlers.texts import Texts
+
+if TYPE_CHECKING:
+    from botrunner.web.env import WebEnv
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+       "form-action 'self'; base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+           "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin"}
+RANK = {"viewer": 0, "moderator": 1, "admin": 2, "super_admin": 3}
+LOGIN_PATH = "/admin/login"
+TEXTS_KEY = web.AppKey("admin_panel_texts", Texts)
+
+
+@dataclass(frozen=True)
+class PanelAdmin:
+    """The signed-in admin, as the pages need it."""
+
+    id: int
+    role: str
+    name: str = ""
+
+
+async def signed_in(request: web.Request) -> PanelAdmin | None:
+    """The admin of this request's session cookie, or None (no, unknown or expired session, or no role)."""
+    raise NotImplementedError("wired to handlers.admin_web.sessions once it exists")
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One page: its path under /admin, the least role that opens it, its template and filter choices."""
+
+    name: str
+    path: str
+    role: str = "viewer"
+    template: str = ""
+    statuses: tuple[str, ...] = ()      # the queue screens' status filter, first = default
+    nav: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def page(self) -> str:
+        return self.template or f"{self.name}.html"
+
+
+SCREENS = (
+    Screen("dashboard", "/"),
+    Screen("users", "/users"),
+    Screen("tasks", "/tasks"),
+    Screen("submissions", "/submissions", template="queue.html", statuses=("pending", "approved", "rejected")),
+    Screen("withdrawals", "/withdrawals", template="queue.html", statuses=("pending", "paid", "failed")),
+    Screen("tickets", "/tickets", template="queue.html", statuses=("open", "answered", "closed")),
+    Screen("broadcasts", "/broadcasts"),
+    Screen("security", "/security"),
+    Screen("settings", "/settings", role="admin"),
+    Screen("roles", "/roles", role="super_admin"),
+    Screen("audit", "/audit", role="admin"),
+    Screen("user", r"/users/{id:\d+}", nav=False),
+)
+
+
+def mount(sub: web.Application, env: WebEnv) -> None:
+    """Add the pages, the static files and the security headers to the /admin sub-app (before it is added)."""
+    aiohttp_jinja2.setup(sub, loader=jinja2.PackageLoader("handlers.admin_web", "templates"),
+                         autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
+    sub[TEXTS_KEY] = Texts(env.settings.texts_dir)
+    sub.on_response_prepare.append(security_headers)
+    version = asset_version()
+    for screen in SCREENS:
+        sub.router.add_get(screen.path, page_handler(screen, version), name=f"panel-{screen.name}")
+    sub.router.add_static("/static", STATIC, name="panel-static")
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The contract's CSP and anti-framing headers on every /admin response; pages are never cached."""
+    response.headers.update(HEADERS)
+    if not request.path.startswith("/admin/static/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def asset_version() -> str:
+    """A short hash of the static files, appended to their URLs so a new release is never served stale."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.iterdir()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def page_handler(screen: Screen, version: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        admin = await signed_in(request)
+        if admin is None:
+            raise web.HTTPSeeOther(LOGIN_PATH)
+        if RANK.get(admin.role, -1) < RANK[screen.role]:
+            return render_message(request, "panel_forbidden", status=403, admin=admin)
+        context = frame(request, screen, admin, version)
+        return aiohttp_jinja2.render_template(screen.page, request, context)
+    return handle
+
+
+def frame(request: web.Request, screen: Screen, admin: PanelAdmin, version: str) -> dict[str, Any]:
+    """What every page's template gets: the texts, the admin, what the role may see."""
+    lang, texts = language(request)
+    rank = RANK.get(admin.role, -1)
+    return {"screen": screen, "admin": admin, "lang": lang, "version": version, "t": translator(texts, lang),
+            "texts": panel_texts(texts, lang), "nav": [s for s in SCREENS if s.nav and rank >= RANK[s.role]],
+            "can": lambda role: rank >= RANK[role], "target": request.match_info.get("id", "")}
+
+
+def render_message(request: web.Request, key: str, status: int = 200,
+                   admin: PanelAdmin | None = None) -> web.Response:
+    """A plain page with one sentence (the login hint, the role refusal), in the admin's language."""
+    lang, texts = language(request)
+    context = {"lang": lang, "t": translator(texts, lang), "message": texts.get(lang, key), "admin": admin,
+               "version": asset_version()}
+    response = aiohttp_jinja2.render_template("message.html", request, context, status=status)
+    return response
+
+
+def render_login_page(request: web.Request, status: int = 200, invalid: bool = False) -> web.Response:
+    """The page for /admin/login without a valid token: send /login to the bot (again, when `invalid`)."""
+    return render_message(request, "panel_login_invalid" if invalid else "panel_login_hint", status=status)
+
+
+def language(request: web.Request) -> tuple[str, Texts]:
+    """The admin's language: ?lang=, else the browser's first Accept-Language, else English."""
+    texts = request.config_dict[TEXTS_KEY]
+    wanted = request.query.get("lang") or request.headers.get("Accept-Language", "").split(",")[0].split(";")[0]
+    return texts.pick(wanted.strip()), texts
+
+
+def translator(texts: Texts, lang: str) -> Callable[..., str]:
+    def t(key: str, **values: Any) -> str:
+        return texts.get(lang, f"panel_{key}", **values)
+    return t
+
+
+def panel_texts(texts: Texts, lang: str) -> dict[str, str]:
+    """Every panel text of `lang` (English where missing), unformatted, for admin.js."""
+    english = texts.catalogs["en"]
+    chosen = texts.catalogs.get(lang, {})
+    return {key[len("panel_"):]: chosen.get(key, value) for key, value in english.items() if key.startswith("panel_")}
