@@ -11,6 +11,7 @@ import abc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from storage.admin_records import GRANTABLE, AdminRole, AuditEntry
 from storage.broadcast_records import Broadcast, Message, Recipient, Segment
 from storage.instrumentation import RoundTrips
 from storage.records import (
@@ -54,6 +55,12 @@ def check_transfer(sender_id: int, receiver_id: int, amount: int, fee: int) -> N
         raise ValueError("cannot transfer to oneself")
     if not isinstance(fee, int) or not 0 <= fee <= amount:
         raise ValueError(f"fee must be within 0..{amount}, not {fee!r}")
+
+
+def check_grantable(role: str) -> None:
+    """Only GRANTABLE roles are stored (super_admin comes from the configuration, never a grant)."""
+    if role not in GRANTABLE:
+        raise ValueError(f"role must be one of {', '.join(GRANTABLE)}, not {role!r}")
 
 
 class UserLookup(Protocol):
@@ -384,6 +391,36 @@ class BroadcastRepository(abc.ABC):
         """Rows with `status` in user id order after `after` (keyset), e.g. the failures with reasons."""
 
 
+class AdminRoleRepository(abc.ABC):
+    """Admin web roles super admins granted (storage.admin_records.GRANTABLE), one per Telegram id."""
+
+    @abc.abstractmethod
+    def get(self, user_id: int) -> AdminRole | None: ...
+    @abc.abstractmethod
+    def grant(self, user_id: int, role: str, granted_by: int, at: float | None = None) -> AdminRole:
+        """Set the role of `user_id` (replacing any earlier grant); ValueError for a role not GRANTABLE."""
+    @abc.abstractmethod
+    def revoke(self, user_id: int) -> bool:
+        """Remove the grant; False when there was none."""
+    @abc.abstractmethod
+    def list(self) -> list[AdminRole]:
+        """Every grant, by Telegram id."""
+
+
+class AuditRepository(abc.ABC):
+    """The admin web's append-only audit log, newest first, keyset-paginated on the time-ordered id."""
+
+    @abc.abstractmethod
+    def write(self, admin_id: int, role: str, action: str, target: str, before: Any = None, after: Any = None,
+              at: float | None = None) -> AuditEntry:
+        """Append one row (before/after: JSON-compatible values)."""
+    @abc.abstractmethod
+    def page(self, limit: int = 50, before_id: str | None = None, admin_id: int | None = None,
+             action: str | None = None) -> list[AuditEntry]:
+        """Up to `limit` rows older than `before_id` (None: from the newest), optionally of one admin
+        and/or one action, newest first."""
+
+
 class Store(abc.ABC):
     """One backend's repositories plus schema and statistics; built in a worker after fork."""
 
@@ -398,6 +435,8 @@ class Store(abc.ABC):
     claims: ClaimRepository
     settings: SettingsRepository
     broadcasts: BroadcastRepository
+    admin_roles: AdminRoleRepository
+    audit: AuditRepository
 
     def __init__(self) -> None:
         self.round_trips = RoundTrips(getattr(self, "backend", ""))

@@ -1,0 +1,60 @@
+"""Validated request values for the admin API: each raises a 400 that names the field (api.invalid)."""
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.admin_web.api import invalid
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_ID = 2**53          # Telegram ids fit in 52 bits
+
+
+def limit(query: Any) -> int:
+    """?limit= (1..200, default 50)."""
+    raw = query.get("limit", "")
+    if raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise invalid("limit", f"an integer in 1..{MAX_LIMIT}")
+    return int(raw)
+
+
+def telegram_id(raw: str, field: str = "id") -> int:
+    """A positive Telegram user id from a path or query value."""
+    if not raw.isdigit() or not 0 < int(raw) < MAX_ID:
+        raise invalid(field, "a positive Telegram user id")
+    return int(raw)
+
+
+def whole(body: dict[str, Any], field: str, lo: int, hi: int, nonzero: bool = False) -> int:
+    """An integer field of a JSON body (booleans are not integers)."""
+    value = body.get(field)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi or (nonzero and value == 0):
+        raise invalid(field, f"an integer in {lo}..{hi}" + (", not 0" if nonzero else ""))
+    return value
+
+
+def text(body: dict[str, Any], field: str, max_chars: int, required: bool = True) -> str:
+    """A string field, stripped; required ones must not be empty."""
+    value = body.get(field, "" if not required else None)
+    if not isinstance(value, str) or len(value) > max_chars or (required and not value.strip()):
+        raise invalid(field, f"{'a non-empty ' if required else 'a '}string of at most {max_chars} characters")
+    return value.strip()
+
+
+def flag(body: dict[str, Any], field: str, default: bool = False) -> bool:
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise invalid(field, "true or false")
+    return value
+
+
+def cursor(query: Any, name: str = "after", max_chars: int = 64) -> str | None:
+    """An opaque keyset cursor (?after=) as the previous page's `next` gave it."""
+    raw = query.get(name, "")
+    if raw == "":
+        return None
+    if len(raw) > max_chars or not raw.replace("-", "").replace("_", "").replace(":", "").replace(".", "").isalnum():
+        raise invalid(name, "a cursor from the previous page's 'next'")
+    return str(raw)
