@@ -3,10 +3,10 @@
 Invariant: a page carries no data. It is a server-rendered frame (the layout, the labels in the
 admin's language, the forms the admin's role may use) that static/admin.js fills from the JSON API
 with the admin's own session, so every datum the panel shows went through the API's role and CSRF
-checks. Every response of the /admin sub-app (pages, API, static files, errors) carries the strict
-Content-Security-Policy and the anti-framing headers, set in one place (`security_headers`, on the
-sub-app's response-prepare signal, which also sees error and static responses). A page without a
-session is a 303 to /admin/login, which says to send /login to the bot.
+checks. A page without a session is a 303 to /admin/login, which says to send /login to the bot; a
+page above the admin's role is a 403 page. The strict CSP and anti-framing headers of every /admin
+answer are set in one place, http.py's `security_headers`; nothing here is inline, so script-src and
+style-src 'self' hold (the texts for admin.js travel in a data attribute).
 """
 from __future__ import annotations
 
@@ -20,18 +20,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from handlers.admin_web.roles import allows, role_of
 from handlers.texts import Texts
 
 if TYPE_CHECKING:
-    from botrunner.web.env import WebEnv
+    from handlers.admin_web.api import AdminWeb
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-       "form-action 'self'; base-uri 'none'")
-HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-           "Referrer-Policy": "no-referrer", "Cross-Origin-Opener-Policy": "same-origin"}
-RANK = {"viewer": 0, "moderator": 1, "admin": 2, "super_admin": 3}
 LOGIN_PATH = "/admin/login"
 TEXTS_KEY = web.AppKey("admin_panel_texts", Texts)
 
@@ -45,9 +41,17 @@ class PanelAdmin:
     name: str = ""
 
 
-async def signed_in(request: web.Request) -> PanelAdmin | None:
-    """The admin of this request's session cookie, or None (no, unknown or expired session, or no role)."""
-    raise NotImplementedError("wired to handlers.admin_web.sessions once it exists")
+async def signed_in(admin: AdminWeb, request: web.Request) -> PanelAdmin | None:
+    """The admin of this request's session cookie, or None (no, unknown or expired session, or no role now)."""
+    session = await admin.session_of(request)
+    if session is None:
+        return None
+    role = await admin.call(role_of, admin.settings, admin.store.admin_roles, session.uid)
+    if role is None:
+        return None
+    user = await admin.call(admin.store.users.get, session.uid)
+    name = (user.first_name or (f"@{user.username}" if user.username else "")) if user else ""
+    return PanelAdmin(session.uid, role, name or str(session.uid))
 
 
 @dataclass(frozen=True)
@@ -83,23 +87,15 @@ SCREENS = (
 )
 
 
-def mount(sub: web.Application, env: WebEnv) -> None:
-    """Add the pages, the static files and the security headers to the /admin sub-app (before it is added)."""
+def mount(sub: web.Application, admin: AdminWeb) -> None:
+    """Add the pages and the static files to the /admin sub-app (before it is added to the server's app)."""
     aiohttp_jinja2.setup(sub, loader=jinja2.PackageLoader("handlers.admin_web", "templates"),
                          autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
-    sub[TEXTS_KEY] = Texts(env.settings.texts_dir)
-    sub.on_response_prepare.append(security_headers)
+    sub[TEXTS_KEY] = Texts(admin.settings.texts_dir)
     version = asset_version()
     for screen in SCREENS:
-        sub.router.add_get(screen.path, page_handler(screen, version), name=f"panel-{screen.name}")
+        sub.router.add_get(screen.path, page_handler(admin, screen, version), name=f"panel-{screen.name}")
     sub.router.add_static("/static", STATIC, name="panel-static")
-
-
-async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The contract's CSP and anti-framing headers on every /admin response; pages are never cached."""
-    response.headers.update(HEADERS)
-    if not request.path.startswith("/admin/static/"):
-        response.headers["Cache-Control"] = "no-store"
 
 
 def asset_version() -> str:
@@ -110,12 +106,13 @@ def asset_version() -> str:
     return digest.hexdigest()[:10]
 
 
-def page_handler(screen: Screen, version: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def page_handler(web_admin: AdminWeb, screen: Screen, version: str
+                 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        admin = await signed_in(request)
+        admin = await signed_in(web_admin, request)
         if admin is None:
             raise web.HTTPSeeOther(LOGIN_PATH)
-        if RANK.get(admin.role, -1) < RANK[screen.role]:
+        if not allows(admin.role, screen.role):
             return render_message(request, "panel_forbidden", status=403, admin=admin)
         context = frame(request, screen, admin, version)
         return aiohttp_jinja2.render_template(screen.page, request, context)
@@ -125,10 +122,9 @@ def page_handler(screen: Screen, version: str) -> Callable[[web.Request], Awaita
 def frame(request: web.Request, screen: Screen, admin: PanelAdmin, version: str) -> dict[str, Any]:
     """What every page's template gets: the texts, the admin, what the role may see."""
     lang, texts = language(request)
-    rank = RANK.get(admin.role, -1)
     return {"screen": screen, "admin": admin, "lang": lang, "version": version, "t": translator(texts, lang),
-            "texts": panel_texts(texts, lang), "nav": [s for s in SCREENS if s.nav and rank >= RANK[s.role]],
-            "can": lambda role: rank >= RANK[role], "target": request.match_info.get("id", "")}
+            "texts": panel_texts(texts, lang), "nav": [s for s in SCREENS if s.nav and allows(admin.role, s.role)],
+            "can": lambda role: allows(admin.role, role), "target": request.match_info.get("id", "")}
 
 
 def render_message(request: web.Request, key: str, status: int = 200,

@@ -654,8 +654,8 @@
 
   screens.roles = function () {
     var pager = Pager("roles", listFrom("/roles"), function (grant) {
-      var id = first(grant, ["telegram_id", "id", "uid"]), actions = el("span", "row");
-      if (grant.source !== "config" && grant.source !== "settings") {
+      var id = grant.id, actions = el("span", "row"), granted = grant.source === "grant";
+      if (granted) {
         var revoke = el("button", "danger small", t("revoke"));
         revoke.type = "button";
         revoke.addEventListener("click", function () {
@@ -663,8 +663,8 @@
         });
         actions.appendChild(revoke);
       }
-      return row([cell(userLink(id)), cell(badge(t("role_" + grant.role), "role-" + grant.role)),
-                  grant.source ? t("source_" + grant.source) : "—", cell(actions)]);
+      var source = granted ? el("span", null, t("source_grant", {id: grant.granted_by})) : el("code", null, grant.source);
+      return row([cell(userLink(id)), cell(badge(t("role_" + grant.role), "role-" + grant.role)), cell(source), cell(actions)]);
     });
     var grant = byId("grant");
     grant.addEventListener("submit", function (event) {

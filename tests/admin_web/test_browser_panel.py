@@ -1,0 +1,182 @@
+"""The admin panel in headless chromium against the live bot (tests/admin_web/browser_fixtures.py):
+signed in through the link the bot sends for /login, an operator finds a user, awards points,
+approves a submission and sees both in the audit log; a broadcast from the panel runs to done with
+its progress bar; a viewer sees no admin-only actions and cannot use them; every page carries the
+strict CSP and runs no inline script; without a session every page says to send /login.
+
+With ADMIN_DOCS_SCREENSHOTS=1 the tests also write docs/images/admin-<screen>.png.
+"""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from handlers.admin_web.http import CSP
+from handlers.support import Category
+from tests.admin_web import browser_fixtures
+from tests.admin_web.browser_fixtures import Panel
+from tests.handlers.live import number_after, text_of
+from tests.runner.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+live, panel = browser_fixtures.live, browser_fixtures.panel          # the module's fixtures
+VIEWER = 2301
+SCREENS = ("/admin/", "/admin/users", "/admin/tasks", "/admin/submissions", "/admin/withdrawals", "/admin/tickets",
+           "/admin/broadcasts", "/admin/security", "/admin/settings", "/admin/roles", "/admin/audit")
+
+
+def submit_proof(bot, uid: int, proof: str) -> str:
+    """`uid` sends a proof for the X follow task; the submission's id from the bot's answer."""
+    bot.tap(uid, "task:p:x_follow", "Send your proof")
+    after = bot.last_index(uid)
+    bot.say(uid, proof)
+    return number_after(r"#(\w+)", text_of(bot.wait(uid, "Submitted", after)))
+
+
+def open_ticket(bot, uid: int, text: str) -> None:
+    bot.ask(uid, "support", "")
+    bot.tap(uid, Category("technical").pack(), "")
+    after = bot.last_index(uid)
+    bot.say(uid, text)
+    bot.wait(uid, "#", after)
+
+
+def test_without_a_session_every_page_says_to_send_login(live, panel: Panel):
+    for path in ("/admin/", "/admin/users", "/admin/users/900", "/admin/audit", "/admin/roles"):
+        panel.driver.get(live.base + path)
+        assert panel.driver.current_url == live.base + "/admin/login"
+        assert "/login" in panel.find("body").text
+        assert panel.js("return document.body.dataset.texts") is None        # no panel frame at all
+
+
+def test_find_a_user_award_points_approve_a_submission_see_the_audit_rows(live, panel: Panel):
+    bot = live.bot
+    for uid in (2101, 2102, 2103):
+        bot.enter(uid)
+    submission = submit_proof(bot, 2102, "@zelda_2102")
+    submit_proof(bot, 2103, "@link_2103")
+    open_ticket(bot, 2103, "The verify button does nothing on my phone")
+    panel.sign_in()
+    wait_until(lambda: panel.find("[data-stat='users.total']").text not in ("…", ""), 30, 0.1, what="the dashboard")
+    panel.shoot("dashboard")
+
+    panel.open("/admin/users")
+    panel.fill("#search", q="2101")
+    panel.submit("#search")
+    panel.wait_row("#users", "U2101")
+    panel.shoot("users")
+    panel.find("#users tbody a[href='/admin/users/2101']").click()
+    panel.ready()
+    wait_until(lambda: panel.find("[data-field=id]").text == "2101", 30, 0.1, what="the profile")
+    panel.fill("#points-form", amount="50", reason="contest winner")
+    panel.submit("#points-form")
+    assert "by 50" in panel.confirm()
+    panel.flash("Done.")
+    panel.wait_row("#ledger", "contest winner")
+    assert bot.balance(2101) == 50
+    panel.shoot("user")
+
+    panel.open("/admin/submissions")
+    row = panel.wait_row("#queue", submission)
+    assert "@zelda_2102" in row
+    panel.shoot("submissions")
+    panel.find(f"#queue tr[data-id='{submission}'] button[data-action=approve]").click()
+    assert submission in panel.confirm(note="looks right")
+    wait_until(lambda: not panel.all(f"#queue tr[data-id='{submission}']"), 30, 0.1, what="the approved row gone")
+    bot.wait(2102, "was approved: +15 points")
+    assert bot.balance(2102) == 15
+
+    panel.open("/admin/audit")
+    panel.wait_row("#audit", "user:2101")
+    panel.wait_row("#audit", submission)
+    panel.shoot("audit")
+    assert "audit.csv" in panel.find("#export-audit").get_attribute("href")
+
+
+def test_a_broadcast_from_the_panel_shows_its_progress_to_done(live, panel: Panel):
+    bot = live.bot
+    recipients = list(range(2201, 2216))
+    for uid in recipients:
+        bot.enter(uid)
+    panel.sign_in()
+    panel.open("/admin/broadcasts")
+    text = "Season 2 starts tomorrow: double points for every task."
+    panel.fill("#compose", text=text, ids=", ".join(map(str, recipients)))
+    panel.find("#preview").click()
+    wait_until(lambda: panel.find("#preview-count").text == "15 recipients", 30, 0.1, what="the previewed count")
+    panel.submit("#compose")
+    assert "15 recipients" in panel.confirm()
+    wait_until(lambda: panel.js("return document.getElementById('broadcast').dataset.status") == "draft", 30, 0.1,
+               what="the draft")
+    panel.find("[data-control=start]").click()
+    assert "15 recipients" in panel.confirm()
+    seen = []
+
+    def progress() -> bool:
+        value, status = panel.js("var b = document.getElementById('broadcast');"
+                                 "return [document.getElementById('bc-progress').value, b.dataset.status];")
+        seen.append(value)
+        if status == "running" and 0 < value < 15:
+            panel.shoot("broadcasts")
+        return status == "done"
+    wait_until(progress, 90, 0.2, what="the broadcast done")
+    assert seen == sorted(seen) and seen[-1] == 15 and panel.find("#bc-done").text == "15"
+    assert any(0 < v < 15 for v in seen)                                # the bar moved, not jumped
+    for uid in recipients:
+        assert bot.count(uid, text) == 1
+    panel.wait_row("#history", "done")
+
+
+def test_a_viewer_sees_no_admin_actions_and_cannot_use_them(live, panel: Panel):
+    bot = live.bot
+    bot.enter(VIEWER)
+    bot.enter(2302)
+    panel.sign_in()                                                    # the super admin grants the role
+    panel.open("/admin/roles")
+    panel.fill("#grant", telegram_id=str(VIEWER))
+    panel.find("#grant select[name=role]").send_keys("viewer")
+    panel.submit("#grant")
+    assert str(VIEWER) in panel.confirm()
+    panel.wait_row("#roles", str(VIEWER))
+    panel.shoot("roles")
+
+    panel.sign_in(VIEWER)
+    nav = panel.find("nav").get_attribute("textContent")
+    assert "Users" in nav and "Settings" not in nav and "Roles" not in nav and "Audit" not in nav
+    panel.open("/admin/users/2302")
+    wait_until(lambda: panel.find("[data-field=id]").text == "2302", 30, 0.1, what="the profile")
+    assert not panel.all("#points-form") and not panel.all("#ban-form") and not panel.all("#reset")
+    panel.open("/admin/submissions")
+    assert not panel.all("#queue button[data-action]")
+    panel.open("/admin/broadcasts")
+    assert not panel.all("#compose") and not panel.all("[data-control]")
+    panel.driver.get(live.base + "/admin/settings")
+    assert "cannot open this screen" in panel.find("body").text
+    status = panel.driver.execute_async_script(
+        "var done = arguments[0];"
+        "fetch('/admin/api/me', {credentials: 'same-origin'}).then(r => r.json()).then(me =>"
+        " fetch('/admin/api/users/2302/points', {method: 'POST', credentials: 'same-origin',"
+        "  headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf},"
+        "  body: JSON.stringify({amount: 5, reason: 'x'})})).then(r => done(r.status));")
+    assert status == 403
+    assert bot.balance(2302) == 0
+
+
+def test_every_page_has_the_strict_csp_and_runs_no_inline_script(live, panel: Panel):
+    live.bot.enter(2401)
+    panel.sign_in()
+    cookies = {c["name"]: c["value"] for c in panel.driver.get_cookies()}
+    with httpx.Client(cookies=cookies, timeout=15, follow_redirects=False) as http:
+        for path in (*SCREENS, "/admin/users/2401", "/admin/static/admin.js", "/admin/static/admin.css", "/admin/login"):
+            answer = http.get(live.base + path)
+            assert answer.status_code == 200, path
+            assert answer.headers["content-security-policy"] == CSP
+            assert answer.headers["x-frame-options"] == "DENY" and answer.headers["x-content-type-options"] == "nosniff"
+    inline = ("return [document.querySelectorAll('script:not([src]), [style]').length,"
+              " Array.from(document.querySelectorAll('*')).filter(e => Array.from(e.attributes)"
+              "  .some(a => a.name.startsWith('on'))).length]")
+    for path in (*SCREENS, "/admin/users/2401"):
+        panel.open(path)
+        assert panel.js(inline) == [0, 0], path
+    refused = [e for e in panel.driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert refused == []
