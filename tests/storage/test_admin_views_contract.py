@@ -81,3 +81,4 @@ def test_queues_oldest_first_across_equal_timestamps(store):
     assert [w.user_id for w in withdrawals] == [1, 2, 3]
     tickets = walk(lambda c, n: store.admin_views.tickets_page("open", c, n), lambda t: (t.created_at, t.id), limit=1)
     assert [t.user_id for t in tickets] == [4, 5]
+
