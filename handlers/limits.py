@@ -98,7 +98,11 @@ def count_spam(ctx: Context) -> str:
 
 
 def unfreeze(ctx: Context, user_id: int) -> None:
-    rt = ctx.services.bot
+    unfreeze_user(ctx.services.bot, user_id)
+
+
+def unfreeze_user(rt, user_id: int) -> None:
+    """Lift a spam freeze and forget the spam count (an unban, from the bot or the admin web)."""
     rt.redis.delete(rt.key("freeze", user_id), rt.key("spam", user_id))
 
 

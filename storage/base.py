@@ -421,6 +421,44 @@ class AuditRepository(abc.ABC):
         and/or one action, newest first."""
 
 
+#: A keyset cursor over a time-ordered list: (created_at, id) of the last row of the previous page.
+Keyset = tuple[float, Any]
+
+
+class AdminViewRepository(abc.ABC):
+    """The admin web's read-only lists: keyset pages (each one index range, never OFFSET), so page
+    1000 costs what page 1 costs; and the counts of its dashboard."""
+
+    @abc.abstractmethod
+    def user_counts(self) -> dict[str, int]:
+        """{"total", "verified" (past the captcha), "referred" (attributed to a referrer)}."""
+    @abc.abstractmethod
+    def users_page(self, before_id: int | None, limit: int, name_prefix: str | None = None) -> list[User]:
+        """Users with an id below `before_id` (None: from the highest), highest id first; with
+        `name_prefix`, only those whose first name or username starts with it (case-insensitive)."""
+    @abc.abstractmethod
+    def banned_page(self, before_id: int | None, limit: int, at: float) -> list[User]:
+        """Users banned at `at` (not an expired timed ban), highest id first."""
+    @abc.abstractmethod
+    def users_in_captcha_state(self, state: str, before_id: int | None, limit: int) -> list[User]:
+        """Users whose captcha_state is `state` (e.g. refused for a device another account holds)."""
+    @abc.abstractmethod
+    def ledger_page(self, user_id: int, before: Keyset | None, limit: int) -> list[LedgerEntry]:
+        """The user's ledger, newest first, older than `before` (created_at, id)."""
+    @abc.abstractmethod
+    def referrals_page(self, referrer_id: int, before: Keyset | None, limit: int) -> list[Referral]:
+        """Who `referrer_id` referred, newest first, older than `before` (created_at, referred_id)."""
+    @abc.abstractmethod
+    def submissions_page(self, status: str, after: Keyset | None, limit: int) -> list[Submission]:
+        """Submissions with `status`, oldest first (the review queue), after `after` (created_at, id)."""
+    @abc.abstractmethod
+    def withdrawals_page(self, status: str, after: Keyset | None, limit: int) -> list[Withdrawal]:
+        """Withdrawals with `status`, oldest first, after `after` (created_at, id)."""
+    @abc.abstractmethod
+    def tickets_page(self, status: str, after: Keyset | None, limit: int) -> list[Ticket]:
+        """Tickets with `status`, oldest first, after `after` (created_at, id)."""
+
+
 class Store(abc.ABC):
     """One backend's repositories plus schema and statistics; built in a worker after fork."""
 
@@ -437,6 +475,7 @@ class Store(abc.ABC):
     broadcasts: BroadcastRepository
     admin_roles: AdminRoleRepository
     audit: AuditRepository
+    admin_views: AdminViewRepository
 
     def __init__(self) -> None:
         self.round_trips = RoundTrips(getattr(self, "backend", ""))

@@ -22,7 +22,14 @@ from botrunner.config.settings import Settings
 from botrunner.web.env import WebEnv
 
 # each api_* module declares its routes when imported
-from handlers.admin_web import api_audit, api_me, api_roles  # noqa: F401
+from handlers.admin_web import (  # noqa: F401
+    api_audit,
+    api_me,
+    api_roles,
+    api_stats,
+    api_user_actions,
+    api_users,
+)
 from handlers.admin_web.api import COOKIE, CSRF_HEADER, AdminWeb, guard, mount_api
 from handlers.admin_web.auth import LoginTokens
 from handlers.admin_web.panel import mount as mount_panel

@@ -58,3 +58,30 @@ def cursor(query: Any, name: str = "after", max_chars: int = 64) -> str | None:
     if len(raw) > max_chars or not raw.replace("-", "").replace("_", "").replace(":", "").replace(".", "").isalnum():
         raise invalid(name, "a cursor from the previous page's 'next'")
     return str(raw)
+
+
+def time_cursor(query: Any, name: str = "after") -> tuple[float, str] | None:
+    """A (created_at, id) keyset cursor as `time_cursor_of` wrote it."""
+    raw = cursor(query, name)
+    if raw is None:
+        return None
+    at, _, key = raw.partition(":")
+    try:
+        value = float(at)
+    except ValueError:
+        value = float("nan")
+    if value != value or not key:               # NaN: not a number
+        raise invalid(name, "a cursor from the previous page's 'next'")
+    return value, key
+
+
+def time_cursor_of(at: float, key: Any) -> str:
+    """The cursor after a row (repr keeps the float exact, so the next page starts right after it)."""
+    return f"{at!r}:{key}"
+
+
+def int_cursor(query: Any, name: str = "after") -> int | None:
+    raw = cursor(query, name)
+    if raw is None:
+        return None
+    return telegram_id(raw, name)
