@@ -103,8 +103,8 @@
     return text ? path + "?" + text : path;
   }
 
-  function api(method, path, payload) {
-    var headers = {"Accept": "application/json"};
+  function api(method, path, payload, extra) {
+    var headers = Object.assign({"Accept": "application/json"}, extra || {});
     var init = {method: method, credentials: "same-origin", headers: headers, cache: "no-store"};
     if (method !== "GET") {
       headers["X-CSRF-Token"] = me.csrf;
@@ -283,7 +283,8 @@
       var values = Object.assign({}, user, {name: [user.first_name, user.last_name].filter(Boolean).join(" "),
         username: user.username ? "@" + user.username : "", flags: (user.flags || []).join(", "),
         registered_at: fmtTime(user.registered_at), last_active: fmtTime(user.last_active),
-        banned: user.banned ? (user.banned_until ? t("banned_until", {until: fmtTime(user.banned_until)}) : t("banned_forever")) : t("no")});
+        banned: user.banned ? (user.banned_until ? t("banned_until", {until: fmtTime(user.banned_until)}) : t("banned_forever")) +
+          (user.ban_reason ? " · " + user.ban_reason : "") : t("no")});
       document.querySelectorAll("[data-field]").forEach(function (node) {
         var key = node.dataset.field, value = values[key];
         node.textContent = "";
@@ -310,7 +311,11 @@
         referrals.reload();
       }).catch(quiet);
     }
-    function post(action, payload) { return api("POST", path + "/" + action, payload); }
+    function post(action, payload) {
+      // one key per confirmed action: a request the browser or a proxy repeats moves the points once
+      var key = {"Idempotency-Key": (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + "-" + Math.random()).replace(/[^A-Za-z0-9-]/g, "")};
+      return api("POST", path + "/" + action, payload, key);
+    }
     function form(formId, confirmText, payload) {
       var node = byId(formId);
       if (!node) return;
