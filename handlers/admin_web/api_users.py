@@ -44,24 +44,19 @@ async def users(req: AdminRequest) -> dict[str, Any]:
     return {"items": [user_json.summary(u) for u in page], "next": str(next_id) if next_id is not None else None}
 
 
-def _time_page(rows: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:
-    page = rows[:limit]
-    return page, params.time_cursor_of(*key(page[-1])) if len(rows) > limit else None
-
-
 def _detail(req: AdminRequest, uid: int) -> dict[str, Any]:
     store, query = req.store, req.request.query
     user = store.users.get(uid)
     if user is None:
         raise ApiError(404, f"no user {uid}")
-    ledger, ledger_next = _time_page(store.admin_views.ledger_page(uid, params.time_cursor(query, "ledger_after"),
+    ledger, ledger_next = params.time_page(store.admin_views.ledger_page(uid, params.time_cursor(query, "ledger_after"),
                                                                    DETAIL_PAGE + 1), DETAIL_PAGE,
                                      lambda e: (e.created_at, e.id))
     before = params.time_cursor(query, "referrals_after")
     if before is not None and not str(before[1]).isdigit():
         raise invalid("referrals_after", "a cursor from the previous page's 'next'")
     referred = store.admin_views.referrals_page(uid, (before[0], int(before[1])) if before else None, DETAIL_PAGE + 1)
-    referrals, referrals_next = _time_page(referred, DETAIL_PAGE, lambda r: (r.created_at, r.referred_id))
+    referrals, referrals_next = params.time_page(referred, DETAIL_PAGE, lambda r: (r.created_at, r.referred_id))
     names = {r.referred_id: store.users.get(r.referred_id) for r in referrals}
     return {"user": user_json.detail(user),
             "ledger": {"items": [{"at": e.created_at, "kind": e.kind, "amount": e.amount, "balance": e.balance_after,

@@ -25,6 +25,7 @@ from botrunner.web.env import WebEnv
 from handlers.admin_web import (  # noqa: F401
     api_audit,
     api_me,
+    api_review,
     api_roles,
     api_stats,
     api_user_actions,

@@ -1,6 +1,7 @@
 """Validated request values for the admin API: each raises a 400 that names the field (api.invalid)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from handlers.admin_web.api import invalid
@@ -85,3 +86,16 @@ def int_cursor(query: Any, name: str = "after") -> int | None:
     if raw is None:
         return None
     return telegram_id(raw, name)
+
+
+def time_page(rows: list[Any], limit: int, key: Callable[[Any], tuple[float, Any]]) -> tuple[list[Any], str | None]:
+    """`rows` fetched with limit + 1: (the page, the cursor of its last row or None when nothing follows)."""
+    page = rows[:limit]
+    return page, time_cursor_of(*key(page[-1])) if len(rows) > limit else None
+
+
+def status(query: Any, allowed: tuple[str, ...], default: str) -> str:
+    value = query.get("status", default)
+    if value not in allowed:
+        raise invalid("status", "one of " + ", ".join(allowed))
+    return str(value)
