@@ -131,6 +131,7 @@ def test_a_viewer_sees_no_admin_actions_and_cannot_use_them(live, panel: Panel):
     bot = live.bot
     bot.enter(VIEWER)
     bot.enter(2302)
+    submission = submit_proof(bot, 2302, "@viewer_2302")
     panel.sign_in()                                                    # the super admin grants the role
     panel.open("/admin/roles")
     panel.fill("#grant", telegram_id=str(VIEWER))
@@ -147,6 +148,7 @@ def test_a_viewer_sees_no_admin_actions_and_cannot_use_them(live, panel: Panel):
     wait_until(lambda: panel.find("[data-field=id]").text == "2302", 30, 0.1, what="the profile")
     assert not panel.all("#points-form") and not panel.all("#ban-form") and not panel.all("#reset")
     panel.open("/admin/submissions")
+    panel.wait_row("#queue", submission)
     assert not panel.all("#queue button[data-action]")
     panel.open("/admin/broadcasts")
     assert not panel.all("#compose") and not panel.all("[data-control]")
@@ -180,3 +182,22 @@ def test_every_page_has_the_strict_csp_and_runs_no_inline_script(live, panel: Pa
         assert panel.js(inline) == [0, 0], path
     refused = [e for e in panel.driver.get_log("browser") if "Content Security Policy" in e["message"]]
     assert refused == []
+
+
+def test_every_screen_fits_a_phone(live, panel: Panel):
+    """420 px wide: nothing wider than the screen, the menu folded behind its button, rows as cards."""
+    live.bot.enter(2501)
+    panel.sign_in()
+    panel.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                 {"width": 420, "height": 800, "deviceScaleFactor": 2, "mobile": True})
+    for path in (*SCREENS, "/admin/users/2501"):
+        panel.open(path)
+        wait_until(lambda: panel.js("return document.readyState") == "complete", 30, 0.1, what="the page")
+        assert panel.js("return document.documentElement.scrollWidth") <= 420, path
+        assert panel.visible(".menu-button") and not panel.visible("nav a"), path
+    panel.open("/admin/users")
+    panel.wait_row("#users", "U2501")
+    assert panel.js("return getComputedStyle(document.querySelector('#users tbody tr')).display") == "block"
+    panel.shoot("users-phone", width=420)
+    panel.find(".menu-button").click()
+    assert panel.visible("nav a[href='/admin/audit']")
