@@ -186,6 +186,10 @@ class TaskRepository(abc.ABC):
     def set_active(self, task_id: str, active: bool) -> Task | None:
         return self.update(task_id, active=active)
 
+    @abc.abstractmethod
+    def delete(self, task_id: str) -> bool:
+        """Remove a task definition (its submissions and ledger rows stay); False if there was none."""
+
 
 class SubmissionRepository(abc.ABC):
     """Task completions and proof submissions, with the review queue; pays rewards atomically."""

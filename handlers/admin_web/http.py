@@ -28,6 +28,7 @@ from handlers.admin_web import (  # noqa: F401
     api_review,
     api_roles,
     api_stats,
+    api_tasks,
     api_user_actions,
     api_users,
 )

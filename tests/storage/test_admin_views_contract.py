@@ -82,3 +82,11 @@ def test_queues_oldest_first_across_equal_timestamps(store):
     tickets = walk(lambda c, n: store.admin_views.tickets_page("open", c, n), lambda t: (t.created_at, t.id), limit=1)
     assert [t.user_id for t in tickets] == [4, 5]
 
+
+
+def test_a_task_definition_can_be_deleted(store):
+    from storage.records import Task
+    store.tasks.create(Task("gone", "link", "Visit", 5, target="https://example.org"))
+    store.tasks.create(Task("kept", "link", "Visit too", 5, target="https://example.org"))
+    assert store.tasks.delete("gone") is True and store.tasks.delete("gone") is False
+    assert store.tasks.get("gone") is None and [t.id for t in store.tasks.list(active_only=False)] == ["kept"]
