@@ -201,3 +201,45 @@ def test_every_screen_fits_a_phone(live, panel: Panel):
     panel.shoot("users-phone", width=420)
     panel.find(".menu-button").click()
     assert panel.visible("nav a[href='/admin/audit']")
+
+
+def test_tasks_are_created_disabled_rewarded_moved_and_deleted_from_the_panel(live, panel: Panel):
+    bot = live.bot
+    panel.sign_in()
+    panel.open("/admin/tasks")
+    panel.wait_row("#tasks", "x_follow")
+    panel.fill("#task-form", id="visit_blog", title="Read our blog", reward="7", target="https://example.org/blog")
+    panel.find("#task-form select[name=kind]").send_keys("link")
+    panel.submit("#task-form")
+    assert "Read our blog" in panel.confirm()
+    panel.wait_row("#tasks", "visit_blog")
+
+    def ids() -> list[str]:
+        return panel.js("return Array.from(document.querySelectorAll('#tasks tbody tr'), r => r.dataset.id)")
+
+    def cell(css: str) -> str:
+        return panel.js("var r = document.querySelector('#tasks tr[data-id=visit_blog]');"
+                        "return r ? r.querySelector(arguments[0]).textContent : ''", css)
+
+    def press(label: str, **fields: str) -> None:
+        row = panel.find("#tasks tr[data-id=visit_blog]")
+        next(b for b in row.find_elements("css selector", "button") if label in (b.text, b.get_attribute("title"))).click()
+        panel.confirm(**fields)
+        panel.flash("Done.")
+
+    press("Reward", reward="9")
+    wait_until(lambda: cell(".reward") == "9", 30, 0.1, what="the new reward")
+    press("Disable")
+    wait_until(lambda: cell(".badge") == "off", 30, 0.1, what="the task off")
+    with bot.database() as db:
+        assert db.execute("SELECT reward, active FROM tasks WHERE id = 'visit_blog'").fetchone() == (9, 0)
+    before = ids()
+    press("Move up")
+    wait_until(lambda: ids().index("visit_blog") == before.index("visit_blog") - 1, 30, 0.1, what="the task one place up")
+    assert sorted(ids()) == sorted(before)
+    panel.shoot("tasks")
+    press("Delete")
+    wait_until(lambda: "visit_blog" not in ids(), 30, 0.1, what="the task gone")
+    panel.open("/admin/audit")
+    for action in ("task.create", "task.update", "task.reorder", "task.delete"):
+        panel.wait_row("#audit", action)

@@ -133,6 +133,12 @@
     if (kind !== "error") flashTimer = setTimeout(function () { node.hidden = true; }, 6000);
   }
 
+  function clearFlash() {
+    var node = byId("flash");
+    node.hidden = true;
+    node.textContent = "";
+  }
+
   function failed(error) {
     var reason = error instanceof ApiError ? error.reason : String(error && error.message || error);
     flash(t("error", {reason: reason}), "error");
@@ -194,6 +200,7 @@
   function act(message, fields, send, after) {
     return ask(message, fields).then(function (values) {
       if (values === null) return null;
+      clearFlash();
       return send(values).then(function (data) {
         flash(t("done"));
         if (after) after(data);
@@ -382,8 +389,10 @@
       }
       var title = el("span", null, task.title);
       title.appendChild(el("span", "muted block", task.id));
-      return row([cell(fmtNumber(task.order), "num"), cell(title), task.kind, cell(fmtNumber(task.reward), "num"),
-                  cell(badge(task.active ? t("active") : t("inactive"), task.active ? "ok" : "")), cell(actions)]);
+      var tr = row([cell(fmtNumber(task.order), "num"), cell(title), task.kind, cell(fmtNumber(task.reward), "num reward"),
+                    cell(badge(task.active ? t("active") : t("inactive"), task.active ? "ok" : "")), cell(actions)]);
+      tr.dataset.id = task.id;
+      return tr;
     });
     function move(task, step) {
       var ids = order.slice(), at = ids.indexOf(task.id), to = at + step;
