@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from eth_utils import to_checksum_address
 
 from handlers.admin_web.http import CSP
 from handlers.support import Category
 from tests.admin_web import browser_fixtures
 from tests.admin_web.browser_fixtures import Panel
-from tests.handlers.live import number_after, text_of
+from tests.handlers.live import ADMIN, number_after, text_of
 from tests.runner.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -243,3 +244,38 @@ def test_tasks_are_created_disabled_rewarded_moved_and_deleted_from_the_panel(li
     panel.open("/admin/audit")
     for action in ("task.create", "task.update", "task.reorder", "task.delete"):
         panel.wait_row("#audit", action)
+
+
+def wallet(uid: int) -> str:
+    return to_checksum_address(f"0x{uid:040x}".replace("0x0", "0x5", 1))
+
+
+def request_withdrawal(bot, uid: int) -> str:
+    """`uid` gets 150 points from the admin, sets a wallet and withdraws; the withdrawal's id."""
+    bot.enter(uid)
+    bot.ask(uid, "wallet", "Wallet saved", args=wallet(uid))
+    bot.ask(ADMIN, "award", "Awarded 150", args=f"{uid} 150")
+    offer = bot.ask(uid, "withdraw", "Withdraw 150 points")
+    rows = offer["message"]["reply_markup"]["inline_keyboard"]
+    confirm = next(b["callback_data"] for row in rows for b in row if b["callback_data"].startswith("wd:ok:"))
+    done = bot.tap(uid, confirm.rpartition("~")[0], "Withdrawal #")
+    return number_after(r"#(\w+)", text_of(done))
+
+
+def test_withdrawals_are_paid_with_a_hash_or_failed_with_a_refund(live, panel: Panel):
+    bot = live.bot
+    paid, failed = request_withdrawal(bot, 2601), request_withdrawal(bot, 2602)
+    panel.sign_in()
+    panel.open("/admin/withdrawals")
+    assert wallet(2601) in panel.wait_row("#queue", paid)
+    panel.wait_row("#queue", failed)
+    panel.shoot("withdrawals")
+    panel.find(f"#queue tr[data-id='{paid}'] button[data-action=paid]").click()
+    panel.confirm(tx_hash="0xabc123")
+    bot.wait(2601, "was paid")
+    panel.find(f"#queue tr[data-id='{failed}'] button[data-action=fail]").click()
+    panel.confirm(note="wallet on the wrong chain")
+    bot.wait(2602, "failed and was refunded. wallet on the wrong chain")
+    assert bot.balance(2601) == 0 and bot.balance(2602) == 150
+    panel.find("#status").send_keys("paid")
+    panel.wait_row("#queue", paid)                                   # the paid filter lists it
