@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import CallNext
+from handlers import refusals
 from handlers.flags import gated
 from handlers.ui import tell
 
@@ -41,6 +42,7 @@ def rate_limit(ctx: Context, call_next: CallNext) -> None:
     a limit, the update is refused with a throttled notice."""
     if gated(ctx) and not _within(ctx):
         if once(ctx, "rate-notice", 30):
+            refusals.note(ctx.services.bot, "rate_limit", ctx.user_id, ctx.route)
             tell(ctx, ctx.services.bot.t(ctx, "rate_limited"))
         return
     call_next(ctx)

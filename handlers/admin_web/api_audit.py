@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aiohttp import web
+
 from handlers.admin_web import csv_stream, params
 from handlers.admin_web.api import AdminRequest, invalid, route
 from storage.admin_records import AuditEntry
@@ -37,7 +39,7 @@ def _row(entry: AuditEntry) -> list[Any]:
 
 
 @route("GET", "/audit.csv", role="admin")
-async def audit_csv(req: AdminRequest) -> Any:
+async def audit_csv(req: AdminRequest) -> web.StreamResponse:
     filters = _filters(req)
 
     def fetch(after: str | None) -> tuple[list[Any], str | None]:

@@ -17,6 +17,7 @@ from botrunner.bot.context import Context
 from botrunner.bot.events import event, event_data
 from botrunner.bot.router import Router
 from botrunner.redis_keys import Keys
+from handlers import refusals
 from handlers.admin_web.api import NOTICE
 from handlers.admin_web.auth import LoginTokens
 from handlers.admin_web.roles import role_of
@@ -38,6 +39,7 @@ def _role_or_refuse(ctx: Context) -> str | None:
     role = role_of(rt.settings, rt.store.admin_roles, ctx.user_id) if ctx.user_id is not None else None
     if role is None:
         logger.info("User {} tried an admin action: {!r}", ctx.user_id, (ctx.text or "")[:80])
+        refusals.note(rt, "admin_only", ctx.user_id, ctx.route)
         tell(ctx, rt.t(ctx, "not_admin"))
     return role
 

@@ -27,10 +27,14 @@ from handlers.admin_web import (  # noqa: F401
     api_me,
     api_review,
     api_roles,
+    api_security,
+    api_settings,
     api_stats,
+    api_support,
     api_tasks,
     api_user_actions,
     api_users,
+    export,
 )
 from handlers.admin_web.api import COOKIE, CSRF_HEADER, AdminWeb, guard, mount_api
 from handlers.admin_web.auth import LoginTokens
