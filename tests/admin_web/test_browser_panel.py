@@ -34,12 +34,13 @@ def submit_proof(bot, uid: int, proof: str) -> str:
     return number_after(r"#(\w+)", text_of(bot.wait(uid, "Submitted", after)))
 
 
-def open_ticket(bot, uid: int, text: str) -> None:
+def open_ticket(bot, uid: int, text: str) -> str:
+    """`uid` opens a technical support ticket; its id from the bot's answer."""
     bot.ask(uid, "support", "")
     bot.tap(uid, Category("technical").pack(), "")
     after = bot.last_index(uid)
     bot.say(uid, text)
-    bot.wait(uid, "#", after)
+    return number_after(r"#(\w+)", text_of(bot.wait(uid, "#", after)))
 
 
 def test_without_a_session_every_page_says_to_send_login(live, panel: Panel):
@@ -279,3 +280,60 @@ def test_withdrawals_are_paid_with_a_hash_or_failed_with_a_refund(live, panel: P
     assert bot.balance(2601) == 0 and bot.balance(2602) == 150
     panel.find("#status").send_keys("paid")
     panel.wait_row("#queue", paid)                                   # the paid filter lists it
+
+
+def test_tickets_are_answered_through_the_bot_and_closed(live, panel: Panel):
+    bot = live.bot
+    bot.enter(2701)
+    ticket = open_ticket(bot, 2701, "Where is my referral reward?")
+    panel.sign_in()
+    panel.open("/admin/tickets")
+    assert "Where is my referral reward?" in panel.wait_row("#queue", ticket)
+    panel.shoot("tickets")
+    panel.find(f"#queue tr[data-id='{ticket}'] button[data-action=reply]").click()
+    panel.confirm(text="It is paid once your friend verifies.")
+    bot.wait(2701, "It is paid once your friend verifies.")
+    wait_until(lambda: not panel.all(f"#queue tr[data-id='{ticket}']"), 30, 0.1, what="the answered ticket gone")
+    panel.find("#status").send_keys("answered")
+    assert "It is paid once" in panel.wait_row("#queue", ticket)
+    panel.find(f"#queue tr[data-id='{ticket}'] button[data-action=close]").click()
+    panel.confirm()
+    wait_until(lambda: not panel.all(f"#queue tr[data-id='{ticket}']"), 30, 0.1, what="the closed ticket gone")
+    with bot.database() as db:
+        assert db.execute("SELECT status FROM tickets WHERE id = ?", (ticket,)).fetchone() == ("closed",)
+
+
+def test_a_ban_shows_on_the_security_screen_and_a_setting_changes_what_the_bot_pays(live, panel: Panel):
+    bot = live.bot
+    bot.enter(2801)
+    bot.enter(2802)
+    panel.sign_in()
+    panel.open("/admin/users/2801")
+    wait_until(lambda: panel.find("[data-field=id]").text == "2801", 30, 0.1, what="the profile")
+    panel.fill("#ban-form", reason="multi-account")
+    panel.find("#ban-form select[name=duration_s]").send_keys("1 day")
+    panel.submit("#ban-form")
+    assert "multi-account" in panel.confirm()
+    bot.wait(2801, "You are banned. Reason: multi-account")
+    wait_until(lambda: "multi-account" in panel.find("[data-field=banned]").text, 30, 0.1, what="the ban on the profile")
+    after = bot.last_index(2801)
+    bot.say(2801, "hello?")
+    bot.wait(2801, "You are banned", after)
+    panel.open("/admin/security")
+    assert "multi-account" in panel.wait_row("#security-banned", "2801")
+    panel.wait_row("#security-refusals", "banned")
+    panel.shoot("security")
+
+    panel.open("/admin/settings")
+    wait_until(lambda: panel.all(".setting[data-name=daily_bonus] input"), 30, 0.1, what="the settings")
+    panel.fill(".setting[data-name=daily_bonus]", daily_bonus="15")
+    assert panel.find("#settings-changed").text == "1 changed"
+    panel.shoot("settings")
+    panel.submit("#settings-form")
+    assert "daily_bonus" in panel.confirm()
+    panel.flash("Done.")
+    bot.tap(2802, "task:d:daily", "Daily check-in: +15 points")      # the task row is read at every tap
+    assert bot.balance(2802) == 15
+    panel.open("/admin/audit")
+    panel.wait_row("#audit", "setting.daily_bonus")
+    panel.wait_row("#audit", "user.ban")

@@ -567,29 +567,28 @@
   }
 
   screens.security = function () {
-    api("GET", "/security").then(function (data) {
-      [["banned", ["banned", "banned_users"]], ["devices", ["devices", "blocked_devices"]], ["refusals", ["refusals", "recent_refusals"]]]
-        .forEach(function (part) { genericTable("security-" + part[0], first(data, part[1])); });
-    }).catch(quiet);
+    // one GET answers all three parts; each part's "more" asks for its own next page
+    function part(tableId, key, cursorName, render) {
+      return Pager(tableId, function (after) {
+        var params = {};
+        if (after) params[cursorName] = after;
+        return api("GET", query("/security", params)).then(function (data) {
+          var list = data[key];
+          return Array.isArray(list) ? {items: list, next: null} : list;
+        });
+      }, render);
+    }
+    part("security-banned", "banned", "banned_after", function (u) {
+      return row([cell(userLink(u.id)), userName(u), u.ban_reason || "—",
+                  u.banned_until ? fmtTime(u.banned_until) : t("banned_forever")]);
+    }).reload();
+    part("security-devices", "device_taken", "device_after", function (u) {
+      return row([cell(userLink(u.id)), userName(u), fmtTime(u.registered_at), fmtTime(u.last_active)]);
+    }).reload();
+    part("security-refusals", "refusals", "", function (r) {
+      return row([fmtTime(r.at), cell(el("code", null, r.kind)), cell(userLink(r.user_id)), cell(r.detail || "—", "wide")]);
+    }).reload();
   };
-
-  /* A table for rows whose columns are not known in advance: one column per key of the rows. */
-  function genericTable(tableId, list) {
-    var items = Array.isArray(list) ? list : (list && list.items) || [];
-    var table = byId(tableId), head = table.tHead.rows[0], keys = [];
-    items.forEach(function (item) { Object.keys(item).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); }); });
-    head.textContent = "";
-    keys.forEach(function (key) { head.appendChild(el("th", null, TEXTS["field_" + key] || key.replace(/_/g, " "))); });
-    items.forEach(function (item) {
-      table.tBodies[0].appendChild(labelled(table, row(keys.map(function (key) {
-        var value = item[key];
-        if ((key === "id" || key === "user_id") && typeof value === "number") return cell(userLink(value));
-        return /(_at|_until|^at)$/.test(key) ? fmtTime(value) : fmtValue(value);
-      }))));
-    });
-    var empty = table.closest(".table-wrap").nextElementSibling;
-    empty.hidden = items.length > 0;
-  }
 
   screens.settings = function () {
     var list = byId("settings-list"), form = byId("settings-form"), items = {};
