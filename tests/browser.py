@@ -46,12 +46,11 @@ def start_chromium():
 
 def full_page_screenshot(driver, path: str | Path, width: int) -> None:
     """A PNG of the whole page laid out `width` px wide (not only the window's part of it)."""
-    height = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
-    metrics = {"width": width, "height": max(height, 200), "deviceScaleFactor": 1, "mobile": width < 600}
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
-    try:
+    metrics = {"width": width, "height": 400, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)      # laid out short first, then
+    try:                                                                        # as tall as its content
         height = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": max(height, 200)})
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
         shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -51,6 +51,7 @@ def live(redis_server, tmp_path_factory) -> Iterator[Live]:
     env = {**ENV, "WEB_LISTEN": f"127.0.0.1:{port}", "ADMIN_PUBLIC_URL": base}
     with live_bot(redis_server.url, tmp_path_factory.mktemp("admin-panel"), **env) as bot:
         wait_until(lambda: _serving(base + "/admin/login"), 60, 0.2, what="the admin web")
+        bot.enter(ADMIN)                                      # the admin is a user too (a name on the pages)
         yield Live(bot, base)
 
 

@@ -199,7 +199,7 @@ def test_every_screen_fits_a_phone(live, panel: Panel):
         assert panel.visible(".menu-button") and not panel.visible("nav a"), path
     panel.open("/admin/users")
     panel.wait_row("#users", "U2501")
-    assert panel.js("return getComputedStyle(document.querySelector('#users tbody tr')).display") == "block"
+    assert panel.js("return getComputedStyle(document.querySelector('#users tbody tr')).display") == "grid"
     panel.shoot("users-phone", width=420)
     panel.find(".menu-button").click()
     assert panel.visible("nav a[href='/admin/audit']")

@@ -226,6 +226,7 @@
         next = data.next || null;
         if (more) more.hidden = !next;
         if (empty) empty.hidden = count > 0;
+        if (wrap !== table) wrap.hidden = count === 0;       // no bare header row over "nothing here"
       }).catch(quiet);
     }
     if (more) more.addEventListener("click", function () { if (next) page(next); });
@@ -390,7 +391,7 @@
       var title = el("span", null, task.title);
       title.appendChild(el("span", "muted block", task.id));
       var tr = row([cell(fmtNumber(task.order), "num"), cell(title), task.kind, cell(fmtNumber(task.reward), "num reward"),
-                    cell(badge(task.active ? t("active") : t("inactive"), task.active ? "ok" : "")), cell(actions)]);
+                    cell(badge(task.active ? t("active") : t("inactive"), task.active ? "ok" : "")), cell(actions, "span")]);
       tr.dataset.id = task.id;
       return tr;
     });
@@ -458,7 +459,7 @@
         });
         buttons.appendChild(b);
       });
-      tr.appendChild(cell(buttons));
+      tr.appendChild(cell(buttons, "span"));
       tr.dataset.id = item.id;
       return tr;
     });
@@ -602,6 +603,7 @@
         if (item.min !== null && item.min !== undefined) node.min = item.min;
         if (item.max !== null && item.max !== undefined) node.max = item.max;
       }
+      if (item.kind === "text" && item.max) node.maxLength = item.max;
       node.value = Array.isArray(item.value) ? item.value.join(",") : (item.value === null ? "" : item.value);
       return node;
     }
@@ -631,8 +633,10 @@
         label.appendChild(head);
         label.appendChild(control);
         box.appendChild(label);
-        var hint = [item.help, item.default !== undefined ? t("default", {value: fmtValue(item.default)}) : "",
-                    item.min !== null && item.min !== undefined ? "≥ " + item.min : "", item.max !== null && item.max !== undefined ? "≤ " + item.max : ""];
+        var numeric = item.kind === "int" || item.kind === "float";
+        var hint = [item.help, item.env || "", t("default", {value: item.default === "" ? "—" : fmtValue(item.default)}),
+                    numeric && item.min !== null && item.min !== undefined ? "≥ " + fmtNumber(item.min) : "",
+                    numeric && item.max !== null && item.max !== undefined ? "≤ " + fmtNumber(item.max) : ""];
         box.appendChild(el("p", "muted", hint.filter(Boolean).join(" · ")));
         box.appendChild(el("p", "field-error"));
         list.appendChild(box);
@@ -677,7 +681,7 @@
         actions.appendChild(revoke);
       }
       var source = granted ? el("span", null, t("source_grant", {id: grant.granted_by})) : el("code", null, grant.source);
-      return row([cell(userLink(id)), cell(badge(t("role_" + grant.role), "role-" + grant.role)), cell(source), cell(actions)]);
+      return row([cell(userLink(id)), cell(badge(t("role_" + grant.role), "role-" + grant.role)), cell(source), cell(actions, "span")]);
     });
     var grant = byId("grant");
     grant.addEventListener("submit", function (event) {
