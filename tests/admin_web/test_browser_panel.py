@@ -337,3 +337,52 @@ def test_a_ban_shows_on_the_security_screen_and_a_setting_changes_what_the_bot_p
     panel.open("/admin/audit")
     panel.wait_row("#audit", "setting.daily_bonus")
     panel.wait_row("#audit", "user.ban")
+
+
+def test_lists_page_with_load_more_and_names_are_shown_as_text(live, panel: Panel):
+    bot = live.bot
+    for uid in range(2901, 2906):
+        bot.enter(uid)
+    hostile = '<img src=x onerror="document.title=1">Eve'
+    after = bot.last_index(2906)
+    bot.command(2906, "start", first_name=hostile)
+    bot.wait(2906, "Verified", after)
+    panel.sign_in()
+    panel.open("/admin/users?limit=3")
+    wait_until(lambda: len(panel.rows("#users")) == 3, 30, 0.1, what="the first page")
+    with bot.database() as db:
+        everyone = [str(uid) for (uid,) in db.execute("SELECT id FROM users ORDER BY id DESC")]
+    while panel.visible(".more"):                                        # 3 more rows each time, to the end
+        wanted = min(len(panel.rows("#users")) + 3, len(everyone))
+        panel.find(".more").click()
+        wait_until(lambda n=wanted: len(panel.rows("#users")) == n, 30, 0.1, what="the next page")
+    ids = panel.js("return Array.from(document.querySelectorAll('#users tbody tr td:first-child'), td => td.textContent)")
+    assert ids == everyone                                               # each once, newest first, none missing
+    assert any(hostile in row for row in panel.rows("#users"))          # the name, as text
+    assert panel.all("#users img") == [] and panel.driver.title != "1"
+
+
+def test_a_cancelled_confirmation_sends_nothing(live, panel: Panel):
+    bot = live.bot
+    bot.enter(3001)
+    panel.sign_in()
+    panel.open("/admin/users/3001")
+    wait_until(lambda: panel.find("[data-field=id]").text == "3001", 30, 0.1, what="the profile")
+    for form, values in (("#points-form", {"amount": "500", "reason": "oops"}), ("#ban-form", {"reason": "oops"})):
+        panel.fill(form, **values)
+        panel.submit(form)
+        wait_until(lambda: panel.js("return document.getElementById('ask').open"), 30, 0.1, what="the confirmation")
+        panel.find("#ask-cancel").click()
+        assert not panel.js("return document.getElementById('ask').open")
+    panel.fill("#message-form", text="Welcome aboard")                 # then one confirmed change
+    panel.submit("#message-form")
+    panel.confirm()
+    panel.flash("Done.")
+    bot.wait(3001, "Welcome aboard")
+    panel.open("/admin/audit")
+    panel.wait_row("#audit", "user:3001")
+    mine = [r for r in panel.rows("#audit") if "user:3001" in r]
+    assert len(mine) == 1 and "user.message" in mine[0]
+    assert bot.balance(3001) == 0
+    with bot.database() as db:
+        assert db.execute("SELECT banned_until FROM users WHERE id = 3001").fetchone()[0] in (None, 0)

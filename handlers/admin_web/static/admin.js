@@ -243,8 +243,13 @@
     return tr;
   }
 
+  // the page size: the API's default, or ?limit= on the page's address (1..200)
+  var LIMIT = new URLSearchParams(location.search).get("limit");
+
   function listFrom(path, params) {
-    return function (after) { return api("GET", query(path, Object.assign({after: after}, params ? params() : {}))); };
+    return function (after) {
+      return api("GET", query(path, Object.assign({after: after, limit: LIMIT}, params ? params() : {})));
+    };
   }
 
   // ---- screens
