@@ -386,3 +386,23 @@ def test_a_cancelled_confirmation_sends_nothing(live, panel: Panel):
     assert bot.balance(3001) == 0
     with bot.database() as db:
         assert db.execute("SELECT banned_until FROM users WHERE id = 3001").fetchone()[0] in (None, 0)
+
+
+def test_log_out_ends_the_session(live, panel: Panel):
+    panel.sign_in()
+    cookies = {c["name"]: c["value"] for c in panel.driver.get_cookies()}
+    panel.find("#logout").click()
+    wait_until(lambda: panel.driver.current_url == live.base + "/admin/login", 30, 0.1, what="the login page")
+    assert "/login" in panel.find("body").text
+    panel.driver.get(live.base + "/admin/users")
+    assert panel.driver.current_url == live.base + "/admin/login"
+    with httpx.Client(cookies=cookies, timeout=15) as http:               # the old cookie opens nothing either
+        assert http.get(live.base + "/admin/api/me").status_code == 401
+
+
+def test_the_panel_speaks_russian(live, panel: Panel):
+    panel.sign_in()
+    panel.open("/admin/users?lang=ru")
+    assert "Пользователи" in panel.find("nav").get_attribute("textContent") and panel.find("h1").text == "Пользователи"
+    panel.wait_row("#users", "")
+    assert panel.find("#users tbody td").get_attribute("data-label") == "Номер"  # the script's texts too
