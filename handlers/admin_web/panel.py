@@ -10,9 +10,10 @@ style-src 'self' hold (the texts for admin.js travel in a data attribute).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,6 @@ class Screen:
     template: str = ""
     statuses: tuple[str, ...] = ()      # the queue screens' status filter, first = default
     nav: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def page(self) -> str:
@@ -92,12 +92,12 @@ def mount(sub: web.Application, admin: AdminWeb) -> None:
     aiohttp_jinja2.setup(sub, loader=jinja2.PackageLoader("handlers.admin_web", "templates"),
                          autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
     sub[TEXTS_KEY] = Texts(admin.settings.texts_dir)
-    version = asset_version()
     for screen in SCREENS:
-        sub.router.add_get(screen.path, page_handler(admin, screen, version), name=f"panel-{screen.name}")
+        sub.router.add_get(screen.path, page_handler(admin, screen), name=f"panel-{screen.name}")
     sub.router.add_static("/static", STATIC, name="panel-static")
 
 
+@functools.cache
 def asset_version() -> str:
     """A short hash of the static files, appended to their URLs so a new release is never served stale."""
     digest = hashlib.sha256()
@@ -106,23 +106,21 @@ def asset_version() -> str:
     return digest.hexdigest()[:10]
 
 
-def page_handler(web_admin: AdminWeb, screen: Screen, version: str
-                 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def page_handler(web_admin: AdminWeb, screen: Screen) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         admin = await signed_in(web_admin, request)
         if admin is None:
             raise web.HTTPSeeOther(LOGIN_PATH)
         if not allows(admin.role, screen.role):
             return render_message(request, "panel_forbidden", status=403, admin=admin)
-        context = frame(request, screen, admin, version)
-        return aiohttp_jinja2.render_template(screen.page, request, context)
+        return aiohttp_jinja2.render_template(screen.page, request, frame(request, screen, admin))
     return handle
 
 
-def frame(request: web.Request, screen: Screen, admin: PanelAdmin, version: str) -> dict[str, Any]:
+def frame(request: web.Request, screen: Screen, admin: PanelAdmin) -> dict[str, Any]:
     """What every page's template gets: the texts, the admin, what the role may see."""
     lang, texts = language(request)
-    return {"screen": screen, "admin": admin, "lang": lang, "version": version, "t": translator(texts, lang),
+    return {"screen": screen, "admin": admin, "lang": lang, "version": asset_version(), "t": translator(texts, lang),
             "texts": panel_texts(texts, lang), "nav": [s for s in SCREENS if s.nav and allows(admin.role, s.role)],
             "can": lambda role: allows(admin.role, role), "target": request.match_info.get("id", "")}
 
@@ -133,8 +131,7 @@ def render_message(request: web.Request, key: str, status: int = 200,
     lang, texts = language(request)
     context = {"lang": lang, "t": translator(texts, lang), "message": texts.get(lang, key), "admin": admin,
                "version": asset_version()}
-    response = aiohttp_jinja2.render_template("message.html", request, context, status=status)
-    return response
+    return aiohttp_jinja2.render_template("message.html", request, context, status=status)
 
 
 def render_login_page(request: web.Request, status: int = 200, invalid: bool = False) -> web.Response:
