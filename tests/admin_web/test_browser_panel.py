@@ -279,7 +279,7 @@ def test_withdrawals_are_paid_with_a_hash_or_failed_with_a_refund(live, panel: P
     bot.wait(2602, "failed and was refunded. wallet on the wrong chain")
     assert bot.balance(2601) == 0 and bot.balance(2602) == 150
     panel.find("#status").send_keys("paid")
-    panel.wait_row("#queue", paid)                                   # the paid filter lists it
+    assert "0xabc123" in panel.wait_row("#queue", paid)               # the paid filter lists it, with its hash
 
 
 def test_tickets_are_answered_through_the_bot_and_closed(live, panel: Panel):

@@ -429,7 +429,12 @@
       }
     },
     withdrawals: {
-      cells: function (w) { return [w.id, cell(userLink(w.user_id)), cell(fmtNumber(w.amount), "num"), cell(w.address || "", "mono"), fmtTime(w.created_at)]; },
+      cells: function (w) {
+        var wallet = el("span", null, w.address || "");
+        if (w.tx_hash) wallet.appendChild(el("span", "muted block", t("tx_hash") + ": " + w.tx_hash));
+        if (w.note) wallet.appendChild(el("span", "muted block", w.note));
+        return [w.id, cell(userLink(w.user_id)), cell(fmtNumber(w.amount), "num"), cell(wallet, "mono"), fmtTime(w.created_at)];
+      },
       actions: function (w) {
         if (w.status !== "pending" || !can("admin")) return [];
         return [["paid", "primary", [{name: "tx_hash", label: t("tx_hash"), required: true}]], ["fail", "danger", [{name: "note", label: t("note")}]]];
