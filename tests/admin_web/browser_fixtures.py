@@ -25,7 +25,8 @@ LINK = re.compile(r"(http://127\.0\.0\.1:\d+/admin/login\?token=[A-Za-z0-9_-]+)"
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 TIMEOUT = 30.0
 ENV = {"CAPTCHA_ENABLED": "false", "RATE_LIMIT_COMMANDS_PER_MIN": "1000", "RATE_LIMIT_SENSITIVE_PER_HOUR": "1000",
-       "TASK_TWITTER_PROFILE": "https://x.com/botrunner", "SUPER_ADMIN_USER_IDS": str(ADMIN)}
+       "TASK_TWITTER_PROFILE": "https://x.com/botrunner", "SUPER_ADMIN_USER_IDS": str(ADMIN),
+       "SEND_GLOBAL_RATE": "5"}                           # a broadcast to 15 takes seconds: its bar is seen moving
 
 
 class Live:

@@ -485,7 +485,7 @@
   screens.tickets = function () { queueScreen("tickets"); };
 
   screens.broadcasts = function () {
-    var card = byId("broadcast"), timer = null, shown = null;
+    var card = byId("broadcast"), timer = null, shown = null, lastStatus = null;
     var CONTROLS = {draft: ["start", "cancel"], running: ["pause", "cancel"], paused: ["resume", "cancel"]};
     function done(b) { return (b.sent || 0) + (b.blocked || 0) + (b.failed || 0) + (b.skipped || 0); }
     function render(b) {
@@ -508,7 +508,8 @@
       document.querySelectorAll("[data-control]").forEach(function (node) { node.hidden = allowed.indexOf(node.dataset.control) < 0; });
       clearTimeout(timer);
       if (b.status === "running") timer = setTimeout(function () { show(b.id); }, 1000);
-      else history_.reload();
+      if (b.status !== lastStatus) history_.reload();              // the history row follows the card
+      lastStatus = b.status;
     }
     function show(id) {
       return api("GET", "/broadcasts/" + encodeURIComponent(id)).then(function (data) { render(data.broadcast); }).catch(quiet);
