@@ -72,7 +72,8 @@ def test_the_api_refuses_without_a_session_even_for_unknown_paths(site):
 
 def test_every_admin_answer_carries_the_strict_headers(site):
     for answer in (site.anonymous().get("/admin/api/me"), site.anonymous().get("/admin/login"),
-                   site.as_role("viewer").get("/admin/api/me")):
+                   site.as_role("viewer").get("/admin/api/me"), site.anonymous().get("/admin/no-such-page"),
+                   site.anonymous().post("/admin/login")):
         assert answer.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self'")
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
         assert answer.headers["x-frame-options"] == "DENY" and answer.headers["referrer-policy"] == "no-referrer"
