@@ -111,6 +111,37 @@ class TestBroadcastContract:
         assert store.broadcasts.settle_in_doubt(b.id) == 0
         assert store.broadcasts.get(b.id).sent == 5                      # recomputed, unchanged
 
+    def test_rows_refused_by_429s_wait_for_a_later_pass(self, store):
+        populate(store)
+        b = store.broadcasts.create(Message(text="x"), Segment(), created_by=1)
+        store.broadcasts.set_status(b.id, "running")
+        assert store.broadcasts.claim_page(b.id, 3) == [1, 2, 3]
+        assert store.broadcasts.next_retry(b.id) is None
+        assert store.broadcasts.defer(b.id, [(1, NOW + 30, "429 x10"), (2, NOW + 10, "429 x10")], at=NOW) == 2
+        assert store.broadcasts.defer(b.id, [(1, NOW + 30, "again")], at=NOW) == 0      # not pending any more
+        store.broadcasts.finish(b.id, [(3, "sent", "")])
+        got = store.broadcasts.get(b.id)
+        assert (got.retrying, got.sent, got.processed) == (2, 1, 1)
+        row = store.broadcasts.recipient(b.id, 1)
+        assert (row.status, row.at, row.tries, row.reason) == ("retry", NOW + 30, 1, "429 x10")
+        assert store.broadcasts.next_retry(b.id) == NOW + 10
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 5) == []              # not due yet
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 20) == [(2, 1)]
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 20) == []             # handed out once
+        assert store.broadcasts.recipient(b.id, 2).status == "pending"
+        assert store.broadcasts.get(b.id).retrying == 1
+        store.broadcasts.defer(b.id, [(2, NOW + 40, "429 again")], at=NOW + 20)
+        assert store.broadcasts.recipient(b.id, 2).tries == 2
+        assert store.broadcasts.claim_retries(b.id, 1, at=NOW + 100) == [(1, 1)]       # limit, user id order
+        # the owner dies with user 1 pending: in doubt like any claimed row; user 2 keeps waiting
+        assert store.broadcasts.settle_in_doubt(b.id) == 1
+        got = store.broadcasts.get(b.id)
+        assert (got.retrying, got.sent, got.skipped) == (1, 1, 1)
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 100) == [(2, 2)]
+        store.broadcasts.finish(b.id, [(2, "sent", "")])
+        got = store.broadcasts.get(b.id)
+        assert (got.retrying, got.sent, store.broadcasts.next_retry(b.id)) == (0, 2, None)
+
     def test_a_row_left_by_a_crash_is_never_handed_out_again(self, store):
         populate(store)
         b = store.broadcasts.create(Message(text="x"), Segment(), created_by=1)
