@@ -28,6 +28,7 @@ from typing import Any
 from loguru import logger
 
 from botrunner.lease import RELEASE_IF_HELD
+from botrunner.metrics import record
 from botrunner.sender.sender import RateLimited
 from storage.broadcast_records import Broadcast
 
@@ -35,6 +36,8 @@ MAX_PAGE, MIN_PAGE = 200, 5
 PIPELINE = 2           # pages in flight: the next page is claimed and queued while one is still sending
 MAX_PASSES = 5         # passes of a recipient refused by 429s each time; then it counts failed
 RETRY_MIN_S = 1.0      # a deferred recipient waits at least this long (and at least its retry_after)
+
+RATE_WINDOW_S = 10.0   # the achieved rate (a metric) is measured over the pages of the last 10 s
 
 Page = tuple[list[tuple[int, int]], Future[list[tuple[str, Any]]]]     # [(user id, tries)], the sends
 
@@ -68,6 +71,26 @@ def deferral(user_id: int, tries: int, outcome: str, detail: Any, at: float) -> 
     return user_id, at + max(RETRY_MIN_S, detail.retry_after), f"{detail} (pass {tries + 1} of {MAX_PASSES})"
 
 
+class RateMeter:
+    """Recipients per second over the last RATE_WINDOW_S: `add(n)` as pages finish, `rate()` to read."""
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
+        self.total = 0
+
+    def add(self, count: int) -> float:
+        now = time.monotonic()
+        self.total += count
+        self.samples.append((now, self.total))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW_S:
+            self.samples.popleft()
+        return self.rate()
+
+    def rate(self) -> float:
+        (first, before), (last, after) = self.samples[0], self.samples[-1]
+        return (after - before) / (last - first) if last > first else 0.0
+
+
 class BroadcastEngine:
     """`start()`/`stop()` the checking thread; `run_once()` offers every running broadcast a turn."""
 
@@ -80,6 +103,7 @@ class BroadcastEngine:
         self.paid = rt.settings.send_paid_broadcast_rate > 0
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
+        self.meter = RateMeter()
 
     def lease_key(self, broadcast_id: str) -> str:
         return self.rt.key("broadcast", broadcast_id, "lease")
@@ -106,9 +130,12 @@ class BroadcastEngine:
     def _own(self, broadcast: Broadcast, sender: Any, key: str) -> None:
         repo = self.rt.store.broadcasts
         doubtful = repo.settle_in_doubt(broadcast.id)
+        record.broadcast_recipients("skipped", doubtful)
         logger.info("Broadcast {} owned by this worker (cursor {}); {} recipient(s) in doubt skipped",
                     broadcast.id, broadcast.cursor, doubtful)
         inflight: deque[Page] = deque()
+        self.meter = RateMeter()
+        record.broadcast_owned(1)
         try:
             while self._claim_more(broadcast, sender, inflight, key):
                 if len(inflight) >= PIPELINE and not self._settle_oldest(broadcast.id, inflight, key):
@@ -116,6 +143,8 @@ class BroadcastEngine:
         finally:
             while inflight:                  # stopping for any reason: record what was sent
                 self._settle_oldest(broadcast.id, inflight, "")
+            record.broadcast_owned(-1)
+            record.broadcast_rate(0.0)
 
     def _claim_more(self, broadcast: Broadcast, sender: Any, inflight: deque[Page], key: str) -> bool:
         """Claim and hand the sender the next page (deferred recipients that are due first); False when
@@ -179,7 +208,15 @@ class BroadcastEngine:
         if later:
             repo.defer(broadcast_id, later)
             logger.info("Broadcast {}: {} recipient(s) refused by 429s wait for a later pass", broadcast_id, len(later))
+        self._count(final, len(later))
         return held and (not key or self._renew(key))
+
+    def _count(self, final: list[tuple[int, str, str]], retried: int) -> None:
+        """Metrics: recipients by outcome, and the rate this broadcast achieves."""
+        for outcome in ("sent", "blocked", "failed"):
+            record.broadcast_recipients(outcome, sum(1 for _, status, _ in final if status == outcome))
+        record.broadcast_recipients("retried", retried)
+        record.broadcast_rate(self.meter.add(len(final)))
 
     def _renew(self, key: str) -> bool:
         if self.rt.redis.eval(_RENEW_IF_HELD, 1, key, self.token, self.lease_ms):
