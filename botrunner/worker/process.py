@@ -50,7 +50,7 @@ from botrunner.sender.metrics import MetricsPublisher
 from botrunner.sender.sender import build_sender, learn_username
 from botrunner.sender.threaded import ThreadSender
 from botrunner.web.env import WebEnv
-from botrunner.web.server import WebServer, start_web
+from botrunner.web.server import FEATURES, WebServer, start_web
 from botrunner.worker.heartbeat import HeartbeatFile
 
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
@@ -179,7 +179,7 @@ class Worker:
 
     async def _start_web(self, env: WebEnv) -> None:
         try:
-            self.web = await start_web(env)
+            self.web = await start_web(env, FEATURES + self._loaded_router().web_features)
         except OSError as exc:
             host, port = env.settings.web_address
             raise BootError(f"cannot listen on {host}:{port} (WEB_LISTEN / WEBHOOK_PORT): {exc}") from exc
