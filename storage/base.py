@@ -371,6 +371,10 @@ class BroadcastRepository(abc.ABC):
     def history(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[Broadcast]:
         """Newest first (history); with `status`, only those."""
     @abc.abstractmethod
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        """Newest first, older than `before` (created_at, id of the previous page's last row): a keyset
+        page (one index range, never OFFSET) for the admin web's history."""
+    @abc.abstractmethod
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
         """Move to `status` if the current status allows it (TRANSITIONS); the updated broadcast, or None
         (unknown id or a transition not allowed). Starting refreshes `total` and sets started_at."""

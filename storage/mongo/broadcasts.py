@@ -91,6 +91,13 @@ class MongoBroadcasts(BroadcastRepository):
         docs = self.broadcasts.find(query).sort([("created_at", -1), ("_id", 1)]).skip(offset).limit(limit)
         return [_record(d) for d in docs]
 
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        query: dict[str, Any] = {}
+        if before:
+            query = {"$or": [{"created_at": {"$lt": before[0]}}, {"created_at": before[0], "_id": {"$lt": before[1]}}]}
+        docs = self.broadcasts.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit)
+        return [_record(d) for d in docs]
+
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
         at = at or now()
         sources = [s for s, targets in TRANSITIONS.items() if status in targets]

@@ -73,6 +73,13 @@ class SQLiteBroadcasts(BroadcastRepository):
                              (*args, limit, offset))
         return [_record(r) for r in rows]
 
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        where, args = ("WHERE created_at < ? OR (created_at = ? AND id < ?)", [before[0], before[0], before[1]]) \
+            if before else ("", [])
+        rows = self.db.query(f"SELECT * FROM broadcasts {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                             (*args, limit))
+        return [_record(r) for r in rows]
+
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
         at = at or now()
         sources = [s for s, targets in TRANSITIONS.items() if status in targets]

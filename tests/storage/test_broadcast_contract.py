@@ -78,6 +78,16 @@ class TestBroadcastContract:
         assert method == "sendPhoto" and params["caption"] == "<b>caption</b>"
         assert params["reply_markup"] == {"inline_keyboard": [[{"text": "Open", "url": "https://example.org"}]]}
 
+    def test_history_pages_newest_first(self, store):
+        made = [store.broadcasts.create(Message(text=str(n)), Segment(), created_by=1, at=100.0 + n // 2)
+                for n in range(5)]                              # two share each created_at: ties by id
+        expected = sorted(made, key=lambda b: (b.created_at, b.id), reverse=True)
+        first = store.broadcasts.history_page(None, 2)
+        second = store.broadcasts.history_page((first[-1].created_at, first[-1].id), 2)
+        third = store.broadcasts.history_page((second[-1].created_at, second[-1].id), 2)
+        assert [b.id for b in first + second + third] == [b.id for b in expected]
+        assert store.broadcasts.history_page((third[-1].created_at, third[-1].id), 2) == []
+
     def test_status_transitions(self, store):
         b = store.broadcasts.create(Message(text="x"), Segment(), created_by=1)
         assert store.broadcasts.set_status(b.id, "paused") is None        # a draft cannot pause
