@@ -359,7 +359,8 @@ class BroadcastRepository(abc.ABC):
 
     The owner of a running broadcast (one worker, by a Redis lease) alternates `claim_page` (rows
     written pending, cursor moved, in one step) and `finish` (outcomes and counters); a new owner
-    first calls `settle_in_doubt`. Recipients are walked in user id order, a page at a time."""
+    first calls `settle_in_doubt`. Recipients are walked in user id order, a page at a time; those
+    refused by 429s are `defer`red and come back through `claim_retries` on a later pass."""
 
     @abc.abstractmethod
     def create(self, message: Message, segment: Segment, created_by: int, at: float | None = None) -> Broadcast:
@@ -369,6 +370,10 @@ class BroadcastRepository(abc.ABC):
     @abc.abstractmethod
     def history(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[Broadcast]:
         """Newest first (history); with `status`, only those."""
+    @abc.abstractmethod
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        """Newest first, older than `before` (created_at, id of the previous page's last row): a keyset
+        page (one index range, never OFFSET) for the admin web's history."""
     @abc.abstractmethod
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
         """Move to `status` if the current status allows it (TRANSITIONS); the updated broadcast, or None
@@ -388,6 +393,17 @@ class BroadcastRepository(abc.ABC):
     def settle_in_doubt(self, broadcast_id: str, at: float | None = None) -> int:
         """A new owner's first step: pending rows (a dead owner's in-flight sends) become skipped, and
         the counters are recomputed from the rows. Returns how many rows were in doubt."""
+    @abc.abstractmethod
+    def defer(self, broadcast_id: str, rows: list[tuple[int, float, str]], at: float | None = None) -> int:
+        """(user_id, not_before, reason) for pending rows Telegram refused with 429s: they become `retry`
+        (tries + 1) and count in `retrying` until `claim_retries` hands them out again. Returns how many."""
+    @abc.abstractmethod
+    def claim_retries(self, broadcast_id: str, limit: int, at: float | None = None) -> list[tuple[int, int]]:
+        """Up to `limit` retry rows whose not-before time has come, made pending again (so a crash leaves
+        them in doubt, like any claimed row): [(user_id, tries so far)] in user id order."""
+    @abc.abstractmethod
+    def next_retry(self, broadcast_id: str) -> float | None:
+        """The earliest not-before time of the broadcast's retry rows; None when none waits."""
     @abc.abstractmethod
     def recipient(self, broadcast_id: str, user_id: int) -> Recipient | None: ...
     @abc.abstractmethod

@@ -258,7 +258,7 @@ class Settings:
     send_limits: bool = env("SEND_LIMITS", boolean, True, "Cluster-wide flood limits on sends (false lifts every "
                             "bucket, for a local Bot API server; 429 freezes still apply).", group="sender")
     send_chat_rate: float = env("SEND_CHAT_RATE", number(0, 100000), 1.0, "Messages per second into one chat, "
-                                "all workers together (0: unlimited); every rate is kept 10 % under.", group="sender")
+                                "all workers together (0: unlimited); chat and group rates are kept 10 % under.", group="sender")
     send_chat_burst: int = env("SEND_CHAT_BURST", integer(1, 100000), 3, "Messages one chat may get at once "
                                "before SEND_CHAT_RATE applies.", group="sender")
     send_group_per_minute: float = env("SEND_GROUP_PER_MINUTE", number(0, 6000000), 20.0, "Messages per minute "
