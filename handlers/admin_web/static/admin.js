@@ -487,7 +487,9 @@
   screens.broadcasts = function () {
     var card = byId("broadcast"), timer = null, shown = null, lastStatus = null;
     var CONTROLS = {draft: ["start", "cancel"], running: ["pause", "cancel"], paused: ["resume", "cancel"]};
-    function done(b) { return (b.sent || 0) + (b.blocked || 0) + (b.failed || 0) + (b.skipped || 0); }
+    function done(b) {
+      return b.processed !== undefined ? b.processed : (b.sent || 0) + (b.blocked || 0) + (b.failed || 0) + (b.skipped || 0);
+    }
     function render(b) {
       shown = b;
       card.hidden = false;
@@ -502,12 +504,15 @@
       progress.value = Math.min(count, progress.max);
       byId("bc-done").textContent = fmtNumber(count);
       byId("bc-total").textContent = fmtNumber(total);
-      byId("bc-percent").textContent = total ? "(" + Math.floor(100 * count / total) + " %)" : "";
+      byId("bc-percent").textContent = (total ? "(" + Math.floor(100 * count / total) + " %)" : "") +
+        (b.retrying ? " · " + t("bc_retrying", {count: fmtNumber(b.retrying)}) : "");
       document.querySelectorAll("[data-counter]").forEach(function (node) { node.textContent = fmtNumber(b[node.dataset.counter] || 0); });
       var allowed = CONTROLS[b.status] || [];
       document.querySelectorAll("[data-control]").forEach(function (node) { node.hidden = allowed.indexOf(node.dataset.control) < 0; });
       clearTimeout(timer);
       if (b.status === "running") timer = setTimeout(function () { show(b.id); }, 1000);
+      var listed = document.querySelector("#history tr[data-id='" + String(b.id).replace(/[^0-9a-f]/g, "") + "'] .progress-cell");
+      if (listed) listed.textContent = fmtNumber(count) + " / " + fmtNumber(total);
       if (b.status !== lastStatus) history_.reload();              // the history row follows the card
       lastStatus = b.status;
     }
@@ -522,8 +527,11 @@
         show(b.id);
         card.scrollIntoView();
       });
-      return row([cell(open), cell(badge(t("bc_status_" + b.status), "status-" + b.status)),
-                  cell(fmtNumber(done(b)) + " / " + fmtNumber(b.total), "num"), cell(b.text || "", "wide clip"), fmtTime(b.created_at)]);
+      var tr = row([cell(open), cell(badge(t("bc_status_" + b.status), "status-" + b.status)),
+                    cell(fmtNumber(done(b)) + " / " + fmtNumber(b.total), "num progress-cell"), cell(b.text || "", "wide clip"),
+                    fmtTime(b.created_at)]);
+      tr.dataset.id = b.id;
+      return tr;
     });
     document.querySelectorAll("[data-control]").forEach(function (node) {
       node.addEventListener("click", function () {
@@ -573,6 +581,7 @@
                      count.textContent = "";
                      history.replaceState(null, "", query(location.pathname, {id: data.broadcast.id}));
                      render(data.broadcast);
+                     byId("broadcast").scrollIntoView();
                    });
       }).catch(quiet);
     });
