@@ -406,3 +406,53 @@ def test_the_panel_speaks_russian(live, panel: Panel):
     assert "Пользователи" in panel.find("nav").get_attribute("textContent") and panel.find("h1").text == "Пользователи"
     panel.wait_row("#users", "")
     assert panel.find("#users tbody td").get_attribute("data-label") == "Номер"  # the script's texts too
+
+
+def test_a_broadcast_is_paused_resumed_and_another_cancelled_from_the_panel(live, panel: Panel):
+    bot = live.bot
+    recipients = list(range(3101, 3131))
+    for uid in recipients:
+        bot.enter(uid)
+    panel.sign_in()
+    panel.open("/admin/broadcasts")
+
+    def card() -> tuple[int, str]:
+        return panel.js("return [document.getElementById('bc-progress').value,"
+                        " document.getElementById('broadcast').dataset.status];")
+
+    def draft(text: str, ids: list[int]) -> None:
+        panel.fill("#compose", text=text, ids=", ".join(map(str, ids)))
+        panel.submit("#compose")
+        panel.confirm()
+        wait_until(lambda: card()[1] == "draft", 30, 0.1, what="the draft")
+
+    def control(action: str, status: str) -> None:
+        panel.find(f"[data-control={action}]").click()
+        panel.confirm()
+        wait_until(lambda: card()[1] == status, 30, 0.1, what=f"the broadcast {status}")
+
+    text = "Weekend quiz at 18:00."
+    draft(text, recipients)
+    control("start", "running")
+    wait_until(lambda: card()[0] >= 3, 60, 0.1, what="the first sends")
+    control("pause", "paused")
+    reads: list = []
+
+    def unchanged():                                                  # two reads 1.5 s apart agree
+        reads.append(card())
+        return reads[-1] if len(reads) > 1 and reads[-1] == reads[-2] else None
+    settled = wait_until(unchanged, 30, 1.5, what="the paused counters settled")
+    assert settled[0] < len(recipients)                               # the pause held back the rest
+    assert not panel.visible("[data-control=pause]") and panel.visible("[data-control=resume]")
+    control("resume", "running")
+    wait_until(lambda: card() == [len(recipients), "done"], 90, 0.2, what="the broadcast done")
+    assert [bot.count(uid, text) for uid in recipients] == [1] * len(recipients)
+
+    never = "This one is cancelled before it starts."
+    draft(never, recipients[:3])
+    control("cancel", "cancelled")
+    assert not any(panel.visible(f"[data-control={a}]") for a in ("start", "pause", "resume", "cancel"))
+    assert [bot.count(uid, never) for uid in recipients[:3]] == [0, 0, 0]
+    panel.open("/admin/audit?limit=10")
+    for action in ("broadcast.create", "broadcast.start", "broadcast.pause", "broadcast.resume", "broadcast.cancel"):
+        panel.wait_row("#audit", action)
