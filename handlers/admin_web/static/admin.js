@@ -713,14 +713,37 @@
     pager.reload();
   };
 
+  function clipped(value, className) {
+    var text = fmtValue(value), node = el("span", className, text.length > 160 ? text.slice(0, 160) + "…" : text);
+    if (text.length > 160) node.title = text;
+    return node;
+  }
+
+  /* What an audit row changed: for two objects only the keys that differ ("status: paused → running"),
+   * else the whole values, long ones shortened (in full on hover). */
+  function auditChange(before, after) {
+    var box = el("span", "change");
+    function line(label, from, to) {
+      var part = el("span", "change-line");
+      if (label) part.appendChild(el("span", "muted", label + ": "));
+      if (from !== undefined) { part.appendChild(clipped(from, "before")); part.appendChild(el("span", "arrow", " → ")); }
+      part.appendChild(clipped(to, "after"));
+      box.appendChild(part);
+    }
+    var objects = before && after && typeof before === "object" && typeof after === "object" && !Array.isArray(before);
+    if (!objects) { line("", before === null ? undefined : before, after); return box; }
+    Object.keys(Object.assign({}, before, after)).forEach(function (key) {
+      if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) line(key, before[key], after[key] === undefined ? null : after[key]);
+    });
+    if (!box.childNodes.length) line("", undefined, after);
+    return box;
+  }
+
   screens.audit = function () {
     var filter = byId("audit-filter"), csv = byId("export-audit");
     function params() { return {admin: filter.admin.value.trim(), action: filter.elements.namedItem("action").value.trim()}; }
     var pager = Pager("audit", listFrom("/audit", params), function (entry) {
-      var change = el("span", "change");
-      change.appendChild(el("span", "before", fmtValue(entry.before)));
-      change.appendChild(el("span", "arrow", " → "));
-      change.appendChild(el("span", "after", fmtValue(entry.after)));
+      var change = auditChange(entry.before, entry.after);
       return row([fmtTime(entry.at), cell(userLink(entry.admin_id)), cell(el("code", null, entry.action)), entry.target || "—",
                   cell(change, "wide")]);
     });
