@@ -104,6 +104,7 @@ class BroadcastEngine:
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
         self.meter = RateMeter()
+        self.announced: set[str] = set()
 
     def lease_key(self, broadcast_id: str) -> str:
         return self.rt.key("broadcast", broadcast_id, "lease")
@@ -131,8 +132,10 @@ class BroadcastEngine:
         repo = self.rt.store.broadcasts
         doubtful = repo.settle_in_doubt(broadcast.id)
         record.broadcast_recipients("skipped", doubtful)
-        logger.info("Broadcast {} owned by this worker (cursor {}); {} recipient(s) in doubt skipped",
-                    broadcast.id, broadcast.cursor, doubtful)
+        if doubtful or broadcast.id not in self.announced:   # not again each check while retries wait
+            self.announced.add(broadcast.id)
+            logger.info("Broadcast {} owned by this worker (cursor {}); {} recipient(s) in doubt skipped",
+                        broadcast.id, broadcast.cursor, doubtful)
         inflight: deque[Page] = deque()
         self.meter = RateMeter()
         record.broadcast_owned(1)
@@ -154,7 +157,7 @@ class BroadcastEngine:
         current = repo.get(broadcast.id)
         if self.stopped.is_set() or current is None or current.status != "running":
             return False
-        rows = repo.claim_retries(broadcast.id, self.page)
+        rows = repo.claim_retries(broadcast.id, self.page) if current.retrying else []
         if not rows:
             ids = repo.claim_page(broadcast.id, self.page)
             if ids is None:

@@ -64,17 +64,20 @@ local global = counted and interval > 0
 local global_tat, slot = 0, at
 if global then
   global_tat = tat_of(KEYS[6])
-  local due = global_tat - tonumber(ARGV[9])
+  local log_min = 0
   if per_window > 0 then
     local newest = redis.call('LINDEX', KEYS[7], 0)
-    if newest then due = math.max(due, tonumber(newest)) end
+    if newest then log_min = tonumber(newest) end
     if redis.call('LLEN', KEYS[7]) >= per_window then
-      due = math.max(due, tonumber(redis.call('LINDEX', KEYS[7], -1)) + window)
+      log_min = math.max(log_min, tonumber(redis.call('LINDEX', KEYS[7], -1)) + window)
     end
   end
-  at = math.max(at, due)
-  -- the slot taken in the schedule: a broadcast woken late takes one it missed within the catch-up
-  if bulk then slot = math.max(due, at - tonumber(ARGV[13])) else slot = at end
+  at = math.max(at, global_tat - tonumber(ARGV[9]), log_min)
+  slot = at
+  -- a broadcast woken late takes the slot of the schedule it missed, within the catch-up (an idle
+  -- bucket's schedule is older than that: it starts afresh, no burst)
+  local missed = math.max(global_tat, log_min)
+  if bulk and missed < at and missed >= at - tonumber(ARGV[13]) then slot = missed end
 end
 if bulk and at > now + 1 then
   local hint = math.max(at, tonumber(redis.call('GET', KEYS[8]) or '0'))
@@ -134,7 +137,8 @@ EXACT = 1 + 1e-9         # the rate itself (a window's last slot falls just past
 WINDOW_MS = 1000         # Telegram counts the bot-wide limits per second
 GLOBAL_429_WINDOW_MS = 10_000
 HORIZON_MS = 20          # a slot this close counts as free now (sleep and clock rounding)
-CATCH_UP_MS = 20         # a broadcast's missed slots it may still take (with its own burst, whichever is more)
+CATCH_UP_MS = 20         # a broadcast's missed slots it may still take: this long or one slot, whichever is
+                         # more (its own burst counts towards it); the window log still bounds each second
 
 # Methods that post a message into a chat; Telegram's flood limits count these. Edits, callback
 # answers and chat actions only honour freezes.
@@ -219,7 +223,7 @@ class FloodLimiter:
         reserve = min(limits.bulk_reserve, max(0, limits.global_burst - 1))
         self.bulk = gcra(global_rate, limits.global_burst - reserve, safety=EXACT)
         self.window = per_window(global_rate), per_window(paid_rate)
-        self.catch_up = max(0.0, CATCH_UP_MS - self.bulk[1])
+        self.catch_up = max(0.0, max(CATCH_UP_MS, self.bulk[0]) - self.bulk[1])
 
     async def acquire(self, chat_id: int | str | None, counted: bool, send_class: str = NOTIFY,
                       paid: bool = False) -> tuple[int, float]:

@@ -274,3 +274,21 @@ def test_waiting_broadcasts_are_told_to_come_back_one_at_a_time(redis_url):
     waits = [wait for _, wait in refused]
     gaps = [b - a for a, b in zip(waits, waits[1:])]
     assert all(0.09 <= gap <= 0.101 for gap in gaps), waits              # 100 ms apart at 10/s
+
+
+def test_a_broadcast_woken_late_takes_the_slot_it_missed(redis_url, redis_client):
+    """Event-loop lateness within the catch-up (one slot at 2/s) costs no rate; an idle bucket starts afresh."""
+    keys = Keys.for_token("556:catchup")
+    tat_key = keys.send_tat("global", "")
+
+    async def scenario(client):
+        limiter = FloodLimiter(client, keys, Limits(chat_rate=0, global_rate=2))
+        first = await limiter.acquire(1, True, send_class=BROADCAST)
+        scheduled = float(await client.get(tat_key))               # the next slot, 500 ms on
+        right_after = await limiter.acquire(2, True, send_class=BROADCAST)
+        await asyncio.sleep(0.6)                                     # woken 100 ms after that slot
+        late = await limiter.acquire(3, True, send_class=BROADCAST)
+        return first, scheduled, right_after, late, float(await client.get(tat_key))
+    first, scheduled, right_after, late, after_late = run(redis_url, scenario)
+    assert first == (1, 0) and right_after[0] == 0                 # no burst from idle
+    assert late == (1, 0) and after_late == pytest.approx(scheduled + 500)   # the schedule kept, not now + 500
