@@ -9,8 +9,8 @@ from benchmarks.report import KEPT, REPLY_BEGIN, spread, summary_table, write_ma
 def result(system: str, rep: int, rate: float) -> dict:
     return {"system": system, "rep": rep, "updates_per_s": rate, "burst_success": 1.0, "p50_ms": 10.0,
             "p95_ms": 20.0, "p99_ms": 30.0, "max_ms": 40.0, "success": 1.0, "cpu_per_1000": 0.5,
-            "redis_cpu_per_1000": 0.1, "cpu_total_per_1000": 0.6, "rss_worker_mb": 60.0, "rss_total_mb": 200.0, "db_per_update": 2.0,
-            "redis_per_update": 9.0}
+            "redis_cpu_per_1000": 0.1, "cpu_total_per_1000": 0.6, "rss_worker_mb": 60.0, "rss_total_mb": 200.0,
+            "db_per_update": 2.0, "redis_per_update": 9.0}
 
 
 def test_spread_shows_min_median_max_and_the_worst_distance():

@@ -17,21 +17,24 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import Keys
 from botrunner.redis_replies import text
 
 if TYPE_CHECKING:
     from botrunner.config.settings import Settings
+    from botrunner.lanes.leases import Fence
 
-# KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat
+# KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat, lane owner
 # ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat, group and
-#       global buckets (interval 0: unlimited), bulk headroom ms, horizon ms
+#       global buckets (interval 0: unlimited), bulk headroom ms, horizon ms, lane owner ('' = unfenced)
 # Returns {status, wait ms}: 1 = slot reserved, send after wait; 0 = nothing reserved, ask again after
-# wait; -1 = the chat blocked the bot, skip.
+# wait; -1 = the chat blocked the bot, skip; -2 = the update's lane is no longer ours, send nothing.
 # A busy or frozen *chat* reserves nothing (its sender asks again when its slot comes), so it never
 # pushes the shared global bucket into the future for other chats; a reply held only by the global
 # bucket or a global freeze reserves its place there, first come first served.
 ACQUIRE = """
+if ARGV[12] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[12] then return {-2, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {-1, 0} end
@@ -157,11 +160,11 @@ def gcra_in_window(rate_per_s: float, burst: int, window_s: float) -> tuple[floa
 class FloodLimiter:
     """The cluster-wide limiter of one bot: `acquire` before a send, `freeze` on a 429."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits, batcher: ScriptBatcher | None = None) -> None:
         self.client = client
         self.keys = keys
         self.limits = limits
-        self._acquire = client.register_script(ACQUIRE)
+        self._acquire = batcher.script(ACQUIRE) if batcher else client.register_script(ACQUIRE)
         self._freeze = client.register_script(FREEZE)
         on = limits.enabled
         self.chat = gcra(limits.chat_rate if on else 0, limits.chat_burst)
@@ -173,8 +176,9 @@ class FloodLimiter:
         self.bulk_headroom = self.global_[0] * min(limits.bulk_reserve, max(0, limits.global_burst - 1))
 
     async def acquire(self, chat_id: int | str | None, counted: bool, send_class: str = NOTIFY,
-                      paid: bool = False) -> tuple[int, float]:
-        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked."""
+                      paid: bool = False, fence: Fence | None = None) -> tuple[int, float]:
+        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked,
+        -2 `fence` (the lane of the update being handled) is no longer this worker's."""
         chat = "" if chat_id is None else str(chat_id)
         group = isinstance(chat_id, int) and chat_id < 0 or chat.startswith("@")
         bulk = send_class == BROADCAST
@@ -182,10 +186,10 @@ class FloodLimiter:
         k = self.keys
         keys = [k.send_blocked, k.send_freeze_global, k.send_freeze_chat(chat), k.send_tat("chat", chat),
                 k.send_tat("group", chat) if group else k.send_tat("chat", chat),
-                k.send_tat("paid" if paid else "global", "")]
+                k.send_tat("paid" if paid else "global", ""), fence.key if fence else k.send_blocked]
         top = (0.0, 0.0) if send_class == REPLY else self.paid if paid else self.global_
         args = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat, *self.group, *top,
-                0 if paid else self.bulk_headroom, HORIZON_MS]
+                0 if paid else self.bulk_headroom, HORIZON_MS, fence.owner if fence else ""]
         status, wait_ms = await self._acquire(keys=keys, args=args)
         return int(status), max(0, int(wait_ms)) / 1000.0
 
