@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.report import write_markdown, write_reply_section  # noqa: E402
-from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands  # noqa: E402
+from benchmarks.systems import SYSTEMS, Running, add_baseline, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
@@ -104,8 +104,12 @@ def main() -> int:
                         help="BOT_HANDLERS for botrunner (e.g. handlers.app:router for the real bot)")
     parser.add_argument("--workload", choices=("register", "reply"), default="register",
                         help="register: /start registers the user in SQLite, then replies; reply: the reply only")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run each botrunner system from this checkout (its own .venv): before/after in one run")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
+    if args.baseline:
+        args.systems += add_baseline(args.baseline, args.systems)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(sys.argv[1:])
     results, started = [], time.monotonic()

@@ -31,11 +31,13 @@ class System:
     kind: str
     workers: int = 1
     limits: bool = False
+    root: Path = ROOT          # another checkout (with its own .venv) to measure a baseline in the same run
 
     def command(self, api_url: str, token: str) -> list[str]:
+        python = sys.executable if self.root == ROOT else str(self.root / ".venv" / "bin" / "python")
         if self.kind == "botrunner":
-            return [sys.executable, "-m", "botrunner", "start", "--workers", str(self.workers), "--api-url", api_url]
-        return [sys.executable, str(PEERS / f"{self.kind}_bot.py"), api_url, token]
+            return [python, "-m", "botrunner", "start", "--workers", str(self.workers), "--api-url", api_url]
+        return [python, str(PEERS / f"{self.kind}_bot.py"), api_url, token]
 
 
 SYSTEMS = {s.name: s for s in (System("botrunner-1", "botrunner", 1), System("botrunner-2", "botrunner", 2),
@@ -50,6 +52,20 @@ LABELS = {"botrunner-1": "botrunner, 1 worker", "botrunner-2": "botrunner, 2 wor
           "aiohttp": "bare aiohttp + uvloop loop (no framework, nothing durable)"}
 
 
+def add_baseline(root: Path, names: list[str]) -> list[str]:
+    """`name@base` for every botrunner system in `names`: the same system run from the checkout at `root`
+    (its own .venv; its benchmarks/peers/bench_store.py must know BENCH_WORKLOAD), registered in SYSTEMS."""
+    added = []
+    for name in names:
+        system = SYSTEMS[name]
+        if system.kind == "botrunner":
+            base = System(f"{name}@base", system.kind, system.workers, system.limits, root.resolve())
+            SYSTEMS[base.name] = base
+            LABELS[base.name] = f"{LABELS[name]}, baseline checkout"
+            added.append(base.name)
+    return added
+
+
 class Running:
     """A started system: its process group, its state directory, its cost counters."""
 
@@ -60,14 +76,14 @@ class Running:
         self.stats_dir = state / "stats"
         self.stats_dir.mkdir(parents=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "MONGODB_"))}
-        env.update(PYTHONPATH=str(ROOT), BENCH_SQLITE=str(state / "bench.sqlite3"), BENCH_STATS_DIR=str(self.stats_dir),
+        env.update(PYTHONPATH=str(system.root), BENCH_SQLITE=str(state / "bench.sqlite3"), BENCH_STATS_DIR=str(self.stats_dir),
                    BOT_TOKEN=token, REDIS_URL=redis_url, STATE_DIR=str(state), LANES=str(LANES), LOG_LEVEL="warning",
                    BOT_HANDLERS=handlers, BOTRUNNER_ENV_FILE="/nonexistent.env", BENCH_WORKLOAD=workload,
                    # the peers have no flood control and the emulator's limits are off: lift ours too,
                    # except for the row that measures the default configuration
                    SEND_LIMITS="true" if system.limits else "false")
         self.log = open(state / "bot.log", "ab")
-        self.proc = subprocess.Popen(system.command(api_url, token), env=env, cwd=ROOT, stdout=self.log,
+        self.proc = subprocess.Popen(system.command(api_url, token), env=env, cwd=system.root, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def processes(self) -> list[psutil.Process]:

@@ -10,7 +10,7 @@ passes HANDLER_TIMEOUT_S, is dead-lettered at once. Nor can a retry fix a determ
 (`DETERMINISTIC_ERRORS`: bad input reaching a handler, such as an id too large for the database):
 what the handler and the router's error hooks queued (the hooks answer the user) is sent, and the
 update is dead-lettered after that one attempt. After the handler the lane lease is checked
-again (a pause past its TTL sends nothing), and the journal and completion scripts are fenced by
+again (a pause past its TTL sends nothing), and the limiter, journal and completion scripts are fenced by
 it; a Redis failure while delivering retries from the kept outbox, never by re-running the handler.
 Nothing here lets an exception escape to kill the worker.
 """
@@ -99,7 +99,7 @@ class Processor:
         self.states = states
         self.max_attempts = max_attempts
         self.lane_valid = lane_valid
-        self.fence_for = fence_for                    # the lane lease the journal and completion scripts check
+        self.fence_for = fence_for                    # the lane lease the limiter, journal and completion check
         self.retry_delay_s = retry_delay_s
         self.handled = 0
         self.timeouts = 0
@@ -199,7 +199,9 @@ class Processor:
 
     async def _commit_state(self, ctx: Context, update_id: int) -> None:
         """Store the handler's staged conversation state; retried a few times, then logged (the replies
-        are out, so the update completes: the user repeats the step)."""
+        are out, so the update completes: the user repeats the step). Nothing staged: no thread hop."""
+        if not ctx.state_changed:
+            return
         for attempt in range(1, 4):
             try:
                 await asyncio.get_running_loop().run_in_executor(self.pool.executor, ctx.commit_state)
