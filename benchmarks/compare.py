@@ -111,7 +111,8 @@ def main() -> int:
     if args.baseline:
         args.systems += add_baseline(args.baseline, args.systems)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(sys.argv[1:])
+    shown = [("CHECKOUT" if prev == "--baseline" else arg) for prev, arg in zip(["", *sys.argv[1:]], sys.argv[1:])]
+    command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(shown)
     results, started = [], time.monotonic()
     with tempfile.TemporaryDirectory(prefix="br-compare-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         emulator, api_url = start_emulator()
