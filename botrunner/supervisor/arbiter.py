@@ -12,6 +12,7 @@ import errno
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from signal import Signals
@@ -25,6 +26,7 @@ from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
 from botrunner.errors import ApiError, HaltServer
 from botrunner.intake.poller import long_poll_timeout
+from botrunner.lanes.membership import Cohort
 from botrunner.memory import rss_mb
 from botrunner.metrics import multiproc, record
 from botrunner.redis_keys import Keys
@@ -193,10 +195,11 @@ class Supervisor:
                 raise
 
     # --- the worker table ---
-    def spawn_worker(self) -> int:
-        """Fork one worker; the child never returns from here."""
+    def spawn_worker(self, cohort: Cohort | None = None) -> int:
+        """Fork one worker (of `cohort`: the workers started with it; alone by default); the child never returns."""
         self.worker_age += 1
-        worker = Worker(self.settings, HeartbeatFile(), self.worker_age)
+        cohort = cohort or Cohort(f"{socket.gethostname()}:{os.getpid()}:{self.worker_age}")
+        worker = Worker(self.settings, HeartbeatFile(), self.worker_age, cohort)
         pid = os.fork()
         if pid != 0:
             worker.pid = pid
@@ -211,8 +214,10 @@ class Supervisor:
         target = self.num_workers + (1 if self.roll_new is not None else 0)
         live = [pid for pid, w in self.workers.items() if not w.retiring]
         if len(live) < target and time.monotonic() >= self.next_spawn_at:
-            for _ in range(target - len(live)):
-                self.spawn_worker()
+            # started together, they join the lane assignment together: nobody takes lanes to hand back
+            cohort = Cohort(f"{socket.gethostname()}:{os.getpid()}:{self.worker_age + 1}", target - len(live))
+            for _ in range(cohort.size):
+                self.spawn_worker(cohort)
         elif len(live) > target:
             for pid in sorted(live, key=lambda p: self.workers[p].age)[:len(live) - target]:
                 self.retire(pid, "the worker count was lowered")
@@ -224,7 +229,7 @@ class Supervisor:
         self.kill_worker(pid, signal.SIGTERM)
 
     def step_roll(self) -> None:
-        """SIGHUP: start a new worker, wait until it has booted, warm-stop one old one; repeat."""
+        """SIGHUP: start a new worker, wait until it has joined the lane assignment, warm-stop one old one; repeat."""
         while self.rolling and self.rolling[0] not in self.workers:
             self.rolling.pop(0)
         if not self.rolling:
@@ -237,7 +242,7 @@ class Supervisor:
             return
         new = self.workers[self.roll_new]
         old = self.workers[self.rolling[0]]
-        if new.heartbeat.last_update() != new.booted_beat and not old.retiring:
+        if new.heartbeat.joined() and not old.retiring:     # it has its lanes: the old one's go to all
             record.worker_restart("rolled")
             self.retire(self.rolling[0], f"rolled; replaced by worker {self.roll_new}")
             self.rolling.pop(0)
