@@ -204,7 +204,7 @@ class LaneReader:
         """Release once the lane's running updates are finished and no read in flight names it (announced)."""
         await self.queues.wait_lane_idle(lane)
         while lane in self.in_read:       # entries that read delivers stay pending under us: release after
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         self.handing_over.discard(lane)
         try:
             await self.leases.release(lane)

@@ -50,6 +50,7 @@ class Supervisor:
         self.sig_queue: list[Signals] = []
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
+        self.cohorts = 0                        # groups of workers started together (they join the lanes together)
         self.respawn_delay = 0.0
         self.respawn_backoff = Backoff(first=0.5, cap=30.0, jitter=False)   # quick deaths in a row
         self.next_spawn_at = 0.0
@@ -198,7 +199,7 @@ class Supervisor:
     def spawn_worker(self, cohort: Cohort | None = None) -> int:
         """Fork one worker (of `cohort`: the workers started with it; alone by default); the child never returns."""
         self.worker_age += 1
-        cohort = cohort or Cohort(f"{socket.gethostname()}:{os.getpid()}:{self.worker_age}")
+        cohort = cohort or Cohort(f"{socket.gethostname()}:{os.getpid()}:w{self.worker_age}")
         worker = Worker(self.settings, HeartbeatFile(), self.worker_age, cohort)
         pid = os.fork()
         if pid != 0:
@@ -215,7 +216,8 @@ class Supervisor:
         live = [pid for pid, w in self.workers.items() if not w.retiring]
         if len(live) < target and time.monotonic() >= self.next_spawn_at:
             # started together, they join the lane assignment together: nobody takes lanes to hand back
-            cohort = Cohort(f"{socket.gethostname()}:{os.getpid()}:{self.worker_age + 1}", target - len(live))
+            self.cohorts += 1
+            cohort = Cohort(f"{socket.gethostname()}:{os.getpid()}:{self.cohorts}", target - len(live))
             for _ in range(cohort.size):
                 self.spawn_worker(cohort)
         elif len(live) > target:
