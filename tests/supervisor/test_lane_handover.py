@@ -104,6 +104,23 @@ def test_workers_started_together_each_take_their_share_once(cluster):
     assert len(joined) == 1 and len(joined[0][1].split()) == 4          # the four joined the assignment together
 
 
+def change_workers(cluster, watch: LaneWatch, sup, sig: signal.Signals, workers: int, change: str,
+                   traffic) -> None:
+    """Send `sig`; lanes must be taken on their release and the assignment settle soon after the change."""
+    since = time.monotonic()
+    traffic()
+    os.kill(sup.pid, sig)
+    wait_until(lambda: watch.after(since, change), 60, 0.05, what=f"a worker {change}")
+    changed_at = watch.after(since, change)[0][0]
+    traffic()
+    settled_at = wait_until(lambda: len(cluster.worker_pids(sup.pid)) == workers and cluster.settled()
+                            and time.monotonic(), 60, 0.05, what=f"{workers} workers settled after {sig.name}")
+    assert settled_at - changed_at < SETTLE_BOUND_S, f"{sig.name}: settled {settled_at - changed_at:.1f}s later"
+    waits = release_to_take(watch, since)
+    assert waits and max(waits.values()) < TAKE_BOUND_S, f"{sig.name}: release -> take {waits}"
+    assert moved_once_per_change(watch, since)
+
+
 def test_lanes_move_on_events_through_ttin_ttou_and_a_roll_with_every_chat_in_order(cluster, emulator):
     _, control = emulator
     sup = cluster.start(workers=2, **SLOW_TTL)
@@ -114,19 +131,8 @@ def test_lanes_move_on_events_through_ttin_ttou_and_a_roll_with_every_chat_in_or
             sent.setdefault(chat, []).extend(ids)
 
     with watching(cluster.client) as watch:
-        for sig, workers, change in ((signal.SIGTTIN, 3, "joined"), (signal.SIGTTOU, 2, "left")):
-            since = time.monotonic()
-            traffic()
-            os.kill(sup.pid, sig)
-            wait_until(lambda: watch.after(since, change), 60, 0.05, what=f"a worker {change}")
-            changed_at = watch.after(since, change)[0][0]
-            traffic()
-            settled_at = wait_until(lambda: len(cluster.worker_pids(sup.pid)) == workers and cluster.settled()
-                                    and time.monotonic(), 60, 0.05, what=f"{workers} workers settled after {sig.name}")
-            assert settled_at - changed_at < SETTLE_BOUND_S, f"{sig.name}: settled {settled_at - changed_at:.1f}s later"
-            waits = release_to_take(watch, since)
-            assert waits and max(waits.values()) < TAKE_BOUND_S, f"{sig.name}: release -> take {waits}"
-            assert moved_once_per_change(watch, since)
+        change_workers(cluster, watch, sup, signal.SIGTTIN, 3, "joined", traffic)
+        change_workers(cluster, watch, sup, signal.SIGTTOU, 2, "left", traffic)
         since = time.monotonic()
         old = set(cluster.worker_pids(sup.pid))
         os.kill(sup.pid, signal.SIGHUP)
