@@ -110,8 +110,11 @@ class Registry:
         await self.client.zadd(self.keys.workers, {self.worker_id: await self._redis_ms()})
         await self.client.publish(self.keys.lane_events, f"joined {self.worker_id}")
 
-    async def leave(self) -> None:
-        """Deregister at a graceful stop and announce it, so the others rebalance at once."""
+    async def leave(self, cohort: Cohort | None = None) -> None:
+        """Deregister at a graceful stop and announce it, so the others rebalance at once. Leaving the
+        cohort's set too keeps a stop during the boot settle from being registered by the last to enrol."""
+        if cohort is not None:
+            await self.client.srem(self.keys.cohort(cohort.id), self.worker_id)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
         await self.client.zrem(self.keys.workers, self.worker_id)
         await self.client.delete(self.keys.worker(self.worker_id))
         await self.client.publish(self.keys.lane_events, f"left {self.worker_id}")

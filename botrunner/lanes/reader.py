@@ -126,23 +126,29 @@ class LaneReader:
             await asyncio.wait_for(self.events.subscribed.wait(), self.settle_s)
         except asyncio.TimeoutError:
             pass
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and not self.left:
             try:
                 if await self.registry.enrol(self.cohort):
                     break
-                while time.monotonic() < deadline and not self.stopping.is_set():
+                while time.monotonic() < deadline and not self.stopping.is_set() and not self.left:
                     await self.events.wait(min(0.5, deadline - time.monotonic()))
                     if await self.registry.cohort_complete(self.cohort):
                         break
                 else:
-                    logger.warning("Joining without the rest of the {} workers started with this one (LANE_SETTLE_MS "
-                                   "passed); they take their lanes when they join", self.cohort.size)
-                    await self.registry.join_alone()
+                    if not self.left and not self.stopping.is_set():
+                        logger.warning("Joining without the rest of the {} workers started with this one "
+                                       "(LANE_SETTLE_MS passed); they take their lanes when they join", self.cohort.size)
+                        await self.registry.join_alone()
                 break
             except Exception as exc:
                 logger.warning("Joining the worker registry: {!r}; retrying", exc)
                 record.redis_error("lanes", exc)
                 await asyncio.sleep(1.0)
+        if self.left:          # stopped while joining: whatever the cohort registered for us meanwhile goes
+            try:
+                await self.registry.leave(self.cohort)
+            except Exception as exc:
+                logger.warning("Could not leave the worker registry ({!r}); the entry goes stale", exc)
         self.settled.set()
 
     async def tick(self) -> None:
@@ -277,7 +283,7 @@ class LaneReader:
             return
         self.left = True
         try:
-            await self.registry.leave()
+            await self.registry.leave(self.cohort)
         except Exception as exc:
             logger.warning("Could not leave the worker registry ({!r}); the others rebalance when it goes stale", exc)
 

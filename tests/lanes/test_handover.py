@@ -197,3 +197,20 @@ def test_a_cohort_that_does_not_complete_in_time_joins_without_the_missing_worke
     finally:
         logger.remove(sink)
     assert any("Joining without the rest of the 2 workers" in line for line in lines)
+
+
+def test_a_worker_stopped_while_its_cohort_settles_is_never_registered(redis_url, redis_client):
+    async def scenario(client):
+        cohort = Cohort("host:1:1", 2)
+        stopped = Member(client, "stopped", [], cohort, settle_s=0.5)
+        await stopped.start()
+        while not await client.sismember(KEYS.cohort(cohort.id), "stopped"):
+            await asyncio.sleep(0.01)
+        await stopped.drain()                        # SIGTERM during the boot settle
+        late = Member(client, "late", [], cohort, settle_s=0.5)
+        await late.start()                           # the cohort can no longer complete: it joins alone
+        await eventually(lambda: len(late.reader.reading) == LANES, 20, "the late worker holding every lane")
+        for m in (stopped, late):
+            await m.stop()
+    run(scenario, redis_url)
+    assert [w.decode() for w in redis_client.zrange(KEYS.workers, 0, -1)] == ["late"]
