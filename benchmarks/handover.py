@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from zlib import crc32
 
 import redis
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from botrunner.bot.context import Context  # noqa: E402
 from botrunner.bot.router import Router  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
+from botrunner.lanes.leases import assign  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
 from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
@@ -93,8 +95,10 @@ def runner_env(tree: Path, redis_url: str, state: Path) -> dict[str, str]:
     return env
 
 
-def one_run(tree: Path, workers: int, join_at: float | None, args: argparse.Namespace, work: Path) -> list[float]:
-    """One stream against a fresh Redis and local server; SIGTTIN at `join_at` s when given."""
+def one_run(tree: Path, workers: int, join_at: float | None, args: argparse.Namespace,
+            work: Path) -> tuple[list[float], list[float]]:
+    """One stream against a fresh Redis and local server; SIGTTIN at `join_at` s when given.
+    Returns every update's wait and, with a join, the waits of the updates on the lanes that moved."""
     red = EmbeddedRedis(work / "redis").start()
     emulator, api_url = start_emulator(work / "emulator.log")
     log = open(work / "runner.log", "ab")
@@ -104,27 +108,39 @@ def one_run(tree: Path, workers: int, join_at: float | None, args: argparse.Name
     client = redis.Redis.from_url(red.url)
     try:
         with ControlClient(api_url, timeout=60) as control:
-            wait_until(lambda: client.get(KEYS.poll_lease) and len({client.get(KEYS.lane_owner(n))
-                                                                    for n in range(LANES)} - {None}) == workers,
-                       90, f"{workers} workers holding lanes", interval=0.2, alive=lambda: runner.poll() is None)
-            time.sleep(2.0)                               # settled: no hand-over left from the start
+            wait_until(lambda: client.get(KEYS.poll_lease) and settled(client, workers), 90,
+                       f"{workers} workers holding their lanes", interval=0.2, alive=lambda: runner.poll() is None)
+            time.sleep(1.0)
             stream = Stream(control, args.users, args.rate, args.seconds)
             stream.start()
+            before = set(client.zrange(KEYS.workers, 0, -1))
             if join_at is not None:
                 time.sleep(join_at)
                 os.kill(runner.pid, signal.SIGTTIN)
             stream.join()
             wait_until(lambda: _all_answered(control, stream), 90, "every update answered", interval=0.5)
-            if join_at is not None:        # the joined worker did take lanes: the join was measured
-                wait_until(lambda: len({client.get(KEYS.lane_owner(n)) for n in range(LANES)} - {None}) == workers + 1,
-                           30, "the joined worker holding lanes", interval=0.2)
-            return waits_ms(control, stream)
+            moved: set[int] = set()
+            if join_at is not None:        # the joined worker did take its lanes: the join was measured
+                wait_until(lambda: settled(client, workers + 1), 30, "the joined worker holding its lanes", interval=0.2)
+                moved = {n for n in range(LANES) if client.get(KEYS.lane_owner(n)) not in before}
+            waits = waits_ms(control, stream)
+            lanes = [crc32(str(chat).encode()) % LANES for chat, _ in stream.injected.values()]
+            return waits, [w for w, lane in zip(waits, lanes) if lane in moved]
     finally:
         stop(runner, 40)
         stop(emulator)
         client.close()
         red.stop()
         log.close()
+
+
+def settled(client: redis.Redis, workers: int) -> bool:
+    """`workers` live workers and every lane held by the one the assignment gives it to: no hand-over left."""
+    seconds, micros = client.time()
+    live = [w.decode() for w in client.zrangebyscore(KEYS.workers, seconds * 1000 + micros // 1000 - 10_000, "+inf")]
+    wanted = assign(LANES, live)
+    owners = [client.get(KEYS.lane_owner(n)) for n in range(LANES)]
+    return len(live) == workers and all(o is not None and o.decode() == wanted[n] for n, o in enumerate(owners))
 
 
 def _all_answered(control: ControlClient, stream: Stream) -> bool:
@@ -160,11 +176,12 @@ def measure(args: argparse.Namespace, tree: Path) -> dict:
         row = {}
         for label, join_at in (("steady", None), ("join", args.join_at)):
             with tempfile.TemporaryDirectory(prefix="handover-") as directory:
-                waits = one_run(tree, args.workers, join_at, args, Path(directory))
-            row[label] = {"max": max(waits), "p99": p(waits, 0.99), "p50": p(waits, 0.5), "n": len(waits)}
+                waits, moved = one_run(tree, args.workers, join_at, args, Path(directory))
+            row[label] = {"max": max(waits), "p99": p(waits, 0.99), "p50": p(waits, 0.5), "n": len(waits),
+                          "moved_max": max(moved, default=0.0)}
         row["added"] = row["join"]["max"] - row["steady"]["max"]
-        print(f"  join #{n + 1}: steady max {row['steady']['max']:.0f} ms, with a join max {row['join']['max']:.0f} ms,"
-              f" added {row['added']:.0f} ms", flush=True)
+        print(f"  join #{n + 1}: steady max {row['steady']['max']:.0f} ms, with a join max {row['join']['max']:.0f} ms"
+              f" (on the lanes that moved {row['join']['moved_max']:.0f} ms), added {row['added']:.0f} ms", flush=True)
         rows.append(row)
     demos: list[float] = []
     failed = 0
@@ -182,20 +199,23 @@ def measure(args: argparse.Namespace, tree: Path) -> dict:
 def medians(result: dict) -> dict[str, float]:
     rows, med = result["rows"], statistics.median
     out = {"steady": med([r["steady"]["max"] for r in rows]), "join": med([r["join"]["max"] for r in rows]),
-           "added": med([r["added"] for r in rows]), "p99": med([r["join"]["p99"] for r in rows])}
+           "added": med([r["added"] for r in rows]), "p99": med([r["join"]["p99"] for r in rows]),
+           "moved": med([r["join"]["moved_max"] for r in rows])}
     if result["demos"]:
         out["demo"] = med(result["demos"])
     return out
 
 
 LABELS = {"steady": "longest wait, steady (ms)", "join": "longest wait, a worker joins (ms)",
-          "added": "added by the join (ms)", "p99": "p99 wait, a worker joins (ms)", "demo": "demo p99, 4 workers (ms)"}
+          "added": "added by the join (ms)", "moved": "longest wait on the lanes that moved (ms)",
+          "p99": "p99 wait, a worker joins (ms)", "demo": "demo p99, 4 workers (ms)"}
 
 
 def runs(result: dict, name: str) -> str:
     rows = result["rows"]
     values = {"steady": [r["steady"]["max"] for r in rows], "join": [r["join"]["max"] for r in rows],
-              "added": [r["added"] for r in rows], "p99": [r["join"]["p99"] for r in rows], "demo": result["demos"]}
+              "added": [r["added"] for r in rows], "p99": [r["join"]["p99"] for r in rows], "demo": result["demos"],
+              "moved": [r["join"]["moved_max"] for r in rows]}
     return ", ".join(f"{v:.0f}" for v in values[name])
 
 
