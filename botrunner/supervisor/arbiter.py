@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import select
 import signal
 import socket
@@ -51,6 +52,8 @@ class Supervisor:
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
         self.cohorts = 0                        # groups of workers started together (they join the lanes together)
+        # unique per supervisor run even where the pid repeats (pid 1 in a container): cohorts never mix
+        self.cohort_prefix = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.respawn_delay = 0.0
         self.respawn_backoff = Backoff(first=0.5, cap=30.0, jitter=False)   # quick deaths in a row
         self.next_spawn_at = 0.0
@@ -199,7 +202,7 @@ class Supervisor:
     def spawn_worker(self, cohort: Cohort | None = None) -> int:
         """Fork one worker (of `cohort`: the workers started with it; alone by default); the child never returns."""
         self.worker_age += 1
-        cohort = cohort or Cohort(f"{socket.gethostname()}:{os.getpid()}:w{self.worker_age}")
+        cohort = cohort or Cohort(f"{self.cohort_prefix}:w{self.worker_age}")
         worker = Worker(self.settings, HeartbeatFile(), self.worker_age, cohort)
         pid = os.fork()
         if pid != 0:
@@ -217,7 +220,7 @@ class Supervisor:
         if len(live) < target and time.monotonic() >= self.next_spawn_at:
             # started together, they join the lane assignment together: nobody takes lanes to hand back
             self.cohorts += 1
-            cohort = Cohort(f"{socket.gethostname()}:{os.getpid()}:{self.cohorts}", target - len(live))
+            cohort = Cohort(f"{self.cohort_prefix}:{self.cohorts}", target - len(live))
             for _ in range(cohort.size):
                 self.spawn_worker(cohort)
         elif len(live) > target:
