@@ -148,3 +148,32 @@ def test_lanes_move_on_events_through_ttin_ttou_and_a_roll_with_every_chat_in_or
     wait_until(lambda: len(cluster.handled()) >= count, 90, 0.2, what=f"{count} handled updates")
     assert set(cluster.handled().values()) == {1}
     assert_chats_in_order(cluster, sent)
+
+
+def test_a_second_supervisor_joining_and_leaving_moves_lanes_on_events(cluster, emulator):
+    """Another host's supervisor (here: a second `botrunner start` on the same Redis): its two workers join
+    the assignment together, lanes move to them on the release events, and back when it stops."""
+    _, control = emulator
+    first = cluster.start(workers=2, **SLOW_TTL)
+    sent: dict[int, list[int]] = {}
+    with watching(cluster.client) as watch:
+        since = time.monotonic()
+        for chat, ids in inject(control, range(800, 820), per_user=3, command="slow").items():
+            sent.setdefault(chat, []).extend(ids)
+        second = cluster.start(workers=2, **SLOW_TTL)
+        joined = watch.after(since, "joined")
+        assert len(joined) == 1 and len(joined[0][1].split()) == 2          # both of its workers at once
+        waits = release_to_take(watch, since)
+        assert waits and max(waits.values()) < TAKE_BOUND_S, f"join: release -> take {waits}"
+        assert moved_once_per_change(watch, since)
+        since = time.monotonic()
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(30)
+        wait_until(lambda: len(cluster.worker_pids(first.pid)) == 2 and cluster.settled(), 60, 0.05,
+                   what="the first supervisor's workers holding every lane again")
+        waits = release_to_take(watch, since)
+        assert waits and max(waits.values()) < TAKE_BOUND_S, f"leave: release -> take {waits}"
+    count = sum(map(len, sent.values()))
+    wait_until(lambda: len(cluster.handled()) >= count, 90, 0.2, what=f"{count} handled updates")
+    assert set(cluster.handled().values()) == {1}
+    assert_chats_in_order(cluster, sent)
