@@ -41,9 +41,11 @@ class LaneEvents:
                 self.wake.set()                   # whatever was published while we were not listening
                 backoff.reset()
                 while not stopping.is_set():
-                    if await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0) is not None:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
                         self.received += 1
                         self.wake.set()
+                        logger.debug("Lane event: {}", message["data"])
             except Exception as exc:              # Redis unreachable: the keeper's rounds go on without us
                 self.subscribed.clear()
                 logger.debug("Lane events: {!r}; resubscribing", exc)

@@ -181,14 +181,19 @@ class LaneReader:
                 if w == self.leases.worker_id}
         for lane in sorted(self.reading - mine):
             self.hand_over(lane)
-        for lane in sorted(mine - self.reading - self.handing_over):
-            if await self.leases.acquire(lane):
-                await self._start_reading(lane)
+        # all at once, not lane after lane: a joining worker's last lane waits one round trip, not sixty
+        wanted = sorted(mine - self.reading - self.handing_over)
+        took = await asyncio.gather(*(self.leases.acquire(lane) for lane in wanted), return_exceptions=True)
+        claimed = await asyncio.gather(*(self._start_reading(lane) for lane, ok in zip(wanted, took) if ok is True),
+                                       return_exceptions=True)
+        for failure in [r for r in (*took, *claimed) if isinstance(r, BaseException)][:1]:
+            raise failure         # the lanes not taken are tried again on the next event or round
 
     async def _start_reading(self, lane: int) -> None:
         # pending entries first, so the chat order from the previous owner carries over
         self._submit(lane, await self.leases.claim_pending(lane))
         self.reading.add(lane)
+        logger.debug("Lane {}: taken", lane)
 
     def _submit(self, lane: int, entries: list) -> None:
         for entry_id, fields in entries:
@@ -201,6 +206,7 @@ class LaneReader:
 
     def hand_over(self, lane: int) -> None:
         """Stop reading a lane and release it once its running updates are finished."""
+        logger.debug("Lane {}: handing over", lane)
         self.reading.discard(lane)
         self.handing_over.add(lane)
         self.queues.drop_lane(lane)
@@ -214,6 +220,7 @@ class LaneReader:
         self.handing_over.discard(lane)
         try:
             await self.leases.release(lane)
+            logger.debug("Lane {}: released", lane)
         except Exception as exc:
             logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
 
