@@ -235,6 +235,9 @@ class Settings:
                                  "poller is replaced within this.", group="runner")
     lane_lease_ttl_ms: int = env("LANE_LEASE_TTL_MS", integer(1000, 600000), 10000, "Lane lease lifetime; a dead "
                                  "worker's lanes move to the others within this.", group="runner")
+    lane_settle_ms: int = env("LANE_SETTLE_MS", integer(0, 60000), 5000, "At start, the longest a worker waits for "
+                              "the others started with it before taking lanes without them (they agree on the "
+                              "assignment first, so no lane is taken and handed back).", group="runner")
     poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout, capped at half "
                               "of POLL_LEASE_TTL_MS (with the default 10000 ms: 5 s; raise POLL_LEASE_TTL_MS to "
                               "60000 for 25 s) so a dead poller's request ends before its lease expires.",

@@ -36,7 +36,7 @@ from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.lanes.chat_order import ChatQueues
 from botrunner.lanes.leases import LaneLeases
-from botrunner.lanes.membership import Registry
+from botrunner.lanes.membership import Cohort, Registry
 from botrunner.lanes.reader import LaneReader
 from botrunner.logs import setup_from_settings
 from botrunner.memory import rss_mb
@@ -62,14 +62,14 @@ WORKER_EXHAUSTED = 5      # hung handlers took every thread: the supervisor repl
 class Worker:
     """One worker process, described before fork."""
 
-    def __init__(self, settings: Settings, heartbeat: HeartbeatFile, age: int) -> None:
+    def __init__(self, settings: Settings, heartbeat: HeartbeatFile, age: int, cohort: Cohort | None = None) -> None:
         self.settings = settings
         self.heartbeat = heartbeat
         self.age = age
+        self.cohort = cohort       # the workers started with this one: they join the lane assignment together
         self.ppid = os.getpid()
         self.pid = 0
         self.spawned_at = time.monotonic()        # compared with heartbeat stamps, which are monotonic
-        self.booted_beat = heartbeat.last_update()
         self.handlers: HandlerPool | None = None
         self.exhausted = False     # worker side: hung handlers took every thread (exit WORKER_EXHAUSTED)
         self.router: Router | None = None
@@ -138,7 +138,8 @@ class Worker:
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None,
-                            lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned})
+                            lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned},
+                            cohort=self.cohort, settle_s=s.lane_settle_ms / 1000)
         processor.on_lapsed = reader.lapsed
         processor.on_user_flag = sender.user_flag_changed
         await self._wait_for_redis(reader)
@@ -148,15 +149,16 @@ class Worker:
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
-        tasks = {"keeper": asyncio.create_task(reader.keep()), "reader": asyncio.create_task(reader.read()),
+        tasks = {"keeper": asyncio.create_task(reader.keep(on_joined=self.heartbeat.mark_joined)),
+                 "reader": asyncio.create_task(reader.read()),
                  "heartbeat": asyncio.create_task(self._beat()),
                  "metrics": asyncio.create_task(self._publish_every_second())}
         if not s.use_webhook:          # webhook mode: Telegram pushes to the HTTP server instead
-            tasks["poller"] = asyncio.create_task(poller.run())
+            tasks["poller"] = asyncio.create_task(_poll_once_settled(poller, reader))
         code = await self._until_stopped(tasks)
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
-        await reader.registry.leave()
+        await reader.leave()
         if metrics_site is not None:
             await metrics_site.cleanup()
         # on_worker_stop: close storage
@@ -219,7 +221,10 @@ class Worker:
             await self.web.stop()
         poller.stop()
         reader.stop_reading()
+        await reader.leave()               # the others now wait for our lanes, each taken as soon as released
+        await reader.read_returned()
         tasks["reader"].cancel()
+        reader.release_each_when_idle()
         try:
             polled = [tasks["poller"]] if "poller" in tasks else []
             await asyncio.wait_for(asyncio.gather(*polled, queues.wait_idle(), return_exceptions=True),
@@ -278,6 +283,12 @@ class Worker:
         except Exception as exc:               # counters for `botrunner status`: a Redis blip only delays them
             logger.debug("Could not publish sender metrics: {!r}", exc)
             record.redis_error("worker", exc)
+
+
+async def _poll_once_settled(poller: Poller, reader: LaneReader) -> None:
+    """Poll only once this worker's cohort agreed on the lanes: nothing waits in a lane nobody may take yet."""
+    await reader.settled.wait()
+    await poller.run()
 
 
 def pipeline_redis(s: Settings) -> aioredis.Redis:
