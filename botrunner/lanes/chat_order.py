@@ -3,7 +3,8 @@
 A lane's entries arrive in stream order; `ChatQueues` keeps a FIFO per chat and one asyncio task
 per chat that has work, so chat A's slow handler never delays chat B. It also tracks which lane
 every job belongs to, so a lane being handed over can drop its not-yet-started jobs (they stay
-pending in Redis for the next owner) and wait for its running ones.
+pending in Redis for the next owner) and wait for its running ones, and which entry ids it holds
+(queued or running): an entry pending under this worker but not held here was never seen by it.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class ChatQueues:
         self.queues: dict[Hashable, deque[Job]] = {}
         self.tasks: dict[Hashable, asyncio.Task] = {}
         self.per_lane: Counter[int] = Counter()          # queued + running jobs per lane
+        self.held: set[str] = set()                      # entry ids queued or running
         self.size = 0
         self._changed = asyncio.Condition()
 
@@ -49,6 +51,7 @@ class ChatQueues:
         """Queue a job behind earlier jobs of the same chat."""
         self.queues.setdefault(job.chat, deque()).append(job)
         self.per_lane[job.lane] += 1
+        self.held.add(job.entry_id)
         self.size += 1
         if job.chat not in self.tasks:
             self.tasks[job.chat] = asyncio.create_task(self._drain(job.chat))
@@ -58,6 +61,7 @@ class ChatQueues:
         dropped = 0
         for chat, queue in list(self.queues.items()):
             kept = deque(job for job in queue if job.lane != lane)
+            self.held.difference_update(job.entry_id for job in queue if job.lane == lane)
             dropped += len(queue) - len(kept)
             self.queues[chat] = kept
         self.per_lane[lane] -= dropped
@@ -105,6 +109,7 @@ class ChatQueues:
                         await self._run_until_done(job)
                 finally:
                     self.per_lane[job.lane] -= 1
+                    self.held.discard(job.entry_id)
                     self.size -= 1
                     async with self._changed:
                         self._changed.notify_all()

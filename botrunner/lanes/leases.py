@@ -4,7 +4,8 @@ Workers register with a heartbeat (botrunner.lanes.membership); every worker com
 assignment of lanes to live workers (rendezvous hashing: a join or a leave moves only the lanes
 it must) and takes the lanes assigned to it whose lease is free. A lane changes owner only after
 the old lease is gone: released by its owner once its in-flight updates are finished, or expired
-with a dead owner. The new owner first claims the pending entries the previous owner left.
+with a dead owner. The new owner first claims the pending entries the previous owner left (its own included: entries
+a lost read reply left pending under it are handled in stream order only by a new take).
 A release is announced on the lane events channel in the same script, so the new owner (waiting
 for exactly that) takes the lane at once (botrunner.lanes.events).
 """
@@ -232,6 +233,17 @@ class LaneLeases:
         if claimed:
             logger.warning("Lane {}: swept up {} update(s) left pending under a former owner", lane, len(claimed))
         return sorted(claimed, key=lambda e: _entry_order(e[0]))
+
+    async def stranded(self, lane: int, held: set[str]) -> list[str]:
+        """Ids pending under this worker for longer than a lease TTL that it does not hold in memory.
+
+        A read whose reply was lost (a cut connection, a timeout after Redis delivered) leaves its
+        entries pending under the reader, which never saw them; claim_strays skips its own consumer,
+        so they would wait until the lane changed hands. The reader hands such a lane over and takes
+        it anew (claim_pending): they are handled again in stream order."""
+        rows = await self.client.xpending_range(self.keys.lane(lane), GROUP, min="-", max="+", count=1000,
+                                                consumername=self.worker_id, idle=self.ttl_ms)
+        return [text(row["message_id"]) for row in rows if text(row["message_id"]) not in held]
 
     async def _drop_deleted(self, lane: int, kept: set, ids: list | None = None,
                             removed: tuple | list = ()) -> None:

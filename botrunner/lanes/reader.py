@@ -8,6 +8,14 @@ workers, hand over lanes now assigned elsewhere (stop reading, drop their queued
 their running jobs and the read in flight, release: announced), and take free lanes assigned here
 (claim the previous owner's pending entries first, then start reading). The reader: one blocking
 XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues.
+
+Per-chat order across a lost read reply: a read that fails (a cut connection, a timeout, a failover)
+may have been delivered by Redis, its entries now pending under this worker but never seen here.
+Reading on with ">" would handle later entries of the same chats before them, so every lane the
+failed read named is handed over at once and taken anew (claim_pending: oldest first). The read goes
+through a client that never retries a command by itself (a silent retry would hide the lost reply).
+As a safety net the keeper's sweep hands over a lane with entries pending under this worker for a
+lease TTL that it does not hold in memory (`ChatQueues.held`).
 """
 from __future__ import annotations
 
@@ -59,8 +67,10 @@ class LaneReader:
 
     def __init__(self, client: aioredis.Redis, leases: LaneLeases, registry: Registry, queues: ChatQueues,
                  is_poller: Callable[[], bool], health: Callable[[], dict] = dict,
-                 cohort: Cohort | None = None, settle_s: float = 5.0) -> None:
+                 cohort: Cohort | None = None, settle_s: float = 5.0,
+                 read_client: aioredis.Redis | None = None) -> None:
         self.client = client
+        self.read_client = read_client or client   # XREADGROUP only: must not retry a cut read by itself
         self.leases = leases
         self.registry = registry
         self.queues = queues
@@ -181,7 +191,26 @@ class LaneReader:
             self._last_trim = time.monotonic()
             for lane in sorted(self.reading):
                 self._submit(lane, await self.leases.claim_strays(lane))
+                await self._hand_over_if_stranded(lane)
                 await self.leases.trim(lane)
+
+    async def _hand_over_if_stranded(self, lane: int) -> None:
+        stranded = await self.leases.stranded(lane, self.queues.held)
+        if stranded and lane in self.reading:
+            logger.warning("Lane {}: {} update(s) pending under this worker were never seen by it (a lost read "
+                           "reply, {}...); taking the lane anew to handle them in order", lane, len(stranded),
+                           stranded[0])
+            self.hand_over(lane)
+
+    def _read_failed(self, lanes: list[int]) -> None:
+        """A read of `lanes` failed: its reply may be lost after Redis delivered it; take them anew."""
+        self.in_read = set()                  # it returned: nothing more is delivered by it
+        again = [lane for lane in lanes if lane in self.reading]
+        if again:
+            logger.warning("Lanes {}: the read failed, so entries it delivered may be pending unseen; taking "
+                           "them anew (pending entries first) to keep each chat's order", again)
+        for lane in again:
+            self.hand_over(lane)
 
     async def rebalance(self) -> None:
         """Hand over the lanes now assigned elsewhere; take the free lanes assigned here."""
@@ -248,17 +277,19 @@ class LaneReader:
             streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
             self.in_read = set(lanes)
             try:
-                reply = await self.client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
+                reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
             except aioredis.ResponseError as exc:
                 if "NOGROUP" in str(exc):         # the groups went with the data: recreate, read on
                     await self._on_nogroup(exc)
                 else:
                     logger.warning("Reading lanes failed ({!r}); retrying", exc)
+                    self._read_failed(lanes)
                     await asyncio.sleep(1.0)
                 continue
             except Exception as exc:
                 logger.warning("Reading lanes failed ({!r}); retrying", exc)
                 record.redis_error("lanes", exc)
+                self._read_failed(lanes)
                 await asyncio.sleep(1.0)
                 continue
             finally:

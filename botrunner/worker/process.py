@@ -139,7 +139,7 @@ class Worker:
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None,
                             lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned},
-                            cohort=self.cohort, settle_s=s.lane_settle_ms / 1000)
+                            cohort=self.cohort, settle_s=s.lane_settle_ms / 1000, read_client=lane_read_redis(s))
         processor.on_lapsed = reader.lapsed
         processor.on_user_flag = sender.user_flag_changed
         await self._wait_for_redis(reader)
@@ -165,6 +165,8 @@ class Worker:
         await loop.run_in_executor(handlers.executor, self._loaded_router().worker_stopped, services)
         await sender.close()
         await client.aclose()
+        if reader.read_client is not client:
+            await reader.read_client.aclose()
         logger.info("Worker stopped after handling {} update(s)", processor.handled)
         return code
 
@@ -289,6 +291,13 @@ async def _poll_once_settled(poller: Poller, reader: LaneReader) -> None:
     """Poll only once this worker's cohort agreed on the lanes: nothing waits in a lane nobody may take yet."""
     await reader.settled.wait()
     await poller.run()
+
+
+def lane_read_redis(s: Settings) -> aioredis.Redis:
+    """The lane reader's XREADGROUP client: no retry of its own (retries=0), so a read cut after Redis
+    delivered it is seen by the reader, which then takes those lanes anew instead of reading past them."""
+    return redis_clients.async_client(s, s.redis_dedup_db, timeout=s.redis_timeout_s, retries=0,
+                                      health_check_interval=30)
 
 
 def pipeline_redis(s: Settings) -> aioredis.Redis:

@@ -78,6 +78,23 @@ def test_uncounted_methods_and_lifted_limits_never_wait(redis_url):
     assert all(status == 1 and wait == 0 for status, wait in run(redis_url, scenario))
 
 
+def test_the_lane_fence_holds_with_the_limits_lifted(redis_url):
+    """SEND_LIMITS=false lifts the buckets, not the fence: a worker that lost the update's lane sends nothing."""
+    from botrunner.lanes.leases import Fence
+
+    async def scenario(client):
+        lifted = FloodLimiter(client, KEYS, Limits(enabled=False))
+        await client.set(KEYS.lane_owner(3), "the-new-owner")
+        stale = await lifted.acquire(42, True, send_class=REPLY, fence=Fence(KEYS.lane_owner(3), "w"))
+        owner = await lifted.acquire(42, True, send_class=REPLY, fence=Fence(KEYS.lane_owner(3), "the-new-owner"))
+        await client.delete(KEYS.lane_owner(3))
+        expired = await lifted.acquire(42, True, fence=Fence(KEYS.lane_owner(3), "w"))
+        return stale, owner, expired
+    stale, owner, expired = run(redis_url, scenario)
+    assert stale[0] == -2 and expired[0] == -2
+    assert owner == (1, 0)
+
+
 def test_bulk_never_reserves_ahead_and_leaves_slots_for_replies(redis_url):
     async def scenario(client):
         limiter = FloodLimiter(client, KEYS, Limits(chat_rate=0, global_rate=30, global_burst=25, bulk_reserve=10))
