@@ -59,3 +59,20 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_nodes(tmp_path_factory):
+    """A real Redis Cluster (3 masters + 3 replicas, Debian's redis-server) for the whole session."""
+    from tests.redis_cluster import ClusterNodes
+    nodes = ClusterNodes(tmp_path_factory.mktemp("br-cluster")).start()
+    yield nodes
+    nodes.stop()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_nodes):
+    """The session cluster, emptied before the test and with every master serving."""
+    redis_cluster_nodes.wait_ok()
+    redis_cluster_nodes.flush()
+    return redis_cluster_nodes

@@ -19,6 +19,7 @@ from loguru import logger
 from botrunner.lease import RELEASE_IF_HELD, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
+from botrunner.redis_scripts import pipelined
 
 _RENEW_MANY = """
 local kept = {}
@@ -50,6 +51,7 @@ class Fence:
 
     key: str
     owner: str
+    lane: int = -1        # the lane: the journal of its updates lives in its slot
 
 
 # KEYS: lane stream.  ARGV: group, this worker.  Delete consumers with nothing pending, in one step, so
@@ -124,7 +126,7 @@ class LaneLeases:
 
     def fence(self, lane: int) -> Fence:
         """The fence the journal and completion scripts check: lane:<n>:owner must still be us."""
-        return Fence(self.keys.lane_owner(lane), self.worker_id)
+        return Fence(self.keys.lane_owner(lane), self.worker_id, lane)
 
     async def ensure_groups(self) -> None:
         """Create every lane stream's consumer group (idempotent)."""
@@ -149,8 +151,10 @@ class LaneLeases:
         if not held:
             return []
         sent = time.monotonic()
-        kept = await self._renew(keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms])
-        kept_lanes = {held[i - 1] for i in kept}
+        # one script per lane (each lease has its lane's slot), all in one pipeline: one round trip per node
+        replies = await pipelined(self.client, [(self._renew, [self.keys.lane_owner(n)], [self.worker_id, self.ttl_ms])
+                                                for n in held])
+        kept_lanes = {n for n, kept in zip(held, replies) if kept}
         lost = [n for n in held if n not in kept_lanes]
         for n in kept_lanes:
             self.valid_until[n] = deadline(sent, self.ttl_ms)

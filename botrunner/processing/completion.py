@@ -19,17 +19,17 @@ from botrunner.lanes.leases import Fence
 from botrunner.metrics import record
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 
-# KEYS: lane stream, attempts hash, done bucket, lane owner, faults hash, outbox journal.
-# ARGV: entry id, group, done ttl, owner ('' = unfenced), done field.  -1 when the lane is no longer ours.
+# KEYS: lane stream, attempts hash, done bucket, lane owner, outbox journal: all in the lane's slot.
+# ARGV: entry id, group, done ttl, owner ('' = unfenced), done field.  -1 when the lane is no longer ours
+# (the caller counts it as `stale_owner`: the faults hash lives in another slot).
 # The journal is dropped here: once acknowledged the entry is never redelivered, so nobody reads it.
 _COMPLETE = """
 if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[4] then
-  redis.call('HINCRBY', KEYS[5], 'stale_owner', 1)
   return -1
 end
 redis.call('HSET', KEYS[3], ARGV[5], '1')
 redis.call('EXPIRE', KEYS[3], ARGV[3])
-redis.call('DEL', KEYS[6])
+redis.call('DEL', KEYS[5])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
@@ -40,14 +40,20 @@ if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 0 end
 return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 """
 
-# KEYS: lane stream, attempts hash, dead stream, dead count, outbox journal.
-# ARGV: entry id, group, update_id, raw update, error, attempts, lane, now ms, dead stream max length
-_DEAD_LETTER = """
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'update_id', ARGV[3], 'update', ARGV[4],
-           'error', ARGV[5], 'attempts', ARGV[6], 'lane', ARGV[7], 'at', ARGV[8])
-redis.call('INCR', KEYS[4])
+# Dead-lettering is two scripts, because the dead stream has a slot of its own: first the entry is
+# written to it, then acknowledged in its lane. A crash between leaves the entry pending; its redelivery
+# is dead-lettered again (a second dead entry for the same update_id), never lost.
+# KEYS: dead stream, dead count.  ARGV: update_id, raw update, error, attempts, lane, now ms, max length
+_DEAD_WRITE = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*', 'update_id', ARGV[1], 'update', ARGV[2],
+           'error', ARGV[3], 'attempts', ARGV[4], 'lane', ARGV[5], 'at', ARGV[6])
+return redis.call('INCR', KEYS[2])
+"""
+
+# KEYS: lane stream, attempts hash, outbox journal (the lane's slot).  ARGV: entry id, group
+_DEAD_ACK = """
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[5])
+redis.call('DEL', KEYS[3])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
@@ -61,17 +67,18 @@ class Completion:
         self.client = client
         self.keys = keys
         self._complete = client.register_script(_COMPLETE)
-        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._dead_write = client.register_script(_DEAD_WRITE)
+        self._dead_ack = client.register_script(_DEAD_ACK)
         self._begin = client.register_script(_BEGIN)
 
-    async def is_done(self, update_id: int) -> bool:
+    async def is_done(self, lane: int, update_id: int) -> bool:
         """True when this update was already handled to completion (a redelivery: skip it)."""
-        done = self.client.hexists(self.keys.done(update_id), self.keys.bucket_field(update_id))
+        done = self.client.hexists(self.keys.done(lane, update_id), self.keys.bucket_field(update_id))
         return bool(await done)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[bool] | bool"
 
     async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
         """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
-        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)],
+        return int(await self._begin(keys=[self.keys.done(lane, update_id), self.keys.attempts(lane)],
                                      args=[entry_id, self.keys.bucket_field(update_id)]))
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
@@ -82,11 +89,13 @@ class Completion:
         """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out.
         False when the entry was acknowledged already (another worker finished it first)."""
         owner_key = fence.key if fence else self.keys.lane_owner(lane)
-        done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id),
-                                          owner_key, self.keys.faults, self.keys.send_journal(update_id)],
+        done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane),
+                                          self.keys.done(lane, update_id), owner_key,
+                                          self.keys.send_journal(lane, update_id)],
                                     args=[entry_id, GROUP, DONE_TTL_S, fence.owner if fence else "",
                                           self.keys.bucket_field(update_id)])
         if done == -1:
+            await self.count_fault("stale_owner")
             raise LaneLost(f"lane {lane} changed owner before update {update_id} was acknowledged")
         return bool(done)
 
@@ -103,11 +112,11 @@ class Completion:
     async def dead_letter(self, lane: int, entry_id: str, update_id: int, raw: str, error: str,
                           attempts: int) -> None:
         """Move an update that keeps failing (or cannot be parsed) to the dead-letter stream."""
-        await self._dead_letter(
-            keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.dead, self.keys.dead_count,
-                  self.keys.send_journal(update_id)],
-            args=[entry_id, GROUP, update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
-                  DEAD_LETTERS_KEPT])
+        await self._dead_write(keys=[self.keys.dead, self.keys.dead_count],
+                               args=[update_id, raw, error[:4000], attempts, lane, int(time.time() * 1000),
+                                     DEAD_LETTERS_KEPT])
+        await self._dead_ack(keys=[self.keys.lane(lane), self.keys.attempts(lane),
+                                   self.keys.send_journal(lane, update_id)], args=[entry_id, GROUP])
         record.dead_lettered()
         logger.error("Update {} dead-lettered after {} attempt(s) (lane {}): {}", update_id, attempts, lane,
                      error.splitlines()[-1] if error else "unknown error")
