@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
+from botrunner import redis_clients
 from botrunner.config.settings import Settings, mask
 from botrunner.errors import EmbeddedRedisError, OperatorError
 from botrunner.redis_keys import Keys
@@ -98,8 +98,7 @@ def check_redis(settings: Settings) -> str:
             raise EmbeddedRedisError("STATE_DIR path too long for a unix socket; use a shorter STATE_DIR")
         return (f"embedded redis-server ({binary}) will run under {settings.state_path}/redis; one host only: "
                 "set REDIS_URL for a shared Redis")
-    client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=3,
-                                  socket_connect_timeout=3)
+    client = redis_clients.sync_client(settings, settings.redis_dedup_db, timeout=3)
     server: Any = client.info("server")
     version = server["redis_version"]
     accepted = guard_pipeline(settings, client, Keys.for_token(settings.bot_token))

@@ -21,11 +21,11 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 import redis.asyncio as aioredis
 import uvloop
 from loguru import logger
 
+from botrunner import redis_clients
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
 from botrunner.bot.states import states_from_settings
@@ -117,8 +117,8 @@ class Worker:
         worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
         keys = Keys.for_token(s.bot_token)
         client = pipeline_redis(s)
-        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db),
-                                                             socket_timeout=s.redis_timeout_s), keys.prefix)
+        states = states_from_settings(s, redis_clients.sync_client(s, s.redis_session_db, timeout=s.redis_timeout_s),
+                                      keys.prefix)
         handlers = self.handlers = HandlerPool(s.handler_threads, s.handler_timeout_s)
         services = self._start_services(handlers.executor)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
@@ -280,7 +280,6 @@ class Worker:
 def pipeline_redis(s: Settings) -> aioredis.Redis:
     """The worker's pipeline client: a blocking pool (under a burst, callers wait for a connection instead
     of failing) whose calls time out after REDIS_TIMEOUT_S, so a silent Redis fails calls, never hangs them."""
-    return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30,
-        socket_timeout=s.redis_timeout_s, socket_connect_timeout=s.redis_timeout_s))
+    return redis_clients.async_client(s, s.redis_dedup_db, timeout=s.redis_timeout_s, pool_size=64,
+                                      health_check_interval=30)
 
