@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -52,7 +53,15 @@ class ClusterNodes:
 
     def start(self) -> "ClusterNodes":
         server, cli = cluster_binaries()
-        self.ports = [free_port() for _ in range(self.masters * (1 + self.replicas))]
+        self.ports = [_cluster_port() for _ in range(self.masters * (1 + self.replicas))]
+        try:
+            self._create(server, cli)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _create(self, server: str, cli: str) -> None:
         for port in self.ports:
             self._start_node(server, port)
         for port in self.ports:
@@ -61,7 +70,6 @@ class ClusterNodes:
                         "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
         self.wait_ok()
-        return self
 
     def _start_node(self, server: str, port: int) -> None:
         home = self.directory / str(port)
@@ -79,8 +87,14 @@ class ClusterNodes:
             for port in self.live_ports():
                 if self.client(port).cluster("info")["cluster_state"] != "ok":
                     return False
-            return len(self.master_ports()) == self.masters
-        _wait(ok, "cluster_state:ok on every node", timeout)
+            if len(self.master_ports()) != self.masters:
+                return False
+            slots = self.client(self.live_ports()[0]).cluster("slots")
+            return all(len(entry) - 2 >= 1 + min(self.replicas, self._replicas_alive()) for entry in slots)
+        _wait(ok, "cluster_state:ok on every node, every replica listed", timeout)
+
+    def _replicas_alive(self) -> int:
+        return sum(1 for role in self.roles().values() if role == "slave") // self.masters
 
     def live_ports(self) -> list[int]:
         return [p for p in self.ports if self.procs[p].poll() is None]
@@ -129,6 +143,21 @@ class ClusterNodes:
                 proc.send_signal(signal.SIGKILL)
         for proc in self.procs.values():
             proc.wait(10)
+        self.procs.clear()
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (so at most 55535)."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 def _wait(check, what: str, timeout: float = 30.0) -> None:
