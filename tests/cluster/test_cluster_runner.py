@@ -1,6 +1,9 @@
 """`botrunner start` on a real Redis Cluster: a burst with several workers, and a master failover mid-stream."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 
 from tests.runner.conftest import TOKEN, assert_chats_in_order, assert_replies_in_order, inject, wait_until
@@ -25,6 +28,11 @@ def test_burst_through_a_cluster_with_several_workers(cluster_run, emulator):
     assert_replies_in_order(control, sent)
     assert_one_poller(control)
     assert len({int(w["pid"]) for w in cluster_run.workers() if w["lanes"]}) >= 2
+    status = subprocess.run([sys.executable, "-m", "botrunner", "status", "--json"], env=cluster_run.env(),
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert len(report["workers"]) == 3 and sum(pending + unread for _, pending, unread, _ in report["lanes"]) == 0, report
 
 
 def test_master_failover_mid_stream_loses_nothing_and_keeps_order(cluster_run, emulator):
