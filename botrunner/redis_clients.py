@@ -16,6 +16,7 @@ never inherited across fork. Four ways, chosen by the settings:
 Every client retries a command that met a ConnectionError or ReadOnlyError a few times with the
 project's backoff (botrunner.backoff), so a failover or a restart costs a pause, not an error in
 every component; a timeout is not retried (a silent Redis must fail calls, never stretch them).
+A caller that must notice every cut connection (a pub/sub listener) asks for retries=0.
 """
 from __future__ import annotations
 
@@ -60,27 +61,27 @@ class BlockingSentinelPool(AsyncSentinelPool, aioredis.BlockingConnectionPool):
 
 
 def sync_client(settings: Settings, db: int, *, timeout: float | None = None,
-                connect_timeout: float | None = None, **options: Any) -> redis.Redis:
-    """A client of database `db` with its own pool; `options` go to redis-py (decode_responses, ...)."""
+                connect_timeout: float | None = None, retries: int = RETRIES, **options: Any) -> redis.Redis:
+    """A client of database `db` with its own pool; `options` go to redis-py (decode_responses, ...).
+    retries=0 for a client whose caller must see every cut connection (a pub/sub listener: a silent
+    resubscribe would hide the messages missed meanwhile)."""
     options.update(_common(timeout, connect_timeout))
+    retry = Retry(JitteredBackoff(), retries, RETRIED)
     if settings.redis_cluster:
-        return cast(redis.Redis, redis.RedisCluster.from_url(
-            settings.redis_url_for(0), retry=Retry(JitteredBackoff(), RETRIES, RETRIED), **options))
+        return cast(redis.Redis, redis.RedisCluster.from_url(settings.redis_url_for(0), retry=retry, **options))
     if settings.redis_sentinels:
         return _sentinel(settings, Sentinel, timeout, connect_timeout).master_for(
-            settings.redis_sentinel_master, db=db, retry=Retry(JitteredBackoff(), RETRIES, RETRIED),
-            **_auth(settings), **options)
-    return redis.Redis.from_url(settings.redis_url_for(db), retry=Retry(JitteredBackoff(), RETRIES, RETRIED),
-                                **options)
+            settings.redis_sentinel_master, db=db, retry=retry, **_auth(settings), **options)
+    return redis.Redis.from_url(settings.redis_url_for(db), retry=retry, **options)
 
 
 def async_client(settings: Settings, db: int, *, timeout: float | None = None,
-                 connect_timeout: float | None = None, pool_size: int | None = None,
+                 connect_timeout: float | None = None, pool_size: int | None = None, retries: int = RETRIES,
                  **options: Any) -> aioredis.Redis:
     """An asyncio client of database `db`. With `pool_size`, a blocking pool of that many connections:
     under a burst callers wait for a connection instead of failing."""
     options.update(_common(timeout, connect_timeout))
-    retry = AsyncRetry(JitteredBackoff(), RETRIES, RETRIED)
+    retry = AsyncRetry(JitteredBackoff(), retries, RETRIED)
     if settings.redis_cluster:
         # a pool per node, connections made when needed; the lane reader holds one per lane it reads
         return cast(aioredis.Redis, ScriptedCluster.from_url(

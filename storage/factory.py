@@ -46,7 +46,8 @@ def open_store(settings: Settings, mongo_client: MongoClient[Any] | None = None)
 def redis_client(settings: Settings, db: int) -> redis.Redis:
     """A Redis client (its own connection pool) for database `db`; short timeouts so a dead Redis
     degrades the cache quickly instead of stalling handlers."""
-    return redis_clients.sync_client(settings, db, timeout=2, health_check_interval=30)
+    # no silent reconnects: the cache's invalidation listener must see a cut subscription and drop L1
+    return redis_clients.sync_client(settings, db, timeout=2, retries=0, health_check_interval=30)
 
 
 @dataclass

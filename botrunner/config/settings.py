@@ -99,6 +99,25 @@ def url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def mongo_url(raw: str) -> str:
+    """A MongoDB connection string: a replica set names several host[:port] separated by commas
+    (mongodb://u:p@h1:27017,h2:27017/db?replicaSet=rs0), which a plain URL parser rejects."""
+    if not raw:
+        return raw
+    allowed = "a URL starting with mongodb:// or mongodb+srv://"
+    if any(ch.isspace() for ch in raw):
+        raise ValueError("a URL without spaces")
+    scheme, sep, rest = raw.partition("://")
+    hosts = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    if not sep or scheme not in ("mongodb", "mongodb+srv") or not hosts:
+        raise ValueError(allowed)
+    for member in hosts.split(","):
+        name, port = member.rsplit(":", 1) if ":" in member and not member.endswith("]") else (member, "")
+        if not name or (port and not (port.isdigit() and 0 < int(port) < 65536)) or (":" in member and not port):
+            raise ValueError(allowed + " (host:port,host:port with numeric ports)")
+    return raw
+
+
 def hours(lo: int, hi: int) -> Callable[[str], int]:
     """Whole hours, written `24` or `24h` (the Node bot's style)."""
     whole = integer(lo, hi)
@@ -342,7 +361,7 @@ class Settings:
                               "LEASE_WAIT_REPLICAS.", group="redis_cluster")
 
     # Storage
-    mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
+    mongodb_url: str = env("MONGODB_URL", mongo_url, "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
     mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
                           "", "Database name when MONGODB_URL names none (unset: botrunner_<bot id>, so bots "
@@ -753,6 +772,9 @@ def _comment_hint(raw: str) -> str:
 
 def _check_consistency(s: Settings) -> None:
     _check_cluster(s)
+    if s.mongodb_url and dict(parse_qsl(urlsplit(s.mongodb_url).query)).get("w") == "0":
+        raise ConfigError(f"MONGODB_URL={mask(s.mongodb_url)!r} is invalid: expected w=1, w=majority or no w "
+                          "(w=0 leaves writes unacknowledged; an update is acknowledged only once its writes are stored)")
     if s.redis_sentinels and (s.redis_url or s.redis_host):
         raise ConfigError("REDIS_SENTINELS is set together with " + ("REDIS_URL" if s.redis_url else "REDIS_HOST")
                           + ": expected only one way to reach Redis (with Sentinels, unset REDIS_URL and REDIS_HOST)")

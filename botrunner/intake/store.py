@@ -145,34 +145,38 @@ class Intake:
         """Store the batch's lanes, then next_offset fenced by the lease; returns how many updates were new.
 
         Raises LeaseLost (the offset stays: the current holder fetches the batch again and dedup
-        keeps one copy), or NotReplicated when WAIT saw fewer replicas than asked (WAIT counts the
-        writes of its own connection, so the lane scripts and WAIT share one pipeline)."""
-        added, replicas = await self._store_lanes(batch.entries, wait=bool(self.wait_replicas))
+        keeps one copy), or NotReplicated when WAIT saw fewer replicas than asked, before the offset
+        is written (WAIT counts the writes of its own connection, so the lane scripts and WAIT share
+        one pipeline; a lost offset write only fetches the batch again, so the offset is not waited for)."""
+        added = await self._store_lanes(batch.entries)
         written = await self._offset(keys=[self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last],
                                      args=[lease_value, batch.next_offset])
         if written == -1:
             raise LeaseLost("the poll lease changed hands before the batch's offset was stored")
-        if replicas < self.wait_replicas:
-            raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
-                                f"{self.wait_timeout_ms} ms")
         return added
 
     async def store_unleased(self, entries: list[tuple[int, int, str]]) -> int:
-        """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new."""
-        added, _ = await self._store_lanes(entries, wait=False)
-        return added
+        """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new.
+        With INTAKE_WAIT_REPLICAS, raises NotReplicated (the POST is answered 5xx, Telegram retries)."""
+        return await self._store_lanes(entries)
 
-    async def _store_lanes(self, entries: list[tuple[int, int, str]], wait: bool) -> tuple[int, int]:
-        """Every lane script of a batch in one pipeline (one round trip per node); (new updates, replicas)."""
+    async def _store_lanes(self, entries: list[tuple[int, int, str]]) -> int:
+        """Every lane script of a batch in one pipeline (one round trip per node), then WAIT when asked;
+        returns how many updates were new, or raises NotReplicated."""
         calls = [(self._lane, k, a) for k, a in lane_calls(self.keys, entries)]
+        wait = self.wait_replicas
         if not calls and not wait:
-            return 0, 0
+            return 0
+
         def add_wait(pipe: Any) -> None:
-            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            pipe.execute_command("WAIT", wait, self.wait_timeout_ms)
         replies = await pipelined(self.client, calls, add_wait if wait else None)
-        if wait:
-            return sum(int(r) for r in replies[:-1]), int(replies[-1])
-        return sum(int(r) for r in replies), 0
+        if not wait:
+            return sum(int(r) for r in replies)
+        if int(replies[-1]) < wait:
+            raise NotReplicated(f"{replies[-1]} of {wait} replica(s) acknowledged the batch within "
+                                f"{self.wait_timeout_ms} ms")
+        return sum(int(r) for r in replies[:-1])
 
     async def offset(self) -> int:
         """The stored next offset (0 when none: ask for everything pending)."""

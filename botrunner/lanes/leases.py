@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.lease import RELEASE_IF_HELD, deadline
+from botrunner.lease import RELEASE_IF_HELD, ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
 from botrunner.redis_scripts import pipelined
@@ -103,8 +103,10 @@ def _weight(worker_id: str, lane: int) -> int:
 class LaneLeases:
     """The lanes one worker holds: acquire, renew in one round trip, release, claim pending entries."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int,
+                 replicas: int = 0) -> None:
         self.client = client
+        self.wait = ReplicaWait(replicas, ttl_ms)      # LEASE_WAIT_REPLICAS
         self.keys = keys
         self.worker_id = worker_id
         self.lanes = lanes
@@ -140,7 +142,9 @@ class LaneLeases:
     async def acquire(self, lane: int) -> bool:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
-        if await self._acquire(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms]):
+        taken, replicated = await self.wait.run(self.client, lambda c: self._acquire(
+            keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms], client=c))
+        if taken and replicated:             # unreplicated: not ours yet (the next try re-checks it)
             self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
         return False
@@ -151,12 +155,18 @@ class LaneLeases:
         if not held:
             return []
         sent = time.monotonic()
-        # one script per lane (each lease has its lane's slot), all in one pipeline: one round trip per node
-        replies = await pipelined(self.client, [(self._renew, [self.keys.lane_owner(n)], [self.worker_id, self.ttl_ms])
-                                                for n in held])
+        # one script per lane (each lease has its lane's slot), all in one pipeline: one round trip per node;
+        # with LEASE_WAIT_REPLICAS (one Redis or Sentinel) the WAIT goes last in the same pipeline
+        calls = [(self._renew, [self.keys.lane_owner(n)], [self.worker_id, self.ttl_ms]) for n in held]
+        wait = self.wait.replicas
+        replies = await pipelined(self.client, calls, (lambda pipe: pipe.execute_command(
+            "WAIT", wait, self.wait.timeout_ms)) if wait else None)
+        replicated = True
+        if wait:
+            replies, replicated = replies[:-1], self.wait.confirmed(replies[-1])
         kept_lanes = {n for n, kept in zip(held, replies) if kept}
         lost = [n for n in held if n not in kept_lanes]
-        for n in kept_lanes:
+        for n in kept_lanes if replicated else ():   # unconfirmed: deadlines stay where the last confirmed put them
             self.valid_until[n] = deadline(sent, self.ttl_ms)
         for n in lost:
             self.forget(n)

@@ -103,7 +103,20 @@ def check_redis(settings: Settings) -> str:
     version = server["redis_version"]
     accepted = guard_pipeline(settings, client, Keys.for_token(settings.bot_token))
     policy = "; ".join(accepted) or "keys cannot be evicted"
-    return f"{redis_where(settings)} answers (redis {version}); {policy}"
+    replication = f"; {replication_line(settings, client)}" if settings.redis_sentinels else ""
+    return f"{redis_where(settings)} answers (redis {version}){replication}; {policy}"
+
+
+def replication_line(settings: Settings, client: Any) -> str:
+    """The master the Sentinels name and its replicas; fails when fewer are connected than the waits need."""
+    host, port = redis_clients.sentinel_client(settings).discover_master(settings.redis_sentinel_master)
+    connected = int(client.info("replication").get("connected_slaves", 0))
+    needed = max(settings.intake_wait_replicas, settings.lease_wait_replicas)
+    if connected < needed:
+        raise OperatorError(f"the master {host}:{port} has {connected} replica(s) connected, but INTAKE_WAIT_REPLICAS/"
+                            f"LEASE_WAIT_REPLICAS need {needed}: nothing would count as stored; start the replicas")
+    spare = "" if connected > needed else f" (one down stops intake until it is back: run {needed + 1})"
+    return f"master {host}:{port}, {connected} replica(s) connected, waits need {needed}{spare}"
 
 
 def mongo_pool_line(settings: Settings) -> str:

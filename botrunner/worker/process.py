@@ -127,10 +127,10 @@ class Worker:
         await sender.open()
         services.provide("sender", ThreadSender(sender, loop))     # for the bot's background jobs (broadcasts)
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
-        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
+        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms, s.lease_wait_replicas)
         intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)
         poller = Poller(lease, intake, s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
-        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
+        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms, s.lease_wait_replicas)
         processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, handlers, services,
                               states, s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)

@@ -118,6 +118,7 @@ class ChaosRun:
             from tests.redis_cluster import ClusterNodes
             self.cluster = ClusterNodes(self.dir / "cluster")
         self.redis = EmbeddedRedis(self.dir / "r", appendonly=appendonly)
+        self.redis_url = self.redis.url          # a cluster's URL once its nodes are up (__enter__)
         self.supervisors: list[subprocess.Popen] = []
         self.fault_at = 0.0
         self.expected_dead: set[int] = set()
@@ -130,7 +131,6 @@ class ChaosRun:
         else:
             self.redis.start()
             self.client = redis.Redis(unix_socket_path=self.redis.socket, socket_timeout=5)
-            self.redis_url = self.redis.url
         self._emulator = running_emulator(port=0)
         self.emu = self._emulator.__enter__()
         self.control = ControlClient(self.emu.url)

@@ -55,6 +55,8 @@ class Node:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Node":
+        if self.process and self.process.poll() is None:
+            return self                # already running (a seeded master)
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "node.conf"
         if not conf.exists():          # a Sentinel rewrites its file: keep what it learned on a restart
@@ -85,8 +87,10 @@ class Node:
 class SentinelSet:
     """A master, `replicas` replicas and three Sentinels; `password` protects servers and Sentinels."""
 
-    def __init__(self, replicas: int = 1, password: str = "", sentinel_password: str = "") -> None:
+    def __init__(self, replicas: int = 1, password: str = "", sentinel_password: str = "",
+                 seed_rdb: Path | None = None) -> None:
         self.server_bin, self.sentinel_bin = binaries()
+        self.seed_rdb = seed_rdb
         self.dir = Path(tempfile.mkdtemp(prefix="br-ha-"))
         self.password, self.sentinel_password = password, sentinel_password
         auth = [f"requirepass {password}", f"masterauth {password}"] if password else []
@@ -104,6 +108,8 @@ class SentinelSet:
         self.sentinels = [Node(self.sentinel_bin, self.dir / f"s{i}", watch) for i in range(3)]
 
     def __enter__(self) -> "SentinelSet":
+        if self.seed_rdb:
+            self._seed_master()
         for node in self.servers:
             node.start()
         self.wait_until(lambda: all(self._synced(n) for n in self.servers[1:]), 30, "replicas in sync")
@@ -183,6 +189,20 @@ class SentinelSet:
                 return value
             time.sleep(0.1)
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+    def _seed_master(self) -> None:
+        """Load an RDB into the master as docs/deployment.md says: one start with appendonly off (a
+        server started with it on and no AOF ignores dump.rdb), then CONFIG SET appendonly yes."""
+        self.master.directory.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.seed_rdb, self.master.directory / "dump.rdb")
+        self.master.lines = [line for line in self.master.lines if not line.startswith("appendonly")]
+        self.master.lines.append("appendonly no")
+        self.master.start()
+        client = self.server_client(self.master)
+        self.wait_until(client.ping, 10, "the seeded master")
+        client.config_set("appendonly", "yes")
+        self.wait_until(lambda: (lambda p: p["aof_enabled"] == 1 and not p["aof_rewrite_in_progress"])(
+            client.info("persistence")), 30, "the AOF written from the loaded data")
 
     def _synced(self, node: Node) -> bool:
         info = self.server_client(node).info("replication")
