@@ -46,19 +46,24 @@ class ReplicaWait:
     holder still counts it as valid. WAIT counts the writes of its own connection, so the write and
     the WAIT go in one pipeline. It waits at most a tenth of the TTL (a healthy replica answers in
     well under a millisecond); a write not confirmed in time leaves the local deadline where the
-    last confirmed write put it."""
+    last confirmed write put it. After a shortfall the writes of the next timeout's length are not
+    waited for (they count as unconfirmed at once), so a keeper round over many lanes does not
+    spend a timeout on each while a replica is away."""
 
     def __init__(self, replicas: int = 0, ttl_ms: int = 10000) -> None:
         self.replicas = replicas
         self.timeout_ms = max(50, ttl_ms // 10)
         self.shortfalls = 0
         self._warned_at = -WARN_EVERY_S
+        self._short_until = 0.0            # monotonic: until then, do not wait (a replica is missing)
 
     async def run(self, client: Any, write: Callable[[Any], Awaitable[Any]]) -> tuple[Any, bool]:
         """(the write's reply, True when enough replicas acknowledged it or none were asked for).
         `write(target)` issues the write on `target`: the client, or the pipeline that WAITs after it."""
         if not self.replicas:
             return await write(client), True
+        if time.monotonic() < self._short_until:
+            return await write(client), False
         async with client.pipeline(transaction=False) as pipe:
             await write(pipe)
             pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
@@ -79,6 +84,7 @@ class ReplicaWait:
         """Log a shortfall at most every WARN_EVERY_S, with how many there were meanwhile."""
         self.shortfalls += 1
         now = time.monotonic()
+        self._short_until = now + self.timeout_ms / 1000
         if now - self._warned_at >= WARN_EVERY_S:
             logger.warning("{} lease write(s) reached fewer than {} replica(s) within {} ms: not counted (is a "
                            "replica down? with LEASE_WAIT_REPLICAS=1 run two replicas)", self.shortfalls,

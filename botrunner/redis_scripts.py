@@ -11,9 +11,11 @@ cross-slot. A pipeline is not a transaction: each script is atomic, the pipeline
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -89,6 +91,19 @@ class ScriptedCluster(RedisCluster):
 
     def register_script(self, script: Any) -> Any:
         return ClusterScript(cast(Any, self), script)
+
+    def pubsub(self, **kwargs: Any) -> Any:
+        """Classic pub/sub on one node: a cluster delivers every PUBLISH to every node's subscribers, so
+        any live node will do (redis-py's asyncio cluster client has no pubsub of its own). A node
+        that fails ends the subscription with a connection error; the caller subscribes again."""
+        nodes = list(self.nodes_manager.nodes_cache.values()) or list(self.nodes_manager.startup_nodes.values())
+        node = random.choice(nodes)
+        pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)   # host, port too
+        return Redis.from_pool(pool).pubsub(**kwargs)
+
+    async def publish(self, channel: Any, message: Any) -> int:
+        """PUBLISH through any node (redis-py's asyncio cluster client has no publish of its own)."""
+        return int(await self.execute_command("PUBLISH", channel, message, target_nodes=RedisCluster.RANDOM))
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         """As redis-py's, but a command caught by the client closing its connections (it does so on any

@@ -5,6 +5,8 @@ assignment of lanes to live workers (rendezvous hashing: a join or a leave moves
 it must) and takes the lanes assigned to it whose lease is free. A lane changes owner only after
 the old lease is gone: released by its owner once its in-flight updates are finished, or expired
 with a dead owner. The new owner first claims the pending entries the previous owner left.
+A release is announced on the lane events channel in the same script, so the new owner (waiting
+for exactly that) takes the lane at once (botrunner.lanes.events).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.lease import RELEASE_IF_HELD, ReplicaWait, deadline
+from botrunner.lease import ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
 from botrunner.redis_scripts import pipelined
@@ -42,6 +44,17 @@ if owner then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+"""
+
+# KEYS: the lane lease.  ARGV: our worker id, events channel, lane.  Like lease.RELEASE_IF_HELD, and
+# announces the release, so whoever the lane is now assigned to takes it without waiting for a round.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], 'released ' .. ARGV[3] .. ' ' .. ARGV[1])
+  return 1
+end
+return 0
 """
 
 
@@ -114,7 +127,7 @@ class LaneLeases:
         self.valid_until: dict[int, float] = {}          # lane -> monotonic local deadline
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW_MANY)
-        self._release = client.register_script(RELEASE_IF_HELD)
+        self._release = client.register_script(_RELEASE)
         self._forget_idle = client.register_script(_FORGET_IDLE)
         self._trim = client.register_script(_TRIM)
 
@@ -179,7 +192,7 @@ class LaneLeases:
     async def release(self, lane: int) -> None:
         """Give a lane back (its in-flight updates must be finished first)."""
         self.forget(lane)
-        await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id])
+        await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.keys.lane_events, lane])
 
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""

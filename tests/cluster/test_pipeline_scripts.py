@@ -95,7 +95,7 @@ def test_leases_completion_journal_dead_letters_and_metrics(redis_cluster):
             for entry_id, fields in await leases.claim_pending(n) + [e for _, es in (await client.xreadgroup(
                     GROUP, "w1", {KEYS.lane(n): ">"}) or []) for e in es]:
                 uid, eid = int(fields[b"update_id"]), entry_id.decode()
-                assert await completion.begin(n, eid, uid) == 1
+                assert (await completion.begin(n, eid, uid, uid)).attempt == 1
                 try:
                     changed, done = await journal.begin(uid, uid, False, leases.fence(n))
                     await journal.confirm(uid, "0:abc", "sent", leases.fence(n))
@@ -148,3 +148,25 @@ def test_the_cluster_client_recovers_from_an_emptied_node_list_and_a_flushed_scr
             await client.aclose()
     renewed, stored, replicas_know = asyncio.run(scenario())
     assert renewed and stored == 1 and all(replicas_know)
+
+
+def test_lane_events_reach_a_subscriber_on_a_cluster(redis_cluster):
+    """The keepers' pub/sub (botrunner.lanes.events) on a cluster: subscribed on one node, published on any."""
+    from botrunner.lanes.events import LaneEvents
+    from botrunner.redis_scripts import ScriptedCluster
+
+    async def scenario():
+        client = ScriptedCluster.from_url(redis_cluster.url)
+        events, stopping = LaneEvents(client, KEYS), asyncio.Event()
+        listener = asyncio.create_task(events.listen(stopping))
+        try:
+            await asyncio.wait_for(events.subscribed.wait(), 10)
+            events.wake.clear()
+            await events.publish("joined w9")
+            await asyncio.wait_for(events.wake.wait(), 10)
+            return events.received
+        finally:
+            stopping.set()
+            await asyncio.wait_for(listener, 10)
+            await client.aclose()
+    assert asyncio.run(scenario()) >= 1
