@@ -25,24 +25,37 @@ Call = tuple[AsyncScript, Sequence[Any], Sequence[Any]]     # (script, KEYS, ARG
 
 
 async def pipelined(client: Any, calls: Sequence[Call], tail: Callable[[Any], None] | None = None) -> list[Any]:
-    """Run the calls (then whatever `tail` adds, e.g. WAIT) in one pipeline; their replies in order."""
-    async def run() -> list[Any]:
+    """Run the calls (then whatever `tail` adds, e.g. WAIT) in one pipeline; their replies in order.
+
+    Only the calls refused with NOSCRIPT run again (after loading): the others already ran, and their
+    replies (a flag that changed) must not be taken from a second run. A tail (WAIT) runs again after
+    them; its reply is the smaller of the two."""
+    async def run(batch: Sequence[Call]) -> list[Any]:
         async with client.pipeline(transaction=False) as pipe:
-            for script, keys, args in calls:
+            for script, keys, args in batch:
                 # execute_command: the evalsha method is blocked on a cluster pipeline
                 pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             if tail is not None:
                 tail(pipe)
             try:
-                return list(await pipe.execute())
+                return list(await pipe.execute(raise_on_error=False))
             except RuntimeError as exc:           # see ScriptedCluster.execute_command
                 raise RedisConnectionError(f"connection closed under the pipeline: {exc}") from exc
-    try:
-        return await run()
-    except NoScriptError:
-        for source in {script.script for script, _, _ in calls}:
+    results = await run(calls)
+    missing = [i for i, reply in enumerate(results[:len(calls)]) if isinstance(reply, NoScriptError)]
+    if missing:
+        for source in {calls[i][0].script for i in missing}:
             await load_everywhere(client, cast(str, source))
-        return await run()
+        again = await run([calls[i] for i in missing])
+        for i, reply in zip(missing, again):
+            results[i] = reply
+        if tail is not None:
+            first, second = results[-1], again[-1]
+            results[-1] = min(first, second) if isinstance(first, int) and isinstance(second, int) else second
+    for reply in results:
+        if isinstance(reply, Exception):
+            raise reply
+    return results
 
 
 async def load_everywhere(client: Any, source: str | bytes) -> None:

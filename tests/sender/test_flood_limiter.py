@@ -126,7 +126,7 @@ def test_blocked_chat_is_skipped_until_the_user_writes_again(redis_url):
         return first, again, skipped, changed, done, after
     first, again, skipped, changed, done, after = run(redis_url, scenario)
     assert first and not again and skipped[0] == -1
-    assert changed and done == set() and after[0] == 1
+    assert changed and done == set() and after[0] == 1, (changed, done, after)
 
 
 def test_journal_records_outcomes_per_update(redis_url, redis_client):
