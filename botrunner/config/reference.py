@@ -12,10 +12,12 @@ GROUPS = {
     "runner": "Runner (supervisor, workers, update pipeline)",
     "sender": "Sender (outgoing calls, flood control)",
     "redis": "Redis",
+    "redis_sentinel": "Redis Sentinel (failover; docs/deployment.md)",
     "storage": "Storage, cache and sessions",
     "web": "HTTP front (webhook server, later MiniApp, admin, metrics)",
     "miniapp": "MiniApp",
     "bot": "The airdrop bot",
+    "admin_web": "Admin web (the airdrop bot's panel and API, docs/admin-api.md)",
     "logging": "Logging",
     "metrics": "Metrics and health",
 }

@@ -45,6 +45,17 @@ REMEMBER_FLAG = "_remember_as"
 BlockedHook = Callable[[int, bool], object]   # (user_id, blocked); may return an awaitable
 
 
+class RateLimited(str):
+    """The failure reason of a call refused MAX_429 times in a row; `retry_after`: the last one, seconds."""
+
+    retry_after: float
+
+    def __new__(cls, reason: str, retry_after: float) -> RateLimited:
+        self = super().__new__(cls, reason)
+        self.retry_after = retry_after
+        return self
+
+
 def target_chat(params: dict[str, Any]) -> int | str | None:
     """The chat a call goes to (numeric strings as ints, so "42" and 42 share one bucket)."""
     chat = params.get("chat_id")
@@ -135,7 +146,8 @@ class Sender:
     async def send_call(self, method: str, params: dict[str, Any], reply_to: int | None = None,
                         fence: Fence | None = None) -> tuple[str, Any]:
         """(outcome, detail): outcome 'sent' (detail: the result), 'failed' (detail: the reason) or
-        'blocked' (detail: None) -- final, never retried later.
+        'blocked' (detail: None) -- final, never retried here. A failure by MAX_429 429s in a row has a
+        RateLimited reason: nothing was delivered, so a caller may send it again later (broadcasts do).
         `reply_to`: the chat of the update being handled; a call into it is a reply. `fence`: that
         update's lane lease; LaneLost (nothing sent) when this worker no longer holds it."""
         params = dict(params)
@@ -157,7 +169,8 @@ class Sender:
                 logger.warning("{} to chat {}: 429 retry after {}s; {} frozen for every worker", method, chat,
                                seconds(exc), scope)
                 if limited >= MAX_429:
-                    return self._failed(method, chat, f"still rate-limited after {MAX_429} tries")
+                    outcome, why = self._failed(method, chat, f"still rate-limited after {MAX_429} tries")
+                    return outcome, RateLimited(why, seconds(exc))
                 continue
             except (Forbidden, BadRequest, ChatMigrated) as exc:
                 if chat is not None and is_gone(exc):
