@@ -43,6 +43,7 @@ class ScriptBatcher:
         self.enabled = enabled
         self.sources: dict[str, str] = {}
         self.queued: list[Call] = []
+        self.in_flight: set[asyncio.Task] = set()     # the loop keeps only weak references to tasks
         self.batches = 0            # pipelines sent (calls / batches = how much was shared)
         self.calls = 0
 
@@ -66,7 +67,9 @@ class ScriptBatcher:
         if calls:
             self.batches += 1
             self.calls += len(calls)
-            asyncio.get_running_loop().create_task(self._send(calls))
+            task = asyncio.get_running_loop().create_task(self._send(calls))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
 
     async def _send(self, calls: list[Call]) -> None:
         try:

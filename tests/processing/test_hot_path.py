@@ -21,7 +21,7 @@ from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import FloodLimiter, Limits
-from botrunner.sender.journal import OutboxJournal
+from botrunner.sender.journal import OutboxJournal, call_key
 from botrunner.sender.sender import Sender
 from tests.updates import message
 
@@ -188,3 +188,27 @@ def test_begin_clears_the_blocked_flag_of_a_user_who_writes_and_tells_the_bot(re
     with_processor(redis_url, emu.url, scenario)
     assert told == [(4505, False)] and not redis_client.sismember(KEYS.send_blocked, "4505")
     assert replies(control, 4505) == ["hello 505"]              # the reply is not skipped as blocked
+
+
+def test_a_redelivery_reads_the_journal_again_before_sending(redis_url, emulator, redis_client):
+    """The previous owner's last confirmation may land while the new owner's handler runs: a redelivered
+    update (an attempt counted before) checks the journal right before its sends, not only at begin."""
+    emu, control = emulator
+    chats(control, 4506)
+    redis_client.set(KEYS.lane_owner(0), "worker-b")
+    router = Router()
+
+    @router.default()
+    def hello(ctx):
+        # the old owner's reply to this update, confirmed only now (it was in flight at the hand-over)
+        redis_client.hset(KEYS.send_journal(ctx.update_id),
+                          call_key(0, "sendMessage", {"chat_id": 4506, "text": "hello"}), "sent")
+        ctx.reply("hello")
+
+    async def scenario(client, processor, sender):
+        job = await stored_job(client, message(506, 4506, "hi"))
+        await Completion(client, KEYS).begin(0, job.entry_id, 506)     # the old owner's attempt
+        await processor.process(job)
+    with_processor(redis_url, emu.url, scenario, router=router, owner="worker-b")
+    assert replies(control, 4506) == []                                # not sent a second time
+    assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
