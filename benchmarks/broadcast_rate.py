@@ -61,14 +61,14 @@ def prepare(store: SQLiteStore, control: httpx.Client, users: int) -> None:
                      ).raise_for_status()
 
 
-def run(users: int, rate: float, burst: int, workdir: Path) -> dict[str, float]:
+def run(users: int, rate: float, burst: int, server_burst: int, workdir: Path) -> dict[str, float]:
     port = free_port()
     emulator = start_server(port)
     api = f"http://{HOST}:{port}"
     redis_server = EmbeddedRedis(str(workdir / "redis")).start()
     control = httpx.Client(base_url=api, timeout=30)
     control.post("/__control/flood", json={"enabled": True, "reply_window_s": 0, "global_rate": rate,
-                                            "global_burst": 30, "chat_rate": 1, "chat_burst": 3}).raise_for_status()
+                                            "global_burst": server_burst, "chat_rate": 1, "chat_burst": 3}).raise_for_status()
     state = workdir / "state"
     store = SQLiteStore(str(state / "botrunner.sqlite3"))
     store.init_schema()
@@ -121,10 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=1000.0, help="SEND_GLOBAL_RATE and the server's global limit")
-    parser.add_argument("--burst", type=int, default=25, help="SEND_GLOBAL_BURST (the server allows 30)")
+    parser.add_argument("--burst", type=int, default=3, help="SEND_GLOBAL_BURST (its default: 3)")
+    parser.add_argument("--server-burst", type=int, default=0,
+                        help="the server's bot-wide burst (default: one second of --rate, the shape of its "
+                             "own default of 30/s with a burst of 30)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="broadcast-rate-") as tmp:
-        r = run(args.users, args.rate, args.burst, Path(tmp))
+        r = run(args.users, args.rate, args.burst, args.server_burst or max(1, int(args.rate)), Path(tmp))
     print("| recipients | configured /s | achieved /s (whole run) | achieved /s (middle 80 %) | of configured "
           "| 429s | failed | worker RSS MB before / peak / after |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")

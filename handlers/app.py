@@ -1,6 +1,6 @@
 """The airdrop bot's root router (BOT_HANDLERS=handlers.app:router): the gate's middlewares, every
-feature module's router included, the fallbacks, and the worker hooks that open storage (seeding
-default tasks, building the Runtime) and close it."""
+feature module's router included, the bot's web features (the admin web), the fallbacks, and the
+worker hooks that open storage (seeding default tasks, building the Runtime) and close it."""
 from __future__ import annotations
 
 import redis
@@ -29,6 +29,8 @@ from handlers import (
     wallet,
     withdraw,
 )
+from handlers.admin_web import bot as admin_web_bot
+from handlers.admin_web import http as admin_web_http
 from handlers.ban_ends import ban_ends_job
 from handlers.bot_api import BotApi
 from handlers.broadcast_engine import BroadcastEngine
@@ -47,8 +49,9 @@ for middleware in gate.MIDDLEWARES:     # outermost first: see handlers.gate
 
 # order is irrelevant for routing (the router matches exactly / by longest prefix)
 for module in (start, captcha, miniapp, menu, referrals, points, tasks, wallet, withdraw, transfers, support,
-               moderation, admin, broadcast):
+               moderation, admin, broadcast, admin_web_bot):
     router.include_router(module.router)
+router.web_feature(admin_web_http)          # the admin panel and API under /admin (ADMIN_PUBLIC_URL)
 
 
 @router.update(content("callback_query"), flags=UNGATED)

@@ -18,6 +18,7 @@ from loguru import logger
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers.admin_web import api_broadcasts  # noqa: F401  (the admin web's broadcast routes, declared on import)
 from handlers.flags import ADMIN
 from handlers.runtime import runtime
 from handlers.ui import button, keyboard, respond
@@ -118,7 +119,7 @@ def progress_text(ctx: Context, b: Broadcast) -> str:
     rt = runtime(ctx)
     done = 100 * b.processed // b.total if b.total else 100
     return rt.t(ctx, "broadcast_progress", id=b.id, status=b.status, percent=min(done, 100), total=b.total,
-                sent=b.sent, blocked=b.blocked, failed=b.failed, skipped=b.skipped)
+                sent=b.sent, blocked=b.blocked, failed=b.failed, skipped=b.skipped, retrying=b.retrying)
 
 
 def progress_markup(ctx: Context, b: Broadcast) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from loguru import logger
 from botrunner.bot.callback_data import PAYLOAD
 from botrunner.bot.context import Context
 from botrunner.bot.router import CallNext
-from handlers import limits
+from handlers import limits, refusals
 from handlers.flags import gated
 from handlers.runtime import runtime
 from handlers.ui import tell
@@ -80,6 +80,7 @@ def moderation(ctx: Context, call_next: CallNext) -> None:
         refresh_profile(ctx, user)
     if user is not None and user.is_banned():
         if limits.once(ctx, "ban-notice", 60):
+            refusals.note(rt, "banned", ctx.user_id, user.ban_reason)
             until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(user.banned_until)) if user.banned_until else "-"
             tell(ctx, rt.t(ctx, "banned", reason=user.ban_reason or "-", until=until))
         return
@@ -104,6 +105,7 @@ def access(ctx: Context, call_next: CallNext) -> None:
     is_admin = rt.is_admin(uid)
     if ctx.flags.get("admin") and not is_admin:
         logger.info("User {} tried an admin action: {!r}", uid, (ctx.text or ctx.callback_data or "")[:80])
+        refusals.note(rt, "admin_only", uid, ctx.route)
         tell(ctx, rt.t(ctx, "not_admin"))
         return
     if ctx.flags.get("open") or ctx.flags.get("admin"):

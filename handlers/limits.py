@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import CallNext
+from handlers import refusals
 from handlers.flags import gated
 from handlers.ui import tell
 
@@ -41,6 +42,7 @@ def rate_limit(ctx: Context, call_next: CallNext) -> None:
     a limit, the update is refused with a throttled notice."""
     if gated(ctx) and not _within(ctx):
         if once(ctx, "rate-notice", 30):
+            refusals.note(ctx.services.bot, "rate_limit", ctx.user_id, ctx.route)
             tell(ctx, ctx.services.bot.t(ctx, "rate_limited"))
         return
     call_next(ctx)
@@ -98,7 +100,11 @@ def count_spam(ctx: Context) -> str:
 
 
 def unfreeze(ctx: Context, user_id: int) -> None:
-    rt = ctx.services.bot
+    unfreeze_user(ctx.services.bot, user_id)
+
+
+def unfreeze_user(rt, user_id: int) -> None:
+    """Lift a spam freeze and forget the spam count (an unban, from the bot or the admin web)."""
     rt.redis.delete(rt.key("freeze", user_id), rt.key("spam", user_id))
 
 

@@ -20,6 +20,7 @@ from botrunner.bot.events import event, event_data
 from botrunner.bot.router import Router
 from botrunner.miniapp.fingerprint import apply_rules
 from botrunner.miniapp.http import EVENT
+from handlers import refusals
 from handlers.flags import ADMIN, UNGATED
 from handlers.miniapp_prompt import DEVICE_TAKEN, MINIAPP_DONE
 from handlers.runtime import runtime
@@ -59,6 +60,7 @@ def on_verified(ctx: Context) -> None:
         logger.warning("Mini App: user {} verified on a device held by user {} ({})", uid, verdict.owner,
                        s.miniapp_device_collision)
         if s.miniapp_device_collision == "block":
+            refusals.note(rt, "device_taken", uid, f"held by {verdict.owner}")
             rt.store.users.set_captcha(uid, False, DEVICE_TAKEN)
             ctx.reply(rt.t(ctx, "miniapp_device_taken"))
             return

@@ -11,6 +11,7 @@ import abc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from storage.admin_records import GRANTABLE, AdminRole, AuditEntry
 from storage.broadcast_records import Broadcast, Message, Recipient, Segment
 from storage.instrumentation import RoundTrips
 from storage.records import (
@@ -54,6 +55,12 @@ def check_transfer(sender_id: int, receiver_id: int, amount: int, fee: int) -> N
         raise ValueError("cannot transfer to oneself")
     if not isinstance(fee, int) or not 0 <= fee <= amount:
         raise ValueError(f"fee must be within 0..{amount}, not {fee!r}")
+
+
+def check_grantable(role: str) -> None:
+    """Only GRANTABLE roles are stored (super_admin comes from the configuration, never a grant)."""
+    if role not in GRANTABLE:
+        raise ValueError(f"role must be one of {', '.join(GRANTABLE)}, not {role!r}")
 
 
 class UserLookup(Protocol):
@@ -178,6 +185,10 @@ class TaskRepository(abc.ABC):
 
     def set_active(self, task_id: str, active: bool) -> Task | None:
         return self.update(task_id, active=active)
+
+    @abc.abstractmethod
+    def delete(self, task_id: str) -> bool:
+        """Remove a task definition (its submissions and ledger rows stay); False if there was none."""
 
 
 class SubmissionRepository(abc.ABC):
@@ -348,7 +359,8 @@ class BroadcastRepository(abc.ABC):
 
     The owner of a running broadcast (one worker, by a Redis lease) alternates `claim_page` (rows
     written pending, cursor moved, in one step) and `finish` (outcomes and counters); a new owner
-    first calls `settle_in_doubt`. Recipients are walked in user id order, a page at a time."""
+    first calls `settle_in_doubt`. Recipients are walked in user id order, a page at a time; those
+    refused by 429s are `defer`red and come back through `claim_retries` on a later pass."""
 
     @abc.abstractmethod
     def create(self, message: Message, segment: Segment, created_by: int, at: float | None = None) -> Broadcast:
@@ -358,6 +370,10 @@ class BroadcastRepository(abc.ABC):
     @abc.abstractmethod
     def history(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[Broadcast]:
         """Newest first (history); with `status`, only those."""
+    @abc.abstractmethod
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        """Newest first, older than `before` (created_at, id of the previous page's last row): a keyset
+        page (one index range, never OFFSET) for the admin web's history."""
     @abc.abstractmethod
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
         """Move to `status` if the current status allows it (TRANSITIONS); the updated broadcast, or None
@@ -378,10 +394,89 @@ class BroadcastRepository(abc.ABC):
         """A new owner's first step: pending rows (a dead owner's in-flight sends) become skipped, and
         the counters are recomputed from the rows. Returns how many rows were in doubt."""
     @abc.abstractmethod
+    def defer(self, broadcast_id: str, rows: list[tuple[int, float, str]], at: float | None = None) -> int:
+        """(user_id, not_before, reason) for pending rows Telegram refused with 429s: they become `retry`
+        (tries + 1) and count in `retrying` until `claim_retries` hands them out again. Returns how many."""
+    @abc.abstractmethod
+    def claim_retries(self, broadcast_id: str, limit: int, at: float | None = None) -> list[tuple[int, int]]:
+        """Up to `limit` retry rows whose not-before time has come, made pending again (so a crash leaves
+        them in doubt, like any claimed row): [(user_id, tries so far)] in user id order."""
+    @abc.abstractmethod
+    def next_retry(self, broadcast_id: str) -> float | None:
+        """The earliest not-before time of the broadcast's retry rows; None when none waits."""
+    @abc.abstractmethod
     def recipient(self, broadcast_id: str, user_id: int) -> Recipient | None: ...
     @abc.abstractmethod
     def recipients(self, broadcast_id: str, status: str, after: int = 0, limit: int = 100) -> list[Recipient]:
         """Rows with `status` in user id order after `after` (keyset), e.g. the failures with reasons."""
+
+
+class AdminRoleRepository(abc.ABC):
+    """Admin web roles super admins granted (storage.admin_records.GRANTABLE), one per Telegram id."""
+
+    @abc.abstractmethod
+    def get(self, user_id: int) -> AdminRole | None: ...
+    @abc.abstractmethod
+    def grant(self, user_id: int, role: str, granted_by: int, at: float | None = None) -> AdminRole:
+        """Set the role of `user_id` (replacing any earlier grant); ValueError for a role not GRANTABLE."""
+    @abc.abstractmethod
+    def revoke(self, user_id: int) -> bool:
+        """Remove the grant; False when there was none."""
+    @abc.abstractmethod
+    def list(self) -> list[AdminRole]:
+        """Every grant, by Telegram id."""
+
+
+class AuditRepository(abc.ABC):
+    """The admin web's append-only audit log, newest first, keyset-paginated on the time-ordered id."""
+
+    @abc.abstractmethod
+    def write(self, admin_id: int, role: str, action: str, target: str, before: Any = None, after: Any = None,
+              at: float | None = None) -> AuditEntry:
+        """Append one row (before/after: JSON-compatible values)."""
+    @abc.abstractmethod
+    def page(self, limit: int = 50, before_id: str | None = None, admin_id: int | None = None,
+             action: str | None = None) -> list[AuditEntry]:
+        """Up to `limit` rows older than `before_id` (None: from the newest), optionally of one admin
+        and/or one action, newest first."""
+
+
+#: A keyset cursor over a time-ordered list: (created_at, id) of the last row of the previous page.
+Keyset = tuple[float, Any]
+
+
+class AdminViewRepository(abc.ABC):
+    """The admin web's read-only lists: keyset pages (each one index range, never OFFSET), so page
+    1000 costs what page 1 costs; and the counts of its dashboard."""
+
+    @abc.abstractmethod
+    def user_counts(self) -> dict[str, int]:
+        """{"total", "verified" (past the captcha), "referred" (attributed to a referrer)}."""
+    @abc.abstractmethod
+    def users_page(self, before_id: int | None, limit: int, name_prefix: str | None = None) -> list[User]:
+        """Users with an id below `before_id` (None: from the highest), highest id first; with
+        `name_prefix`, only those whose first name or username starts with it (case-insensitive)."""
+    @abc.abstractmethod
+    def banned_page(self, before_id: int | None, limit: int, at: float) -> list[User]:
+        """Users banned at `at` (not an expired timed ban), highest id first."""
+    @abc.abstractmethod
+    def users_in_captcha_state(self, state: str, before_id: int | None, limit: int) -> list[User]:
+        """Users whose captcha_state is `state` (e.g. refused for a device another account holds)."""
+    @abc.abstractmethod
+    def ledger_page(self, user_id: int, before: Keyset | None, limit: int) -> list[LedgerEntry]:
+        """The user's ledger, newest first, older than `before` (created_at, id)."""
+    @abc.abstractmethod
+    def referrals_page(self, referrer_id: int, before: Keyset | None, limit: int) -> list[Referral]:
+        """Who `referrer_id` referred, newest first, older than `before` (created_at, referred_id)."""
+    @abc.abstractmethod
+    def submissions_page(self, status: str, after: Keyset | None, limit: int) -> list[Submission]:
+        """Submissions with `status`, oldest first (the review queue), after `after` (created_at, id)."""
+    @abc.abstractmethod
+    def withdrawals_page(self, status: str, after: Keyset | None, limit: int) -> list[Withdrawal]:
+        """Withdrawals with `status`, oldest first, after `after` (created_at, id)."""
+    @abc.abstractmethod
+    def tickets_page(self, status: str, after: Keyset | None, limit: int) -> list[Ticket]:
+        """Tickets with `status`, oldest first, after `after` (created_at, id)."""
 
 
 class Store(abc.ABC):
@@ -398,6 +493,9 @@ class Store(abc.ABC):
     claims: ClaimRepository
     settings: SettingsRepository
     broadcasts: BroadcastRepository
+    admin_roles: AdminRoleRepository
+    audit: AuditRepository
+    admin_views: AdminViewRepository
 
     def __init__(self) -> None:
         self.round_trips = RoundTrips(getattr(self, "backend", ""))

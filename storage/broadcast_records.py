@@ -5,6 +5,8 @@ recipient gets one row per broadcast (primary key (broadcast, user)), written *b
 is sent: a row that exists is never sent again, so a recipient gets the message at most once.
 A row still `pending` when its owner died is in doubt (the send may or may not have reached
 Telegram); the next owner marks it `skipped` rather than risk a second message.
+A row Telegram refused with 429s (nothing delivered) waits as `retry` until its not-before time, then
+is claimed pending again for a later pass: still at most once, since a 429 delivers nothing.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ STATUSES = ("draft", "running", "paused", "done", "cancelled")
 #: status -> the statuses it may move to
 TRANSITIONS = {"draft": {"running", "cancelled"}, "running": {"paused", "done", "cancelled"},
                "paused": {"running", "cancelled"}, "done": set(), "cancelled": set()}
-RECIPIENT_STATUSES = ("pending", "sent", "blocked", "failed", "skipped")
+RECIPIENT_STATUSES = ("pending", "retry", "sent", "blocked", "failed", "skipped")
 COUNTERS = ("sent", "blocked", "failed", "skipped")
 PARSE_MODES = ("", "HTML", "MarkdownV2", "Markdown")
 DAY_S = 86400            # segments' 'active within N days'
@@ -109,6 +111,7 @@ class Broadcast:
     blocked: int = 0
     failed: int = 0
     skipped: int = 0
+    retrying: int = 0            # rows waiting for a later pass (refused by 429s); not yet processed
     cursor: int = 0
     created_at: float = 0.0
     started_at: float | None = None
@@ -122,13 +125,15 @@ class Broadcast:
 
 @dataclass(frozen=True)
 class Recipient:
-    """One user's row in a broadcast: pending (claimed, being sent) or its final outcome."""
+    """One user's row in a broadcast: pending (claimed, being sent), retry (refused by 429s; `at` is
+    when it may go again, `tries` the passes so far) or its final outcome."""
 
     broadcast_id: str
     user_id: int
     status: str
     reason: str = ""
     at: float = 0.0
+    tries: int = 0
 
 
 def message_to_json(message: Message) -> str:

@@ -18,12 +18,14 @@ matched registration's flags, `{}` when none): the root router's first, then tho
 down to the one owning the handler. A middleware stops the update by not calling `call_next`.
 Error hooks (`fn(ctx, exc)`) see a handler's or middleware's exception; it still propagates, so the
 update is retried and, after MAX_ATTEMPTS, dead-lettered.
+A bot also brings web features (`web_feature(module)`, botrunner.web.server.Feature): the worker
+mounts `FEATURES + root.web_features` (every router's features of the tree, once each).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
@@ -31,6 +33,9 @@ from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context, Services
 from botrunner.bot.filters import Filter, content
 from botrunner.metrics import record
+
+if TYPE_CHECKING:
+    from botrunner.web.server import Feature
 
 Handler = Callable[[Context], None]
 CallNext = Callable[[Context], None]
@@ -85,6 +90,7 @@ class Router:
         self.stop_hooks: list[WorkerHook] = []
         self.error_hooks: list[ErrorHook] = []
         self.allowed_updates: list[str] = []     # kinds setWebhook asks Telegram for (root router); []: the default set
+        self.own_web_features: list[Feature] = []
 
     def __repr__(self) -> str:
         return f"Router({self.name!r})"
@@ -197,6 +203,21 @@ class Router:
         routers below it); the exception still propagates (the update is retried)."""
         self.error_hooks.append(hook)
         return hook
+
+    def web_feature(self, feature: Feature) -> Feature:
+        """Register a web feature module (`enabled(settings)`, `mount(app, env)`) the workers' HTTP
+        server mounts for this bot, after the runner's own (botrunner.web.server.FEATURES)."""
+        if not any(f is feature for f in self.own_web_features):
+            self.own_web_features.append(feature)
+        return feature
+
+    @property
+    def web_features(self) -> list[Feature]:
+        """Every web feature of this router's tree, in registration order, each once."""
+        found: list[Feature] = []
+        for router in self.walk():
+            found += [f for f in router.own_web_features if not any(f is seen for seen in found)]
+        return found
 
     # --- running ---
     def resolve(self, ctx: Context) -> Route | None:

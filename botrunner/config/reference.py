@@ -16,6 +16,7 @@ GROUPS = {
     "web": "HTTP front (webhook server, later MiniApp, admin, metrics)",
     "miniapp": "MiniApp",
     "bot": "The airdrop bot",
+    "admin_web": "Admin web (the airdrop bot's panel and API, docs/admin-api.md)",
     "logging": "Logging",
     "metrics": "Metrics and health",
 }

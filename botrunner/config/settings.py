@@ -261,7 +261,7 @@ class Settings:
     send_limits: bool = env("SEND_LIMITS", boolean, True, "Cluster-wide flood limits on sends (false lifts every "
                             "bucket, for a local Bot API server; 429 freezes still apply).", group="sender")
     send_chat_rate: float = env("SEND_CHAT_RATE", number(0, 100000), 1.0, "Messages per second into one chat, "
-                                "all workers together (0: unlimited); every rate is kept 10 % under.", group="sender")
+                                "all workers together (0: unlimited); chat and group rates are kept 10 % under.", group="sender")
     send_chat_burst: int = env("SEND_CHAT_BURST", integer(1, 100000), 3, "Messages one chat may get at once "
                                "before SEND_CHAT_RATE applies.", group="sender")
     send_group_per_minute: float = env("SEND_GROUP_PER_MINUTE", number(0, 6000000), 20.0, "Messages per minute "
@@ -570,6 +570,18 @@ class Settings:
     ready_max_lane_lag_s: int = env("READY_MAX_LANE_LAG_S", integer(1, 86400), 300, "/readyz fails when an update "
                                     "has waited this long in a lane.", group="metrics")
 
+    # Admin web (handlers.admin_web; docs/admin-api.md)
+    admin_public_url: str = env("ADMIN_PUBLIC_URL", pattern(r"https?://(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?",
+                                                            "http(s)://host[:port], without a path or a trailing slash"),
+                                "", "Address operators open the admin panel at (the bot's /login links point to "
+                                "it + /admin/login). Unset: no admin panel.", group="admin_web")
+    admin_session_ttl_s: int = env("ADMIN_SESSION_TTL_S", integer(300, 30 * 86400), 43200, "An admin web session "
+                                   "ends this long after its login.", group="admin_web")
+    admin_login_ttl_s: int = env("ADMIN_LOGIN_TTL_S", integer(30, 3600), 600, "A /login link is valid this long "
+                                 "(and once).", group="admin_web")
+    super_admin_user_ids: tuple = env("SUPER_ADMIN_USER_IDS", id_list, (), "Telegram ids that are super admins of "
+                                      "the admin web: they grant roles to others (comma-separated).", group="admin_web")
+
     # ---- derived values: computed, never read from the environment ----
 
     @property
@@ -613,6 +625,11 @@ class Settings:
     def miniapp_on(self) -> bool:
         """The Mini App captcha is served and asked for: MINIAPP_CAPTCHA_ENABLED with MINIAPP_URL."""
         return self.miniapp_captcha_enabled and bool(self.miniapp_url)
+
+    @property
+    def admin_web_on(self) -> bool:
+        """The admin web is served: ADMIN_PUBLIC_URL is set."""
+        return bool(self.admin_public_url)
 
     @property
     def sqlite_file(self) -> str:

@@ -36,12 +36,22 @@ TRIM_EVERY_S = 10.0
 READ_RETURN_S = 3.0          # longest a drain waits for the XREADGROUP in flight (it blocks 0.5 s at most)
 
 
+def decoded(fields: dict[Any, Any]) -> tuple[int | None, Any]:
+    """(ordering key, decoded update) of an entry: its chat (else user) id, None for neither (ordered by
+    lane) or for an entry that does not decode (the processor dead-letters it). Decoded once, here."""
+    try:
+        data = json.loads(fields[b"update"])
+    except (KeyError, ValueError, TypeError):
+        return None, None
+    try:
+        return routing_id(data), data
+    except (TypeError, AttributeError):
+        return None, data
+
+
 def ordering_chat(fields: dict[Any, Any]) -> int | None:
     """Ordering key of an entry: its chat (else user) id; entries with neither are ordered by lane."""
-    try:
-        return routing_id(json.loads(fields[b"update"]))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return None
+    return decoded(fields)[0]
 
 
 class LaneReader:
@@ -197,7 +207,8 @@ class LaneReader:
 
     def _submit(self, lane: int, entries: list) -> None:
         for entry_id, fields in entries:
-            self.queues.submit(Job(lane, (lane, ordering_chat(fields)), text(entry_id), fields))
+            chat, data = decoded(fields)
+            self.queues.submit(Job(lane, (lane, chat), text(entry_id), fields, data))
 
     def _lost(self, lane: int) -> None:
         logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)

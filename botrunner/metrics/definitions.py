@@ -71,6 +71,12 @@ limiter_wait = Histogram("botrunner_send_limiter_wait_seconds", "Time a call wai
 flood_freezes = Counter("botrunner_flood_freezes", "429 answers, by the scope they froze for every worker: "
                         "chat, group, global.", ["scope"])
 
+# --- broadcasts (a bot's bulk sends through the sender's broadcast class) ---
+BROADCAST_OUTCOMES = frozenset({"sent", "blocked", "failed", "skipped", "retried"})
+broadcast_recipients = Counter("botrunner_broadcast_recipients", "Broadcast recipients by outcome: sent, blocked "
+                               "(403 or chat gone), failed (with a reason), skipped (in doubt after a worker died "
+                               "mid-send), retried (refused by 429s, put back for a later pass).", ["outcome"])
+
 # --- user cache and database ---
 cache_lookups = Counter("botrunner_user_cache_lookups", "User cache lookups by where they were answered: l1, "
                         "l2 (Redis), miss (database).", ["result"])
@@ -97,6 +103,10 @@ PROCESS_GAUGES: dict[str, tuple[str, str, Literal["livesum", "livemin", "liveall
                        "pool.", "liveall"),
     "db_pool_max": ("botrunner_db_pool_max_connections", "The worker's MongoDB maxPoolSize.", "liveall"),
     "worker_rss": ("botrunner_worker_resident_memory_bytes", "Resident memory of each live worker.", "liveall"),
+    "broadcasts_running": ("botrunner_broadcasts_running", "Running broadcasts the host's workers are sending now "
+                           "(sum over hosts: every running broadcast that has an owner).", "livesum"),
+    "broadcast_rate": ("botrunner_broadcast_recipients_per_second", "Recipients per second the host's workers' "
+                       "broadcasts achieve, over their last pages (0 when none is sending).", "livesum"),
 }
 
 

@@ -145,6 +145,23 @@ def flood_freeze(scope: str) -> None:
     child("flood_freezes", scope if scope in ("chat", "group", "global") else "global").inc()
 
 
+# --- broadcasts ---
+def broadcast_recipients(outcome: str, count: int = 1) -> None:
+    """Recipients of a broadcast reached an outcome (sent, blocked, failed, skipped) or were retried."""
+    if count:
+        child("broadcast_recipients", outcome if outcome in metrics().BROADCAST_OUTCOMES else "failed").inc(count)
+
+
+def broadcast_owned(delta: int) -> None:
+    """This worker started (+1) or stopped (-1) sending a broadcast."""
+    metrics().process_gauge("broadcasts_running").inc(delta)
+
+
+def broadcast_rate(per_second: float) -> None:
+    """The recipients per second this worker's broadcast achieves now."""
+    metrics().process_gauge("broadcast_rate").set(max(0.0, per_second))
+
+
 # --- user cache and database ---
 def cache_lookup(result: str) -> None:
     """l1, l2 or miss."""

@@ -17,25 +17,36 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import Keys
 from botrunner.redis_replies import text
 
 if TYPE_CHECKING:
     from botrunner.config.settings import Settings
+    from botrunner.lanes.leases import Fence
 
-# KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat
-# ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat, group and
-#       global buckets (interval 0: unlimited), bulk headroom ms, horizon ms
+# KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat, its window log
+#       (a list of the last sends' times, newest first), its broadcast wake-up hint, lane owner
+# ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat and group buckets
+#       and of this class in the global bucket (interval 0: unlimited), sends allowed per window (0: no log),
+#       horizon ms, window ms, a broadcast's catch-up ms, lane owner ('' = unfenced)
 # Returns {status, wait ms}: 1 = slot reserved, send after wait; 0 = nothing reserved, ask again after
-# wait; -1 = the chat blocked the bot, skip.
+# wait; -1 = the chat blocked the bot, skip; -2 = the update's lane is no longer ours, send nothing.
 # A busy or frozen *chat* reserves nothing (its sender asks again when its slot comes), so it never
 # pushes the shared global bucket into the future for other chats; a reply held only by the global
-# bucket or a global freeze reserves its place there, first come first served.
+# bucket or a global freeze reserves its place there, first come first served. The window log keeps
+# any window (Telegram's second) within its budget whatever the mix of bursts and broadcasts; a
+# refused broadcast is told to come back one interval after the previous refused one, so the waiting
+# broadcasts wake one at a time instead of all asking for the same slot. A broadcast takes only a slot
+# that is due (never one ahead, so notifications keep the burst); woken late, it may take the slots it
+# missed within its catch-up, so event-loop lateness costs it no rate.
 ACQUIRE = """
+if ARGV[14] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[14] then return {-2, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {-1, 0} end
 local function tat_of(key) return tonumber(redis.call('GET', key) or '0') end
+local horizon = tonumber(ARGV[11])
 local at = math.max(now, tonumber(redis.call('GET', KEYS[3]) or '0'))
 local counted = ARGV[3] == '1'
 local chat_tat, group_tat = 0, 0
@@ -48,23 +59,49 @@ if grouped then
   group_tat = tat_of(KEYS[5])
   at = math.max(at, group_tat - tonumber(ARGV[7]))
 end
-if at > now + tonumber(ARGV[11]) then return {0, math.ceil(at - now)} end
+if at > now + horizon then return {0, math.ceil(at - now)} end
 at = math.max(at, tonumber(redis.call('GET', KEYS[2]) or '0'))
-local global_tat = 0
-if counted and tonumber(ARGV[8]) > 0 then
+local interval, per_window, window = tonumber(ARGV[8]), tonumber(ARGV[10]), tonumber(ARGV[12])
+local bulk = ARGV[2] == '1'
+local global = counted and interval > 0
+local global_tat, slot = 0, at
+if global then
   global_tat = tat_of(KEYS[6])
-  local allow = global_tat - tonumber(ARGV[9])
-  if ARGV[2] == '1' then allow = allow + tonumber(ARGV[10]) end
-  at = math.max(at, allow)
+  local log_min = 0
+  if per_window > 0 then
+    local newest = redis.call('LINDEX', KEYS[7], 0)
+    if newest then log_min = tonumber(newest) end
+    if redis.call('LLEN', KEYS[7]) >= per_window then
+      log_min = math.max(log_min, tonumber(redis.call('LINDEX', KEYS[7], -1)) + window)
+    end
+  end
+  at = math.max(at, global_tat - tonumber(ARGV[9]), log_min)
+  slot = at
+  -- a broadcast woken late takes the slot of the schedule it missed, within the catch-up (an idle
+  -- bucket's schedule is older than that: it starts afresh, no burst)
+  local missed = math.max(global_tat, log_min)
+  if bulk and missed < at and missed >= at - tonumber(ARGV[13]) then slot = missed end
 end
-if ARGV[2] == '1' and at > now + tonumber(ARGV[11]) then return {0, math.ceil(at - now)} end
-local function take(key, tat, interval)
-  local next_tat = math.max(tat, at) + interval
+if bulk and at > now + 1 then
+  local hint = math.max(at, tonumber(redis.call('GET', KEYS[8]) or '0'))
+  redis.call('SET', KEYS[8], string.format('%.3f', hint + interval), 'PX', math.ceil(hint - now) + 1000)
+  return {0, math.ceil(hint - now)}
+end
+local function take(key, tat, step, from)
+  local next_tat = math.max(tat, from) + step
   redis.call('SET', key, string.format('%.3f', next_tat), 'PX', math.ceil(next_tat - now) + 1000)
 end
-if counted and tonumber(ARGV[4]) > 0 then take(KEYS[4], chat_tat, tonumber(ARGV[4])) end
-if grouped then take(KEYS[5], group_tat, tonumber(ARGV[6])) end
-if counted and tonumber(ARGV[8]) > 0 then take(KEYS[6], global_tat, tonumber(ARGV[8])) end
+if counted and tonumber(ARGV[4]) > 0 then take(KEYS[4], chat_tat, tonumber(ARGV[4]), at) end
+if grouped then take(KEYS[5], group_tat, tonumber(ARGV[6]), at) end
+if global then
+  take(KEYS[6], global_tat, interval, slot)
+  if per_window > 0 then            -- the log holds slots of the schedule (never more than the catch-up late)
+    redis.call('LPUSH', KEYS[7], string.format('%.3f', slot))
+    redis.call('LTRIM', KEYS[7], 0, per_window - 1)
+    redis.call('PEXPIRE', KEYS[7], math.ceil(slot - now + window) + 1000)
+  end
+end
+if bulk then return {1, 0} end
 return {1, math.ceil(at - now)}
 """
 
@@ -92,11 +129,19 @@ if scope == 'global' then freeze(KEYS[2]) end
 return scope
 """
 
-# Our clock (Redis TIME) and the server's arrival times differ by network and event-loop jitter:
-# spacing slots 10 % wider than the configured rate keeps the server's own bucket a little ahead.
+# Our clock (Redis TIME) and the server's arrival times differ by network and event-loop jitter. A chat's
+# and a group's bucket are as deep as Telegram's (3 at once into a chat), so nothing absorbs that jitter
+# but spacing their slots 10 % wider than the configured rate. The bot-wide bucket needs no such factor
+# (it cost every broadcast 9 % of its rate): broadcasts take one slot at a time, exactly 1/rate apart,
+# while Telegram's (and the local server's) bot-wide bucket holds about a second's burst, so arrival
+# jitter is absorbed there, and the window log keeps every second within SEND_GLOBAL_RATE.
 SAFETY = 1.1
+EXACT = 1 + 1e-9         # the rate itself (a window's last slot falls just past its end, not on it)
+WINDOW_MS = 1000         # Telegram counts the bot-wide limits per second
 GLOBAL_429_WINDOW_MS = 10_000
 HORIZON_MS = 20          # a slot this close counts as free now (sleep and clock rounding)
+CATCH_UP_MS = 20         # a broadcast's missed slots it may still take: this long or one slot, whichever is
+                         # more (its own burst counts towards it); the window log still bounds each second
 
 # Methods that post a message into a chat; Telegram's flood limits count these. Edits, callback
 # answers and chat actions only honour freezes.
@@ -132,15 +177,15 @@ class Limits:
                    s.send_global_429_chats, s.send_limits)
 
 
-def gcra(rate_per_s: float, burst: int) -> tuple[float, float]:
+def gcra(rate_per_s: float, burst: int, safety: float = SAFETY) -> tuple[float, float]:
     """(interval ms, tolerance ms) of a bucket; (0, 0) when unlimited."""
     if rate_per_s <= 0:
         return 0.0, 0.0
-    interval = 1000.0 * SAFETY / rate_per_s
+    interval = 1000.0 * safety / rate_per_s
     return interval, interval * (max(1, burst) - 1)
 
 
-def gcra_in_window(rate_per_s: float, burst: int, window_s: float) -> tuple[float, float]:
+def gcra_in_window(rate_per_s: float, burst: int, window_s: float, safety: float = SAFETY) -> tuple[float, float]:
     """(interval ms, tolerance ms) of a bucket whose burst counts against a window Telegram enforces.
 
     A bucket that lets its burst through and then runs at the rate sends burst + window / interval - 1
@@ -150,42 +195,58 @@ def gcra_in_window(rate_per_s: float, burst: int, window_s: float) -> tuple[floa
         return 0.0, 0.0
     limit = rate_per_s * window_s
     burst = max(1, min(burst, int(limit)))
-    interval = 1000.0 * SAFETY * max(1.0 / rate_per_s, window_s / (limit - burst + 1))
+    interval = 1000.0 * safety * max(1.0 / rate_per_s, window_s / (limit - burst + 1))
     return interval, interval * (burst - 1)
+
+
+def per_window(rate_per_s: float) -> int:
+    """Sends the window log allows per WINDOW_MS at this rate (0: unlimited, no log)."""
+    return 0 if rate_per_s <= 0 else max(1, int(rate_per_s * WINDOW_MS / 1000 + 1e-9))
 
 
 class FloodLimiter:
     """The cluster-wide limiter of one bot: `acquire` before a send, `freeze` on a 429."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits, batcher: ScriptBatcher | None = None) -> None:
         self.client = client
         self.keys = keys
         self.limits = limits
-        self._acquire = client.register_script(ACQUIRE)
+        self._acquire = batcher.script(ACQUIRE) if batcher else client.register_script(ACQUIRE)
         self._freeze = client.register_script(FREEZE)
         on = limits.enabled
         self.chat = gcra(limits.chat_rate if on else 0, limits.chat_burst)
         self.group = gcra_in_window(limits.group_per_minute / 60.0 if on else 0, limits.group_burst, 60.0)
-        # Telegram counts the bot-wide limits per second: the burst is part of that second, not on top
-        self.global_ = gcra_in_window(limits.global_rate if on else 0, limits.global_burst, 1.0)
-        self.paid = gcra_in_window(limits.paid_rate if on else 0, limits.global_burst, 1.0)
-        # a reserve as large as the burst would shut bulk out for good: keep at least one slot for it
-        self.bulk_headroom = self.global_[0] * min(limits.bulk_reserve, max(0, limits.global_burst - 1))
+        global_rate, paid_rate = (limits.global_rate, limits.paid_rate) if on else (0.0, 0.0)
+        # Telegram counts the bot-wide limits per second: a notification's burst is part of that second,
+        # not on top (and the window log holds every second to the rate, whatever the mix)
+        self.global_ = gcra_in_window(global_rate, limits.global_burst, 1.0, safety=EXACT)
+        self.paid = gcra_in_window(paid_rate, limits.global_burst, 1.0, safety=EXACT)
+        # a broadcast goes exactly at the rate, its burst short of the reserve it leaves to notifications
+        # (a reserve as large as the burst would shut bulk out for good: at least one slot stays for it)
+        reserve = min(limits.bulk_reserve, max(0, limits.global_burst - 1))
+        self.bulk = gcra(global_rate, limits.global_burst - reserve, safety=EXACT)
+        self.window = per_window(global_rate), per_window(paid_rate)
+        self.catch_up = max(0.0, max(CATCH_UP_MS, self.bulk[0]) - self.bulk[1])
 
     async def acquire(self, chat_id: int | str | None, counted: bool, send_class: str = NOTIFY,
-                      paid: bool = False) -> tuple[int, float]:
-        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked."""
+                      paid: bool = False, fence: Fence | None = None) -> tuple[int, float]:
+        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked,
+        -2 `fence` (the lane of the update being handled) is no longer this worker's."""
         chat = "" if chat_id is None else str(chat_id)
         group = isinstance(chat_id, int) and chat_id < 0 or chat.startswith("@")
         bulk = send_class == BROADCAST
         paid = bulk and paid and self.limits.paid_rate > 0
         k = self.keys
+        bucket = "paid" if paid else "global"
         keys = [k.send_blocked, k.send_freeze_global, k.send_freeze_chat(chat), k.send_tat("chat", chat),
                 k.send_tat("group", chat) if group else k.send_tat("chat", chat),
-                k.send_tat("paid" if paid else "global", "")]
-        top = (0.0, 0.0) if send_class == REPLY else self.paid if paid else self.global_
-        args = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat, *self.group, *top,
-                0 if paid else self.bulk_headroom, HORIZON_MS]
+                k.send_tat(bucket, ""), k.send_tat(bucket, "log"), k.send_tat(bucket, "hint"),
+                fence.key if fence else k.send_blocked]
+        top = (0.0, 0.0) if send_class == REPLY else self.paid if paid else self.bulk if bulk else self.global_
+        window = 0 if send_class == REPLY else self.window[1] if paid else self.window[0]
+        args: list[str | int | float] = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat,
+                                         *self.group, *top, window, HORIZON_MS, WINDOW_MS, self.catch_up,
+                                         fence.owner if fence else ""]
         status, wait_ms = await self._acquire(keys=keys, args=args)
         return int(status), max(0, int(wait_ms)) / 1000.0
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 class ThreadSender:
     """`send_bulk(calls)` from any thread but the loop's: a future of one (outcome, detail) per call, in
-    order. outcome is 'sent', 'blocked' or 'failed' (detail: the result, or the failure's reason)."""
+    order. outcome is 'sent', 'blocked' or 'failed' (detail: the result, or the failure's reason; a
+    RateLimited reason when 429s refused it: not delivered, it may be sent again later)."""
 
     def __init__(self, sender: Sender, loop: asyncio.AbstractEventLoop) -> None:
         self.sender = sender

@@ -7,7 +7,9 @@ least one feature in FEATURES is enabled. Stopping closes the listener first, an
 still arriving on open connections with 503 (Telegram and nginx retry), and waits for the ones
 in flight, so the pipeline drain that follows sees every accepted update already in a lane.
 
-A feature is a module with `enabled(settings) -> bool` and `mount(app, env) -> None`.
+A feature is a module with `enabled(settings) -> bool` and `mount(app, env) -> None`. The runner's
+own are FEATURES; a bot adds its own with `Router.web_feature(module)`, and the worker passes
+`FEATURES + router.web_features` to `start_web`.
 """
 from __future__ import annotations
 
@@ -34,11 +36,12 @@ class Feature(Protocol):
     def mount(self, app: web.Application, env: WebEnv) -> None: ...
 
 
-#: Every feature the server can mount, in mounting order (later: admin).
+#: The runner's own features, in mounting order (a bot's come after them: Router.web_feature).
 FEATURES: list[Feature] = [webhook, miniapp, metrics_http]
 
 
 def enabled_features(settings: Settings, features: list[Feature] | None = None) -> list[Feature]:
+    """The enabled ones of `features` (default FEATURES), in order."""
     return [feature for feature in (FEATURES if features is None else features) if feature.enabled(settings)]
 
 
@@ -127,7 +130,8 @@ class WebServer:
 
 
 async def start_web(env: WebEnv, features: list[Feature] | None = None) -> WebServer | None:
-    """Start the worker's HTTP server when some feature is enabled; None when nothing would be mounted."""
+    """Start the worker's HTTP server when some of `features` (default FEATURES) is enabled; None when
+    nothing would be mounted."""
     chosen = enabled_features(env.settings, features)
     if not chosen:
         return None

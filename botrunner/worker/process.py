@@ -45,12 +45,13 @@ from botrunner.metrics.http import MetricsEnv, start_site
 from botrunner.processing.completion import Completion
 from botrunner.processing.handler_pool import HandlerPool
 from botrunner.processing.processor import Processor
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import Keys
 from botrunner.sender.metrics import MetricsPublisher
 from botrunner.sender.sender import build_sender, learn_username
 from botrunner.sender.threaded import ThreadSender
 from botrunner.web.env import WebEnv
-from botrunner.web.server import WebServer, start_web
+from botrunner.web.server import FEATURES, WebServer, start_web
 from botrunner.worker.heartbeat import HeartbeatFile
 
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
@@ -122,8 +123,9 @@ class Worker:
         handlers = self.handlers = HandlerPool(s.handler_threads, s.handler_timeout_s)
         services = self._start_services(handlers.executor)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
+        batcher = ScriptBatcher(client)         # the hot path's script calls of one loop turn: one round trip
         sender = build_sender(s, client, keys, lambda user_id, blocked: loop.run_in_executor(
-            handlers.executor, services.blocked_bot, user_id, blocked))
+            handlers.executor, services.blocked_bot, user_id, blocked), batcher)
         await sender.open()
         services.provide("sender", ThreadSender(sender, loop))     # for the bot's background jobs (broadcasts)
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
@@ -131,7 +133,7 @@ class Worker:
         intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)
         poller = Poller(lease, intake, s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
-        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, handlers, services,
+        processor = Processor(self._loaded_router(), Completion(client, keys, batcher), sender.send, handlers, services,
                               states, s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
@@ -139,6 +141,7 @@ class Worker:
                             lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned},
                             cohort=self.cohort, settle_s=s.lane_settle_ms / 1000)
         processor.on_lapsed = reader.lapsed
+        processor.on_user_flag = sender.user_flag_changed
         await self._wait_for_redis(reader)
         await self._start_web(WebEnv(s, client, keys, worker_id, services))
         metrics_site = await start_site(MetricsEnv(s, client, keys, services))     # METRICS_LISTEN, when set
@@ -181,7 +184,7 @@ class Worker:
 
     async def _start_web(self, env: WebEnv) -> None:
         try:
-            self.web = await start_web(env)
+            self.web = await start_web(env, FEATURES + self._loaded_router().web_features)
         except OSError as exc:
             host, port = env.settings.web_address
             raise BootError(f"cannot listen on {host}:{port} (WEB_LISTEN / WEBHOOK_PORT): {exc}") from exc

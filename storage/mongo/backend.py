@@ -17,6 +17,8 @@ from botrunner.metrics.mongo_pool import PoolMetrics
 from storage.base import ClaimRepository, FingerprintRepository, SettingsRepository, Store, TicketRepository
 from storage.instrumentation import RoundTrips
 from storage.mongo import imports as mongo_imports
+from storage.mongo.admin import MongoAdminRoles, MongoAudit
+from storage.mongo.admin_views import MongoAdminViews
 from storage.mongo.broadcasts import MongoBroadcasts
 from storage.mongo.documents import from_date, page, to_date, to_doc, to_record
 from storage.mongo.indexes import COLLECTIONS, ensure_indexes, index_stats
@@ -85,6 +87,9 @@ class MongoStore(Store):
         self.settings = MongoSettings(self)
         self.claims = MongoClaims(self)
         self.broadcasts = MongoBroadcasts(self)
+        self.admin_roles = MongoAdminRoles(self)
+        self.admin_views = MongoAdminViews(self)
+        self.audit = MongoAudit(self)
 
     def init_schema(self) -> list[str]:
         return ensure_indexes(self.db)

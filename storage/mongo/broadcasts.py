@@ -77,7 +77,7 @@ class MongoBroadcasts(BroadcastRepository):
         at = at or now()
         doc = {"_id": new_id(), "message": message_to_json(message), "segment": segment.to_json(),
                "created_by": created_by, "status": "draft", "total": self.count_segment(segment),
-               **dict.fromkeys(COUNTERS, 0), "cursor": 0, "created_at": at, "started_at": None,
+               **dict.fromkeys(COUNTERS, 0), "retrying": 0, "cursor": 0, "created_at": at, "started_at": None,
                "finished_at": None, "updated_at": at}
         self.broadcasts.insert_one(doc)
         return _record(doc)
@@ -89,6 +89,13 @@ class MongoBroadcasts(BroadcastRepository):
     def history(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[Broadcast]:
         query = {"status": status} if status else {}
         docs = self.broadcasts.find(query).sort([("created_at", -1), ("_id", 1)]).skip(offset).limit(limit)
+        return [_record(d) for d in docs]
+
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        query: dict[str, Any] = {}
+        if before:
+            query = {"$or": [{"created_at": {"$lt": before[0]}}, {"created_at": before[0], "_id": {"$lt": before[1]}}]}
+        docs = self.broadcasts.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit)
         return [_record(d) for d in docs]
 
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
@@ -119,7 +126,8 @@ class MongoBroadcasts(BroadcastRepository):
         ids = [d["_id"] for d in self.users.find(query, {"_id": 1}).sort("_id", 1).limit(limit)]
         if not ids:
             return None
-        rows = [{"_id": {"b": broadcast_id, "u": i}, "status": "pending", "reason": "", "at": at} for i in ids]
+        rows = [{"_id": {"b": broadcast_id, "u": i}, "status": "pending", "reason": "", "at": at, "tries": 0}
+                for i in ids]
         fresh = set(ids)
         try:
             self.rows.insert_many(rows, ordered=False)
@@ -152,8 +160,36 @@ class MongoBroadcasts(BroadcastRepository):
                                          {"$set": {"status": "skipped", "at": at,
                                                    "reason": "in doubt: its sender stopped mid-send"}})
         counts = {c: self.rows.count_documents({"_id.b": broadcast_id, "status": c}) for c in COUNTERS}
+        counts["retrying"] = self.rows.count_documents({"_id.b": broadcast_id, "status": "retry"})
         self.broadcasts.update_one({"_id": broadcast_id}, {"$set": {**counts, "updated_at": at}})
         return doubtful.modified_count
+
+    def defer(self, broadcast_id: str, rows: list[tuple[int, float, str]], at: float | None = None) -> int:
+        at = at or now()
+        deferred = sum(self.rows.update_one({"_id": {"b": broadcast_id, "u": user_id}, "status": "pending"},
+                                            {"$set": {"status": "retry", "at": not_before, "reason": reason[:500]},
+                                             "$inc": {"tries": 1}}).modified_count
+                       for user_id, not_before, reason in rows)
+        self.broadcasts.update_one({"_id": broadcast_id}, {"$inc": {"retrying": deferred}, "$set": {"updated_at": at}})
+        return deferred
+
+    def claim_retries(self, broadcast_id: str, limit: int, at: float | None = None) -> list[tuple[int, int]]:
+        at = at or now()
+        docs = self.rows.find({"_id.b": broadcast_id, "status": "retry", "at": {"$lte": at}}).sort("_id.u", 1)
+        due = [(d["_id"]["u"], int(d.get("tries", 0))) for d in docs.limit(limit)]
+        claimed = []
+        for user_id, tries in due:          # conditional per row: only the owner claims, but never twice
+            result = self.rows.update_one({"_id": {"b": broadcast_id, "u": user_id}, "status": "retry"},
+                                          {"$set": {"status": "pending", "at": at}})
+            if result.modified_count:
+                claimed.append((user_id, tries))
+        self.broadcasts.update_one({"_id": broadcast_id}, {"$inc": {"retrying": -len(claimed)},
+                                                           "$set": {"updated_at": at}})
+        return claimed
+
+    def next_retry(self, broadcast_id: str) -> float | None:
+        doc = self.rows.find_one({"_id.b": broadcast_id, "status": "retry"}, sort=[("at", 1)])
+        return float(doc["at"]) if doc else None
 
     def recipient(self, broadcast_id: str, user_id: int) -> Recipient | None:
         doc = self.rows.find_one({"_id": {"b": broadcast_id, "u": user_id}})

@@ -53,11 +53,13 @@ INDEXES: list[tuple[str, str, list[tuple[str, int]], dict[str, Any]]] = [
     ("broadcasts", "status_created", [("status", ASC), ("created_at", DESC)], {}),
     ("broadcasts", "created", [("created_at", DESC)], {}),
     ("broadcast_recipients", "broadcast_status_user", [("_id.b", ASC), ("status", ASC), ("_id.u", ASC)], {}),
+    ("audit", "admin_newest", [("admin_id", ASC), ("_id", DESC)], {}),
+    ("audit", "action_newest", [("action", ASC), ("_id", DESC)], {}),
 ]
 
 COLLECTIONS = ["users", "referrals", "tasks", "task_submissions", "point_transactions", "transfers",
                "withdrawals", "device_fingerprints", "tickets", "ticket_gates", "settings", "claims",
-               "broadcasts", "broadcast_recipients"]
+               "broadcasts", "broadcast_recipients", "admin_roles", "audit"]
 
 
 def ensure_indexes(db: Database[Any]) -> list[str]:

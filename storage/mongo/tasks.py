@@ -47,6 +47,9 @@ class MongoTasks(TaskRepository):
             self.tasks.update_one({"_id": task_id}, {"$set": changes})
         return self.get(task_id)
 
+    def delete(self, task_id: str) -> bool:
+        return self.tasks.delete_one({"_id": task_id}).deleted_count == 1
+
     def get(self, task_id: str) -> Task | None:
         return to_record(Task, self.tasks.find_one({"_id": task_id}))
 

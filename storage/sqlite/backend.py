@@ -11,6 +11,8 @@ from storage.base import ClaimRepository, FingerprintRepository, SettingsReposit
 from storage.records import Fingerprint, Ticket, from_mapping, new_id, now
 from storage.sqlite import imports as sqlite_imports
 from storage.sqlite import schema as sqlite_schema
+from storage.sqlite.admin import SQLiteAdminRoles, SQLiteAudit
+from storage.sqlite.admin_views import SQLiteAdminViews
 from storage.sqlite.broadcasts import SQLiteBroadcasts
 from storage.sqlite.connection import SQLiteDatabase
 from storage.sqlite.points import SQLitePoints
@@ -37,6 +39,9 @@ class SQLiteStore(Store):
         self.settings = SQLiteSettings(self)
         self.claims = SQLiteClaims(self)
         self.broadcasts = SQLiteBroadcasts(self)
+        self.admin_roles = SQLiteAdminRoles(self)
+        self.admin_views = SQLiteAdminViews(self)
+        self.audit = SQLiteAudit(self)
 
     def init_schema(self) -> list[str]:
         return sqlite_schema.init_schema(self.db)

@@ -73,6 +73,13 @@ class SQLiteBroadcasts(BroadcastRepository):
                              (*args, limit, offset))
         return [_record(r) for r in rows]
 
+    def history_page(self, before: tuple[float, str] | None, limit: int) -> list[Broadcast]:
+        where, args = ("WHERE created_at < ? OR (created_at = ? AND id < ?)", [before[0], before[0], before[1]]) \
+            if before else ("", [])
+        rows = self.db.query(f"SELECT * FROM broadcasts {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                             (*args, limit))
+        return [_record(r) for r in rows]
+
     def set_status(self, broadcast_id: str, status: str, at: float | None = None) -> Broadcast | None:
         at = at or now()
         sources = [s for s, targets in TRANSITIONS.items() if status in targets]
@@ -140,9 +147,37 @@ class SQLiteBroadcasts(BroadcastRepository):
             counts = {r[0]: r[1] for r in tx.execute(
                 "SELECT status, COUNT(*) FROM broadcast_recipients WHERE broadcast_id = ? GROUP BY status",
                 (broadcast_id,)).fetchall()}
-            tx.execute(f"UPDATE broadcasts SET {', '.join(f'{c} = ?' for c in COUNTERS)}, updated_at = ? WHERE id = ?",
-                       (*(counts.get(c, 0) for c in COUNTERS), at, broadcast_id))
+            tx.execute(f"UPDATE broadcasts SET {', '.join(f'{c} = ?' for c in COUNTERS)}, retrying = ?, "
+                       "updated_at = ? WHERE id = ?",
+                       (*(counts.get(c, 0) for c in COUNTERS), counts.get("retry", 0), at, broadcast_id))
         return doubtful
+
+    def defer(self, broadcast_id: str, rows: list[tuple[int, float, str]], at: float | None = None) -> int:
+        at = at or now()
+        with self.db.transaction() as tx:
+            deferred = sum(tx.execute("UPDATE broadcast_recipients SET status = 'retry', at = ?, reason = ?, "
+                                      "tries = tries + 1 WHERE broadcast_id = ? AND user_id = ? AND status = 'pending'",
+                                      (not_before, reason[:500], broadcast_id, user_id)).rowcount
+                           for user_id, not_before, reason in rows)
+            tx.execute("UPDATE broadcasts SET retrying = retrying + ?, updated_at = ? WHERE id = ?",
+                       (deferred, at, broadcast_id))
+        return deferred
+
+    def claim_retries(self, broadcast_id: str, limit: int, at: float | None = None) -> list[tuple[int, int]]:
+        at = at or now()
+        with self.db.transaction() as tx:
+            due = [(r[0], r[1]) for r in tx.execute(
+                "SELECT user_id, tries FROM broadcast_recipients WHERE broadcast_id = ? AND status = 'retry' "
+                "AND at <= ? ORDER BY user_id LIMIT ?", (broadcast_id, at, limit)).fetchall()]
+            tx.executemany("UPDATE broadcast_recipients SET status = 'pending', at = ? WHERE broadcast_id = ? "
+                           "AND user_id = ?", [(at, broadcast_id, user_id) for user_id, _ in due])
+            tx.execute("UPDATE broadcasts SET retrying = retrying - ?, updated_at = ? WHERE id = ?",
+                       (len(due), at, broadcast_id))
+        return due
+
+    def next_retry(self, broadcast_id: str) -> float | None:
+        return self.db.scalar("SELECT MIN(at) FROM broadcast_recipients WHERE broadcast_id = ? AND status = 'retry'",
+                              (broadcast_id,))
 
     def recipient(self, broadcast_id: str, user_id: int) -> Recipient | None:
         row = self.db.query_one("SELECT * FROM broadcast_recipients WHERE broadcast_id = ? AND user_id = ?",

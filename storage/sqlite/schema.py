@@ -58,11 +58,16 @@ TABLES = {
         id TEXT PRIMARY KEY, message TEXT NOT NULL, segment TEXT NOT NULL, created_by INTEGER NOT NULL,
         status TEXT NOT NULL, total INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0,
         blocked INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0,
-        cursor INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-        updated_at REAL NOT NULL""",
+        retrying INTEGER NOT NULL DEFAULT 0, cursor INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+        started_at REAL, finished_at REAL, updated_at REAL NOT NULL""",
     "broadcast_recipients": """
         broadcast_id TEXT NOT NULL, user_id INTEGER NOT NULL, status TEXT NOT NULL,
-        reason TEXT NOT NULL DEFAULT '', at REAL NOT NULL, PRIMARY KEY (broadcast_id, user_id)""",
+        reason TEXT NOT NULL DEFAULT '', at REAL NOT NULL, tries INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (broadcast_id, user_id)""",
+    "admin_roles": "user_id INTEGER PRIMARY KEY, role TEXT NOT NULL, granted_by INTEGER NOT NULL, granted_at REAL NOT NULL",
+    "audit": """
+        id TEXT PRIMARY KEY, at REAL NOT NULL, admin_id INTEGER NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL,
+        target TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL""",
 }
 
 # name: (table, columns, unique) -- each matches a query the repositories make
@@ -94,6 +99,8 @@ INDEXES = {
     "broadcasts_status_created": ("broadcasts", "status, created_at DESC", False),
     "broadcasts_created": ("broadcasts", "created_at DESC", False),
     "broadcast_recipients_status": ("broadcast_recipients", "broadcast_id, status, user_id", False),
+    "audit_admin": ("audit", "admin_id, id DESC", False),
+    "audit_action": ("audit", "action, id DESC", False),
 }
 
 

@@ -49,6 +49,9 @@ class SQLiteTasks(TaskRepository):
             self.db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*changes.values(), task_id))
         return self.get(task_id)
 
+    def delete(self, task_id: str) -> bool:
+        return self.db.execute("DELETE FROM tasks WHERE id = ?", (task_id,)) == 1
+
     def get(self, task_id: str) -> Task | None:
         row = self.db.query_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
         return from_mapping(Task, row) if row else None

@@ -52,3 +52,16 @@ def test_not_for_users(bot):
     bot.join(1)
     bot.command(1, "broadcast", "spam")
     assert bot.rt.store.broadcasts.history() == []
+
+
+def test_progress_counts_recipients_waiting_after_429s(bot):
+    for uid in (1, 2):
+        bot.join(uid)
+    bot.command(ADMIN, "broadcast", "hello")
+    (draft,) = bot.rt.store.broadcasts.history()
+    repo = bot.rt.store.broadcasts
+    repo.set_status(draft.id, "running")
+    first, second = repo.claim_page(draft.id, 10)[:2]
+    repo.finish(draft.id, [(first, "sent", "")])
+    repo.defer(draft.id, [(second, 2e9, "still rate-limited after 10 tries")])
+    assert "skipped (in doubt): 0, waiting after 429s: 1" in joined(bot.command(ADMIN, "bprogress", draft.id))

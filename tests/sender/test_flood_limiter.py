@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
@@ -219,3 +220,75 @@ def test_the_bot_wide_burst_counts_against_telegrams_second(redis_url):
     limiter = run(redis_url, scenario)
     assert _most_in_first_window(*limiter.global_, 1_000) <= 30
     assert _most_in_first_window(*limiter.global_, 10_000) >= 240          # still about 25 a second sustained
+
+
+def test_a_broadcast_paces_at_exactly_the_configured_rate(redis_url):
+    """The bot-wide bucket has no blanket margin: 30/s is 30 broadcasts a second (25.5 before), and the
+    notifications' burst still counts within their second."""
+    async def scenario(client):
+        return FloodLimiter(client, KEYS, Limits()), FloodLimiter(client, KEYS, Limits(global_rate=1000))
+    limiter, fast = run(redis_url, scenario)
+    assert limiter.bulk == (pytest.approx(1000 / 30), 0)                   # no burst of its own at the defaults
+    assert _most_in_first_window(*limiter.bulk, 10_000) == 300
+    assert _most_in_first_window(*limiter.global_, 1_000) <= 30
+    assert fast.bulk[0] == pytest.approx(1.0) and _most_in_first_window(*fast.bulk, 1_000) == 1000
+
+
+def _window_counts(times_ms: list[float], window_ms: float) -> int:
+    """The most of `times_ms` in any [t, t + window)."""
+    times = sorted(times_ms)
+    return max((sum(1 for u in times[i:] if u < t + window_ms) for i, t in enumerate(times)), default=0)
+
+
+def test_the_window_log_keeps_every_second_within_the_rate_whatever_the_mix(redis_url, redis_client):
+    """Notifications' bursts on top of a broadcast running at the full rate: still at most 20 in any second."""
+    keys = Keys.for_token("556:window")
+
+    async def scenario(client):
+        limiter = FloodLimiter(client, keys, Limits(chat_rate=0, global_rate=20, global_burst=10, bulk_reserve=4))
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < 1.6:
+            if n % 10 == 0:                                  # a burst of notifications now and then
+                for chat in range(5):
+                    status, wait = await limiter.acquire(10_000 + n + chat, True)
+                    assert status == 1
+            status, wait = await limiter.acquire(20_000 + n, True, send_class=BROADCAST)
+            n += 1
+            await asyncio.sleep(wait if status == 0 else 0)
+        return await client.lrange(keys.send_tat("global", "log"), 0, -1)
+    log = [float(t) for t in run(redis_url, scenario)]
+    assert len(log) == 20 and log == sorted(log, reverse=True)          # the last 20 slots, newest first
+    assert _window_counts(log, 1000) <= 20
+    assert redis_client.pttl(keys.send_tat("global", "log")) > 0        # it expires once idle
+
+
+def test_waiting_broadcasts_are_told_to_come_back_one_at_a_time(redis_url):
+    """Refused broadcasts get wake-up hints one interval apart instead of all asking for the same slot."""
+    async def scenario(client):
+        limiter = FloodLimiter(client, Keys.for_token("556:hints"), Limits(chat_rate=0, global_rate=10))
+        first = await limiter.acquire(1, True, send_class=BROADCAST)
+        return first, [await limiter.acquire(chat, True, send_class=BROADCAST) for chat in range(2, 7)]
+    first, refused = run(redis_url, scenario)
+    assert first == (1, 0) and all(status == 0 for status, _ in refused)
+    waits = [wait for _, wait in refused]
+    gaps = [b - a for a, b in zip(waits, waits[1:])]
+    assert all(0.09 <= gap <= 0.101 for gap in gaps), waits              # 100 ms apart at 10/s
+
+
+def test_a_broadcast_woken_late_takes_the_slot_it_missed(redis_url, redis_client):
+    """Event-loop lateness within the catch-up (one slot at 2/s) costs no rate; an idle bucket starts afresh."""
+    keys = Keys.for_token("556:catchup")
+    tat_key = keys.send_tat("global", "")
+
+    async def scenario(client):
+        limiter = FloodLimiter(client, keys, Limits(chat_rate=0, global_rate=2))
+        first = await limiter.acquire(1, True, send_class=BROADCAST)
+        scheduled = float(await client.get(tat_key))               # the next slot, 500 ms on
+        right_after = await limiter.acquire(2, True, send_class=BROADCAST)
+        await asyncio.sleep(0.6)                                     # woken 100 ms after that slot
+        late = await limiter.acquire(3, True, send_class=BROADCAST)
+        return first, scheduled, right_after, late, float(await client.get(tat_key))
+    first, scheduled, right_after, late, after_late = run(redis_url, scenario)
+    assert first == (1, 0) and right_after[0] == 0                 # no burst from idle
+    assert late == (1, 0) and after_late == pytest.approx(scheduled + 500)   # the schedule kept, not now + 500

@@ -224,8 +224,9 @@ def test_a_call_refused_max_429_times_in_a_row_is_given_up(redis_url, emulator, 
         outcome = await asyncio.wait_for(sender.send_call("sendMessage", {"chat_id": 42, "text": "never"}), 30)
         return outcome, sender.metrics
     # buckets lifted (freezes still apply): the chat's 1/s bucket would stretch ten tries over seconds
-    (outcome, _), metrics = with_senders(redis_url, emu.url, scenario, limits=Limits(enabled=False))
+    (outcome, why), metrics = with_senders(redis_url, emu.url, scenario, limits=Limits(enabled=False))
     assert outcome == "failed" and metrics.failed == 1
+    assert isinstance(why, sender_module.RateLimited) and why.retry_after == 0.05   # not delivered: may go later
     assert [f["hits"] for f in control.faults()] == [sender_module.MAX_429]   # exactly that many tries
     assert texts(control, 42) == []
 

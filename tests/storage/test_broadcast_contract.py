@@ -78,6 +78,16 @@ class TestBroadcastContract:
         assert method == "sendPhoto" and params["caption"] == "<b>caption</b>"
         assert params["reply_markup"] == {"inline_keyboard": [[{"text": "Open", "url": "https://example.org"}]]}
 
+    def test_history_pages_newest_first(self, store):
+        made = [store.broadcasts.create(Message(text=str(n)), Segment(), created_by=1, at=100.0 + n // 2)
+                for n in range(5)]                              # two share each created_at: ties by id
+        expected = sorted(made, key=lambda b: (b.created_at, b.id), reverse=True)
+        first = store.broadcasts.history_page(None, 2)
+        second = store.broadcasts.history_page((first[-1].created_at, first[-1].id), 2)
+        third = store.broadcasts.history_page((second[-1].created_at, second[-1].id), 2)
+        assert [b.id for b in first + second + third] == [b.id for b in expected]
+        assert store.broadcasts.history_page((third[-1].created_at, third[-1].id), 2) == []
+
     def test_status_transitions(self, store):
         b = store.broadcasts.create(Message(text="x"), Segment(), created_by=1)
         assert store.broadcasts.set_status(b.id, "paused") is None        # a draft cannot pause
@@ -110,6 +120,37 @@ class TestBroadcastContract:
         assert [r.reason for r in store.broadcasts.recipients(b.id, "failed")] == ["Bad Request: x"]
         assert store.broadcasts.settle_in_doubt(b.id) == 0
         assert store.broadcasts.get(b.id).sent == 5                      # recomputed, unchanged
+
+    def test_rows_refused_by_429s_wait_for_a_later_pass(self, store):
+        populate(store)
+        b = store.broadcasts.create(Message(text="x"), Segment(), created_by=1)
+        store.broadcasts.set_status(b.id, "running")
+        assert store.broadcasts.claim_page(b.id, 3) == [1, 2, 3]
+        assert store.broadcasts.next_retry(b.id) is None
+        assert store.broadcasts.defer(b.id, [(1, NOW + 30, "429 x10"), (2, NOW + 10, "429 x10")], at=NOW) == 2
+        assert store.broadcasts.defer(b.id, [(1, NOW + 30, "again")], at=NOW) == 0      # not pending any more
+        store.broadcasts.finish(b.id, [(3, "sent", "")])
+        got = store.broadcasts.get(b.id)
+        assert (got.retrying, got.sent, got.processed) == (2, 1, 1)
+        row = store.broadcasts.recipient(b.id, 1)
+        assert (row.status, row.at, row.tries, row.reason) == ("retry", NOW + 30, 1, "429 x10")
+        assert store.broadcasts.next_retry(b.id) == NOW + 10
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 5) == []              # not due yet
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 20) == [(2, 1)]
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 20) == []             # handed out once
+        assert store.broadcasts.recipient(b.id, 2).status == "pending"
+        assert store.broadcasts.get(b.id).retrying == 1
+        store.broadcasts.defer(b.id, [(2, NOW + 40, "429 again")], at=NOW + 20)
+        assert store.broadcasts.recipient(b.id, 2).tries == 2
+        assert store.broadcasts.claim_retries(b.id, 1, at=NOW + 100) == [(1, 1)]       # limit, user id order
+        # the owner dies with user 1 pending: in doubt like any claimed row; user 2 keeps waiting
+        assert store.broadcasts.settle_in_doubt(b.id) == 1
+        got = store.broadcasts.get(b.id)
+        assert (got.retrying, got.sent, got.skipped) == (1, 1, 1)
+        assert store.broadcasts.claim_retries(b.id, 10, at=NOW + 100) == [(2, 2)]
+        store.broadcasts.finish(b.id, [(2, "sent", "")])
+        got = store.broadcasts.get(b.id)
+        assert (got.retrying, got.sent, store.broadcasts.next_retry(b.id)) == (0, 2, None)
 
     def test_a_row_left_by_a_crash_is_never_handed_out_again(self, store):
         populate(store)
