@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.lease import deadline
+from botrunner.lease import ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
 
@@ -114,8 +114,10 @@ def _weight(worker_id: str, lane: int) -> int:
 class LaneLeases:
     """The lanes one worker holds: acquire, renew in one round trip, release, claim pending entries."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int,
+                 replicas: int = 0) -> None:
         self.client = client
+        self.wait = ReplicaWait(replicas, ttl_ms)      # LEASE_WAIT_REPLICAS
         self.keys = keys
         self.worker_id = worker_id
         self.lanes = lanes
@@ -151,7 +153,9 @@ class LaneLeases:
     async def acquire(self, lane: int) -> bool:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
-        if await self._acquire(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms]):
+        taken, replicated = await self.wait.run(self.client, lambda c: self._acquire(
+            keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms], client=c))
+        if taken and replicated:             # unreplicated: not ours yet (the next try re-checks it)
             self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
         return False
@@ -162,10 +166,11 @@ class LaneLeases:
         if not held:
             return []
         sent = time.monotonic()
-        kept = await self._renew(keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms])
+        kept, replicated = await self.wait.run(self.client, lambda c: self._renew(
+            keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms], client=c))
         kept_lanes = {held[i - 1] for i in kept}
         lost = [n for n in held if n not in kept_lanes]
-        for n in kept_lanes:
+        for n in kept_lanes if replicated else ():   # unconfirmed: deadlines stay where the last confirmed put them
             self.valid_until[n] = deadline(sent, self.ttl_ms)
         for n in lost:
             self.forget(n)

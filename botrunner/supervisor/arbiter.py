@@ -23,6 +23,7 @@ from typing import cast
 import redis
 from loguru import logger
 
+from botrunner import redis_clients
 from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
 from botrunner.errors import ApiError, HaltServer
@@ -99,8 +100,7 @@ class Supervisor:
         multiproc.prepare(self.settings)           # before any worker: the metric files start empty
         if self.settings.embedded_redis:
             self.embedded = start_embedded_redis(self.settings)
-        self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
-                                          socket_timeout=2)
+        self.redis = redis_clients.sync_client(self.settings, self.settings.redis_dedup_db, timeout=2)
         guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
         self.pipe = os.pipe()
         for fd in self.pipe:

@@ -21,11 +21,11 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 import redis.asyncio as aioredis
 import uvloop
 from loguru import logger
 
+from botrunner import redis_clients
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
 from botrunner.bot.states import states_from_settings
@@ -118,8 +118,8 @@ class Worker:
         worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
         keys = Keys.for_token(s.bot_token)
         client = pipeline_redis(s)
-        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db),
-                                                             socket_timeout=s.redis_timeout_s), keys.prefix)
+        states = states_from_settings(s, redis_clients.sync_client(s, s.redis_session_db, timeout=s.redis_timeout_s),
+                                      keys.prefix)
         handlers = self.handlers = HandlerPool(s.handler_threads, s.handler_timeout_s)
         services = self._start_services(handlers.executor)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
@@ -129,10 +129,10 @@ class Worker:
         await sender.open()
         services.provide("sender", ThreadSender(sender, loop))     # for the bot's background jobs (broadcasts)
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
-        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
+        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms, s.lease_wait_replicas)
         intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)
         poller = Poller(lease, intake, s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
-        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
+        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms, s.lease_wait_replicas)
         processor = Processor(self._loaded_router(), Completion(client, keys, batcher), sender.send, handlers, services,
                               states, s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
@@ -294,7 +294,6 @@ async def _poll_once_settled(poller: Poller, reader: LaneReader) -> None:
 def pipeline_redis(s: Settings) -> aioredis.Redis:
     """The worker's pipeline client: a blocking pool (under a burst, callers wait for a connection instead
     of failing) whose calls time out after REDIS_TIMEOUT_S, so a silent Redis fails calls, never hangs them."""
-    return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30,
-        socket_timeout=s.redis_timeout_s, socket_connect_timeout=s.redis_timeout_s))
+    return redis_clients.async_client(s, s.redis_dedup_db, timeout=s.redis_timeout_s, pool_size=64,
+                                      health_check_interval=30)
 
