@@ -51,7 +51,8 @@ endef
 # systemd: systemd-analyze verifies the shipped unit files; faketime: the chaos suite's wall-clock steps;
 # prometheus: promtool checks the alert rules, the dashboard's queries and a live scrape;
 # chromium, chromium-driver: the Mini App's browser test (selenium drives Debian's browser and driver;
-# nothing is downloaded).
+# nothing is downloaded); redis-server, redis-sentinel: the Sentinel failover tests start a master, a
+# replica and three Sentinels on free ports (never the default 6379 of Debian's own service).
 test-deps:
 	$(call need,nginx,nginx)
 	$(call need,faketime,faketime)
@@ -60,6 +61,11 @@ test-deps:
 	$(call need,chromedriver,chromium-driver)
 	$(call need,git,git)
 	$(call need,systemd-analyze,systemd)
+	$(call need,redis-sentinel,redis-sentinel)
+	@[ -x "$$(dirname "$$(command -v redis-sentinel)")/redis-server" ] || { \
+		echo "test-deps: Debian's redis-server is missing beside redis-sentinel; installing it"; \
+		$(SUDO) apt-get install -y redis-server || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y redis-server; } || \
+		{ echo "test-deps: could not install redis-server: install it and rerun" >&2; exit 1; }; }
 	@/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || { \
 		echo "test-deps: python3-venv is missing; installing it"; \
 		$(SUDO) apt-get install -y python3-venv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y python3-venv; } || \

@@ -71,15 +71,13 @@ def pipeline_redis(settings: Settings) -> redis.Redis:
     """A client of the pipeline database; the embedded one only when it exists under STATE_DIR."""
     import os
 
-    import redis
-
+    from botrunner import redis_clients
     from botrunner.errors import OperatorError
     if settings.embedded_redis and not os.path.exists(settings.embedded_redis_socket):
         raise OperatorError(f"no embedded Redis under STATE_DIR={settings.state_path} (no socket "
                             f"{settings.embedded_redis_socket}): the bot is not running with this STATE_DIR, or it "
                             "uses a shared Redis: set STATE_DIR or REDIS_URL as the service has them")
-    return redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=5,
-                                socket_connect_timeout=5)
+    return redis_clients.sync_client(settings, settings.redis_dedup_db, timeout=5)
 
 
 @click.group(cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

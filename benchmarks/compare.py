@@ -2,7 +2,8 @@
 workers), python-telegram-bot and aiogram, side by side against one local Bot API server; writes
 docs/benchmarks.md with medians, ratios, the machine and the command.
 
-    .venv/bin/python benchmarks/compare.py                          # 3 interleaved repetitions
+    .venv/bin/python benchmarks/compare.py                          # 5 interleaved repetitions
+    .venv/bin/python benchmarks/compare.py --workload reply --systems botrunner-1 botrunner-2 botrunner-4 aiogram aiohttp
     .venv/bin/python benchmarks/compare.py --repeats 5 --burst 3000 --systems botrunner-4 ptb
 
 Each run: a fresh SQLite file (and, for botrunner, an emptied Redis), warm-up, then a burst of --burst
@@ -25,8 +26,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import write_markdown  # noqa: E402
-from benchmarks.systems import SYSTEMS, Running, botrunner_ready, redis_commands  # noqa: E402
+from benchmarks.report import write_markdown, write_reply_section  # noqa: E402
+from benchmarks.systems import SYSTEMS, Running, add_baseline, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
@@ -54,7 +55,7 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
     store = SQLiteStore(str(state / "bench.sqlite3"))
     store.init_schema()
     store.close()
-    running = Running(system, api_url, TOKEN, server.url, state, args.handlers)
+    running = Running(system, api_url, TOKEN, server.url, state, args.handlers, args.workload)
     redis_proc = psutil.Process(server.process.pid)
     try:
         wait_until(lambda: control.poll_stats(TOKEN)["total_calls"] > 0, 60, f"{name} to poll", alive=running.alive)
@@ -81,6 +82,7 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
             "p50_ms": guide.p50_ms, "p95_ms": guide.p95_ms, "p99_ms": guide.p99_ms, "max_ms": guide.max_ms,
             "success": guide.success_rate, "cpu_per_1000": 1000 * cpu / updates,
             "redis_cpu_per_1000": 1000 * redis_cpu / updates if system.kind == "botrunner" else 0.0,
+            "cpu_total_per_1000": 1000 * (cpu + (redis_cpu if system.kind == "botrunner" else 0.0)) / updates,
             "rss_worker_mb": rss_worker, "rss_total_mb": rss_total,
             "db_per_update": trips / handled if handled else 0.0,
             "redis_per_update": commands / updates if system.kind == "botrunner" else 0.0}
@@ -94,16 +96,23 @@ def interleaved(names: list[str], repeats: int) -> list[tuple[int, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=list(SYSTEMS))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per system (the table shows min/median/max)")
     parser.add_argument("--burst", type=int, default=2000, help="/start injected at once (throughput)")
     parser.add_argument("--guide", type=int, default=1000, help="/start in the guide's test (10 batches, 100 ms)")
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--handlers", default="benchmarks.peers.botrunner_bot:router",
                         help="BOT_HANDLERS for botrunner (e.g. handlers.app:router for the real bot)")
+    parser.add_argument("--workload", choices=("register", "reply"), default="register",
+                        help="register: /start registers the user in SQLite, then replies; reply: the reply only")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run each botrunner system from this checkout (its own .venv): before/after in one run")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
+    if args.baseline:
+        args.systems += add_baseline(args.baseline, args.systems)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(sys.argv[1:])
+    shown = [("CHECKOUT" if prev == "--baseline" else arg) for prev, arg in zip(["", *sys.argv[1:]], sys.argv[1:])]
+    command = "make bench" if len(sys.argv) == 1 else "python benchmarks/compare.py " + " ".join(shown)
     results, started = [], time.monotonic()
     with tempfile.TemporaryDirectory(prefix="br-compare-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         emulator, api_url = start_emulator()
@@ -115,14 +124,15 @@ def main() -> int:
                 results.append(result)
                 print(f"[{number:>2}/{len(plan)}] {name:<12} rep {rep + 1}: {result['updates_per_s']:7.0f} updates/s, "
                       f"p99 {result['p99_ms']:7.1f} ms, success {result['success'] * 100:5.1f} %, "
-                      f"CPU {result['cpu_per_1000']:.2f} s/1000", flush=True)
+                      f"CPU {result['cpu_total_per_1000']:.2f} s/1000 incl. Redis", flush=True)
         except KeyboardInterrupt:
             print("interrupted: stopping everything", file=sys.stderr)
             return 130
         finally:
             control.close()
             stop(emulator, 10)
-    path = write_markdown(results, args, command, time.monotonic() - started, Path(args.out))
+    write = write_reply_section if args.workload == "reply" else write_markdown
+    path = write(results, args, command, time.monotonic() - started, Path(args.out))
     print(f"wrote {path}")
     return 0
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/profile_worker.py                    # 1 worker, 8 bursts of 2000 /start
     .venv/bin/python benchmarks/profile_worker.py --workers 2 --out /tmp/worker.txt
+    .venv/bin/python benchmarks/profile_worker.py --workload reply --gil  # the runner's own Python time
 
 Starts the local Bot API server, a private Redis and `botrunner start` with the benchmark bot, attaches
 `py-spy record --format raw` (collapsed stacks) to one worker while bursts run, and prints the functions
@@ -55,6 +56,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", default=None, help="keep the collapsed stacks here")
+    parser.add_argument("--workload", choices=("register", "reply"), default="register",
+                        help="reply: /start replies without touching the database (what the runner costs)")
     parser.add_argument("--gil", action="store_true", help="only sample the thread holding the GIL (CPU in Python)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="br-profile-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
@@ -65,7 +68,8 @@ def main() -> int:
         running = spy = None
         control = ControlClient(api_url)
         try:
-            running = Running(System("botrunner", "botrunner", args.workers), api_url, TOKEN, server.url, state)
+            running = Running(System("botrunner", "botrunner", args.workers), api_url, TOKEN, server.url, state,
+                              workload=args.workload)
             wait_until(lambda: botrunner_ready(redis.Redis.from_url(server.url), Keys.for_token(TOKEN), args.workers),
                        60, "the workers", alive=running.alive)
             worker = running.processes()[1].pid

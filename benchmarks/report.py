@@ -12,6 +12,7 @@ from pathlib import Path
 from benchmarks.systems import LABELS
 
 METRICS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "success", "cpu_per_1000", "redis_cpu_per_1000",
+           "cpu_total_per_1000",
            "rss_worker_mb", "rss_total_mb", "db_per_update", "redis_per_update")
 
 METHOD = """\
@@ -44,28 +45,21 @@ METHOD = """\
 PROFILING = """\
 ## Profiling the worker
 
-`benchmarks/profile_worker.py --gil` attaches py-spy to a worker (1 worker, bursts of 2000 /start) and
-ranks functions by samples taken while they held the GIL. The worker held the GIL about 28 % of the
-run: it is not the bottleneck on this machine (the local Bot API server, the load generator and Redis
-share the same 2 cores, which is why 1, 2 and 4 workers score alike). Of the worker's Python time,
-socket writes (`StreamWriter.writelines`, about 18 % with aiohttp's) and parsing the update into
-python-telegram-bot objects (`Update.de_json`, about 9 %) led; Redis calls were 17 % inclusive. Every
-update cost three sequential Redis round trips in the processor: EXISTS (already done?), HINCRBY
-(count the attempt) and the completion script. The first two are now one Lua call
-(`Completion.begin`): two round trips per update instead of three. Measured with
-`compare.py --systems botrunner-1 botrunner-4 --repeats 4` before and after: CPU per 1000 updates
-0.65 -> 0.62 s (1 worker) and 0.72 -> 0.71 s (4 workers); throughput did not change beyond the noise
-(1426 -> 1430 and 1518 -> 1451 updates/s). `INFO` counts the commands inside a script, so the Redis
-commands per update column went up by one while the round trips went down by one.
-
-That profile predates the flood-controlled sender. Since it landed, a reply costs, per update, five
-Redis round trips in the worker (the completion check, the outbox journal's read, the limiter's slot --
-taken even with `SEND_LIMITS=false`, because a 429 freeze set by any worker must still hold --, the
-journal's confirmation, and the completion marker + XACK) plus intake's one per batch. Against the
-minimal sender it replaced, that took 1 worker from about 1400 to about 1150 updates/s and CPU from
-0.66 to 0.86 s per 1000 updates on this machine: the price of never doubling a confirmed reply and
-of limits shared by every worker on every host. Folding the journal's read into the completion check,
-and its last confirmation into the completion script, would save two of the five.
+`benchmarks/profile_worker.py --workload reply --gil` attaches py-spy to a worker (1 worker, bursts of
+2000 reply-only /start) and ranks functions by samples taken while they held the GIL. Before the
+hot-path work a one-reply update cost five Redis round trips in the worker (the completion check, the
+outbox journal's read, the limiter's slot, the journal's confirmation, the completion marker + XACK);
+of the worker's Python time Redis calls took about 28 % (redis-py's pure-Python reply parser a good
+part of it), the send path (python-telegram-bot over aiohttp, a form-encoded body) about 18 % and
+parsing the update into `telegram.Update` about 17 %. Now: three round trips (begin reads the journal
+and clears the blocked flag; the limiter's script checks the lane lease; the completion script writes
+the last reply's journal entry), the scripts of one event-loop turn share one pipeline, hiredis parses
+the replies, and a call is one JSON body. Measured the same way afterwards (the machine loaded by
+other work): the send path (aiohttp's request and its socket writes under python-telegram-bot) is
+about 23 % of the worker's Python time, the Redis pipelines about 16 % (most of it the socket write
+of each pipeline), `Update.de_json` about 14 % (it also decides that an update is valid: an
+unparseable one never reaches a handler, so it is not made lazy), the rest of the handler thread
+and its hop about 9 %. See the reply-only section at the end for before/after in one run.
 """
 
 
@@ -94,19 +88,20 @@ def spread(results: list[dict], system: str, metric: str) -> str:
 
 
 def summary_table(results: list[dict], systems: list[str]) -> list[str]:
-    rows = ["| system | updates/s | min / median / max | vs PTB | vs aiogram | p50 ms | p95 ms | p99 ms | success | "
-            "CPU s/1000 upd (+Redis) | RSS/worker MB | RSS total MB | DB trips/upd | Redis cmds/upd |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    ptb = median(results, "ptb", "updates_per_s") if "ptb" in systems else None
-    aio = median(results, "aiogram", "updates_per_s") if "aiogram" in systems else None
+    rows = ["| system | updates/s | min / median / max | vs PTB | vs aiogram | vs bare aiohttp | p50 ms | p95 ms | "
+            "p99 ms | success | CPU s/1000 upd incl. Redis (Redis) | RSS/worker MB | RSS total MB | DB trips/upd | "
+            "Redis cmds/upd |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    bases = [median(results, peer, "updates_per_s") if peer in systems else None for peer in ("ptb", "aiogram", "aiohttp")]
     for name in systems:
         m = {metric: median(results, name, metric) for metric in METRICS}
-        ratio = lambda base, m=m: f"{m['updates_per_s'] / base:.2f}x" if base else "-"
-        redis_cpu = f" (+{m['redis_cpu_per_1000']:.2f})" if m["redis_cpu_per_1000"] else ""
+        ratios = " | ".join(f"{m['updates_per_s'] / base:.2f}x" if base else "-" for base in bases)
+        cpu = m["cpu_total_per_1000"]
+        redis_cpu = f" ({m['redis_cpu_per_1000']:.2f})" if m["redis_cpu_per_1000"] else ""
         rows.append(f"| {LABELS[name]} | {m['updates_per_s']:.0f} | {spread(results, name, 'updates_per_s')} | "
-                    f"{ratio(ptb)} | {ratio(aio)} | {m['p50_ms']:.1f} | "
+                    f"{ratios} | {m['p50_ms']:.1f} | "
                     f"{m['p95_ms']:.1f} | {m['p99_ms']:.1f} | {m['success'] * 100:.1f} % | "
-                    f"{m['cpu_per_1000']:.2f}{redis_cpu} | {m['rss_worker_mb']:.0f} | {m['rss_total_mb']:.0f} | "
+                    f"{cpu:.2f}{redis_cpu} | {m['rss_worker_mb']:.0f} | {m['rss_total_mb']:.0f} | "
                     f"{m['db_per_update']:.2f} | {m['redis_per_update']:.1f} |")
     return rows
 
@@ -144,4 +139,27 @@ def write_markdown(results: list[dict], args, command: str, elapsed_s: float, pa
              *runs_table(results), "", *kept_sections(path)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+    return path
+
+
+REPLY_BEGIN, REPLY_END = "<!-- reply-burst:begin -->", "<!-- reply-burst:end -->"
+
+
+def write_reply_section(results: list[dict], args, command: str, elapsed_s: float, path: Path) -> Path:
+    """The reply-only burst (`--workload reply`): its own section below the KEPT marker, replaced in place
+    when measured again; the generated top of the file is left as it is."""
+    systems = [s for s in args.systems if any(r["system"] == s for r in results)]
+    section = [REPLY_BEGIN, "## Reply-only burst: what the runner itself costs", "",
+               f"Generated by `{command}` on {time.strftime('%Y-%m-%d')} ({elapsed_s / 60:.1f} min): the same runs "
+               f"as the table at the top, but /start only replies (no database), burst of {args.burst}, guide's test "
+               f"of {args.guide}, {args.repeats} interleaved repetitions, limits off everywhere. Ratios are of "
+               "medians in this one run against the same local Bot API server.", "",
+               *summary_table(results, systems), "", *machine(), "", "Every run:", "", *runs_table(results), REPLY_END]
+    text = path.read_text() if path.exists() else KEPT + "\n"
+    if REPLY_BEGIN in text:
+        before, rest = text.split(REPLY_BEGIN, 1)
+        text = before + "\n".join(section) + rest.split(REPLY_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
+    path.write_text(text)
     return path

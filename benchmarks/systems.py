@@ -23,49 +23,67 @@ LANES = 64
 
 @dataclass(frozen=True)
 class System:
-    """One contender: `kind` is botrunner, ptb or aiogram; `workers` and `limits` only matter for botrunner
-    (`limits`: Telegram's pacing as shipped, SEND_LIMITS=true; the peers have no flood control at all)."""
+    """One contender: `kind` is botrunner, ptb, aiogram or aiohttp (the bare loop); `workers` and `limits`
+    only matter for botrunner (`limits`: Telegram's pacing as shipped, SEND_LIMITS=true; the peers have
+    no flood control at all)."""
 
     name: str
     kind: str
     workers: int = 1
     limits: bool = False
+    root: Path = ROOT          # another checkout (with its own .venv) to measure a baseline in the same run
 
     def command(self, api_url: str, token: str) -> list[str]:
+        python = sys.executable if self.root == ROOT else str(self.root / ".venv" / "bin" / "python")
         if self.kind == "botrunner":
-            return [sys.executable, "-m", "botrunner", "start", "--workers", str(self.workers), "--api-url", api_url]
-        return [sys.executable, str(PEERS / f"{self.kind}_bot.py"), api_url, token]
+            return [python, "-m", "botrunner", "start", "--workers", str(self.workers), "--api-url", api_url]
+        return [python, str(PEERS / f"{self.kind}_bot.py"), api_url, token]
 
 
 SYSTEMS = {s.name: s for s in (System("botrunner-1", "botrunner", 1), System("botrunner-2", "botrunner", 2),
                                System("botrunner-4", "botrunner", 4),
                                System("botrunner-4-limits", "botrunner", 4, limits=True), System("ptb", "ptb"),
-                               System("aiogram", "aiogram"))}
+                               System("aiogram", "aiogram"), System("aiohttp", "aiohttp"))}
 LABELS = {"botrunner-1": "botrunner, 1 worker", "botrunner-2": "botrunner, 2 workers",
           "botrunner-4": "botrunner, 4 workers",
           "botrunner-4-limits": "botrunner, 4 workers, default config (Telegram limits on)",
           "ptb": "python-telegram-bot 22 (run_polling, concurrent_updates)",
-          "aiogram": "aiogram 3 (start_polling, defaults)"}
+          "aiogram": "aiogram 3 (start_polling, defaults)",
+          "aiohttp": "bare aiohttp + uvloop loop (no framework, nothing durable)"}
+
+
+def add_baseline(root: Path, names: list[str]) -> list[str]:
+    """`name@base` for every botrunner system in `names`: the same system run from the checkout at `root`
+    (its own .venv; its benchmarks/peers/bench_store.py must know BENCH_WORKLOAD), registered in SYSTEMS."""
+    added = []
+    for name in names:
+        system = SYSTEMS[name]
+        if system.kind == "botrunner":
+            base = System(f"{name}@base", system.kind, system.workers, system.limits, root.resolve())
+            SYSTEMS[base.name] = base
+            LABELS[base.name] = f"{LABELS[name]}, baseline checkout"
+            added.append(base.name)
+    return added
 
 
 class Running:
     """A started system: its process group, its state directory, its cost counters."""
 
     def __init__(self, system: System, api_url: str, token: str, redis_url: str, state: Path,
-                 handlers: str = "benchmarks.peers.botrunner_bot:router") -> None:
+                 handlers: str = "benchmarks.peers.botrunner_bot:router", workload: str = "register") -> None:
         self.system = system
         self.state = state
         self.stats_dir = state / "stats"
         self.stats_dir.mkdir(parents=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "MONGODB_"))}
-        env.update(PYTHONPATH=str(ROOT), BENCH_SQLITE=str(state / "bench.sqlite3"), BENCH_STATS_DIR=str(self.stats_dir),
+        env.update(PYTHONPATH=str(system.root), BENCH_SQLITE=str(state / "bench.sqlite3"), BENCH_STATS_DIR=str(self.stats_dir),
                    BOT_TOKEN=token, REDIS_URL=redis_url, STATE_DIR=str(state), LANES=str(LANES), LOG_LEVEL="warning",
-                   BOT_HANDLERS=handlers, BOTRUNNER_ENV_FILE="/nonexistent.env",
+                   BOT_HANDLERS=handlers, BOTRUNNER_ENV_FILE="/nonexistent.env", BENCH_WORKLOAD=workload,
                    # the peers have no flood control and the emulator's limits are off: lift ours too,
                    # except for the row that measures the default configuration
                    SEND_LIMITS="true" if system.limits else "false")
         self.log = open(state / "bot.log", "ab")
-        self.proc = subprocess.Popen(system.command(api_url, token), env=env, cwd=ROOT, stdout=self.log,
+        self.proc = subprocess.Popen(system.command(api_url, token), env=env, cwd=system.root, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def processes(self) -> list[psutil.Process]:

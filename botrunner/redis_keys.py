@@ -97,6 +97,13 @@ class Keys:
     def worker(self, worker_id: str) -> str:         # hash: host, pid, started, rss, lanes; with TTL
         return f"{self.prefix}worker:{worker_id}"
 
+    def cohort(self, cohort: str) -> str:            # set of worker ids started together (settle at boot), PX
+        return f"{self.prefix}workers:cohort:{cohort}"
+
+    @property
+    def lane_events(self) -> str:         # pub/sub channel (not a key): joined / left / released, wakes keepers
+        return self.prefix + "lanes:events"
+
     # --- sender: flood control, blocked chats, outbox journal ---
     def send_tat(self, bucket: str, chat: str) -> str:  # GCRA "theoretical arrival time" (ms) of a bucket
         return f"{self.prefix}send:tat:{bucket}:{chat}"

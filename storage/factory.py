@@ -17,6 +17,7 @@ import redis
 from loguru import logger
 from pymongo import MongoClient
 
+from botrunner import redis_clients
 from botrunner.config.settings import Settings
 from botrunner.redis_keys import Keys
 from storage.base import Store
@@ -45,8 +46,8 @@ def open_store(settings: Settings, mongo_client: MongoClient[Any] | None = None)
 def redis_client(settings: Settings, db: int) -> redis.Redis:
     """A Redis client (its own connection pool) for database `db`; short timeouts so a dead Redis
     degrades the cache quickly instead of stalling handlers."""
-    return redis.Redis.from_url(settings.redis_url_for(db), socket_timeout=2, socket_connect_timeout=2,
-                                health_check_interval=30)
+    # no silent reconnects: the cache's invalidation listener must see a cut subscription and drop L1
+    return redis_clients.sync_client(settings, db, timeout=2, retries=0, health_check_interval=30)
 
 
 @dataclass

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from benchmarks.report import KEPT, spread, write_markdown
+from benchmarks.report import KEPT, REPLY_BEGIN, spread, summary_table, write_markdown, write_reply_section
 
 
 def result(system: str, rep: int, rate: float) -> dict:
     return {"system": system, "rep": rep, "updates_per_s": rate, "burst_success": 1.0, "p50_ms": 10.0,
             "p95_ms": 20.0, "p99_ms": 30.0, "max_ms": 40.0, "success": 1.0, "cpu_per_1000": 0.5,
-            "redis_cpu_per_1000": 0.1, "rss_worker_mb": 60.0, "rss_total_mb": 200.0, "db_per_update": 2.0,
-            "redis_per_update": 9.0}
+            "redis_cpu_per_1000": 0.1, "cpu_total_per_1000": 0.6, "rss_worker_mb": 60.0, "rss_total_mb": 200.0,
+            "db_per_update": 2.0, "redis_per_update": 9.0}
 
 
 def test_spread_shows_min_median_max_and_the_worst_distance():
@@ -28,3 +28,20 @@ def test_rewriting_the_report_keeps_the_sections_below_the_marker(tmp_path):
     assert text.count(KEPT) == 1 and text.rstrip().endswith("## Webhook load test\n\n| a | b |")
     write_markdown([result("botrunner-2", 0, 1000.0)], args, "make bench", 60.0, path)
     assert path.read_text().count("## Webhook load test") == 1
+
+
+def test_the_summary_shows_ratios_to_every_peer_and_cpu_including_redis():
+    results = [result("botrunner-2", 0, 2000.0), result("aiogram", 0, 800.0), result("aiohttp", 0, 4000.0)]
+    row = summary_table(results, ["botrunner-2", "aiogram", "aiohttp"])[2]
+    assert "| - | 2.50x | 0.50x |" in row and "| 0.60 (0.10) |" in row
+
+
+def test_the_reply_burst_section_is_replaced_in_place_below_the_marker(tmp_path):
+    path = tmp_path / "benchmarks.md"
+    path.write_text(f"# top\n\n{KEPT}\n\n## Webhook load test\n")
+    args = SimpleNamespace(systems=["botrunner-2"], repeats=1, burst=10, guide=10, warmup=1)
+    write_reply_section([result("botrunner-2", 0, 1000.0)], args, "compare.py --workload reply", 60.0, path)
+    write_reply_section([result("botrunner-2", 0, 1234.0)], args, "compare.py --workload reply", 60.0, path)
+    text = path.read_text()
+    assert text.startswith("# top") and text.count(REPLY_BEGIN) == 1 and "| 1234 |" in text and "| 1000 |" not in text
+    assert text.index(KEPT) < text.index("## Webhook load test") < text.index(REPLY_BEGIN)

@@ -22,3 +22,46 @@ def test_release_deletes_only_the_holders_lease(redis_client):
     assert release(keys=["lease"], args=["7:worker-a"]) == 1
     assert redis_client.get("lease") is None
     assert release(keys=["lease"], args=["7:worker-a"]) == 0       # already gone
+
+
+def test_without_a_replica_a_lease_write_is_not_counted_and_the_next_ones_do_not_wait(redis_url):
+    """The session Redis has no replica: WAIT 1 falls short. Once it has, the writes of the next
+    timeout's length are not waited for (a keeper round over 64 lanes must not wait 64 times)."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from botrunner.lease import ReplicaWait
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.config_resetstat()      # count only this test's WAITs
+            wait = ReplicaWait(replicas=1, ttl_ms=2000)
+            first = await wait.run(client, lambda c: c.set("lease:1", "me", px=2000))
+            rest = [await wait.run(client, lambda c, n=n: c.set(f"lease:{n}", "me", px=2000)) for n in range(2, 10)]
+            stats = await client.info("commandstats")
+            return first, rest, stats.get("cmdstat_wait", {}).get("calls", 0), await client.get("lease:9")
+        finally:
+            await client.aclose()
+
+    first, rest, waits, written = asyncio.run(scenario())
+    assert first == (True, False) and all(r == (True, False) for r in rest)
+    assert waits == 1 and written == b"me"          # written on the master, counted as unconfirmed
+
+
+def test_with_no_replicas_asked_a_lease_write_counts_at_once(redis_url):
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from botrunner.lease import ReplicaWait
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            return await ReplicaWait(0).run(client, lambda c: c.set("lease", "me", px=2000))
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == (True, True)

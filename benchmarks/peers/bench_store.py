@@ -2,7 +2,8 @@
 report of its database round trips that the harness reads (a file per process, rewritten 4 times a second).
 
 Every bot registers through botrunner's own storage layer (`SQLiteStore.users.register`: one INSERT ...
-ON CONFLICT DO NOTHING and one SELECT), so the three systems do exactly the same database work.
+ON CONFLICT DO NOTHING and one SELECT), so the systems do exactly the same database work. With
+BENCH_WORKLOAD=reply (the reply-only burst) nobody registers: only the reply, what the runner costs.
 """
 from __future__ import annotations
 
@@ -22,8 +23,15 @@ def open_store() -> SQLiteStore:
     return SQLiteStore(os.environ["BENCH_SQLITE"])
 
 
+def reply_only() -> bool:
+    """BENCH_WORKLOAD=reply: the bots reply without touching the database."""
+    return os.environ.get("BENCH_WORKLOAD", "register") == "reply"
+
+
 def register(store: SQLiteStore, user) -> str:
     """Register a Telegram user (any object with id, username, first_name, ...); return the reply text."""
+    if reply_only():
+        return REPLY.format(name=user.first_name or "there")
     store.users.register(user.id, user.username or "", user.first_name or "", user.last_name or "",
                          user.language_code or "", bool(user.is_premium))
     return REPLY.format(name=user.first_name or "there")

@@ -170,6 +170,11 @@ class Context:
     def _stage(self, state: str | None, data: dict[str, Any]) -> None:
         self._staged = Conversation(state, dict(data))
 
+    @property
+    def state_changed(self) -> bool:
+        """The handler staged a conversation write (`commit_state` has something to store)."""
+        return self._staged is not None
+
     def commit_state(self) -> bool:
         """Store the staged conversation (the worker calls this when the update completes)."""
         if self._staged is None:

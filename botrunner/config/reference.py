@@ -12,6 +12,7 @@ GROUPS = {
     "runner": "Runner (supervisor, workers, update pipeline)",
     "sender": "Sender (outgoing calls, flood control)",
     "redis": "Redis",
+    "redis_sentinel": "Redis Sentinel (failover; docs/deployment.md)",
     "storage": "Storage, cache and sessions",
     "web": "HTTP front (webhook server, later MiniApp, admin, metrics)",
     "miniapp": "MiniApp",

@@ -99,6 +99,25 @@ def url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def mongo_url(raw: str) -> str:
+    """A MongoDB connection string: a replica set names several host[:port] separated by commas
+    (mongodb://u:p@h1:27017,h2:27017/db?replicaSet=rs0), which a plain URL parser rejects."""
+    if not raw:
+        return raw
+    allowed = "a URL starting with mongodb:// or mongodb+srv://"
+    if any(ch.isspace() for ch in raw):
+        raise ValueError("a URL without spaces")
+    scheme, sep, rest = raw.partition("://")
+    hosts = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    if not sep or scheme not in ("mongodb", "mongodb+srv") or not hosts:
+        raise ValueError(allowed)
+    for member in hosts.split(","):
+        name, port = member.rsplit(":", 1) if ":" in member and not member.endswith("]") else (member, "")
+        if not name or (port and not (port.isdigit() and 0 < int(port) < 65536)) or (":" in member and not port):
+            raise ValueError(allowed + " (host:port,host:port with numeric ports)")
+    return raw
+
+
 def hours(lo: int, hi: int) -> Callable[[str], int]:
     """Whole hours, written `24` or `24h` (the Node bot's style)."""
     whole = integer(lo, hi)
@@ -152,6 +171,15 @@ def host_port(raw: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("host:port, such as 127.0.0.1:8443 or [::]:8443")
     return raw.strip()
+
+
+def address_list(raw: str) -> tuple[str, ...]:
+    """host:port,host:port (Sentinels): each checked like host_port, spaces allowed after commas."""
+    parts = tuple(part for part in re.split(r"[,\s]+", raw.strip()) if part)
+    try:
+        return tuple(host_port(part) for part in parts)
+    except ValueError:
+        raise ValueError("a comma-separated list of host:port, such as 10.0.0.1:26379,10.0.0.2:26379") from None
 
 
 def env(name: str, parse: Callable[[str], Any], default: Any, doc: str,
@@ -235,6 +263,9 @@ class Settings:
                                  "poller is replaced within this.", group="runner")
     lane_lease_ttl_ms: int = env("LANE_LEASE_TTL_MS", integer(1000, 600000), 10000, "Lane lease lifetime; a dead "
                                  "worker's lanes move to the others within this.", group="runner")
+    lane_settle_ms: int = env("LANE_SETTLE_MS", integer(0, 60000), 5000, "At start, the longest a worker waits for "
+                              "the others started with it before taking lanes without them (they agree on the "
+                              "assignment first, so no lane is taken and handed back).", group="runner")
     poll_timeout_s: int = env("POLL_TIMEOUT_S", integer(0, 50), 25, "getUpdates long-poll timeout, capped at half "
                               "of POLL_LEASE_TTL_MS (with the default 10000 ms: 5 s; raise POLL_LEASE_TTL_MS to "
                               "60000 for 25 s) so a dead poller's request ends before its lease expires.",
@@ -249,7 +280,7 @@ class Settings:
                                  group="runner")
     intake_wait_replicas: int = env("INTAKE_WAIT_REPLICAS", integer(0, 64), 0, "After intake stores a batch, WAIT "
                                     "until this many replicas have it before getUpdates confirms it to Telegram "
-                                    "(0: off, for a single Redis).", group="runner")
+                                    "(0: off, for a single Redis; unset with REDIS_SENTINELS: 1).", group="runner")
     intake_wait_timeout_ms: int = env("INTAKE_WAIT_TIMEOUT_MS", integer(1, 60000), 1000, "Longest WAIT for "
                                       "INTAKE_WAIT_REPLICAS; a batch not replicated by then is retried, never "
                                       "confirmed.", group="runner")
@@ -304,8 +335,29 @@ class Settings:
                                      "lanes, leases and the poll offset: lost updates). Set noeviction instead.",
                                      group="redis")
 
+    # Redis Sentinel (failover): every client asks the Sentinels for the current master
+    redis_sentinels: tuple = env("REDIS_SENTINELS", address_list, (), "Sentinels as host:port,host:port: "
+                                 "botrunner asks them for the master of REDIS_SENTINEL_MASTER and follows a "
+                                 "failover (REDIS_URL and REDIS_HOST must be unset; REDIS_PASSWORD is the "
+                                 "master's password).", group="redis_sentinel")
+    redis_sentinel_master: str = env("REDIS_SENTINEL_MASTER", pattern(r"[A-Za-z0-9._-]{1,128}",
+                                     "a Sentinel master name (A-Z a-z 0-9 . _ -)"), "mymaster",
+                                     "The master name the Sentinels monitor (`sentinel monitor <name> ...`).",
+                                     group="redis_sentinel")
+    redis_sentinel_password: str = env("REDIS_SENTINEL_PASSWORD", text, "", "Password of the Sentinels "
+                                       "themselves (their requirepass), when they have one.", secret=True,
+                                       group="redis_sentinel")
+    redis_sentinel_username: str = env("REDIS_SENTINEL_USERNAME", text, "", "ACL user for the Sentinels "
+                                       "(unset: the default user).", group="redis_sentinel")
+    redis_username: str = env("REDIS_USERNAME", text, "", "ACL user for the master and replicas with "
+                              "REDIS_SENTINELS (unset: the default user).", group="redis_sentinel")
+    lease_wait_replicas: int = env("LEASE_WAIT_REPLICAS", integer(0, 64), 0, "A lease (poll lease, lane "
+                                   "lease) counts as taken or renewed only once WAIT says this many replicas "
+                                   "have it, so a failover cannot hand it to a second owner. Unset with "
+                                   "REDIS_SENTINELS: 1 (0: off).", group="redis_sentinel")
+
     # Storage
-    mongodb_url: str = env("MONGODB_URL", url("mongodb", "mongodb+srv"), "", "MongoDB URL (production). Unset: SQLite "
+    mongodb_url: str = env("MONGODB_URL", mongo_url, "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
     mongodb_db: str = env("MONGODB_DB", pattern(r"[A-Za-z0-9_-]{1,63}", "1..63 characters of A-Z a-z 0-9 _ -"),
                           "", "Database name when MONGODB_URL names none (unset: botrunner_<bot id>, so bots "
@@ -584,7 +636,7 @@ class Settings:
     @property
     def embedded_redis(self) -> bool:
         """True when no Redis was configured and the supervisor runs its own."""
-        return not (self.redis_url or self.redis_host)
+        return not (self.redis_url or self.redis_host or self.redis_sentinels)
 
     @property
     def state_path(self) -> Path:
@@ -686,9 +738,22 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | os.P
             shown = mask(raw) if f.metadata["secret"] else raw
             raise ConfigError(f"{f.metadata['env']}={shown!r} is invalid: expected {exc}{_comment_hint(raw)}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
+    _sentinel_defaults(values)
     settings = Settings(**values)
     _check_consistency(settings)
     return settings
+
+
+#: Settings whose default is 1 instead of 0 when REDIS_SENTINELS is set: with replicas, a write counts
+#: only once a replica has it (a failover promotes a replica; what only the old master had is gone).
+SENTINEL_WAITS = ("intake_wait_replicas", "lease_wait_replicas")
+
+
+def _sentinel_defaults(values: dict[str, Any]) -> None:
+    """With Sentinels, the replication waits left unset default to one replica."""
+    if values.get("redis_sentinels"):
+        for name in SENTINEL_WAITS:
+            values.setdefault(name, 1)
 
 
 def _comment_hint(raw: str) -> str:
@@ -700,6 +765,12 @@ def _comment_hint(raw: str) -> str:
 
 
 def _check_consistency(s: Settings) -> None:
+    if s.mongodb_url and dict(parse_qsl(urlsplit(s.mongodb_url).query)).get("w") == "0":
+        raise ConfigError(f"MONGODB_URL={mask(s.mongodb_url)!r} is invalid: expected w=1, w=majority or no w "
+                          "(w=0 leaves writes unacknowledged; an update is acknowledged only once its writes are stored)")
+    if s.redis_sentinels and (s.redis_url or s.redis_host):
+        raise ConfigError("REDIS_SENTINELS is set together with " + ("REDIS_URL" if s.redis_url else "REDIS_HOST")
+                          + ": expected only one way to reach Redis (with Sentinels, unset REDIS_URL and REDIS_HOST)")
     if s.mongo_min_pool_size > s.mongo_max_pool_size:
         raise ConfigError(f"MONGO_MIN_POOL_SIZE={s.mongo_min_pool_size} is invalid: expected at most "
                           f"MONGO_MAX_POOL_SIZE ({s.mongo_max_pool_size})")

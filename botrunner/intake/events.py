@@ -18,12 +18,13 @@ from botrunner.redis_keys import Keys
 
 
 async def store_event(client: aioredis.Redis, keys: Keys, lanes: int, kind: str, user_id: int,
-                      data: dict[str, Any]) -> int:
-    """Store one event for `user_id`; returns its (negative) update id once it is in the lane."""
+                      data: dict[str, Any], wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> int:
+    """Store one event for `user_id`; returns its (negative) update id once it is in the lane (and,
+    with `wait_replicas` (INTAKE_WAIT_REPLICAS), on that many replicas: NotReplicated otherwise)."""
     update_id = -int(await client.incr(keys.event_seq))
     update = make_event(update_id, kind, user_id, data)
     entry = (update_id, lane_for(update, lanes), json.dumps(update, separators=(",", ":")))
-    added = await Intake(client, keys).store_unleased([entry])
+    added = await Intake(client, keys, wait_replicas, wait_timeout_ms).store_unleased([entry])
     if added != 1:
         raise RuntimeError(f"event {update_id} was not stored (its id was seen before)")
     return update_id

@@ -12,7 +12,7 @@ import time
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.lease import RELEASE_IF_HELD, deadline, renew_interval_s
+from botrunner.lease import RELEASE_IF_HELD, ReplicaWait, deadline, renew_interval_s
 from botrunner.redis_keys import Keys
 
 _RENEW = """
@@ -26,8 +26,9 @@ return 0
 class PollLease:
     """One worker's view of the poll lease: acquire, renew, release, and local validity."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, ttl_ms: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, ttl_ms: int, replicas: int = 0) -> None:
         self.client = client
+        self.wait = ReplicaWait(replicas, ttl_ms)      # LEASE_WAIT_REPLICAS
         self.keys = keys
         self.worker_id = worker_id
         self.ttl_ms = ttl_ms
@@ -58,7 +59,9 @@ class PollLease:
         sent = time.monotonic()
         fence = await self.client.incr(self.keys.poll_fence)
         value = f"{fence}:{self.worker_id}"
-        if not await self.client.set(self.keys.poll_lease, value, nx=True, px=self.ttl_ms):
+        taken, replicated = await self.wait.run(
+            self.client, lambda c: c.set(self.keys.poll_lease, value, nx=True, px=self.ttl_ms))
+        if not taken or not replicated:      # unreplicated: a failover could hand it to another; let it expire
             return False
         self.value, self.fence = value, fence
         self._set_deadline(sent)
@@ -70,8 +73,12 @@ class PollLease:
         if self.value is None:
             return False
         sent = time.monotonic()
-        if await self._renew(keys=[self.keys.poll_lease], args=[self.value, self.ttl_ms]):
-            self._set_deadline(sent)
+        value = self.value
+        kept, replicated = await self.wait.run(
+            self.client, lambda c: self._renew(keys=[self.keys.poll_lease], args=[value, self.ttl_ms], client=c))
+        if kept:
+            if replicated:                   # else the deadline stays where the last confirmed renewal put it
+                self._set_deadline(sent)
             return True
         logger.warning("Lost the poll lease (fencing token {}): another worker holds it; stopping polling",
                        self.fence)

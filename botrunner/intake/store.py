@@ -123,26 +123,31 @@ class Intake:
         for entry in batch.entries:
             args.extend(entry)
         keys = [self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last]
-        if not self.wait_replicas:
-            added, replicas = await self._script(keys=keys, args=args), 0
-        else:
-            async with self.client.pipeline(transaction=False) as pipe:
-                await self._script(keys=keys, args=args, client=pipe)
-                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-                added, replicas = await pipe.execute()
+        added = await self._replicated(keys, args)
         if added == -1:
             raise LeaseLost("the poll lease changed hands before the batch was stored")
-        if int(replicas) < self.wait_replicas:
-            raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
-                                f"{self.wait_timeout_ms} ms")
         return int(added)
 
     async def store_unleased(self, entries: list[tuple[int, int, str]]) -> int:
-        """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new."""
+        """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new.
+        With INTAKE_WAIT_REPLICAS, raises NotReplicated (the POST is answered 5xx, Telegram retries)."""
         args: list[Any] = ["", 0, self.keys.prefix, DEDUP_TTL_S, 0]
         for entry in entries:
             args.extend(entry)
-        return int(await self._script(keys=[], args=args))
+        return int(await self._replicated([], args))
+
+    async def _replicated(self, keys: list[str], args: list[Any]) -> Any:
+        """The script's reply, once WAIT saw INTAKE_WAIT_REPLICAS replicas take it (NotReplicated if not)."""
+        if not self.wait_replicas:
+            return await self._script(keys=keys, args=args)
+        async with self.client.pipeline(transaction=False) as pipe:
+            await self._script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            added, replicas = await pipe.execute()
+        if int(replicas) < self.wait_replicas and added != -1:
+            raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
+                                f"{self.wait_timeout_ms} ms")
+        return added
 
     async def offset(self) -> int:
         """The stored next offset (0 when none: ask for everything pending)."""

@@ -66,7 +66,8 @@ class WebhookIntake:
         self.lanes = s.lanes
         self.timeout = s.webhook_response_timeout_ms / 1000
         self.counts: Counter[str] = Counter()
-        self.intake = CoalescingIntake(Intake(env.redis, env.keys), self.counts)
+        self.intake = CoalescingIntake(Intake(env.redis, env.keys, s.intake_wait_replicas, s.intake_wait_timeout_ms),
+                                       self.counts)
         self._logged_at: dict[str, float] = {}
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -101,9 +101,10 @@ def rejected_counts(settings: Settings) -> dict[str, int]:
     """Refused POSTs per reason, all workers (empty when Redis is not reachable)."""
     import redis
 
+    from botrunner import redis_clients
     from botrunner.redis_keys import Keys
     try:
-        client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=2)
+        client = redis_clients.sync_client(settings, settings.redis_dedup_db, timeout=2)
         raw = cast(dict, client.hgetall(Keys.for_token(settings.bot_token).webhook_rejected))
     except (redis.RedisError, OSError):
         return {}

@@ -24,6 +24,7 @@ class Job:
     chat: Hashable
     entry_id: str
     fields: dict[Any, Any]
+    data: Any = None        # the update as decoded when it was read (None: the processor decodes it)
 
 
 class ChatQueues:

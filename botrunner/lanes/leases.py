@@ -5,6 +5,8 @@ assignment of lanes to live workers (rendezvous hashing: a join or a leave moves
 it must) and takes the lanes assigned to it whose lease is free. A lane changes owner only after
 the old lease is gone: released by its owner once its in-flight updates are finished, or expired
 with a dead owner. The new owner first claims the pending entries the previous owner left.
+A release is announced on the lane events channel in the same script, so the new owner (waiting
+for exactly that) takes the lane at once (botrunner.lanes.events).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from loguru import logger
 
-from botrunner.lease import RELEASE_IF_HELD, deadline
+from botrunner.lease import ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
 
@@ -41,6 +43,17 @@ if owner then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+"""
+
+# KEYS: the lane lease.  ARGV: our worker id, events channel, lane.  Like lease.RELEASE_IF_HELD, and
+# announces the release, so whoever the lane is now assigned to takes it without waiting for a round.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], 'released ' .. ARGV[3] .. ' ' .. ARGV[1])
+  return 1
+end
+return 0
 """
 
 
@@ -101,8 +114,10 @@ def _weight(worker_id: str, lane: int) -> int:
 class LaneLeases:
     """The lanes one worker holds: acquire, renew in one round trip, release, claim pending entries."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, worker_id: str, lanes: int, ttl_ms: int,
+                 replicas: int = 0) -> None:
         self.client = client
+        self.wait = ReplicaWait(replicas, ttl_ms)      # LEASE_WAIT_REPLICAS
         self.keys = keys
         self.worker_id = worker_id
         self.lanes = lanes
@@ -110,7 +125,7 @@ class LaneLeases:
         self.valid_until: dict[int, float] = {}          # lane -> monotonic local deadline
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW_MANY)
-        self._release = client.register_script(RELEASE_IF_HELD)
+        self._release = client.register_script(_RELEASE)
         self._forget_idle = client.register_script(_FORGET_IDLE)
         self._trim = client.register_script(_TRIM)
 
@@ -138,7 +153,9 @@ class LaneLeases:
     async def acquire(self, lane: int) -> bool:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
-        if await self._acquire(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms]):
+        taken, replicated = await self.wait.run(self.client, lambda c: self._acquire(
+            keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms], client=c))
+        if taken and replicated:             # unreplicated: not ours yet (the next try re-checks it)
             self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
         return False
@@ -149,10 +166,11 @@ class LaneLeases:
         if not held:
             return []
         sent = time.monotonic()
-        kept = await self._renew(keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms])
+        kept, replicated = await self.wait.run(self.client, lambda c: self._renew(
+            keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms], client=c))
         kept_lanes = {held[i - 1] for i in kept}
         lost = [n for n in held if n not in kept_lanes]
-        for n in kept_lanes:
+        for n in kept_lanes if replicated else ():   # unconfirmed: deadlines stay where the last confirmed put them
             self.valid_until[n] = deadline(sent, self.ttl_ms)
         for n in lost:
             self.forget(n)
@@ -165,7 +183,7 @@ class LaneLeases:
     async def release(self, lane: int) -> None:
         """Give a lane back (its in-flight updates must be finished first)."""
         self.forget(lane)
-        await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id])
+        await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.keys.lane_events, lane])
 
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""

@@ -1,10 +1,13 @@
 """Keeps this worker's lanes in step with its fair share, and reads them into the chat queues.
 
-The keeper (every lane-lease TTL / 3): heartbeat, renew held leases, compute the assignment over
-live workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait
-for their running jobs, release), and take free lanes assigned here (claim the previous owner's
-pending entries first, then start reading). The reader: one blocking XREADGROUP over every lane
-this worker reads, bounded by the room left in the chat queues.
+The keeper first joins the registry with its cohort (the workers its supervisor started with it:
+they join together, so the assignment is agreed before anyone takes a lane). Then, every lane-lease
+TTL / 3: heartbeat, renew held leases, and rebalance; and between rounds it rebalances at once on
+every lane event (a join, a leave, a release). Rebalance: compute the assignment over live
+workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait for
+their running jobs and the read in flight, release: announced), and take free lanes assigned here
+(claim the previous owner's pending entries first, then start reading). The reader: one blocking
+XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues.
 """
 from __future__ import annotations
 
@@ -20,30 +23,43 @@ from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.events import LaneEvents
 from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
-from botrunner.lanes.membership import Registry
+from botrunner.lanes.membership import Cohort, Registry
 from botrunner.lease import renew_interval_s
 from botrunner.metrics import record
 from botrunner.redis_keys import GROUP
 from botrunner.redis_replies import text
 
 TRIM_EVERY_S = 10.0
+READ_RETURN_S = 3.0          # longest a drain waits for the XREADGROUP in flight (it blocks 0.5 s at most)
+
+
+def decoded(fields: dict[Any, Any]) -> tuple[int | None, Any]:
+    """(ordering key, decoded update) of an entry: its chat (else user) id, None for neither (ordered by
+    lane) or for an entry that does not decode (the processor dead-letters it). Decoded once, here."""
+    try:
+        data = json.loads(fields[b"update"])
+    except (KeyError, ValueError, TypeError):
+        return None, None
+    try:
+        return routing_id(data), data
+    except (TypeError, AttributeError):
+        return None, data
 
 
 def ordering_chat(fields: dict[Any, Any]) -> int | None:
     """Ordering key of an entry: its chat (else user) id; entries with neither are ordered by lane."""
-    try:
-        return routing_id(json.loads(fields[b"update"]))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return None
+    return decoded(fields)[0]
 
 
 class LaneReader:
     """Lane ownership and reading for one worker."""
 
     def __init__(self, client: aioredis.Redis, leases: LaneLeases, registry: Registry, queues: ChatQueues,
-                 is_poller: Callable[[], bool], health: Callable[[], dict] = dict) -> None:
+                 is_poller: Callable[[], bool], health: Callable[[], dict] = dict,
+                 cohort: Cohort | None = None, settle_s: float = 5.0) -> None:
         self.client = client
         self.leases = leases
         self.registry = registry
@@ -58,6 +74,11 @@ class LaneReader:
         self._last_trim = time.monotonic()
         self.generation = Generation(client, leases.keys)
         self._turn = 0                           # which lane a short read starts with
+        self.events = LaneEvents(client, leases.keys)
+        self.cohort = cohort or Cohort(leases.worker_id)
+        self.settle_s = settle_s                 # longest wait for the rest of the cohort (LANE_SETTLE_MS)
+        self.settled = asyncio.Event()           # joined the registry (or stopping): lanes may be taken, polled
+        self.left = False                        # left the registry (drain): beat no more
 
     async def boot(self) -> None:
         """Before the first read: every lane's consumer group exists; remember the data generation."""
@@ -84,24 +105,66 @@ class LaneReader:
         return True
 
     # --- keeper ---
-    async def keep(self, on_beat: Callable[[], None] = lambda: None) -> None:
-        """Until stop(): heartbeat, renew, rebalance."""
+    async def keep(self, on_beat: Callable[[], None] = lambda: None, on_joined: Callable[[], None] = lambda: None) -> None:
+        """Until stop(): join with the cohort, then heartbeat and renew every round, rebalance on every event."""
         interval = renew_interval_s(self.leases.ttl_ms)
-        while not self.stopping.is_set():
+        listener = asyncio.create_task(self.events.listen(self.stopping))
+        try:
+            await self._join()
+            on_joined()
+            due = 0.0
+            while not self.stopping.is_set():
+                full = time.monotonic() >= due
+                if full:
+                    due = time.monotonic() + interval
+                try:
+                    await (self.tick() if full else self.rebalance())
+                    if full:
+                        on_beat()
+                except Exception as exc:   # Redis unreachable: leases lapse locally; keep trying
+                    logger.warning("Lane keeper: {!r}", exc)
+                    record.redis_error("lanes", exc)
+                await self.events.wait(due - time.monotonic())
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _join(self) -> None:
+        """Join the registry together with the cohort: wait (up to settle_s) until all of it enrolled."""
+        deadline = time.monotonic() + self.settle_s
+        try:      # subscribed first, so the cohort's "joined" is not missed (polled as well, twice a second)
+            await asyncio.wait_for(self.events.subscribed.wait(), self.settle_s)
+        except asyncio.TimeoutError:
+            pass
+        while not self.stopping.is_set() and not self.left:
             try:
-                await self.tick()
-                on_beat()
-            except Exception as exc:   # Redis unreachable: leases lapse locally; keep trying
-                logger.warning("Lane keeper: {!r}", exc)
+                if await self.registry.enrol(self.cohort):
+                    break
+                while time.monotonic() < deadline and not self.stopping.is_set() and not self.left:
+                    await self.events.wait(min(0.5, deadline - time.monotonic()))
+                    if await self.registry.cohort_complete(self.cohort):
+                        break
+                else:
+                    if not self.left and not self.stopping.is_set():
+                        logger.warning("Joining without the rest of the {} workers started with this one "
+                                       "(LANE_SETTLE_MS passed); they take their lanes when they join", self.cohort.size)
+                        await self.registry.join_alone()
+                break
+            except Exception as exc:
+                logger.warning("Joining the worker registry: {!r}; retrying", exc)
                 record.redis_error("lanes", exc)
+                await asyncio.sleep(1.0)
+        if self.left:          # stopped while joining: whatever the cohort registered for us meanwhile goes
             try:
-                await asyncio.wait_for(self.stopping.wait(), interval)
-            except asyncio.TimeoutError:
-                pass
+                await self.registry.leave(self.cohort)
+            except Exception as exc:
+                logger.warning("Could not leave the worker registry ({!r}); the entry goes stale", exc)
+        self.settled.set()
 
     async def tick(self) -> None:
-        """One keeper round."""
-        await self.registry.beat(self.leases.held, self.is_poller(), self.health())
+        """One keeper round: heartbeat, renew, rebalance, now and then sweep and trim."""
+        if not self.left:
+            await self.registry.beat(self.leases.held, self.is_poller(), self.health())
         await self._recover_if_lost()
         lost = await self.leases.renew()
         if lost and await self._recover_if_lost():    # the data went between the check and the renewal
@@ -113,27 +176,39 @@ class LaneReader:
                 self._lost(lane)
         if self.draining:
             return
-        mine = {lane for lane, w in assign(self.leases.lanes, await self.registry.live()).items()
-                if w == self.leases.worker_id}
-        for lane in sorted(self.reading - mine):
-            self.hand_over(lane)
-        for lane in sorted(mine - self.reading - self.handing_over):
-            if await self.leases.acquire(lane):
-                await self._start_reading(lane)
+        await self.rebalance()
         if time.monotonic() - self._last_trim > TRIM_EVERY_S:
             self._last_trim = time.monotonic()
             for lane in sorted(self.reading):
                 self._submit(lane, await self.leases.claim_strays(lane))
                 await self.leases.trim(lane)
 
+    async def rebalance(self) -> None:
+        """Hand over the lanes now assigned elsewhere; take the free lanes assigned here."""
+        if self.draining:
+            return
+        mine = {lane for lane, w in assign(self.leases.lanes, await self.registry.live()).items()
+                if w == self.leases.worker_id}
+        for lane in sorted(self.reading - mine):
+            self.hand_over(lane)
+        # all at once, not lane after lane: a joining worker's last lane waits one round trip, not sixty
+        wanted = sorted(mine - self.reading - self.handing_over)
+        took = await asyncio.gather(*(self.leases.acquire(lane) for lane in wanted), return_exceptions=True)
+        claimed = await asyncio.gather(*(self._start_reading(lane) for lane, ok in zip(wanted, took) if ok is True),
+                                       return_exceptions=True)
+        for failure in [r for r in (*took, *claimed) if isinstance(r, BaseException)][:1]:
+            raise failure         # the lanes not taken are tried again on the next event or round
+
     async def _start_reading(self, lane: int) -> None:
         # pending entries first, so the chat order from the previous owner carries over
         self._submit(lane, await self.leases.claim_pending(lane))
         self.reading.add(lane)
+        logger.debug("Lane {}: taken", lane)
 
     def _submit(self, lane: int, entries: list) -> None:
         for entry_id, fields in entries:
-            self.queues.submit(Job(lane, (lane, ordering_chat(fields)), text(entry_id), fields))
+            chat, data = decoded(fields)
+            self.queues.submit(Job(lane, (lane, chat), text(entry_id), fields, data))
 
     def _lost(self, lane: int) -> None:
         logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
@@ -142,18 +217,21 @@ class LaneReader:
 
     def hand_over(self, lane: int) -> None:
         """Stop reading a lane and release it once its running updates are finished."""
+        logger.debug("Lane {}: handing over", lane)
         self.reading.discard(lane)
         self.handing_over.add(lane)
         self.queues.drop_lane(lane)
         asyncio.create_task(self._release_when_idle(lane))
 
     async def _release_when_idle(self, lane: int) -> None:
+        """Release once the lane's running updates are finished and no read in flight names it (announced)."""
         await self.queues.wait_lane_idle(lane)
         while lane in self.in_read:       # entries that read delivers stay pending under us: release after
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         self.handing_over.discard(lane)
         try:
             await self.leases.release(lane)
+            logger.debug("Lane {}: released", lane)
         except Exception as exc:
             logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
 
@@ -210,9 +288,36 @@ class LaneReader:
     def stop_reading(self) -> None:
         """Drain: read nothing new and take no lane; keep renewing what is held."""
         self.draining = True
+        self.settled.set()
 
     def stop(self) -> None:
         self.stopping.set()
+        self.settled.set()
+        self.events.wake.set()
+
+    async def leave(self) -> None:
+        """Drain: leave the registry (announced), so the others take each lane as soon as it is released."""
+        if self.left:
+            return
+        self.left = True
+        try:
+            await self.registry.leave(self.cohort)
+        except Exception as exc:
+            logger.warning("Could not leave the worker registry ({!r}); the others rebalance when it goes stale", exc)
+
+    async def read_returned(self) -> None:
+        """Drain: wait (bounded) for the XREADGROUP in flight, so no entry is delivered to us after a release."""
+        deadline = time.monotonic() + READ_RETURN_S
+        while self.in_read and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    def release_each_when_idle(self) -> None:
+        """Drain, after the last read: release every held lane as soon as its queued updates are finished."""
+        for lane in self.leases.held:
+            if lane not in self.handing_over:
+                self.reading.discard(lane)
+                self.handing_over.add(lane)
+                asyncio.create_task(self._release_when_idle(lane))
 
     async def release_all(self) -> None:
         """At the end of a drain: give every lane back so the others take over at once."""

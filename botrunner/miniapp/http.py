@@ -170,7 +170,8 @@ class MiniAppApi:
         prompt = await self.redis.getdel(self.env.keys.remembered(PROMPT.format(uid)))     # deleted once
         user = {k: init.user[k] for k in ("first_name", "last_name", "username", "language_code") if k in init.user}
         update_id = await store_event(self.redis, self.env.keys, s.lanes, EVENT, uid, {
-            "device": device, "ip": network, "prompt_message_id": int(prompt) if prompt else None, "user": user})
+            "device": device, "ip": network, "prompt_message_id": int(prompt) if prompt else None, "user": user},
+            s.intake_wait_replicas, s.intake_wait_timeout_ms)
         logger.info("Mini App: user {} solved the slider (event {})", uid, update_id)
         return web.json_response({"ok": True})
 

@@ -1,15 +1,20 @@
 """Completion and dead letters: the last step of an update's life in its lane.
 
-`complete` runs after the handler's writes are durable: it sets the completion marker for the
-update_id (so a redelivery is recognised and skipped) and XACKs the entry, in one script, and
-only while `lane:<n>:owner` is still this worker (a worker paused past its lease cannot
-acknowledge what the new owner is about to handle: LaneLost, counted as `stale_owner`).
+`begin` is the first round trip of an update: already completed? count the attempt, clear (or
+set) the user's blocked flag, and read the outbox journal, in one script. `complete` runs after
+the handler's writes are durable: it sets the completion marker for the update_id (so a
+redelivery is recognised and skipped) and XACKs the entry, in one script, and only while
+`lane:<n>:owner` is still this worker (a worker paused past its lease cannot acknowledge what the
+new owner is about to handle: LaneLost, counted as `stale_owner`). It also carries the outcome of
+the update's last call when the sender left it to it (one round trip less per reply): written to
+the journal when fenced out, moot otherwise (the journal goes with the completion).
 Attempts are counted in Redis before each try, so an update that kills its worker also counts;
 after MAX_ATTEMPTS it goes to the dead-letter stream with its error and is acknowledged.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from loguru import logger
@@ -17,13 +22,20 @@ from loguru import logger
 from botrunner.errors import LaneLost
 from botrunner.lanes.leases import Fence
 from botrunner.metrics import record
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
+from botrunner.redis_replies import text
 
 # KEYS: lane stream, attempts hash, done bucket, lane owner, faults hash, outbox journal.
-# ARGV: entry id, group, done ttl, owner ('' = unfenced), done field.  -1 when the lane is no longer ours.
+# ARGV: entry id, group, done ttl, owner ('' = unfenced), done field, journal field of the last call
+# ('' = none), its outcome.  -1 when the lane is no longer ours (the last call's outcome is kept then).
 # The journal is dropped here: once acknowledged the entry is never redelivered, so nobody reads it.
 _COMPLETE = """
 if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[4] then
+  if ARGV[6] ~= '' then
+    redis.call('HSET', KEYS[6], ARGV[6], ARGV[7])
+    redis.call('EXPIRE', KEYS[6], ARGV[3])
+  end
   redis.call('HINCRBY', KEYS[5], 'stale_owner', 1)
   return -1
 end
@@ -34,10 +46,18 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 """
 
-# KEYS: done bucket, attempts hash.  ARGV: entry id, done field.  0 when already completed, else the attempt count
+# KEYS: done bucket, attempts hash, outbox journal, blocked set.  ARGV: entry id, done field, user id
+# ('' = none), 'kicked' / 'write'.  {0} when already completed, else {attempt count, blocked flag
+# changed (0/1), journal field, ...}: the user wrote (or blocked us), and what was already sent.
 _BEGIN = """
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 0 end
-return redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return {0} end
+local out = {redis.call('HINCRBY', KEYS[2], ARGV[1], 1), 0}
+if ARGV[3] ~= '' then
+  if ARGV[4] == 'kicked' then out[2] = redis.call('SADD', KEYS[4], ARGV[3])
+  else out[2] = redis.call('SREM', KEYS[4], ARGV[3]) end
+end
+for _, seq in ipairs(redis.call('HKEYS', KEYS[3])) do out[#out + 1] = seq end
+return out
 """
 
 # KEYS: lane stream, attempts hash, dead stream, dead count, outbox journal.
@@ -54,38 +74,59 @@ return redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 DEAD_LETTERS_KEPT = 100_000
 
 
+@dataclass
+class Begun:
+    """What `begin` found: the attempt (0 = completed already), whether the user's blocked flag changed,
+    and the journal fields of the calls already sent (a redelivery skips them)."""
+
+    attempt: int
+    flag_changed: bool = False
+    confirmed: set[str] = field(default_factory=set)
+
+
 class Completion:
     """Attempt counting, completion markers with XACK, and the dead-letter stream of one bot."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, batcher: ScriptBatcher | None = None) -> None:
         self.client = client
         self.keys = keys
-        self._complete = client.register_script(_COMPLETE)
+        script = batcher.script if batcher else client.register_script     # the hot path's two go batched
+        self._complete = script(_COMPLETE)
         self._dead_letter = client.register_script(_DEAD_LETTER)
-        self._begin = client.register_script(_BEGIN)
+        self._begin = script(_BEGIN)
 
     async def is_done(self, update_id: int) -> bool:
         """True when this update was already handled to completion (a redelivery: skip it)."""
         done = self.client.hexists(self.keys.done(update_id), self.keys.bucket_field(update_id))
         return bool(await done)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[bool] | bool"
 
-    async def begin(self, lane: int, entry_id: str, update_id: int) -> int:
-        """`is_done` + `start_attempt` in one round trip: 0 for a completed update, else the attempt count."""
-        return int(await self._begin(keys=[self.keys.done(update_id), self.keys.attempts(lane)],
-                                     args=[entry_id, self.keys.bucket_field(update_id)]))
+    async def begin(self, lane: int, entry_id: str, update_id: int, user_id: int | None = None,
+                    kicked: bool = False) -> Begun:
+        """`is_done` + `start_attempt` + the user's blocked flag + the journal read, in one round trip."""
+        keys = [self.keys.done(update_id), self.keys.attempts(lane), self.keys.send_journal(update_id),
+                self.keys.send_blocked]
+        reply = await self._begin(keys=keys, args=[entry_id, self.keys.bucket_field(update_id),
+                                                   "" if user_id is None else str(user_id),
+                                                   "kicked" if kicked else "write"])
+        if int(reply[0]) == 0:
+            return Begun(0)
+        return Begun(int(reply[0]), bool(reply[1]), {text(x) for x in reply[2:]})
 
     async def start_attempt(self, lane: int, entry_id: str) -> int:
         """Count one more attempt at this entry and return the count (1 for the first try)."""
         return int(await self.client.hincrby(self.keys.attempts(lane), entry_id, 1))  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
 
-    async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None) -> bool:
+    async def complete(self, lane: int, entry_id: str, update_id: int, fence: Fence | None = None,
+                       last_call: tuple[str, str] | None = None) -> bool:
         """Completion marker + XACK, after the handler's writes are durable; LaneLost when fenced out.
-        False when the entry was acknowledged already (another worker finished it first)."""
+        False when the entry was acknowledged already (another worker finished it first).
+        `last_call`: (journal field, outcome) of a call the sender did not journal itself."""
         owner_key = fence.key if fence else self.keys.lane_owner(lane)
+        field_, outcome = last_call or ("", "")
         done = await self._complete(keys=[self.keys.lane(lane), self.keys.attempts(lane), self.keys.done(update_id),
                                           owner_key, self.keys.faults, self.keys.send_journal(update_id)],
                                     args=[entry_id, GROUP, DONE_TTL_S, fence.owner if fence else "",
-                                          self.keys.bucket_field(update_id)])
+                                          self.keys.bucket_field(update_id), field_, outcome])
         if done == -1:
             raise LaneLost(f"lane {lane} changed owner before update {update_id} was acknowledged")
         return bool(done)

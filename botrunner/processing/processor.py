@@ -1,6 +1,7 @@
-"""One update's life in a worker: skip if completed, count the attempt, parse, run the handler in
-the thread pool, make its writes durable, send its replies, store its staged conversation state,
-then completion marker + XACK. A handler that raised leaves the conversation state untouched, so
+"""One update's life in a worker: skip if completed, count the attempt (with the journal read, one
+round trip), parse, run the handler in the thread pool, make its writes durable, send its replies,
+store its staged conversation state, then completion marker + XACK (with the last reply's journal
+entry when no state write comes between them). A handler that raised leaves the conversation state untouched, so
 its retry (or a redelivery after a crash before the state write) sees the state from before.
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
@@ -9,7 +10,7 @@ passes HANDLER_TIMEOUT_S, is dead-lettered at once. Nor can a retry fix a determ
 (`DETERMINISTIC_ERRORS`: bad input reaching a handler, such as an id too large for the database):
 what the handler and the router's error hooks queued (the hooks answer the user) is sent, and the
 update is dead-lettered after that one attempt. After the handler the lane lease is checked
-again (a pause past its TTL sends nothing), and the journal and completion scripts are fenced by
+again (a pause past its TTL sends nothing), and the limiter, journal and completion scripts are fenced by
 it; a Redis failure while delivering retries from the kept outbox, never by re-running the handler.
 Nothing here lets an exception escape to kill the worker.
 """
@@ -34,9 +35,10 @@ from botrunner.errors import HandlerTimeout, LaneLost, Unparseable
 from botrunner.lanes.chat_order import Job
 from botrunner.lanes.leases import Fence
 from botrunner.metrics import record
-from botrunner.processing.completion import Completion
+from botrunner.processing.completion import Begun, Completion
 from botrunner.processing.handler_pool import HandlerPool
 from botrunner.redis_replies import text
+from botrunner.sender.journal import Delivery, update_user
 
 RETRY_DELAY_CAP_S = 5.0
 Call = tuple[str, dict[str, Any]]     # one queued Bot API call: (method, params)
@@ -55,7 +57,7 @@ class Deliver(Protocol):
     """The sender as the processor sees it: send an update's outbox in order, each call journaled once."""
 
     def __call__(self, update_id: int, update: dict[str, Any], outbox: list[Call],
-                 fence: Fence | None = None, /) -> Awaitable[None]: ...
+                 fence: Fence | None = None, delivery: Delivery | None = None, /) -> Awaitable[None]: ...
 
 
 class Deterministic(Exception):
@@ -66,12 +68,14 @@ class Deterministic(Exception):
         self.error, self.ctx = error, ctx
 
 
-def parse_entry(fields: dict[Any, Any]) -> tuple[int, str, dict[str, Any]]:
-    """(update_id, raw json, update dict) of a lane entry; raises Unparseable."""
+def parse_entry(fields: dict[Any, Any], data: Any = None) -> tuple[int, str, dict[str, Any]]:
+    """(update_id, raw json, update dict) of a lane entry; raises Unparseable. `data`: the update as the
+    lane reader decoded it already (decoded here when None)."""
     try:
         update_id = int(fields[b"update_id"])
         raw = text(fields[b"update"])
-        data = json.loads(raw)
+        if data is None:
+            data = json.loads(raw)
     except (KeyError, ValueError, AttributeError) as exc:
         raise Unparseable(f"bad lane entry: {exc!r}") from None
     if not isinstance(data, dict):
@@ -95,13 +99,14 @@ class Processor:
         self.states = states
         self.max_attempts = max_attempts
         self.lane_valid = lane_valid
-        self.fence_for = fence_for                    # the lane lease the journal and completion scripts check
+        self.fence_for = fence_for                    # the lane lease the limiter, journal and completion check
         self.retry_delay_s = retry_delay_s
         self.handled = 0
         self.timeouts = 0
         self.deliver: Deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
         self.on_lapsed: Callable[[int], None] = lambda lane: None   # the lane reader hands such a lane back
+        self.on_user_flag: Callable[[int, bool], Awaitable[None]] | None = None   # the sender's blocked-bot hooks
 
     async def process(self, job: Job) -> None:
         """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
@@ -109,23 +114,27 @@ class Processor:
             self.on_lapsed(job.lane)                  # skipped entries must not stay stranded under us
             return
         try:
-            update_id, raw, data = parse_entry(job.fields)
+            update_id, raw, data = parse_entry(job.fields, job.data)
         except Unparseable as exc:
             await self.completion.dead_letter(job.lane, job.entry_id, -1, repr(job.fields)[:4000], str(exc), 1)
             return
-        attempt = await self.completion.begin(job.lane, job.entry_id, update_id)   # one round trip, not two
-        if attempt == 0:
+        user_id, kicked = update_user(data)
+        begun = await self.completion.begin(job.lane, job.entry_id, update_id, user_id, kicked)   # one round trip
+        if begun.attempt == 0:
             logger.info("Update {} was already handled (redelivered after a crash); acknowledging", update_id)
             await self.completion.skip(job.lane, job.entry_id)
             return
-        ctx = await self._run_handler(job, update_id, raw, data, attempt)
+        if begun.flag_changed and user_id is not None and self.on_user_flag is not None:
+            await self.on_user_flag(user_id, kicked)
+        ctx = await self._run_handler(job, update_id, raw, data, begun)
         if ctx is not None:
-            await self._finish(job, update_id, data, ctx)
+            await self._finish(job, update_id, data, ctx, begun)
 
     async def _run_handler(self, job: Job, update_id: int, raw: str, data: dict[str, Any],
-                           attempt: int) -> Context | None:
+                           begun: Begun) -> Context | None:
         """The handler's context (outbox, staged state), retried in place on errors; None when
         dead-lettered or the lane lapsed."""
+        attempt = begun.attempt
         while True:
             if attempt > self.max_attempts:  # earlier attempts died with their worker
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw,
@@ -140,7 +149,8 @@ class Processor:
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, str(exc), attempt)
                 return None
             except Deterministic as exc:
-                await self.deliver(update_id, data, exc.ctx.outbox, self.fence_for(job.lane))   # the answer only
+                await self.deliver(update_id, data, exc.ctx.outbox, self.fence_for(job.lane),   # the answer only
+                                   Delivery(set(begun.confirmed)))
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, "not retried: "
                                                   + "".join(traceback.format_exception(exc.error)), attempt)
                 return None
@@ -158,10 +168,12 @@ class Processor:
                     return None
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
 
-    async def _finish(self, job: Job, update_id: int, data: dict[str, Any], ctx: Context) -> None:
+    async def _finish(self, job: Job, update_id: int, data: dict[str, Any], ctx: Context, begun: Begun) -> None:
         """Send the outbox, store the staged state and complete, fenced by the lane lease; Redis errors
-        retry from the kept outbox (confirmed calls are skipped by the journal, the state write is a SET)."""
+        retry from the kept outbox (confirmed calls are skipped by the journal, the state write is a SET).
+        Without a state write between them, the last call is journaled by the completion script."""
         fence = self.fence_for(job.lane)
+        delivery = Delivery(set(begun.confirmed), defer_last=not ctx.state_changed)
         while True:
             if not self.lane_valid(job.lane):     # the lease lapsed while the handler ran (a pause): hands off
                 logger.warning("Lane {} lapsed while the handler of update {} ran; sending nothing, leaving it to "
@@ -169,9 +181,9 @@ class Processor:
                 self.on_lapsed(job.lane)
                 return
             try:
-                await self.deliver(update_id, data, ctx.outbox, fence)     # after the flush hooks, before the marker
+                await self.deliver(update_id, data, ctx.outbox, fence, delivery)   # after the flush hooks
                 await self._commit_state(ctx, update_id)      # with the outbox, before the marker
-                acked = await self.completion.complete(job.lane, job.entry_id, update_id, fence)
+                acked = await self.completion.complete(job.lane, job.entry_id, update_id, fence, delivery.last_call)
             except LaneLost as exc:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
                                update_id, exc)
@@ -187,7 +199,9 @@ class Processor:
 
     async def _commit_state(self, ctx: Context, update_id: int) -> None:
         """Store the handler's staged conversation state; retried a few times, then logged (the replies
-        are out, so the update completes: the user repeats the step)."""
+        are out, so the update completes: the user repeats the step). Nothing staged: no thread hop."""
+        if not ctx.state_changed:
+            return
         for attempt in range(1, 4):
             try:
                 await asyncio.get_running_loop().run_in_executor(self.pool.executor, ctx.commit_state)
@@ -199,7 +213,7 @@ class Processor:
         logger.error("Update {}: its conversation state change was lost", update_id)
 
     async def _send_each(self, update_id: int, data: dict[str, Any], outbox: list[Call],
-                         fence: Fence | None = None) -> None:
+                         fence: Fence | None = None, delivery: Delivery | None = None) -> None:
         for method, params in outbox:
             await self.send(method, params)
 

@@ -3,11 +3,14 @@
 PTB is kept at the edges (its request building, its `telegram.error` exceptions, its types for
 getMe); only the HTTP transport is swapped: PTB's default httpx transport costs about twice the CPU
 per call of aiohttp on the same loop (see benchmarks/sender_rate.py), and the worker's CPU is
-what limits its send rate. Uploads (bytes or (file_name, bytes)) go as multipart.
+what limits its send rate. Calls go as one JSON body, encoded once (form encoding cost a multipart
+writer, a uuid boundary, a urlencode and a JSON encoding of every object value per call); uploads
+(bytes or (file_name, bytes)) go as multipart.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import warnings
 from typing import Any
 
@@ -21,6 +24,7 @@ from telegram.warnings import PTBUserWarning
 # (raw dict results, no de_json per reply), so that advice does not apply here
 warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
 
+JSON_HEADERS = {"Content-Type": "application/json"}
 FILE_FIELDS = frozenset({"photo", "document", "audio", "video", "voice", "animation", "video_note",
                          "sticker", "thumbnail"})
 
@@ -56,6 +60,7 @@ class AiohttpRequest(BaseRequest):
         total = read_timeout if isinstance(read_timeout, (int, float)) else self.timeout_s
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=self.connect_timeout_s)
         body: Any = None
+        headers = None
         if request_data is not None and request_data.contains_files:
             body = aiohttp.FormData()
             for name, value in request_data.json_parameters.items():
@@ -63,9 +68,10 @@ class AiohttpRequest(BaseRequest):
             for name, (file_name, content, mime) in request_data.multipart_data.items():
                 body.add_field(name, content, filename=file_name, content_type=mime)
         elif request_data is not None:
-            body = request_data.json_parameters
+            # one dumps of the plain values (PTB's json_payload encodes each object value, then the whole)
+            body, headers = json.dumps(request_data.parameters).encode(), JSON_HEADERS
         try:
-            async with self.session.request(method, url, data=body, timeout=timeout) as resp:
+            async with self.session.request(method, url, data=body, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()
         except asyncio.TimeoutError as exc:
             raise TimedOut() from exc

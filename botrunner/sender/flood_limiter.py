@@ -17,19 +17,21 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import Keys
 from botrunner.redis_replies import text
 
 if TYPE_CHECKING:
     from botrunner.config.settings import Settings
+    from botrunner.lanes.leases import Fence
 
 # KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat, its window log
-#       (a list of the last sends' times, newest first), its broadcast wake-up hint
+#       (a list of the last sends' times, newest first), its broadcast wake-up hint, lane owner
 # ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat and group buckets
 #       and of this class in the global bucket (interval 0: unlimited), sends allowed per window (0: no log),
-#       horizon ms, window ms, a broadcast's catch-up ms
+#       horizon ms, window ms, a broadcast's catch-up ms, lane owner ('' = unfenced)
 # Returns {status, wait ms}: 1 = slot reserved, send after wait; 0 = nothing reserved, ask again after
-# wait; -1 = the chat blocked the bot, skip.
+# wait; -1 = the chat blocked the bot, skip; -2 = the update's lane is no longer ours, send nothing.
 # A busy or frozen *chat* reserves nothing (its sender asks again when its slot comes), so it never
 # pushes the shared global bucket into the future for other chats; a reply held only by the global
 # bucket or a global freeze reserves its place there, first come first served. The window log keeps
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 # that is due (never one ahead, so notifications keep the burst); woken late, it may take the slots it
 # missed within its catch-up, so event-loop lateness costs it no rate.
 ACQUIRE = """
+if ARGV[14] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[14] then return {-2, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {-1, 0} end
@@ -204,11 +207,11 @@ def per_window(rate_per_s: float) -> int:
 class FloodLimiter:
     """The cluster-wide limiter of one bot: `acquire` before a send, `freeze` on a 429."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, limits: Limits, batcher: ScriptBatcher | None = None) -> None:
         self.client = client
         self.keys = keys
         self.limits = limits
-        self._acquire = client.register_script(ACQUIRE)
+        self._acquire = batcher.script(ACQUIRE) if batcher else client.register_script(ACQUIRE)
         self._freeze = client.register_script(FREEZE)
         on = limits.enabled
         self.chat = gcra(limits.chat_rate if on else 0, limits.chat_burst)
@@ -226,8 +229,9 @@ class FloodLimiter:
         self.catch_up = max(0.0, max(CATCH_UP_MS, self.bulk[0]) - self.bulk[1])
 
     async def acquire(self, chat_id: int | str | None, counted: bool, send_class: str = NOTIFY,
-                      paid: bool = False) -> tuple[int, float]:
-        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked."""
+                      paid: bool = False, fence: Fence | None = None) -> tuple[int, float]:
+        """(status, seconds to wait): 1 reserved (send after the wait), 0 ask again after it, -1 chat blocked,
+        -2 `fence` (the lane of the update being handled) is no longer this worker's."""
         chat = "" if chat_id is None else str(chat_id)
         group = isinstance(chat_id, int) and chat_id < 0 or chat.startswith("@")
         bulk = send_class == BROADCAST
@@ -236,11 +240,13 @@ class FloodLimiter:
         bucket = "paid" if paid else "global"
         keys = [k.send_blocked, k.send_freeze_global, k.send_freeze_chat(chat), k.send_tat("chat", chat),
                 k.send_tat("group", chat) if group else k.send_tat("chat", chat),
-                k.send_tat(bucket, ""), k.send_tat(bucket, "log"), k.send_tat(bucket, "hint")]
+                k.send_tat(bucket, ""), k.send_tat(bucket, "log"), k.send_tat(bucket, "hint"),
+                fence.key if fence else k.send_blocked]
         top = (0.0, 0.0) if send_class == REPLY else self.paid if paid else self.bulk if bulk else self.global_
         window = 0 if send_class == REPLY else self.window[1] if paid else self.window[0]
         args: list[str | int | float] = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat,
-                                         *self.group, *top, window, HORIZON_MS, WINDOW_MS, self.catch_up]
+                                         *self.group, *top, window, HORIZON_MS, WINDOW_MS, self.catch_up,
+                                         fence.owner if fence else ""]
         status, wait_ms = await self._acquire(keys=keys, args=args)
         return int(status), max(0, int(wait_ms)) / 1000.0
 

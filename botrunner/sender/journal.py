@@ -3,21 +3,27 @@ the call's position plus a digest of the call.
 
 A handler's calls are numbered 0..n-1 in the order it queued them (a redelivered update runs the
 handler again and queues the same calls). Each final outcome is written right after the call
-returns, so a redelivery skips what was confirmed. Both scripts are fenced by the lane lease: a
-worker that no longer owns the update's lane starts no delivery and stops after the call in
-flight. The remaining window: a crash after Telegram accepted a call and before its journal write
-resends that one call (the Bot API has no idempotency keys).
+returns, so a redelivery skips what was confirmed; the last call's outcome may instead go with the
+completion marker (`Delivery.defer_last`: one round trip less per reply, nothing else runs between
+the two). In a worker the journal is read once per update, by the completion's `begin` script
+(`Delivery`); `OutboxJournal.begin` is the same read on its own. The writes are fenced by the lane
+lease, and so is the limiter's slot before each call: a worker that no longer owns the update's
+lane starts no call and stops after the call in flight. The remaining window: a crash after
+Telegram accepted a call and before its journal write resends that one call (the Bot API has no
+idempotency keys).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from botrunner.errors import LaneLost
 from botrunner.lanes.leases import Fence
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import DONE_TTL_S, Keys
 from botrunner.redis_replies import text
 
@@ -51,6 +57,17 @@ return 1
 UPDATE_KINDS_WITH_FROM = ("message", "edited_message", "callback_query", "inline_query", "chosen_inline_result",
                           "my_chat_member", "chat_member", "chat_join_request", "pre_checkout_query",
                           "shipping_query", "poll_answer", "message_reaction", "business_message")
+
+
+@dataclass
+class Delivery:
+    """One update's outbox as this worker knows it: the journal fields already confirmed (read at begin,
+    plus what this worker sent since) and, with `defer_last`, the last call's (field, outcome), written
+    by the completion script instead of a confirm of its own."""
+
+    confirmed: set[str] = field(default_factory=set)
+    defer_last: bool = False
+    last_call: tuple[str, str] | None = None
 
 
 def update_user(update: dict[str, Any]) -> tuple[int | None, bool]:
@@ -87,11 +104,11 @@ def _blob(value: Any) -> str:
 class OutboxJournal:
     """Confirmed calls per update (a hash with the same 24 h life as the completion marker)."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, batcher: ScriptBatcher | None = None) -> None:
         self.client = client
         self.keys = keys
         self._begin = client.register_script(BEGIN)
-        self._confirm = client.register_script(CONFIRM)
+        self._confirm = batcher.script(CONFIRM) if batcher else client.register_script(CONFIRM)
 
     async def begin(self, update_id: int, user_id: int | None, kicked: bool,
                     fence: Fence | None = None) -> tuple[bool, set[str]]:

@@ -1,6 +1,7 @@
 """The sender: a handler's queued Bot API calls, through the cluster-wide limiter and the outbox journal.
 
-Per call: ask the limiter (one Redis round trip) -> wait the slot it reserved -> send -> journal.
+Per call: ask the limiter (one Redis round trip, fenced by the update's lane lease) -> wait the slot
+it reserved -> send -> journal (for the last call of an update, the completion script may journal it).
 A call to the chat of the update being handled is a reply (per-chat and group limits only); a call
 to any other chat is a notification (the global budget too); `_bulk=True` marks a broadcast.
 429: freeze the scope (chat, group, or the whole bot) for every worker, then retry through the
@@ -19,18 +20,20 @@ from loguru import logger
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from botrunner.backoff import Backoff
+from botrunner.errors import LaneLost
 from botrunner.intake.store import routing_id
 from botrunner.lanes.leases import Fence
 from botrunner.metrics import record
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import BROADCAST, COUNTED, NOTIFY, REPLY, FloodLimiter
-from botrunner.sender.journal import OutboxJournal, call_key, update_user
+from botrunner.sender.journal import Delivery, OutboxJournal, call_key, update_user
 from botrunner.sender.metrics import SendMetrics
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from botrunner.config.settings import Settings
+    from botrunner.redis_batch import ScriptBatcher
     from botrunner.redis_keys import Keys
 
 MAX_429 = 10          # a call refused this many times in a row gives up (the scope keeps its freeze)
@@ -99,47 +102,61 @@ class Sender:
         await self.client.close()
 
     async def deliver(self, update_id: int, update: dict[str, Any], outbox: list[tuple[str, dict[str, Any]]],
-                      fence: Fence | None = None) -> None:
+                      fence: Fence | None = None, delivery: Delivery | None = None) -> None:
         """Send an update's outbox in order, skipping calls the journal already confirmed.
 
+        `delivery`: the journal as the completion's begin read it (else it is read here, one round trip
+        more); with `defer_last` the last call's outcome is left in it for the completion script.
         With a fence (the update's lane lease), a worker that lost the lane sends nothing more: LaneLost."""
-        user_id, kicked = update_user(update)
-        if not outbox and user_id is None:
-            return
-        changed, done = await self.journal.begin(update_id, user_id, kicked, fence)
-        if changed and user_id is not None:
-            await self._notify(user_id, kicked)
+        if delivery is None:
+            if not outbox and update_user(update)[0] is None:
+                return
+            delivery = await self.begin(update_id, update, fence)
         reply_to = routing_id(update)
         for seq, (method, params) in enumerate(outbox):
             key = call_key(seq, method, params)
-            if key in done:
+            if key in delivery.confirmed:
                 self.metrics.skipped_journal += 1
                 continue
             remember = params.get(REMEMBER_FLAG)
             if remember is not None:
                 params = {k: v for k, v in params.items() if k != REMEMBER_FLAG}
-            outcome, result = await self.send_call(method, params, reply_to)
-            await self.journal.confirm(update_id, key, outcome, fence)
+            outcome, result = await self.send_call(method, params, reply_to, fence)
+            if delivery.defer_last and seq == len(outbox) - 1 and remember is None:
+                delivery.last_call = (key, outcome)       # journaled by the completion script, next
+            else:
+                await self.journal.confirm(update_id, key, outcome, fence)
+            delivery.confirmed.add(key)
             if remember is not None and outcome == "sent" and isinstance(result, dict) and "message_id" in result:
                 await self.journal.remember(str(remember), int(result["message_id"]))
+
+    async def begin(self, update_id: int, update: dict[str, Any], fence: Fence | None = None) -> Delivery:
+        """The journal read and the user's blocked flag on their own (when no completion `begin` did them)."""
+        user_id, kicked = update_user(update)
+        changed, done = await self.journal.begin(update_id, user_id, kicked, fence)
+        if changed and user_id is not None:
+            await self.user_flag_changed(user_id, kicked)
+        return Delivery(done)
 
     async def send(self, method: str, params: dict[str, Any]) -> Any:
         """One call outside any update (no journal); the result, or None when it failed for good."""
         outcome, result = await self.send_call(method, params)
         return result if outcome == "sent" else None
 
-    async def send_call(self, method: str, params: dict[str, Any], reply_to: int | None = None) -> tuple[str, Any]:
+    async def send_call(self, method: str, params: dict[str, Any], reply_to: int | None = None,
+                        fence: Fence | None = None) -> tuple[str, Any]:
         """(outcome, detail): outcome 'sent' (detail: the result), 'failed' (detail: the reason) or
         'blocked' (detail: None) -- final, never retried here. A failure by MAX_429 429s in a row has a
         RateLimited reason: nothing was delivered, so a caller may send it again later (broadcasts do).
-        `reply_to`: the chat of the update being handled; a call into it is a reply."""
+        `reply_to`: the chat of the update being handled; a call into it is a reply. `fence`: that
+        update's lane lease; LaneLost (nothing sent) when this worker no longer holds it."""
         params = dict(params)
         chat = target_chat(params)
         send_class = send_class_of(chat, reply_to, bool(params.pop(BULK_FLAG, False)))
         retry = Backoff(first=0.4, cap=5.0)     # 5xx and network errors
         limited = 0
         while True:
-            if not await self._wait_for_slot(method, chat, send_class, bool(params.get("allow_paid_broadcast"))):
+            if not await self._wait_for_slot(method, chat, send_class, bool(params.get("allow_paid_broadcast")), fence):
                 self.metrics.skipped_blocked += 1
                 return "blocked", None
             try:
@@ -175,11 +192,14 @@ class Sender:
             record.send(method, "ok")
             return "sent", result
 
-    async def _wait_for_slot(self, method: str, chat: int | str | None, send_class: str, paid: bool) -> bool:
+    async def _wait_for_slot(self, method: str, chat: int | str | None, send_class: str, paid: bool,
+                             fence: Fence | None = None) -> bool:
         """Wait until the limiter lets this call go; False when the chat blocked the bot."""
         started = time.monotonic()
         while True:
-            status, wait_s = await self.limiter.acquire(chat, method in COUNTED, send_class, paid)
+            status, wait_s = await self.limiter.acquire(chat, method in COUNTED, send_class, paid, fence)
+            if status == -2:
+                raise LaneLost(f"the lane of the update sending {method} to chat {chat} changed owner; not sent")
             if status < 0:
                 return False
             if wait_s > 0:
@@ -195,9 +215,9 @@ class Sender:
             logger.info("Chat {} cannot be reached ({}); flagged, later sends are skipped until it writes", chat,
                         exc.message)
             if isinstance(chat, int) and chat > 0:
-                await self._notify(chat, True)
+                await self.user_flag_changed(chat, True)
 
-    async def _notify(self, user_id: int, blocked: bool) -> None:
+    async def user_flag_changed(self, user_id: int, blocked: bool) -> None:
         """Tell the bot (services.on_blocked_bot hooks) that a user blocked or unblocked it."""
         if self.on_blocked is None:
             return
@@ -215,12 +235,14 @@ class Sender:
         return "failed", why
 
 
-def build_sender(settings: Settings, client: aioredis.Redis, keys: Keys, on_blocked: BlockedHook | None) -> Sender:
-    """The worker's sender from Settings: PTB client on aiohttp, the Redis limiter and journal."""
+def build_sender(settings: Settings, client: aioredis.Redis, keys: Keys, on_blocked: BlockedHook | None,
+                 batcher: ScriptBatcher | None = None) -> Sender:
+    """The worker's sender from Settings: PTB client on aiohttp, the Redis limiter and journal (their
+    per-call scripts through the worker's batcher)."""
     from botrunner.sender.flood_limiter import Limits
     api = BotApiClient(settings.telegram_api_url, settings.bot_token, settings.send_pool_size, settings.send_timeout_s)
-    return Sender(api, FloodLimiter(client, keys, Limits.from_settings(settings)), OutboxJournal(client, keys),
-                  SendMetrics(), settings.send_attempts, on_blocked)
+    return Sender(api, FloodLimiter(client, keys, Limits.from_settings(settings), batcher),
+                  OutboxJournal(client, keys, batcher), SendMetrics(), settings.send_attempts, on_blocked)
 
 
 async def learn_username(client: BotApiClient, found: Callable[[str], None]) -> None:

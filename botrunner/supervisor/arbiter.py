@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import select
 import signal
+import socket
 import sys
 import time
 from signal import Signals
@@ -21,10 +23,12 @@ from typing import cast
 import redis
 from loguru import logger
 
+from botrunner import redis_clients
 from botrunner.backoff import Backoff
 from botrunner.config.settings import Settings
 from botrunner.errors import ApiError, HaltServer
 from botrunner.intake.poller import long_poll_timeout
+from botrunner.lanes.membership import Cohort
 from botrunner.memory import rss_mb
 from botrunner.metrics import multiproc, record
 from botrunner.redis_keys import Keys
@@ -48,6 +52,9 @@ class Supervisor:
         self.sig_queue: list[Signals] = []
         self.pipe: tuple[int, int] = (-1, -1)
         self.worker_age = 0
+        self.cohorts = 0                        # groups of workers started together (they join the lanes together)
+        # unique per supervisor run even where the pid repeats (pid 1 in a container): cohorts never mix
+        self.cohort_prefix = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.respawn_delay = 0.0
         self.respawn_backoff = Backoff(first=0.5, cap=30.0, jitter=False)   # quick deaths in a row
         self.next_spawn_at = 0.0
@@ -93,8 +100,7 @@ class Supervisor:
         multiproc.prepare(self.settings)           # before any worker: the metric files start empty
         if self.settings.embedded_redis:
             self.embedded = start_embedded_redis(self.settings)
-        self.redis = redis.Redis.from_url(self.settings.redis_url_for(self.settings.redis_dedup_db),
-                                          socket_timeout=2)
+        self.redis = redis_clients.sync_client(self.settings, self.settings.redis_dedup_db, timeout=2)
         guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
         self.pipe = os.pipe()
         for fd in self.pipe:
@@ -193,10 +199,11 @@ class Supervisor:
                 raise
 
     # --- the worker table ---
-    def spawn_worker(self) -> int:
-        """Fork one worker; the child never returns from here."""
+    def spawn_worker(self, cohort: Cohort | None = None) -> int:
+        """Fork one worker (of `cohort`: the workers started with it; alone by default); the child never returns."""
         self.worker_age += 1
-        worker = Worker(self.settings, HeartbeatFile(), self.worker_age)
+        cohort = cohort or Cohort(f"{self.cohort_prefix}:w{self.worker_age}")
+        worker = Worker(self.settings, HeartbeatFile(), self.worker_age, cohort)
         pid = os.fork()
         if pid != 0:
             worker.pid = pid
@@ -211,8 +218,11 @@ class Supervisor:
         target = self.num_workers + (1 if self.roll_new is not None else 0)
         live = [pid for pid, w in self.workers.items() if not w.retiring]
         if len(live) < target and time.monotonic() >= self.next_spawn_at:
-            for _ in range(target - len(live)):
-                self.spawn_worker()
+            # started together, they join the lane assignment together: nobody takes lanes to hand back
+            self.cohorts += 1
+            cohort = Cohort(f"{self.cohort_prefix}:{self.cohorts}", target - len(live))
+            for _ in range(cohort.size):
+                self.spawn_worker(cohort)
         elif len(live) > target:
             for pid in sorted(live, key=lambda p: self.workers[p].age)[:len(live) - target]:
                 self.retire(pid, "the worker count was lowered")
@@ -224,7 +234,7 @@ class Supervisor:
         self.kill_worker(pid, signal.SIGTERM)
 
     def step_roll(self) -> None:
-        """SIGHUP: start a new worker, wait until it has booted, warm-stop one old one; repeat."""
+        """SIGHUP: start a new worker, wait until it has joined the lane assignment, warm-stop one old one; repeat."""
         while self.rolling and self.rolling[0] not in self.workers:
             self.rolling.pop(0)
         if not self.rolling:
@@ -237,7 +247,7 @@ class Supervisor:
             return
         new = self.workers[self.roll_new]
         old = self.workers[self.rolling[0]]
-        if new.heartbeat.last_update() != new.booted_beat and not old.retiring:
+        if new.heartbeat.joined() and not old.retiring:     # it has its lanes: the old one's go to all
             record.worker_restart("rolled")
             self.retire(self.rolling[0], f"rolled; replaced by worker {self.roll_new}")
             self.rolling.pop(0)

@@ -24,6 +24,7 @@ from typing import TextIO
 import redis
 from loguru import logger
 
+from botrunner import redis_clients
 from botrunner.config.settings import Settings, load_settings
 from botrunner.emulator.client import ControlClient
 from botrunner.redis_keys import Keys
@@ -126,8 +127,8 @@ def summary(tally: Tally, users: int, workers: int, referrals: int, cache: str) 
 class LiveStats:
     """Workers alive (heartbeats in Redis) and the user cache's hit rate (its statistics lines in the log)."""
 
-    def __init__(self, redis_url: str, log_path: Path) -> None:
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=1)
+    def __init__(self, client: redis.Redis, log_path: Path) -> None:
+        self.client = client
         self.log_path = log_path
         self.offset = 0
         self.per_worker: dict[str, tuple[int, int]] = {}
@@ -179,7 +180,7 @@ def run_demo(state_dir: str, users: int = 200, workers: int = 4, concurrency: in
             wait_for_bot(control, runner)
             logger.info("demo: {} workers polling; {} simulated users join, solve the captcha, open the menu, "
                         "check in and look at the leaderboard", workers, users)
-            live = LiveStats(settings.redis_url_for(settings.redis_dedup_db), state / "runner.log")
+            live = LiveStats(redis_clients.sync_client(settings, settings.redis_dedup_db, timeout=1), state / "runner.log")
             tally = drive(make_journey(control, settings, reply_timeout), users, concurrency, live=live)
         referrals = credited_referrals(settings, tally)
         print("\nbotrunner demo: summary\n" + summary(tally, users, workers, referrals, live.hit_rate()))
@@ -206,7 +207,7 @@ def fresh_start(state: Path) -> None:
 def make_journey(control: ControlClient, settings: Settings, reply_timeout: float) -> Journey:
     """A Journey whose users read their captcha code from their conversation in the embedded Redis."""
     from botrunner.bot.states import states_from_settings
-    states = states_from_settings(settings, redis.Redis.from_url(settings.redis_url_for(settings.redis_session_db)),
+    states = states_from_settings(settings, redis_clients.sync_client(settings, settings.redis_session_db),
                                   Keys.for_token(DEMO_TOKEN).prefix)
 
     def captcha_code(user_id: int) -> str:

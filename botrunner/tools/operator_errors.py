@@ -41,6 +41,9 @@ def redis_where(settings: Settings | None) -> str:
         return "Redis"
     if settings.embedded_redis:
         return f"the embedded Redis of STATE_DIR={settings.state_path} ({settings.embedded_redis_socket})"
+    if settings.redis_sentinels:
+        return (f"Redis master {settings.redis_sentinel_master!r} of the Sentinels at "
+                f"{','.join(settings.redis_sentinels)}")
     if settings.redis_url:
         return f"Redis at {mask(settings.redis_url)}"
     return f"Redis at {settings.redis_host}:{settings.redis_port}"
@@ -49,7 +52,8 @@ def redis_where(settings: Settings | None) -> str:
 def _redis_line(exc: redis.RedisError, settings: Settings | None) -> str:
     where = redis_where(settings)
     if isinstance(exc, redis.AuthenticationError):
-        return f"{where} rejected the password ({short(str(exc))}): check REDIS_URL / REDIS_PASSWORD"
+        return (f"{where} rejected the password ({short(str(exc))}): check REDIS_URL / REDIS_PASSWORD"
+                + (" / REDIS_SENTINEL_PASSWORD" if settings is not None and settings.redis_sentinels else ""))
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         hint = ("is the supervisor running with this STATE_DIR (`systemctl status botrunner`), or is REDIS_URL "
                 "missing?" if settings is not None and settings.embedded_redis else "is it running and reachable?")

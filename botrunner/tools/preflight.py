@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
+from botrunner import redis_clients
 from botrunner.config.settings import Settings, mask
 from botrunner.errors import EmbeddedRedisError, OperatorError
 from botrunner.redis_keys import Keys
@@ -98,13 +98,25 @@ def check_redis(settings: Settings) -> str:
             raise EmbeddedRedisError("STATE_DIR path too long for a unix socket; use a shorter STATE_DIR")
         return (f"embedded redis-server ({binary}) will run under {settings.state_path}/redis; one host only: "
                 "set REDIS_URL for a shared Redis")
-    client = redis.Redis.from_url(settings.redis_url_for(settings.redis_dedup_db), socket_timeout=3,
-                                  socket_connect_timeout=3)
+    client = redis_clients.sync_client(settings, settings.redis_dedup_db, timeout=3)
     server: Any = client.info("server")
     version = server["redis_version"]
     accepted = guard_pipeline(settings, client, Keys.for_token(settings.bot_token))
     policy = "; ".join(accepted) or "keys cannot be evicted"
-    return f"{redis_where(settings)} answers (redis {version}); {policy}"
+    replication = f"; {replication_line(settings, client)}" if settings.redis_sentinels else ""
+    return f"{redis_where(settings)} answers (redis {version}){replication}; {policy}"
+
+
+def replication_line(settings: Settings, client: Any) -> str:
+    """The master the Sentinels name and its replicas; fails when fewer are connected than the waits need."""
+    host, port = redis_clients.sentinel_client(settings).discover_master(settings.redis_sentinel_master)
+    connected = int(client.info("replication").get("connected_slaves", 0))
+    needed = max(settings.intake_wait_replicas, settings.lease_wait_replicas)
+    if connected < needed:
+        raise OperatorError(f"the master {host}:{port} has {connected} replica(s) connected, but INTAKE_WAIT_REPLICAS/"
+                            f"LEASE_WAIT_REPLICAS need {needed}: nothing would count as stored; start the replicas")
+    spare = "" if connected > needed else f" (one down stops intake until it is back: run {needed + 1})"
+    return f"master {host}:{port}, {connected} replica(s) connected, waits need {needed}{spare}"
 
 
 def mongo_pool_line(settings: Settings) -> str:

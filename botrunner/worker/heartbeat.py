@@ -5,6 +5,8 @@ it with its own `time.monotonic()`, with no IPC (gunicorn's WorkerTmp). The mono
 shared by every process on the host and never steps, so an NTP step or a manual `date -s` never
 kills a healthy worker. A worker whose event loop hangs stops stamping and is killed.
 The cluster-wide mirror of liveness in Redis is `botrunner.lanes.membership.Registry`.
+The file's first byte tells the supervisor that the worker has joined the lane assignment (a SIGHUP
+roll retires an old worker only then, so no lane is handed to the old ones and moved again).
 """
 from __future__ import annotations
 
@@ -26,6 +28,15 @@ class HeartbeatFile:
         """Called by the worker: stamps the file with the monotonic time."""
         now = time.monotonic()
         os.utime(self.fd, (now, now))
+
+    def mark_joined(self) -> None:
+        """Called by the worker once it joined the registry (writing moves the mtime: stamp it again)."""
+        os.pwrite(self.fd, b"j", 0)
+        self.notify()
+
+    def joined(self) -> bool:
+        """Called by the supervisor: has the worker joined the lane assignment?"""
+        return os.pread(self.fd, 1, 0) == b"j"
 
     def last_update(self) -> float:
         """Called by the supervisor: monotonic time of the last notify()."""

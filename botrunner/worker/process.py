@@ -21,11 +21,11 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 import redis.asyncio as aioredis
 import uvloop
 from loguru import logger
 
+from botrunner import redis_clients
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router, load_router
 from botrunner.bot.states import states_from_settings
@@ -36,7 +36,7 @@ from botrunner.intake.poller import Poller
 from botrunner.intake.store import Intake
 from botrunner.lanes.chat_order import ChatQueues
 from botrunner.lanes.leases import LaneLeases
-from botrunner.lanes.membership import Registry
+from botrunner.lanes.membership import Cohort, Registry
 from botrunner.lanes.reader import LaneReader
 from botrunner.logs import setup_from_settings
 from botrunner.memory import rss_mb
@@ -45,6 +45,7 @@ from botrunner.metrics.http import MetricsEnv, start_site
 from botrunner.processing.completion import Completion
 from botrunner.processing.handler_pool import HandlerPool
 from botrunner.processing.processor import Processor
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import Keys
 from botrunner.sender.metrics import MetricsPublisher
 from botrunner.sender.sender import build_sender, learn_username
@@ -61,14 +62,14 @@ WORKER_EXHAUSTED = 5      # hung handlers took every thread: the supervisor repl
 class Worker:
     """One worker process, described before fork."""
 
-    def __init__(self, settings: Settings, heartbeat: HeartbeatFile, age: int) -> None:
+    def __init__(self, settings: Settings, heartbeat: HeartbeatFile, age: int, cohort: Cohort | None = None) -> None:
         self.settings = settings
         self.heartbeat = heartbeat
         self.age = age
+        self.cohort = cohort       # the workers started with this one: they join the lane assignment together
         self.ppid = os.getpid()
         self.pid = 0
         self.spawned_at = time.monotonic()        # compared with heartbeat stamps, which are monotonic
-        self.booted_beat = heartbeat.last_update()
         self.handlers: HandlerPool | None = None
         self.exhausted = False     # worker side: hung handlers took every thread (exit WORKER_EXHAUSTED)
         self.router: Router | None = None
@@ -117,27 +118,30 @@ class Worker:
         worker_id = f"{socket.gethostname()}:{self.pid}:{secrets.token_hex(2)}"
         keys = Keys.for_token(s.bot_token)
         client = pipeline_redis(s)
-        states = states_from_settings(s, redis.Redis.from_url(s.redis_url_for(s.redis_session_db),
-                                                             socket_timeout=s.redis_timeout_s), keys.prefix)
+        states = states_from_settings(s, redis_clients.sync_client(s, s.redis_session_db, timeout=s.redis_timeout_s),
+                                      keys.prefix)
         handlers = self.handlers = HandlerPool(s.handler_threads, s.handler_timeout_s)
         services = self._start_services(handlers.executor)
         # the bot mirrors "blocked the bot" into its users table from a handler thread (storage is synchronous)
+        batcher = ScriptBatcher(client)         # the hot path's script calls of one loop turn: one round trip
         sender = build_sender(s, client, keys, lambda user_id, blocked: loop.run_in_executor(
-            handlers.executor, services.blocked_bot, user_id, blocked))
+            handlers.executor, services.blocked_bot, user_id, blocked), batcher)
         await sender.open()
         services.provide("sender", ThreadSender(sender, loop))     # for the bot's background jobs (broadcasts)
         self.metrics = MetricsPublisher(client, keys.worker(worker_id), sender.metrics)
-        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms)
+        lease = PollLease(client, keys, worker_id, s.poll_lease_ttl_ms, s.lease_wait_replicas)
         intake = Intake(client, keys, s.intake_wait_replicas, s.intake_wait_timeout_ms)
         poller = Poller(lease, intake, s.telegram_api_url, s.bot_token, s.lanes, s.poll_timeout_s)
-        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms)
-        processor = Processor(self._loaded_router(), Completion(client, keys), sender.send, handlers, services,
+        leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms, s.lease_wait_replicas)
+        processor = Processor(self._loaded_router(), Completion(client, keys, batcher), sender.send, handlers, services,
                               states, s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
         queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None,
-                            lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned})
+                            lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned},
+                            cohort=self.cohort, settle_s=s.lane_settle_ms / 1000)
         processor.on_lapsed = reader.lapsed
+        processor.on_user_flag = sender.user_flag_changed
         await self._wait_for_redis(reader)
         await self._start_web(WebEnv(s, client, keys, worker_id, services))
         metrics_site = await start_site(MetricsEnv(s, client, keys, services))     # METRICS_LISTEN, when set
@@ -145,15 +149,16 @@ class Worker:
             sender.client, lambda name: setattr(processor, "bot_username", name)))
         await asyncio.wait([username], timeout=s.send_timeout_s)     # usually one quick call; else learnt later
         logger.info("Worker {} up: {} handler threads, lanes 0..{}", worker_id, s.handler_threads, s.lanes - 1)
-        tasks = {"keeper": asyncio.create_task(reader.keep()), "reader": asyncio.create_task(reader.read()),
+        tasks = {"keeper": asyncio.create_task(reader.keep(on_joined=self.heartbeat.mark_joined)),
+                 "reader": asyncio.create_task(reader.read()),
                  "heartbeat": asyncio.create_task(self._beat()),
                  "metrics": asyncio.create_task(self._publish_every_second())}
         if not s.use_webhook:          # webhook mode: Telegram pushes to the HTTP server instead
-            tasks["poller"] = asyncio.create_task(poller.run())
+            tasks["poller"] = asyncio.create_task(_poll_once_settled(poller, reader))
         code = await self._until_stopped(tasks)
         await self._drain(poller, reader, queues, tasks)
         username.cancel()
-        await reader.registry.leave()
+        await reader.leave()
         if metrics_site is not None:
             await metrics_site.cleanup()
         # on_worker_stop: close storage
@@ -216,7 +221,10 @@ class Worker:
             await self.web.stop()
         poller.stop()
         reader.stop_reading()
+        await reader.leave()               # the others now wait for our lanes, each taken as soon as released
+        await reader.read_returned()
         tasks["reader"].cancel()
+        reader.release_each_when_idle()
         try:
             polled = [tasks["poller"]] if "poller" in tasks else []
             await asyncio.wait_for(asyncio.gather(*polled, queues.wait_idle(), return_exceptions=True),
@@ -277,10 +285,15 @@ class Worker:
             record.redis_error("worker", exc)
 
 
+async def _poll_once_settled(poller: Poller, reader: LaneReader) -> None:
+    """Poll only once this worker's cohort agreed on the lanes: nothing waits in a lane nobody may take yet."""
+    await reader.settled.wait()
+    await poller.run()
+
+
 def pipeline_redis(s: Settings) -> aioredis.Redis:
     """The worker's pipeline client: a blocking pool (under a burst, callers wait for a connection instead
     of failing) whose calls time out after REDIS_TIMEOUT_S, so a silent Redis fails calls, never hangs them."""
-    return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        s.redis_url_for(s.redis_dedup_db), max_connections=64, timeout=None, health_check_interval=30,
-        socket_timeout=s.redis_timeout_s, socket_connect_timeout=s.redis_timeout_s))
+    return redis_clients.async_client(s, s.redis_dedup_db, timeout=s.redis_timeout_s, pool_size=64,
+                                      health_check_interval=30)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 from handlers import proof_patterns
@@ -19,18 +20,6 @@ from storage.records import DuplicateError, Task, new_id
 
 MAX_REWARD = 10**9
 TASK_ID = re.compile(r"[a-z0-9_]{1,32}")
-#: field -> check(body, field) for the editable fields of the API
-CHECKS: dict[str, Any] = {
-    "kind": lambda b, f: _kind(b, f),
-    "title": lambda b, f: params.text(b, f, 80),
-    "reward": lambda b, f: params.whole(b, f, 0, MAX_REWARD),
-    "target": lambda b, f: params.text(b, f, 200, required=False),
-    "proof_pattern": lambda b, f: _pattern(b, f),
-    "auto_approve": lambda b, f: params.flag(b, f),
-    "cooldown_s": lambda b, f: params.whole(b, f, 0, 30 * 86400),
-    "active": lambda b, f: params.flag(b, f),
-    "order": lambda b, f: params.whole(b, f, 0, 10**6),
-}
 
 
 def _kind(body: dict[str, Any], field: str) -> str:
@@ -45,6 +34,20 @@ def _pattern(body: dict[str, Any], field: str) -> str:
     if refused:
         raise invalid(field, refused[:200])
     return pattern
+
+
+#: field -> check(body, field) for the editable fields of the API
+CHECKS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+    "kind": _kind,
+    "title": lambda b, f: params.text(b, f, 80),
+    "reward": lambda b, f: params.whole(b, f, 0, MAX_REWARD),
+    "target": lambda b, f: params.text(b, f, 200, required=False),
+    "proof_pattern": _pattern,
+    "auto_approve": lambda b, f: params.flag(b, f),
+    "cooldown_s": lambda b, f: params.whole(b, f, 0, 30 * 86400),
+    "active": lambda b, f: params.flag(b, f),
+    "order": lambda b, f: params.whole(b, f, 0, 10**6),
+}
 
 
 def _fields(body: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:

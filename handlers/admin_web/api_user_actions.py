@@ -63,7 +63,7 @@ async def points(req: AdminRequest) -> dict[str, Any]:
             return {"user": user_json.detail(before), "replayed": True}
         reference = f"admin {req.admin_id}: {reason}"
         moved = (req.store.points.credit(uid, amount, "award", reference, key=key) if amount > 0
-                 else req.store.points.debit_if_enough(uid, -amount, "deduction", reference, key=key))
+                 else req.store.points.debit_if_enough(uid, -amount, "admin_debit", reference, key=key))
         if moved is None:
             req.admin.rt.redis.delete(marker)
             raise ApiError(409, f"the balance ({before.points}) does not cover {-amount}")

@@ -38,6 +38,7 @@ from handlers.admin_web import (  # noqa: F401
 )
 from handlers.admin_web.api import COOKIE, CSRF_HEADER, AdminWeb, guard, mount_api
 from handlers.admin_web.auth import LoginTokens
+from handlers.admin_web.panel import mount as mount_panel
 from handlers.admin_web.roles import role_of
 from handlers.admin_web.sessions import Sessions
 
@@ -63,6 +64,7 @@ def mount(app: web.Application, env: WebEnv) -> None:
     sub.router.add_get("/login", pages.login)
     sub.router.add_post("/logout", pages.logout)
     mount_api(sub, admin)
+    mount_panel(sub, admin)
     app.add_subapp(PREFIX, sub)
 
 

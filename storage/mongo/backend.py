@@ -1,8 +1,10 @@
 """The MongoDB store (production): the client is built in the worker after fork, never inherited.
 
-Three views of each collection: `plain` (default write concern), `money` (w=majority: points,
-ledger, transfers, withdrawals, referrals, submissions) and `reports` (secondaryPreferred, used only
-for leaderboards and statistics, where a slightly stale answer is fine). Every collection call
+Three views of each collection: `plain` (the URL's write concern, reads on the primary), `money`
+(w=majority, reads on the primary: points, ledger, transfers, withdrawals, referrals, submissions)
+and `reports` (secondaryPreferred, used only for leaderboards and statistics, where a slightly
+stale answer is fine). Whatever readPreference or w a replica-set URL names, money is majority-
+written and read where it was written; retryWrites is always on (an election mid-write is retried). Every collection call
 counts as one round trip. Also holds the small repositories (tickets, fingerprints, settings).
 """
 from __future__ import annotations
@@ -71,9 +73,12 @@ class MongoStore(Store):
         super().__init__()
         self.client = client
         self.db = client[db_name]
-        majority = WriteConcern("majority", wtimeout=10000)
-        self.plain = {n: Counted(self.db[n], self.round_trips) for n in COLLECTIONS}
-        self.money = {n: Counted(self.db[n].with_options(write_concern=majority), self.round_trips) for n in COLLECTIONS}
+        majority, primary = WriteConcern("majority", wtimeout=10000), ReadPreference.PRIMARY
+        # a URL's readPreference=secondary must not move these reads off the primary: only `reports` may lag
+        self.plain = {n: Counted(self.db[n].with_options(read_preference=primary), self.round_trips)
+                      for n in COLLECTIONS}
+        self.money = {n: Counted(self.db[n].with_options(write_concern=majority, read_preference=primary),
+                                 self.round_trips) for n in COLLECTIONS}
         self.reports = {n: Counted(self.db[n].with_options(read_preference=ReadPreference.SECONDARY_PREFERRED),
                                    self.round_trips) for n in COLLECTIONS}
         self.money_ops = MongoMoney(self)

@@ -57,3 +57,17 @@ def test_logout_all_ends_every_session_of_that_admin_only(site):
     assert phone.get("/admin/api/me").status_code == 401 and laptop.get("/admin/api/me").status_code == 401
     assert other.get("/admin/api/me").status_code == 200
     assert "0 session(s) ended" in joined(site.bot.command(ADMIN, "logout_all"))
+
+
+def test_a_login_link_is_never_sent_to_a_group(site):
+    out = site.bot.command(ADMIN, "login", chat_type="supergroup", chat_id=-100123)
+    assert out == [] and site.rt.redis.keys("*admin:login:*") == []
+
+
+def test_a_notice_event_reaches_a_banned_user(site):
+    site.user(NOBODY)
+    site.store.users.ban(NOBODY, "spam")
+    from botrunner.bot.events import make_event
+    out = site.bot.run(make_event(-1, "admin_web.notice", NOBODY, {"text": "You were banned for spam"}))
+    assert out == [("sendMessage", {"chat_id": NOBODY, "text": "You were banned for spam"})]
+    assert site.bot.run(make_event(-2, "admin_web.notice", NOBODY, {"text": ""})) == []

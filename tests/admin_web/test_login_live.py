@@ -102,3 +102,21 @@ def test_a_non_admins_login_is_refused(live):
     live.wait(4242, "This command is for admins only", after)
     live.completed(injected)
     assert live.find(4242, "/admin/login", after) is None
+
+
+def test_a_dm_from_the_panel_reaches_the_user_through_the_workers(live):
+    live.enter(4343)
+    base = fresh_link(live).split("/admin/")[0]
+    with httpx.Client(follow_redirects=False, timeout=15) as browser:
+        assert browser.get(fresh_link(live)).status_code == 303
+        csrf = browser.get(base + "/admin/api/me").json()["csrf"]
+        after = live.last_index(4343)
+        sent = browser.post(base + "/admin/api/users/4343/message", json={"text": "Hello from the panel"},
+                            headers={"X-CSRF-Token": csrf})
+        assert sent.status_code == 200 and sent.json() == {"ok": True, "queued": True}
+        live.wait(4343, "Hello from the panel", after)
+        banned = browser.post(base + "/admin/api/users/4343/ban", json={"reason": "test", "duration_s": 3600},
+                              headers={"X-CSRF-Token": csrf})
+        assert banned.status_code == 200
+        live.wait(4343, "You are banned. Reason: test", after)
+    assert live.count(4343, "Hello from the panel", after) == 1

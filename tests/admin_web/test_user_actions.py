@@ -43,7 +43,7 @@ def test_points_go_through_the_ledger_with_an_audit_row(member):
     assert down["user"]["points"] == 85
     ledger = member.store.points.history(UID, 10)
     assert [(e.amount, e.kind, e.reference) for e in ledger[:2]] == [
-        (-40, "deduction", f"admin {MODERATOR}: duplicate"), (25, "award", f"admin {MODERATOR}: bug report")]
+        (-40, "admin_debit", f"admin {MODERATOR}: duplicate"), (25, "award", f"admin {MODERATOR}: bug report")]
     [minus, plus] = member.audit("user.points")
     assert (plus.admin_id, plus.role, plus.target) == (MODERATOR, "moderator", f"user:{UID}")
     assert plus.before == {"points": 100} and plus.after == {"points": 125, "amount": 25, "reason": "bug report"}

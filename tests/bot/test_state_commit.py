@@ -46,7 +46,7 @@ def test_state_is_stored_after_delivery_and_only_by_the_attempt_that_succeeded(r
 
     at_delivery: list[Conversation] = []
 
-    async def deliver(update_id, data, outbox, fence=None):
+    async def deliver(update_id, data, outbox, fence=None, delivery=None):
         at_delivery.append(states.get(1, 1))
 
     async def scenario() -> None:

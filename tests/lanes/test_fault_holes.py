@@ -144,7 +144,7 @@ def test_a_handler_that_outlived_its_lease_sends_nothing_and_leaves_the_entry(re
         valid["now"] = False          # the lease lapsed while the handler ran
         ctx.reply("late")
 
-    async def deliver(update_id, data, outbox, fence=None):
+    async def deliver(update_id, data, outbox, fence=None, delivery=None):
         sent.extend(outbox)
 
     async def scenario(client):

@@ -183,3 +183,17 @@ def test_size_bounds_l1(store, redis_url):
     for uid in range(1, 12):
         cache.get(uid)
     assert cache.stats()["l1Size"] == 5
+
+
+def test_a_cut_invalidation_subscription_clears_l1_even_through_the_factorys_client(store, settings, redis_client):
+    """Invalidations published while the subscription was down are lost: L1 must be dropped. The
+    factory's clients reconnect a cut connection by themselves; the cache's must still notice."""
+    from storage.factory import redis_client as cache_client
+    cache = UserCache(store, cache_client(settings, settings.redis_cache_db), retry_s=0.1).start()
+    try:
+        assert cache.get(1).username == "alice" and len(cache.l1) == 1
+        assert redis_client.client_kill_filter(_type="pubsub") >= 1
+        assert wait_until(lambda: len(cache.l1) == 0, 10), "L1 kept entries whose invalidations may have been lost"
+        assert wait_until(lambda: cache.redis_available, 10)
+    finally:
+        cache.stop()

@@ -36,7 +36,7 @@ def test_workers_dying_young_back_off_doubling_to_a_cap_and_reset(settings):
 def test_no_spawn_before_the_backoff_is_over(settings, monkeypatch):
     supervisor = Supervisor(settings)
     spawned = []
-    monkeypatch.setattr(supervisor, "spawn_worker", lambda: spawned.append(1))
+    monkeypatch.setattr(supervisor, "spawn_worker", lambda cohort=None: spawned.append(cohort))
     supervisor.log_exit(1000, signal.SIGKILL, worker(lived_s=1))
     supervisor.next_spawn_at = time.monotonic() + 60
     supervisor.manage_workers()

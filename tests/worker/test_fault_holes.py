@@ -60,7 +60,7 @@ def test_a_redis_failure_while_delivering_does_not_rerun_the_handler(redis_url, 
         runs.append(ctx.update_id)
         ctx.reply("hello")
 
-    async def flaky_deliver(update_id, data, outbox, fence=None):
+    async def flaky_deliver(update_id, data, outbox, fence=None, delivery=None):
         if not delivered:
             delivered.append(None)
             raise redis.ConnectionError("Redis went away mid-delivery")

@@ -1,0 +1,111 @@
+"""Sentinel failover under load, with the chaos harness: real `botrunner start` supervisors and
+workers, the local Bot API server, a stream of updates from many users, and a master + replicas +
+3 Sentinels (tests/redis_ha/servers.py) instead of one redis-server. The master is killed
+(kill -9) mid-stream; the Sentinels promote a replica; every component must find the new master
+by itself. Used by tests/redis_ha/test_failover.py and benchmarks/sentinel_failover.py.
+
+Measured per run: lost / duplicates / order violations (from the Bot API server's log of replies),
+what is left pending, how long the Sentinels took to promote a replica (`failover_s`), and the
+recovery: the longest any update injected from the kill on waited for its reply.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+
+from botrunner import redis_clients
+from botrunner.config.settings import load_settings
+from botrunner.emulator import running_emulator
+from botrunner.emulator.client import ControlClient
+from tests.chaos.harness import ChaosRun, Result
+from tests.redis_ha.servers import SentinelSet
+
+FAILOVER_WINDOW = ("a failover: replies in flight when the master died, and completions the replica had "
+                   "not received yet, are sent again")
+
+
+class SentinelRun(ChaosRun):
+    """A chaos world whose Redis is a Sentinel-managed master with `replicas` replicas."""
+
+    def __init__(self, name: str, replicas: int = 2) -> None:
+        super().__init__(name)
+        self.ha = SentinelSet(replicas)
+
+    def __enter__(self) -> "SentinelRun":
+        self.ha.__enter__()
+        settings = load_settings(environ=self.ha.env(), env_file=None)
+        self.client = redis_clients.sync_client(settings, 0, timeout=5)     # follows the failover too
+        self._emulator = running_emulator(port=0)
+        self.emu = self._emulator.__enter__()
+        self.control = ControlClient(self.emu.url)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+        self.control.close()
+        self._emulator.__exit__(None, None, None)
+        self.ha.__exit__(None, None, None)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = super().env(**extra)
+        env.pop("REDIS_URL", None)
+        env.update(self.ha.env())
+        env.update(extra)
+        return env
+
+
+def kill_master_mid_stream(replicas: int = 2, restart_after_s: float | None = None,
+                           workers: int = 2, **settings: str) -> Result:
+    """kill -9 the master 2.5 s into a stream of 400 updates; with `restart_after_s`, start the
+    killed server again that much later (as systemd's Restart= would): it rejoins as a replica.
+    `settings`: extra environment for the supervisors (INTAKE_WAIT_REPLICAS="0", ...)."""
+    name = f"Sentinel failover: kill -9 of the master ({replicas} replica{'s' if replicas > 1 else ''}"
+    name += f", old master back after {restart_after_s:g} s" if restart_after_s is not None else ""
+    name += "".join(f", {k}={v}" for k, v in settings.items()) + ")"
+    with SentinelRun(name, replicas) as run:
+        run.start(workers, **settings)
+        stream = run.stream()
+        time.sleep(2.5)
+        old = run.ha.master_address()
+        run.mark_fault()
+        killed = run.ha.kill_master()
+        killed_at = time.monotonic()
+        run.ha.wait_failover(old, 60)
+        failover_s = time.monotonic() - killed_at
+        if restart_after_s is not None:          # after the promotion, else it would simply be the master again
+            time.sleep(max(0.0, killed_at + restart_after_s - time.monotonic()))
+            run.ha.restart(killed)
+        run.settle(stream, 120)
+        res = run.result(stream, FAILOVER_WINDOW)
+        res.notes.append(f"promoted after {failover_s:.1f} s")
+        return res
+
+
+def pause_master_mid_stream(seconds: float = 5.0, replicas: int = 2, workers: int = 2, **settings: str) -> Result:
+    """SIGSTOP the master (a partition, a stalled host) longer than down-after-milliseconds: the
+    Sentinels promote a replica; then SIGCONT. The old master wakes up still believing it is the
+    master, with its clients' connections open, until the Sentinels demote it: writes it takes
+    meanwhile are lost with its demotion, so none of them may count (it has no replica to WAIT on)."""
+    name = f"Sentinel failover: master paused {seconds:g} s ({replicas} replicas"
+    name += "".join(f", {k}={v}" for k, v in settings.items()) + ")"
+    with SentinelRun(name, replicas) as run:
+        run.start(workers, **settings)
+        stream = run.stream()
+        time.sleep(2.5)
+        old = run.ha.master_address()
+        paused = run.ha.current_master()
+        run.mark_fault()
+        paused.signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        try:
+            run.ha.wait_failover(old, 60)
+            failover_s = time.monotonic() - stopped_at
+            time.sleep(max(0.0, stopped_at + seconds - time.monotonic()))
+        finally:
+            paused.signal(signal.SIGCONT)
+        run.settle(stream, 120)
+        res = run.result(stream, FAILOVER_WINDOW)
+        res.notes.append(f"promoted after {failover_s:.1f} s")
+        return res

