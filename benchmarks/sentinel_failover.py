@@ -75,7 +75,8 @@ EXPLAINED = (
     "turned off one replica recovers as fast as two, at the price of the window the waits close: a batch "
     "or a lease the old master had not yet passed on is lost with it (none was in these runs). A paused "
     "master that wakes after the promotion has lost its clients: their calls timed out (REDIS_TIMEOUT_S) "
-    "and they reconnected to the master the Sentinels name; it is demoted and resyncs. Production "
+    "and they reconnected to the master the Sentinels name; it is demoted and resyncs. Order violations, "
+    "when a run shows any, are an open item (docs/reliability.md, Sentinel failover). Production "
     "Sentinels use a longer down-after-milliseconds (5000 is a common choice), which adds to the promotion "
     "time one for one.")
 

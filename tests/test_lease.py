@@ -65,3 +65,26 @@ def test_with_no_replicas_asked_a_lease_write_counts_at_once(redis_url):
             await client.aclose()
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def test_an_unconfirmed_poll_lease_is_given_back_at_once(redis_url):
+    """No replica confirmed the acquisition: not ours, and the key is deleted so the next try (any
+    worker's) need not wait a TTL for it."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from botrunner.intake.poll_lease import PollLease
+    from botrunner.redis_keys import Keys
+
+    keys = Keys.for_token("4242:lease-test")
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            lease = PollLease(client, keys, "w1", 2000, replicas=1)     # the session Redis has no replica
+            return await lease.acquire(), lease.held, await client.get(keys.poll_lease)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == (False, False, None)

@@ -61,7 +61,10 @@ class PollLease:
         value = f"{fence}:{self.worker_id}"
         taken, replicated = await self.wait.run(
             self.client, lambda c: c.set(self.keys.poll_lease, value, nx=True, px=self.ttl_ms))
-        if not taken or not replicated:      # unreplicated: a failover could hand it to another; let it expire
+        if not taken:
+            return False
+        if not replicated:                   # a failover could hand it to another: not ours; free it for a retry
+            await self._release(keys=[self.keys.poll_lease], args=[value])
             return False
         self.value, self.fence = value, fence
         self._set_deadline(sent)
