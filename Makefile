@@ -53,6 +53,7 @@ endef
 # chromium, chromium-driver: the Mini App's browser test (selenium drives Debian's browser and driver;
 # nothing is downloaded); redis-server, redis-sentinel: the Sentinel failover tests start a master, a
 # replica and three Sentinels on free ports (never the default 6379 of Debian's own service).
+# redis-tools: redis-cli --cluster create joins the Redis Cluster tests' nodes (3 masters + 3 replicas, free ports).
 test-deps:
 	$(call need,nginx,nginx)
 	$(call need,faketime,faketime)
@@ -62,6 +63,7 @@ test-deps:
 	$(call need,git,git)
 	$(call need,systemd-analyze,systemd)
 	$(call need,redis-sentinel,redis-sentinel)
+	$(call need,redis-cli,redis-tools)
 	@[ -x "$$(dirname "$$(command -v redis-sentinel)")/redis-server" ] || { \
 		echo "test-deps: Debian's redis-server is missing beside redis-sentinel; installing it"; \
 		$(SUDO) apt-get install -y redis-server || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y redis-server; } || \

@@ -219,6 +219,16 @@ def runs(result: dict, name: str) -> str:
     return ", ".join(f"{v:.0f}" for v in values[name])
 
 
+EXPLAINED = ("What the rows show. Before, the joined worker's lanes moved at keeper rounds (every LANE_LEASE_TTL_MS / 3, "
+             "3.3 s): the old owner handed a lane over at its next round and the new one took it at its own next "
+             "round, so updates of those lanes waited up to two rounds. Now the join, each release and each leave are "
+             "published and every keeper rebalances at once; the joined worker takes all its lanes within about 0.1 s "
+             "of joining, and what is left of the join is its boot's CPU on a shared 2-core machine. \"Added\" is the "
+             "difference of two separate runs' longest waits, so on a busy machine it is sometimes negative: the "
+             "spread of the steady runs is the noise. The demo starts 4 workers; before, the first to boot took "
+             "all 64 lanes and handed most of them over seconds later, in the middle of the first users' journeys.")
+
+
 def section(results: list[tuple[str, dict]], args: argparse.Namespace, command: str) -> str:
     """The docs/benchmarks.md section: medians per measured version, then every run."""
     lines = [BEGIN, "## Lane handover: a worker joining under load, and the demo's p99", "",
@@ -235,7 +245,7 @@ def section(results: list[tuple[str, dict]], args: argparse.Namespace, command: 
     for name, label in LABELS.items():
         if all(name in m for m in meds):
             lines.append(f"| {label} | " + " | ".join(f"{m[name]:.0f}" for m in meds) + " |")
-    lines += ["", "Every run (ms):", ""]
+    lines += ["", EXPLAINED, "", "Every run (ms):", ""]
     for label, result in results:
         failures = f"; demo runs that failed: {result['demo_failures']}" if result["demo_failures"] else ""
         lines += [f"- {label}: " + "; ".join(f"{LABELS[name].split(' (')[0]}: {runs(result, name)}"

@@ -1,8 +1,8 @@
 """Redis memory per update that the pipeline keeps for 24 h (for sizing a shared Redis).
 
-Each handled update leaves: its intake dedup marker and its completion marker (a field each in the
-hashes `seen:<id // 128>` and `done:<id // 128>`, 24 h); its outbox journal (`send:journal:<id>`)
-is dropped when it completes. Lane
+Each handled update leaves: its intake dedup marker and its completion marker (a field each in its
+lane's hashes `{lane:<n>}:seen:<id // 4096>` and `{lane:<n>}:done:<id // 4096>`, 24 h); its outbox
+journal (`{lane:<n>}:journal:<id>`) is dropped when it completes. Lane
 entries are trimmed once acknowledged, so they count only while a backlog exists; a backlog is
 measured separately (bytes per queued /start update). Runs the real intake, completion and
 journal scripts on the embedded redis-server:
@@ -20,6 +20,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from botrunner.intake.store import Intake, prepare
+from botrunner.lanes.leases import Fence
 from botrunner.processing.completion import Completion
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.journal import OutboxJournal
@@ -56,11 +57,13 @@ async def handle_all(client: aioredis.Redis, updates: int) -> None:
     completion, journal = Completion(client, KEYS), OutboxJournal(client, KEYS)
     for lane in range(LANES):
         await client.xgroup_create(KEYS.lane(lane), GROUP, id="0", mkstream=True)
+        await client.set(KEYS.lane_owner(lane), "w")
+        fence = Fence(KEYS.lane_owner(lane), "w", lane)     # the journal lives in the lane's slot
         while entries := await client.xreadgroup(GROUP, "w", {KEYS.lane(lane): ">"}, count=500):
             for entry_id, fields in entries[0][1]:
                 update_id = int(fields[b"update_id"])
-                await journal.confirm(update_id, 0, "sent")
-                await completion.complete(lane, entry_id.decode(), update_id)
+                await journal.confirm(update_id, "0", "sent", fence)
+                await completion.complete(lane, entry_id.decode(), update_id, fence)
         await client.execute_command("XTRIM", KEYS.lane(lane), "MAXLEN", 0)
 
 

@@ -87,10 +87,10 @@ def ready(client: redis.Redis, workers: int) -> bool:
 
 
 def measure_burst(control: ControlClient, client: redis.Redis, api_url: str, redis_url: str, state_dir: str,
-                  workers: int, updates: int, users: int) -> float:
+                  workers: int, updates: int, users: int, **extra: str) -> float:
     control.reset(TOKEN)
     client.flushall()
-    run = Run(api_url, redis_url, state_dir, workers)
+    run = Run(api_url, redis_url, state_dir, workers, **extra)
     try:
         wait_until(lambda: ready(client, workers), 60, f"{workers} workers")
         items = [{"kind": "command", "user_id": 10_000 + i % users, "command": "start"} for i in range(updates)]

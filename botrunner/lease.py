@@ -73,6 +73,13 @@ class ReplicaWait:
             return reply, False
         return reply, True
 
+    def confirmed(self, acked: Any) -> bool:
+        """True when a WAIT reply (`acked` replicas) covers the replicas asked for; counts a shortfall."""
+        if int(acked) < self.replicas:
+            self._short()
+            return False
+        return True
+
     def _short(self) -> None:
         """Log a shortfall at most every WARN_EVERY_S, with how many there were meanwhile."""
         self.shortfalls += 1

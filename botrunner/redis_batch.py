@@ -18,6 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from botrunner.redis_scripts import load_everywhere
+
 Call = tuple[str, list[Any], list[Any], asyncio.Future]     # sha, keys, args, the caller's future
 
 
@@ -41,6 +43,7 @@ class ScriptBatcher:
         self.enabled = enabled
         self.sources: dict[str, str] = {}
         self.queued: list[Call] = []
+        self.in_flight: set[asyncio.Task] = set()     # the loop keeps only weak references to tasks
         self.batches = 0            # pipelines sent (calls / batches = how much was shared)
         self.calls = 0
 
@@ -64,15 +67,17 @@ class ScriptBatcher:
         if calls:
             self.batches += 1
             self.calls += len(calls)
-            asyncio.get_running_loop().create_task(self._send(calls))
+            task = asyncio.get_running_loop().create_task(self._send(calls))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
 
     async def _send(self, calls: list[Call]) -> None:
         try:
             results = await self._pipeline(calls)
             missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
             if missing:                          # a restarted Redis forgot the scripts: load and run those again
-                for sha in {calls[i][0] for i in missing}:
-                    await self.client.script_load(self.sources[sha])
+                for sha in {calls[i][0] for i in missing}:    # every node of a cluster, replicas too
+                    await load_everywhere(self.client, self.sources[sha])
                 again = await self._pipeline([calls[i] for i in missing])
                 for i, result in zip(missing, again):
                     results[i] = result
@@ -94,5 +99,6 @@ class ScriptBatcher:
     async def _pipeline(self, calls: list[Call]) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
             for sha, keys, args, _ in calls:
-                pipe.evalsha(sha, len(keys), *keys, *args)
+                # execute_command: the evalsha method is blocked on a cluster pipeline
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
             return await pipe.execute(raise_on_error=False)

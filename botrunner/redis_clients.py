@@ -1,7 +1,12 @@
 """Every Redis client botrunner builds comes from here: one place decides how Redis is reached.
 
 Invariant: a client is built from Settings (connection parameters) in the process that uses it,
-never inherited across fork. Three ways, chosen by the settings:
+never inherited across fork. Four ways, chosen by the settings:
+- REDIS_CLUSTER=true: redis-py's RedisCluster, REDIS_URL (or REDIS_HOST) naming any node; it learns
+  the slot map from it, follows MOVED/ASK and a failover (a dead master's connections fail, the map
+  is read again). A cluster has only database 0: every REDIS_*_DB is db 0 there, and the key
+  namespaces keep them apart (botrunner:<bot>:{...} pipeline, :user: cache, :conv:/:state: sessions,
+  :bot: handlers), as they already do when the DB numbers are equal on one Redis.
 - REDIS_SENTINELS: redis-py's Sentinel. Each new connection asks the Sentinels for the current
   master of REDIS_SENTINEL_MASTER, so after a failover the next connection reaches the new one;
   a connection still open to a demoted master answers READONLY, which redis-py turns into a
@@ -16,7 +21,7 @@ A caller that must notice every cut connection (a pub/sub listener) asks for ret
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -30,6 +35,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from botrunner.backoff import delay_after
+from botrunner.redis_scripts import ScriptedCluster
 
 if TYPE_CHECKING:
     from botrunner.config.settings import Settings
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
 RETRIES = 3                   # per command: about 0.1 + 0.2 + 0.4 s at most before the caller sees the error
 RETRY_FIRST_S, RETRY_CAP_S = 0.1, 1.0
 RETRIED = (RedisConnectionError, ReadOnlyError)
+CLUSTER_MAX_CONNECTIONS = 1000   # per node and client; a cluster pool fails past it instead of waiting
 
 
 class JitteredBackoff(AbstractBackoff):
@@ -60,6 +67,8 @@ def sync_client(settings: Settings, db: int, *, timeout: float | None = None,
     resubscribe would hide the messages missed meanwhile)."""
     options.update(_common(timeout, connect_timeout))
     retry = Retry(JitteredBackoff(), retries, RETRIED)
+    if settings.redis_cluster:
+        return cast(redis.Redis, redis.RedisCluster.from_url(settings.redis_url_for(0), retry=retry, **options))
     if settings.redis_sentinels:
         return _sentinel(settings, Sentinel, timeout, connect_timeout).master_for(
             settings.redis_sentinel_master, db=db, retry=retry, **_auth(settings), **options)
@@ -73,6 +82,10 @@ def async_client(settings: Settings, db: int, *, timeout: float | None = None,
     under a burst callers wait for a connection instead of failing."""
     options.update(_common(timeout, connect_timeout))
     retry = AsyncRetry(JitteredBackoff(), retries, RETRIED)
+    if settings.redis_cluster:
+        # a pool per node, connections made when needed; the lane reader holds one per lane it reads
+        return cast(aioredis.Redis, ScriptedCluster.from_url(
+            settings.redis_url_for(0), retry=retry, max_connections=CLUSTER_MAX_CONNECTIONS, **options))
     if pool_size:
         options.update(max_connections=pool_size, timeout=None)
     if settings.redis_sentinels:

@@ -37,12 +37,18 @@ return raw
 """
 
 
+def token_key(rt: Any, token: str, *rest: str) -> str:
+    """Key of an action token (and of its owner): the token is a hash tag, so both share a Redis
+    Cluster slot and the claim script may touch them together."""
+    return rt.key("act", "{" + token + "}", *rest)
+
+
 def offer(ctx: Context, action: str, data: dict[str, Any], ttl_s: int) -> str:
     """Store an action the user may confirm once within ttl_s; returns the token for the button."""
     rt = ctx.services.bot
     token = secrets.token_urlsafe(9)
     item = {"user": ctx.user_id, "action": action, "data": data}
-    rt.redis.set(rt.key("act", token), json.dumps(item), ex=ttl_s)
+    rt.redis.set(token_key(rt, token), json.dumps(item), ex=ttl_s)
     return token
 
 
@@ -53,7 +59,7 @@ def claim(ctx: Context, action: str, token: str) -> dict[str, Any] | None:
     rt = ctx.services.bot
     if not token or len(token) > 32:
         return None
-    raw = rt.redis.eval(_CLAIM, 2, rt.key("act", token), rt.key("act", token, "owner"), str(ctx.user_id), action,
+    raw = rt.redis.eval(_CLAIM, 2, token_key(rt, token), token_key(rt, token, "owner"), str(ctx.user_id), action,
                         str(ctx.update_id), CLAIMED_TTL_S)
     return json.loads(raw)["data"] if raw else None
 
@@ -63,15 +69,15 @@ def consume(ctx: Context, token: str) -> None:
     redelivery gets past `claim` (with {}) until CLAIMED_TTL_S passes."""
     rt = ctx.services.bot
     pipe = rt.redis.pipeline()
-    pipe.delete(rt.key("act", token))
-    pipe.set(rt.key("act", token, "owner"), str(ctx.update_id), ex=CLAIMED_TTL_S)
+    pipe.delete(token_key(rt, token))
+    pipe.set(token_key(rt, token, "owner"), str(ctx.update_id), ex=CLAIMED_TTL_S)
     pipe.execute()
 
 
 def release(ctx: Context, token: str) -> None:
     """Give a claimed token back (nothing was done, say the user was busy): the next click may claim it."""
     rt = ctx.services.bot
-    owner = rt.key("act", token, "owner")
+    owner = token_key(rt, token, "owner")
     if rt.redis.get(owner) == str(ctx.update_id).encode():
         rt.redis.delete(owner)
 
@@ -89,7 +95,7 @@ def claim_confirmation(ctx: Context, action: str, token: str) -> tuple[str, dict
 def drop(ctx: Context, token: str) -> None:
     """Cancel an offered action (the Cancel button); a claimed one is being carried out and stays."""
     rt = ctx.services.bot
-    claim_any = rt.redis.get(rt.key("act", token))
+    claim_any = rt.redis.get(token_key(rt, token))
     if claim_any and json.loads(claim_any).get("user") == ctx.user_id and not rt.redis.exists(
-            rt.key("act", token, "owner")):
-        rt.redis.delete(rt.key("act", token))
+            token_key(rt, token, "owner")):
+        rt.redis.delete(token_key(rt, token))

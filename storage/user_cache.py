@@ -95,10 +95,15 @@ class UserCache:
         self._drop_local(user_ids)
 
         def publish() -> None:
+            clustered = isinstance(self.redis, redis.RedisCluster)     # a cluster pipeline cannot PUBLISH
             with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(*[self.key(i) for i in user_ids])
-                pipe.publish(self.channel, ",".join(map(str, user_ids)))
+                for user_id in user_ids:                                # one key per slot on a cluster
+                    pipe.delete(self.key(user_id))
+                if not clustered:
+                    pipe.publish(self.channel, ",".join(map(str, user_ids)))
                 pipe.execute()
+            if clustered:
+                self.redis.publish(self.channel, ",".join(map(str, user_ids)))
         self._redis(publish)
 
     def _drop_local(self, user_ids: list[int]) -> None:

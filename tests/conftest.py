@@ -59,3 +59,49 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_nodes(tmp_path_factory):
+    """A real Redis Cluster (3 masters + 3 replicas, Debian's redis-server) for the whole session."""
+    from tests.redis_cluster import ClusterNodes
+    nodes = ClusterNodes(tmp_path_factory.mktemp("br-cluster")).start()
+    yield nodes
+    nodes.stop()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_nodes):
+    """The session cluster, emptied before the test and with every master serving."""
+    redis_cluster_nodes.wait_ok()
+    redis_cluster_nodes.flush()
+    return redis_cluster_nodes
+
+
+@pytest.fixture(autouse=True, scope="session")
+def scripts_stay_in_one_slot():
+    """Every Lua script call in the test process must name keys of one Redis Cluster slot, as it must on
+    a cluster (CROSSSLOT there): a script that spans slot groups fails here already, on one Redis."""
+    import redis.asyncio.client as async_client
+    import redis.client as sync_client
+    from redis.crc import key_slot
+
+    def check(args: tuple) -> None:
+        if args and str(args[0]).upper() in ("EVAL", "EVALSHA") and len(args) > 2:
+            keys = args[3:3 + int(args[2])]
+            slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys}
+            if len(slots) > 1:
+                raise AssertionError(f"a script touches keys of {len(slots)} cluster slots: {list(keys)}")
+
+    patched = []
+    for cls in (sync_client.Redis, sync_client.Pipeline, async_client.Redis, async_client.Pipeline):
+        original = cls.execute_command
+
+        def wrapper(self, *args, __original=original, **kwargs):
+            check(args)
+            return __original(self, *args, **kwargs)
+        cls.execute_command = wrapper
+        patched.append((cls, original))
+    yield
+    for cls, original in patched:
+        cls.execute_command = original

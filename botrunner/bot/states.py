@@ -97,7 +97,11 @@ class RedisStates:
     def get(self, chat_id: int | None, user_id: int | None) -> Conversation:
         """The chat's conversation; an empty one when none (expired, never set, or unreadable)."""
         keys = [self.key(chat_id, user_id), *self._legacy_keys(chat_id, user_id)]
-        raw, old_state, old_data = cast("list[bytes | None]", self.redis.mget(keys))
+        # one GET per key: MGET cannot span Redis Cluster slots, and these keys have one each
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            raw, old_state, old_data = cast("list[bytes | None]", pipe.execute())
         if raw is not None:
             record = self._decode(raw, chat_id, user_id)
             if isinstance(record, dict) and isinstance(record.get("data", {}), dict):
@@ -109,8 +113,9 @@ class RedisStates:
 
     def put(self, chat_id: int | None, user_id: int | None, conversation: Conversation) -> None:
         """Store the conversation (the TTL restarts), or delete it when empty; old-format keys go."""
-        pipe = self.redis.pipeline()
-        pipe.delete(*self._legacy_keys(chat_id, user_id))
+        pipe = self.redis.pipeline(transaction=False)     # keys of several slots on a Redis Cluster
+        for legacy in self._legacy_keys(chat_id, user_id):
+            pipe.delete(legacy)
         if conversation.empty():
             pipe.delete(self.key(chat_id, user_id))
         else:

@@ -13,6 +13,7 @@ GROUPS = {
     "sender": "Sender (outgoing calls, flood control)",
     "redis": "Redis",
     "redis_sentinel": "Redis Sentinel (failover; docs/deployment.md)",
+    "redis_cluster": "Redis Cluster (hash-tagged key layout; docs/deployment.md, docs/architecture.md)",
     "storage": "Storage, cache and sessions",
     "web": "HTTP front (webhook server, later MiniApp, admin, metrics)",
     "miniapp": "MiniApp",

@@ -356,6 +356,13 @@ class Settings:
                                    "have it, so a failover cannot hand it to a second owner. Unset with "
                                    "REDIS_SENTINELS: 1 (0: off).", group="redis_sentinel")
 
+    # Redis Cluster: one key layout for both modes (botrunner/redis_keys.py); slots spread the lanes
+    redis_cluster: bool = env("REDIS_CLUSTER", boolean, False, "REDIS_URL (or REDIS_HOST/PORT) names any node "
+                              "of a Redis Cluster: botrunner reads the slot map from it and spreads the lanes "
+                              "over the masters. Every REDIS_*_DB is database 0 there (the key names keep "
+                              "them apart). Not with REDIS_SENTINELS, nor with INTAKE_WAIT_REPLICAS / "
+                              "LEASE_WAIT_REPLICAS.", group="redis_cluster")
+
     # Storage
     mongodb_url: str = env("MONGODB_URL", mongo_url, "", "MongoDB URL (production). Unset: SQLite "
                            "under STATE_DIR.", secret=True, group="storage")
@@ -756,6 +763,25 @@ def _sentinel_defaults(values: dict[str, Any]) -> None:
             values.setdefault(name, 1)
 
 
+def _check_cluster(s: Settings) -> None:
+    """REDIS_CLUSTER needs a node to start from, and no setting that assumes one server."""
+    if not s.redis_cluster:
+        return
+    if s.redis_sentinels:
+        raise ConfigError("REDIS_CLUSTER=true is set together with REDIS_SENTINELS: expected one of them "
+                          "(a Redis Cluster fails over by itself)")
+    if not (s.redis_url or s.redis_host):
+        raise ConfigError("REDIS_CLUSTER=true is invalid: expected REDIS_URL (or REDIS_HOST) naming a node "
+                          "of the cluster")
+    if s.redis_url.startswith("unix"):
+        raise ConfigError("REDIS_CLUSTER=true is invalid with a unix socket REDIS_URL: expected redis:// or "
+                          "rediss:// naming a node of the cluster")
+    for name in ("intake_wait_replicas", "lease_wait_replicas"):
+        if getattr(s, name):
+            raise ConfigError(f"{name.upper()}={getattr(s, name)} is invalid with REDIS_CLUSTER=true: expected 0 "
+                              "(WAIT counts one connection's writes on one node; a cluster write goes to many)")
+
+
 def _comment_hint(raw: str) -> str:
     """systemd's EnvironmentFile= keeps `VALUE   # comment` whole; say so when that is the likely cause."""
     if re.search(r"\s#", raw):
@@ -765,6 +791,7 @@ def _comment_hint(raw: str) -> str:
 
 
 def _check_consistency(s: Settings) -> None:
+    _check_cluster(s)
     if s.mongodb_url and dict(parse_qsl(urlsplit(s.mongodb_url).query)).get("w") == "0":
         raise ConfigError(f"MONGODB_URL={mask(s.mongodb_url)!r} is invalid: expected w=1, w=majority or no w "
                           "(w=0 leaves writes unacknowledged; an update is acknowledged only once its writes are stored)")

@@ -1,17 +1,25 @@
-"""Intake: store one getUpdates batch durably, fenced by the poll lease, in one Lua script.
+"""Intake: store one getUpdates batch durably: one script per lane, then the offset, fenced by the poll lease.
 
-For each update: skip it if its update_id was seen in the last 24 h (a field in a hash of 128
-update_ids, about 10 bytes each instead of a key per update), else XADD it to its lane
-stream. Then store next_offset. Only after this returns does the poller send the next
-getUpdates(offset), which confirms (deletes) the batch on Telegram's side. A stale poller
-(its lease value no longer current) writes nothing. With INTAKE_WAIT_REPLICAS=N the batch also
-counts as stored only once WAIT says N replicas have it: with asynchronous replication, a
-failover right after the confirmation would otherwise lose a batch Telegram no longer holds.
+For each update: skip it if its update_id was seen in the last 24 h (a field in a hash of the
+lane's update_ids, about 10 bytes each instead of a key per update), else XADD it to its lane
+stream. Dedup and XADD are one script per lane, because a lane and everything keyed by it share
+a Redis Cluster slot (botrunner.redis_keys); the lane scripts of a batch go out in one pipeline
+(one round trip per node). Only when every lane script succeeded is next_offset written, by a
+script that first checks the lease value is still ours. Only after that does the poller send the
+next getUpdates(offset), which confirms (deletes) the batch on Telegram's side.
 
-Webhook intake runs the same script without the lease keys (`store_unleased`): no fence and no
-offset, only dedup + XADD. It needs no lease because Telegram itself serialises a chat: it sends
-a chat's next update only after the previous POST was answered, and the POST is answered only
-after this script returned.
+A stale poller (its lease value no longer current) cannot move the offset (LeaseLost). The lane
+writes it may have made are harmless: the updates of its batch are also in the batch the current
+holder fetches from the unmoved offset, and whichever stores an update_id first stores it once; a
+lane script is atomic, so a chat's updates still enter its lane in order.
+
+With INTAKE_WAIT_REPLICAS=N (one Redis or Sentinel, not a cluster) the batch counts as stored only
+once WAIT says N replicas have it: with asynchronous replication, a failover right after the
+confirmation would otherwise lose a batch Telegram no longer holds.
+
+Webhook intake runs only the lane scripts (`store_unleased`): no fence and no offset. It needs no
+lease because Telegram itself serialises a chat: it sends a chat's next update only after the
+previous POST was answered, and the POST is answered only after the lane script returned.
 """
 from __future__ import annotations
 
@@ -25,33 +33,35 @@ from loguru import logger
 
 from botrunner.errors import LeaseLost, NotReplicated
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
+from botrunner.redis_scripts import pipelined
 
-# KEYS: poll lease, poll offset, poll last (none: webhook intake, unfenced, no offset).  ARGV: lease
-# value, next offset, key prefix, dedup ttl, (unused: poll:last is stamped with Redis' clock), then
-# triples (update_id, lane, raw json).
-# Lane keys are built here from the prefix, so this script (like the whole pipeline) needs one
-# Redis, not a Redis Cluster.
-_INTAKE = """
-local leased = #KEYS > 0
-if leased and redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return -1
-end
+# KEYS: the lane stream, then the seen bucket of each update.  ARGV: dedup ttl, then pairs (field in
+# its bucket, raw json) in update_id order, and the update_ids last (one per seen key).
+# Returns how many updates were new.
+INTAKE_LANE = """
+local n = #KEYS - 1
 local added = 0
-for i = 6, #ARGV, 3 do
-  local id = tonumber(ARGV[i])
-  local bucket = ARGV[3] .. 'seen:' .. string.format('%d', math.floor(id / 128))
-  if redis.call('HSETNX', bucket, string.format('%d', id % 128), '1') == 1 then
-    redis.call('EXPIRE', bucket, ARGV[4])
-    redis.call('XADD', ARGV[3] .. 'lane:' .. ARGV[i + 1], '*', 'update_id', ARGV[i], 'update', ARGV[i + 2])
+for i = 1, n do
+  local bucket = KEYS[i + 1]
+  if redis.call('HSETNX', bucket, ARGV[2 * i], '1') == 1 then
+    redis.call('EXPIRE', bucket, ARGV[1])
+    redis.call('XADD', KEYS[1], '*', 'update_id', ARGV[2 * n + 1 + i], 'update', ARGV[2 * i + 1])
     added = added + 1
   end
 end
-if leased then
-  redis.call('SET', KEYS[2], ARGV[2])
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-end
 return added
+"""
+
+# KEYS: poll lease, poll offset, poll last.  ARGV: lease value, next offset.  -1 when the lease is not
+# ours (nothing written); poll:last is stamped with Redis' clock.
+OFFSET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+redis.call('SET', KEYS[2], ARGV[2])
+local t = redis.call('TIME')
+redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+return 1
 """
 
 
@@ -104,52 +114,72 @@ def prepare(updates: list[Any], lanes: int, offset: int) -> Batch:
     return Batch(entries, next_offset, rejected)
 
 
+def lane_calls(keys: Keys, entries: list[tuple[int, int, str]]) -> list[tuple[list[str], list[Any]]]:
+    """(KEYS, ARGV) of one INTAKE_LANE call per lane, each lane's updates in batch order."""
+    by_lane: dict[int, list[tuple[int, str]]] = {}
+    for update_id, lane, raw in entries:
+        by_lane.setdefault(lane, []).append((update_id, raw))
+    calls = []
+    for lane, items in by_lane.items():
+        script_keys = [keys.lane(lane), *(keys.seen(lane, uid) for uid, _ in items)]
+        args: list[Any] = [DEDUP_TTL_S]
+        for uid, raw in items:
+            args.extend((keys.bucket_field(uid), raw))
+        args.extend(uid for uid, _ in items)
+        calls.append((script_keys, args))
+    return calls
+
+
 class Intake:
-    """Runs the intake script for one bot."""
+    """Runs the intake scripts for one bot (one Redis or a Redis Cluster: the same calls)."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self.client = client
         self.keys = keys
-        self.wait_replicas = wait_replicas       # INTAKE_WAIT_REPLICAS: 0 for a single Redis
+        self.wait_replicas = wait_replicas       # INTAKE_WAIT_REPLICAS: 0 for a single Redis and a cluster
         self.wait_timeout_ms = wait_timeout_ms
-        self._script = client.register_script(_INTAKE)
+        self._lane = client.register_script(INTAKE_LANE)
+        self._offset = client.register_script(OFFSET)
 
     async def store(self, batch: Batch, lease_value: str) -> int:
-        """Store the batch and next_offset atomically; returns how many updates were new.
+        """Store the batch's lanes, then next_offset fenced by the lease; returns how many updates were new.
 
-        Raises LeaseLost, or NotReplicated when WAIT saw fewer replicas than asked (WAIT counts the
-        writes of its own connection, so the script and WAIT share one pipeline)."""
-        args: list[Any] = [lease_value, batch.next_offset, self.keys.prefix, DEDUP_TTL_S, 0]
-        for entry in batch.entries:
-            args.extend(entry)
-        keys = [self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last]
-        added = await self._replicated(keys, args)
-        if added == -1:
-            raise LeaseLost("the poll lease changed hands before the batch was stored")
-        return int(added)
+        Raises LeaseLost (the offset stays: the current holder fetches the batch again and dedup
+        keeps one copy), or NotReplicated when WAIT saw fewer replicas than asked, before the offset
+        is written (WAIT counts the writes of its own connection, so the lane scripts and WAIT share
+        one pipeline; a lost offset write only fetches the batch again, so the offset is not waited for)."""
+        added = await self._store_lanes(batch.entries)
+        written = await self._offset(keys=[self.keys.poll_lease, self.keys.poll_offset, self.keys.poll_last],
+                                     args=[lease_value, batch.next_offset])
+        if written == -1:
+            raise LeaseLost("the poll lease changed hands before the batch's offset was stored")
+        return added
 
     async def store_unleased(self, entries: list[tuple[int, int, str]]) -> int:
         """Webhook intake: dedup + XADD only (no lease, no offset); returns how many updates were new.
         With INTAKE_WAIT_REPLICAS, raises NotReplicated (the POST is answered 5xx, Telegram retries)."""
-        args: list[Any] = ["", 0, self.keys.prefix, DEDUP_TTL_S, 0]
-        for entry in entries:
-            args.extend(entry)
-        return int(await self._replicated([], args))
+        return await self._store_lanes(entries)
 
-    async def _replicated(self, keys: list[str], args: list[Any]) -> Any:
-        """The script's reply, once WAIT saw INTAKE_WAIT_REPLICAS replicas take it (NotReplicated if not)."""
-        if not self.wait_replicas:
-            return await self._script(keys=keys, args=args)
-        async with self.client.pipeline(transaction=False) as pipe:
-            await self._script(keys=keys, args=args, client=pipe)
-            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-            added, replicas = await pipe.execute()
-        if int(replicas) < self.wait_replicas and added != -1:
-            raise NotReplicated(f"{replicas} of {self.wait_replicas} replica(s) acknowledged the batch within "
+    async def _store_lanes(self, entries: list[tuple[int, int, str]]) -> int:
+        """Every lane script of a batch in one pipeline (one round trip per node), then WAIT when asked;
+        returns how many updates were new, or raises NotReplicated."""
+        calls = [(self._lane, k, a) for k, a in lane_calls(self.keys, entries)]
+        wait = self.wait_replicas
+        if not calls and not wait:
+            return 0
+
+        def add_wait(pipe: Any) -> None:
+            pipe.execute_command("WAIT", wait, self.wait_timeout_ms)
+        replies = await pipelined(self.client, calls, add_wait if wait else None)
+        if not wait:
+            return sum(int(r) for r in replies)
+        if int(replies[-1]) < wait:
+            raise NotReplicated(f"{replies[-1]} of {wait} replica(s) acknowledged the batch within "
                                 f"{self.wait_timeout_ms} ms")
-        return added
+        return sum(int(r) for r in replies[:-1])
 
     async def offset(self) -> int:
         """The stored next offset (0 when none: ask for everything pending)."""
         raw = await self.client.get(self.keys.poll_offset)
         return int(raw) if raw else 0
+

@@ -22,6 +22,7 @@ from loguru import logger
 from botrunner.lease import ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
+from botrunner.redis_scripts import pipelined
 
 _RENEW_MANY = """
 local kept = {}
@@ -64,6 +65,7 @@ class Fence:
 
     key: str
     owner: str
+    lane: int = -1        # the lane: the journal of its updates lives in its slot
 
 
 # KEYS: lane stream.  ARGV: group, this worker.  Delete consumers with nothing pending, in one step, so
@@ -140,7 +142,7 @@ class LaneLeases:
 
     def fence(self, lane: int) -> Fence:
         """The fence the journal and completion scripts check: lane:<n>:owner must still be us."""
-        return Fence(self.keys.lane_owner(lane), self.worker_id)
+        return Fence(self.keys.lane_owner(lane), self.worker_id, lane)
 
     async def ensure_groups(self) -> None:
         """Create every lane stream's consumer group (idempotent)."""
@@ -167,9 +169,16 @@ class LaneLeases:
         if not held:
             return []
         sent = time.monotonic()
-        kept, replicated = await self.wait.run(self.client, lambda c: self._renew(
-            keys=[self.keys.lane_owner(n) for n in held], args=[self.worker_id, self.ttl_ms], client=c))
-        kept_lanes = {held[i - 1] for i in kept}
+        # one script per lane (each lease has its lane's slot), all in one pipeline: one round trip per node;
+        # with LEASE_WAIT_REPLICAS (one Redis or Sentinel) the WAIT goes last in the same pipeline
+        calls = [(self._renew, [self.keys.lane_owner(n)], [self.worker_id, self.ttl_ms]) for n in held]
+        wait = self.wait.replicas
+        replies = await pipelined(self.client, calls, (lambda pipe: pipe.execute_command(
+            "WAIT", wait, self.wait.timeout_ms)) if wait else None)
+        replicated = True
+        if wait:
+            replies, replicated = replies[:-1], self.wait.confirmed(replies[-1])
+        kept_lanes = {n for n, kept in zip(held, replies) if kept}
         lost = [n for n in held if n not in kept_lanes]
         for n in kept_lanes if replicated else ():   # unconfirmed: deadlines stay where the last confirmed put them
             self.valid_until[n] = deadline(sent, self.ttl_ms)

@@ -7,7 +7,8 @@ every lane event (a join, a leave, a release). Rebalance: compute the assignment
 workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait for
 their running jobs and the read in flight, release: announced), and take free lanes assigned here
 (claim the previous owner's pending entries first, then start reading). The reader: one blocking
-XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues.
+XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues; on a Redis Cluster one blocking
+XREADGROUP per lane (a command cannot span slots), each lane in a task of its own.
 
 Per-chat order across a lost read reply: a read that fails (a cut connection, a timeout, a failover)
 may have been delivered by Redis, its entries now pending under this worker but never seen here.
@@ -27,6 +28,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from loguru import logger
+from redis.asyncio.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
@@ -204,7 +206,7 @@ class LaneReader:
 
     def _read_failed(self, lanes: list[int]) -> None:
         """A read of `lanes` failed: its reply may be lost after Redis delivered it; take them anew."""
-        self.in_read = set()                  # it returned: nothing more is delivered by it
+        self.in_read -= set(lanes)            # it returned: nothing more is delivered by it
         again = [lane for lane in lanes if lane in self.reading]
         if again:
             logger.warning("Lanes {}: the read failed, so entries it delivered may be pending unseen; taking "
@@ -267,6 +269,9 @@ class LaneReader:
     # --- reader ---
     async def read(self) -> None:
         """Until stop(): read new entries of the lanes this worker reads into the chat queues."""
+        if isinstance(self.client, RedisCluster):
+            await self._read_per_lane()
+            return
         while not self.stopping.is_set() and not self.draining:
             await self.queues.wait_for_room()
             lanes = sorted(self.reading)         # after the wait: a lane released meanwhile is not read
@@ -274,7 +279,8 @@ class LaneReader:
                 await asyncio.sleep(0.1)
                 continue
             lanes, count = self.next_read(lanes, self.queues.free)
-            streams: dict[KeyT, StreamIdT] = {self.leases.keys.lane(n): ">" for n in lanes}
+            names = {self.leases.keys.lane(n): n for n in lanes}
+            streams: dict[KeyT, StreamIdT] = {name: ">" for name in names}
             self.in_read = set(lanes)
             try:
                 reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
@@ -295,7 +301,7 @@ class LaneReader:
             finally:
                 self.in_read = set()
             for stream, entries in reply or []:
-                lane = int(text(stream).rsplit(":", 1)[1])
+                lane = names.get(text(stream), -1)
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
 
@@ -307,6 +313,52 @@ class LaneReader:
         except Exception as again:
             logger.warning("Recreating the consumer groups failed ({!r}); retrying", again)
             await asyncio.sleep(1.0)
+    # --- reader on a Redis Cluster: XREADGROUP cannot span slots, and every lane has its own slot ---
+    async def _read_per_lane(self) -> None:
+        """One blocking XREADGROUP per lane read, each lane in a task of its own (lanes on every node at once)."""
+        tasks: dict[int, asyncio.Task] = {}
+        while not self.stopping.is_set() and not self.draining:
+            for lane in sorted(self.reading - tasks.keys()):
+                tasks[lane] = asyncio.create_task(self._read_lane(lane))
+            for lane in [lane for lane, task in tasks.items() if task.done()]:
+                del tasks[lane]
+            try:
+                await asyncio.wait_for(self.stopping.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def _read_lane(self, lane: int) -> None:
+        stream = self.leases.keys.lane(lane)
+        while lane in self.reading and not self.stopping.is_set() and not self.draining:
+            await self.queues.wait_for_room()
+            if lane not in self.reading:
+                return
+            count = max(1, min(100, self.queues.free // max(1, len(self.reading))))
+            self.in_read.add(lane)
+            try:
+                reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, {stream: ">"},
+                                                          count=count, block=500)
+            except aioredis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    await self._on_nogroup(exc)
+                else:
+                    logger.warning("Reading lane {} failed ({!r}); retrying", lane, exc)
+                    self._read_failed([lane])
+                    await asyncio.sleep(1.0)
+                continue
+            except Exception as exc:
+                logger.warning("Reading lane {} failed ({!r}); retrying", lane, exc)
+                record.redis_error("lanes", exc)
+                self._read_failed([lane])
+                await asyncio.sleep(1.0)
+                continue
+            finally:
+                self.in_read.discard(lane)
+            for _, entries in reply or []:
+                if lane in self.reading:         # entries of a lane being handed over stay pending
+                    self._submit(lane, entries)
+
     def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]:
         """(lanes, COUNT) for the next XREADGROUP: COUNT is per stream, so at most `free` entries in all;
         with room for fewer entries than lanes, one entry from each of `free` lanes, taking turns."""

@@ -18,10 +18,12 @@ from loguru import logger
 from prometheus_client.core import GaugeMetricFamily
 
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.redis_scripts import pipelined
 
 BACKLOG_CAP = 1000       # undelivered entries counted per lane and scrape, at most (bounds the script's time)
 
-# KEYS: the lane streams.  ARGV: group, backlog cap.  Per lane: {pending, backlog, oldest unacked id or ''},
+# KEYS: lane streams (one per call: each has its own slot).  ARGV: group, backlog cap.
+# Per lane: {pending, backlog, oldest unacked id or ''},
 # then Redis TIME in ms as the last element.
 LANES_SCRIPT = """
 local out = {}
@@ -76,7 +78,7 @@ def _ms(entry_id: bytes | str) -> int:
 
 async def read(client: aioredis.Redis, keys: Keys, lanes: int) -> Snapshot:
     """One snapshot; raises when Redis cannot be reached (the caller reports redis_up 0). A reachable Redis
-    that refuses the pipeline reads (a command it lacks, a cluster) still counts as up: logged, left out."""
+    that refuses the pipeline reads (a command it lacks) still counts as up: logged, left out."""
     redis: Any = client        # redis-py's stubs type async replies as "Awaitable | value"
     snap = Snapshot(lanes=lanes)
     started = time.perf_counter()
@@ -92,9 +94,11 @@ async def read(client: aioredis.Redis, keys: Keys, lanes: int) -> Snapshot:
 
 async def _pipeline_state(redis: Any, keys: Keys, snap: Snapshot) -> None:
     lanes = snap.lanes
-    rows = await redis.eval(LANES_SCRIPT, lanes, *[keys.lane(n) for n in range(lanes)], GROUP, str(BACKLOG_CAP))
-    now_ms = int(rows[-1])
-    for pending, backlog, oldest in rows[:-1]:
+    # one call per lane (each stream has its lane's slot), all in one pipeline: one round trip per node
+    script = redis.register_script(LANES_SCRIPT)
+    replies = await pipelined(redis, [(script, [keys.lane(n)], [GROUP, str(BACKLOG_CAP)]) for n in range(lanes)])
+    now_ms = max((int(reply[-1]) for reply in replies), default=0)
+    for pending, backlog, oldest in (reply[0] for reply in replies):
         snap.pending += int(pending)
         snap.backlog += int(backlog)
         if oldest:

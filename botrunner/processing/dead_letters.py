@@ -3,9 +3,10 @@
 `Completion.dead_letter` writes one entry per update that failed MAX_ATTEMPTS times (fields
 update_id, update, error, attempts, lane, at). Replaying moves an entry back into a lane as intake
 would have written it (fields update_id, update), onto the lane its chat maps to under the current
-LANES, and deletes it from the dead-letter stream in the same script, so an entry is never in both
-or in neither. The replayed entry has a new stream id, so its attempts count starts again at zero;
-replies it already sent are skipped by the sender's journal. Dropping deletes entries for good.
+LANES, and deletes it from the dead-letter stream right after, so an entry is never in neither (a
+crash between the two leaves it in both; see below). The replayed entry has a new stream id, so its
+attempts count starts again at zero; replies it already sent are skipped by the sender's journal.
+Dropping deletes entries for good.
 """
 from __future__ import annotations
 
@@ -20,19 +21,9 @@ from botrunner.intake.store import lane_for
 from botrunner.redis_keys import Keys
 from botrunner.redis_replies import text
 
-# KEYS: dead stream, target lane stream.  ARGV: dead entry id.  1 when moved, 0 when the entry is gone
-_REPLAY = """
-local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
-if #entry == 0 then return 0 end
-local fields, update_id, update = entry[1][2], nil, nil
-for i = 1, #fields, 2 do
-  if fields[i] == 'update_id' then update_id = fields[i + 1] end
-  if fields[i] == 'update' then update = fields[i + 1] end
-end
-redis.call('XADD', KEYS[2], '*', 'update_id', update_id, 'update', update)
-redis.call('XDEL', KEYS[1], ARGV[1])
-return 1
-"""
+# Replay is two steps, because the dead stream and the lane have slots of their own: XADD to the lane,
+# then XDEL from the dead stream. A crash between leaves the entry in both: replaying it again adds a
+# second lane entry, which the completion marker of the first makes a no-op (never in neither).
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,6 @@ class DeadLetters:
         self.client = client
         self.keys = keys
         self.lanes = lanes
-        self._replay = client.register_script(_REPLAY)
 
     def count(self) -> int:
         length: Any = self.client.xlen(self.keys.dead)
@@ -100,8 +90,9 @@ class DeadLetters:
             lane = lane_for(json.loads(letter.update), self.lanes)
         except (ValueError, AttributeError):
             lane = letter.lane % self.lanes     # an unparseable update keeps its old lane; it will fail again
-        moved = self._replay(keys=[self.keys.dead, self.keys.lane(lane)], args=[entry_id])
-        return lane if moved else None
+        self.client.xadd(self.keys.lane(lane), {"update_id": letter.update_id, "update": letter.update})
+        self.client.xdel(self.keys.dead, entry_id)
+        return lane
 
     def drop(self, entry_id: str) -> bool:
         return bool(self.client.xdel(self.keys.dead, entry_id))

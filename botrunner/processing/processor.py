@@ -150,7 +150,7 @@ class Processor:
                 return None
             except Deterministic as exc:
                 await self.deliver(update_id, data, exc.ctx.outbox, self.fence_for(job.lane),   # the answer only
-                                   Delivery(set(begun.confirmed)))
+                                   self._delivery(begun, defer_last=False))
                 await self.completion.dead_letter(job.lane, job.entry_id, update_id, raw, "not retried: "
                                                   + "".join(traceback.format_exception(exc.error)), attempt)
                 return None
@@ -173,7 +173,7 @@ class Processor:
         retry from the kept outbox (confirmed calls are skipped by the journal, the state write is a SET).
         Without a state write between them, the last call is journaled by the completion script."""
         fence = self.fence_for(job.lane)
-        delivery = Delivery(set(begun.confirmed), defer_last=not ctx.state_changed)
+        delivery = self._delivery(begun, defer_last=not ctx.state_changed)
         while True:
             if not self.lane_valid(job.lane):     # the lease lapsed while the handler ran (a pause): hands off
                 logger.warning("Lane {} lapsed while the handler of update {} ran; sending nothing, leaving it to "
@@ -183,7 +183,8 @@ class Processor:
             try:
                 await self.deliver(update_id, data, ctx.outbox, fence, delivery)   # after the flush hooks
                 await self._commit_state(ctx, update_id)      # with the outbox, before the marker
-                acked = await self.completion.complete(job.lane, job.entry_id, update_id, fence, delivery.last_call)
+                last_call = delivery.last_call if delivery else None
+                acked = await self.completion.complete(job.lane, job.entry_id, update_id, fence, last_call)
             except LaneLost as exc:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
                                update_id, exc)
@@ -196,6 +197,13 @@ class Processor:
             record.update_done(job.entry_id, ctx.route, acked)
             self.handled += 1
             return
+
+    @staticmethod
+    def _delivery(begun: Begun, defer_last: bool) -> Delivery | None:
+        """The journal as begin read it, on a first attempt (nobody can have sent anything for this update).
+        A redelivery (an earlier attempt counted, maybe by the lane's previous owner, whose last call may
+        still be landing) reads the journal again right before sending (None), as before the fold."""
+        return Delivery(set(begun.confirmed), defer_last) if begun.attempt == 1 else None
 
     async def _commit_state(self, ctx: Context, update_id: int) -> None:
         """Store the handler's staged conversation state; retried a few times, then logged (the replies

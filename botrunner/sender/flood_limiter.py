@@ -12,8 +12,9 @@ so broadcasts never starve notifications. Every class honours 429 freezes, the g
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
     from botrunner.lanes.leases import Fence
 
 # KEYS: blocked set, global freeze, chat freeze, chat tat, group tat, global (or paid) tat, its window log
-#       (a list of the last sends' times, newest first), its broadcast wake-up hint, lane owner
+#       (a list of the last sends' times, newest first), its broadcast wake-up hint, lane owner (all in the
+#       {send} slot: `acquire` passes the blocked set there and checks the lane lease with STILL_OURS
+#       beside this script, because the lease lives in its lane's slot)
 # ARGV: chat id, bulk (0/1), counted (0/1), then interval ms and tolerance ms of the chat and group buckets
 #       and of this class in the global bucket (interval 0: unlimited), sends allowed per window (0: no log),
-#       horizon ms, window ms, a broadcast's catch-up ms, lane owner ('' = unfenced)
+#       horizon ms, window ms, a broadcast's catch-up ms, lane owner ('' = unfenced: always, see above)
 # Returns {status, wait ms}: 1 = slot reserved, send after wait; 0 = nothing reserved, ask again after
 # wait; -1 = the chat blocked the bot, skip; -2 = the update's lane is no longer ours, send nothing.
 # A busy or frozen *chat* reserves nothing (its sender asks again when its slot comes), so it never
@@ -40,6 +43,12 @@ if TYPE_CHECKING:
 # broadcasts wake one at a time instead of all asking for the same slot. A broadcast takes only a slot
 # that is due (never one ahead, so notifications keep the burst); woken late, it may take the slots it
 # missed within its catch-up, so event-loop lateness costs it no rate.
+# KEYS: lane owner.  ARGV: this worker.  1 while the lane is still ours.
+STILL_OURS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+
 ACQUIRE = """
 if ARGV[14] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[14] then return {-2, 0} end
 local t = redis.call('TIME')
@@ -212,6 +221,7 @@ class FloodLimiter:
         self.keys = keys
         self.limits = limits
         self._acquire = batcher.script(ACQUIRE) if batcher else client.register_script(ACQUIRE)
+        self._fence = batcher.script(STILL_OURS) if batcher else client.register_script(STILL_OURS)
         self._freeze = client.register_script(FREEZE)
         on = limits.enabled
         self.chat = gcra(limits.chat_rate if on else 0, limits.chat_burst)
@@ -240,14 +250,19 @@ class FloodLimiter:
         bucket = "paid" if paid else "global"
         keys = [k.send_blocked, k.send_freeze_global, k.send_freeze_chat(chat), k.send_tat("chat", chat),
                 k.send_tat("group", chat) if group else k.send_tat("chat", chat),
-                k.send_tat(bucket, ""), k.send_tat(bucket, "log"), k.send_tat(bucket, "hint"),
-                fence.key if fence else k.send_blocked]
+                k.send_tat(bucket, ""), k.send_tat(bucket, "log"), k.send_tat(bucket, "hint"), k.send_blocked]
         top = (0.0, 0.0) if send_class == REPLY else self.paid if paid else self.bulk if bulk else self.global_
         window = 0 if send_class == REPLY else self.window[1] if paid else self.window[0]
         args: list[str | int | float] = [chat, int(bulk and not paid), int(counted and bool(chat)), *self.chat,
-                                         *self.group, *top, window, HORIZON_MS, WINDOW_MS, self.catch_up,
-                                         fence.owner if fence else ""]
-        status, wait_ms = await self._acquire(keys=keys, args=args)
+                                         *self.group, *top, window, HORIZON_MS, WINDOW_MS, self.catch_up, ""]
+        if fence is None:
+            status, wait_ms = await self._acquire(keys=keys, args=args)
+        else:   # the lane lease lives in the lane's slot: checked beside the limiter's script, same round trip
+            ours: Any
+            ours, (status, wait_ms) = await asyncio.gather(self._fence(keys=[fence.key], args=[fence.owner]),
+                                                           self._acquire(keys=keys, args=args))
+            if not int(ours):
+                return -2, 0.0      # a slot it may have reserved goes unused: that bucket waits one interval
         return int(status), max(0, int(wait_ms)) / 1000.0
 
     async def freeze(self, chat_id: int | str | None, retry_after_s: float) -> str:

@@ -26,26 +26,30 @@ from botrunner.lanes.leases import Fence
 from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import DONE_TTL_S, Keys
 from botrunner.redis_replies import text
+from botrunner.redis_scripts import Call, pipelined
 
 REMEMBER_TTL_S = 86400
 
-# KEYS: journal hash, blocked set, lane owner.  ARGV: user id ('' = none), 'kicked' / 'write' / '',
-# owner ('' = unfenced).  Returns {blocked flag changed (0/1), seq, seq, ...}: the update's user
-# wrote (or blocked us), and what was already sent: one round trip before the outbox goes out;
-# {-1} when the lane is no longer ours (a stale owner sends nothing).
+# KEYS: journal hash, lane owner (the lane's slot; absent when unfenced).  ARGV: owner ('' = unfenced).  Returns {0, seq, ...}:
+# what was already sent, one round trip before the outbox goes out; {-1} when the lane is no longer
+# ours (a stale owner sends nothing).
 BEGIN = """
-if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return {-1} end
-local changed = 0
-if ARGV[1] ~= '' then
-  if ARGV[2] == 'kicked' then changed = redis.call('SADD', KEYS[2], ARGV[1])
-  else changed = redis.call('SREM', KEYS[2], ARGV[1]) end
-end
-local out = {changed}
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return {-1} end
+local out = {0}
 for _, seq in ipairs(redis.call('HKEYS', KEYS[1])) do out[#out + 1] = seq end
 return out
 """
 
-# KEYS: journal hash, lane owner.  ARGV: field, outcome, ttl, owner ('' = unfenced).
+# KEYS: blocked set (the limiter's slot).  ARGV: user id, 'kicked' / 'write'.  1 when the flag changed.
+# Pipelined with BEGIN (one round trip); on a cluster it is a command of its own on another node, so
+# the flag may change for an update whose lane was just lost: the flag is right either way (the user
+# wrote or blocked us), only that worker's `on_blocked_bot` hook does not run for it.
+FLAG = """
+if ARGV[2] == 'kicked' then return redis.call('SADD', KEYS[1], ARGV[1]) end
+return redis.call('SREM', KEYS[1], ARGV[1])
+"""
+
+# KEYS: journal hash, lane owner (absent when unfenced).  ARGV: field, outcome, ttl, owner ('' = unfenced).
 # The outcome is always recorded (the call went out); 0 tells the sender the lane moved: stop.
 CONFIRM = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -108,6 +112,7 @@ class OutboxJournal:
         self.client = client
         self.keys = keys
         self._begin = client.register_script(BEGIN)
+        self._flag = client.register_script(FLAG)
         self._confirm = batcher.script(CONFIRM) if batcher else client.register_script(CONFIRM)
 
     async def begin(self, update_id: int, user_id: int | None, kicked: bool,
@@ -115,18 +120,23 @@ class OutboxJournal:
         """(the user's blocked flag changed, call keys already confirmed) in one round trip.
 
         Raises LaneLost when `fence` names a lane this worker no longer owns: nothing is sent."""
-        args = ["" if user_id is None else str(user_id), "kicked" if kicked else "write", fence.owner if fence else ""]
-        keys = [self.keys.send_journal(update_id), self.keys.send_blocked, fence.key if fence else ""]
-        reply = await self._begin(keys=keys, args=args)
+        lane = fence.lane if fence else -1
+        calls: list[Call] = [(self._begin, [self.keys.send_journal(lane, update_id), *([fence.key] if fence else [])],
+                              [fence.owner if fence else ""])]
+        if user_id is not None:
+            calls.append((self._flag, [self.keys.send_blocked], [user_id, "kicked" if kicked else "write"]))
+        replies = await pipelined(self.client, calls)
+        reply = replies[0]
         if int(reply[0]) == -1:
             raise LaneLost(f"the lane of update {update_id} changed owner before its replies went out")
-        return bool(reply[0]), {text(x) for x in reply[1:]}
+        return bool(replies[1]) if len(replies) > 1 else False, {text(x) for x in reply[1:]}
 
     async def confirm(self, update_id: int, key: str, outcome: str, fence: Fence | None = None) -> None:
         """Record the final outcome of one call ('sent', 'failed', 'blocked'): never sent again.
 
         Raises LaneLost (after recording) when the lane moved meanwhile: the rest is not sent."""
-        still_ours = await self._confirm(keys=[self.keys.send_journal(update_id), fence.key if fence else ""],
+        lane = fence.lane if fence else -1
+        still_ours = await self._confirm(keys=[self.keys.send_journal(lane, update_id), *([fence.key] if fence else [])],
                                          args=[key, outcome, DONE_TTL_S, fence.owner if fence else ""])
         if not still_ours:
             raise LaneLost(f"the lane of update {update_id} changed owner while its replies went out")

@@ -93,7 +93,7 @@ def snapshot(client: redis.Redis, keys: Keys, lanes: int) -> Snapshot:
 
 def bots_in(client: redis.Redis, limit: int = 20) -> list[str]:
     """Bot ids with a worker registry in this Redis (to name them when the wrong bot is asked for)."""
-    found = {text(key).split(":")[1] for key in client.scan_iter(match="botrunner:*:workers", count=1000)}
+    found = {text(key).split(":")[1] for key in client.scan_iter(match="botrunner:*:{workers}", count=1000)}
     return sorted(found)[:limit]
 
 

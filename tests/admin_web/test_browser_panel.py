@@ -456,3 +456,48 @@ def test_a_broadcast_is_paused_resumed_and_another_cancelled_from_the_panel(live
     for action in ("broadcast.create", "broadcast.start", "broadcast.pause", "broadcast.resume", "broadcast.cancel"):
         panel.wait_row("#audit", action)
     panel.shoot("audit")                                              # late in the module: a full page of changes
+
+
+def test_the_other_actions_reject_unban_clear_device_reset_revoke_and_the_audit_filter(live, panel: Panel):
+    bot = live.bot
+    bot.enter(3201)
+    submission = submit_proof(bot, 3201, "@nobody_3201")
+    bot.ask(ADMIN, "award", "Awarded 40", args="3201 40")
+    panel.sign_in()
+    panel.open("/admin/submissions")
+    panel.wait_row("#queue", submission)
+    panel.find(f"#queue tr[data-id='{submission}'] button[data-action=reject]").click()
+    panel.confirm(note="no such follower")
+    bot.wait(3201, "was rejected. Note: no such follower")
+
+    panel.open("/admin/users/3201")
+    wait_until(lambda: panel.find("[data-field=points]").text == "40", 30, 0.1, what="the profile")
+    panel.fill("#ban-form", reason="testing")
+    panel.submit("#ban-form")
+    panel.confirm()
+    wait_until(lambda: "testing" in panel.find("[data-field=banned]").text, 30, 0.1, what="the ban")
+    for button, text in (("#unban", "Unban user 3201?"), ("#clear-device", "Forget the device"), ("#reset", "Reset ALL")):
+        panel.find(button).click()
+        assert text in panel.confirm()
+        panel.flash("Done.")
+    bot.wait(3201, "Your ban was lifted")
+    wait_until(lambda: panel.find("[data-field=points]").text == "0" and panel.find("[data-field=banned]").text == "no",
+               30, 0.1, what="the reset, unbanned profile")
+    assert bot.balance(3201) == 0
+
+    panel.open("/admin/roles")
+    panel.fill("#grant", telegram_id="3202")
+    panel.submit("#grant")
+    panel.confirm()
+    panel.wait_row("#roles", "3202")
+    next(r for r in panel.all("#roles tbody tr") if "3202" in r.text).find_element("css selector", "button").click()
+    assert "3202" in panel.confirm()
+    wait_until(lambda: not any("3202" in r for r in panel.rows("#roles")), 30, 0.1, what="the grant revoked")
+
+    panel.open("/admin/audit")
+    panel.fill("#audit-filter", action="user.reset")
+    panel.submit("#audit-filter")
+    wait_until(lambda: panel.rows("#audit") and all("user.reset" in r for r in panel.rows("#audit")), 30, 0.1,
+               what="only user.reset rows")
+    assert any("user:3201" in r for r in panel.rows("#audit"))
+    assert "action=user.reset" in panel.find("#export-audit").get_attribute("href")

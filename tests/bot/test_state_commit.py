@@ -62,4 +62,4 @@ def test_state_is_stored_after_delivery_and_only_by_the_attempt_that_succeeded(r
     assert seen == [("amount", {"to": 9}), ("amount", {"to": 9})]      # the retry saw the state from before
     assert at_delivery == [Conversation("amount", {"to": 9})]          # replies go out before the state write
     assert states.get(1, 1) == Conversation(None, {"to": 9, "amount": 25})
-    assert redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))

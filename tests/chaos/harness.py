@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,17 @@ TOKEN = "424242:chaos-suite"
 KEYS = Keys.for_token(TOKEN)
 LANES = 16
 LEASE_TTL_MS = 2000
+ON_CLUSTER = {"enabled": False}     # on_cluster(): the scenarios' pipeline runs on a real Redis Cluster
+
+
+@contextmanager
+def on_cluster() -> Iterator[None]:
+    """Run the scenarios started inside on a fresh 3-master + 3-replica Redis Cluster each (REDIS_CLUSTER=true)."""
+    ON_CLUSTER["enabled"] = True
+    try:
+        yield
+    finally:
+        ON_CLUSTER["enabled"] = False
 
 
 @dataclass
@@ -100,14 +113,24 @@ class ChaosRun:
     def __init__(self, name: str, appendonly: bool = True) -> None:
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix="chaos-"))
+        self.cluster = None
+        if ON_CLUSTER["enabled"]:
+            from tests.redis_cluster import ClusterNodes
+            self.cluster = ClusterNodes(self.dir / "cluster")
         self.redis = EmbeddedRedis(self.dir / "r", appendonly=appendonly)
+        self.redis_url = self.redis.url          # a cluster's URL once its nodes are up (__enter__)
         self.supervisors: list[subprocess.Popen] = []
         self.fault_at = 0.0
         self.expected_dead: set[int] = set()
 
     def __enter__(self) -> "ChaosRun":
-        self.redis.start()
-        self.client = redis.Redis(unix_socket_path=self.redis.socket, socket_timeout=5)
+        if self.cluster is not None:
+            self.cluster.start()
+            self.client = redis.RedisCluster.from_url(self.cluster.url, socket_timeout=5)
+            self.redis_url = self.cluster.url
+        else:
+            self.redis.start()
+            self.client = redis.Redis(unix_socket_path=self.redis.socket, socket_timeout=5)
         self._emulator = running_emulator(port=0)
         self.emu = self._emulator.__enter__()
         self.control = ControlClient(self.emu.url)
@@ -117,17 +140,23 @@ class ChaosRun:
         self.stop_all()
         self.control.close()
         self._emulator.__exit__(None, None, None)
-        self.redis.kill()
+        if self.cluster is not None:
+            self.client.close()
+            self.cluster.stop()
+        else:
+            self.redis.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- processes ---
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "NOTIFY_SOCKET", "SEND_"))}
-        env.update(BOT_TOKEN=TOKEN, REDIS_URL=self.redis.url, STATE_DIR=str(self.dir / "state"), LANES=str(LANES),
+        env.update(BOT_TOKEN=TOKEN, REDIS_URL=self.redis_url, STATE_DIR=str(self.dir / "state"), LANES=str(LANES),
                    POLL_LEASE_TTL_MS=str(LEASE_TTL_MS), LANE_LEASE_TTL_MS=str(LEASE_TTL_MS), HEARTBEAT_TIMEOUT_S="6",
                    DRAIN_TIMEOUT_S="5", POLL_TIMEOUT_S="25", HANDLER_THREADS="8", REDIS_TIMEOUT_S="2",
                    HANDLER_TIMEOUT_S="30", SEND_LIMITS="false", BOT_HANDLERS="tests.chaos.bot_app:router",
                    PYTHONPATH=str(ROOT), BOTRUNNER_ENV_FILE="/nonexistent.env", LOG_LEVEL="info")
+        if self.cluster is not None:
+            env.update(REDIS_CLUSTER="true")
         env.update(extra)
         return env
 
@@ -229,6 +258,8 @@ class ChaosRun:
         res.pending_left = self.pending_left()
         waits = [first_reply[uid] - at for uid, _, at in stream.injected if at >= self.fault_at and uid in first_reply]
         res.recovery_s = round(max(waits), 2) if waits and self.fault_at else 0.0
+        if self.cluster is not None:
+            res.notes.append(f"redis: cluster of {len(self.cluster.master_ports())} masters")
         return res
 
     def wait_until(self, predicate, timeout: float, what: str):

@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from botrunner.bot.callback_data import Signer
+from tests.lane_records import is_done
 from tests.runner.conftest import KEYS, TOKEN, Cluster, wait_until
 
 ADMIN = 900
@@ -90,7 +91,7 @@ class LiveBot:
         """Wait until these injected updates are completed: handled, their writes flushed, their replies
         sent (the completion marker is set last). Then 'nothing else happened' can be checked."""
         client = self.cluster.client
-        wait_until(lambda: all(client.hexists(KEYS.done(u["update_id"]), KEYS.bucket_field(u["update_id"]))
+        wait_until(lambda: all(is_done(client, KEYS, u["update_id"])
                                for u in injected),
                    timeout, 0.1, what=f"updates {[u['update_id'] for u in injected]} completed")
 

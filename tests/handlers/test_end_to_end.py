@@ -6,6 +6,7 @@ import redis
 
 from botrunner.bot.states import RedisStates
 from botrunner.config.settings import _with_db
+from tests.lane_records import is_done
 from tests.runner.conftest import KEYS, TOKEN, Cluster, wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def test_referral_chain_captcha_and_admin_refusal(stack):
     again = control.inject_command(TOKEN, 12, "start", "ref_10")["update_id"]   # another referrer: nothing
     # chat 12's lane is not chat 10's: wait until that update is completed (its replies sent, its writes
     # flushed) before looking at what user 10 got, or a wrong second referral could still be on its way
-    wait_until(lambda: cluster.client.exists(KEYS.done(again)), 30, 0.1, what="the second /start completed")
+    wait_until(lambda: is_done(cluster.client, KEYS, again), 30, 0.1, what="the second /start completed")
     control.inject_command(TOKEN, 10, "menu")
     entry = wait_text(control, 10, "Balance: 15 points")
     assert "Referrals: 1" in entry["text"]
@@ -110,7 +111,7 @@ def test_transfer_double_confirm_pays_once(stack):
                 if b["callback_data"].startswith("tr:ok:"))
     clicks = [control.inject_callback(TOKEN, 40, entry["message_id"], data)["update_id"] for _ in range(2)]
     wait_text(control, 41, "You received 59 points")
-    wait_until(lambda: all(cluster.client.exists(KEYS.done(c)) for c in clicks), 30, 0.1,   # the double click
+    wait_until(lambda: all(is_done(cluster.client, KEYS, c) for c in clicks), 30, 0.1,   # the double click
                what="both clicks completed")
     assert sum("You received" in (e.get("text") or "") for e in control.sent(TOKEN, 41)) == 1
     control.inject_command(TOKEN, 40, "points")

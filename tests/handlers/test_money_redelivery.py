@@ -58,13 +58,13 @@ def test_transfer_crash_between_movement_and_token_consumption(bot, monkeypatch)
     with pytest.raises(Crash):
         bot.run(update)
     assert bot.rt.store.points.balance(1) == 200 and bot.rt.store.points.balance(2) == 90   # moved once
-    assert bot.rt.redis.exists(bot.rt.key("act", token_of(data)))                             # not consumed
+    assert bot.rt.redis.exists(callbacks.token_key(bot.rt, token_of(data)))                             # not consumed
     assert "expired or was already used" in joined(bot.press(1, data))     # a double click meanwhile: refused
     out = bot.run(update)                                                  # the runner redelivers
     assert "Sent 100" in joined(out) and any(p.get("chat_id") == 2 and "90" in p["text"] for _, p in out)
     assert bot.rt.store.points.balance(1) == 200 and bot.rt.store.points.balance(2) == 90
     assert len(bot.rt.store.points.transfers_for(1)) == 1 and len(calls) == 2
-    assert not bot.rt.redis.exists(bot.rt.key("act", token_of(data)))
+    assert not bot.rt.redis.exists(callbacks.token_key(bot.rt, token_of(data)))
 
 
 def withdraw_offer(bot):

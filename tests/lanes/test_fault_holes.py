@@ -117,7 +117,7 @@ def test_completion_refuses_a_worker_that_no_longer_owns_the_lane(redis_url, red
             await Completion(client, KEYS).complete(0, entry_id, 7, leases.fence(0))
     run(scenario, redis_url)
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1     # left for the new owner
-    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert not redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
     assert int(redis_client.hget(KEYS.faults, "stale_owner") or 0) == 1
 
 
@@ -157,7 +157,7 @@ def test_a_handler_that_outlived_its_lease_sends_nothing_and_leaves_the_entry(re
     run(scenario, redis_url)
     assert sent == []
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1
-    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert not redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
 
 
 # --- 1: a lease that lapsed locally and was then renewed ---
@@ -296,11 +296,11 @@ def test_a_handled_update_leaves_a_few_bytes_not_three_keys(redis_url, redis_cli
         for entry_id, fields in (await client.xreadgroup(GROUP, "w", {KEYS.lane(0): ">"}))[0][1]:
             uid = int(fields[b"update_id"])
             await completion.begin(0, entry_id.decode(), uid)
-            await journal.confirm(uid, call_key(0, "sendMessage", {"chat_id": 1, "text": "hi"}), "sent")
+            await journal.confirm(uid, call_key(0, "sendMessage", {"chat_id": 1, "text": "hi"}), "sent", leases.fence(0))
             await completion.complete(0, entry_id.decode(), uid, leases.fence(0))
     run(scenario, redis_url)
     bookkeeping = [k for k in redis_client.scan_iter(KEYS.prefix + "*")
-                   if any(part in k for part in (b":seen:", b":done:", b":send:journal:"))]
+                   if any(part in k for part in (b":seen:", b":done:", b":journal:"))]
     assert len(bookkeeping) <= 2 * 3 + 2            # 300 update_ids: 3 buckets each of seen and done, no journal
 
 

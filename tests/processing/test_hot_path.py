@@ -17,10 +17,11 @@ from botrunner.lanes.chat_order import Job
 from botrunner.lanes.leases import Fence
 from botrunner.processing.completion import Completion
 from botrunner.processing.processor import Processor
+from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import FloodLimiter, Limits
-from botrunner.sender.journal import OutboxJournal
+from botrunner.sender.journal import OutboxJournal, call_key
 from botrunner.sender.sender import Sender
 from tests.updates import message
 
@@ -30,7 +31,8 @@ OWNER = "worker-a"
 
 
 class CountingRedis(aioredis.Redis):
-    """Counts the commands sent (each one a round trip: the pipeline code never batches here)."""
+    """Counts the commands sent on their own (each one a round trip); the batcher's pipelines are counted
+    by `ScriptBatcher.batches` (one round trip each, on one Redis)."""
 
     sent = 0
 
@@ -64,12 +66,15 @@ def with_processor(redis_url, emu_url, scenario, router=None, owner=OWNER):
     """Run `scenario(client, processor, sender)`: a processor wired to a real sender as a worker wires it."""
     async def main():
         client = CountingRedis.from_url(redis_url)
-        sender = Sender(BotApiClient(emu_url, TOKEN), FloodLimiter(client, KEYS, Limits(enabled=False)),
-                        OutboxJournal(client, KEYS))
+        batcher = ScriptBatcher(client)          # as the worker wires it: scripts of one loop turn, one pipeline
+        sender = Sender(BotApiClient(emu_url, TOKEN), FloodLimiter(client, KEYS, Limits(enabled=False), batcher),
+                        OutboxJournal(client, KEYS, batcher))
         await sender.open()
-        processor = Processor(router or reply_router(), Completion(client, KEYS), sender.send, ThreadPoolExecutor(2),
-                              Services(), MemoryStates(), 3, lambda lane: True, retry_delay_s=0.01,
-                              deliver=sender.deliver, fence_for=lambda lane: Fence(KEYS.lane_owner(lane), owner))
+        processor = Processor(router or reply_router(), Completion(client, KEYS, batcher), sender.send,
+                              ThreadPoolExecutor(2), Services(), MemoryStates(), 3, lambda lane: True,
+                              retry_delay_s=0.01, deliver=sender.deliver,
+                              fence_for=lambda lane: Fence(KEYS.lane_owner(lane), owner, lane))
+        processor.batcher = batcher              # round_trips() reads it
         processor.on_user_flag = sender.user_flag_changed
         try:
             return await scenario(client, processor, sender)
@@ -77,6 +82,10 @@ def with_processor(redis_url, emu_url, scenario, router=None, owner=OWNER):
             await sender.close()
             await client.aclose()
     return asyncio.run(main())
+
+
+def round_trips(processor) -> int:
+    return CountingRedis.sent + processor.batcher.batches
 
 
 def chats(control, *ids: int) -> None:
@@ -97,13 +106,13 @@ def test_a_one_reply_update_costs_three_redis_round_trips(redis_url, emulator, r
     async def scenario(client, processor, sender):
         await processor.process(await stored_job(client, message(500, 4500, "hi")))   # loads the scripts
         job = await stored_job(client, message(501, 4501, "hi"))
-        before = CountingRedis.sent
+        before = round_trips(processor)
         await processor.process(job)
-        return CountingRedis.sent - before
+        return round_trips(processor) - before
     assert with_processor(redis_url, emu.url, scenario) == 3     # begin, limiter slot, complete (it was 5)
     assert replies(control, 4501) == ["hello 501"]
-    assert redis_client.hexists(KEYS.done(501), KEYS.bucket_field(501))
-    assert not redis_client.exists(KEYS.send_journal(501))          # dropped with the completion
+    assert redis_client.hexists(KEYS.done(0, 501), KEYS.bucket_field(501))
+    assert not redis_client.exists(KEYS.send_journal(0, 501))          # dropped with the completion
 
 
 def test_a_state_write_after_the_reply_keeps_the_reply_journaled_on_its_own(redis_url, emulator, redis_client):
@@ -143,7 +152,7 @@ def test_the_completion_script_journals_the_last_reply_when_the_lane_moved(redis
         return job
     job = with_processor(redis_url, emu.url, first)
     assert replies(control, 4503) == ["hello 503"]
-    assert list(redis_client.hvals(KEYS.send_journal(503))) == [b"sent"]     # kept although fenced out
+    assert list(redis_client.hvals(KEYS.send_journal(0, 503))) == [b"sent"]     # kept although fenced out
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1         # left to the new owner
 
     async def redelivered(client, processor, sender):
@@ -163,7 +172,7 @@ def test_a_worker_that_lost_the_lane_sends_nothing(redis_url, emulator, redis_cl
     with_processor(redis_url, emu.url, scenario)
     assert replies(control, 4504) == []                          # the limiter's slot is fenced
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1
-    assert not redis_client.hexists(KEYS.done(504), KEYS.bucket_field(504))
+    assert not redis_client.hexists(KEYS.done(0, 504), KEYS.bucket_field(504))
 
 
 def test_begin_clears_the_blocked_flag_of_a_user_who_writes_and_tells_the_bot(redis_url, emulator, redis_client):
@@ -179,3 +188,27 @@ def test_begin_clears_the_blocked_flag_of_a_user_who_writes_and_tells_the_bot(re
     with_processor(redis_url, emu.url, scenario)
     assert told == [(4505, False)] and not redis_client.sismember(KEYS.send_blocked, "4505")
     assert replies(control, 4505) == ["hello 505"]              # the reply is not skipped as blocked
+
+
+def test_a_redelivery_reads_the_journal_again_before_sending(redis_url, emulator, redis_client):
+    """The previous owner's last confirmation may land while the new owner's handler runs: a redelivered
+    update (an attempt counted before) checks the journal right before its sends, not only at begin."""
+    emu, control = emulator
+    chats(control, 4506)
+    redis_client.set(KEYS.lane_owner(0), "worker-b")
+    router = Router()
+
+    @router.default()
+    def hello(ctx):
+        # the old owner's reply to this update, confirmed only now (it was in flight at the hand-over)
+        redis_client.hset(KEYS.send_journal(ctx.update_id),
+                          call_key(0, "sendMessage", {"chat_id": 4506, "text": "hello"}), "sent")
+        ctx.reply("hello")
+
+    async def scenario(client, processor, sender):
+        job = await stored_job(client, message(506, 4506, "hi"))
+        await Completion(client, KEYS).begin(0, job.entry_id, 506)     # the old owner's attempt
+        await processor.process(job)
+    with_processor(redis_url, emu.url, scenario, router=router, owner="worker-b")
+    assert replies(control, 4506) == []                                # not sent a second time
+    assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0

@@ -53,7 +53,7 @@ def test_handled_update_gets_marker_and_ack_and_is_not_handled_twice(redis_url, 
         return True
     run(scenario, redis_url)
     assert handled == [7]
-    assert redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
 
 
@@ -74,7 +74,7 @@ def test_failing_handler_is_retried_then_dead_lettered(redis_url, redis_client):
     assert len(dead) == 1 and b"handler bug" in dead[0][1][b"error"] and dead[0][1][b"attempts"] == b"3"
     assert int(redis_client.get(KEYS.dead_count)) == 1
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
-    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert not redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
 
 
 def test_deterministic_error_is_answered_and_not_retried(redis_url, redis_client):
@@ -134,7 +134,7 @@ def test_flush_hooks_run_before_the_replies_and_the_ack(redis_url, redis_client)
     seen = []
 
     def progress(step):      # what Redis says about the entry at each step: (step, still pending, done marker)
-        done = redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+        done = redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
         seen.append((step, redis_client.xpending(KEYS.lane(0), GROUP)["pending"], done))
     router = Router()
     router.default()(lambda ctx: ctx.reply("saved"))
@@ -149,7 +149,8 @@ def test_flush_hooks_run_before_the_replies_and_the_ack(redis_url, redis_client)
             await stored_job(client, message(7, 1, "x")))
     run(scenario, redis_url)
     assert seen == [("flush", 1, 0), ("sendMessage saved", 1, 0)]
-    assert redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7)) and redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
+    assert redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
+    assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
 
 
 def test_a_failing_flush_prevents_the_replies_and_the_ack(redis_url, redis_client):
@@ -173,7 +174,7 @@ def test_a_failing_flush_prevents_the_replies_and_the_ack(redis_url, redis_clien
     run(scenario, redis_url)
     assert flushes == [1, 1, 1]                  # still pending (not acknowledged) at every retry
     assert sent == ["attempt 3"]                 # the failed attempts' replies were never sent
-    assert redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7)) and redis_client.xlen(KEYS.dead) == 0
+    assert redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7)) and redis_client.xlen(KEYS.dead) == 0
 
 
 def test_no_handler_starts_on_a_lane_whose_lease_is_not_locally_valid(redis_url, redis_client):
@@ -187,7 +188,7 @@ def test_no_handler_starts_on_a_lane_whose_lease_is_not_locally_valid(redis_url,
     run(scenario, redis_url)
     assert ran == [] and redis_client.hlen(KEYS.attempts(0)) == 0       # not even an attempt counted
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 1   # left for the lane's next owner
-    assert not redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert not redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
 
 
 def test_a_retry_does_not_start_once_the_lane_lease_lapsed(redis_url, redis_client):

@@ -89,7 +89,7 @@ def test_kill9_of_the_supervisor_leaves_no_redis_server(state_dir):
         try:
             pid = wait_until(lambda: server_pid(socket_path), 40, 0.2, "the embedded redis-server")
             client = redis.Redis(unix_socket_path=socket_path, socket_timeout=2)
-            wait_until(lambda: client.zcard("botrunner:1000000:workers"), 40, 0.2, "a registered worker")
+            wait_until(lambda: client.zcard("botrunner:1000000:{workers}"), 40, 0.2, "a registered worker")
             os.kill(sup.pid, signal.SIGKILL)
             sup.wait(10)
             wait_until(lambda: not alive(pid), 20, 0.1, "the embedded redis-server to stop with its supervisor")

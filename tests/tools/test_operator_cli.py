@@ -96,7 +96,7 @@ def test_status_refuses_to_guess_the_bot(redis_url):
 
 
 def test_status_of_a_bot_with_no_keys_names_the_bots_that_are_there(redis_url, redis_client):
-    redis_client.zadd("botrunner:777:workers", {"w1": 1})
+    redis_client.zadd("botrunner:777:{workers}", {"w1": 1})
     result = invoke(["status"], {"REDIS_URL": redis_url, "BOT_TOKEN": TOKEN})
     assert result.exit_code == 1
     line = one_error_line(result)

@@ -28,7 +28,11 @@ def web_settings(redis_url: str, **env: str) -> Settings:
 @asynccontextmanager
 async def serving(settings: Settings, redis_url: str | None = None, **kwargs: Any) -> AsyncIterator[WebServer]:
     """The HTTP server a worker would start with these settings (fails when nothing is mounted)."""
-    client = aioredis.Redis.from_url(redis_url or settings.redis_url_for(settings.redis_dedup_db))
+    if settings.redis_cluster:
+        from botrunner import redis_clients
+        client = redis_clients.async_client(settings, 0)
+    else:
+        client = aioredis.Redis.from_url(redis_url or settings.redis_url_for(settings.redis_dedup_db))
     server = await start_web(WebEnv(settings, client, KEYS, "test:1:abcd"), **kwargs)
     assert server is not None, "no feature mounted"
     try:

@@ -11,6 +11,7 @@ from aiohttp import web
 from botrunner.intake.webhook import SECRET_HEADER
 from botrunner.web import server as web_server
 from botrunner.web.env import WebEnv
+from tests.lane_records import is_seen
 from tests.web.conftest import KEYS, SECRET, serving, update, web_settings
 
 
@@ -75,7 +76,7 @@ def test_body_over_the_cap_is_413(redis_url, redis_client):
             async with http.post(f"http://127.0.0.1:{server.port}/webhook", data=json.dumps(big),
                                  headers={SECRET_HEADER: SECRET}) as resp:
                 return resp.status
-    assert asyncio.run(go()) == 413 and not redis_client.hexists(KEYS.seen(60), KEYS.bucket_field(60))
+    assert asyncio.run(go()) == 413 and not is_seen(redis_client, KEYS, 60)
 
 
 async def _trickle(port: int, first: bytes, wait: float) -> bytes:
@@ -108,7 +109,7 @@ def test_slow_body_gets_408(redis_url, redis_client):
     async def go():
         async with serving(settings) as server:
             return await _trickle(server.port, head, wait=10)
-    assert asyncio.run(go()).startswith(b"HTTP/1.1 408") and not redis_client.hexists(KEYS.seen(70), KEYS.bucket_field(70))
+    assert asyncio.run(go()).startswith(b"HTTP/1.1 408") and not is_seen(redis_client, KEYS, 70)
 
 
 def test_connections_past_the_cap_are_closed_at_once(redis_url):
@@ -142,8 +143,8 @@ def test_stopping_server_refuses_new_requests_on_open_connections(redis_url, red
             async with http.post(url, json=update(81, 608), headers={SECRET_HEADER: SECRET}) as resp:
                 return first, resp.status
     assert asyncio.run(go()) == (200, 503)
-    assert redis_client.hexists(KEYS.seen(80), KEYS.bucket_field(80))
-    assert not redis_client.hexists(KEYS.seen(81), KEYS.bucket_field(81))
+    assert is_seen(redis_client, KEYS, 80)
+    assert not is_seen(redis_client, KEYS, 81)
 
 
 def test_port_taken_sees_a_reuseport_listener():

@@ -9,6 +9,7 @@ import redis
 
 from botrunner.intake.store import lane_for
 from botrunner.intake.webhook import SECRET_HEADER, WEBHOOK_INTAKE
+from tests.lane_records import is_seen, seen_ttl
 from tests.web.conftest import KEYS, SECRET, serving, update, web_settings
 
 
@@ -40,7 +41,7 @@ def test_stored_in_the_chats_lane_then_200_and_a_retry_is_stored_once(redis_url,
     lane = lane_for(update(10, 501), 8)
     stored = [json.loads(fields[b"update"])["update_id"] for _, fields in redis_client.xrange(KEYS.lane(lane))]
     assert stored == [10, 11]
-    assert redis_client.ttl(KEYS.seen(10)) > 3600 * 23
+    assert seen_ttl(redis_client, KEYS, 10) > 3600 * 23
 
 
 def test_missing_or_wrong_secret_is_401_and_nothing_is_stored(redis_url, redis_client):
@@ -49,7 +50,7 @@ def test_missing_or_wrong_secret_is_401_and_nothing_is_stored(redis_url, redis_c
     almost, _ = asyncio.run(post_all(settings, [update(21, 502)], headers={SECRET_HEADER: SECRET[:-1]}))
     empty, counts = asyncio.run(post_all(settings, [update(22, 502)], headers={SECRET_HEADER: ""}))
     assert wrong == almost == empty == [401]
-    assert lane_updates(redis_client) == [] and not redis_client.hexists(KEYS.seen(20), KEYS.bucket_field(20))
+    assert lane_updates(redis_client) == [] and not is_seen(redis_client, KEYS, 20)
     assert int(redis_client.hget(KEYS.webhook_rejected, "unauthorized")) == 3 and counts == {"unauthorized": 1}
 
 
@@ -106,7 +107,7 @@ def test_concurrent_posts_share_script_calls_and_each_waits_for_its_own(redis_ur
 
             async def one(n: int) -> int:
                 async with http.post(url, json=update(200 + n, 700 + n % 7), headers={SECRET_HEADER: SECRET}) as r:
-                    assert redis_client.hexists(KEYS.seen(200 + n), KEYS.bucket_field(200 + n)), "answered before it was stored"
+                    assert is_seen(redis_client, KEYS, 200 + n), "answered before it was stored"
                     return r.status
             statuses = await asyncio.gather(*(one(n) for n in range(60)), one(0))   # update 200 twice at once
             coalescer = server.runner.app[WEBHOOK_INTAKE].intake

@@ -74,7 +74,7 @@ def test_a_redis_failure_while_delivering_does_not_rerun_the_handler(redis_url, 
     run(scenario, redis_url)
     assert runs == [7]                                   # the handler ran once ...
     assert delivered[1] == [("sendMessage", {"chat_id": 1, "text": "hello"})]   # ... its outbox went on the retry
-    assert redis_client.hexists(KEYS.done(7), KEYS.bucket_field(7))
+    assert redis_client.hexists(KEYS.done(0, 7), KEYS.bucket_field(7))
 
 
 # --- 8: a handler that never returns ---

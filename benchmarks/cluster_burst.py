@@ -1,0 +1,133 @@
+"""The reply-only burst through a 3-master Redis Cluster and through one Redis, in the same run.
+
+    .venv/bin/python benchmarks/cluster_burst.py                       # 2 workers, 5000 /start, 3 runs each
+    .venv/bin/python benchmarks/cluster_burst.py --replicas 1 --write-doc
+
+Both sides use Debian's redis-server 7 with the same settings (AOF on, appendfsync everysec): one
+standalone server, and a cluster of 3 masters (plus --replicas per master) joined with
+`redis-cli --cluster create`. The bot is benchmarks/runner_burst.py's (one reply per /start,
+SEND_LIMITS=false); runs alternate single / cluster so machine load hits both alike. The number is
+updates/s from the first injection until every update is handled and acknowledged.
+--write-doc replaces its section (one per --replicas) in docs/benchmarks.md, below the marker line.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from runner_burst import LANES, measure_burst  # noqa: E402
+
+from botrunner.emulator.client import ControlClient  # noqa: E402
+from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
+from tests.redis_cluster import ClusterNodes, _cluster_port  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def markers(replicas: int) -> tuple[str, str]:
+    """One section per replica count, so runs with and without replicas both stay in the file."""
+    name = "cluster-burst" if replicas == 0 else f"cluster-burst-replicas-{replicas}"
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def single_server(directory: Path) -> tuple[subprocess.Popen, str]:
+    port = _cluster_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+                             "127.0.0.1", "--dir", str(directory), "--appendonly", "yes", "--save", "",
+                             "--protected-mode", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_until(lambda: _answers(url), 30, "the single redis-server")
+    return proc, url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url).ping())
+    except redis.ConnectionError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--updates", type=int, default=5000)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--replicas", type=int, default=0, help="replicas per cluster master")
+    parser.add_argument("--write-doc", action="store_true")
+    args = parser.parse_args()
+    emulator, api_url = start_emulator()
+    rates: dict[str, list[float]] = {"single": [], "cluster": []}
+    with tempfile.TemporaryDirectory(prefix="br-cluster-bench-") as tmp:
+        single, single_url = single_server(Path(tmp) / "single")
+        nodes = ClusterNodes(Path(tmp) / "cluster", replicas=args.replicas).start()
+        clients = {"single": redis.Redis.from_url(single_url), "cluster": redis.RedisCluster.from_url(nodes.url)}
+        urls = {"single": single_url, "cluster": nodes.url}
+        extra = {"single": {}, "cluster": {"REDIS_CLUSTER": "true"}}
+        control = ControlClient(api_url)
+        try:
+            print(f"Burst: {args.updates} /start from {args.users} users, {LANES} lanes, {args.workers} workers, "
+                  f"cpus={os.cpu_count()}; cluster: 3 masters x {args.replicas} replica(s)", flush=True)
+            for run in range(args.runs):
+                for side in ("single", "cluster"):
+                    print(f"run {run + 1} {side}:", flush=True)
+                    rates[side].append(measure_burst(control, clients[side], api_url, urls[side],
+                                                     str(Path(tmp) / f"state-{side}"), args.workers, args.updates,
+                                                     args.users, **extra[side]))
+        finally:
+            control.close()
+            stop(emulator, 10)
+            nodes.stop()
+            single.terminate()
+            single.wait(10)
+    medians = {side: statistics.median(values) for side, values in rates.items()}
+    share = medians["cluster"] / medians["single"]
+    print(f"\nmedian single {medians['single']:.0f}/s, cluster {medians['cluster']:.0f}/s: {share:.0%} of single")
+    if args.write_doc:
+        write_doc(args, rates, medians, share)
+
+
+def write_doc(args: argparse.Namespace, rates: dict[str, list[float]], medians: dict[str, float],
+              share: float) -> None:
+    command = (f"python benchmarks/cluster_burst.py --workers {args.workers} --updates {args.updates} "
+               f"--users {args.users} --runs {args.runs} --replicas {args.replicas} --write-doc")
+    begin, end = markers(args.replicas)
+    title = "## Redis Cluster: the reply-only burst, cluster vs one Redis" + (
+        f" (cluster with {args.replicas} replica(s) per master)" if args.replicas else "")
+    lines = [begin, title, "",
+             f"Generated by `{command}` on {datetime.date.today()}: {args.updates} /start from {args.users} users "
+             f"through `botrunner start --workers {args.workers}` ({LANES} lanes, one reply per update, "
+             f"SEND_LIMITS=false), against one Debian redis-server 7 and against a Redis Cluster of 3 masters "
+             f"with {args.replicas} replica(s) each (same server, AOF on), runs alternating, all on this "
+             "2-core machine. Target: the cluster within 70 % of one Redis.", "",
+             "| Redis | runs (updates/s) | median updates/s | of one Redis |", "| --- | --- | ---: | ---: |",
+             f"| one redis-server | {', '.join(f'{r:.0f}' for r in rates['single'])} | {medians['single']:.0f} | "
+             "100 % |",
+             f"| cluster, 3 masters | {', '.join(f'{r:.0f}' for r in rates['cluster'])} | "
+             f"{medians['cluster']:.0f} | {share:.0%} |".replace("%", " %"), "",
+             f"Target {'met' if share >= 0.7 else 'NOT met'}.", end]
+    text = DOC.read_text()
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + "\n".join(lines) + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
