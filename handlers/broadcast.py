@@ -18,7 +18,6 @@ from loguru import logger
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
-from handlers.admin_web import api_broadcasts  # noqa: F401  (the admin web's broadcast routes, declared on import)
 from handlers.flags import ADMIN
 from handlers.runtime import runtime
 from handlers.ui import button, keyboard, respond

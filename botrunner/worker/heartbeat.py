@@ -43,7 +43,7 @@ class HeartbeatFile:
         return os.fstat(self.fd).st_mtime
 
     def close(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        """Idempotent: a second close must not close whatever file or socket reused the number."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)

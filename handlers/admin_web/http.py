@@ -24,6 +24,7 @@ from botrunner.web.env import WebEnv
 # each api_* module declares its routes when imported
 from handlers.admin_web import (  # noqa: F401
     api_audit,
+    api_broadcasts,
     api_me,
     api_review,
     api_roles,

@@ -1,6 +1,8 @@
 """SQLite tables and indexes (the same collections and queried fields as the MongoDB backend).
 
-`init_schema` is idempotent (IF NOT EXISTS) and reports the tables and indexes it actually created.
+`init_schema` is idempotent (IF NOT EXISTS) and reports the tables, columns and indexes it actually
+created: a column added to a table here is added to a database file made before it (ALTER TABLE ADD
+COLUMN, so a new column needs a DEFAULT or must be nullable).
 Indexes are named and created explicitly (no inline UNIQUE) so `db stats` shows meaningful names.
 """
 from __future__ import annotations
@@ -120,11 +122,41 @@ def _create_missing(db: SQLiteDatabase) -> list[str]:
             if ("table", table) not in existing:
                 tx.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
                 created.append(f"table {table}")
+            else:
+                created += _add_missing_columns(tx, table, columns)
         for name, (table, columns, unique) in INDEXES.items():
             if ("index", name) not in existing:
                 tx.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} ON {table} ({columns})")
                 created.append(f"index {table}.{name}")
     return created
+
+
+def column_definitions(columns: str) -> dict[str, str]:
+    """{column name: its definition} of a TABLES entry (table constraints such as PRIMARY KEY (a, b) left out)."""
+    parts, depth, current = [], 0, ""
+    for char in columns:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    found = {}
+    for part in (p.strip() for p in parts):
+        if part and part.split()[0].upper() not in ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"):
+            found[part.split()[0].strip('"')] = part
+    return found
+
+
+def _add_missing_columns(tx: Any, table: str, columns: str) -> list[str]:
+    have = {r["name"] for r in tx.execute(f"PRAGMA table_info({table})").fetchall()}
+    added = []
+    for name, definition in column_definitions(columns).items():
+        if name not in have:
+            tx.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
+            added.append(f"column {table}.{name}")
+    return added
 
 
 def stats(db: SQLiteDatabase) -> dict[str, Any]:

@@ -19,3 +19,19 @@ def test_heartbeat_file_changes_ctime():
     finally:
         hb.close()
     assert rss_mb(os.getpid()) > 1 and rss_mb(2 ** 22 + 12345) == 0.0
+
+
+def test_a_second_close_leaves_a_reused_descriptor_alone(tmp_path):
+    """The supervisor forgets a worker once, but a close that runs twice (a test's teardown, a future
+    caller) must not close the socket or file that got the freed descriptor number meanwhile: that
+    surfaced as 'Bad file descriptor' in an unrelated HTTP client of the same process."""
+    beat = HeartbeatFile()
+    number = beat.fd
+    beat.close()
+    reused = os.open(tmp_path / "other", os.O_RDWR | os.O_CREAT)
+    try:
+        assert reused == number                      # the lowest free number comes back
+        beat.close()
+        os.fstat(reused)                             # still open
+    finally:
+        os.close(reused)
