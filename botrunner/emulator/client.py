@@ -28,7 +28,13 @@ class ControlClient:
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url + "/__control", timeout=timeout)
+        # shared by many threads (the demo's and load test's users): with a bounded pool, httpcore's sync
+        # pool can close a connection it has just handed to a waiting thread (surplus keep-alive, or room
+        # made at max_connections; encode/httpcore#1110), which surfaced as "ReadError [Errno 9] Bad file
+        # descriptor" in `make demo` (32 threads, 20 keep-alive). Unbounded, it never closes one for room;
+        # the connections are as many as the threads using the client at once.
+        self.http = httpx.Client(base_url=self.base_url + "/__control", timeout=timeout,
+                                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=None))
 
     def close(self) -> None:
         self.http.close()

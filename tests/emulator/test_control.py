@@ -171,3 +171,27 @@ def test_premium_users_carry_is_premium_on_later_updates(api, control, token, us
     updates = api.post("getUpdates", json={}).json()["result"]
     senders = [(u.get("message") or u.get("callback_query"))["from"] for u in updates]
     assert [s.get("is_premium") for s in senders[-3:]] == [True, True, None]
+
+
+def test_one_control_client_shared_by_many_threads_loses_no_call(emulator):
+    """The demo and the load test share one ControlClient between their users' threads (more of them
+    than httpx's default 20 keep-alive connections): every call must get its answer."""
+    errors: list[BaseException] = []
+    token = "790001:TEST-shared_client"
+    with ControlClient(emulator.url) as control:
+        def user(n: int) -> None:
+            try:
+                for i in range(15):
+                    control.inject_message(token, 9000 + n, f"hi {i}")
+                    control.state(token)
+            except BaseException as exc:      # reported below, with the thread's count
+                errors.append(exc)
+        threads = [threading.Thread(target=user, args=(n,)) for n in range(48)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    with ControlClient(emulator.url) as probe:                 # its pool never closes a connection for room
+        pool = probe.http._transport._pool
+        assert pool._max_connections >= 48 and pool._max_keepalive_connections >= 48
