@@ -31,6 +31,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 from botrunner.bot.context import Context  # noqa: E402
 from botrunner.bot.router import Router  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
@@ -253,15 +255,6 @@ def section(results: list[tuple[str, dict]], args: argparse.Namespace, command: 
     return "\n".join([*lines, "", END, ""])
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section in the file (or append it)."""
-    current = path.read_text() if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + rest.split(END, 1)[1].lstrip("\n")
-    path.write_text(current.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -289,7 +282,7 @@ def main() -> None:
     text = section(results, args, command)
     print(text)
     if not args.no_write and Path(args.tree).resolve() == ROOT:
-        write_section(Path(args.out), text)
+        write_section(Path(args.out), text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 from tests.redis_ha.failover import kill_master_mid_stream, pause_master_mid_stream  # noqa: E402
 
 BEGIN, END = "<!-- sentinel-failover:begin -->", "<!-- sentinel-failover:end -->"
@@ -82,15 +84,6 @@ EXPLAINED = (
     "time one for one.")
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section in the file (or append it)."""
-    current = path.read_text() if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + rest.split(END, 1)[1].lstrip("\n")
-    path.write_text(current.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -110,7 +103,7 @@ def main() -> None:
     text = section(rows, "python benchmarks/sentinel_failover.py" + (f" --runs {args.runs}" if args.runs != 3 else ""))
     print(text)
     if not args.no_write:
-        write_section(Path(args.out), text)
+        write_section(Path(args.out), text, BEGIN, END)
         print(f"wrote {args.out}")
 
 

@@ -31,6 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 from botrunner.bot.context import Context  # noqa: E402
 from botrunner.bot.router import Router  # noqa: E402
 from botrunner.tools.local_runs import free_port, spawn, start_emulator, stop, wait_until  # noqa: E402
@@ -161,15 +163,6 @@ def section(results: list[tuple[str, list[dict]]], workers: int, command: str) -
         END, ""])
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section in the file (or append it)."""
-    current = path.read_text() if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + rest.split(END, 1)[1].lstrip("\n")
-    path.write_text(current.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=4)
@@ -191,7 +184,7 @@ def main() -> None:
     text = section(results, args.workers, command)
     print(text)
     if not args.no_write:
-        write_section(Path(args.out), text)
+        write_section(Path(args.out), text, BEGIN, END)
 
 
 if __name__ == "__main__":

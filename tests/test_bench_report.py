@@ -45,3 +45,13 @@ def test_the_reply_burst_section_is_replaced_in_place_below_the_marker(tmp_path)
     text = path.read_text()
     assert text.startswith("# top") and text.count(REPLY_BEGIN) == 1 and "| 1234 |" in text and "| 1000 |" not in text
     assert text.index(KEPT) < text.index("## Webhook load test") < text.index(REPLY_BEGIN)
+
+
+def test_a_marked_section_is_replaced_in_place_or_appended(tmp_path):
+    from benchmarks.sections import write_section
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n<!-- x:begin -->\nold\n<!-- x:end -->\n\n## Kept\n")
+    write_section(doc, "<!-- x:begin -->\nnew\n<!-- x:end -->\n", "<!-- x:begin -->", "<!-- x:end -->")
+    assert "old" not in doc.read_text() and "new" in doc.read_text() and "## Kept" in doc.read_text()
+    write_section(doc, "<!-- y:begin -->\nother\n<!-- y:end -->\n", "<!-- y:begin -->", "<!-- y:end -->")
+    assert doc.read_text().endswith("<!-- y:begin -->\nother\n<!-- y:end -->\n") and "new" in doc.read_text()
