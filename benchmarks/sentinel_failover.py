@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sections import write_section  # noqa: E402
-
 from tests.redis_ha.failover import kill_master_mid_stream, pause_master_mid_stream  # noqa: E402
 
 BEGIN, END = "<!-- sentinel-failover:begin -->", "<!-- sentinel-failover:end -->"

@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sections import write_section  # noqa: E402
-
 from botrunner.bot.context import Context  # noqa: E402
 from botrunner.bot.router import Router  # noqa: E402
 from botrunner.tools.local_runs import free_port, spawn, start_emulator, stop, wait_until  # noqa: E402
