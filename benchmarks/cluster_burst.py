@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from runner_burst import LANES, measure_burst  # noqa: E402
 
+from benchmarks.sections import write_section  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
 from tests.redis_cluster import ClusterNodes, _cluster_port  # noqa: E402
@@ -120,13 +121,7 @@ def write_doc(args: argparse.Namespace, rates: dict[str, list[float]], medians: 
              f"| cluster, 3 masters | {', '.join(f'{r:.0f}' for r in rates['cluster'])} | "
              f"{medians['cluster']:.0f} | {share:.0%} |".replace("%", " %"), "",
              f"Target {'met' if share >= 0.7 else 'NOT met'}.", end]
-    text = DOC.read_text()
-    if begin in text:
-        head, rest = text.split(begin, 1)
-        text = head + "\n".join(lines) + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
-    DOC.write_text(text)
+    write_section(DOC, "\n".join(lines), begin, end)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.sections import write_section
 from benchmarks.systems import LABELS
 
 METRICS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "success", "cpu_per_1000", "redis_cpu_per_1000",
@@ -155,11 +156,5 @@ def write_reply_section(results: list[dict], args, command: str, elapsed_s: floa
                f"of {args.guide}, {args.repeats} interleaved repetitions, limits off everywhere. Ratios are of "
                "medians in this one run against the same local Bot API server.", "",
                *summary_table(results, systems), "", *machine(), "", "Every run:", "", *runs_table(results), REPLY_END]
-    text = path.read_text() if path.exists() else KEPT + "\n"
-    if REPLY_BEGIN in text:
-        before, rest = text.split(REPLY_BEGIN, 1)
-        text = before + "\n".join(section) + rest.split(REPLY_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
-    path.write_text(text)
+    write_section(path, "\n".join(section), REPLY_BEGIN, REPLY_END, empty=KEPT + "\n")
     return path
