@@ -3,7 +3,9 @@
 Same scenarios, same bounds as on one Redis (tests/chaos/test_chaos.py): process faults (kill -9 of
 a worker and of the poll-lease holder, a worker paused past its lease, a rebalance storm, a second
 supervisor, a hanging handler). Faults of Redis itself on a cluster are a master failover
-(test_cluster_runner.py) and a master killed, below."""
+(test_cluster_runner.py), and below a master killed and a master paused past the node timeout (the
+cluster's counterparts of the single-Redis SIGSTOP scenarios: on one Redis a pause is waited out,
+on a cluster its replica takes over)."""
 from __future__ import annotations
 
 import signal
@@ -73,3 +75,48 @@ def test_a_cluster_master_killed_mid_stream_fails_over_within_the_replication_wi
     assert result.lost <= BATCH and result.duplicates <= BATCH, result   # the asynchronous-replication window
     assert result.order_violations <= BATCH, result
     print(result)
+
+
+def pause_master(seconds: float = 5.0) -> Result:
+    """SIGSTOP of the master serving the poll slot for `seconds` (past cluster-node-timeout, 2 s here):
+    its replica is promoted; the paused node wakes still holding its clients' connections and is demoted
+    by the cluster. Calls caught by the pause time out (REDIS_TIMEOUT_S, 3 s here) and go to the new master."""
+    from redis.crc import key_slot
+
+    from tests.chaos.harness import KEYS
+    with ChaosRun(f"SIGSTOP of a cluster master for {seconds:g} s (its replica promoted)") as run:
+        run.start(2, REDIS_TIMEOUT_S="3")
+        stream = run.stream()
+        time.sleep(2)
+        nodes = run.cluster
+        victim = nodes.master_of_slot(key_slot(KEYS.poll_lease.encode()))
+        replica = nodes.replica_of(victim)
+        run.mark_fault()
+        nodes.procs[victim].send_signal(signal.SIGSTOP)
+        paused_at = time.monotonic()
+        try:       # only the replica is asked: a question to the paused node would hang until it wakes
+            run.wait_until(lambda: nodes.client(replica).info("replication")["role"] == "master", 30,
+                           f"replica {replica} promoted")
+            promoted_s = time.monotonic() - paused_at
+            time.sleep(max(0.0, paused_at + seconds - time.monotonic()))
+        finally:
+            nodes.procs[victim].send_signal(signal.SIGCONT)
+        nodes.wait_ok(60)
+        run.settle(stream, timeout=120)
+        res = run.result(stream, KILL_MASTER_WINDOW)
+        res.notes.append(f"paused master {victim}, replica {replica} promoted after {promoted_s:.1f} s; "
+                         f"{victim} is now a {nodes.roles()[victim]}")
+        return res
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_master_paused_past_the_node_timeout_fails_over_and_is_demoted_when_it_wakes():
+    cluster_binaries()
+    with on_cluster():
+        result = pause_master(5)
+    print(result)
+    assert "redis: cluster of 3 masters" in result.notes, result
+    assert "is now a slave" in result.notes[-1], result
+    assert result.pending_left == 0, result
+    assert result.lost <= BATCH and result.duplicates <= BATCH, result   # the asynchronous-replication window
+    assert result.order_violations <= BATCH, result
