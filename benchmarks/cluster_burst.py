@@ -116,10 +116,13 @@ def notes(replicas: int) -> list[str]:
             "one cluster pipeline of non-blocking XREADGROUPs (one round trip per master), and parks a lane "
             "it found empty in blocking reads of its own; the client takes a stream read's slot from its "
             "keys instead of asking a node (COMMAND GETKEYS) before each read. Before that, every lane had a "
-            "blocking reader of its own, which under a burst read one entry per round trip (3104 XREADGROUPs "
-            "and as many COMMAND GETKEYS for 3000 updates, against 257 reads on one Redis, from the nodes' "
-            "INFO commandstats): 53 % of one Redis by this command (one redis-server 843/s of 1252, 843, 474; "
-            "cluster 449/s of 888, 449, 387)."]
+            "blocking reader of its own, which under a burst woke for every free slot in the chat queues "
+            "and read one entry: 3309 XREADGROUPs and as many COMMAND GETKEYS for 3000 updates, against 257 "
+            "XREADGROUPs on one Redis (the nodes' INFO commandstats). That measured 53 % of one Redis by "
+            "this command at load average 4-6 (one redis-server 843/s of 1252, 843, 474; cluster 449/s of "
+            "888, 449, 387). After the change, 3 runs at load average 5-7: one redis-server 603/s of 839, "
+            "603, 550; cluster 448/s of 798, 448, 417: 74 % (pairs 95 %, 74 %, 76 %). Single runs vary by "
+            "2x with the machine's load; the pairs vary less."]
 
 
 def write_doc(args: argparse.Namespace, rates: dict[str, list[float]], medians: dict[str, float],

@@ -40,7 +40,7 @@ def test_burst_through_a_cluster_with_several_workers(cluster_run, emulator):
 def test_master_failover_mid_stream_loses_nothing_and_keeps_order(cluster_run, emulator):
     """CLUSTER FAILOVER on a replica while updates stream in: the workers follow the new master."""
     _, control = emulator
-    cluster_run.start(workers=2)
+    cluster_run.start(workers=2, LANE_LEASE_TTL_MS="10000")      # 10-s leases: see the burst test above
     sent: dict[int, list[int]] = {}
     streaming = threading.Event()
 
