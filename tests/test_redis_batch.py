@@ -68,3 +68,25 @@ def test_batching_off_sends_each_call_alone(redis_url, enabled, batches):
         await asyncio.gather(*(incr(keys=["x"], args=[1]) for _ in range(5)))
         return batcher.batches
     assert run(scenario, redis_url) == batches
+
+
+def test_calls_made_while_pipelines_are_out_wait_and_go_together(redis_url):
+    async def scenario(client):
+        batcher = ScriptBatcher(client)
+        incr = batcher.script(INCR_BY)
+        gate, send = asyncio.Event(), batcher._pipeline
+
+        async def held(calls):                     # a slow round trip: out until the gate opens
+            await gate.wait()
+            return await send(calls)
+        batcher._pipeline = held
+        calls = []
+        for _ in range(7):                         # seven loop turns with a call each
+            calls.append(incr(keys=["a"], args=[1]))
+            await asyncio.sleep(0)
+        gate.set()
+        results = await asyncio.gather(*calls)
+        return batcher.batches, sorted(results)
+    batches, results = run(scenario, redis_url)
+    assert results == list(range(1, 8))
+    assert batches == 3                            # two out at once, the five calls made meanwhile in a third
