@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -25,6 +27,23 @@ from botrunner.redis_scripts import load_everywhere
 
 Call = tuple[str, list[Any], list[Any], asyncio.Future]     # sha, keys, args, the caller's future
 MAX_IN_FLIGHT = 2       # pipelines out at once; later calls wait for one of them (bigger pipelines)
+
+
+async def both(first: Awaitable[Any], second: Awaitable[Any]) -> tuple[Any, Any]:
+    """The results of two calls already queued (so already in one pipeline), awaited in turn: what
+    asyncio.gather does for them without its gathering future and callbacks. When the first fails the
+    second is cancelled (or its error marked as seen) before the first's error is raised."""
+    try:
+        result = await first
+    except BaseException:
+        if isinstance(second, asyncio.Future):
+            if second.done() and not second.cancelled():
+                second.exception()
+            second.cancel()
+        elif inspect.iscoroutine(second):       # an unbatched script call that never started
+            second.close()
+        raise
+    return result, await second
 
 
 class BatchedScript:
