@@ -61,6 +61,25 @@ def test_the_filler_keeps_the_pool_full_and_refills_after_takes():
     assert pool._thread is None
 
 
+def test_the_filler_waits_for_quiet_time_before_rendering_ahead():
+    rendered = itertools.count()
+    pool = CaptchaPool(render=lambda code: (next(rendered), code.encode())[1], make_code=lambda: random_code(5),
+                       size=4, idle_s=2.0).start()
+    try:
+        wait_for(lambda: len(pool) == 4, "the pool to fill (nothing was taken yet: quiet)")
+        taken_at = time.monotonic()
+        for _ in range(3):
+            pool.take()
+        count = next(rendered)
+        time.sleep(0.3)
+        if time.monotonic() - taken_at < 1.5:                 # still inside the quiet window on a loaded machine
+            assert len(pool) == 1 and next(rendered) == count + 1   # nothing rendered during the "burst"
+        wait_for(lambda: len(pool) == 4, "the refill once quiet")
+        assert time.monotonic() - taken_at >= 2.0              # not before the quiet time
+    finally:
+        pool.stop()
+
+
 def test_concurrent_takers_never_get_the_same_picture():
     pool = counting_pool(size=64).start()
     got: list[tuple[str, bytes]] = []
