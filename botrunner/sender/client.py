@@ -5,7 +5,8 @@ getMe); only the HTTP transport is swapped: PTB's default httpx transport costs 
 per call of aiohttp on the same loop (see benchmarks/sender_rate.py), and the worker's CPU is
 what limits its send rate. Calls go as one JSON body, encoded once (form encoding cost a multipart
 writer, a uuid boundary, a urlencode and a JSON encoding of every object value per call); uploads
-(bytes or (file_name, bytes)) go as multipart.
+(bytes or (file_name, bytes)) go as multipart. A call whose values are all JSON skips PTB's request
+layers altogether (botrunner/sender/json_call.py, with PTB's error mapping).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import telegram
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBUserWarning
+
+from botrunner.sender.json_call import JsonCaller, Unplain, encode
 
 # do_api_request warns "use Bot.send_message instead"; we call methods by name on purpose
 # (raw dict results, no de_json per reply), so that advice does not apply here
@@ -100,6 +103,8 @@ class BotApiClient:
         request = (AiohttpRequest(pool_size, timeout_s) if transport == "aiohttp" else
                    HTTPXRequest(connection_pool_size=pool_size, read_timeout=timeout_s, pool_timeout=timeout_s))
         self.bot = telegram.Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot", request=request)
+        self.request = request if isinstance(request, AiohttpRequest) else None
+        self.lean = JsonCaller(f"{base}/bot{token}", timeout_s)
 
     async def open(self) -> None:
         await self.bot.request.initialize()     # not bot.initialize(): that calls getMe, which may fail
@@ -112,7 +117,16 @@ class BotApiClient:
         return await self.bot.get_me()
 
     async def call(self, method: str, params: dict[str, Any], timeout_s: float | None = None) -> Any:
-        """One Bot API call; raises telegram.error.RetryAfter / Forbidden / BadRequest / NetworkError ..."""
+        """One Bot API call; raises telegram.error.RetryAfter / Forbidden / BadRequest / NetworkError ...
+        Plain JSON calls take the lean path; uploads and other values go through PTB."""
+        session = self.request.session if self.request is not None else None
+        if session is not None and "_" not in method:      # PTB turns send_message into sendMessage
+            try:
+                body = encode(params)
+            except Unplain:
+                pass
+            else:
+                return await self.lean.call(session, method, body, timeout_s)
         if timeout_s is None:
             return await self.bot.do_api_request(method, as_input_files(params))
         return await self.bot.do_api_request(method, as_input_files(params), read_timeout=timeout_s)
