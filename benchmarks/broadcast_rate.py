@@ -195,7 +195,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each version")
     parser.add_argument("--before-tree", help="also run this checkout (an earlier version), alternating with this one")
     parser.add_argument("--before-label", default="before")
-    parser.add_argument("--write", action="store_true", help="write the section into docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true", help="write the section into --docs")
+    parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     trees = [(args.before_label, Path(args.before_tree).resolve())] if args.before_tree else []
     trees.append(("this version" if trees else "botrunner", ROOT))
@@ -207,11 +208,17 @@ def main() -> None:
                 runs.append(run(args.users, args.rate, args.burst, args.server_burst or max(1, int(args.rate)),
                                 Path(tmp), tree))
             print(row(f"{label}, run {n + 1}", runs[-1]), flush=True)
-    argv = " ".join(a if not args.before_tree or a != args.before_tree else "<a checkout of it>" for a in sys.argv[1:])
+    shown, rest = [], iter(sys.argv[1:])      # the command as anyone can run it: no local paths
+    for a in rest:
+        if a == "--docs":
+            next(rest, None)
+        else:
+            shown.append(f"<a checkout of {args.before_label}>" if a == args.before_tree else a)
+    argv = " ".join(shown)
     text = section(args, results, f".venv/bin/python benchmarks/broadcast_rate.py {argv}".strip())
     print(text)
     if args.write:
-        write_section(ROOT / "docs" / "benchmarks.md", text, f"<!-- broadcast-rate-{int(args.rate)}:begin -->",
+        write_section(Path(args.docs), text, f"<!-- broadcast-rate-{int(args.rate)}:begin -->",
                       f"<!-- broadcast-rate-{int(args.rate)}:end -->")
 
 

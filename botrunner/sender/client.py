@@ -30,6 +30,7 @@ warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWa
 JSON_HEADERS = {"Content-Type": "application/json"}
 # the JSON body of the call being posted by this task (BotApiClient.call's plain path), else None
 _BODY: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("botapi_json_body", default=None)
+_NO_PARAMETERS = RequestData()      # what the plain path hands PTB (its body travels in _BODY); never changed
 FILE_FIELDS = frozenset({"photo", "document", "audio", "video", "voice", "animation", "video_note",
                          "sticker", "thumbnail"})
 
@@ -132,7 +133,7 @@ class BotApiClient:
         if body is not None:
             token = _BODY.set(body)
             try:
-                return await self.bot.request.post(f"{self.bot.base_url}/{method}", RequestData())
+                return await self.bot.request.post(f"{self.bot.base_url}/{method}", _NO_PARAMETERS)
             finally:
                 _BODY.reset(token)
         if timeout_s is None:
