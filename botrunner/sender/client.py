@@ -5,14 +5,12 @@ getMe); only the HTTP transport is swapped: PTB's default httpx transport costs 
 per call of aiohttp on the same loop (see benchmarks/sender_rate.py), and the worker's CPU is
 what limits its send rate. Calls go as one JSON body, encoded once (form encoding cost a multipart
 writer, a uuid boundary, a urlencode and a JSON encoding of every object value per call); uploads
-(bytes or (file_name, bytes)) go as multipart. A call whose params are plain JSON already (every
-broadcast, most replies) skips PTB's per-parameter objects: its body is encoded here and posted
-through PTB's `BaseRequest.post`, which still maps the answer to `telegram.error` as for any call.
+(bytes or (file_name, bytes)) go as multipart. A call whose values are all JSON skips PTB's request
+layers altogether (botrunner/sender/json_call.py, with PTB's error mapping).
 """
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import warnings
 from typing import Any
@@ -23,14 +21,13 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
+from botrunner.sender.json_call import JsonCaller, Unplain, encode
+
 # do_api_request warns "use Bot.send_message instead"; we call methods by name on purpose
 # (raw dict results, no de_json per reply), so that advice does not apply here
 warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-# the JSON body of the call being posted by this task (BotApiClient.call's plain path), else None
-_BODY: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("botapi_json_body", default=None)
-_NO_PARAMETERS = RequestData()      # what the plain path hands PTB (its body travels in _BODY); never changed
 FILE_FIELDS = frozenset({"photo", "document", "audio", "video", "voice", "animation", "video_note",
                          "sticker", "thumbnail"})
 
@@ -65,15 +62,15 @@ class AiohttpRequest(BaseRequest):
             raise RuntimeError("AiohttpRequest is not initialized")
         total = read_timeout if isinstance(read_timeout, (int, float)) else self.timeout_s
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=self.connect_timeout_s)
-        body: Any = _BODY.get()                  # BotApiClient.call encoded it already
-        headers = None if body is None else JSON_HEADERS
-        if body is None and request_data is not None and request_data.contains_files:
+        body: Any = None
+        headers = None
+        if request_data is not None and request_data.contains_files:
             body = aiohttp.FormData()
             for name, value in request_data.json_parameters.items():
                 body.add_field(name, value)
             for name, (file_name, content, mime) in request_data.multipart_data.items():
                 body.add_field(name, content, filename=file_name, content_type=mime)
-        elif body is None and request_data is not None:
+        elif request_data is not None:
             # one dumps of the plain values (PTB's json_payload encodes each object value, then the whole)
             body, headers = json.dumps(request_data.parameters).encode(), JSON_HEADERS
         try:
@@ -97,15 +94,6 @@ def as_input_files(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def plain_body(params: dict[str, Any]) -> bytes | None:
-    """The JSON body of params that are plain JSON (None values left out, as PTB does); None when a value
-    is not (uploads, telegram objects, dates): those go through PTB's parameter handling."""
-    try:
-        return json.dumps({k: v for k, v in params.items() if v is not None}).encode()
-    except (TypeError, ValueError):
-        return None
-
-
 class BotApiClient:
     """One per worker, on the worker's event loop: `call(method, params)` -> raw result or telegram.error."""
 
@@ -115,7 +103,8 @@ class BotApiClient:
         request = (AiohttpRequest(pool_size, timeout_s) if transport == "aiohttp" else
                    HTTPXRequest(connection_pool_size=pool_size, read_timeout=timeout_s, pool_timeout=timeout_s))
         self.bot = telegram.Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot", request=request)
-        self.plain_path = isinstance(request, AiohttpRequest)
+        self.request = request if isinstance(request, AiohttpRequest) else None
+        self.lean = JsonCaller(f"{base}/bot{token}", timeout_s)
 
     async def open(self) -> None:
         await self.bot.request.initialize()     # not bot.initialize(): that calls getMe, which may fail
@@ -128,14 +117,16 @@ class BotApiClient:
         return await self.bot.get_me()
 
     async def call(self, method: str, params: dict[str, Any], timeout_s: float | None = None) -> Any:
-        """One Bot API call; raises telegram.error.RetryAfter / Forbidden / BadRequest / NetworkError ..."""
-        body = plain_body(params) if self.plain_path and timeout_s is None else None
-        if body is not None:
-            token = _BODY.set(body)
+        """One Bot API call; raises telegram.error.RetryAfter / Forbidden / BadRequest / NetworkError ...
+        Plain JSON calls take the lean path; uploads and other values go through PTB."""
+        session = self.request.session if self.request is not None else None
+        if session is not None and "_" not in method:      # PTB turns send_message into sendMessage
             try:
-                return await self.bot.request.post(f"{self.bot.base_url}/{method}", _NO_PARAMETERS)
-            finally:
-                _BODY.reset(token)
+                body = encode(params)
+            except Unplain:
+                pass
+            else:
+                return await self.lean.call(session, method, body, timeout_s)
         if timeout_s is None:
             return await self.bot.do_api_request(method, as_input_files(params))
         return await self.bot.do_api_request(method, as_input_files(params), read_timeout=timeout_s)
