@@ -45,7 +45,7 @@ def test_a_take_hands_out_only_the_slots_due_now(redis_url):
     assert again == [] and 0 < wait_again <= 0.101
 
 
-def test_a_take_woken_late_catches_up_the_slots_it_missed(redis_url, redis_client):
+def test_a_take_woken_late_catches_up_the_slots_it_missed(redis_url):
     """Woken ~100 ms late at 100/s, one take sends the ~10 slots of the schedule it missed (with the old
     20 ms catch-up it started afresh: 1), keeps the schedule (the next slot follows the missed ones, not
     now + 10 ms) and every second of slots within the rate; idle beyond the catch-up, it starts afresh."""
@@ -76,7 +76,7 @@ def test_a_take_woken_late_catches_up_the_slots_it_missed(redis_url, redis_clien
     assert log == sorted(log, reverse=True) and len(set(log)) == len(log)   # one slot each, never twice
 
 
-def test_takes_and_notifications_together_keep_every_second_within_the_rate(redis_url, redis_client):
+def test_takes_and_notifications_together_keep_every_second_within_the_rate(redis_url):
     """Late wake-ups (up to 200 ms) and notifications' bursts mixed in: at most 20 slots in any second."""
     keys = Keys.for_token("560:window")
 
@@ -97,7 +97,7 @@ def test_takes_and_notifications_together_keep_every_second_within_the_rate(redi
     assert len(log) == 20 and _window_counts(log, 1000) <= 20
 
 
-def test_blocked_busy_and_frozen_chats(redis_url, redis_client):
+def test_blocked_busy_and_frozen_chats(redis_url):
     keys = Keys.for_token("560:chats")
 
     async def scenario(client):
