@@ -18,6 +18,7 @@ under the same load; `--write` puts the section (one per rate) into docs/benchma
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -48,12 +49,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def worker_pid(supervisor: int) -> int:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(supervisor)], capture_output=True, text=True).stdout
-    pids = [int(p) for p in out.split()]
-    if not pids:
-        raise SystemExit("no worker process")
-    return pids[0]
+def worker_pid(supervisor: int, timeout_s: float = 120.0) -> int:
+    """The supervisor's worker, once it is spawned (a loaded machine can take its time)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(supervisor)], capture_output=True, text=True).stdout
+        if out.split():
+            return int(out.split()[0])
+        time.sleep(0.5)
+    raise SystemExit("no worker process")
 
 
 def prepare(store: SQLiteStore, control: httpx.Client, users: int) -> None:
@@ -101,8 +105,8 @@ def run(users: int, rate: float, burst: int, server_burst: int, workdir: Path, t
         supervisor = subprocess.Popen([sys.executable, "-m", "botrunner", "start", "--workers", "1", "--api-url", api],
                                       env=env, cwd=tree, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        time.sleep(5)
         worker = worker_pid(supervisor.pid)
+        time.sleep(5)                                    # its start-up is not part of the run
         rss_before = rss_mb(worker)
         load_before = load()
         draft = store.broadcasts.create(Message(text="benchmark broadcast"), Segment(), created_by=1)
@@ -197,20 +201,33 @@ def main() -> None:
     parser.add_argument("--before-label", default="before")
     parser.add_argument("--write", action="store_true", help="write the section into --docs")
     parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--save", help="append each run's numbers to this file (JSON lines); runs already in it "
+                                       "are not run again, so a stopped session resumes")
     args = parser.parse_args()
     trees = [(args.before_label, Path(args.before_tree).resolve())] if args.before_tree else []
     trees.append(("this version" if trees else "botrunner", ROOT))
     results: list[tuple[str, list[dict[str, float]]]] = [(label, []) for label, _ in trees]
+    saved = Path(args.save) if args.save else None
+    if saved is not None and saved.exists():          # a session that stopped: its runs count, the rest follow
+        for line in saved.read_text().splitlines():
+            done = json.loads(line)
+            for label, runs in results:
+                if label == done["label"]:
+                    runs.append(done["run"])
     print(HEAD, flush=True)
     for n in range(args.repeat):
         for (label, tree), (_, runs) in zip(trees, results):
-            with tempfile.TemporaryDirectory(prefix="broadcast-rate-") as tmp:
-                runs.append(run(args.users, args.rate, args.burst, args.server_burst or max(1, int(args.rate)),
-                                Path(tmp), tree))
-            print(row(f"{label}, run {n + 1}", runs[-1]), flush=True)
+            if len(runs) <= n:
+                with tempfile.TemporaryDirectory(prefix="broadcast-rate-") as tmp:
+                    runs.append(run(args.users, args.rate, args.burst, args.server_burst or max(1, int(args.rate)),
+                                    Path(tmp), tree))
+                if saved is not None:
+                    with saved.open("a") as out:
+                        out.write(json.dumps({"label": label, "run": runs[-1]}) + "\n")
+            print(row(f"{label}, run {n + 1}", runs[n]), flush=True)
     shown, rest = [], iter(sys.argv[1:])      # the command as anyone can run it: no local paths
     for a in rest:
-        if a == "--docs":
+        if a in ("--docs", "--save"):
             next(rest, None)
         else:
             shown.append(f"<a checkout of {args.before_label}>" if a == args.before_tree else a)
