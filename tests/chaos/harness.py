@@ -107,6 +107,26 @@ def faketime_library() -> str | None:
     return found[0] if found else None
 
 
+def stepped_clock_env(library: str, offset_file: Path) -> dict[str, str]:
+    """The environment of a process whose wall clock follows `offset_file` ("+60", "-60") while its
+    monotonic clock, and every wait measured on it, stays the host's.
+
+    FAKETIME_DONT_FAKE_MONOTONIC alone is not enough: libfaketime's pthread_cond_timedwait still
+    shifts the deadline of a CLOCK_MONOTONIC condition variable by its fake time ("the forced
+    monotonic fix" it applies on glibc >= 2.30). CPython's GIL waits on one such variable for its
+    5 ms switch interval, so with the fix on a thread waiting for the GIL waited up to a second
+    (+0, +60) or far longer (-60) instead of forcing a switch: the event loop of the stepped worker
+    starved behind its handler threads for seconds, its lane leases lapsed, and the other
+    supervisor took over replies already sent but not yet journaled (duplicates no real clock step
+    causes: a step moves neither the monotonic clock nor the GIL's deadlines).
+    FAKETIME_FORCE_MONOTONIC_FIX=0 passes the monotonic deadline through untouched.
+    Left as is: time.sleep() fails with EINVAL in such a process (libfaketime's clock_nanosleep
+    mixes the fake wall clock into an absolute monotonic deadline); botrunner's supervisor waits
+    on select() and its workers on asyncio, so neither calls it while running."""
+    return {"LD_PRELOAD": library, "FAKETIME_TIMESTAMP_FILE": str(offset_file), "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_FORCE_MONOTONIC_FIX": "0"}
+
+
 class ChaosRun:
     """One scenario's world: its own redis-server, the local Bot API server, supervisors, a stream."""
 

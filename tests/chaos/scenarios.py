@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.chaos.harness import LEASE_TTL_MS, ChaosRun, Result, faketime_library
+from tests.chaos.harness import LEASE_TTL_MS, ChaosRun, Result, faketime_library, stepped_clock_env
 
 NO_WINDOW = "none: exactly once, in order"
 CRASH_WINDOW = "a reply accepted by Telegram but not yet journaled when the process died is sent again"
@@ -145,8 +145,7 @@ def clock_steps() -> Result:
         offset = Path(run.dir) / "faketime"
         offset.write_text("+0\n")
         run.start(1)
-        stepped = run.start(1, LD_PRELOAD=library, FAKETIME_TIMESTAMP_FILE=str(offset), FAKETIME_NO_CACHE="1",
-                            FAKETIME_DONT_FAKE_MONOTONIC="1")     # the wall clock steps, the monotonic one never does
+        stepped = run.start(1, **stepped_clock_env(library, offset))   # the wall clock steps, the monotonic one never does
         stream = run.stream()
         time.sleep(1.5)
         run.mark_fault()
