@@ -39,6 +39,7 @@ from botrunner.lanes.events import LaneEvents
 from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Cohort, Registry
+from botrunner.lanes.salvage import Salvage
 from botrunner.lease import renew_interval_s
 from botrunner.metrics import record
 from botrunner.redis_keys import GROUP
@@ -93,6 +94,8 @@ class LaneReader:
         self.settle_s = settle_s                 # longest wait for the rest of the cohort (LANE_SETTLE_MS)
         self.settled = asyncio.Event()           # joined the registry (or stopping): lanes may be taken, polled
         self.left = False                        # left the registry (drain): beat no more
+        self.salvage = Salvage()                 # jobs let go of until Redis shows it still has them
+        queues.on_drop = self.salvage.keep_all
 
     async def boot(self) -> None:
         """Before the first read: every lane's consumer group exists; remember the data generation."""
@@ -110,13 +113,31 @@ class LaneReader:
             self.hand_over(lane)
 
     async def _recover_if_lost(self) -> bool:
-        """After a Redis data loss: recreate the groups and take back the lanes held (their leases vanished)."""
+        """After a Redis data loss: recreate the groups, take back the lanes held (their leases vanished)
+        and handle again what this worker had read and let go of (lanes.salvage: the only copy left)."""
+        mark = self.salvage.mark()
         if not await self.generation.check():
+            self.salvage.forget_until(mark)      # still pending in Redis: their lanes' owners claim them
             return False
         await self.leases.ensure_groups()
         for lane in self.leases.held:
             await self.leases.acquire(lane)
+        for lane in self.salvage.lanes():
+            await self._resubmit(lane)
         return True
+
+    async def _resubmit(self, lane: int) -> None:
+        """Data loss: the lane's let-go jobs, oldest first, ahead of its queued ones (if it is taken back)."""
+        if lane not in self.leases.held and not await self.leases.acquire(lane):
+            logger.error("Lane {}: {} update(s) read before the data loss are lost: another worker took the "
+                         "lane first", lane, len(self.salvage.take(lane)))
+            return
+        self.queues.drop_lane(lane)              # into the salvage: re-queued below in stream order
+        jobs = self.salvage.take(lane)
+        self.handing_over.discard(lane)          # a pending release must not give the retaken lane away
+        self._submit_jobs(jobs)
+        self.reading.add(lane)
+        logger.warning("Lane {}: handling again {} update(s) read before the data loss", lane, len(jobs))
 
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None, on_joined: Callable[[], None] = lambda: None) -> None:
@@ -243,6 +264,10 @@ class LaneReader:
             chat, data = decoded(fields)
             self.queues.submit(Job(lane, (lane, chat), text(entry_id), fields, data))
 
+    def _submit_jobs(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.queues.submit(job)
+
     def _lost(self, lane: int) -> None:
         logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
         self.leases.forget(lane)
@@ -261,9 +286,12 @@ class LaneReader:
         await self.queues.wait_lane_idle(lane)
         while lane in self.in_read:       # entries that read delivers stay pending under us: release after
             await asyncio.sleep(0.01)
+        if lane not in self.handing_over:     # taken back by a data-loss recovery meanwhile
+            return
         self.handing_over.discard(lane)
         try:
-            await self.leases.release(lane)
+            if await self.leases.release(lane):
+                self.salvage.forget_lane(lane)      # Redis still had them: the next owner claims them
             logger.debug("Lane {}: released", lane)
         except Exception as exc:
             logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
