@@ -7,8 +7,9 @@ every lane event (a join, a leave, a release). Rebalance: compute the assignment
 workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait for
 their running jobs and the read in flight, release: announced), and take free lanes assigned here
 (claim the previous owner's pending entries first, then start reading). The reader: one blocking
-XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues; on a Redis Cluster one blocking
-XREADGROUP per lane (a command cannot span slots), each lane in a task of its own.
+XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues; on a Redis
+Cluster pipelined rounds of one XREADGROUP per lane, and a blocking one per idle lane
+(botrunner.lanes.cluster_reads).
 
 Per-chat order across a lost read reply: a read that fails (a cut connection, a timeout, a failover)
 may have been delivered by Redis, its entries now pending under this worker but never seen here.
@@ -35,6 +36,7 @@ from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.cluster_reads import ClusterReads
 from botrunner.lanes.events import LaneEvents
 from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
@@ -299,8 +301,8 @@ class LaneReader:
     # --- reader ---
     async def read(self) -> None:
         """Until stop(): read new entries of the lanes this worker reads into the chat queues."""
-        if isinstance(self.client, RedisCluster):
-            await self._read_per_lane()
+        if isinstance(self.read_client, RedisCluster):
+            await ClusterReads(self).run()       # a command cannot span slots: botrunner.lanes.cluster_reads
             return
         while not self.stopping.is_set() and not self.draining:
             await self.queues.wait_for_room()
@@ -343,51 +345,6 @@ class LaneReader:
         except Exception as again:
             logger.warning("Recreating the consumer groups failed ({!r}); retrying", again)
             await asyncio.sleep(1.0)
-    # --- reader on a Redis Cluster: XREADGROUP cannot span slots, and every lane has its own slot ---
-    async def _read_per_lane(self) -> None:
-        """One blocking XREADGROUP per lane read, each lane in a task of its own (lanes on every node at once)."""
-        tasks: dict[int, asyncio.Task] = {}
-        while not self.stopping.is_set() and not self.draining:
-            for lane in sorted(self.reading - tasks.keys()):
-                tasks[lane] = asyncio.create_task(self._read_lane(lane))
-            for lane in [lane for lane, task in tasks.items() if task.done()]:
-                del tasks[lane]
-            try:
-                await asyncio.wait_for(self.stopping.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-
-    async def _read_lane(self, lane: int) -> None:
-        stream = self.leases.keys.lane(lane)
-        while lane in self.reading and not self.stopping.is_set() and not self.draining:
-            await self.queues.wait_for_room()
-            if lane not in self.reading:
-                return
-            count = max(1, min(100, self.queues.free // max(1, len(self.reading))))
-            self.in_read.add(lane)
-            try:
-                reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, {stream: ">"},
-                                                          count=count, block=500)
-            except aioredis.ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    await self._on_nogroup(exc)
-                else:
-                    logger.warning("Reading lane {} failed ({!r}); retrying", lane, exc)
-                    self._read_failed([lane])
-                    await asyncio.sleep(1.0)
-                continue
-            except Exception as exc:
-                logger.warning("Reading lane {} failed ({!r}); retrying", lane, exc)
-                record.redis_error("lanes", exc)
-                self._read_failed([lane])
-                await asyncio.sleep(1.0)
-                continue
-            finally:
-                self.in_read.discard(lane)
-            for _, entries in reply or []:
-                if lane in self.reading:         # entries of a lane being handed over stay pending
-                    self._submit(lane, entries)
 
     def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]:
         """(lanes, COUNT) for the next XREADGROUP: COUNT is per stream, so at most `free` entries in all;
