@@ -148,8 +148,11 @@ EXACT = 1 + 1e-9         # the rate itself (a window's last slot falls just past
 WINDOW_MS = 1000         # Telegram counts the bot-wide limits per second
 GLOBAL_429_WINDOW_MS = 10_000
 HORIZON_MS = 20          # a slot this close counts as free now (sleep and clock rounding)
-CATCH_UP_MS = 20         # a broadcast's missed slots it may still take: this long or one slot, whichever is
-                         # more (its own burst counts towards it); the window log still bounds each second
+CATCH_UP_MS = 250        # a broadcast woken late may still take the slots of the schedule it missed this far
+                         # back (or one slot, whichever is more; its own burst counts towards it), so a loop
+                         # stalled by a loaded machine loses no rate; the window log still holds every second
+                         # of slots to the rate, and sends at most this late stay within a bot-wide bucket a
+                         # second deep (Telegram's ~30 a second, the local server's)
 
 # Methods that post a message into a chat; Telegram's flood limits count these. Edits, callback
 # answers and chat actions only honour freezes.

@@ -144,19 +144,23 @@ class Sender:
         return result if outcome == "sent" else None
 
     async def send_call(self, method: str, params: dict[str, Any], reply_to: int | None = None,
-                        fence: Fence | None = None) -> tuple[str, Any]:
+                        fence: Fence | None = None, reserved: bool = False) -> tuple[str, Any]:
         """(outcome, detail): outcome 'sent' (detail: the result), 'failed' (detail: the reason) or
         'blocked' (detail: None) -- final, never retried here. A failure by MAX_429 429s in a row has a
         RateLimited reason: nothing was delivered, so a caller may send it again later (broadcasts do).
         `reply_to`: the chat of the update being handled; a call into it is a reply. `fence`: that
-        update's lane lease; LaneLost (nothing sent) when this worker no longer holds it."""
+        update's lane lease; LaneLost (nothing sent) when this worker no longer holds it. `reserved`: the
+        caller already took this call's first slot (a broadcast pacer); a retry asks the limiter again."""
         params = dict(params)
         chat = target_chat(params)
         send_class = send_class_of(chat, reply_to, bool(params.pop(BULK_FLAG, False)))
         retry = Backoff(first=0.4, cap=5.0)     # 5xx and network errors
         limited = 0
         while True:
-            if not await self._wait_for_slot(method, chat, send_class, bool(params.get("allow_paid_broadcast")), fence):
+            if reserved:
+                reserved = False
+            elif not await self._wait_for_slot(method, chat, send_class, bool(params.get("allow_paid_broadcast")),
+                                               fence):
                 self.metrics.skipped_blocked += 1
                 return "blocked", None
             try:

@@ -2,7 +2,8 @@
 
 The sender lives on the worker's event loop; `ThreadSender.send_bulk` schedules a batch of calls
 there, marked as broadcasts (`_bulk=True`): they take only the global slots replies and
-notifications leave free, so user traffic keeps priority however large the batch.
+notifications leave free, so user traffic keeps priority however large the batch. A batch goes
+through a BroadcastPacer: its slots are taken many at a time (one Redis round trip a tick).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from botrunner.sender.broadcast_pacer import BroadcastPacer
 from botrunner.sender.sender import BULK_FLAG
 
 if TYPE_CHECKING:
@@ -25,13 +27,12 @@ class ThreadSender:
     def __init__(self, sender: Sender, loop: asyncio.AbstractEventLoop) -> None:
         self.sender = sender
         self.loop = loop
+        self.pacer = BroadcastPacer(sender)
 
     def send_bulk(self, calls: Sequence[tuple[str, dict[str, Any]]],
                   paid: bool = False) -> Future[list[tuple[str, Any]]]:
-        async def batch() -> list[tuple[str, Any]]:
-            return list(await asyncio.gather(*(self.sender.send_call(method, self._bulk(params, paid))
-                                               for method, params in calls)))
-        return asyncio.run_coroutine_threadsafe(batch(), self.loop)
+        marked = [(method, self._bulk(params, paid)) for method, params in calls]
+        return asyncio.run_coroutine_threadsafe(self.pacer.send(marked, paid), self.loop)
 
     @staticmethod
     def _bulk(params: dict[str, Any], paid: bool) -> dict[str, Any]:

@@ -116,3 +116,29 @@ def test_the_rate_meter_measures_the_last_pages(monkeypatch):
     meter = broadcast_engine.RateMeter()                               # starts at 100
     assert meter.add(50) == 50.0 and meter.add(50) == 50.0 and meter.add(200) == pytest.approx(100.0)
     assert meter.add(10) == pytest.approx(10 / 17)      # a slow page after a pause: the older pages drop out
+
+
+def test_a_page_claimed_but_not_reported_is_never_sent_again(rt):
+    """The owner dies between claiming a page (its rows pending) and learning what was sent: the next owner
+    settles those rows as skipped (their sends are in doubt) and sends only the recipients nobody claimed."""
+    class DiesMidPage(ScriptedSender):
+        def send_bulk(self, calls, paid=False):
+            super().send_bulk(calls, paid)          # handed to the sender: maybe delivered, never reported
+            raise SystemExit("killed mid-page")
+    dying = DiesMidPage(lambda chat, attempt: ("sent", {}))
+    broadcast_id = running(rt)
+    first = BroadcastEngine(rt, lambda: dying)
+    first.page = 4
+    with pytest.raises(SystemExit):
+        first.run_once()
+    claimed = set(dying.attempts)
+    assert claimed == {1, 2, 3, 4}
+    assert rt.redis.get(first.lease_key(broadcast_id)) is None          # released (an expired lease alike)
+    survivor = ScriptedSender(lambda chat, attempt: ("sent", {}))
+    skipped = outcomes()["skipped"]
+    assert BroadcastEngine(rt, lambda: survivor).run_once() == 1
+    b = rt.store.broadcasts.get(broadcast_id)
+    assert (b.status, b.sent, b.skipped) == ("done", 6, 4)
+    assert set(survivor.attempts) == set(range(5, 11))                  # nobody claimed twice
+    assert all(rt.store.broadcasts.recipient(broadcast_id, u).status == "skipped" for u in claimed)
+    assert outcomes()["skipped"] - skipped == 4

@@ -19,6 +19,7 @@ from botrunner.metrics.cluster import read as read_snapshot
 from botrunner.processing.completion import Completion
 from botrunner.processing.dead_letters import DeadLetters
 from botrunner.redis_keys import GROUP, Keys
+from botrunner.sender.broadcast_slots import BroadcastSlots
 from botrunner.sender.flood_limiter import FloodLimiter, Limits
 from botrunner.sender.journal import OutboxJournal
 from tests.updates import message
@@ -110,8 +111,11 @@ def test_leases_completion_journal_dead_letters_and_metrics(redis_cluster):
         limiter = FloodLimiter(client, KEYS, Limits())
         status, _ = await limiter.acquire(200, True)
         scope = await limiter.freeze(201, 1.0)
-        return handled, lost, snap, status, scope
-    handled, lost, snap, status, scope = run(redis_cluster, scenario)
+        # a broadcast page's slots: one script over many recipients' keys, all in the {send} slot
+        taken, _ = await BroadcastSlots(FloodLimiter(client, KEYS, Limits(global_rate=0))).take([201, 300, 301])
+        return handled, lost, snap, status, scope, taken
+    handled, lost, snap, status, scope, taken = run(redis_cluster, scenario)
+    assert taken == [0, 1, 1]                      # 201 frozen by the 429 above
     assert handled + lost == 8 and snap.pipeline_known and snap.pending == lost and snap.unowned_lanes == 0
     assert status == 1 and scope == "chat"
     import redis
