@@ -122,7 +122,10 @@ def notes(replicas: int) -> list[str]:
             "this command at load average 4-6 (one redis-server 843/s of 1252, 843, 474; cluster 449/s of "
             "888, 449, 387). After the change, 3 runs at load average 5-7: one redis-server 603/s of 839, "
             "603, 550; cluster 448/s of 798, 448, 417: 74 % (pairs 95 %, 74 %, 76 %). Single runs vary by "
-            "2x with the machine's load; the pairs vary less."]
+            "2x with the machine's load; the pairs vary less. The reader alone, A/B on one cluster (the "
+            "same burst through `botrunner start --workers 2`, the reader and client of commit ee1d674 "
+            "against these, alternating, 4 pairs at load average 8-11): 222/s (202, 161, 242, 326) against "
+            "286/s (279, 293, 255, 371), pairs +38 %, +82 %, +5 %, +14 %."]
 
 
 def write_doc(args: argparse.Namespace, rates: dict[str, list[float]], medians: dict[str, float],

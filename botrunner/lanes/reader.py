@@ -18,6 +18,8 @@ failed read named is handed over at once and taken anew (claim_pending: oldest f
 through a client that never retries a command by itself (a silent retry would hide the lost reply).
 As a safety net the keeper's sweep hands over a lane with entries pending under this worker for a
 lease TTL that it does not hold in memory (`ChatQueues.held`).
+What a lane hand-over or the processor lets go of is kept (botrunner.lanes.salvage) until the
+next generation check: after a Redis data loss it is the only copy, and is handled again, in order.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ call costs a queue append, not an executor hop and a thread wake-up each. Draine
 calls wait (one per `BATCH` outstanding calls, never more than the pool's threads), and while calls
 wait behind drainers that all run one call longer than STALL_S (a handler waiting on I/O), one
 more is started each STALL_S: a slow handler holds the others up for about that long at most. One
-timer per pool, not a timeout per call, does that check and the deadline.
+timer per pool, not a timeout per call, does that check and the deadline (every quarter of
+HANDLER_TIMEOUT_S, at most every second: a hung handler is answered that much after its deadline).
 
 A thread cannot be killed, so a handler that passes HANDLER_TIMEOUT_S is *abandoned*: its caller
 gets HandlerTimeout (the update is dead-lettered, its chat moves on), its drainer takes no further
