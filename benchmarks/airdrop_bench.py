@@ -1,7 +1,14 @@
-"""Airdrop bot one-off jobs: `migrate from-node` throughput and the streamed export's rate and memory.
+"""Airdrop bot one-off jobs: `migrate from-node` throughput and the streamed export's rate and memory;
+with --start, what a new user's /start costs in the bot's own code.
 
     .venv/bin/python benchmarks/airdrop_bench.py                     # 20,000 users, 5 ledger rows each
     .venv/bin/python benchmarks/airdrop_bench.py --users 100000 --ledger 3
+    .venv/bin/python benchmarks/airdrop_bench.py --start 1000        # /start of 1000 new users, no runner
+
+--start runs the bot's router in this process (botrunner.bot.testing: no workers, no Bot API server)
+on a real SQLite file and a private redis-server, and reports CPU per /start of a new user
+(register, welcome, captcha) with the captcha picture taken from a filled pool and drawn on demand,
+and the picture's own cost.
 
 The Node database is mongomock (in-process): the migration numbers are botrunner's mapping and
 SQLite writes plus mongomock's reads, NOT a real MongoDB's. The export reads the SQLite store the
@@ -40,6 +47,45 @@ def node_database(users: int, ledger: int):
     return db
 
 
+def start_cost(users: int) -> None:
+    """CPU ms per new user's /start through the router, pool filled vs pictures drawn on demand."""
+    from botrunner.bot.context import Services
+    from botrunner.bot.states import MemoryStates
+    from botrunner.bot.testing import BotTester
+    from botrunner.config.settings import load_settings
+    from botrunner.supervisor.embedded_redis import EmbeddedRedis
+    from handlers.app import build_runtime, router
+    from handlers.captcha import jpeg_renderer
+    from storage.factory import open_worker_storage, redis_client
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
+        for label, pool in (("picture from a filled pool", users), ("picture drawn on demand", 0)):
+            env = {"BOT_TOKEN": "1:bench", "STATE_DIR": f"{tmp}/{pool}", "REDIS_URL": server.url,
+                   "CAPTCHA_POOL_SIZE": str(pool)}
+            settings = load_settings(environ=env, env_file=None)
+            storage = open_worker_storage(settings)
+            rt = build_runtime(settings, storage, redis_client(settings, settings.redis_session_db))
+            while rt.captcha.pool.fill_one():
+                pass
+            bot = BotTester(router, Services(bot=rt, store=rt.store), MemoryStates(), bot_username="")
+            first = 10 ** 9 + pool
+            bot.command(first - 1, "start")                  # warm: connections, catalogs, fonts
+            trips0, started = storage.store.round_trips.total, time.process_time()
+            for user in range(first, first + users):
+                bot.command(user, "start")
+            took = time.process_time() - started
+            trips = storage.store.round_trips.total - trips0
+            print(f"/start, {label}: {1000 * took / users:.2f} ms CPU per new user "
+                  f"({trips / users:.1f} SQLite statements each)")
+            rt.api.close()
+            rt.redis.close()
+            storage.close()
+    render = jpeg_renderer()
+    started = time.process_time()
+    for _ in range(200):
+        render("ABCDE")
+    print(f"one captcha picture (240x90 JPEG): {1000 * (time.process_time() - started) / 200:.2f} ms CPU")
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -48,7 +94,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--ledger", type=int, default=5, help="ledger rows per user")
+    parser.add_argument("--start", type=int, default=0, metavar="N",
+                        help="instead: CPU per new user's /start in the bot's code, over N new users")
     args = parser.parse_args()
+    if args.start:
+        start_cost(args.start)
+        return
     source = node_database(args.users, args.ledger)
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(str(Path(tmp) / "store.sqlite3"))

@@ -49,6 +49,30 @@ def top_functions(collapsed: Path, limit: int) -> list[str]:
     return lines
 
 
+RATE = 250      # py-spy samples per second
+# the shares docs/benchmarks.md quotes: a sample counts for every area one of its frames is in
+AREAS = {"send path (Bot API calls)": ("BotApiClient.call",),
+         "Redis (pipelines, reads, their socket writes)": ("redis/", "ScriptBatcher"),
+         "parsing the update (Update.de_json)": ("Update.de_json",),
+         "handler thread hop (queue, executor, futures)": ("HandlerPool.run", "run_in_executor",
+                                                           "ThreadPoolExecutor.submit", "call_soon_threadsafe"),
+         "handlers and the router (in the threads)": ("Router.handle",)}
+
+
+def areas(collapsed: Path, updates: int, rate: int = RATE) -> list[str]:
+    """Share of the samples per area of the hot path (AREAS), and the sampled seconds per 1000 updates."""
+    counts, total = collections.Counter(), 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for area, needles in AREAS.items():
+            if any(needle in stack for needle in needles):
+                counts[area] += int(count)
+    per_1000 = 1000 / rate / max(1, updates)
+    return [f"areas (of {total * per_1000:.3f} s sampled per 1000 updates):"] + [
+        f"  {100 * counts[area] / max(1, total):5.1f} %  {counts[area] * per_1000:.3f} s  {area}" for area in AREAS]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=1)
@@ -75,7 +99,7 @@ def main() -> int:
             worker = running.processes()[1].pid
             collapsed = Path(args.out or Path(tmp) / "stacks.txt")
             spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(worker), "--format", "raw",
-                                    "--output", str(collapsed), "--rate", "250", "--nonblocking",
+                                    "--output", str(collapsed), "--rate", str(RATE), "--nonblocking",
                                     *(["--gil"] if args.gil else [])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
             rates = []
@@ -88,6 +112,7 @@ def main() -> int:
             spy.wait(30)
             print(f"bursts: {', '.join(f'{r:.0f}' for r in rates)} updates/s (median {sorted(rates)[len(rates) // 2]:.0f})")
             print("\n".join(top_functions(collapsed, args.top)))
+            print("\n".join(areas(collapsed, args.bursts * args.burst)))
         finally:
             if spy and spy.poll() is None:
                 spy.kill()

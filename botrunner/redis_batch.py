@@ -6,13 +6,18 @@ callable like redis-py's `register_script` whose calls are queued and sent toget
 the loop turn: each script still runs atomically and alone in Redis, in the order it was called, and
 its KEYS are declared by its caller as before; only the network round trip, the connection checkout
 and the socket reads are shared. A failed batch (Redis down, a timeout) fails every call in it with
-the same error, which each caller handles as it would its own. With batching off (`enabled=False`,
-tests that count round trips) every call is sent at once on its own.
+the same error, which each caller handles as it would its own. At most MAX_IN_FLIGHT pipelines are
+out at once: calls made while they are wait for the first to come back and go together in the next
+(under a burst the loop turns are short, and a pipeline per turn would be a socket write per few
+calls). With batching off (`enabled=False`, tests that count round trips) every call is sent at once
+on its own.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,6 +26,24 @@ from redis.exceptions import NoScriptError
 from botrunner.redis_scripts import load_everywhere
 
 Call = tuple[str, list[Any], list[Any], asyncio.Future]     # sha, keys, args, the caller's future
+MAX_IN_FLIGHT = 2       # pipelines out at once; later calls wait for one of them (bigger pipelines)
+
+
+async def both(first: Awaitable[Any], second: Awaitable[Any]) -> tuple[Any, Any]:
+    """The results of two calls already queued (so already in one pipeline), awaited in turn: what
+    asyncio.gather does for them without its gathering future and callbacks. When the first fails the
+    second is cancelled (or its error marked as seen) before the first's error is raised."""
+    try:
+        result = await first
+    except BaseException:
+        if isinstance(second, asyncio.Future):
+            if second.done() and not second.cancelled():
+                second.exception()
+            second.cancel()
+        elif inspect.iscoroutine(second):       # an unbatched script call that never started
+            second.close()
+        raise
+    return result, await second
 
 
 class BatchedScript:
@@ -46,6 +69,7 @@ class ScriptBatcher:
         self.in_flight: set[asyncio.Task] = set()     # the loop keeps only weak references to tasks
         self.batches = 0            # pipelines sent (calls / batches = how much was shared)
         self.calls = 0
+        self.flush_due = False      # a _flush is scheduled for the end of this loop turn
 
     def script(self, source: str) -> BatchedScript:
         script = BatchedScript(self, source)
@@ -55,21 +79,33 @@ class ScriptBatcher:
     def submit(self, script: BatchedScript, keys: list[Any], args: list[Any]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        if not self.queued:
-            loop.call_soon(self._flush)          # after every task runnable in this turn queued its calls
         self.queued.append((script.sha, keys, args, future))
         if not self.enabled:
             self._flush()
+        else:
+            self._schedule(loop)
         return future
 
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A flush after every task runnable in this turn queued its calls, unless enough pipelines are out
+        (then the first to come back schedules it)."""
+        if self.queued and not self.flush_due and len(self.in_flight) < MAX_IN_FLIGHT:
+            self.flush_due = True
+            loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self.flush_due = False
         calls, self.queued = self.queued, []
         if calls:
             self.batches += 1
             self.calls += len(calls)
             task = asyncio.get_running_loop().create_task(self._send(calls))
             self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task) -> None:
+        self.in_flight.discard(task)
+        self._schedule(asyncio.get_running_loop())
 
     async def _send(self, calls: list[Call]) -> None:
         try:

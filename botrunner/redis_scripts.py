@@ -19,9 +19,10 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException
 
 Call = tuple[AsyncScript, Sequence[Any], Sequence[Any]]     # (script, KEYS, ARGV)
+STREAM_READS = ("XREAD", "XREADGROUP")
 
 
 async def pipelined(client: Any, calls: Sequence[Call], tail: Callable[[Any], None] | None = None) -> list[Any]:
@@ -81,12 +82,16 @@ class ClusterScript(AsyncScript):
 
 class ScriptedCluster(RedisCluster):
     """redis-py's asyncio RedisCluster whose registered scripts survive a failover (ClusterScript), and
-    which never forgets the node it was started from.
+    which never forgets the node it was started from, and which finds a stream read's slot itself.
 
     redis-py drops a node from its startup nodes on every connection error and re-reads the slot map
     from the rest; many lane reads failing at once during a failover can empty that list, after which
     the client can never reconnect ("Please provide at least one reachable node: None", redis-py issue
-    3693). Here the nodes named at start are put back before every re-read."""
+    3693). Here the nodes named at start are put back before every re-read.
+
+    XREAD / XREADGROUP have "movable keys": redis-py asks a node (COMMAND GETKEYS, one more round trip)
+    before every such read to learn its slot. Their keys are the first half of what follows STREAMS,
+    so they are taken from there instead (the lane reader issues one per lane and read)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,6 +106,18 @@ class ScriptedCluster(RedisCluster):
                     self.startup_nodes.setdefault(name, node)
                 await super().initialize()
         manager.__class__ = Seeded
+
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        if str(command).upper() not in STREAM_READS:
+            return await super()._determine_slot(command, *args)
+        words = [arg.upper() if isinstance(arg, str) else arg for arg in args]
+        if "STREAMS" not in words and b"STREAMS" not in words:
+            return await super()._determine_slot(command, *args)
+        rest = args[(words.index("STREAMS") if "STREAMS" in words else words.index(b"STREAMS")) + 1:]
+        slots = {self.keyslot(key) for key in rest[:len(rest) // 2]}
+        if len(slots) != 1:
+            raise RedisClusterException(f"{command} - all keys must map to the same key slot")
+        return slots.pop()
 
     def register_script(self, script: Any) -> Any:
         return ClusterScript(cast(Any, self), script)

@@ -87,6 +87,8 @@ def open_bot(services: Services) -> None:
     if updated:
         logger.info("Default task reward(s) follow the changed settings: {}", ", ".join(updated))
     rt = build_runtime(settings, storage, redis_client(settings, settings.redis_session_db))
+    # pictures rendered ahead, each shown once (handlers.captcha_pool); with the captcha off, from its first use
+    rt.captcha.pool.start(lazily=not settings.captcha_enabled)
     services.provide("bot", rt)
     jobs = [ban_ends_job(rt)] + ([export_job(rt)] if settings.enable_user_data_export else [])
     services.provide("cluster_jobs", ClusterJobs(rt, jobs).start())
@@ -103,6 +105,7 @@ def close_bot(services: Services) -> None:
     engine = getattr(services, "broadcasts", None)
     if engine is not None:
         engine.stop()
+    services.bot.captcha.pool.stop()
     services.bot.api.close()
     services.bot.redis.close()
     services.storage.close()
@@ -114,5 +117,5 @@ def build_runtime(settings, storage, client: redis.Redis) -> Runtime:
                  batcher=storage.batcher, prefix=Keys.for_token(settings.bot_token).prefix + "bot:")
     rt.signer = Signer(settings.bot_token or "local")
     rt.captcha = captcha.ImageCaptcha(settings.captcha_length, settings.captcha_max_attempts,
-                                      settings.captcha_session_timeout / 1000)
+                                      settings.captcha_session_timeout / 1000, pool_size=settings.captcha_pool_size)
     return rt

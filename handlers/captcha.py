@@ -1,4 +1,4 @@
-"""The captcha gate: an image captcha (PyPI `captcha`, PNG via Pillow) sent as a photo, answered by text.
+"""The captcha gate: an image captcha (PyPI `captcha`, JPEG via Pillow) sent as a photo, answered by text.
 
 `ImageCaptcha` is one implementation of the gate's three steps (challenge, answer, refresh); a
 MiniApp captcha can be another, chosen in handlers.app. The code lives in the conversation data
@@ -6,9 +6,12 @@ MiniApp captcha can be another, chosen in handlers.app. The code lives in the co
 which the gate checks, and pays the referral bonus recorded at /start. Wrong answers are counted per
 user in Redis (TTL CAPTCHA_SESSION_TIMEOUT), not per challenge: neither "New picture" nor /start
 resets the count, so the lock-out is reached however the answers are spread over new challenges.
+Pictures come from a `CaptchaPool` (rendered ahead, each shown once: see handlers.captcha_pool);
+a new user's welcome is the photo's caption, so /start costs one Bot API call, not two.
 """
 from __future__ import annotations
 
+import io
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from captcha.image import ImageCaptcha as Renderer
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import Router
+from handlers.captcha_pool import CaptchaPool
 from handlers.flags import OPEN
 from handlers.gate import clean_text
 from handlers.menu import show_menu
@@ -26,6 +30,8 @@ from handlers.ui import button, keyboard
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: answers should not hinge on the font
 STATE = "captcha"
+JPEG_QUALITY = 85       # Telegram re-encodes photos as JPEG anyway; PNG took 20x longer to encode, 2x the bytes
+FILE_NAME = "captcha.jpg"
 router = Router("captcha")
 
 
@@ -33,16 +39,27 @@ def random_code(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
+def jpeg_renderer(width: int = 240, height: int = 90) -> Callable[[str], bytes]:
+    """code -> the picture as JPEG bytes (the `captcha` package draws it: warped glyphs, noise, a curve)."""
+    renderer = Renderer(width=width, height=height)
+
+    def render(code: str) -> bytes:
+        out = io.BytesIO()
+        renderer.generate_image(code).save(out, format="JPEG", quality=JPEG_QUALITY)
+        return out.getvalue()
+    return render
+
+
 class ImageCaptcha:
     """Image captcha with CAPTCHA_MAX_ATTEMPTS answers within CAPTCHA_SESSION_TIMEOUT, then a lock-out."""
 
     def __init__(self, length: int, max_attempts: int, timeout_s: float,
-                 make_code: Callable[[int], str] = random_code) -> None:
+                 make_code: Callable[[int], str] = random_code, pool_size: int = 0,
+                 render: Callable[[str], bytes] | None = None) -> None:
         self.length = length
         self.max_attempts = max_attempts
         self.timeout_s = timeout_s
-        self.make_code = make_code
-        self.renderer = Renderer(width=240, height=90)
+        self.pool = CaptchaPool(render or jpeg_renderer(), lambda: make_code(length), pool_size)
 
     def _attempts_key(self, ctx: Context) -> str:
         return runtime(ctx).key("captcha-attempts", ctx.user_id)
@@ -57,22 +74,33 @@ class ImageCaptcha:
         pipe.expire(self._attempts_key(ctx), max(1, int(self.timeout_s)))
         return int(pipe.execute()[0])
 
-    def challenge(self, ctx: Context) -> None:
-        """Send a new image (or say how long the lock-out lasts); wrong answers so far still count."""
+    def _lock_and_attempts(self, ctx: Context) -> tuple[int, int]:
+        """(seconds the lock-out still lasts or <= 0, wrong answers so far), in one round trip."""
         rt = runtime(ctx)
-        locked = rt.redis.ttl(rt.key("captcha-lock", ctx.user_id))
-        if locked and locked > 0:
-            ctx.reply(rt.t(ctx, "captcha_locked", minutes=max(1, locked // 60 + (locked % 60 > 0))))
+        pipe = rt.redis.pipeline(transaction=False)
+        pipe.ttl(rt.key("captcha-lock", ctx.user_id))
+        pipe.get(self._attempts_key(ctx))
+        locked, wrong = pipe.execute()
+        return int(locked or 0), int(wrong or 0)
+
+    def challenge(self, ctx: Context, intro: str = "") -> None:
+        """Send a new image (or say how long the lock-out lasts); wrong answers so far still count.
+        `intro` (a new user's welcome) opens the photo's caption."""
+        rt = runtime(ctx)
+        locked, wrong = self._lock_and_attempts(ctx)
+        if locked > 0:
+            notice = rt.t(ctx, "captcha_locked", minutes=max(1, locked // 60 + (locked % 60 > 0)))
+            ctx.reply(f"{intro}\n\n{notice}" if intro else notice)
             return
-        code = self.make_code(self.length)
+        code, picture = self.pool.take()
         session = ctx.state_data
         session["captcha"] = {"code": code, "expires_at": time.time() + self.timeout_s}
         ctx.set_state_data(session)
         ctx.set_state(STATE)
-        png = self.renderer.generate(code).getvalue()
-        ctx.call("sendPhoto", chat_id=ctx.chat_id, photo=("captcha.png", png),
-                 caption=rt.t(ctx, "captcha_prompt", attempts=max(1, self.max_attempts - self.attempts(ctx)),
-                              minutes=max(1, int(self.timeout_s // 60))),
+        prompt = rt.t(ctx, "captcha_prompt", attempts=max(1, self.max_attempts - wrong),
+                      minutes=max(1, int(self.timeout_s // 60)))
+        ctx.call("sendPhoto", chat_id=ctx.chat_id, photo=(FILE_NAME, picture),
+                 caption=f"{intro}\n\n{prompt}" if intro else prompt,
                  reply_markup=keyboard([button(ctx, rt.t(ctx, "btn_captcha_refresh"), "cap:new")]))
 
     def answer(self, ctx: Context) -> bool:

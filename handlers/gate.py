@@ -18,11 +18,11 @@ from botrunner.bot.context import Context
 from botrunner.bot.router import CallNext
 from handlers import limits, refusals
 from handlers.flags import gated
-from handlers.runtime import runtime
+from handlers.runtime import USER_KEY, runtime
 from handlers.ui import tell
 
 MAX_TEXT = 4096
-USER = "gate_user"          # ctx.data key: the user record the gate looked up
+USER = USER_KEY             # ctx.data key: the user record the gate looked up
 
 
 def ignore_edits(ctx: Context, call_next: CallNext) -> None:

@@ -37,6 +37,8 @@ SWITCHES = {
 #: task.reward), so /setting writes the row instead of a value nothing would read.
 TASK_REWARDS = {"daily_bonus": "daily"}
 SWITCH_CACHE_S = 3.0
+#: ctx.data key of the user record read for this update (by the gate, or by /start when it registers)
+USER_KEY = "gate_user"
 
 
 @dataclass
@@ -88,8 +90,11 @@ class Runtime:
         return self.users.get(user_id)
 
     def lang(self, ctx: Context) -> str:
-        """The user's chosen language, else Telegram's language_code, else English."""
-        user = self.users.get(ctx.user_id) if ctx.user_id else None
+        """The user's chosen language, else Telegram's language_code, else English. The record read for
+        this update is used when there is one (a handler changing the language updates it too)."""
+        user = ctx.data.get(USER_KEY) if ctx.user_id else None
+        if user is None or user.id != ctx.user_id:
+            user = self.users.get(ctx.user_id) if ctx.user_id else None
         code = (user.language_code if user else "") or _telegram_language(ctx)
         return self.texts.pick(code)
 

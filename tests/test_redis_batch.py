@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from botrunner.redis_batch import ScriptBatcher
+from botrunner.redis_batch import ScriptBatcher, both
 from tests.aio import run
 
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -68,3 +68,38 @@ def test_batching_off_sends_each_call_alone(redis_url, enabled, batches):
         await asyncio.gather(*(incr(keys=["x"], args=[1]) for _ in range(5)))
         return batcher.batches
     assert run(scenario, redis_url) == batches
+
+
+def test_calls_made_while_pipelines_are_out_wait_and_go_together(redis_url):
+    async def scenario(client):
+        batcher = ScriptBatcher(client)
+        incr = batcher.script(INCR_BY)
+        gate, send = asyncio.Event(), batcher._pipeline
+
+        async def held(calls):                     # a slow round trip: out until the gate opens
+            await gate.wait()
+            return await send(calls)
+        batcher._pipeline = held
+        calls = []
+        for _ in range(7):                         # seven loop turns with a call each
+            calls.append(incr(keys=["a"], args=[1]))
+            await asyncio.sleep(0)
+        gate.set()
+        results = await asyncio.gather(*calls)
+        return batcher.batches, sorted(results)
+    batches, results = run(scenario, redis_url)
+    assert results == list(range(1, 8))
+    assert batches == 3                            # two out at once, the five calls made meanwhile in a third
+
+
+def test_both_awaits_two_batched_calls_and_leaves_no_unseen_error(redis_url):
+    async def scenario(client):
+        batcher = ScriptBatcher(client)
+        incr, check = batcher.script(INCR_BY), batcher.script(FAILS_ON_NEGATIVE)
+        pair = await both(incr(keys=["p"], args=[2]), check(keys=[], args=[3]))
+        second = check(keys=[], args=[-2])
+        with pytest.raises(ResponseError):
+            await both(check(keys=[], args=[-1]), second)
+        return pair, batcher.batches, second.cancelled() or second.exception() is not None
+    pair, batches, seen = run(scenario, redis_url)
+    assert pair == (2, b"3") and batches == 2 and seen

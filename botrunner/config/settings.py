@@ -514,6 +514,10 @@ class Settings:
                                        "Milliseconds a captcha stays valid; also the lock-out after too many "
                                        "wrong answers.", group="bot")
     captcha_length: int = env("CAPTCHA_LENGTH", integer(4, 8), 5, "Characters in a captcha.", group="bot")
+    captcha_pool_size: int = env("CAPTCHA_POOL_SIZE", integer(0, 100_000), 512, "Captcha pictures each worker "
+                                 "renders ahead while it is quiet (about 4 KB each), so a burst of new users is "
+                                 "not slowed by drawing them; each is shown once, to one user. 0: draw each "
+                                 "when asked.", group="bot")
     daily_bonus: int = env("DAILY_BONUS", integer(0, 1_000_000), 10, "Points for the daily check-in task.",
                            group="bot")
     daily_task_reset_interval_s: int = env("DAILY_TASK_RESET_INTERVAL_S", integer(60, 30 * 86400), 86400,

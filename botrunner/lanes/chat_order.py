@@ -3,7 +3,8 @@
 A lane's entries arrive in stream order; `ChatQueues` keeps a FIFO per chat and one asyncio task
 per chat that has work, so chat A's slow handler never delays chat B. It also tracks which lane
 every job belongs to, so a lane being handed over can drop its not-yet-started jobs (they stay
-pending in Redis for the next owner) and wait for its running ones, and which entry ids it holds
+pending in Redis for the next owner; `on_drop` sees them, in case Redis lost them) and wait for
+its running ones, and which entry ids it holds
 (queued or running): an entry pending under this worker but not held here was never seen by it.
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ChatQueues:
         self.held: set[str] = set()                      # entry ids queued or running
         self.size = 0
         self._changed = asyncio.Condition()
+        self.on_drop: Callable[[list[Job]], None] = lambda jobs: None   # the reader keeps them (lanes.salvage)
 
     @property
     def free(self) -> int:
@@ -58,12 +60,14 @@ class ChatQueues:
 
     def drop_lane(self, lane: int) -> int:
         """Forget the jobs of `lane` that have not started; returns how many were dropped."""
-        dropped = 0
+        gone: list[Job] = []
         for chat, queue in list(self.queues.items()):
             kept = deque(job for job in queue if job.lane != lane)
-            self.held.difference_update(job.entry_id for job in queue if job.lane == lane)
-            dropped += len(queue) - len(kept)
+            gone.extend(job for job in queue if job.lane == lane)
             self.queues[chat] = kept
+        self.held.difference_update(job.entry_id for job in gone)
+        dropped = len(gone)
+        self.on_drop(gone)
         self.per_lane[lane] -= dropped
         self.size -= dropped
         if dropped:

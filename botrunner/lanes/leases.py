@@ -190,10 +190,11 @@ class LaneLeases:
         """Stop counting the lease on `lane` as ours without touching Redis: it expires by its TTL."""
         self.valid_until.pop(lane, None)
 
-    async def release(self, lane: int) -> None:
-        """Give a lane back (its in-flight updates must be finished first)."""
+    async def release(self, lane: int) -> bool:
+        """Give a lane back (its in-flight updates must be finished first); True when the lease was still ours."""
         self.forget(lane)
-        await self._release(keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.keys.lane_events, lane])
+        return bool(await self._release(keys=[self.keys.lane_owner(lane)],
+                                        args=[self.worker_id, self.keys.lane_events, lane]))
 
     async def claim_pending(self, lane: int, batch: int = 500) -> list[tuple[bytes, dict]]:
         """Take over every entry the lane's previous owners read but did not acknowledge, oldest first."""

@@ -7,8 +7,9 @@ every lane event (a join, a leave, a release). Rebalance: compute the assignment
 workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait for
 their running jobs and the read in flight, release: announced), and take free lanes assigned here
 (claim the previous owner's pending entries first, then start reading). The reader: one blocking
-XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues; on a Redis Cluster one blocking
-XREADGROUP per lane (a command cannot span slots), each lane in a task of its own.
+XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues; on a Redis
+Cluster pipelined rounds of one XREADGROUP per lane, and a blocking one per idle lane
+(botrunner.lanes.cluster_reads).
 
 Per-chat order across a lost read reply: a read that fails (a cut connection, a timeout, a failover)
 may have been delivered by Redis, its entries now pending under this worker but never seen here.
@@ -17,6 +18,8 @@ failed read named is handed over at once and taken anew (claim_pending: oldest f
 through a client that never retries a command by itself (a silent retry would hide the lost reply).
 As a safety net the keeper's sweep hands over a lane with entries pending under this worker for a
 lease TTL that it does not hold in memory (`ChatQueues.held`).
+What a lane hand-over or the processor lets go of is kept (botrunner.lanes.salvage) until the
+next generation check: after a Redis data loss it is the only copy, and is handled again, in order.
 """
 from __future__ import annotations
 
@@ -33,10 +36,12 @@ from redis.typing import KeyT, StreamIdT
 
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
+from botrunner.lanes.cluster_reads import ClusterReads
 from botrunner.lanes.events import LaneEvents
 from botrunner.lanes.generation import Generation
 from botrunner.lanes.leases import LaneLeases, assign
 from botrunner.lanes.membership import Cohort, Registry
+from botrunner.lanes.salvage import Salvage
 from botrunner.lease import renew_interval_s
 from botrunner.metrics import record
 from botrunner.redis_keys import GROUP
@@ -91,6 +96,8 @@ class LaneReader:
         self.settle_s = settle_s                 # longest wait for the rest of the cohort (LANE_SETTLE_MS)
         self.settled = asyncio.Event()           # joined the registry (or stopping): lanes may be taken, polled
         self.left = False                        # left the registry (drain): beat no more
+        self.salvage = Salvage()                 # jobs let go of until Redis shows it still has them
+        queues.on_drop = self.salvage.keep_all
 
     async def boot(self) -> None:
         """Before the first read: every lane's consumer group exists; remember the data generation."""
@@ -108,13 +115,31 @@ class LaneReader:
             self.hand_over(lane)
 
     async def _recover_if_lost(self) -> bool:
-        """After a Redis data loss: recreate the groups and take back the lanes held (their leases vanished)."""
+        """After a Redis data loss: recreate the groups, take back the lanes held (their leases vanished)
+        and handle again what this worker had read and let go of (lanes.salvage: the only copy left)."""
+        mark = self.salvage.mark()
         if not await self.generation.check():
+            self.salvage.forget_until(mark)      # still pending in Redis: their lanes' owners claim them
             return False
         await self.leases.ensure_groups()
         for lane in self.leases.held:
             await self.leases.acquire(lane)
+        for lane in self.salvage.lanes():
+            await self._resubmit(lane)
         return True
+
+    async def _resubmit(self, lane: int) -> None:
+        """Data loss: the lane's let-go jobs, oldest first, ahead of its queued ones (if it is taken back)."""
+        if lane not in self.leases.held and not await self.leases.acquire(lane):
+            logger.error("Lane {}: {} update(s) read before the data loss are lost: another worker took the "
+                         "lane first", lane, len(self.salvage.take(lane)))
+            return
+        self.queues.drop_lane(lane)              # into the salvage: re-queued below in stream order
+        jobs = self.salvage.take(lane)
+        self.handing_over.discard(lane)          # a pending release must not give the retaken lane away
+        self._submit_jobs(jobs)
+        self.reading.add(lane)
+        logger.warning("Lane {}: handling again {} update(s) read before the data loss", lane, len(jobs))
 
     # --- keeper ---
     async def keep(self, on_beat: Callable[[], None] = lambda: None, on_joined: Callable[[], None] = lambda: None) -> None:
@@ -241,6 +266,10 @@ class LaneReader:
             chat, data = decoded(fields)
             self.queues.submit(Job(lane, (lane, chat), text(entry_id), fields, data))
 
+    def _submit_jobs(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.queues.submit(job)
+
     def _lost(self, lane: int) -> None:
         logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
         self.leases.forget(lane)
@@ -259,9 +288,12 @@ class LaneReader:
         await self.queues.wait_lane_idle(lane)
         while lane in self.in_read:       # entries that read delivers stay pending under us: release after
             await asyncio.sleep(0.01)
+        if lane not in self.handing_over:     # taken back by a data-loss recovery meanwhile
+            return
         self.handing_over.discard(lane)
         try:
-            await self.leases.release(lane)
+            if await self.leases.release(lane):
+                self.salvage.forget_lane(lane)      # Redis still had them: the next owner claims them
             logger.debug("Lane {}: released", lane)
         except Exception as exc:
             logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
@@ -269,8 +301,8 @@ class LaneReader:
     # --- reader ---
     async def read(self) -> None:
         """Until stop(): read new entries of the lanes this worker reads into the chat queues."""
-        if isinstance(self.client, RedisCluster):
-            await self._read_per_lane()
+        if isinstance(self.read_client, RedisCluster):
+            await ClusterReads(self).run()       # a command cannot span slots: botrunner.lanes.cluster_reads
             return
         while not self.stopping.is_set() and not self.draining:
             await self.queues.wait_for_room()
@@ -313,51 +345,6 @@ class LaneReader:
         except Exception as again:
             logger.warning("Recreating the consumer groups failed ({!r}); retrying", again)
             await asyncio.sleep(1.0)
-    # --- reader on a Redis Cluster: XREADGROUP cannot span slots, and every lane has its own slot ---
-    async def _read_per_lane(self) -> None:
-        """One blocking XREADGROUP per lane read, each lane in a task of its own (lanes on every node at once)."""
-        tasks: dict[int, asyncio.Task] = {}
-        while not self.stopping.is_set() and not self.draining:
-            for lane in sorted(self.reading - tasks.keys()):
-                tasks[lane] = asyncio.create_task(self._read_lane(lane))
-            for lane in [lane for lane, task in tasks.items() if task.done()]:
-                del tasks[lane]
-            try:
-                await asyncio.wait_for(self.stopping.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-
-    async def _read_lane(self, lane: int) -> None:
-        stream = self.leases.keys.lane(lane)
-        while lane in self.reading and not self.stopping.is_set() and not self.draining:
-            await self.queues.wait_for_room()
-            if lane not in self.reading:
-                return
-            count = max(1, min(100, self.queues.free // max(1, len(self.reading))))
-            self.in_read.add(lane)
-            try:
-                reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, {stream: ">"},
-                                                          count=count, block=500)
-            except aioredis.ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    await self._on_nogroup(exc)
-                else:
-                    logger.warning("Reading lane {} failed ({!r}); retrying", lane, exc)
-                    self._read_failed([lane])
-                    await asyncio.sleep(1.0)
-                continue
-            except Exception as exc:
-                logger.warning("Reading lane {} failed ({!r}); retrying", lane, exc)
-                record.redis_error("lanes", exc)
-                self._read_failed([lane])
-                await asyncio.sleep(1.0)
-                continue
-            finally:
-                self.in_read.discard(lane)
-            for _, entries in reply or []:
-                if lane in self.reading:         # entries of a lane being handed over stay pending
-                    self._submit(lane, entries)
 
     def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]:
         """(lanes, COUNT) for the next XREADGROUP: COUNT is per stream, so at most `free` entries in all;

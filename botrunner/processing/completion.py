@@ -14,7 +14,6 @@ after MAX_ATTEMPTS it goes to the dead-letter stream with its error and is ackno
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -24,7 +23,7 @@ from loguru import logger
 from botrunner.errors import LaneLost
 from botrunner.lanes.leases import Fence
 from botrunner.metrics import record
-from botrunner.redis_batch import ScriptBatcher
+from botrunner.redis_batch import ScriptBatcher, both
 from botrunner.redis_keys import DONE_TTL_S, GROUP, Keys
 from botrunner.redis_replies import text
 from botrunner.sender.journal import FLAG
@@ -117,7 +116,7 @@ class Completion:
             reply, changed = await begin, 0
         else:
             flag = self._flag(keys=[self.keys.send_blocked], args=[user_id, "kicked" if kicked else "write"])
-            reply, changed = await asyncio.gather(begin, flag)
+            reply, changed = await both(begin, flag)
         if int(reply[0]) == 0:
             return Begun(0)
         return Begun(int(reply[0]), bool(changed), {text(x) for x in reply[1:]})

@@ -106,11 +106,13 @@ class Processor:
         self.deliver: Deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
         self.on_lapsed: Callable[[int], None] = lambda lane: None   # the lane reader hands such a lane back
+        self.on_given_up: Callable[[Job], None] = lambda job: None  # the reader keeps it in case Redis lost it
         self.on_user_flag: Callable[[int, bool], Awaitable[None]] | None = None   # the sender's blocked-bot hooks
 
     async def process(self, job: Job) -> None:
         """Handle one entry to completion, dead letter, or (lane lost) leave it pending."""
         if not self.lane_valid(job.lane):
+            self.on_given_up(job)
             self.on_lapsed(job.lane)                  # skipped entries must not stay stranded under us
             return
         try:
@@ -164,6 +166,7 @@ class Processor:
                 record.update_retried()
                 await asyncio.sleep(delay_after(attempt, self.retry_delay_s, RETRY_DELAY_CAP_S))
                 if not self.lane_valid(job.lane):
+                    self.on_given_up(job)
                     self.on_lapsed(job.lane)
                     return None
                 attempt = await self.completion.start_attempt(job.lane, job.entry_id)
@@ -178,6 +181,7 @@ class Processor:
             if not self.lane_valid(job.lane):     # the lease lapsed while the handler ran (a pause): hands off
                 logger.warning("Lane {} lapsed while the handler of update {} ran; sending nothing, leaving it to "
                                "the lane's next owner", job.lane, update_id)
+                self.on_given_up(job)
                 self.on_lapsed(job.lane)
                 return
             try:
@@ -188,6 +192,7 @@ class Processor:
             except LaneLost as exc:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
                                update_id, exc)
+                self.on_given_up(job)
                 return
             except (RedisError, OSError, asyncio.TimeoutError) as exc:   # infrastructure: never re-run the handler
                 logger.warning("Delivering update {} failed ({!r}); retrying from the kept outbox in 1s",

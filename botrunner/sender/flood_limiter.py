@@ -12,13 +12,12 @@ so broadcasts never starve notifications. Every class honours 429 freezes, the g
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
-from botrunner.redis_batch import ScriptBatcher
+from botrunner.redis_batch import ScriptBatcher, both
 from botrunner.redis_keys import Keys
 from botrunner.redis_replies import text
 
@@ -262,8 +261,8 @@ class FloodLimiter:
             status, wait_ms = await self._acquire(keys=keys, args=args)
         else:   # the lane lease lives in the lane's slot: checked beside the limiter's script, same round trip
             ours: Any
-            ours, (status, wait_ms) = await asyncio.gather(self._fence(keys=[fence.key], args=[fence.owner]),
-                                                           self._acquire(keys=keys, args=args))
+            ours, (status, wait_ms) = await both(self._fence(keys=[fence.key], args=[fence.owner]),
+                                                 self._acquire(keys=keys, args=args))
             if not int(ours):
                 return -2, 0.0      # a slot it may have reserved goes unused: that bucket waits one interval
         return int(status), max(0, int(wait_ms)) / 1000.0

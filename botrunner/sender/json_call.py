@@ -30,6 +30,7 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
+from yarl import URL
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -102,16 +103,23 @@ class JsonCaller:
         self.base_url = base_url                  # .../bot<token>
         self.connect_timeout_s = connect_timeout_s
         self.default_timeout = self._timeout(timeout_s)
+        self.urls: dict[str, URL] = {}            # parsed once per method (aiohttp parses a str per request)
 
     def _timeout(self, total: float) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=total, sock_connect=self.connect_timeout_s)
+
+    def _url(self, method: str) -> URL:
+        url = self.urls.get(method)
+        if url is None:
+            url = self.urls[method] = URL(f"{self.base_url}/{method}")
+        return url
 
     async def call(self, session: aiohttp.ClientSession, method: str, body: bytes,
                    timeout_s: float | None = None) -> Any:
         """POST `body` to `method`; the result, or the telegram.error PTB would have raised."""
         timeout = self.default_timeout if timeout_s is None else self._timeout(timeout_s)
         try:
-            async with session.post(f"{self.base_url}/{method}", data=body, headers=JSON_HEADERS,
+            async with session.post(self._url(method), data=body, headers=JSON_HEADERS,
                                     timeout=timeout) as resp:
                 status, payload = resp.status, await resp.read()
         except asyncio.TimeoutError as exc:

@@ -39,31 +39,32 @@ class SQLiteUsers(UserRepository):
                  at: float | None = None) -> tuple[User, bool]:
         at = at or now()
         try:
-            created = self.db.execute(
+            # RETURNING: the new row comes back with the insert (one statement, not an insert and a read);
+            # query (fetchall) runs the statement to its end, so its autocommit transaction ends with it
+            rows = self.db.query(
                 "INSERT INTO users (id, username, username_lc, first_name, last_name, language_code, is_premium, "
                 "referral_code, registered_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING", (user_id, username, username_key(username), first_name, last_name,
-                                                language_code, int(is_premium), referral_code, at, at)) == 1
+                "ON CONFLICT (id) DO NOTHING RETURNING *", (user_id, username, username_key(username), first_name,
+                                                            last_name, language_code, int(is_premium), referral_code,
+                                                            at, at))
         except sqlite3.IntegrityError as exc:
             raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
-        if created:
+        if rows:
             self.store.users_changed([user_id] + self._release_username(user_id, username))
+            return from_mapping(User, rows[0]), True
         user = self.get(user_id)
         if user is None:        # the row was inserted or already there: only a concurrent delete gets here
             raise NotFoundError(f"user {user_id} vanished while registering")
-        return user, created
+        return user, False
 
     def _release_username(self, user_id: int, username: str) -> list[int]:
-        """Clear `username` from the other users still holding it (they changed it on Telegram)."""
+        """Clear `username` from the other users still holding it (they changed it on Telegram); one
+        statement, which finds and clears them together."""
         key = username_key(username)
         if not key:
             return []
-        stale = [r["id"] for r in self.db.query("SELECT id FROM users WHERE username_lc = ? AND id != ?",
-                                                (key, user_id))]
-        if stale:
-            self.db.execute(f"UPDATE users SET username = '', username_lc = '' WHERE id IN "
-                            f"({', '.join('?' for _ in stale)}) AND username_lc = ?", (*stale, key))
-        return stale
+        return [r["id"] for r in self.db.query("UPDATE users SET username = '', username_lc = '' WHERE "
+                                               "username_lc = ? AND id != ? RETURNING id", (key, user_id))]
 
     def _update(self, user_id: int, assignments: str, args: tuple) -> int:
         changed = self.db.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*args, user_id))

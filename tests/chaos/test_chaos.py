@@ -8,9 +8,11 @@ must end with nothing pending in any lane and every later update answered (lost 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
+from botrunner.tools.status import snapshot
 from tests.chaos.harness import faketime_library
 from tests.chaos.scenarios import SCENARIOS
 
@@ -72,3 +74,35 @@ def test_a_worker_whose_threads_all_hung_is_replaced_and_its_chats_go_on():
                        60, "the chat answered by the fresh worker")
         assert "hung handlers (HANDLER_TIMEOUT_S) took all its threads" in run.log(sup)
         assert run.client.xlen(KEYS.dead) == 1
+
+
+@pytest.mark.timeout(240)
+def test_updates_read_before_redis_restarts_without_its_data_are_still_answered():
+    """Redis restarted without AOF while every update is already read (queued or in a handler, its
+    batch confirmed to Telegram): the workers' memory holds the only copy, and each is answered once."""
+    from tests.chaos.harness import KEYS, TOKEN, ChaosRun
+
+    with ChaosRun("restart with every update in memory", appendonly=False) as run:
+        run.start(2, SLOW_S="5")
+        users = range(7001, 7041)
+        ids = [r["update_id"] for r in run.control.inject_batch(
+            TOKEN, [{"kind": "command", "user_id": u, "command": "slow"} for _ in range(2) for u in users])]
+        run.wait_until(lambda: run.control.state(TOKEN)["pending_updates"] == 0, 60, "the batches confirmed")
+        run.wait_until(lambda: all(undelivered == 0 for _, _, undelivered, _ in snapshot(run.client, KEYS, 16).lanes),
+                       60, "every update read by a worker")
+        run.mark_fault()
+        run.redis.kill()
+        run.redis.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not _all_answered(run, users, ids):
+            time.sleep(0.5)
+        replies = run.replies(set(users))
+        answered = sorted(uid for rows in replies.values() for uid, _ in rows)
+        assert not set(ids) - set(answered), f"{len(set(ids) - set(answered))} of {len(ids)} never answered"
+        assert answered == sorted(ids), "answered more than once"
+        for rows in replies.values():
+            assert [uid for uid, _ in rows] == sorted(uid for uid, _ in rows)           # in order per chat
+
+
+def _all_answered(run, users, ids) -> bool:
+    return {uid for rows in run.replies(set(users)).values() for uid, _ in rows} >= set(ids)

@@ -3,7 +3,9 @@
 Same scenarios, same bounds as on one Redis (tests/chaos/test_chaos.py): process faults (kill -9 of
 a worker and of the poll-lease holder, a worker paused past its lease, a rebalance storm, a second
 supervisor, a hanging handler). Faults of Redis itself on a cluster are a master failover
-(test_cluster_runner.py) and a master killed, below."""
+(test_cluster_runner.py), and below a master killed and a master paused past the node timeout (the
+cluster's counterparts of the single-Redis SIGSTOP scenarios: on one Redis a pause is waited out,
+on a cluster its replica takes over)."""
 from __future__ import annotations
 
 import signal
@@ -13,7 +15,7 @@ import pytest
 
 from tests.chaos.harness import ChaosRun, Result, on_cluster
 from tests.chaos.scenarios import SCENARIOS
-from tests.chaos.test_chaos import BOUNDS
+from tests.chaos.test_chaos import BOUNDS, IN_FLIGHT
 from tests.redis_cluster import cluster_binaries
 
 CORE = ["kill_worker", "kill_poller", "sigstop_worker", "rebalance_storm", "second_supervisor", "hanging_handler"]
@@ -73,3 +75,72 @@ def test_a_cluster_master_killed_mid_stream_fails_over_within_the_replication_wi
     assert result.lost <= BATCH and result.duplicates <= BATCH, result   # the asynchronous-replication window
     assert result.order_violations <= BATCH, result
     print(result)
+
+
+PAUSE_WINDOW = ("calls to the paused node wait for it; a reply whose journal entry waited on it is sent again "
+                "if its lane's lease lapsed meanwhile")
+
+
+def pause_master(seconds: float) -> Result:
+    """SIGSTOP of the master serving the poll slot for `seconds`. Past cluster-node-timeout (2 s here) its
+    replica is promoted; the paused node wakes still holding its clients' connections and is demoted by
+    the cluster; calls caught by the pause time out (REDIS_TIMEOUT_S, 3 s here) and go to the new
+    master. Shorter, no failover: calls wait for the node to wake."""
+    from redis.crc import key_slot
+
+    from tests.chaos.harness import KEYS
+    failover = seconds > 2
+    with ChaosRun(f"SIGSTOP of a cluster master for {seconds:g} s" + (" (its replica promoted)" if failover
+                                                                       else " (no failover)")) as run:
+        run.start(2, REDIS_TIMEOUT_S="3")
+        stream = run.stream()
+        time.sleep(2)
+        nodes = run.cluster
+        victim = nodes.master_of_slot(key_slot(KEYS.poll_lease.encode()))
+        replica = nodes.replica_of(victim)
+        run.mark_fault()
+        nodes.procs[victim].send_signal(signal.SIGSTOP)
+        paused_at = time.monotonic()
+        try:       # only the replica is asked: a question to the paused node would hang until it wakes
+            if failover:
+                run.wait_until(lambda: nodes.client(replica).info("replication")["role"] == "master", 30,
+                               f"replica {replica} promoted")
+            promoted_s = time.monotonic() - paused_at
+            time.sleep(max(0.0, paused_at + seconds - time.monotonic()))
+        finally:
+            nodes.procs[victim].send_signal(signal.SIGCONT)
+        nodes.wait_ok(60)
+        run.settle(stream, timeout=120)
+        res = run.result(stream, KILL_MASTER_WINDOW if failover else PAUSE_WINDOW)
+        res.notes.append(f"paused master {victim}" + (f", replica {replica} promoted after {promoted_s:.1f} s"
+                                                      if failover else "") + f"; {victim} is now a {nodes.roles()[victim]}")
+        return res
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_master_paused_past_the_node_timeout_fails_over_and_is_demoted_when_it_wakes():
+    cluster_binaries()
+    with on_cluster():
+        result = pause_master(5)
+    print(result)
+    assert "redis: cluster of 3 masters" in result.notes, result
+    assert "is now a slave" in result.notes[-1], result
+    assert result.pending_left == 0, result
+    assert result.lost <= BATCH and result.duplicates <= BATCH, result   # the asynchronous-replication window
+    assert result.order_violations <= BATCH, result
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_master_paused_below_the_node_timeout_is_waited_for_and_loses_nothing():
+    """1 s, no failover: the lanes of the other masters go on; those of the paused one wait. Nothing is
+    lost or reordered; a reply sent just before the pause whose journal entry waits on the paused node
+    may be sent again if its lane's lease lapses meanwhile (IN_FLIGHT per worker)."""
+    cluster_binaries()
+    with on_cluster():
+        result = pause_master(1)
+    print(result)
+    assert "redis: cluster of 3 masters" in result.notes, result
+    assert "is now a master" in result.notes[-1], result
+    assert result.pending_left == 0, result
+    assert result.lost == 0 and result.order_violations == 0, result
+    assert result.duplicates <= 2 * IN_FLIGHT, result        # both workers have lanes on the paused master

@@ -173,7 +173,8 @@ def test_language_switch_and_catalog_override(make_bot, tmp_path):
     bot = make_bot(TEXTS_DIR=str(tmp_path / "texts"))
     bot.join(1)
     assert joined(bot.command(1, "admin")) == "Nope."
-    bot.click(1, "lang:ru")
+    switched = joined(bot.click(1, "lang:ru"))
+    assert "Язык изменён" in switched and "Баланс" in switched     # the menu of that very update is in Russian
     assert "Баланс" in joined(bot.command(1, "menu"))
     bot.join(2, lang="ru")
     assert "Баланс" in joined(bot.command(2, "menu"))

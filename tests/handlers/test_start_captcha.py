@@ -7,11 +7,11 @@ from tests.handlers.harness import ADMIN, button_data, joined
 
 
 def test_new_user_gets_a_captcha_photo_and_commands_are_refused(bot):
-    out = bot.command(1, "start")
-    methods = [m for m, _ in out]
-    assert "sendPhoto" in methods
-    photo = next(p for m, p in out if m == "sendPhoto")["photo"]
-    assert photo[0] == "captcha.png" and photo[1].startswith(b"\x89PNG")
+    out = bot.command(1, "start", first_name="Ann")
+    assert [m for m, _ in out] == ["sendPhoto"]                 # the welcome is its caption: one call per /start
+    photo, caption = out[0][1]["photo"], out[0][1]["caption"]
+    assert photo[0] == "captcha.jpg" and photo[1].startswith(b"\xff\xd8\xff")   # a JPEG
+    assert caption.startswith("Welcome to") and "Ann" in caption and "Type the characters" in caption
     assert "captcha" in joined(bot.command(1, "menu")).lower()
     assert "captcha" in joined(bot.command(1, "tasks")).lower()
     assert "Commands" in joined(bot.command(1, "help"))        # /help works before the captcha

@@ -197,3 +197,24 @@ def test_a_cut_invalidation_subscription_clears_l1_even_through_the_factorys_cli
         assert wait_until(lambda: cache.redis_available, 10)
     finally:
         cache.stop()
+
+
+def test_a_user_looked_up_before_registering_is_found_after_it(store, redis_url):
+    """Two workers that saw "no such user" see the user once it is registered (no cache keeps an absence)."""
+    cache, other_worker = make_cache(store, redis_url), make_cache(store, redis_url)
+    assert cache.get(7) is None and other_worker.get(7) is None
+    store.users.register(7, "bob")
+    assert cache.get(7).username == "bob" and other_worker.get(7).username == "bob"
+
+
+def test_registering_a_username_drops_its_stale_holder_from_every_cache(store, redis_url):
+    cache, other_worker = make_cache(store, redis_url).start(), make_cache(store, redis_url).start()
+    try:
+        assert cache.get(1).username == "alice" and other_worker.get(1).username == "alice"
+        store.users.register(8, "Alice")                # alice renamed on Telegram; someone new took the name
+        assert cache.get(1).username == ""              # the writer's own L1 and L2 at once
+        assert wait_until(lambda: other_worker.get(1).username == "")   # the other's L1 through pub/sub
+        assert cache.get(8).username == "Alice"
+    finally:
+        cache.stop()
+        other_worker.stop()
