@@ -162,7 +162,7 @@ def summary(label: str, runs: list[dict[str, float]]) -> str:
     limited = sum(int(r["429s"]) for r in runs)
     return (f"| {label} | {statistics.median(shares):.1f} % | {shares[0]:.1f} % | {shares[-1]:.1f} % | {limited} "
             f"| {statistics.median(r['cpu_ms'] for r in runs):.2f} "
-            f"| {max(r['rss_peak'] - r['rss_before'] for r in runs):+.0f} MB |")
+            f"| {statistics.median(r['rss_peak'] - r['rss_before'] for r in runs):+.0f} MB |")
 
 
 def section(args: argparse.Namespace, results: list[tuple[str, list[dict[str, float]]]], command: str) -> str:
@@ -182,7 +182,8 @@ def section(args: argparse.Namespace, results: list[tuple[str, list[dict[str, fl
     for label, runs in results:
         lines += [row(f"{label}, run {n}", r) for n, r in enumerate(runs, 1)]
     lines += ["", "| version | median of configured (middle 80 %) | min | max | 429s (all runs) "
-              "| median CPU ms per send | most RSS growth |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| median CPU ms per send | median RSS growth (peak - before) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     lines += [summary(label, runs) for label, runs in results]
     lines.append(f"<!-- broadcast-rate-{rate}:end -->")
     return "\n".join(lines) + "\n"
