@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import pytest
-import redis.asyncio as aioredis
 
 from botrunner.redis_keys import Keys
 from botrunner.sender.broadcast_pacer import BroadcastPacer
@@ -16,17 +15,7 @@ from botrunner.sender.client import BotApiClient
 from botrunner.sender.flood_limiter import CATCH_UP_MS, FloodLimiter, Limits
 from botrunner.sender.journal import OutboxJournal
 from botrunner.sender.sender import BULK_FLAG, Sender
-from tests.sender.test_flood_limiter import _window_counts
-
-
-def run(redis_url, scenario):
-    async def main():
-        client = aioredis.from_url(redis_url)
-        try:
-            return await scenario(client)
-        finally:
-            await client.aclose()
-    return asyncio.run(main())
+from tests.sender.test_flood_limiter import _window_counts, run
 
 
 def slots_for(client, keys: Keys, **limits) -> BroadcastSlots:
