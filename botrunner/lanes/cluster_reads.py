@@ -20,16 +20,32 @@ slots and every lane has a slot of its own, so the reads are organised as follow
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.lanes.chat_order import ChatQueues
+from botrunner.lanes.leases import LaneLeases
 from botrunner.metrics import record
 from botrunner.redis_keys import GROUP
 
-if TYPE_CHECKING:
-    from botrunner.lanes.reader import LaneReader
+
+class LaneReading(Protocol):
+    """What the rounds use of the LaneReader they read for (a protocol: the reader imports this module)."""
+    read_client: Any
+    leases: LaneLeases
+    queues: ChatQueues
+    reading: set[int]
+    in_read: set[int]
+    stopping: asyncio.Event
+    draining: bool
+
+    def next_read(self, lanes: list[int], free: int) -> tuple[list[int], int]: ...
+    def _submit(self, lane: int, entries: list) -> None: ...
+    def _read_failed(self, lanes: list[int]) -> None: ...
+    async def _on_nogroup(self, exc: Exception) -> None: ...
+
 
 BLOCK_MS = 500
 WAIT_S = 0.05          # longest wait for a parked read before looking for newly taken lanes
@@ -38,7 +54,7 @@ WAIT_S = 0.05          # longest wait for a parked read before looking for newly
 class ClusterReads:
     """The read loop of one LaneReader on a Redis Cluster."""
 
-    def __init__(self, reader: LaneReader) -> None:
+    def __init__(self, reader: LaneReading) -> None:
         self.reader = reader
         self.client: Any = reader.read_client
         self.parked: dict[int, asyncio.Task] = {}
