@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botrunner.sender.flood_limiter import WINDOW_MS, FloodLimiter
+from botrunner.sender.flood_limiter import WINDOW_FLOOR, WINDOW_MS, FloodLimiter
 
 if TYPE_CHECKING:
     from botrunner.redis_batch import BatchedScript
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # Returns {wait ms, status of each recipient looked at}: 1 = slot taken, send now; 0 = its chat is
 # frozen or busy, nothing reserved; -1 = the chat blocked the bot. Recipients past the returned
 # statuses were not looked at: the global schedule has no due slot before `wait`.
-TAKE = """
+TAKE = WINDOW_FLOOR + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local chat_iv, chat_tol = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -57,13 +57,7 @@ for i = 8, #ARGV do
       out[#out + 1] = 0
     else
       local log_min = 0
-      if interval > 0 and per_window > 0 then
-        local newest = redis.call('LINDEX', KEYS[4], 0)
-        if newest then log_min = tonumber(newest) end
-        if redis.call('LLEN', KEYS[4]) >= per_window then
-          log_min = math.max(log_min, tonumber(redis.call('LINDEX', KEYS[4], -1)) + window)
-        end
-      end
+      if interval > 0 then log_min = window_floor(KEYS[4], per_window, window) end
       local slot = at
       if interval > 0 then
         local due = math.max(at, global_tat - tol, log_min)

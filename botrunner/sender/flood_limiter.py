@@ -48,7 +48,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 """
 
-ACQUIRE = """
+# the earliest time the per-second window log (newest first) allows the next send: after the newest
+# entry, and a window after the oldest once it holds per_window (0: no log)
+WINDOW_FLOOR = """
+local function window_floor(log, per_window, window)
+  if per_window <= 0 then return 0 end
+  local floor = 0
+  local newest = redis.call('LINDEX', log, 0)
+  if newest then floor = tonumber(newest) end
+  if redis.call('LLEN', log) >= per_window then
+    floor = math.max(floor, tonumber(redis.call('LINDEX', log, -1)) + window)
+  end
+  return floor
+end
+"""
+
+ACQUIRE = WINDOW_FLOOR + """
 if ARGV[14] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[14] then return {-2, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -75,14 +90,7 @@ local global = counted and interval > 0
 local global_tat, slot = 0, at
 if global then
   global_tat = tat_of(KEYS[6])
-  local log_min = 0
-  if per_window > 0 then
-    local newest = redis.call('LINDEX', KEYS[7], 0)
-    if newest then log_min = tonumber(newest) end
-    if redis.call('LLEN', KEYS[7]) >= per_window then
-      log_min = math.max(log_min, tonumber(redis.call('LINDEX', KEYS[7], -1)) + window)
-    end
-  end
+  local log_min = window_floor(KEYS[7], per_window, window)
   at = math.max(at, global_tat - tonumber(ARGV[9]), log_min)
   slot = at
   -- a broadcast woken late takes the slot of the schedule it missed, within the catch-up (an idle
