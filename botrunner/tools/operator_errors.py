@@ -43,7 +43,7 @@ def redis_where(settings: Settings | None) -> str:
         return f"the embedded Redis of STATE_DIR={settings.state_path} ({settings.embedded_redis_socket})"
     if settings.redis_sentinels:
         return (f"Redis master {settings.redis_sentinel_master!r} of the Sentinels at "
-                f"{','.join(settings.redis_sentinels)}")
+                f"{','.join(settings.redis_sentinels)}" + (" over TLS" if settings.redis_sentinel_tls else ""))
     if settings.redis_url:
         return f"Redis at {mask(settings.redis_url)}"
     return f"Redis at {settings.redis_host}:{settings.redis_port}"
@@ -76,10 +76,14 @@ def tls_hint(message: str, settings: Settings) -> str:
     if "CERTIFICATE_VERIFY_FAILED" in message:
         return ("the server's certificate is not signed by a CA botrunner trusts: check REDIS_TLS_CA_FILE "
                 + (f"({settings.redis_tls_ca_file})" if settings.redis_tls_ca_file else "(unset: the system's CAs)"))
-    if not settings.redis_tls_cert_file and ("CERTIFICATE_REQUIRED" in message or "EOF occurred" in message):
-        return "the server requires a client certificate (tls-auth-clients): set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE"
-    if "UNKNOWN_CA" in message or "BAD_CERTIFICATE" in message or "CERTIFICATE_UNKNOWN" in message:
-        return f"the server rejected the client certificate REDIS_TLS_CERT_FILE ({settings.redis_tls_cert_file})"
+    # a server refusing the client's certificate ends the connection right after the handshake
+    if any(word in message for word in ("EOF occurred", "CERTIFICATE_REQUIRED", "UNKNOWN_CA", "BAD_CERTIFICATE")):
+        if not settings.redis_tls_cert_file:
+            return ("the server requires a client certificate (tls-auth-clients): set REDIS_TLS_CERT_FILE and "
+                    "REDIS_TLS_KEY_FILE")
+        return (f"the server closed the connection after the handshake: does it trust the client certificate "
+                f"REDIS_TLS_CERT_FILE ({settings.redis_tls_cert_file})? Its tls-ca-cert-file must hold the CA that "
+                "signed it")
     if "WRONG_VERSION_NUMBER" in message or "Timeout connecting" in message:
         return "does the server speak TLS on that port (its tls-port)? is it running and reachable?"
     return ""

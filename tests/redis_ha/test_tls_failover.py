@@ -28,7 +28,8 @@ def test_killing_the_master_under_tls_sentinels_loses_nothing(tls_certs):
                                capture_output=True, text=True, timeout=60)
         redis_line = next(line for line in check.stdout.splitlines() if "] redis:" in line)
         assert redis_line.startswith("[  ok] redis: Redis master 'mymaster' of the Sentinels at"), redis_line
-        assert "2 replica(s) connected" in redis_line, redis_line
+        assert f"{run.ha.addresses} over TLS answers" in redis_line and "2 replica(s) connected" in redis_line, \
+            redis_line
         run.start(WORKERS)
         stream = run.stream()
         time.sleep(2.5)

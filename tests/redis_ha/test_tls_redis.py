@@ -15,6 +15,7 @@ from botrunner.config.settings import load_settings
 from botrunner.tools.operator_errors import one_line
 from botrunner.worker.process import lane_read_redis, pipeline_redis
 from storage.factory import redis_client as cache_client
+from tests.redis_ha.servers import Node, binaries
 from tests.redis_ha.tls_servers import TlsChaosRun, tls_server
 from tests.runner.conftest import ROOT
 
@@ -34,8 +35,8 @@ def tls_settings(node, tmp_path, **env: str):
     return load_settings(environ={"REDIS_URL": node.url, "STATE_DIR": str(tmp_path / "state"), **env}, env_file=None)
 
 
-def botrunner(command: str, node, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {"PATH": "/usr/bin:/bin", "REDIS_URL": node.url, "STATE_DIR": str(tmp_path / "state"),
+def botrunner(command: str, url: str, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {"PATH": "/usr/bin:/bin", "REDIS_URL": url, "STATE_DIR": str(tmp_path / "state"),
                "BOT_TOKEN": "123456:tls-test", "BOTRUNNER_ENV_FILE": "/nonexistent.env", **env}
     return subprocess.run([sys.executable, "-m", "botrunner", command, *args], env=environ, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -74,31 +75,39 @@ def test_every_client_botrunner_builds_talks_tls_with_its_client_certificate(mut
 
 
 def test_check_and_status_read_redis_over_tls(mutual, tmp_path, tls_certs):
-    done = botrunner("check", mutual, tmp_path, **tls_certs.env(client_cert=True))
+    done = botrunner("check", mutual.url, tmp_path, **tls_certs.env(client_cert=True))
     assert redis_line(done).startswith(f"[  ok] redis: Redis at {mutual.url} answers (redis 7"), done.stdout
-    status = botrunner("status", mutual, tmp_path, **tls_certs.env(client_cert=True))
+    status = botrunner("status", mutual.url, tmp_path, **tls_certs.env(client_cert=True))
     # it read the pipeline's keys over TLS and found none (the burst test runs it on a started bot)
     assert f"no trace of bot 123456 in Redis at {mutual.url}" in status.stderr, status.stderr
 
 
 def test_without_a_client_certificate_check_says_which_settings_to_set(mutual, tmp_path, tls_certs):
     started = time.monotonic()
-    done = botrunner("check", mutual, tmp_path, **tls_certs.env(client_cert=False))
+    done = botrunner("check", mutual.url, tmp_path, **tls_certs.env(client_cert=False))
     assert time.monotonic() - started < FAST_S
     line = redis_line(done)
     assert line.startswith(f"[FAIL] redis: cannot reach Redis at {mutual.url}"), line
     assert "requires a client certificate (tls-auth-clients): set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE" in line
 
 
+def test_a_client_certificate_the_server_does_not_trust_is_named(mutual, tmp_path, tls_certs):
+    done = botrunner("check", mutual.url, tmp_path, REDIS_TLS_CA_FILE=tls_certs.ca,
+                     REDIS_TLS_CERT_FILE=tls_certs.stranger_cert, REDIS_TLS_KEY_FILE=tls_certs.stranger_key)
+    line = redis_line(done)
+    assert line.startswith(f"[FAIL] redis: cannot reach Redis at {mutual.url}"), line
+    assert f"does it trust the client certificate REDIS_TLS_CERT_FILE ({tls_certs.stranger_cert})?" in line, line
+
+
 def test_a_wrong_ca_fails_check_and_start_at_once_naming_the_ca_file(mutual, tmp_path, tls_certs):
     wrong = {"REDIS_TLS_CA_FILE": tls_certs.other_ca, "REDIS_TLS_CERT_FILE": tls_certs.client_cert,
              "REDIS_TLS_KEY_FILE": tls_certs.client_key}
     started = time.monotonic()
-    done = botrunner("check", mutual, tmp_path, **wrong)
+    done = botrunner("check", mutual.url, tmp_path, **wrong)
     line = redis_line(done)
     assert "certificate verify failed" in line and (
         f"not signed by a CA botrunner trusts: check REDIS_TLS_CA_FILE ({tls_certs.other_ca})") in line, line
-    start = botrunner("start", mutual, tmp_path, "--workers", "1", "--api-url", "http://127.0.0.1:9", **wrong)
+    start = botrunner("start", mutual.url, tmp_path, "--workers", "1", "--api-url", "http://127.0.0.1:9", **wrong)
     assert time.monotonic() - started < 2 * FAST_S
     assert start.returncode != 0
     assert f"botrunner start: cannot reach Redis at {mutual.url}" in start.stderr, start.stderr
@@ -127,20 +136,32 @@ def test_host_name_checking_follows_redis_tls_verify(tmp_path, tls_certs):
     node = tls_server(tmp_path / "tls", tls_certs, auth_clients="no", cert="elsewhere").start()
     try:
         _wait(lambda: node.client(ssl_check_hostname=False).ping())
-        full = botrunner("check", node, tmp_path, **tls_certs.env())
+        full = botrunner("check", node.url, tmp_path, **tls_certs.env())
         assert "does not name the address botrunner connects to: connect by a name it lists, or set " \
                "REDIS_TLS_VERIFY=ca" in redis_line(full), full.stdout
-        ca = botrunner("check", node, tmp_path, REDIS_TLS_VERIFY="ca", **tls_certs.env())
+        ca = botrunner("check", node.url, tmp_path, REDIS_TLS_VERIFY="ca", **tls_certs.env())
         assert redis_line(ca).startswith("[  ok] redis:"), ca.stdout
-        wrong_ca = botrunner("check", node, tmp_path, REDIS_TLS_VERIFY="ca", REDIS_TLS_CA_FILE=tls_certs.other_ca)
+        wrong_ca = botrunner("check", node.url, tmp_path, REDIS_TLS_VERIFY="ca", REDIS_TLS_CA_FILE=tls_certs.other_ca)
         assert "check REDIS_TLS_CA_FILE" in redis_line(wrong_ca), wrong_ca.stdout      # ca still checks the chain
     finally:
         node.kill()
 
 
 def test_a_plain_url_to_a_tls_port_suggests_rediss(mutual, tmp_path):
-    done = botrunner("check", mutual, tmp_path, REDIS_URL=f"redis://127.0.0.1:{mutual.port}/0")
+    done = botrunner("check", f"redis://127.0.0.1:{mutual.port}/0", tmp_path)
     assert "does the server expect TLS? then use REDIS_URL=rediss://host:port" in redis_line(done), done.stdout
+
+
+def test_a_rediss_url_to_a_plain_port_fails_within_the_timeout_and_says_so(tmp_path, tls_certs):
+    plain = Node(binaries()[0], tmp_path / "plain", ['save ""']).start()
+    try:
+        _wait(lambda: plain.client().ping())
+        started = time.monotonic()
+        done = botrunner("check", f"rediss://127.0.0.1:{plain.port}/0", tmp_path, **tls_certs.env())
+        assert time.monotonic() - started < FAST_S
+        assert "does the server speak TLS on that port (its tls-port)?" in redis_line(done), done.stdout
+    finally:
+        plain.kill()
 
 
 @pytest.mark.slow

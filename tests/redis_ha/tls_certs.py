@@ -7,7 +7,8 @@
 - client.pem / client.key: botrunner's client certificate for servers that require one;
 - elsewhere.pem / elsewhere.key: signed by the same CA but naming only redis.example, so a client
   connecting to 127.0.0.1 fails the host name check and passes the CA check;
-- other-ca.pem: a CA that signed none of these (the "wrong CA" a client may be given).
+- other-ca.pem: another CA (the "wrong CA" a client may be given), and stranger.pem / stranger.key,
+  a client certificate it signed (one the servers, trusting only ca.pem, reject).
 Keys are EC P-256 (fast to make); certificates are valid from an hour ago for a day.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Certs:
     def __getattr__(self, name: str) -> str:
         files = {"ca": "ca.pem", "server_cert": "server.pem", "server_key": "server.key", "client_cert": "client.pem",
                  "client_key": "client.key", "elsewhere_cert": "elsewhere.pem", "elsewhere_key": "elsewhere.key",
-                 "other_ca": "other-ca.pem"}
+                 "other_ca": "other-ca.pem", "stranger_cert": "stranger.pem", "stranger_key": "stranger.key"}
         if name not in files:
             raise AttributeError(name)
         return str(self.directory / files[name])
@@ -69,6 +70,9 @@ def make_certs(directory: Path) -> Certs:
         _write(directory, name, key, cert)
     other_key, other_cert = _ca("some other CA")
     _write(directory, "other-ca", None, other_cert)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    _write(directory, "stranger", stranger, _signed(stranger, other_key, other_cert.subject, "stranger",
+                                                    [x509.DNSName("stranger")], [ExtendedKeyUsageOID.CLIENT_AUTH]))
     return Certs(directory)
 
 
