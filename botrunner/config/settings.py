@@ -320,7 +320,8 @@ class Settings:
                               "Bot API.", group="sender")
 
     # Redis
-    redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL; overrides REDIS_HOST/PORT/PASSWORD. "
+    redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL (rediss:// for TLS, with the "
+                         "REDIS_TLS_* files); overrides REDIS_HOST/PORT/PASSWORD. "
                          "Unset with REDIS_HOST unset: an embedded redis-server runs under STATE_DIR.",
                          secret=True, group="redis")
     redis_host: str = env("REDIS_HOST", host, "", "Redis host (used when REDIS_URL is unset).", group="redis")

@@ -54,13 +54,10 @@ def _redis_line(exc: redis.RedisError, settings: Settings | None) -> str:
     if isinstance(exc, redis.AuthenticationError):
         return (f"{where} rejected the password ({short(str(exc))}): check REDIS_URL / REDIS_PASSWORD"
                 + (" / REDIS_SENTINEL_PASSWORD" if settings is not None and settings.redis_sentinels else ""))
-    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)) and settings is not None:
-        hint = tls_hint(str(exc), settings)
-        if hint:
-            return f"cannot reach {where}: {short(str(exc))}; {hint}"
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-        hint = ("is the supervisor running with this STATE_DIR (`systemctl status botrunner`), or is REDIS_URL "
-                "missing?" if settings is not None and settings.embedded_redis else "is it running and reachable?")
+        hint = (tls_hint(str(exc), settings) if settings is not None else "") or (
+            "is the supervisor running with this STATE_DIR (`systemctl status botrunner`), or is REDIS_URL "
+            "missing?" if settings is not None and settings.embedded_redis else "is it running and reachable?")
         return f"cannot reach {where}: {short(str(exc))}; {hint}"
     return f"{where} answered an error: {short(str(exc))}"
 
@@ -69,7 +66,7 @@ def tls_hint(message: str, settings: Settings) -> str:
     """What a TLS failure to Redis most likely means, naming the setting to check ('' if not TLS-related)."""
     if not settings.redis_tls:
         closed = "reset by peer" in message or "closed by server" in message
-        return "does the server expect TLS? then use REDIS_URL=rediss://host:port" if closed else ""
+        return "is it running and reachable? (if that port speaks TLS: REDIS_URL=rediss://host:port)" if closed else ""
     if "mismatch, certificate is not valid" in message or "Hostname mismatch" in message:
         return ("the server's certificate does not name the address botrunner connects to: connect by a name it "
                 "lists, or set REDIS_TLS_VERIFY=ca")

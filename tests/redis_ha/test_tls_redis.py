@@ -149,7 +149,7 @@ def test_host_name_checking_follows_redis_tls_verify(tmp_path, tls_certs):
 
 def test_a_plain_url_to_a_tls_port_suggests_rediss(mutual, tmp_path):
     done = botrunner("check", f"redis://127.0.0.1:{mutual.port}/0", tmp_path)
-    assert "does the server expect TLS? then use REDIS_URL=rediss://host:port" in redis_line(done), done.stdout
+    assert "(if that port speaks TLS: REDIS_URL=rediss://host:port)" in redis_line(done), done.stdout
 
 
 def test_a_rediss_url_to_a_plain_port_fails_within_the_timeout_and_says_so(tmp_path, tls_certs):
