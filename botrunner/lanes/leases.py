@@ -1,24 +1,25 @@
 """Lane leases: each lane stream is read by exactly one worker at a time, on any host.
 
 Workers register with a heartbeat (botrunner.lanes.membership); every worker computes the same
-assignment of lanes to live workers (rendezvous hashing: a join or a leave moves only the lanes
-it must) and takes the lanes assigned to it whose lease is free. A lane changes owner only after
-the old lease is gone: released by its owner once its in-flight updates are finished, or expired
-with a dead owner. The new owner first claims the pending entries the previous owner left (its own included: entries
-a lost read reply left pending under it are handled in stream order only by a new take).
-A release is announced on the lane events channel in the same script, so the new owner (waiting
-for exactly that) takes the lane at once (botrunner.lanes.events).
+assignment of lanes to live workers (botrunner.lanes.assignment: rendezvous hashing with bounded
+loads, so every worker has floor or ceil(lanes / N) lanes; a join or a leave moves the lanes it must
+plus the few needed to keep that bound) and takes the lanes assigned to it whose lease is free. A
+lane changes owner only after the old lease is gone: released by its owner once its in-flight
+updates are finished, or expired with a dead owner. The new owner first claims the pending entries
+the previous owner left (its own included: entries a lost read reply left pending under it are
+handled in stream order only by a new take). A release is announced on the lane events channel in
+the same script, so the new owner (waiting for exactly that) takes the lane at once
+(botrunner.lanes.events).
 """
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.lanes.assignment import assign as assign  # re-exported: readers and tests import it from here
 from botrunner.lease import ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
@@ -100,18 +101,6 @@ end
 if minid and minid ~= '0-0' then return redis.call('XTRIM', KEYS[1], 'MINID', minid) end
 return 0
 """
-
-
-def assign(lanes: int, workers: Iterable[str]) -> dict[int, str]:
-    """Rendezvous (highest random weight) assignment of every lane to one of `workers`."""
-    live = sorted(set(workers))
-    if not live:
-        return {}
-    return {n: max(live, key=lambda w: _weight(w, n)) for n in range(lanes)}
-
-
-def _weight(worker_id: str, lane: int) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{worker_id}/{lane}".encode(), digest_size=8).digest(), "big")
 
 
 class LaneLeases:
