@@ -144,3 +144,72 @@ def test_a_cluster_master_paused_below_the_node_timeout_is_waited_for_and_loses_
     assert result.pending_left == 0, result
     assert result.lost == 0 and result.order_violations == 0, result
     assert result.duplicates <= 2 * IN_FLIGHT, result        # both workers have lanes on the paused master
+
+
+def flush_master(which: str, restart: bool) -> Result:
+    """One master loses its data mid-stream while the others keep theirs: FLUSHALL on it, or a kill -9 and
+    a restart without its AOF (its replica told not to fail over, so the empty node comes back as the
+    master and its replica resyncs from it). `which`: "lanes", a master serving lanes but neither {meta}
+    nor {poll}; "meta", the master of the {meta} slot (the generation and the faults counters)."""
+    import shutil
+
+    from redis.crc import key_slot
+
+    from botrunner.tools.status import snapshot
+    from tests.chaos.harness import KEYS, LANES
+    from tests.chaos.scenarios import LOSS_WINDOW
+    fault = "restart without AOF" if restart else "FLUSHALL"
+    with ChaosRun(f"{fault} of one cluster master ({which})") as run:
+        nodes = run.cluster
+        meta = nodes.master_of_slot(key_slot(KEYS.faults.encode()))
+        poll = nodes.master_of_slot(key_slot(KEYS.poll_lease.encode()))
+        lanes_of = {m: {n for n in range(LANES) if nodes.master_of_slot(key_slot(KEYS.lane(n).encode())) == m}
+                    for m in nodes.master_ports()}
+        victim = meta if which == "meta" else next(m for m in nodes.master_ports() if m not in (meta, poll)
+                                                   and lanes_of[m])
+        run.start(2)
+        stream = run.stream()
+        time.sleep(2.5)
+        if restart:
+            nodes.client(nodes.replica_of(victim)).config_set("cluster-replica-no-failover", "yes")
+        run.mark_fault()
+        if restart:
+            nodes.procs[victim].send_signal(signal.SIGKILL)
+            nodes.procs[victim].wait(10)
+            home = nodes.directory / str(victim)
+            shutil.rmtree(home / "appendonlydir", ignore_errors=True)
+            (home / "dump.rdb").unlink(missing_ok=True)
+            nodes._start_node(cluster_binaries()[0], victim)
+        else:
+            nodes.client(victim).flushall()
+        nodes.wait_ok(60)
+        run.settle(stream, timeout=120)
+        res = run.result(stream, LOSS_WINDOW)
+        res.notes.append(f"data losses in status: {snapshot(run.client, KEYS, LANES).data_losses}")
+        markers = {n: (run.client.get(KEYS.lane_generation(n)) or b"").decode().split(":")[0] for n in range(LANES)}
+        res.notes.append("lanes of the victim at generation 2: " +
+                         str(all(markers[n] == "2" for n in lanes_of[victim])))
+        res.notes.append("other lanes at generation 1: " +
+                         str(all(markers[n] == "1" for n in range(LANES) if n not in lanes_of[victim])))
+        res.notes.append(f"{fault} of master {victim} (lanes {sorted(lanes_of[victim])}; {{meta}} on {meta}, "
+                         f"{{poll}} on {poll})")
+        return res
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("which, restart", [("lanes", False), ("meta", False), ("lanes", True)])
+def test_one_master_losing_its_data_is_detected_for_its_lanes_and_loses_only_the_documented_window(which, restart):
+    """The lanes of the victim lose their groups (NOGROUP) and stored-but-unread entries; the workers detect
+    it from those lanes' markers, count it once, recreate the groups and go on; the other lanes are not
+    touched (their markers stay at generation 1). Bounds as on one Redis (tests/chaos: redis_flushall)."""
+    cluster_binaries()
+    with on_cluster():
+        result = flush_master(which, restart)
+    print(result)
+    lost, duplicates, order = BOUNDS["redis_flushall"]
+    assert "redis: cluster of 3 masters" in result.notes, result
+    assert result.pending_left == 0, result
+    assert result.lost <= lost and result.duplicates <= duplicates and result.order_violations <= order, result
+    assert "data losses in status: 1" in result.notes, result
+    assert "lanes of the victim at generation 2: True" in result.notes, result
+    assert "other lanes at generation 1: True" in result.notes, result
