@@ -281,7 +281,8 @@ class Settings:
                                  group="runner")
     intake_wait_replicas: int = env("INTAKE_WAIT_REPLICAS", integer(0, 64), 0, "After intake stores a batch, WAIT "
                                     "until this many replicas have it before getUpdates confirms it to Telegram "
-                                    "(0: off, for a single Redis; unset with REDIS_SENTINELS: 1).", group="runner")
+                                    "(0: off, for a single Redis; unset with REDIS_SENTINELS: 1; on a Redis Cluster every "
+                                    "master the batch went to).", group="runner")
     intake_wait_timeout_ms: int = env("INTAKE_WAIT_TIMEOUT_MS", integer(1, 60000), 1000, "Longest WAIT for "
                                       "INTAKE_WAIT_REPLICAS; a batch not replicated by then is retried, never "
                                       "confirmed.", group="runner")
@@ -362,8 +363,8 @@ class Settings:
     redis_cluster: bool = env("REDIS_CLUSTER", boolean, False, "REDIS_URL (or REDIS_HOST/PORT) names any node "
                               "of a Redis Cluster: botrunner reads the slot map from it and spreads the lanes "
                               "over the masters. Every REDIS_*_DB is database 0 there (the key names keep "
-                              "them apart). Not with REDIS_SENTINELS, nor with INTAKE_WAIT_REPLICAS / "
-                              "LEASE_WAIT_REPLICAS.", group="redis_cluster")
+                              "them apart). Not with REDIS_SENTINELS. INTAKE_WAIT_REPLICAS / LEASE_WAIT_REPLICAS "
+                              "wait on every master a write went to.", group="redis_cluster")
 
     # Redis TLS: rediss:// in REDIS_URL, or REDIS_SENTINEL_TLS; the files are checked at start (redis_tls.py)
     redis_tls_ca_file: str = env("REDIS_TLS_CA_FILE", text, "", "PEM file of the CA certificate(s) the Redis "
@@ -806,10 +807,6 @@ def _check_cluster(s: Settings) -> None:
     if s.redis_url.startswith("unix"):
         raise ConfigError("REDIS_CLUSTER=true is invalid with a unix socket REDIS_URL: expected redis:// or "
                           "rediss:// naming a node of the cluster")
-    for name in ("intake_wait_replicas", "lease_wait_replicas"):
-        if getattr(s, name):
-            raise ConfigError(f"{name.upper()}={getattr(s, name)} is invalid with REDIS_CLUSTER=true: expected 0 "
-                              "(WAIT counts one connection's writes on one node; a cluster write goes to many)")
 
 
 def _comment_hint(raw: str) -> str:

@@ -145,8 +145,8 @@ class LaneLeases:
     async def acquire(self, lane: int) -> bool:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
-        taken, replicated = await self.wait.run(self.client, lambda c: self._acquire(
-            keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms], client=c))
+        taken, replicated = await self.wait.run_script(self.client, self._acquire, [self.keys.lane_owner(lane)],
+                                                       [self.worker_id, self.ttl_ms])
         if taken and replicated:             # unreplicated: not ours yet (the next try re-checks it)
             self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
@@ -159,14 +159,14 @@ class LaneLeases:
             return []
         sent = time.monotonic()
         # one script per lane (each lease has its lane's slot), all in one pipeline: one round trip per node;
-        # with LEASE_WAIT_REPLICAS (one Redis or Sentinel) the WAIT goes last in the same pipeline
+        # with LEASE_WAIT_REPLICAS the WAIT goes last (on a cluster one per master: botrunner.lease.WaitTail)
         calls = [(self._renew, [self.keys.lane_owner(n)], [self.worker_id, self.ttl_ms]) for n in held]
-        wait = self.wait.replicas
-        replies = await pipelined(self.client, calls, (lambda pipe: pipe.execute_command(
-            "WAIT", wait, self.wait.timeout_ms)) if wait else None)
+        tail = await self.wait.tail(self.client, [self.keys.lane_owner(n) for n in held]) if self.wait.replicas else None
+        replies = await pipelined(self.client, calls, tail)
         replicated = True
-        if wait:
-            replies, replicated = replies[:-1], self.wait.confirmed(replies[-1])
+        if tail is not None:
+            replies, acked = tail.split(replies)
+            replicated = self.wait.confirmed(acked)
         kept_lanes = {n for n, kept in zip(held, replies) if kept}
         lost = [n for n in held if n not in kept_lanes]
         for n in kept_lanes if replicated else ():   # unconfirmed: deadlines stay where the last confirmed put them
