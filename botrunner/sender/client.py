@@ -23,7 +23,7 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
 from botrunner.sender.json_call import JSON_HEADERS, JsonCaller, Unplain, encode
-from botrunner.sender.upload_call import upload_form, upload_of
+from botrunner.sender.upload_call import upload_body, upload_of
 
 # do_api_request warns "use Bot.send_message instead"; we call methods by name on purpose
 # (raw dict results, no de_json per reply), so that advice does not apply here
@@ -90,14 +90,14 @@ def as_input_files(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def lean_body(params: dict[str, Any]) -> tuple[Any, dict[str, str] | None] | None:
+async def lean_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
     """(body, headers) for the lean paths: JSON, else a multipart form with the uploads; None: PTB's."""
     try:
         return encode(params), JSON_HEADERS
     except Unplain:
         pass
     try:
-        return upload_form(params), None
+        return await upload_body(params)
     except Unplain:
         return None
 
@@ -129,7 +129,7 @@ class BotApiClient:
         Plain JSON calls and uploads take the lean paths; other values go through PTB."""
         session = self.request.session if self.request is not None else None
         if session is not None and "_" not in method:      # PTB turns send_message into sendMessage
-            lean = lean_body(params)
+            lean = await lean_body(params)
             if lean is not None:
                 return await self.lean.post(session, method, *lean, timeout_s=timeout_s)
         if timeout_s is None:

@@ -3,7 +3,7 @@
 Most of the worker's calls (sendMessage, editMessageText, answerCallbackQuery ...) carry only JSON
 values. For them python-telegram-bot's request layers (a RequestData of RequestParameters per call,
 defaults insertion, its request wrapper) cost more CPU than the HTTP exchange itself, so they are
-posted here directly; calls with uploads are posted as a multipart form by the same `post`
+posted here directly; calls with uploads are posted as a multipart body by the same `post`
 (botrunner/sender/upload_call.py); values neither can carry (datetimes, InputFile ...) still go through
 PTB (`Unplain`). The answer is mapped exactly as PTB's `BaseRequest._request_wrapper` and
 `Bot.do_api_request` map it: the same `telegram.error` class and message for the same status and
@@ -115,13 +115,13 @@ class JsonCaller:
             url = self.urls[method] = URL(f"{self.base_url}/{method}")
         return url
 
-    async def post(self, session: aiohttp.ClientSession, method: str, data: Any,
-                   headers: dict[str, str] | None = None, timeout_s: float | None = None) -> Any:
-        """POST `data` to `method` (JSON bytes with JSON_HEADERS, or a FormData, which sets its own
-        Content-Type); the result, or the telegram.error PTB would have raised."""
+    async def post(self, session: aiohttp.ClientSession, method: str, body: bytes, headers: dict[str, str],
+                   timeout_s: float | None = None) -> Any:
+        """POST `body` (JSON, or a rendered multipart form) with its Content-Type `headers` to `method`;
+        the result, or the telegram.error PTB would have raised."""
         timeout = self.default_timeout if timeout_s is None else self._timeout(timeout_s)
         try:
-            async with session.post(self._url(method), data=data, headers=headers, timeout=timeout) as resp:
+            async with session.post(self._url(method), data=body, headers=headers, timeout=timeout) as resp:
                 status, payload = resp.status, await resp.read()
         except asyncio.TimeoutError as exc:
             raise TimedOut() from exc

@@ -2,8 +2,11 @@
 
 A new user's welcome is a photo (the captcha picture with the welcome as its caption), so uploads are on
 the hot path too. python-telegram-bot builds an InputFile, a RequestParameter per value and a RequestData
-before its transport builds the same aiohttp form; here the form is built from the params directly and
-posted by `JsonCaller.post` on the same pooled session, so the answer is mapped to the same telegram.error.
+before its transport builds the same aiohttp form; here the form is built from the params directly,
+rendered to one body by aiohttp's multipart writer (streamed, the writer sends each boundary, header
+block and value as its own socket write: ~17 send calls per photo, most of the client's CPU for it)
+and posted by `JsonCaller.post` on the same pooled session, so the answer is mapped to the same
+telegram.error.
 
 Invariant: the form carries exactly what PTB's request would. Every value but None; a string as it is,
 anything else as its JSON text (a TelegramObject as its dict); each upload as a part with the file name
@@ -55,4 +58,10 @@ def upload_form(params: dict[str, Any]) -> aiohttp.FormData:
         else:
             form.add_field(name, json.dumps(value, default=plain, ensure_ascii=False))
     return form
+
+
+async def upload_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of the call's multipart form, rendered in memory; raises Unplain as upload_form."""
+    writer = upload_form(params)()
+    return await writer.as_bytes(), {"Content-Type": writer.content_type}
 

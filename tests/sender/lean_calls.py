@@ -46,8 +46,9 @@ def counting_posts(monkeypatch) -> list[tuple[str, str]]:
     posted: list[tuple[str, str]] = []
     original = json_call.JsonCaller.post
 
-    async def spy(self, session, method, data, headers=None, timeout_s=None):
-        posted.append((method, "json" if isinstance(data, bytes) else "form"))
-        return await original(self, session, method, data, headers, timeout_s)
+    async def spy(self, session, method, body, headers, timeout_s=None):
+        kind = headers["Content-Type"].partition(";")[0]
+        posted.append((method, {"application/json": "json", "multipart/form-data": "form"}[kind]))
+        return await original(self, session, method, body, headers, timeout_s)
     monkeypatch.setattr(json_call.JsonCaller, "post", spy)
     return posted
