@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/profile_worker.py                    # 1 worker, 8 bursts of 2000 /start
     .venv/bin/python benchmarks/profile_worker.py --workers 2 --out /tmp/worker.txt
     .venv/bin/python benchmarks/profile_worker.py --workload reply --gil  # the runner's own Python time
+    .venv/bin/python benchmarks/profile_worker.py --handlers handlers.app:router --limits --workers 4  # the airdrop bot
 
 Starts the local Bot API server, a private Redis and `botrunner start` with the benchmark bot, attaches
 `py-spy record --format raw` (collapsed stacks) to one worker while bursts run, and prints the functions
@@ -56,7 +57,9 @@ AREAS = {"send path (Bot API calls)": ("BotApiClient.call",),
          "parsing the update (Update.de_json)": ("Update.de_json",),
          "handler thread hop (queue, executor, futures)": ("HandlerPool.run", "run_in_executor",
                                                            "ThreadPoolExecutor.submit", "call_soon_threadsafe"),
-         "handlers and the router (in the threads)": ("Router.handle",)}
+         "handlers and the router (in the threads)": ("Router.handle",),
+         "captcha pictures (rendered ahead or on demand)": ("CaptchaPool._fresh",),
+         "multipart uploads (the lean form)": ("upload_body",)}
 
 
 def areas(collapsed: Path, updates: int, rate: int = RATE) -> list[str]:
@@ -83,6 +86,9 @@ def main() -> int:
     parser.add_argument("--workload", choices=("register", "reply"), default="register",
                         help="reply: /start replies without touching the database (what the runner costs)")
     parser.add_argument("--gil", action="store_true", help="only sample the thread holding the GIL (CPU in Python)")
+    parser.add_argument("--handlers", default="benchmarks.peers.botrunner_bot:router",
+                        help="BOT_HANDLERS (handlers.app:router: the airdrop bot)")
+    parser.add_argument("--limits", action="store_true", help="Telegram's pacing as shipped (SEND_LIMITS=true)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="br-profile-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         emulator, api_url = start_emulator()
@@ -92,8 +98,8 @@ def main() -> int:
         running = spy = None
         control = ControlClient(api_url)
         try:
-            running = Running(System("botrunner", "botrunner", args.workers), api_url, TOKEN, server.url, state,
-                              workload=args.workload)
+            running = Running(System("botrunner", "botrunner", args.workers, limits=args.limits), api_url, TOKEN,
+                              server.url, state, args.handlers, args.workload)
             wait_until(lambda: botrunner_ready(redis.Redis.from_url(server.url), Keys.for_token(TOKEN), args.workers),
                        60, "the workers", alive=running.alive)
             worker = running.processes()[1].pid

@@ -33,6 +33,9 @@ METHOD = """\
   lanes owned), warms it up, then injects a **burst** of new users' /start at once (updates/s = replies
   from the first injection to the last reply) and runs the **guide's test** (1000 /start in 10 batches,
   100 ms apart, not waiting between batches: p50/p95/p99 and success; a reply later than 10 s fails).
+  Each phase starts from a system at rest, as in a deployment: after the warm-up and after each phase
+  the benchmark waits until the bot's processes are idle (at most `--settle` s; the airdrop bot's
+  captcha pool refills then), and the CPU columns include that quiet time.
 - **Repetitions are interleaved** (each repetition starts with a different system) and the table shows
   medians. Costs: CPU seconds of the bot's processes (supervisor + workers) per 1000 updates; for
   botrunner also the Redis server's CPU; RSS per update-handling process (workers; the single process of

@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "benchmarks" / "peers"
 LANES = 64
+IDLE_CPU_SHARE = 0.05     # a system using less than 5 % of one core over SETTLE_WINDOW_S is at rest
+SETTLE_WINDOW_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,10 @@ class Running:
                 pass
         return total
 
+    def settle(self, max_s: float) -> float:
+        """Wait until the system is at rest (see `settle`); the seconds waited."""
+        return settle(self.cpu_seconds, max_s)
+
     def rss_mb(self) -> tuple[float, float]:
         """(mean RSS of the processes that handle updates, RSS of all its processes), in MiB."""
         rss = {}
@@ -145,6 +153,19 @@ class Running:
             os.killpg(self.proc.pid, sig)
         except ProcessLookupError:
             pass
+
+
+def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SETTLE_WINDOW_S) -> float:
+    """Wait until two windows in a row used less than IDLE_CPU_SHARE of a core (the work a system does
+    ahead in quiet time, such as the airdrop bot's captcha pool refilling, is finished), at most `max_s`
+    (0: do not wait); the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    while quiet < 2 and time.monotonic() - started < max_s:
+        before = cpu_seconds()
+        time.sleep(window_s)
+        quiet = quiet + 1 if cpu_seconds() - before < IDLE_CPU_SHARE * window_s else 0
+    return time.monotonic() - started
 
 
 def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:

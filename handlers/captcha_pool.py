@@ -8,10 +8,13 @@ a farmer cannot solve a picture once and reuse the answer, nor spot a repeat by 
 Telegram file_id. When the pool is empty the picture is rendered in the caller's thread: the pool
 changes when the work is done (ahead, between bursts), never what a user is shown or must answer.
 
-The filler renders only in quiet time: after IDLE_S without a picture taken. During a burst of new
-users it would otherwise compete with the handlers for the same cores and the same GIL (a picture
-costs as much ahead as on demand), so a burst drains the pool, and what the pool cannot cover is
-rendered on demand; the pool fills again once the burst is over.
+The filler renders only in quiet time: after IDLE_S without a picture taken, and only while the rest
+of the worker is idle too (its other threads used less than BUSY_SHARE of a core over the last
+CHECK_S; it renders for at most BATCH_S between two checks). During a burst of new users it would
+otherwise compete with the handlers and the sender for the same cores and the same GIL (a picture
+costs as much ahead as on demand): the handlers take their last pictures well before the sender has
+sent the burst's last replies, so "no picture taken" alone is not quiet. A burst drains the pool,
+what the pool cannot cover is rendered on demand, and the pool fills again once the burst is over.
 """
 from __future__ import annotations
 
@@ -23,18 +26,22 @@ from collections.abc import Callable
 from loguru import logger
 
 Challenge = tuple[str, bytes]          # (code, the picture's bytes)
-IDLE_S = 0.25                          # no picture taken for this long: quiet enough to render ahead
+IDLE_S = 0.25                          # no picture taken for this long: quiet enough to render ahead,
+BUSY_SHARE = 0.10                      # if the worker's other threads used less than this share of a core
+CHECK_S = 0.05                         # over this long (the filler sleeping meanwhile)
+BATCH_S = 0.05                         # then render ahead for at most this long before checking again
 
 
 class CaptchaPool:
     """Up to `size` (code, picture) pairs rendered ahead; `size` 0 renders every picture when asked."""
 
     def __init__(self, render: Callable[[str], bytes], make_code: Callable[[], str], size: int,
-                 idle_s: float = IDLE_S) -> None:
+                 idle_s: float = IDLE_S, cpu_clock: Callable[[], float] = time.process_time) -> None:
         self.render = render
         self.make_code = make_code
         self.size = max(0, size)
         self.idle_s = idle_s
+        self.cpu_clock = cpu_clock                  # CPU seconds of the whole worker process
         self._taken_at = -idle_s                    # monotonic time of the last take()
         self.served_ready = 0           # pictures handed out from the pool
         self.served_inline = 0          # pictures rendered on demand because the pool was empty
@@ -98,6 +105,19 @@ class CaptchaPool:
         """Seconds still to wait before rendering ahead (0: quiet now)."""
         return max(0.0, self._taken_at + self.idle_s - time.monotonic())
 
+    def _worker_idle(self) -> bool:
+        """Sleep CHECK_S and tell whether the rest of the worker used less than BUSY_SHARE of a core."""
+        before = self.cpu_clock()
+        self._stop.wait(CHECK_S)
+        return self.cpu_clock() - before < BUSY_SHARE * CHECK_S
+
+    def _fill_batch(self) -> None:
+        """Render ahead for up to BATCH_S, while the pool has room and nobody takes a picture."""
+        deadline = time.monotonic() + BATCH_S
+        while not self._stop.is_set() and not self._quiet_for() and self.fill_one():
+            if time.monotonic() >= deadline:
+                return
+
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._changed:
@@ -107,10 +127,10 @@ class CaptchaPool:
             if wait:
                 self._stop.wait(wait)           # a burst is being served: leave the cores to it
                 continue
-            if self._stop.is_set():
-                return
+            if not self._worker_idle() or self._stop.is_set():
+                continue                        # its replies are still being sent, or it is stopping
             try:
-                self.fill_one()
+                self._fill_batch()
             except Exception:                         # never let a bad render end the filler
                 logger.exception("Rendering a captcha picture ahead failed; pictures are rendered when asked")
                 self._stop.wait(5)

@@ -3,19 +3,30 @@
 Query string, JSON body, urlencoded and multipart forms all end up in one `Params`. Nested
 fields (reply_markup, entities, allowed_updates) are objects in JSON bodies and JSON strings
 in forms; `json_field()` accepts both.
+
+A multipart body is streamed part by part (`request.multipart()`), each part read once into memory
+and its Content-Disposition parsed once per distinct header (a bot sends the same field names in every
+call, so they repeat): aiohttp's `request.post()` spools every file into a temporary file to be read
+back and parses each part's disposition twice (name, filename), and its `content_type` parses a
+multipart header (unique per request by its boundary, so never cached) with the email package. Those
+were most of the server's CPU for a photo upload; the values are the same.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from botrunner.emulator.envelope import ApiError, bad_request
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+MULTIPART = "multipart/form-data"
+OCTET_STREAM = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,8 @@ async def read_params(request: web.Request) -> Params:
     values: dict[str, Any] = dict(request.query) if request.query_string else {}
     if not request.body_exists:
         return Params(values)
+    if _is_multipart(request.headers.get(hdrs.CONTENT_TYPE, "")):
+        return await _multipart(request, values)
     content_type = request.content_type
     if content_type == "application/json":
         values.update(await _json_body(request))
@@ -116,8 +129,6 @@ async def read_params(request: web.Request) -> Params:
         body = await request.read()
         values.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return Params(values)
-    if content_type == "multipart/form-data":
-        return await _multipart(request, values)
     return Params(values)
 
 
@@ -134,13 +145,34 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return decoded
 
 
+def _is_multipart(raw_content_type: str) -> bool:
+    """Whether the body is a multipart form, from the header's media type (before any parameter)."""
+    return raw_content_type.partition(";")[0].strip().lower() == MULTIPART
+
+
+@functools.lru_cache(maxsize=1024)
+def _part_names(disposition: str | None) -> tuple[str | None, str | None]:
+    """(name, filename) of a part's Content-Disposition header, as aiohttp's BodyPartReader reads them."""
+    _, options = parse_content_disposition(disposition)
+    return content_disposition_filename(options, "name"), content_disposition_filename(options, "filename")
+
+
 async def _multipart(request: web.Request, values: dict[str, Any]) -> Params:
+    """Every part of a multipart form: a part with a file name is an Upload, any other a value."""
     files: dict[str, Upload] = {}
-    form = await request.post()
-    for name, value in form.items():
-        if isinstance(value, web.FileField):
-            files[name] = Upload(value.filename or name, value.content_type or "application/octet-stream",
-                                 value.file.read())
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise bad_request("can't parse multipart form: nested multipart parts are not supported")
+        name, filename = _part_names(part.headers.get(hdrs.CONTENT_DISPOSITION))
+        if name is None:
+            raise bad_request("can't parse multipart form: a part has no name")
+        data = await part.read(decode=True)
+        part_type = part.headers.get(hdrs.CONTENT_TYPE)
+        if filename:
+            files[name] = Upload(filename, part_type or OCTET_STREAM, bytes(data))
+        elif part_type is None or part_type.startswith("text/"):
+            values[name] = data.decode(part.get_charset(default="utf-8"))
         else:
-            values[name] = value
+            values[name] = bytes(data)
     return Params(values, files)

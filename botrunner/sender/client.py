@@ -5,8 +5,9 @@ getMe); only the HTTP transport is swapped: PTB's default httpx transport costs 
 per call of aiohttp on the same loop (see benchmarks/sender_rate.py), and the worker's CPU is
 what limits its send rate. Calls go as one JSON body, encoded once (form encoding cost a multipart
 writer, a uuid boundary, a urlencode and a JSON encoding of every object value per call); uploads
-(bytes or (file_name, bytes)) go as multipart. A call whose values are all JSON skips PTB's request
-layers altogether (botrunner/sender/json_call.py, with PTB's error mapping).
+(bytes or (file_name, bytes)) go as multipart. A call whose values are all JSON, or JSON plus uploads,
+skips PTB's request layers altogether (botrunner/sender/json_call.py and upload_call.py, with PTB's
+error mapping); only values neither carries (datetimes, InputMedia with files ...) go through PTB.
 """
 from __future__ import annotations
 
@@ -21,15 +22,12 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
-from botrunner.sender.json_call import JsonCaller, Unplain, encode
+from botrunner.sender.json_call import JSON_HEADERS, JsonCaller, Unplain, encode
+from botrunner.sender.upload_call import upload_body, upload_of
 
 # do_api_request warns "use Bot.send_message instead"; we call methods by name on purpose
 # (raw dict results, no de_json per reply), so that advice does not apply here
 warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
-
-JSON_HEADERS = {"Content-Type": "application/json"}
-FILE_FIELDS = frozenset({"photo", "document", "audio", "video", "voice", "animation", "video_note",
-                         "sticker", "thumbnail"})
 
 
 class AiohttpRequest(BaseRequest):
@@ -86,12 +84,22 @@ def as_input_files(params: dict[str, Any]) -> dict[str, Any]:
     """Queued params with uploads (bytes, or (file_name, bytes)) turned into telegram.InputFile."""
     out = dict(params)
     for name, value in params.items():
-        if name in FILE_FIELDS or isinstance(value, (bytes, bytearray)):
-            if isinstance(value, (bytes, bytearray)):
-                out[name] = telegram.InputFile(bytes(value), filename=name, attach=False)
-            elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (bytes, bytearray)):
-                out[name] = telegram.InputFile(bytes(value[1]), filename=value[0], attach=False)
+        upload = upload_of(name, value)
+        if upload is not None:
+            out[name] = telegram.InputFile(upload[1], filename=upload[0], attach=False)
     return out
+
+
+async def lean_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
+    """(body, headers) for the lean paths: JSON, else a multipart form with the uploads; None: PTB's."""
+    try:
+        return encode(params), JSON_HEADERS
+    except Unplain:
+        pass
+    try:
+        return await upload_body(params)
+    except Unplain:
+        return None
 
 
 class BotApiClient:
@@ -118,15 +126,12 @@ class BotApiClient:
 
     async def call(self, method: str, params: dict[str, Any], timeout_s: float | None = None) -> Any:
         """One Bot API call; raises telegram.error.RetryAfter / Forbidden / BadRequest / NetworkError ...
-        Plain JSON calls take the lean path; uploads and other values go through PTB."""
+        Plain JSON calls and uploads take the lean paths; other values go through PTB."""
         session = self.request.session if self.request is not None else None
         if session is not None and "_" not in method:      # PTB turns send_message into sendMessage
-            try:
-                body = encode(params)
-            except Unplain:
-                pass
-            else:
-                return await self.lean.call(session, method, body, timeout_s)
+            lean = await lean_body(params)
+            if lean is not None:
+                return await self.lean.post(session, method, *lean, timeout_s=timeout_s)
         if timeout_s is None:
             return await self.bot.do_api_request(method, as_input_files(params))
         return await self.bot.do_api_request(method, as_input_files(params), read_timeout=timeout_s)

@@ -3,7 +3,8 @@
 Most of the worker's calls (sendMessage, editMessageText, answerCallbackQuery ...) carry only JSON
 values. For them python-telegram-bot's request layers (a RequestData of RequestParameters per call,
 defaults insertion, its request wrapper) cost more CPU than the HTTP exchange itself, so they are
-posted here directly; uploads and values JSON cannot carry (datetimes, InputFile ...) still go through
+posted here directly; calls with uploads are posted as a multipart body by the same `post`
+(botrunner/sender/upload_call.py); values neither can carry (datetimes, InputFile ...) still go through
 PTB (`Unplain`). The answer is mapped exactly as PTB's `BaseRequest._request_wrapper` and
 `Bot.do_api_request` map it: the same `telegram.error` class and message for the same status and
 body (RetryAfter, ChatMigrated, Forbidden, BadRequest, InvalidToken, Conflict, NetworkError), a
@@ -39,7 +40,7 @@ class Unplain(TypeError):
     """A parameter JSON cannot carry as is: the call goes through python-telegram-bot instead."""
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """json.dumps' fallback: a TelegramObject as its dict (as PTB sends it); anything else is not plain."""
     if isinstance(value, TelegramObject):
         return value.to_dict()
@@ -48,7 +49,7 @@ def _plain(value: Any) -> Any:
 
 def encode(params: dict[str, Any]) -> bytes:
     """The call's JSON body; raises Unplain when a value is not JSON (bytes, datetime, InputFile ...)."""
-    return json.dumps(params, default=_plain, ensure_ascii=False).encode()
+    return json.dumps(params, default=plain, ensure_ascii=False).encode()
 
 
 def error_for(status: int, payload: bytes, method: str) -> TelegramError:
@@ -97,7 +98,7 @@ def result_of(payload: bytes) -> Any:
 
 
 class JsonCaller:
-    """Posts plain calls on a session someone else owns and opens (the PTB request's, one pool)."""
+    """Posts lean calls on a session someone else owns and opens (the PTB request's, one pool)."""
 
     def __init__(self, base_url: str, timeout_s: float, connect_timeout_s: float = 5.0) -> None:
         self.base_url = base_url                  # .../bot<token>
@@ -114,13 +115,13 @@ class JsonCaller:
             url = self.urls[method] = URL(f"{self.base_url}/{method}")
         return url
 
-    async def call(self, session: aiohttp.ClientSession, method: str, body: bytes,
+    async def post(self, session: aiohttp.ClientSession, method: str, body: bytes, headers: dict[str, str],
                    timeout_s: float | None = None) -> Any:
-        """POST `body` to `method`; the result, or the telegram.error PTB would have raised."""
+        """POST `body` (JSON, or a rendered multipart form) with its Content-Type `headers` to `method`;
+        the result, or the telegram.error PTB would have raised."""
         timeout = self.default_timeout if timeout_s is None else self._timeout(timeout_s)
         try:
-            async with session.post(self._url(method), data=body, headers=JSON_HEADERS,
-                                    timeout=timeout) as resp:
+            async with session.post(self._url(method), data=body, headers=headers, timeout=timeout) as resp:
                 status, payload = resp.status, await resp.read()
         except asyncio.TimeoutError as exc:
             raise TimedOut() from exc

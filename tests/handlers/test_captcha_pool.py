@@ -102,6 +102,39 @@ def test_concurrent_takers_never_get_the_same_picture():
     assert len(got) == 400 and len({code for code, _ in got}) == 400
 
 
+class WorkerCpu:
+    """A worker process's CPU clock whose other threads burn a full core while `busy` is set."""
+
+    def __init__(self) -> None:
+        self.busy = threading.Event()
+        self.spent, self.since = 0.0, None
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        with self.lock:
+            if self.since is not None:
+                self.spent += now - self.since
+            self.since = now if self.busy.is_set() else None
+            return self.spent
+
+
+def test_the_filler_waits_while_the_rest_of_the_worker_is_busy():
+    """No picture taken is not quiet enough: the burst's replies may still be being sent."""
+    cpu = WorkerCpu()
+    cpu.busy.set()
+    numbers = itertools.count()
+    pool = CaptchaPool(render=lambda code: code.encode(), make_code=lambda: str(next(numbers)), size=5,
+                       idle_s=0.01, cpu_clock=cpu).start()
+    try:
+        time.sleep(0.5)                                       # many quiet checks' worth, none quiet
+        assert len(pool) == 0
+        cpu.busy.clear()
+        wait_for(lambda: len(pool) == 5, "the pool to fill once the worker is idle")
+    finally:
+        pool.stop()
+
+
 def test_a_lazy_pool_starts_filling_at_its_first_take():
     pool = counting_pool(size=3).start(lazily=True)
     try:

@@ -17,7 +17,10 @@ def captured_calls(calls: list[tuple[str, dict]]) -> list[tuple[str, object]]:
         if request.content_type == "application/json":
             seen.append((request.content_type, json.loads(await request.read())))
         else:
-            seen.append((request.content_type, sorted((await request.post()).keys())))
+            form = await request.post()
+            seen.append((request.content_type, {name: (value.filename, value.content_type, value.file.read())
+                                                 if isinstance(value, web.FileField) else value
+                                                 for name, value in form.items()}))
         return web.json_response({"ok": True, "result": {"message_id": 1}})
 
     async def main() -> None:
@@ -46,6 +49,16 @@ def test_a_call_goes_as_json_with_its_nested_objects():
     assert seen == [("application/json", {"chat_id": 5, "text": "hi", "reply_markup": markup})]
 
 
-def test_an_upload_goes_as_multipart():
-    seen = captured_calls([("sendPhoto", {"chat_id": 5, "photo": b"\x89PNG...", "caption": "c"})])
-    assert seen == [("multipart/form-data", ["caption", "chat_id", "photo"])]
+def test_an_upload_goes_as_multipart_with_every_value_as_ptb_encodes_it():
+    markup = {"inline_keyboard": [[{"text": "New", "callback_data": "cap:new"}]]}
+    seen = captured_calls([("sendPhoto", {"chat_id": 5, "photo": ("captcha.jpg", b"\xff\xd8jpeg"), "caption": "c é",
+                                          "reply_markup": markup, "disable_notification": True,
+                                          "message_thread_id": None}),
+                           ("sendDocument", {"chat_id": 5, "document": b"\x00raw"})])
+    photo, document = seen
+    assert photo == ("multipart/form-data", {"chat_id": "5", "caption": "c é", "disable_notification": "true",
+                                             "photo": ("captcha.jpg", "image/jpeg", b"\xff\xd8jpeg"),
+                                             "reply_markup": photo[1]["reply_markup"]})
+    assert json.loads(photo[1]["reply_markup"]) == markup
+    assert document == ("multipart/form-data", {"chat_id": "5",
+                                                "document": ("document", "application/octet-stream", b"\x00raw")})

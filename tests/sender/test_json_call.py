@@ -2,7 +2,6 @@
 (class and message) as python-telegram-bot's path for every answer the sender reacts to."""
 from __future__ import annotations
 
-import asyncio
 import datetime
 import socket
 
@@ -10,50 +9,8 @@ import pytest
 import telegram
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from botrunner.sender import json_call
-from botrunner.sender.client import BotApiClient, as_input_files
 from botrunner.sender.json_call import Unplain, encode, error_for
-
-TOKEN = "778:lean-path"
-
-
-def run(url: str, scenario, timeout_s: float = 30.0):
-    """scenario(client) on an opened client of the server at `url`."""
-    async def main():
-        client = BotApiClient(url, TOKEN, timeout_s=timeout_s)
-        await client.open()
-        try:
-            return await scenario(client)
-        finally:
-            await client.close()
-    return asyncio.run(main())
-
-
-def both_paths(url: str, method: str, params: dict):
-    """(lean outcome, PTB outcome) of the same call: the result, or (exception class, message)."""
-    async def outcome(call):
-        try:
-            return await call
-        except telegram.error.TelegramError as exc:
-            return type(exc), exc.message
-
-    async def scenario(client):
-        lean = await outcome(client.call(method, params))
-        ptb = await outcome(client.bot.do_api_request(method, as_input_files(params)))
-        return lean, ptb
-    return run(url, scenario)
-
-
-def counting_posts(monkeypatch) -> list[str]:
-    """The methods the lean path posted (spied on JsonCaller.call)."""
-    posted: list[str] = []
-    original = json_call.JsonCaller.call
-
-    async def spy(self, session, method, body, timeout_s=None):
-        posted.append(method)
-        return await original(self, session, method, body, timeout_s)
-    monkeypatch.setattr(json_call.JsonCaller, "call", spy)
-    return posted
+from tests.sender.lean_calls import TOKEN, both_paths, counting_posts, run
 
 
 def test_a_plain_call_goes_the_lean_way_and_returns_the_raw_result(emulator, monkeypatch):
@@ -62,22 +19,21 @@ def test_a_plain_call_goes_the_lean_way_and_returns_the_raw_result(emulator, mon
     posted = counting_posts(monkeypatch)
     markup = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("Join", callback_data="join:1")]])
     result = run(emu.url, lambda c: c.call("sendMessage", {"chat_id": 5, "text": "héllo", "reply_markup": markup}))
-    assert posted == ["sendMessage"]
+    assert posted == [("sendMessage", "json")]
     assert isinstance(result, dict) and result["text"] == "héllo" and result["chat"]["id"] == 5
     sent = control.sent(TOKEN, 5)[-1]
     assert sent["text"] == "héllo"
     assert sent["message"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "join:1"
 
 
-def test_uploads_and_values_json_cannot_carry_go_through_ptb(emulator, monkeypatch):
+def test_values_neither_lean_path_carries_go_through_ptb(emulator, monkeypatch):
     emu, control = emulator
     control.inject_message(TOKEN, 6, "hi")
     posted = counting_posts(monkeypatch)
-    run(emu.url, lambda c: c.call("sendPhoto", {"chat_id": 6, "photo": b"\x89PNG...", "caption": "c"}))
     run(emu.url, lambda c: c.call("sendMessage", {"chat_id": 6, "text": "later",
                                                   "schedule": datetime.datetime(2030, 1, 1)}))
     assert posted == []
-    assert [e["method"] for e in control.sent(TOKEN, 6)] == ["sendPhoto", "sendMessage"]
+    assert [e["method"] for e in control.sent(TOKEN, 6)] == ["sendMessage"]
     with pytest.raises(Unplain):
         encode({"photo": ("a.png", b"\x89PNG")})
 

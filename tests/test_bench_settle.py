@@ -1,0 +1,24 @@
+"""The comparison's pause between phases (benchmarks.systems.settle): it lasts while the system works
+(a captcha pool refilling) and ends once the system is idle, never later than its bound."""
+from __future__ import annotations
+
+import time
+
+from benchmarks.systems import settle
+
+
+def cpu_clock(busy_until: float):
+    """A system that burns a full core until `busy_until` (monotonic), then idles."""
+    def cpu_seconds() -> float:
+        return min(time.monotonic(), busy_until)
+    return cpu_seconds
+
+
+def test_it_waits_for_the_work_to_end_then_two_quiet_windows():
+    waited = settle(cpu_clock(time.monotonic() + 0.3), max_s=30, window_s=0.05)
+    assert 0.3 + 2 * 0.05 <= waited < 30
+
+
+def test_it_is_bounded_and_zero_does_not_wait():
+    assert 0.3 <= settle(cpu_clock(time.monotonic() + 60), max_s=0.3, window_s=0.05) < 5
+    assert settle(cpu_clock(time.monotonic() + 60), max_s=0) < 0.01
