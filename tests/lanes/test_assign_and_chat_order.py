@@ -185,3 +185,72 @@ def test_chat_queues_cap_running_chats_and_buffered_entries():
     while_full, peak = asyncio.run(scenario())
     assert while_full == (0, False, threads * 2)
     assert peak == threads * 2
+
+
+def test_chat_queues_run_a_burst_of_chats_on_at_most_concurrency_tasks():
+    """A burst of single-job chats runs on `concurrency` runner tasks, not a task per chat."""
+    async def scenario():
+        done, gate = [], asyncio.Event()
+
+        async def run(job: Job):
+            await gate.wait()
+            done.append(job.entry_id)
+
+        queues = ChatQueues(run, capacity=100, concurrency=3)
+        tasks_before = len(asyncio.all_tasks())
+        for i in range(40):
+            queues.submit(Job(i % 4, f"chat{i}", str(i), {}))
+        await asyncio.sleep(0)
+        started = len(asyncio.all_tasks()) - tasks_before
+        gate.set()
+        await asyncio.wait_for(queues.wait_idle(), 5)
+        return started, sorted(done, key=int), len(queues.runners), queues.queues
+    started, done, runners_left, queues_left = asyncio.run(scenario())
+    assert started == 3 and done == [str(i) for i in range(40)]
+    assert runners_left == 0 and queues_left == {}
+
+
+def test_a_chat_submitted_as_the_last_runner_finishes_still_runs():
+    """The one runner finishes its last job and the reader submits a new chat before the runner's task
+    is reaped (its done callbacks not run yet): the new chat must still get a runner."""
+    async def scenario():
+        done = []
+        queues: ChatQueues
+
+        async def run(job: Job):
+            done.append(job.entry_id)
+            if job.entry_id == "a0":      # runs after this runner returns, before its task's callbacks
+                asyncio.get_running_loop().call_soon(queues.submit, Job(0, "b", "b0", {}))
+
+        queues = ChatQueues(run, capacity=10, concurrency=1)
+        queues.submit(Job(0, "a", "a0", {}))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await asyncio.wait_for(queues.wait_idle(), 2)
+        return done
+    assert asyncio.run(scenario()) == ["a0", "b0"]
+
+
+def test_dropping_a_lane_while_its_chats_wait_their_turn_leaves_nothing_behind():
+    async def scenario():
+        done, gate = [], asyncio.Event()
+
+        async def run(job: Job):
+            await gate.wait()
+            done.append((job.chat, job.entry_id))
+
+        queues = ChatQueues(run, capacity=100, concurrency=1)
+        for i in range(6):
+            queues.submit(Job(i % 2, f"chat{i % 3}", str(i), {}))
+        queues.submit(Job(0, "lane0only", "x0", {}))
+        queues.submit(Job(0, "lane0only", "x1", {}))
+        await asyncio.sleep(0)                              # chat0's first job (lane 0) is running
+        dropped = queues.drop_lane(0)
+        queues.submit(Job(1, "lane0only", "late", {}))      # its queue was emptied while it waited its turn
+        gate.set()
+        await asyncio.wait_for(queues.wait_idle(), 5)
+        return dropped, done, queues.size, queues.queues, queues.held
+    dropped, done, size, left, held = asyncio.run(scenario())
+    per_chat = {chat: [e for c, e in done if c == chat] for chat, _ in done}
+    assert dropped == 4 and per_chat == {"chat0": ["0", "3"], "chat1": ["1"], "chat2": ["5"], "lane0only": ["late"]}
+    assert size == 0 and left == {} and held == set()
