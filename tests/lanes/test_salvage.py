@@ -32,3 +32,13 @@ def test_a_lane_released_while_still_ours_is_forgotten():
     salvage.keep_all([job(1, "1-0"), job(2, "1-0")])
     salvage.forget_lane(1)
     assert salvage.lanes() == [2]
+
+
+def test_a_check_that_names_lost_lanes_keeps_only_theirs():
+    """A Redis Cluster master lost its data: its lanes' let-go jobs are the only copies (kept, handled
+    again); the other lanes' entries are still pending in Redis (forgotten, their owners claim them)."""
+    salvage = Salvage()
+    salvage.keep_all([job(1, "1-0"), job(2, "1-0"), job(5, "3-0")])
+    salvage.forget_until(salvage.mark(), lost=frozenset({2, 5}))
+    assert salvage.lanes() == [2, 5]
+    assert [j.entry_id for j in salvage.take(5)] == ["3-0"]
