@@ -127,13 +127,11 @@ class Generation:
             known = self.known_lanes.get(n, "")
             calls.append((self._check_lane, [self.keys.lane_generation(n)], [known, successor(known)]))
         replies = await pipelined(self.client, calls)
-        lost: dict[int, str] = {}
-        for n, (verdict, current) in enumerate(replies):
-            self.known_lanes[n] = text(current)
-            if int(verdict) in (1, 2):
-                lost[n] = text(current)
-        if lost:
+        current = {n: text(value) for n, (_, value) in enumerate(replies)}
+        lost = {n: current[n] for n, (verdict, _) in enumerate(replies) if int(verdict) in (1, 2)}
+        if lost:          # before the markers are remembered: a failed report is seen again by the next check
             await self._report(lost)
+        self.known_lanes = current
         return frozenset(lost)
 
     async def _report(self, lost: dict[int, str]) -> None:

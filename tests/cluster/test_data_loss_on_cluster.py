@@ -111,3 +111,32 @@ def test_a_reader_on_the_cluster_recovers_the_flushed_lanes_and_leaves_the_other
 
 async def _is(value: bool) -> bool:
     return value
+
+
+def test_a_loss_whose_count_failed_is_reported_again_by_the_next_check(redis_cluster):
+    """The {meta} master unreachable while the loss is counted: the check fails, and the next one still
+    names the lost lanes (the caller recreates groups and takes back its let-go jobs only then)."""
+    victim = victim_without_meta(redis_cluster)
+
+    async def scenario() -> tuple[frozenset[int], frozenset[int]]:
+        client = ScriptedCluster.from_url(redis_cluster.url)
+        generation = Generation(client, KEYS, LANES)
+        await generation.check()
+        redis_cluster.client(victim).flushall()
+        count = generation._count
+
+        async def unreachable(**_):
+            raise redis.ConnectionError("the {meta} master is away")
+        generation._count = unreachable
+        try:
+            await generation.check()
+        except redis.ConnectionError:
+            pass
+        generation._count = count
+        again, after = await generation.check(), await generation.check()
+        await client.aclose()
+        return again, after
+
+    again, after = asyncio.run(scenario())
+    assert again == frozenset(lanes_of(redis_cluster, victim)) and after == frozenset()
+    assert counted(redis_cluster) == (1, 1)
