@@ -169,9 +169,14 @@ def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SET
 
 
 def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:
-    """Every lane has an owner, there are `workers` distinct owners, and one holds the poll lease."""
-    owners = client.mget([keys.lane_owner(n) for n in range(LANES)])
-    return None not in owners and len(set(owners)) == workers and bool(client.get(keys.poll_lease))
+    """Every lane has an owner, there are `workers` distinct owners, and one holds the poll lease; in this
+    tree's key layout or in the one before hash tags (a --baseline checkout from before that change)."""
+    for owner_key, poll_key in ((keys.lane_owner, keys.poll_lease),
+                                (lambda n: f"{keys.prefix}lane:{n}:owner", keys.prefix + "poll:lease")):
+        owners = client.mget([owner_key(n) for n in range(LANES)])
+        if None not in owners and len(set(owners)) == workers and client.get(poll_key):
+            return True
+    return False
 
 
 def redis_commands(client: redis.Redis) -> int:

@@ -13,6 +13,9 @@ never inherited across fork. Four ways, chosen by the settings:
   ConnectionError and a reconnect. Connections to a changed master are dropped from the pool.
 - REDIS_URL / REDIS_HOST: that server.
 - neither: the supervisor's embedded redis-server on its unix socket.
+TLS (settings.redis_tls: a rediss:// REDIS_URL, or REDIS_SENTINEL_TLS) is the same for every way:
+`tls_options` gives redis-py the REDIS_TLS_* files and checks for every connection, the Sentinels'
+own included; the files were checked at start-up (botrunner/config/redis_tls.py).
 Every client retries a command that met a ConnectionError or ReadOnlyError a few times with the
 project's backoff (botrunner.backoff), so a failover or a restart costs a pause, not an error in
 every component; a timeout is not retried (a silent Redis must fail calls, never stretch them).
@@ -67,6 +70,7 @@ def sync_client(settings: Settings, db: int, *, timeout: float | None = None,
     resubscribe would hide the messages missed meanwhile)."""
     options.update(_common(timeout, connect_timeout))
     retry = Retry(JitteredBackoff(), retries, RETRIED)
+    options.update(tls_options(settings))
     if settings.redis_cluster:
         return cast(redis.Redis, redis.RedisCluster.from_url(settings.redis_url_for(0), retry=retry, **options))
     if settings.redis_sentinels:
@@ -82,6 +86,7 @@ def async_client(settings: Settings, db: int, *, timeout: float | None = None,
     under a burst callers wait for a connection instead of failing."""
     options.update(_common(timeout, connect_timeout))
     retry = AsyncRetry(JitteredBackoff(), retries, RETRIED)
+    options.update(tls_options(settings))
     if settings.redis_cluster:
         # a pool per node, connections made when needed; the lane reader holds one per lane it reads
         return cast(aioredis.Redis, ScriptedCluster.from_url(
@@ -123,7 +128,24 @@ def _sentinel(settings: Settings, kind: Any, timeout: float | None, connect_time
         own["password"] = settings.redis_sentinel_password
     if settings.redis_sentinel_username:
         own["username"] = settings.redis_sentinel_username
+    own.update(tls_options(settings))
     return kind(sentinel_addresses(settings), sentinel_kwargs=own)
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """redis-py's TLS options for every connection of `settings` (none without TLS). A rediss:// URL
+    picks the TLS connection class itself; a Sentinel's connections are told with ssl=True."""
+    if not settings.redis_tls:
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "none" if settings.redis_tls_verify == "none" else "required",
+                               "ssl_check_hostname": settings.redis_tls_verify == "full"}
+    for option, value in (("ssl_ca_certs", settings.redis_tls_ca_file), ("ssl_certfile", settings.redis_tls_cert_file),
+                          ("ssl_keyfile", settings.redis_tls_key_file)):
+        if value:
+            options[option] = value
+    if settings.redis_sentinels:
+        options["ssl"] = True
+    return options
 
 
 def _auth(settings: Settings) -> dict[str, Any]:

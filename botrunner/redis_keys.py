@@ -7,13 +7,14 @@ a cluster, which has no other database).
 Hash tags (the ``{...}`` part) decide a key's Redis Cluster slot; on one Redis they are just
 characters. The slot groups are the units a script may touch atomically:
 
-    {lane:<n>}   lane n's stream, lease, attempts, and the seen / done / journal records of the
-                 updates routed to it: intake, completion and the journal are one script per lane
+    {lane:<n>}   lane n's stream, lease, attempts, generation marker (on a cluster), and the seen /
+                 done / journal records of the updates routed to it: intake, completion and the
+                 journal are one script per lane
     {poll}       the poll lease, its fence, the offset, poll:last, poll:error: the fenced offset write
     {send}       the limiter: every bucket, freeze, the recent-429 zset and the blocked-chat set,
                  so one send is still decided by one script
     {workers}    the registry zset and the workers' hashes (one heartbeat script)
-    {meta}       the data generation and the faults counters
+    {meta}       the data generation, the faults counters and (on a cluster) the losses counted
     {dead}       the dead-letter stream and its counter
 
 Keys outside these groups are only ever touched one at a time. 64 lanes spread over three masters
@@ -81,6 +82,9 @@ class Keys:
     def lane_owner(self, n: int) -> str:  # lane lease: holder's worker id, PX = LANE_LEASE_TTL_MS
         return f"{self.prefix}{lane_tag(n)}:owner"
 
+    def lane_generation(self, n: int) -> str:  # cluster only: lane n's data generation, vanishes with its stream
+        return f"{self.prefix}{lane_tag(n)}:generation"
+
     def attempts(self, n: int) -> str:    # hash: stream entry id -> failed/started attempts
         return f"{self.prefix}{lane_tag(n)}:attempts"
 
@@ -110,6 +114,10 @@ class Keys:
     @property
     def generation(self) -> str:          # "<n>:<random>": vanishes with the data (FLUSHALL, restart without AOF)
         return self.prefix + "{meta}:generation"
+
+    @property
+    def data_losses(self) -> str:         # cluster only: set of the ids of losses counted (one count each), 24 h
+        return self.prefix + "{meta}:losses"
 
     @property
     def faults(self) -> str:              # hash: counters of faults survived (data_loss, deleted_claims, ...)

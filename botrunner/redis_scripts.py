@@ -30,7 +30,7 @@ async def pipelined(client: Any, calls: Sequence[Call], tail: Callable[[Any], No
 
     Only the calls refused with NOSCRIPT run again (after loading): the others already ran, and their
     replies (a flag that changed) must not be taken from a second run. A tail (WAIT) runs again after
-    them; its reply is the smaller of the two."""
+    them; each of its replies is the smaller of the two."""
     async def run(batch: Sequence[Call]) -> list[Any]:
         async with client.pipeline(transaction=False) as pipe:
             for script, keys, args in batch:
@@ -50,9 +50,9 @@ async def pipelined(client: Any, calls: Sequence[Call], tail: Callable[[Any], No
         again = await run([calls[i] for i in missing])
         for i, reply in zip(missing, again):
             results[i] = reply
-        if tail is not None:
-            first, second = results[-1], again[-1]
-            results[-1] = min(first, second) if isinstance(first, int) and isinstance(second, int) else second
+        for k in range(len(calls), len(results)):        # the tail's replies (one WAIT per cluster master)
+            first, second = results[k], again[k - len(calls) + len(missing)]
+            results[k] = min(first, second) if isinstance(first, int) and isinstance(second, int) else second
     for reply in results:
         if isinstance(reply, Exception):
             raise reply

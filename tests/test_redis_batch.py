@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.backoff import NoBackoff
+from redis.exceptions import DataError, ResponseError
+from redis.retry import Retry
 
 from botrunner.redis_batch import ScriptBatcher, both
 from tests.aio import run
@@ -103,3 +105,52 @@ def test_both_awaits_two_batched_calls_and_leaves_no_unseen_error(redis_url):
         return pair, batcher.batches, second.cancelled() or second.exception() is not None
     pair, batches, seen = run(scenario, redis_url)
     assert pair == (2, b"3") and batches == 2 and seen
+
+
+ECHO = "return ARGV"
+SLOW = """
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > tonumber(ARGV[1])
+return 'slow'
+"""
+
+
+def test_arguments_reach_the_script_as_redis_py_sends_them(redis_url):
+    values = [0.1, 1 / 3, 1e20, -0.0, 2**70, -5, b"\x00\xff", "\u00e9", 3.0, "", 0]
+
+    async def scenario(client):
+        batched = await ScriptBatcher(client).script(ECHO)(keys=[], args=values)
+        return batched, await client.register_script(ECHO)(keys=[], args=values)
+    batched, plain = run(scenario, redis_url)
+    assert batched == plain and len(batched) == len(values)
+
+
+def test_an_argument_redis_cannot_take_fails_the_batch_with_a_redis_error(redis_url):
+    async def scenario(client):
+        echo = ScriptBatcher(client).script(ECHO)
+        results = await asyncio.gather(echo(keys=[], args=[None]), echo(keys=[], args=[1]), return_exceptions=True)
+        return results, await echo(keys=[], args=[2])
+    results, after = run(scenario, redis_url)
+    assert all(isinstance(r, DataError) for r in results) and after == [b"2"]
+
+
+def test_a_read_cut_part_way_leaves_no_reply_for_the_next_batch(redis_url):
+    """The first reply of a batch comes, the second times out: every caller of it fails, and the next
+    batch on the same client reads its own replies (the cut connection was not put back with one unread)."""
+    async def scenario(_):
+        client = aioredis.Redis.from_url(redis_url, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        try:
+            batcher = ScriptBatcher(client)
+            incr, slow = batcher.script(INCR_BY), batcher.script(SLOW)
+            await incr(keys=["cut"], args=[0])                       # loads the scripts, opens the connection
+            await slow(keys=[], args=[0])
+            first = await asyncio.gather(incr(keys=["cut"], args=[1]), slow(keys=[], args=[800_000]),
+                                         return_exceptions=True)
+            await asyncio.sleep(0.8)                                 # the slow script ends meanwhile
+            return first, await asyncio.gather(incr(keys=["cut"], args=[10]), incr(keys=["cut"], args=[100]))
+        finally:
+            await client.aclose()
+    first, then = run(scenario, redis_url)
+    assert all(isinstance(r, (TimeoutError, aioredis.TimeoutError)) for r in first)
+    assert then == [11, 111]          # the cut batch ran in Redis (cut = 1); these are their own replies

@@ -14,6 +14,7 @@ GROUPS = {
     "redis": "Redis",
     "redis_sentinel": "Redis Sentinel (failover; docs/deployment.md)",
     "redis_cluster": "Redis Cluster (hash-tagged key layout; docs/deployment.md, docs/architecture.md)",
+    "redis_tls": "Redis TLS (rediss://, Sentinels and cluster nodes over TLS; docs/deployment.md)",
     "storage": "Storage, cache and sessions",
     "web": "HTTP front (webhook server, later MiniApp, admin, metrics)",
     "miniapp": "MiniApp",

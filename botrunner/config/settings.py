@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from dotenv import dotenv_values
 
 from botrunner.config import node_env
+from botrunner.config.redis_tls import check_tls
 from botrunner.errors import ConfigError
 
 # --- parsers: each takes the raw string and returns the typed value or raises ValueError(allowed) ---
@@ -280,7 +281,8 @@ class Settings:
                                  group="runner")
     intake_wait_replicas: int = env("INTAKE_WAIT_REPLICAS", integer(0, 64), 0, "After intake stores a batch, WAIT "
                                     "until this many replicas have it before getUpdates confirms it to Telegram "
-                                    "(0: off, for a single Redis; unset with REDIS_SENTINELS: 1).", group="runner")
+                                    "(0: off, for a single Redis; unset with REDIS_SENTINELS: 1; on a Redis Cluster every "
+                                    "master the batch went to).", group="runner")
     intake_wait_timeout_ms: int = env("INTAKE_WAIT_TIMEOUT_MS", integer(1, 60000), 1000, "Longest WAIT for "
                                       "INTAKE_WAIT_REPLICAS; a batch not replicated by then is retried, never "
                                       "confirmed.", group="runner")
@@ -319,7 +321,8 @@ class Settings:
                               "Bot API.", group="sender")
 
     # Redis
-    redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL; overrides REDIS_HOST/PORT/PASSWORD. "
+    redis_url: str = env("REDIS_URL", url("redis", "rediss", "unix"), "", "Redis URL (rediss:// for TLS, with the "
+                         "REDIS_TLS_* files); overrides REDIS_HOST/PORT/PASSWORD. "
                          "Unset with REDIS_HOST unset: an embedded redis-server runs under STATE_DIR.",
                          secret=True, group="redis")
     redis_host: str = env("REDIS_HOST", host, "", "Redis host (used when REDIS_URL is unset).", group="redis")
@@ -360,8 +363,27 @@ class Settings:
     redis_cluster: bool = env("REDIS_CLUSTER", boolean, False, "REDIS_URL (or REDIS_HOST/PORT) names any node "
                               "of a Redis Cluster: botrunner reads the slot map from it and spreads the lanes "
                               "over the masters. Every REDIS_*_DB is database 0 there (the key names keep "
-                              "them apart). Not with REDIS_SENTINELS, nor with INTAKE_WAIT_REPLICAS / "
-                              "LEASE_WAIT_REPLICAS.", group="redis_cluster")
+                              "them apart). Not with REDIS_SENTINELS. INTAKE_WAIT_REPLICAS / LEASE_WAIT_REPLICAS "
+                              "wait on every master a write went to.", group="redis_cluster")
+
+    # Redis TLS: rediss:// in REDIS_URL, or REDIS_SENTINEL_TLS; the files are checked at start (redis_tls.py)
+    redis_tls_ca_file: str = env("REDIS_TLS_CA_FILE", text, "", "PEM file of the CA certificate(s) the Redis "
+                                 "servers' (and Sentinels') certificates are checked against (unset: the system's "
+                                 "CAs). Needs TLS: REDIS_URL=rediss://... or REDIS_SENTINEL_TLS=true.",
+                                 group="redis_tls")
+    redis_tls_cert_file: str = env("REDIS_TLS_CERT_FILE", text, "", "PEM client certificate botrunner shows "
+                                   "servers that require one (tls-auth-clients yes: mutual TLS); with "
+                                   "REDIS_TLS_KEY_FILE.", group="redis_tls")
+    redis_tls_key_file: str = env("REDIS_TLS_KEY_FILE", text, "", "PEM private key of REDIS_TLS_CERT_FILE "
+                                  "(unencrypted; keep it readable by the service user only).", group="redis_tls")
+    redis_tls_verify: str = env("REDIS_TLS_VERIFY", choice("full", "ca", "none"), "full", "full: a server's "
+                                "certificate must be signed by the CA and name the host botrunner connects to; "
+                                "ca: signed by the CA, any name (servers reached at an address their certificate "
+                                "does not list); none: not checked at all (encrypted, but any impostor is "
+                                "accepted).", group="redis_tls")
+    redis_sentinel_tls: bool = env("REDIS_SENTINEL_TLS", boolean, False, "With REDIS_SENTINELS: the Sentinels and "
+                                   "the master and replicas they name are reached over TLS (their tls-port), with "
+                                   "the REDIS_TLS_* files.", group="redis_tls")
 
     # Storage
     mongodb_url: str = env("MONGODB_URL", mongo_url, "", "MongoDB URL (production). Unset: SQLite "
@@ -650,6 +672,11 @@ class Settings:
         return not (self.redis_url or self.redis_host or self.redis_sentinels)
 
     @property
+    def redis_tls(self) -> bool:
+        """True when botrunner reaches Redis over TLS: a rediss:// REDIS_URL, or REDIS_SENTINEL_TLS."""
+        return self.redis_url.startswith("rediss://") or (self.redis_sentinel_tls and bool(self.redis_sentinels))
+
+    @property
     def state_path(self) -> Path:
         """STATE_DIR as an absolute path (a relative one depends on the directory a command runs in)."""
         return Path(self.state_dir).expanduser().resolve()
@@ -780,10 +807,6 @@ def _check_cluster(s: Settings) -> None:
     if s.redis_url.startswith("unix"):
         raise ConfigError("REDIS_CLUSTER=true is invalid with a unix socket REDIS_URL: expected redis:// or "
                           "rediss:// naming a node of the cluster")
-    for name in ("intake_wait_replicas", "lease_wait_replicas"):
-        if getattr(s, name):
-            raise ConfigError(f"{name.upper()}={getattr(s, name)} is invalid with REDIS_CLUSTER=true: expected 0 "
-                              "(WAIT counts one connection's writes on one node; a cluster write goes to many)")
 
 
 def _comment_hint(raw: str) -> str:
@@ -796,6 +819,7 @@ def _comment_hint(raw: str) -> str:
 
 def _check_consistency(s: Settings) -> None:
     _check_cluster(s)
+    check_tls(s)
     if s.mongodb_url and dict(parse_qsl(urlsplit(s.mongodb_url).query)).get("w") == "0":
         raise ConfigError(f"MONGODB_URL={mask(s.mongodb_url)!r} is invalid: expected w=1, w=majority or no w "
                           "(w=0 leaves writes unacknowledged; an update is acknowledged only once its writes are stored)")

@@ -60,7 +60,7 @@ class PollLease:
         fence = await self.client.incr(self.keys.poll_fence)
         value = f"{fence}:{self.worker_id}"
         taken, replicated = await self.wait.run(
-            self.client, lambda c: c.set(self.keys.poll_lease, value, nx=True, px=self.ttl_ms))
+            self.client, lambda c: c.set(self.keys.poll_lease, value, nx=True, px=self.ttl_ms), [self.keys.poll_lease])
         if not taken:
             return False
         if not replicated:                   # a failover could hand it to another: not ours; free it for a retry
@@ -77,8 +77,8 @@ class PollLease:
             return False
         sent = time.monotonic()
         value = self.value
-        kept, replicated = await self.wait.run(
-            self.client, lambda c: self._renew(keys=[self.keys.poll_lease], args=[value, self.ttl_ms], client=c))
+        kept, replicated = await self.wait.run_script(self.client, self._renew, [self.keys.poll_lease],
+                                                      [value, self.ttl_ms])
         if kept:
             if replicated:                   # else the deadline stays where the last confirmed renewal put it
                 self._set_deadline(sent)

@@ -13,9 +13,10 @@ writes it may have made are harmless: the updates of its batch are also in the b
 holder fetches from the unmoved offset, and whichever stores an update_id first stores it once; a
 lane script is atomic, so a chat's updates still enter its lane in order.
 
-With INTAKE_WAIT_REPLICAS=N (one Redis or Sentinel, not a cluster) the batch counts as stored only
-once WAIT says N replicas have it: with asynchronous replication, a failover right after the
-confirmation would otherwise lose a batch Telegram no longer holds.
+With INTAKE_WAIT_REPLICAS=N the batch counts as stored only once WAIT says N replicas have it: with
+asynchronous replication, a failover right after the confirmation would otherwise lose a batch
+Telegram no longer holds. On a Redis Cluster every master the batch's lanes went to is waited for,
+concurrently, and the batch counts as stored only when each says N (botrunner.lease.WaitTail).
 
 Webhook intake runs only the lane scripts (`store_unleased`): no fence and no offset. It needs no
 lease because Telegram itself serialises a chat: it sends a chat's next update only after the
@@ -32,6 +33,7 @@ import redis.asyncio as aioredis
 from loguru import logger
 
 from botrunner.errors import LeaseLost, NotReplicated
+from botrunner.lease import WaitTail
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
 from botrunner.redis_scripts import pipelined
 
@@ -136,7 +138,7 @@ class Intake:
     def __init__(self, client: aioredis.Redis, keys: Keys, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self.client = client
         self.keys = keys
-        self.wait_replicas = wait_replicas       # INTAKE_WAIT_REPLICAS: 0 for a single Redis and a cluster
+        self.wait_replicas = wait_replicas       # INTAKE_WAIT_REPLICAS (0: off)
         self.wait_timeout_ms = wait_timeout_ms
         self._lane = client.register_script(INTAKE_LANE)
         self._offset = client.register_script(OFFSET)
@@ -165,18 +167,17 @@ class Intake:
         returns how many updates were new, or raises NotReplicated."""
         calls = [(self._lane, k, a) for k, a in lane_calls(self.keys, entries)]
         wait = self.wait_replicas
-        if not calls and not wait:
+        if not calls:
             return 0
-
-        def add_wait(pipe: Any) -> None:
-            pipe.execute_command("WAIT", wait, self.wait_timeout_ms)
-        replies = await pipelined(self.client, calls, add_wait if wait else None)
         if not wait:
-            return sum(int(r) for r in replies)
-        if int(replies[-1]) < wait:
-            raise NotReplicated(f"{replies[-1]} of {wait} replica(s) acknowledged the batch within "
-                                f"{self.wait_timeout_ms} ms")
-        return sum(int(r) for r in replies[:-1])
+            return sum(int(r) for r in await pipelined(self.client, calls))
+        tail = await WaitTail.after(self.client, [k[0] for _, k, _ in calls], wait, self.wait_timeout_ms)
+        replies, acked = tail.split(await pipelined(self.client, calls, tail))
+        if acked < wait:
+            raise NotReplicated(f"{acked} of {wait} replica(s) acknowledged the batch within "
+                                f"{self.wait_timeout_ms} ms" + (f" on one of its {len(tail.nodes)} masters"
+                                                                if len(tail.nodes) > 1 else ""))
+        return sum(int(r) for r in replies)
 
     async def offset(self) -> int:
         """The stored next offset (0 when none: ask for everything pending)."""

@@ -1,7 +1,11 @@
 """Per-chat ordering inside one worker: jobs of one chat run one after another, chats concurrently.
 
-A lane's entries arrive in stream order; `ChatQueues` keeps a FIFO per chat and one asyncio task
-per chat that has work, so chat A's slow handler never delays chat B. It also tracks which lane
+A lane's entries arrive in stream order; `ChatQueues` keeps a FIFO per chat and runs the chats that
+have work on at most `concurrency` runner tasks: a chat is ready (waiting its turn) or held by one
+runner, never both, so its jobs run one at a time in order; a runner takes the next ready chat, runs
+one job of it and puts the chat back at the end of the turn order if it has more, so chat A's slow
+handler never delays chat B, and a burst costs a deque append per job rather than a task per chat
+waiting on a semaphore. It also tracks which lane
 every job belongs to, so a lane being handed over can drop its not-yet-started jobs (they stay
 pending in Redis for the next owner; `on_drop` sees them, in case Redis lost them) and wait for
 its running ones, and which entry ids it holds
@@ -35,9 +39,10 @@ class ChatQueues:
     def __init__(self, run: Callable[[Job], Awaitable[None]], capacity: int = 1000, concurrency: int = 64) -> None:
         self.run = run
         self.capacity = capacity
-        self.running = asyncio.Semaphore(concurrency)     # chats handled at once (bounds Redis/HTTP use)
-        self.queues: dict[Hashable, deque[Job]] = {}
-        self.tasks: dict[Hashable, asyncio.Task] = {}
+        self.concurrency = concurrency                   # chats handled at once (bounds Redis/HTTP use)
+        self.queues: dict[Hashable, deque[Job]] = {}     # chats ready or held by a runner: their queued jobs
+        self.ready: deque[Hashable] = deque()            # chats with a job to run and no runner, in turn order
+        self.runners: set[asyncio.Task] = set()
         self.per_lane: Counter[int] = Counter()          # queued + running jobs per lane
         self.held: set[str] = set()                      # entry ids queued or running
         self.size = 0
@@ -51,20 +56,26 @@ class ChatQueues:
 
     def submit(self, job: Job) -> None:
         """Queue a job behind earlier jobs of the same chat."""
-        self.queues.setdefault(job.chat, deque()).append(job)
+        queue = self.queues.get(job.chat)
+        if queue is None:                                # neither ready nor held: its turn comes
+            queue = self.queues[job.chat] = deque()
+            self.ready.append(job.chat)
+            if len(self.runners) < self.concurrency:
+                self.runners.add(asyncio.create_task(self._runner()))
+        queue.append(job)
         self.per_lane[job.lane] += 1
         self.held.add(job.entry_id)
         self.size += 1
-        if job.chat not in self.tasks:
-            self.tasks[job.chat] = asyncio.create_task(self._drain(job.chat))
 
     def drop_lane(self, lane: int) -> int:
         """Forget the jobs of `lane` that have not started; returns how many were dropped."""
         gone: list[Job] = []
-        for chat, queue in list(self.queues.items()):
-            kept = deque(job for job in queue if job.lane != lane)
-            gone.extend(job for job in queue if job.lane == lane)
-            self.queues[chat] = kept
+        for queue in self.queues.values():
+            if any(job.lane == lane for job in queue):
+                gone.extend(job for job in queue if job.lane == lane)
+                kept = [job for job in queue if job.lane != lane]
+                queue.clear()                            # in place: a runner may hold this chat
+                queue.extend(kept)
         self.held.difference_update(job.entry_id for job in gone)
         dropped = len(gone)
         self.on_drop(gone)
@@ -104,21 +115,29 @@ class ChatQueues:
         async with self._changed:
             self._changed.notify_all()
 
-    async def _drain(self, chat: Hashable) -> None:
+    async def _runner(self) -> None:
+        """Until no chat is ready: take the next, run one job of it, give its turn back if it has more.
+        It leaves the runner set in the same step that finds nothing ready, so a chat submitted after
+        that always starts a runner of its own."""
         try:
-            while self.queues.get(chat):
-                job = self.queues[chat].popleft()
+            while self.ready:
+                chat = self.ready.popleft()
+                queue = self.queues[chat]
+                if not queue:                            # its jobs were dropped while it waited
+                    del self.queues[chat]
+                    continue
+                job = queue.popleft()
                 try:
-                    async with self.running:
-                        await self._run_until_done(job)
+                    await self._run_until_done(job)
                 finally:
                     self.per_lane[job.lane] -= 1
                     self.held.discard(job.entry_id)
                     self.size -= 1
+                    if queue:
+                        self.ready.append(chat)
+                    else:
+                        del self.queues[chat]
                     async with self._changed:
                         self._changed.notify_all()
         finally:
-            self.queues.pop(chat, None)
-            self.tasks.pop(chat, None)
-            async with self._changed:
-                self._changed.notify_all()
+            self.runners.discard(asyncio.current_task())

@@ -1,24 +1,25 @@
 """Lane leases: each lane stream is read by exactly one worker at a time, on any host.
 
 Workers register with a heartbeat (botrunner.lanes.membership); every worker computes the same
-assignment of lanes to live workers (rendezvous hashing: a join or a leave moves only the lanes
-it must) and takes the lanes assigned to it whose lease is free. A lane changes owner only after
-the old lease is gone: released by its owner once its in-flight updates are finished, or expired
-with a dead owner. The new owner first claims the pending entries the previous owner left (its own included: entries
-a lost read reply left pending under it are handled in stream order only by a new take).
-A release is announced on the lane events channel in the same script, so the new owner (waiting
-for exactly that) takes the lane at once (botrunner.lanes.events).
+assignment of lanes to live workers (botrunner.lanes.assignment: rendezvous hashing with bounded
+loads, so every worker has floor or ceil(lanes / N) lanes; a join or a leave moves the lanes it must
+plus the few needed to keep that bound) and takes the lanes assigned to it whose lease is free. A
+lane changes owner only after the old lease is gone: released by its owner once its in-flight
+updates are finished, or expired with a dead owner. The new owner first claims the pending entries
+the previous owner left (its own included: entries a lost read reply left pending under it are
+handled in stream order only by a new take). A release is announced on the lane events channel in
+the same script, so the new owner (waiting for exactly that) takes the lane at once
+(botrunner.lanes.events).
 """
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner.lanes.assignment import assign as assign  # re-exported: readers and tests import it from here
 from botrunner.lease import ReplicaWait, deadline
 from botrunner.redis_keys import GROUP, Keys
 from botrunner.redis_replies import text
@@ -102,18 +103,6 @@ return 0
 """
 
 
-def assign(lanes: int, workers: Iterable[str]) -> dict[int, str]:
-    """Rendezvous (highest random weight) assignment of every lane to one of `workers`."""
-    live = sorted(set(workers))
-    if not live:
-        return {}
-    return {n: max(live, key=lambda w: _weight(w, n)) for n in range(lanes)}
-
-
-def _weight(worker_id: str, lane: int) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{worker_id}/{lane}".encode(), digest_size=8).digest(), "big")
-
-
 class LaneLeases:
     """The lanes one worker holds: acquire, renew in one round trip, release, claim pending entries."""
 
@@ -156,8 +145,8 @@ class LaneLeases:
     async def acquire(self, lane: int) -> bool:
         """Take the lease on a free lane (or keep it, when it is still ours)."""
         sent = time.monotonic()
-        taken, replicated = await self.wait.run(self.client, lambda c: self._acquire(
-            keys=[self.keys.lane_owner(lane)], args=[self.worker_id, self.ttl_ms], client=c))
+        taken, replicated = await self.wait.run_script(self.client, self._acquire, [self.keys.lane_owner(lane)],
+                                                       [self.worker_id, self.ttl_ms])
         if taken and replicated:             # unreplicated: not ours yet (the next try re-checks it)
             self.valid_until[lane] = deadline(sent, self.ttl_ms)
             return True
@@ -170,14 +159,14 @@ class LaneLeases:
             return []
         sent = time.monotonic()
         # one script per lane (each lease has its lane's slot), all in one pipeline: one round trip per node;
-        # with LEASE_WAIT_REPLICAS (one Redis or Sentinel) the WAIT goes last in the same pipeline
+        # with LEASE_WAIT_REPLICAS the WAIT goes last (on a cluster one per master: botrunner.lease.WaitTail)
         calls = [(self._renew, [self.keys.lane_owner(n)], [self.worker_id, self.ttl_ms]) for n in held]
-        wait = self.wait.replicas
-        replies = await pipelined(self.client, calls, (lambda pipe: pipe.execute_command(
-            "WAIT", wait, self.wait.timeout_ms)) if wait else None)
+        tail = await self.wait.tail(self.client, [self.keys.lane_owner(n) for n in held]) if self.wait.replicas else None
+        replies = await pipelined(self.client, calls, tail)
         replicated = True
-        if wait:
-            replies, replicated = replies[:-1], self.wait.confirmed(replies[-1])
+        if tail is not None:
+            replies, acked = tail.split(replies)
+            replicated = self.wait.confirmed(acked)
         kept_lanes = {n for n, kept in zip(held, replies) if kept}
         lost = [n for n in held if n not in kept_lanes]
         for n in kept_lanes if replicated else ():   # unconfirmed: deadlines stay where the last confirmed put them

@@ -89,7 +89,7 @@ class LaneReader:
         self.stopping = asyncio.Event()
         self.draining = False                    # renew only: no reading, no taking lanes
         self._last_trim = time.monotonic()
-        self.generation = Generation(client, leases.keys)
+        self.generation = Generation(client, leases.keys, leases.lanes)
         self._turn = 0                           # which lane a short read starts with
         self.events = LaneEvents(client, leases.keys)
         self.cohort = cohort or Cohort(leases.worker_id)
@@ -118,13 +118,14 @@ class LaneReader:
         """After a Redis data loss: recreate the groups, take back the lanes held (their leases vanished)
         and handle again what this worker had read and let go of (lanes.salvage: the only copy left)."""
         mark = self.salvage.mark()
-        if not await self.generation.check():
-            self.salvage.forget_until(mark)      # still pending in Redis: their lanes' owners claim them
+        lost = await self.generation.check()     # on a cluster: only the lanes of the master that lost it
+        self.salvage.forget_until(mark, lost)    # still pending in Redis: their lanes' owners claim them
+        if not lost:
             return False
         await self.leases.ensure_groups()
-        for lane in self.leases.held:
+        for lane in [lane for lane in self.leases.held if lane in lost]:
             await self.leases.acquire(lane)
-        for lane in self.salvage.lanes():
+        for lane in [lane for lane in self.salvage.lanes() if lane in lost]:
             await self._resubmit(lane)
         return True
 

@@ -8,11 +8,13 @@ without AOF, FLUSHALL, a failover to an empty replica), the entry went with it: 
 worker's memory is the only one left. So every let-go job is kept here until the next generation
 check: the data survived (or the lane was released to a next owner while it still held the
 entries) -> forgotten; the data was lost -> the reader retakes the lane and handles them again,
-oldest first, before anything it reads anew (botrunner.lanes.reader, `_recover_if_lost`).
+oldest first, before anything it reads anew (botrunner.lanes.reader, `_recover_if_lost`). On a
+Redis Cluster a check names the lanes whose master lost its data: only their jobs are handled
+again; the other lanes' jobs are forgotten as after a check that found no loss.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from botrunner.lanes.chat_order import Job
 from botrunner.redis_replies import text
@@ -38,9 +40,10 @@ class Salvage:
         """Taken right before a generation check is sent: the jobs kept so far."""
         return self._seq
 
-    def forget_until(self, mark: int) -> None:
-        """The data survived a check sent at `mark`: the jobs kept before it are still pending in Redis."""
-        for lane in list(self._jobs):
+    def forget_until(self, mark: int, lost: Collection[int] = ()) -> None:
+        """The data survived a check sent at `mark` (except in the `lost` lanes, on a cluster): the jobs
+        kept before it in the other lanes are still pending in Redis."""
+        for lane in [lane for lane in self._jobs if lane not in lost]:
             self._jobs[lane] = [(seq, job) for seq, job in self._jobs[lane] if seq > mark]
             if not self._jobs[lane]:
                 del self._jobs[lane]

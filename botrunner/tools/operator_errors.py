@@ -43,7 +43,7 @@ def redis_where(settings: Settings | None) -> str:
         return f"the embedded Redis of STATE_DIR={settings.state_path} ({settings.embedded_redis_socket})"
     if settings.redis_sentinels:
         return (f"Redis master {settings.redis_sentinel_master!r} of the Sentinels at "
-                f"{','.join(settings.redis_sentinels)}")
+                f"{','.join(settings.redis_sentinels)}" + (" over TLS" if settings.redis_sentinel_tls else ""))
     if settings.redis_url:
         return f"Redis at {mask(settings.redis_url)}"
     return f"Redis at {settings.redis_host}:{settings.redis_port}"
@@ -55,10 +55,35 @@ def _redis_line(exc: redis.RedisError, settings: Settings | None) -> str:
         return (f"{where} rejected the password ({short(str(exc))}): check REDIS_URL / REDIS_PASSWORD"
                 + (" / REDIS_SENTINEL_PASSWORD" if settings is not None and settings.redis_sentinels else ""))
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-        hint = ("is the supervisor running with this STATE_DIR (`systemctl status botrunner`), or is REDIS_URL "
-                "missing?" if settings is not None and settings.embedded_redis else "is it running and reachable?")
+        hint = (tls_hint(str(exc), settings) if settings is not None else "") or (
+            "is the supervisor running with this STATE_DIR (`systemctl status botrunner`), or is REDIS_URL "
+            "missing?" if settings is not None and settings.embedded_redis else "is it running and reachable?")
         return f"cannot reach {where}: {short(str(exc))}; {hint}"
     return f"{where} answered an error: {short(str(exc))}"
+
+
+def tls_hint(message: str, settings: Settings) -> str:
+    """What a TLS failure to Redis most likely means, naming the setting to check ('' if not TLS-related)."""
+    if not settings.redis_tls:
+        closed = "reset by peer" in message or "closed by server" in message
+        return "is it running and reachable? (if that port speaks TLS: REDIS_URL=rediss://host:port)" if closed else ""
+    if "mismatch, certificate is not valid" in message or "Hostname mismatch" in message:
+        return ("the server's certificate does not name the address botrunner connects to: connect by a name it "
+                "lists, or set REDIS_TLS_VERIFY=ca")
+    if "CERTIFICATE_VERIFY_FAILED" in message:
+        return ("the server's certificate is not signed by a CA botrunner trusts: check REDIS_TLS_CA_FILE "
+                + (f"({settings.redis_tls_ca_file})" if settings.redis_tls_ca_file else "(unset: the system's CAs)"))
+    # a server refusing the client's certificate ends the connection right after the handshake
+    if any(word in message for word in ("EOF occurred", "CERTIFICATE_REQUIRED", "UNKNOWN_CA", "BAD_CERTIFICATE")):
+        if not settings.redis_tls_cert_file:
+            return ("the server requires a client certificate (tls-auth-clients): set REDIS_TLS_CERT_FILE and "
+                    "REDIS_TLS_KEY_FILE")
+        return (f"the server closed the connection after the handshake: does it trust the client certificate "
+                f"REDIS_TLS_CERT_FILE ({settings.redis_tls_cert_file})? Its tls-ca-cert-file must hold the CA that "
+                "signed it")
+    if "WRONG_VERSION_NUMBER" in message or "Timeout connecting" in message:
+        return "does the server speak TLS on that port (its tls-port)? is it running and reachable?"
+    return ""
 
 
 def _mongo_line(exc: BaseException, settings: Settings | None) -> str:

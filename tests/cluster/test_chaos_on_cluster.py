@@ -40,17 +40,22 @@ def test_core_scenario_on_a_cluster(name):
 KILL_MASTER_WINDOW = ("replication is asynchronous: writes the killed master acknowledged but had not yet sent "
                       "to its replica are gone with it (an intake batch: lost, as Telegram had it confirmed; a "
                       "completion marker: that update handled again)")
+WAIT_WINDOW = ("with the replication waits, nothing confirmed is lost: a completion marker the killed master had not "
+               "yet sent to its replica gets that update handled again; the promoted master's lanes wait for a "
+               "replica of their own")
 BATCH = 100
 
 
-def kill_master() -> Result:
+def kill_master(**settings: str) -> Result:
     """kill -9 of the master serving the poll slot (and about a third of the lanes) mid-stream: its replica
-    takes over after cluster-node-timeout (2 s here) and the workers follow the new slot map."""
+    takes over after cluster-node-timeout (2 s here) and the workers follow the new slot map.
+    `settings`: extra environment for the supervisor (the replication waits)."""
     from redis.crc import key_slot
 
     from tests.chaos.harness import KEYS
-    with ChaosRun("kill -9 of a cluster master (automatic failover)") as run:
-        run.start(2)
+    waits = " with INTAKE_WAIT_REPLICAS=1, LEASE_WAIT_REPLICAS=1" if settings else ""
+    with ChaosRun("kill -9 of a cluster master (automatic failover)" + waits) as run:
+        run.start(2, **settings)
         stream = run.stream()
         time.sleep(2)
         nodes = run.cluster
@@ -59,8 +64,12 @@ def kill_master() -> Result:
         nodes.procs[victim].send_signal(signal.SIGKILL)
         nodes.procs[victim].wait(10)
         nodes.wait_ok(60)
+        if settings:     # the promoted replica has no replica of its own: WAIT 1 stalls its lanes until one is back
+            nodes._start_node(cluster_binaries()[0], victim)
+            run.wait_until(lambda: nodes.client(victim).info("replication").get("master_link_status") == "up", 60,
+                           f"{victim} back as a replica")
         run.settle(stream, timeout=120)
-        res = run.result(stream, KILL_MASTER_WINDOW)
+        res = run.result(stream, WAIT_WINDOW if settings else KILL_MASTER_WINDOW)
         res.notes.append(f"killed master {victim}; masters now {nodes.master_ports()}")
         return res
 
@@ -75,6 +84,24 @@ def test_a_cluster_master_killed_mid_stream_fails_over_within_the_replication_wi
     assert result.lost <= BATCH and result.duplicates <= BATCH, result   # the asynchronous-replication window
     assert result.order_violations <= BATCH, result
     print(result)
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_master_killed_mid_stream_with_replication_waits_loses_nothing():
+    """With INTAKE_WAIT_REPLICAS=1 a batch is confirmed to Telegram only once the replica of every master
+    it went to has it, so the promoted replica holds every confirmed update: nothing is lost. Completion
+    markers are not waited for: an update the dead master had marked done may be handled again. The
+    promoted replica has no replica of its own, so its lanes wait (batches not confirmed, fetched again)
+    until the killed node is back, as its replica: with one replica per master that is the price of the
+    wait (run two per master to keep going through a failover)."""
+    cluster_binaries()
+    with on_cluster():
+        result = kill_master(INTAKE_WAIT_REPLICAS="1", LEASE_WAIT_REPLICAS="1")
+    print(result)
+    assert "redis: cluster of 3 masters" in result.notes, result
+    assert result.pending_left == 0, result
+    assert result.lost == 0, result
+    assert result.duplicates <= BATCH and result.order_violations <= BATCH, result
 
 
 PAUSE_WINDOW = ("calls to the paused node wait for it; a reply whose journal entry waited on it is sent again "
@@ -144,3 +171,72 @@ def test_a_cluster_master_paused_below_the_node_timeout_is_waited_for_and_loses_
     assert result.pending_left == 0, result
     assert result.lost == 0 and result.order_violations == 0, result
     assert result.duplicates <= 2 * IN_FLIGHT, result        # both workers have lanes on the paused master
+
+
+def flush_master(which: str, restart: bool) -> Result:
+    """One master loses its data mid-stream while the others keep theirs: FLUSHALL on it, or a kill -9 and
+    a restart without its AOF (its replica told not to fail over, so the empty node comes back as the
+    master and its replica resyncs from it). `which`: "lanes", a master serving lanes but neither {meta}
+    nor {poll}; "meta", the master of the {meta} slot (the generation and the faults counters)."""
+    import shutil
+
+    from redis.crc import key_slot
+
+    from botrunner.tools.status import snapshot
+    from tests.chaos.harness import KEYS, LANES
+    from tests.chaos.scenarios import LOSS_WINDOW
+    fault = "restart without AOF" if restart else "FLUSHALL"
+    with ChaosRun(f"{fault} of one cluster master ({which})") as run:
+        nodes = run.cluster
+        meta = nodes.master_of_slot(key_slot(KEYS.faults.encode()))
+        poll = nodes.master_of_slot(key_slot(KEYS.poll_lease.encode()))
+        lanes_of = {m: {n for n in range(LANES) if nodes.master_of_slot(key_slot(KEYS.lane(n).encode())) == m}
+                    for m in nodes.master_ports()}
+        victim = meta if which == "meta" else next(m for m in nodes.master_ports() if m not in (meta, poll)
+                                                   and lanes_of[m])
+        run.start(2)
+        stream = run.stream()
+        time.sleep(2.5)
+        if restart:
+            nodes.client(nodes.replica_of(victim)).config_set("cluster-replica-no-failover", "yes")
+        run.mark_fault()
+        if restart:
+            nodes.procs[victim].send_signal(signal.SIGKILL)
+            nodes.procs[victim].wait(10)
+            home = nodes.directory / str(victim)
+            shutil.rmtree(home / "appendonlydir", ignore_errors=True)
+            (home / "dump.rdb").unlink(missing_ok=True)
+            nodes._start_node(cluster_binaries()[0], victim)
+        else:
+            nodes.client(victim).flushall()
+        nodes.wait_ok(60)
+        run.settle(stream, timeout=120)
+        res = run.result(stream, LOSS_WINDOW)
+        res.notes.append(f"data losses in status: {snapshot(run.client, KEYS, LANES).data_losses}")
+        markers = {n: (run.client.get(KEYS.lane_generation(n)) or b"").decode().split(":")[0] for n in range(LANES)}
+        res.notes.append("lanes of the victim at generation 2: " +
+                         str(all(markers[n] == "2" for n in lanes_of[victim])))
+        res.notes.append("other lanes at generation 1: " +
+                         str(all(markers[n] == "1" for n in range(LANES) if n not in lanes_of[victim])))
+        res.notes.append(f"{fault} of master {victim} (lanes {sorted(lanes_of[victim])}; {{meta}} on {meta}, "
+                         f"{{poll}} on {poll})")
+        return res
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("which, restart", [("lanes", False), ("meta", False), ("lanes", True)])
+def test_one_master_losing_its_data_is_detected_for_its_lanes_and_loses_only_the_documented_window(which, restart):
+    """The lanes of the victim lose their groups (NOGROUP) and stored-but-unread entries; the workers detect
+    it from those lanes' markers, count it once, recreate the groups and go on; the other lanes are not
+    touched (their markers stay at generation 1). Bounds as on one Redis (tests/chaos: redis_flushall)."""
+    cluster_binaries()
+    with on_cluster():
+        result = flush_master(which, restart)
+    print(result)
+    lost, duplicates, order = BOUNDS["redis_flushall"]
+    assert "redis: cluster of 3 masters" in result.notes, result
+    assert result.pending_left == 0, result
+    assert result.lost <= lost and result.duplicates <= duplicates and result.order_violations <= order, result
+    assert "data losses in status: 1" in result.notes, result
+    assert "lanes of the victim at generation 2: True" in result.notes, result
+    assert "other lanes at generation 1: True" in result.notes, result

@@ -13,12 +13,16 @@ from botrunner.config.settings import ConfigError, load_settings
     ({}, "expected REDIS_URL"),
     ({"REDIS_SENTINELS": "10.0.0.1:26379"}, "together with REDIS_SENTINELS"),
     ({"REDIS_URL": "unix:///tmp/redis.sock"}, "unix socket"),
-    ({"REDIS_URL": "redis://10.0.0.9:6379", "INTAKE_WAIT_REPLICAS": "1"}, "INTAKE_WAIT_REPLICAS=1 is invalid"),
-    ({"REDIS_URL": "redis://10.0.0.9:6379", "LEASE_WAIT_REPLICAS": "1"}, "LEASE_WAIT_REPLICAS=1 is invalid"),
 ])
 def test_a_cluster_setting_that_cannot_work_is_a_one_line_error(environ, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(environ={"REDIS_CLUSTER": "true", **environ}, env_file=None)
+
+
+def test_the_replica_waits_are_accepted_on_a_cluster():
+    s = load_settings(environ={"REDIS_CLUSTER": "true", "REDIS_URL": "redis://10.0.0.9:6379",
+                               "INTAKE_WAIT_REPLICAS": "1", "LEASE_WAIT_REPLICAS": "1"}, env_file=None)
+    assert (s.intake_wait_replicas, s.lease_wait_replicas) == (1, 1)
 
 
 def test_every_database_of_the_factory_is_the_clusters_db_0(redis_cluster):

@@ -23,3 +23,10 @@ def fresh_sentinels():
 
 def sentinel_settings(ha: SentinelSet, tmp_path, **extra: str):
     return load_settings(environ={"STATE_DIR": str(tmp_path / "state"), **ha.env(), **extra}, env_file=None)
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory):
+    """A throwaway CA with server, client and mismatched certificates (tests/redis_ha/tls_certs.py)."""
+    from tests.redis_ha.tls_certs import make_certs
+    return make_certs(tmp_path_factory.mktemp("br-tls"))

@@ -61,8 +61,8 @@ class Cluster:
         self.lane_ttl_ms = int(self.env(**extra)["LANE_LEASE_TTL_MS"])
         self.processes.append(proc)
         if wait:
-            # not "every worker holds a lane": rendezvous hashing leaves a worker without lanes now and
-            # then (16 lanes over 4 workers: about 4 % of starts), and then nothing is wrong
+            # settled(): every lane is with its assigned worker, so every worker holds floor(16 / N) or
+            # ceil(16 / N) lanes (the assignment bounds the loads; botrunner.lanes.assignment)
             wait_until(lambda: len(self.worker_pids(proc.pid)) >= workers and self.settled()
                        and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready")
         return proc
