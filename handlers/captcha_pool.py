@@ -32,7 +32,7 @@ Challenge = tuple[str, bytes]          # (code, the picture's bytes)
 IDLE_S = 1.0                           # no picture taken for this long: quiet enough to render ahead,
 BUSY_SHARE = 0.10                      # if the worker's other threads used less than this share of a core
 CHECK_S = 0.05                         # over this long (the filler sleeping meanwhile)
-BATCH_S = 0.05                         # then render ahead for at most this long before checking again
+BATCH_S = 0.2                          # then render ahead for at most this long before checking again
 
 
 class CaptchaPool:
