@@ -9,12 +9,29 @@ name the setting and the file's path; never a key's content (ssl's errors carry 
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from botrunner.errors import ConfigError
 
-if TYPE_CHECKING:
-    from botrunner.config.settings import Settings
+
+class TlsSettings(Protocol):
+    """The settings `check_tls` reads (botrunner.config.settings.Settings has them)."""
+
+    @property
+    def redis_sentinels(self) -> tuple: ...
+    @property
+    def redis_sentinel_tls(self) -> bool: ...
+    @property
+    def redis_tls_ca_file(self) -> str: ...
+    @property
+    def redis_tls_cert_file(self) -> str: ...
+    @property
+    def redis_tls_key_file(self) -> str: ...
+    @property
+    def redis_tls_verify(self) -> str: ...
+    @property
+    def redis_tls(self) -> bool: ...
+
 
 FILES = (("REDIS_TLS_CA_FILE", "redis_tls_ca_file"), ("REDIS_TLS_CERT_FILE", "redis_tls_cert_file"),
          ("REDIS_TLS_KEY_FILE", "redis_tls_key_file"))
@@ -26,7 +43,7 @@ class _EncryptedKey(Exception):
     """Raised by the password callback: botrunner never prompts for a key's passphrase."""
 
 
-def check_tls(s: Settings) -> None:
+def check_tls(s: TlsSettings) -> None:
     """Raise ConfigError for a TLS setting that is inconsistent, unused, or names a bad file."""
     if s.redis_sentinel_tls and not s.redis_sentinels:
         raise ConfigError("REDIS_SENTINEL_TLS=true is invalid: expected REDIS_SENTINELS to be set as well "
@@ -55,7 +72,7 @@ def _readable(name: str, path: str) -> None:
         raise ConfigError(f"{name}={path!r} is invalid: expected a readable PEM file ({exc.strerror})") from None
 
 
-def _parses(s: Settings) -> None:
+def _parses(s: TlsSettings) -> None:
     """Load the files the way a TLS connection will: CA certificates, then the certificate with its key."""
     context = ssl.create_default_context()
     if s.redis_tls_ca_file:

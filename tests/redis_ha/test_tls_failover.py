@@ -40,6 +40,9 @@ def test_killing_the_master_under_tls_sentinels_loses_nothing(tls_certs):
         new = run.ha.wait_failover(old, 60)
         run.settle(stream, 120)
         result = run.failover_result(stream, FAILOVER_WINDOW)
+        status = subprocess.run([sys.executable, "-m", "botrunner", "status", "--json"], env=run.env(), cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr          # it asked the Sentinels over TLS for the new master
     print(f"\n{result.scenario}: recovery {result.recovery_s:.1f} s, new master {new}, duplicates "
           f"{result.duplicates} (bound {IN_FLIGHT} + {result.in_lag_window} answered in the lag window)")
     assert new != old

