@@ -11,10 +11,13 @@ changes when the work is done (ahead, between bursts), never what a user is show
 The filler renders only in quiet time: after IDLE_S without a picture taken, and only while the rest
 of the worker is idle too (its other threads used less than BUSY_SHARE of a core over the last
 CHECK_S; it renders for at most BATCH_S between two checks). During a burst of new users it would
-otherwise compete with the handlers and the sender for the same cores and the same GIL (a picture
-costs as much ahead as on demand): the handlers take their last pictures well before the sender has
-sent the burst's last replies, so "no picture taken" alone is not quiet. A burst drains the pool,
-what the pool cannot cover is rendered on demand, and the pool fills again once the burst is over.
+otherwise compete with the handlers, the sender and the Bot API server for the same cores (and the
+handlers for the same GIL; a picture costs as much ahead as on demand). IDLE_S is a second, not a
+fraction of one, because the handlers take a burst's last pictures before the sender has sent its
+last replies, and a worker waiting on the Bot API server for them uses little CPU, so its CPU alone
+does not tell. The CPU check covers busy time without pictures (returning users, broadcasts). A
+burst drains the pool, what the pool cannot cover is rendered on demand, and the pool fills again
+once the burst is over.
 """
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ from collections.abc import Callable
 from loguru import logger
 
 Challenge = tuple[str, bytes]          # (code, the picture's bytes)
-IDLE_S = 0.25                          # no picture taken for this long: quiet enough to render ahead,
+IDLE_S = 1.0                           # no picture taken for this long: quiet enough to render ahead,
 BUSY_SHARE = 0.10                      # if the worker's other threads used less than this share of a core
 CHECK_S = 0.05                         # over this long (the filler sleeping meanwhile)
-BATCH_S = 0.05                         # then render ahead for at most this long before checking again
+BATCH_S = 0.2                          # then render ahead for at most this long before checking again
 
 
 class CaptchaPool:
