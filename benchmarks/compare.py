@@ -16,7 +16,9 @@ runs the guide's test on a bot that has been up, not in the second after 2000 ot
 airdrop bot renders its captcha pictures ahead in such quiet time (handlers/captcha_pool.py, 512 per
 worker), and without the pause the burst has emptied that pool before the guide's test begins. The
 CPU columns count the quiet time too (the window runs from the end of the first pause to the end of
-the last), so every picture served is paid for once, whether rendered ahead or on demand. --settle 0
+the last), so every picture served is paid for once, whether rendered ahead or on demand; what a system
+burns at rest anyway (its idle share, measured for a second before the warm-up: timers, polling) is
+taken out of the pauses, and a pause ends once the system is back at that share. --settle 0
 runs the phases back to back: the guide's test then measures 1000 new users arriving in the second
 after --burst others (3000 new users in a few seconds, beyond what the pool covers).
 """
@@ -73,15 +75,18 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
             wait_until(lambda: botrunner_ready(client, Keys.for_token(TOKEN), system.workers), 60,
                        f"{system.workers} workers owning every lane", alive=running.alive)
         base = (rep + 1) * 10_000_000
+        idle = running.measure_idle() if args.settle > 0 else 0.0
         load(api_url, args.warmup, 1, 0.0, base, 60)
-        settled = running.settle(args.settle)
+        first = running.settle(args.settle)
         cpu0, redis_cpu0 = running.cpu_seconds(), sum(redis_proc.cpu_times()[:2])
         client.config_resetstat()
         burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)
-        settled += running.settle(args.settle)
+        paused = running.settle(args.settle)
         guide = load(api_url, args.guide, 10, 0.1, base + 2_000_000, 10)
-        settled += running.settle(args.settle)    # the work the phases left (refills) is counted too
-        cpu = running.cpu_seconds() - cpu0
+        paused += running.settle(args.settle)     # the work the phases left (refills) is counted too
+        settled = first + paused
+        # ... but not what the system burns at rest anyway during the pauses (its idle share)
+        cpu = running.cpu_seconds() - cpu0 - idle * paused
         redis_cpu = sum(redis_proc.cpu_times()[:2]) - redis_cpu0
         commands = redis_commands(client) - 2     # CONFIG RESETSTAT and INFO are ours
         rss_worker, rss_total = running.rss_mb()

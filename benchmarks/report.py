@@ -35,7 +35,8 @@ METHOD = """\
   100 ms apart, not waiting between batches: p50/p95/p99 and success; a reply later than 10 s fails).
   Each phase starts from a system at rest, as in a deployment: after the warm-up and after each phase
   the benchmark waits until the bot's processes are idle (at most `--settle` s; the airdrop bot's
-  captcha pool refills then), and the CPU columns include that quiet time.
+  captcha pool refills then), and the CPU columns include the work done in that quiet time, less what
+  the system burns at rest anyway (its idle share of a core, measured before the warm-up).
 - **Repetitions are interleaved** (each repetition starts with a different system) and the table shows
   medians. Costs: CPU seconds of the bot's processes (supervisor + workers) per 1000 updates; for
   botrunner also the Redis server's CPU; RSS per update-handling process (workers; the single process of

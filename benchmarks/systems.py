@@ -108,9 +108,14 @@ class Running:
                 pass
         return total
 
+    def measure_idle(self) -> float:
+        """Its share of a core at rest (see `idle_share`), kept for `settle`."""
+        self.idle = idle_share(self.cpu_seconds)
+        return self.idle
+
     def settle(self, max_s: float) -> float:
         """Wait until the system is at rest (see `settle`); the seconds waited."""
-        return settle(self.cpu_seconds, max_s)
+        return settle(self.cpu_seconds, max_s, idle=getattr(self, "idle", 0.0))
 
     def rss_mb(self) -> tuple[float, float]:
         """(mean RSS of the processes that handle updates, RSS of all its processes), in MiB."""
@@ -155,16 +160,25 @@ class Running:
             pass
 
 
-def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SETTLE_WINDOW_S) -> float:
-    """Wait until two windows in a row used less than IDLE_CPU_SHARE of a core (the work a system does
-    ahead in quiet time, such as the airdrop bot's captcha pool refilling, is finished), at most `max_s`
-    (0: do not wait); the seconds waited."""
+def idle_share(cpu_seconds: Callable[[], float], window_s: float = 1.0) -> float:
+    """The share of one core a system uses at rest (timers, heartbeats, polling an empty queue): aiogram
+    and python-telegram-bot idle at about a tenth of a core, botrunner at about a hundredth."""
+    before = cpu_seconds()
+    time.sleep(window_s)
+    return max(0.0, cpu_seconds() - before) / window_s
+
+
+def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SETTLE_WINDOW_S,
+           idle: float = 0.0) -> float:
+    """Wait until two windows in a row used less than IDLE_CPU_SHARE of a core above the system's own
+    `idle` share (the work a system does ahead in quiet time, such as the airdrop bot's captcha pool
+    refilling, is finished), at most `max_s` (0: do not wait); the seconds waited."""
     started = time.monotonic()
     quiet = 0
     while quiet < 2 and time.monotonic() - started < max_s:
         before = cpu_seconds()
         time.sleep(window_s)
-        quiet = quiet + 1 if cpu_seconds() - before < IDLE_CPU_SHARE * window_s else 0
+        quiet = quiet + 1 if cpu_seconds() - before < (IDLE_CPU_SHARE + idle) * window_s else 0
     return time.monotonic() - started
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.systems import settle
+from benchmarks.systems import idle_share, settle
 
 
 def cpu_clock(busy_until: float):
@@ -22,3 +22,17 @@ def test_it_waits_for_the_work_to_end_then_two_quiet_windows():
 def test_it_is_bounded_and_zero_does_not_wait():
     assert 0.3 <= settle(cpu_clock(time.monotonic() + 60), max_s=0.3, window_s=0.05) < 5
     assert settle(cpu_clock(time.monotonic() + 60), max_s=0) < 0.01
+
+
+def idling_at(share: float):
+    """A system that burns `share` of a core for ever (a peer's timers and polling at rest)."""
+    started = time.monotonic()
+    return lambda: share * (time.monotonic() - started)
+
+
+def test_a_system_idling_above_the_threshold_settles_at_its_own_idle_share():
+    cpu_seconds = idling_at(0.14)
+    share = idle_share(cpu_seconds, window_s=0.2)
+    assert 0.12 < share < 0.16
+    assert settle(cpu_seconds, max_s=5, window_s=0.05) >= 5               # never "idle" by the fixed threshold
+    assert settle(cpu_seconds, max_s=5, window_s=0.05, idle=share) < 1    # at rest by its own measure
