@@ -23,6 +23,8 @@ PEERS = ROOT / "benchmarks" / "peers"
 LANES = 64
 IDLE_CPU_SHARE = 0.05     # a system using less than 5 % of one core over SETTLE_WINDOW_S is at rest
 SETTLE_WINDOW_S = 0.5
+QUIET_WINDOWS = 5         # at rest this many windows in a row: longer than the airdrop bot waits before it
+                          # renders captcha pictures ahead (handlers/captcha_pool.IDLE_S, 1 s, then its CPU check)
 
 
 @dataclass(frozen=True)
@@ -170,12 +172,12 @@ def idle_share(cpu_seconds: Callable[[], float], window_s: float = 1.0) -> float
 
 def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SETTLE_WINDOW_S,
            idle: float = 0.0) -> float:
-    """Wait until two windows in a row used less than IDLE_CPU_SHARE of a core above the system's own
+    """Wait until QUIET_WINDOWS windows in a row used less than IDLE_CPU_SHARE of a core above the system's own
     `idle` share (the work a system does ahead in quiet time, such as the airdrop bot's captcha pool
     refilling, is finished), at most `max_s` (0: do not wait); the seconds waited."""
     started = time.monotonic()
     quiet = 0
-    while quiet < 2 and time.monotonic() - started < max_s:
+    while quiet < QUIET_WINDOWS and time.monotonic() - started < max_s:
         before = cpu_seconds()
         time.sleep(window_s)
         quiet = quiet + 1 if cpu_seconds() - before < (IDLE_CPU_SHARE + idle) * window_s else 0
