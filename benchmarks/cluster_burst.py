@@ -18,7 +18,6 @@ import argparse
 import datetime
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from runner_burst import LANES, measure_burst  # noqa: E402
+from runner_burst import LANES, alternating, compared  # noqa: E402
 
 from benchmarks.sections import write_section  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
@@ -74,8 +73,6 @@ def main() -> None:
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args()
     emulator, api_url = start_emulator()
-    rates: dict[str, list[float]] = {"single": [], "cluster": []}
-    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="br-cluster-bench-") as tmp:
         single, single_url = single_server(Path(tmp) / "single")
         nodes = ClusterNodes(Path(tmp) / "cluster", replicas=args.replicas).start()
@@ -86,22 +83,15 @@ def main() -> None:
         try:
             print(f"Burst: {args.updates} /start from {args.users} users, {LANES} lanes, {args.workers} workers, "
                   f"cpus={os.cpu_count()}; cluster: 3 masters x {args.replicas} replica(s)", flush=True)
-            for run in range(args.runs):
-                for side in ("single", "cluster"):
-                    print(f"run {run + 1} {side} (load average {os.getloadavg()[0]:.1f}):", flush=True)
-                    loads.append(os.getloadavg()[0])
-                    rates[side].append(measure_burst(control, clients[side], api_url, urls[side],
-                                                     str(Path(tmp) / f"state-{side}"), args.workers, args.updates,
-                                                     args.users, **extra[side]))
+            sides = {side: (clients[side], urls[side], extra[side]) for side in clients}
+            rates, loads = alternating(control, api_url, tmp, sides, args)
         finally:
             control.close()
             stop(emulator, 10)
             nodes.stop()
             single.terminate()
             single.wait(10)
-    medians = {side: statistics.median(values) for side, values in rates.items()}
-    share = medians["cluster"] / medians["single"]
-    paired = statistics.median(c / s for s, c in zip(rates["single"], rates["cluster"]))
+    medians, share, paired = compared(rates, "single", "cluster")
     print(f"\nmedian single {medians['single']:.0f}/s, cluster {medians['cluster']:.0f}/s: {share:.0%} of single; "
           f"median of the paired ratios {paired:.0%}; load average {min(loads):.1f}-{max(loads):.1f}")
     if args.write_doc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,28 @@ def measure_burst(control: ControlClient, client: redis.Redis, api_url: str, red
         return rate
     finally:
         run.stop()
+
+
+def alternating(control: ControlClient, api_url: str, tmp: str, sides: dict[str, tuple[redis.Redis, str, dict]],
+                args) -> tuple[dict[str, list[float]], list[float]]:
+    """`args.runs` bursts on each side in turn (side name -> (client, REDIS_URL, extra environment)), so
+    the machine's load hits every side alike: (updates/s per side, the load average before each burst)."""
+    rates: dict[str, list[float]] = {side: [] for side in sides}
+    loads: list[float] = []
+    for run in range(args.runs):
+        for side, (client, url, extra) in sides.items():
+            print(f"run {run + 1} {side} (load average {os.getloadavg()[0]:.1f}):", flush=True)
+            loads.append(os.getloadavg()[0])
+            rates[side].append(measure_burst(control, client, api_url, url, str(Path(tmp) / f"state-{side}"),
+                                             args.workers, args.updates, args.users, **extra))
+    return rates, loads
+
+
+def compared(rates: dict[str, list[float]], base: str, other: str) -> tuple[dict[str, float], float, float]:
+    """(median per side, ratio of `other`'s median to `base`'s, median of the per-run ratios)."""
+    medians = {side: statistics.median(values) for side, values in rates.items()}
+    paired = statistics.median(o / b for b, o in zip(rates[base], rates[other]))
+    return medians, medians[other] / medians[base], paired
 
 
 def measure_takeover(control: ControlClient, client: redis.Redis, api_url: str, redis_url: str, state_dir: str,

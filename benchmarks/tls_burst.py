@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from cluster_burst import single_server  # noqa: E402
-from runner_burst import LANES, measure_burst  # noqa: E402
+from runner_burst import LANES, alternating, compared  # noqa: E402
 
 from benchmarks.sections import write_section  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
@@ -50,8 +49,6 @@ def main() -> None:
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args()
     emulator, api_url = start_emulator()
-    rates: dict[str, list[float]] = {"plain": [], "tls": []}
-    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="br-tls-bench-") as tmp:
         certs = make_certs(Path(tmp) / "certs")
         plain, plain_url = single_server(Path(tmp) / "plain")
@@ -68,22 +65,15 @@ def main() -> None:
         try:
             print(f"Burst: {args.updates} /start from {args.users} users, {LANES} lanes, {args.workers} workers, "
                   f"cpus={os.cpu_count()}; plain TCP vs mutual TLS", flush=True)
-            for run in range(args.runs):
-                for side in ("plain", "tls"):
-                    print(f"run {run + 1} {side} (load average {os.getloadavg()[0]:.1f}):", flush=True)
-                    loads.append(os.getloadavg()[0])
-                    rates[side].append(measure_burst(control, clients[side], api_url, urls[side],
-                                                     str(Path(tmp) / f"state-{side}"), args.workers, args.updates,
-                                                     args.users, **extra[side]))
+            sides = {side: (clients[side], urls[side], extra[side]) for side in clients}
+            rates, loads = alternating(control, api_url, tmp, sides, args)
         finally:
             control.close()
             stop(emulator, 10)
             secure.kill()
             plain.terminate()
             plain.wait(10)
-    medians = {side: statistics.median(values) for side, values in rates.items()}
-    share = medians["tls"] / medians["plain"]
-    paired = statistics.median(t / p for p, t in zip(rates["plain"], rates["tls"]))
+    medians, share, paired = compared(rates, "plain", "tls")
     print(f"\nmedian plain {medians['plain']:.0f}/s, TLS {medians['tls']:.0f}/s: {share:.0%} of plain; "
           f"median of the paired ratios {paired:.0%}; load average {min(loads):.1f}-{max(loads):.1f}")
     if args.write_doc:
