@@ -76,14 +76,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="br-cluster-bench-") as tmp:
         single, single_url = single_server(Path(tmp) / "single")
         nodes = ClusterNodes(Path(tmp) / "cluster", replicas=args.replicas).start()
-        clients = {"single": redis.Redis.from_url(single_url), "cluster": redis.RedisCluster.from_url(nodes.url)}
-        urls = {"single": single_url, "cluster": nodes.url}
-        extra = {"single": {}, "cluster": {"REDIS_CLUSTER": "true"}}
+        sides = {"single": (redis.Redis.from_url(single_url), single_url, {}),
+                 "cluster": (redis.RedisCluster.from_url(nodes.url), nodes.url, {"REDIS_CLUSTER": "true"})}
         control = ControlClient(api_url)
         try:
             print(f"Burst: {args.updates} /start from {args.users} users, {LANES} lanes, {args.workers} workers, "
                   f"cpus={os.cpu_count()}; cluster: 3 masters x {args.replicas} replica(s)", flush=True)
-            sides = {side: (clients[side], urls[side], extra[side]) for side in clients}
             rates, loads = alternating(control, api_url, tmp, sides, args)
         finally:
             control.close()

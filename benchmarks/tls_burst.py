@@ -58,14 +58,12 @@ def main() -> None:
         secure.start()
         tls_client = secure.client()
         wait_until(lambda: _answers(tls_client), 30, "the TLS redis-server")
-        clients = {"plain": redis.Redis.from_url(plain_url), "tls": tls_client}
-        urls = {"plain": plain_url, "tls": secure.url}
-        extra = {"plain": {}, "tls": certs.env(client_cert=True)}
+        sides = {"plain": (redis.Redis.from_url(plain_url), plain_url, {}),
+                 "tls": (tls_client, secure.url, certs.env(client_cert=True))}
         control = ControlClient(api_url)
         try:
             print(f"Burst: {args.updates} /start from {args.users} users, {LANES} lanes, {args.workers} workers, "
                   f"cpus={os.cpu_count()}; plain TCP vs mutual TLS", flush=True)
-            sides = {side: (clients[side], urls[side], extra[side]) for side in clients}
             rates, loads = alternating(control, api_url, tmp, sides, args)
         finally:
             control.close()

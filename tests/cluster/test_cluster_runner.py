@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 
-from tests.runner.conftest import TOKEN, assert_chats_in_order, assert_replies_in_order, inject, wait_until
+from tests.runner.conftest import TOKEN, assert_chats_in_order, assert_replies_in_order, inject, stream, wait_until
 
 
 def assert_one_poller(control):
@@ -41,18 +40,7 @@ def test_master_failover_mid_stream_loses_nothing_and_keeps_order(cluster_run, e
     """CLUSTER FAILOVER on a replica while updates stream in: the workers follow the new master."""
     _, control = emulator
     cluster_run.start(workers=2, LANE_LEASE_TTL_MS="10000")      # 10-s leases: see the burst test above
-    sent: dict[int, list[int]] = {}
-    streaming = threading.Event()
-
-    def stream() -> None:
-        for round_ in range(20):
-            for chat, ids in inject(control, range(4000, 4030), per_user=1).items():
-                sent.setdefault(chat, []).extend(ids)
-            if round_ == 4:
-                streaming.set()
-            threading.Event().wait(0.1)
-    feeder = threading.Thread(target=stream)
-    feeder.start()
+    feeder, sent, streaming = stream(control, 20)
     streaming.wait(30)
     nodes = cluster_run.nodes
     poll_master = nodes.master_of_slot(_slot_of_poll())

@@ -8,7 +8,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -16,7 +15,7 @@ from botrunner import redis_clients
 from botrunner.config.settings import load_settings
 from tests.cluster.tls_cluster import TlsClusterNodes, TlsClusterRun
 from tests.redis_ha.tls_certs import make_certs
-from tests.runner.conftest import ROOT, TOKEN, assert_chats_in_order, assert_replies_in_order, inject, wait_until
+from tests.runner.conftest import ROOT, TOKEN, assert_chats_in_order, assert_replies_in_order, inject, stream, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -92,18 +91,7 @@ def test_master_failover_in_a_tls_cluster_loses_nothing(tls_cluster_run, emulato
     from tests.runner.conftest import KEYS
     _, control = emulator
     tls_cluster_run.start(workers=2, LANE_LEASE_TTL_MS="10000")
-    sent: dict[int, list[int]] = {}
-    streaming = threading.Event()
-
-    def stream() -> None:
-        for round_ in range(15):
-            for chat, ids in inject(control, range(4000, 4030), per_user=1).items():
-                sent.setdefault(chat, []).extend(ids)
-            if round_ == 4:
-                streaming.set()
-            threading.Event().wait(0.1)
-    feeder = threading.Thread(target=stream)
-    feeder.start()
+    feeder, sent, streaming = stream(control, 15)
     streaming.wait(30)
     nodes = tls_cluster_run.nodes
     poll_master = nodes.master_of_slot(key_slot(KEYS.poll_lease.encode()))

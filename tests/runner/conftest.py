@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -153,6 +154,24 @@ def inject(control, users: range, per_user: int, command: str = "start") -> dict
         for item, result in zip(items[start:start + 500], control.inject_batch(TOKEN, items[start:start + 500])):
             sent[item["user_id"]].append(result["update_id"])
     return sent
+
+
+def stream(control, rounds: int, users: range = range(4000, 4030), started_after: int = 5):
+    """Inject one command per user every 0.1 s for `rounds` rounds in a thread: (the thread, each chat's
+    update_ids in order, an event set once `started_after` rounds are in)."""
+    sent: dict[int, list[int]] = {}
+    streaming = threading.Event()
+
+    def feed() -> None:
+        for round_ in range(rounds):
+            for chat, ids in inject(control, users, per_user=1).items():
+                sent.setdefault(chat, []).extend(ids)
+            if round_ == started_after - 1:
+                streaming.set()
+            threading.Event().wait(0.1)
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    return feeder, sent, streaming
 
 
 def burst(control, users: range, per_user: int, command: str = "start") -> int:
