@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import time
 from collections import Counter
 from collections.abc import Awaitable
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 from loguru import logger
 
+from botrunner import json_codec
 from botrunner.config.settings import Settings
 from botrunner.intake.store import Intake, prepare
 from botrunner.intake.webhook_batch import CoalescingIntake
@@ -77,7 +77,7 @@ class WebhookIntake:
             return await self.reject(*refusal)
         body = await request.read()
         try:
-            update = json.loads(body)
+            update = json_codec.loads(body)
         except ValueError:
             return await self.reject("malformed", 400, f"body is not JSON: {body[:120]!r}")
         batch = prepare([update], self.lanes, 0)

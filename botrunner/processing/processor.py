@@ -18,7 +18,6 @@ Nothing here lets an exception escape to kill the worker.
 from __future__ import annotations
 
 import asyncio
-import json
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import telegram
 from loguru import logger
 
+from botrunner import json_codec
 from botrunner.backoff import delay_after
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
@@ -75,7 +75,7 @@ def parse_entry(fields: dict[Any, Any], data: Any = None) -> tuple[int, str, dic
         update_id = int(fields[b"update_id"])
         raw = text(fields[b"update"])
         if data is None:
-            data = json.loads(raw)
+            data = json_codec.loads(raw)
     except (KeyError, ValueError, AttributeError) as exc:
         raise Unparseable(f"bad lane entry: {exc!r}") from None
     if not isinstance(data, dict):
