@@ -114,8 +114,14 @@ class UserCache:
             if self._published_seq >= seq:
                 return                          # the publish that just ended carried ours
             with self._queue_lock:
-                ids, self._queued, self._published_seq = sorted(self._queued), set(), self._queued_seq
-            self._redis(lambda: self._publish(ids))
+                ids, upto, self._queued = sorted(self._queued), self._queued_seq, set()
+            try:
+                self._redis(lambda: self._publish(ids))
+            except BaseException:
+                with self._queue_lock:          # not published: the next writer in line tries them again
+                    self._queued.update(ids)
+                raise
+            self._published_seq = upto
 
     def _publish(self, user_ids: list[int]) -> None:
         clustered = isinstance(self.redis, redis.RedisCluster)     # a cluster pipeline cannot PUBLISH

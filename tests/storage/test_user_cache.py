@@ -224,17 +224,54 @@ def test_registering_a_username_drops_its_stale_holder_from_every_cache(store, r
 class HeldFirstPipeline(redis.Redis):
     """A client whose first pipeline (the first invalidation's publish) waits until `release` is set."""
 
+    fail_second = False                  # the pipeline after the held one raises instead of running
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.held, self.release = threading.Event(), threading.Event()
+        self.pipelines = 0
 
     def pipeline(self, transaction=True, shard_hint=None):
         pipe = super().pipeline(transaction, shard_hint)
-        if not self.held.is_set():
+        self.pipelines += 1
+        if self.pipelines == 1:
             self.held.set()
-            execute = pipe.execute
-            pipe.execute = lambda raise_on_error=True: self.release.wait(10) and execute(raise_on_error)
+            pipe.execute = lambda raise_on_error=True, execute=pipe.execute: self.release.wait(10) and execute()
+        elif self.pipelines == 2 and self.fail_second:
+            pipe.execute = refuse
         return pipe
+
+
+def refuse(raise_on_error=True):
+    raise redis.ResponseError("refused")
+
+
+def write_behind_a_held_publish(store, client, cache):
+    """Users 1, 2, 3 written from three threads, 2 and 3 while 1's publish is held; their errors."""
+    errors = {}
+
+    def write(uid):
+        try:
+            store.users.set_language(uid, "de")
+        except Exception as exc:
+            errors[uid] = exc
+    writers = [threading.Thread(target=write, args=(uid,)) for uid in (1, 2, 3)]
+    writers[0].start()
+    assert wait_until(client.held.is_set)                              # user 1's publish is in flight
+    writers[1].start()
+    writers[2].start()
+    assert wait_until(lambda: cache.pending_invalidations == 2)
+    assert all(writer.is_alive() for writer in writers)                # nobody returned before its publish
+    client.release.set()
+    for writer in writers:
+        writer.join(10)
+    return errors
+
+
+def published(listener, expected):
+    messages = []
+    wait_until(lambda: messages.append(listener.get_message(timeout=0.1)) or len(list(filter(None, messages))) >= expected)
+    return [m["data"] for m in messages if m]
 
 
 def test_writes_during_a_publish_share_the_next_one_and_return_after_it(store, redis_url, redis_client):
@@ -247,19 +284,26 @@ def test_writes_during_a_publish_share_the_next_one_and_return_after_it(store, r
     assert [cache.get(uid).id for uid in (1, 2, 3)] == [1, 2, 3]       # all three in L2
     listener = redis_client.pubsub(ignore_subscribe_messages=True)
     listener.subscribe("cache:invalidate")
-    writers = [threading.Thread(target=store.users.set_language, args=(uid, "de")) for uid in (1, 2, 3)]
-    writers[0].start()
-    assert wait_until(client.held.is_set)                              # user 1's publish is in flight
-    writers[1].start()
-    writers[2].start()
-    assert wait_until(lambda: cache.pending_invalidations == 2)
-    assert all(writer.is_alive() for writer in writers)                # nobody returned before its publish
-    client.release.set()
-    for writer in writers:
-        writer.join(10)
-    messages = []
-    wait_until(lambda: messages.append(listener.get_message(timeout=0.1)) or len(list(filter(None, messages))) >= 2)
-    assert [m["data"] for m in messages if m] == [b"1", b"2,3"]
+    assert write_behind_a_held_publish(store, client, cache) == {}
+    assert published(listener, 2) == [b"1", b"2,3"]
     assert not any(redis_client.exists(f"user:{uid}") for uid in (1, 2, 3))
     assert all(cache.get(uid).language_code == "de" for uid in (1, 2, 3))
+    listener.close()
+
+
+def test_a_writer_waiting_behind_a_failed_publish_publishes_its_ids_itself(store, redis_url, redis_client):
+    """The writer whose publish failed gets the error; a writer whose ids were in that publish does not
+    return as if they had gone out: it publishes them itself."""
+    store.users.register(2, "bob")
+    store.users.register(3, "carol")
+    client = HeldFirstPipeline.from_url(redis_url, socket_timeout=5)
+    client.fail_second = True                                          # the one carrying users 2 and 3
+    cache = UserCache(store, client)
+    assert [cache.get(uid).id for uid in (1, 2, 3)] == [1, 2, 3]
+    listener = redis_client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe("cache:invalidate")
+    errors = write_behind_a_held_publish(store, client, cache)
+    assert len(errors) == 1 and isinstance(next(iter(errors.values())), redis.ResponseError)
+    assert published(listener, 2) == [b"1", b"2,3"]
+    assert not any(redis_client.exists(f"user:{uid}") for uid in (1, 2, 3))
     listener.close()
