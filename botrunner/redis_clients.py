@@ -20,9 +20,13 @@ Every client retries a command that met a ConnectionError or ReadOnlyError a few
 project's backoff (botrunner.backoff), so a failover or a restart costs a pause, not an error in
 every component; a timeout is not retried (a silent Redis must fail calls, never stretch them).
 A caller that must notice every cut connection (a pub/sub listener) asks for retries=0.
+What a call raises when Redis is unavailable is `UNAVAILABLE`: on a cluster that includes redis-py's
+RedisClusterException family (no slot map for the key while a failover is re-read, no node reachable),
+which is not a RedisError.
 """
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,7 +37,7 @@ from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.backoff import AbstractBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, RedisClusterException, RedisError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -46,6 +50,9 @@ if TYPE_CHECKING:
 RETRIES = 3                   # per command: about 0.1 + 0.2 + 0.4 s at most before the caller sees the error
 RETRY_FIRST_S, RETRY_CAP_S = 0.1, 1.0
 RETRIED = (RedisConnectionError, ReadOnlyError)
+#: What a Redis call raises when Redis cannot answer: a cut or refused connection, a timeout, and on a
+#: cluster the client's own errors while its slot map has no node for the key (a failover being re-read).
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
 CLUSTER_MAX_CONNECTIONS = 1000   # per node and client; a cluster pool fails past it instead of waiting
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from captcha.image import ImageCaptcha as Renderer
 
@@ -28,8 +29,12 @@ from handlers.runtime import runtime
 from handlers.start import welcome_verified
 from handlers.ui import button, keyboard
 
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I: answers should not hinge on the font
 STATE = "captcha"
+LOCK_AND_WRONG = "captcha_lock_and_wrong"   # ctx.data: (lock-out TTL, wrong answers) as the gate read them
 JPEG_QUALITY = 85       # Telegram re-encodes photos as JPEG anyway; PNG took 20x longer to encode, 2x the bytes
 FILE_NAME = "captcha.jpg"
 router = Router("captcha")
@@ -74,14 +79,26 @@ class ImageCaptcha:
         pipe.expire(self._attempts_key(ctx), max(1, int(self.timeout_s)))
         return int(pipe.execute()[0])
 
-    def _lock_and_attempts(self, ctx: Context) -> tuple[int, int]:
-        """(seconds the lock-out still lasts or <= 0, wrong answers so far), in one round trip."""
-        rt = runtime(ctx)
-        pipe = rt.redis.pipeline(transaction=False)
-        pipe.ttl(rt.key("captcha-lock", ctx.user_id))
+    def queue_reads(self, ctx: Context, pipe: Pipeline) -> Callable[[Iterator[Any]], None]:
+        """Queue on the gate's pipeline what a challenge reads (the lock-out's TTL, the wrong answers);
+        the returned function takes the answers into ctx.data for `challenge`."""
+        pipe.ttl(runtime(ctx).key("captcha-lock", ctx.user_id))
         pipe.get(self._attempts_key(ctx))
-        locked, wrong = pipe.execute()
-        return int(locked or 0), int(wrong or 0)
+
+        def take(answers: Iterator[Any]) -> None:
+            ctx.data[LOCK_AND_WRONG] = (int(next(answers) or 0), int(next(answers) or 0))
+        return take
+
+    def _lock_and_attempts(self, ctx: Context) -> tuple[int, int]:
+        """(seconds the lock-out still lasts or <= 0, wrong answers so far): as the gate read them for
+        this update (only `answer` writes them, and it challenges only before it writes), else read now."""
+        read = ctx.data.pop(LOCK_AND_WRONG, None)
+        if read is not None:
+            return read
+        pipe = runtime(ctx).redis.pipeline(transaction=False)
+        take = self.queue_reads(ctx, pipe)
+        take(iter(pipe.execute()))
+        return ctx.data.pop(LOCK_AND_WRONG)
 
     def challenge(self, ctx: Context, intro: str = "") -> None:
         """Send a new image (or say how long the lock-out lasts); wrong answers so far still count.

@@ -2,6 +2,9 @@
 this order): edited messages dropped, private chats only, callback auto-answer, button signatures, moderation (ban, freeze,
 maintenance), then `limits.rate_limit`, then access (admin rights, registration, the captcha).
 
+What the later steps need from Redis (the spam freeze, the command count, the captcha's lock-out) is
+read in one round trip right after the ban check (`read_standing`).
+
 Order matters: a banned user learns nothing else; admins bypass maintenance and the captcha; a
 non-admin running an admin command is refused whatever the arguments. Refusal notices are
 throttled so a flood of updates cannot make the bot flood back. Which registrations are gated and
@@ -84,6 +87,8 @@ def moderation(ctx: Context, call_next: CallNext) -> None:
             until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(user.banned_until)) if user.banned_until else "-"
             tell(ctx, rt.t(ctx, "banned", reason=user.ban_reason or "-", until=until))
         return
+    if not is_admin:
+        read_standing(ctx, user)
     if not is_admin and limits.frozen_for(ctx):
         if limits.once(ctx, "freeze-notice", 60):
             tell(ctx, rt.t(ctx, "spam_frozen", minutes=max(1, limits.frozen_for(ctx) // 60)))
@@ -93,6 +98,20 @@ def moderation(ctx: Context, call_next: CallNext) -> None:
             tell(ctx, rt.switch("maintenance_message") or rt.t(ctx, "maintenance"))
         return
     call_next(ctx)
+
+
+def read_standing(ctx: Context, user) -> None:
+    """A non-admin's standing in Redis for this update, in one round trip: the spam freeze, the command
+    count (unless maintenance refuses the update anyway; a freeze refusal counts), and, while the image
+    captcha is pending, its lock-out and wrong answers (what /start's challenge reads)."""
+    rt = runtime(ctx)
+    pipe = rt.redis.pipeline(transaction=False)
+    takes = [limits.queue_standing(ctx, pipe, count=not rt.switch("maintenance"))]
+    if rt.switch("captcha_enabled") and (user is None or not user.captcha_passed):
+        takes.append(rt.captcha.queue_reads(ctx, pipe))
+    answers = iter(pipe.execute())
+    for take in takes:
+        take(answers)
 
 
 def access(ctx: Context, call_next: CallNext) -> None:

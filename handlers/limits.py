@@ -2,13 +2,18 @@
 and one-shot notices, all in Redis.
 
 Fixed windows (INCR + EXPIRE) are enough here: the limits protect the bot and the ledger from
-floods and scripts, not exact quotas. Every key carries a TTL, so nothing accumulates.
+floods and scripts, not exact quotas. Every key carries a TTL, so nothing accumulates (the window's
+number is in the counter's key, so a counter whose EXPIRE were lost is never counted again).
+
+For a non-admin's gated update the gate reads the spam freeze and counts the command in its one
+round trip (`queue_standing`, see handlers.gate); `frozen_for` and `rate_limit` use what it read.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from botrunner.bot.context import Context
 from botrunner.bot.router import CallNext
@@ -16,17 +21,40 @@ from handlers import refusals
 from handlers.flags import gated
 from handlers.ui import tell
 
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+
+FROZEN = "limits_frozen"        # ctx.data: seconds left of the spam freeze, as the gate read it
+COUNTED = "limits_counted"      # ctx.data: this update's count in the command window, as the gate counted it
+
 
 def hit(ctx: Context, name: str, limit: int, window_s: int) -> bool:
     """Count one event for this user; False when it goes over `limit` within the window."""
-    rt = ctx.services.bot
-    window = int(time.time() // window_s)
-    key = rt.key("rl", name, ctx.user_id, window)
-    pipe = rt.redis.pipeline()
+    pipe = ctx.services.bot.redis.pipeline(transaction=False)
+    _count(ctx, pipe, name, window_s)
+    return pipe.execute()[0] <= limit
+
+
+def _count(ctx: Context, pipe: Pipeline, name: str, window_s: int) -> None:
+    key = ctx.services.bot.key("rl", name, ctx.user_id, int(time.time() // window_s))
     pipe.incr(key)
     pipe.expire(key, window_s + 1)
-    count = pipe.execute()[0]
-    return count <= limit
+
+
+def queue_standing(ctx: Context, pipe: Pipeline, count: bool) -> Callable[[Iterator[Any]], None]:
+    """Queue on the gate's pipeline the spam freeze's TTL and (`count`) this update's command count;
+    the returned function takes their answers into ctx.data."""
+    pipe.ttl(ctx.services.bot.key("freeze", ctx.user_id))
+    if count:
+        _count(ctx, pipe, "cmd", ctx.services.bot.settings.rate_limit_window_s)
+
+    def take(answers: Iterator[Any]) -> None:
+        ctx.data[FROZEN] = max(int(next(answers)), 0)
+        if count:
+            ctx.data[COUNTED] = int(next(answers))
+            next(answers)                                 # the EXPIRE
+    return take
 
 
 #: The Node bot's per-action limits: action -> (Settings field with the count, window in seconds).
@@ -53,8 +81,9 @@ def _within(ctx: Context) -> bool:
     s = rt.settings
     if rt.is_admin(ctx.user_id):
         return not ctx.flags.get("admin") or hit(ctx, "admin", s.rate_limit_admin_actions_per_min, 60)
-    return hit(ctx, "cmd", s.rate_limit_commands_per_min, s.rate_limit_window_s) and (
-        not ctx.flags.get("sensitive") or hit(ctx, "sensitive", s.rate_limit_sensitive_per_hour, 3600))
+    within = (ctx.data[COUNTED] <= s.rate_limit_commands_per_min if COUNTED in ctx.data
+              else hit(ctx, "cmd", s.rate_limit_commands_per_min, s.rate_limit_window_s))
+    return within and (not ctx.flags.get("sensitive") or hit(ctx, "sensitive", s.rate_limit_sensitive_per_hour, 3600))
 
 
 def allow(ctx: Context, action: str, notify: bool = True) -> bool:
@@ -79,9 +108,10 @@ def once(ctx: Context, name: str, ttl_s: int) -> bool:
 
 def frozen_for(ctx: Context) -> int:
     """Seconds left of a spam freeze (0: not frozen)."""
+    if FROZEN in ctx.data:
+        return ctx.data[FROZEN]
     rt = ctx.services.bot
-    ttl = rt.redis.ttl(rt.key("freeze", ctx.user_id))
-    return max(ttl, 0)
+    return max(rt.redis.ttl(rt.key("freeze", ctx.user_id)), 0)
 
 
 def count_spam(ctx: Context) -> str:

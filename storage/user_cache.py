@@ -2,9 +2,12 @@
 
 Reads go L1 -> L2 -> database (filling both). Every user write in any worker deletes the L2 key and
 publishes the ids on `cache:invalidate`; every worker's listener drops them from its L1, so no worker
-serves a stale user. When Redis is unreachable the cache says so once and runs on L1 + database
-(other workers' invalidations cannot arrive then, so L1 entries live at most USER_CACHE_TTL_MS);
-when Redis comes back L1 is cleared, because invalidations may have been missed meanwhile.
+serves a stale user. A write returns only after its ids are deleted and published; writes of other
+threads that arrive while a publish is in flight share the next one (one pipeline, one message: a
+burst of new users costs every worker's listener one wake-up per publish, not one per user).
+When Redis is unreachable the cache says so once and runs on L1 + database (other workers'
+invalidations cannot arrive then, so L1 entries live at most USER_CACHE_TTL_MS); when Redis comes
+back L1 is cleared, because invalidations may have been missed meanwhile.
 """
 from __future__ import annotations
 
@@ -48,6 +51,10 @@ class UserCache:
         self.redis_available = True
         self._retry_at = 0.0
         self._loading: dict[int, object] = {}
+        self._queued: set[int] = set()          # ids written, waiting for the next publish
+        self._queued_seq = self._published_seq = 0
+        self._queue_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,21 +97,36 @@ class UserCache:
             self.l1[user.id] = (time.monotonic() + self.ttl_s, user)
 
     # ---- invalidation ----
-    def invalidate(self, user_ids: list[int]) -> None:
-        """Drop users here, in L2, and (through pub/sub) in every other worker's L1."""
-        self._drop_local(user_ids)
+    @property
+    def pending_invalidations(self) -> int:
+        """Ids written whose publish waits for the one in flight."""
+        return len(self._queued)
 
-        def publish() -> None:
-            clustered = isinstance(self.redis, redis.RedisCluster)     # a cluster pipeline cannot PUBLISH
-            with self.redis.pipeline(transaction=False) as pipe:
-                for user_id in user_ids:                                # one key per slot on a cluster
-                    pipe.delete(self.key(user_id))
-                if not clustered:
-                    pipe.publish(self.channel, ",".join(map(str, user_ids)))
-                pipe.execute()
-            if clustered:
-                self.redis.publish(self.channel, ",".join(map(str, user_ids)))
-        self._redis(publish)
+    def invalidate(self, user_ids: list[int]) -> None:
+        """Drop users here, in L2, and (through pub/sub) in every other worker's L1; returns once a
+        publish that carries them is done (group commit: see the module docstring)."""
+        self._drop_local(user_ids)
+        with self._queue_lock:
+            self._queued.update(user_ids)
+            self._queued_seq += 1
+            seq = self._queued_seq
+        with self._publish_lock:                # one publish at a time, carrying everything queued before it
+            if self._published_seq >= seq:
+                return                          # the publish that just ended carried ours
+            with self._queue_lock:
+                ids, self._queued, self._published_seq = sorted(self._queued), set(), self._queued_seq
+            self._redis(lambda: self._publish(ids))
+
+    def _publish(self, user_ids: list[int]) -> None:
+        clustered = isinstance(self.redis, redis.RedisCluster)     # a cluster pipeline cannot PUBLISH
+        with self.redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:                                # one key per slot on a cluster
+                pipe.delete(self.key(user_id))
+            if not clustered:
+                pipe.publish(self.channel, ",".join(map(str, user_ids)))
+            pipe.execute()
+        if clustered:
+            self.redis.publish(self.channel, ",".join(map(str, user_ids)))
 
     def _drop_local(self, user_ids: list[int]) -> None:
         for user_id in user_ids:

@@ -7,11 +7,11 @@ negated, so they never meet Telegram's update ids.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from botrunner import json_codec
 from botrunner.bot.events import make_event
 from botrunner.intake.store import Intake, lane_for
 from botrunner.redis_keys import Keys
@@ -23,7 +23,7 @@ async def store_event(client: aioredis.Redis, keys: Keys, lanes: int, kind: str,
     with `wait_replicas` (INTAKE_WAIT_REPLICAS), on that many replicas: NotReplicated otherwise)."""
     update_id = -int(await client.incr(keys.event_seq))
     update = make_event(update_id, kind, user_id, data)
-    entry = (update_id, lane_for(update, lanes), json.dumps(update, separators=(",", ":")))
+    entry = (update_id, lane_for(update, lanes), json_codec.dumps_str(update))
     added = await Intake(client, keys, wait_replicas, wait_timeout_ms).store_unleased([entry])
     if added != 1:
         raise RuntimeError(f"event {update_id} was not stored (its id was seen before)")

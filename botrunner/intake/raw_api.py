@@ -5,11 +5,11 @@ this path because the poller needs the raw batch bytes-to-dicts with no per-upda
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
 
+from botrunner import json_codec
 from botrunner.errors import ApiError
 
 
@@ -31,7 +31,7 @@ def multipart(params: dict[str, Any]) -> aiohttp.FormData:
             file_name, data = value if isinstance(value, tuple) else (name, value)
             form.add_field(name, bytes(data), filename=file_name)
         elif isinstance(value, (dict, list)):
-            form.add_field(name, json.dumps(value))
+            form.add_field(name, json_codec.dumps_str(value))
         else:
             form.add_field(name, str(value).lower() if isinstance(value, bool) else str(value))
     return form
@@ -44,8 +44,8 @@ async def call_api(session: aiohttp.ClientSession, base: str, method: str, param
     async with session.post(base + method, timeout=aiohttp.ClientTimeout(total=timeout), **body_args) as resp:
         body = await resp.read()
     try:
-        # errors="replace": a server sending bad UTF-8 must not wedge the caller
-        payload = json.loads(body.decode("utf-8", errors="replace"))
+        # lossy: a server sending bad UTF-8 must not wedge the caller
+        payload = json_codec.loads_lossy(body)
     except ValueError:
         raise ApiError(method, resp.status, f"non-JSON answer: {body[:200]!r}") from None
     if not isinstance(payload, dict):

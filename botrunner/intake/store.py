@@ -24,7 +24,6 @@ previous POST was answered, and the POST is answered only after the lane script 
 """
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from loguru import logger
 
+from botrunner import json_codec
 from botrunner.errors import LeaseLost, NotReplicated
 from botrunner.lease import WaitTail
 from botrunner.redis_keys import DEDUP_TTL_S, Keys
@@ -105,7 +105,7 @@ def prepare(updates: list[Any], lanes: int, offset: int) -> Batch:
             logger.warning("Skipping a malformed update without an integer update_id: {:.200}", repr(item))
             rejected += 1
             continue
-        entries.append((update_id, lane_for(item, lanes), json.dumps(item, separators=(",", ":"))))
+        entries.append((update_id, lane_for(item, lanes), json_codec.dumps_str(item)))
         highest = update_id if highest is None else max(highest, update_id)
     # next offset follows the batch, not the old offset: after a week idle Telegram restarts update_ids
     # at a random value, possibly lower than the offset we stored

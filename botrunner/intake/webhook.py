@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import time
 from collections import Counter
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, cast
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from loguru import logger
 
+from botrunner import json_codec
 from botrunner.config.settings import Settings
 from botrunner.intake.store import Intake, prepare
 from botrunner.intake.webhook_batch import CoalescingIntake
 from botrunner.metrics import record
+from botrunner.redis_clients import UNAVAILABLE
 from botrunner.web.forwarded import client_address, inside, networks
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class WebhookIntake:
             return await self.reject(*refusal)
         body = await request.read()
         try:
-            update = json.loads(body)
+            update = json_codec.loads(body)
         except ValueError:
             return await self.reject("malformed", 400, f"body is not JSON: {body[:120]!r}")
         batch = prepare([update], self.lanes, 0)
@@ -85,7 +85,7 @@ class WebhookIntake:
             return await self.reject("malformed", 400, "not an update object with an integer update_id")
         try:
             await asyncio.wait_for(self.intake.store(batch.entries[0]), self.timeout)
-        except (aioredis.RedisError, OSError, asyncio.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             self.counts["unavailable"] += 1
             self.log_once("unavailable", f"Webhook: Redis could not store update {batch.entries[0][0]} "
                           f"({exc!r}); answered 503 so Telegram retries")
@@ -113,7 +113,7 @@ class WebhookIntake:
         self.log_once(reason, f"Webhook: refused a POST ({status}): {detail}")
         try:
             await cast(Awaitable[int], self.redis.hincrby(self.rejected_key, reason, 1))
-        except (aioredis.RedisError, OSError):
+        except UNAVAILABLE:
             pass
         return web.Response(status=status, text=reason)
 

@@ -24,7 +24,6 @@ next generation check: after a Redis data loss it is the only copy, and is handl
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +33,7 @@ from loguru import logger
 from redis.asyncio.cluster import RedisCluster
 from redis.typing import KeyT, StreamIdT
 
+from botrunner import json_codec
 from botrunner.intake.store import routing_id
 from botrunner.lanes.chat_order import ChatQueues, Job
 from botrunner.lanes.cluster_reads import ClusterReads
@@ -55,7 +55,7 @@ def decoded(fields: dict[Any, Any]) -> tuple[int | None, Any]:
     """(ordering key, decoded update) of an entry: its chat (else user) id, None for neither (ordered by
     lane) or for an entry that does not decode (the processor dead-letters it). Decoded once, here."""
     try:
-        data = json.loads(fields[b"update"])
+        data = json_codec.loads(fields[b"update"])
     except (KeyError, ValueError, TypeError):
         return None, None
     try:

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from botrunner.config.settings import Settings
 from botrunner.metrics import cluster
 from botrunner.metrics.multiproc import scrape_registry
+from botrunner.redis_clients import UNAVAILABLE
 from botrunner.redis_keys import Keys
 
 CHECK_TIMEOUT_S = 2.0
@@ -117,7 +118,7 @@ class Endpoints:
         env = self.env
         try:
             snap = await asyncio.wait_for(cluster.read(env.redis, env.keys, env.settings.lanes), CHECK_TIMEOUT_S)
-        except (asyncio.TimeoutError, aioredis.RedisError, OSError) as exc:
+        except UNAVAILABLE as exc:
             logger.warning("Metrics: cannot read the pipeline state from Redis ({!r})", exc)
             snap = cluster.Snapshot()
         self._last = (time.monotonic(), snap)

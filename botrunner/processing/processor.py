@@ -11,13 +11,13 @@ passes HANDLER_TIMEOUT_S, is dead-lettered at once. Nor can a retry fix a determ
 what the handler and the router's error hooks queued (the hooks answer the user) is sent, and the
 update is dead-lettered after that one attempt. After the handler the lane lease is checked
 again (a pause past its TTL sends nothing), and the limiter, journal and completion scripts are fenced by
-it; a Redis failure while delivering retries from the kept outbox, never by re-running the handler.
+it; a failure while delivering (Redis, a cluster's slot map, anything after the handler returned)
+retries from the kept outbox, never by re-running the handler.
 Nothing here lets an exception escape to kill the worker.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import telegram
 from loguru import logger
-from redis.exceptions import RedisError
 
+from botrunner import json_codec
 from botrunner.backoff import delay_after
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
@@ -75,7 +75,7 @@ def parse_entry(fields: dict[Any, Any], data: Any = None) -> tuple[int, str, dic
         update_id = int(fields[b"update_id"])
         raw = text(fields[b"update"])
         if data is None:
-            data = json.loads(raw)
+            data = json_codec.loads(raw)
     except (KeyError, ValueError, AttributeError) as exc:
         raise Unparseable(f"bad lane entry: {exc!r}") from None
     if not isinstance(data, dict):
@@ -194,7 +194,9 @@ class Processor:
                                update_id, exc)
                 self.on_given_up(job)
                 return
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:   # infrastructure: never re-run the handler
+            except Exception as exc:     # the handler ran: whatever failed after it, it never runs again
+                # Redis down, a timeout, and what is no RedisError: a cluster client without a slot map
+                # for the lane (redis-py's SlotNotCoveredError while a failover is re-read), a closed transport
                 logger.warning("Delivering update {} failed ({!r}); retrying from the kept outbox in 1s",
                                update_id, exc)
                 await asyncio.sleep(1.0)

@@ -12,7 +12,6 @@ error mapping); only values neither carries (datetimes, InputMedia with files ..
 from __future__ import annotations
 
 import asyncio
-import json
 import warnings
 from typing import Any
 
@@ -22,6 +21,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
+from botrunner import json_codec
 from botrunner.sender.json_call import JSON_HEADERS, JsonCaller, Unplain, encode
 from botrunner.sender.upload_call import upload_body, upload_of
 
@@ -70,7 +70,7 @@ class AiohttpRequest(BaseRequest):
                 body.add_field(name, content, filename=file_name, content_type=mime)
         elif request_data is not None:
             # one dumps of the plain values (PTB's json_payload encodes each object value, then the whole)
-            body, headers = json.dumps(request_data.parameters).encode(), JSON_HEADERS
+            body, headers = json_codec.dumps(request_data.parameters), JSON_HEADERS
         try:
             async with self.session.request(method, url, data=body, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()

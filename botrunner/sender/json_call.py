@@ -14,7 +14,6 @@ tell the two paths apart.
 from __future__ import annotations
 
 import asyncio
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -33,6 +32,8 @@ from telegram.error import (
 )
 from yarl import URL
 
+from botrunner import json_codec
+
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -41,7 +42,7 @@ class Unplain(TypeError):
 
 
 def plain(value: Any) -> Any:
-    """json.dumps' fallback: a TelegramObject as its dict (as PTB sends it); anything else is not plain."""
+    """The JSON encoder's fallback: a TelegramObject as its dict (as PTB sends it); anything else is not plain."""
     if isinstance(value, TelegramObject):
         return value.to_dict()
     raise Unplain(type(value).__name__)
@@ -49,7 +50,7 @@ def plain(value: Any) -> Any:
 
 def encode(params: dict[str, Any]) -> bytes:
     """The call's JSON body; raises Unplain when a value is not JSON (bytes, datetime, InputFile ...)."""
-    return json.dumps(params, default=plain, ensure_ascii=False).encode()
+    return json_codec.dumps(params, plain)
 
 
 def error_for(status: int, payload: bytes, method: str) -> TelegramError:
@@ -59,7 +60,7 @@ def error_for(status: int, payload: bytes, method: str) -> TelegramError:
     except ValueError:
         message = f"Unknown HTTPError ({status})"
     try:
-        answer = json.loads(payload.decode("utf-8", "replace"))
+        answer = json_codec.loads_lossy(payload)
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
@@ -92,7 +93,7 @@ def _by_status(status: int, message: str, method: str) -> TelegramError:
 def result_of(payload: bytes) -> Any:
     """The `result` of a 2xx answer (TelegramError for a body that is not the Bot API's JSON)."""
     try:
-        return json.loads(payload)["result"]
+        return json_codec.loads(payload)["result"]
     except (ValueError, KeyError, TypeError) as exc:
         raise TelegramError("Invalid server response") from exc
 

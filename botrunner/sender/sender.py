@@ -6,7 +6,8 @@ A call to the chat of the update being handled is a reply (per-chat and group li
 to any other chat is a notification (the global budget too); `_bulk=True` marks a broadcast.
 429: freeze the scope (chat, group, or the whole bot) for every worker, then retry through the
 limiter. 5xx and network errors: bounded retries with backoff. 403 / "chat not found": no retry;
-the chat is flagged and later sends to it are skipped until the user writes again.
+the chat is flagged and later sends to it are skipped until the user writes again. A call whose
+request cannot be built from its values (TypeError / ValueError) fails at once, like a 400.
 """
 from __future__ import annotations
 
@@ -192,6 +193,9 @@ class Sender:
                 continue
             except TelegramError as exc:     # 401/404/409 and the like: retrying cannot help
                 return self._failed(method, chat, repr(exc))
+            except (TypeError, ValueError) as exc:   # the request cannot be built from these values (a
+                # file name UTF-8 cannot carry ...): the same again next time; raised, it wedged the chat
+                return self._failed(method, chat, f"cannot be sent as given: {exc!r}")
             self.metrics.sent += 1
             record.send(method, "ok")
             return "sent", result

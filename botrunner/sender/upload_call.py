@@ -8,19 +8,20 @@ block and value as its own socket write: ~17 send calls per photo, most of the c
 and posted by `JsonCaller.post` on the same pooled session, so the answer is mapped to the same
 telegram.error.
 
-Invariant: the form carries exactly what PTB's request would. Every value but None; a string as it is,
-anything else as its JSON text (a TelegramObject as its dict); each upload as a part with the file name
+Invariant: the form carries exactly what PTB's request would. Every value but None; a string as it is
+(a lone surrogate, which UTF-8 cannot carry, as U+FFFD), anything else as its JSON text (a TelegramObject
+as its dict); each upload as a part with the file name
 and mime type PTB gives it (see `upload_of`). A value PTB would rewrite or that needs attach:// parts
 (datetimes, InputFile, InputMedia with files, lists of uploads) raises Unplain: that call goes through PTB.
 """
 from __future__ import annotations
 
-import json
 import mimetypes
 from typing import Any
 
 import aiohttp
 
+from botrunner import json_codec
 from botrunner.sender.json_call import plain
 
 FILE_FIELDS = frozenset({"photo", "document", "audio", "video", "voice", "animation", "video_note",
@@ -44,6 +45,16 @@ def mime_type(file_name: str) -> str:
     return mimetypes.guess_type(file_name, strict=False)[0] or DEFAULT_MIME
 
 
+def utf8_text(value: str) -> str:
+    """A string as a form part can carry it: UTF-8, so a lone surrogate (hostile or cut text) becomes U+FFFD
+    (a JSON value keeps it, escaped)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
 def upload_form(params: dict[str, Any]) -> aiohttp.FormData:
     """The multipart form of a call with uploads; raises Unplain for a value this path does not carry."""
     form = aiohttp.FormData(default_to_multipart=True)
@@ -54,9 +65,9 @@ def upload_form(params: dict[str, Any]) -> aiohttp.FormData:
         if upload is not None:
             form.add_field(name, upload[1], filename=upload[0], content_type=mime_type(upload[0]))
         elif isinstance(value, str):
-            form.add_field(name, value)
+            form.add_field(name, utf8_text(value))
         else:
-            form.add_field(name, json.dumps(value, default=plain, ensure_ascii=False))
+            form.add_field(name, json_codec.dumps_str(value, plain))
     return form
 
 

@@ -103,7 +103,8 @@ def check_redis(settings: Settings) -> str:
     version = server["redis_version"]
     accepted = guard_pipeline(settings, client, Keys.for_token(settings.bot_token))
     policy = "; ".join(accepted) or "keys cannot be evicted"
-    replication = f"; {replication_line(settings, client)}" if settings.redis_sentinels else ""
+    replication = (f"; {replication_line(settings, client)}" if settings.redis_sentinels else
+                   f"; {cluster_replication_line(settings, client)}" if settings.redis_cluster else "")
     return f"{redis_where(settings)} answers (redis {version}){replication}; {policy}"
 
 
@@ -117,6 +118,25 @@ def replication_line(settings: Settings, client: Any) -> str:
                             f"LEASE_WAIT_REPLICAS need {needed}: nothing would count as stored; start the replicas")
     spare = "" if connected > needed else f" (one down stops intake until it is back: run {needed + 1})"
     return f"master {host}:{port}, {connected} replica(s) connected, waits need {needed}{spare}"
+
+
+def cluster_replication_line(settings: Settings, client: Any) -> str:
+    """Each cluster master's connected replicas; fails when one has fewer than the replication waits need
+    (a batch or a lease on its lanes would never count as stored: every master the writes go to is waited for)."""
+    from redis.cluster import RedisCluster
+    replies = client.info("replication", target_nodes=RedisCluster.PRIMARIES)
+    counts = {name: int(info.get("connected_slaves", 0)) for name, info in replies.items()}
+    needed = max(settings.intake_wait_replicas, settings.lease_wait_replicas)
+    short = sorted(name for name, connected in counts.items() if connected < needed)
+    if short:
+        listed = ", ".join(f"{name} ({counts[name]})" for name in short)
+        raise OperatorError(f"cluster master(s) {listed} have fewer replicas connected than INTAKE_WAIT_REPLICAS/"
+                            f"LEASE_WAIT_REPLICAS need ({needed}): nothing on their lanes would count as stored; "
+                            "start the replicas, or lower the waits")
+    fewest = min(counts.values(), default=0)
+    spare = "" if needed == 0 or fewest > needed else \
+        f" (one down stops its master's lanes until it is back: run {needed + 1} per master)"
+    return f"{len(counts)} masters, {fewest} to {max(counts.values(), default=0)} replica(s) each, waits need {needed}{spare}"
 
 
 def mongo_pool_line(settings: Settings) -> str:

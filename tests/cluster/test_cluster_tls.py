@@ -15,7 +15,16 @@ from botrunner import redis_clients
 from botrunner.config.settings import load_settings
 from tests.cluster.tls_cluster import TlsClusterNodes, TlsClusterRun
 from tests.redis_ha.tls_certs import make_certs
-from tests.runner.conftest import ROOT, TOKEN, assert_chats_in_order, assert_replies_in_order, inject, stream, wait_until
+from tests.runner.conftest import (
+    ROOT,
+    TOKEN,
+    assert_chats_in_order,
+    assert_handled_once,
+    assert_replies_in_order,
+    inject,
+    stream,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +109,9 @@ def test_master_failover_in_a_tls_cluster_loses_nothing(tls_cluster_run, emulato
     total = sum(map(len, sent.values()))
     wait_until(lambda: len(tls_cluster_run.handled()) >= total, 120, 0.2, f"{total} handled updates")
     wait_until(lambda: tls_cluster_run.pending() == 0, 60, what="every update acknowledged")
-    counts = tls_cluster_run.handled()
-    assert len(counts) == total and set(counts.values()) == {1}, "lost or handled twice across the failover"
-    assert_chats_in_order(tls_cluster_run, sent)
+    counts = assert_handled_once(tls_cluster_run, total)
+    assert_chats_in_order(tls_cluster_run, sent, exactly_once=set(counts.values()) == {1})
+    wait_until(lambda: all(len(control.sent(TOKEN, chat)) == len(ids) for chat, ids in sent.items()), 30,
+               what="every reply")
+    assert_replies_in_order(control, sent)         # each answered once, even where a handler ran again
     assert nodes.master_of_slot(key_slot(KEYS.poll_lease.encode())) == promoted

@@ -63,3 +63,16 @@ def test_point_claims_per_hour(make_bot):
     bot.click(1, "task:d:l1")
     assert LIMITED in joined(bot.click(1, "task:d:l2"))
     assert bot.rt.store.points.balance(1) == 10
+
+
+def test_updates_refused_by_maintenance_do_not_count(make_bot):
+    """The gate counts the command in the round trip that reads the spam freeze, but not while
+    maintenance refuses the update anyway."""
+    bot = make_bot(RATE_LIMIT_COMMANDS_PER_MIN="3")
+    bot.join(1)                                      # two counted: /start and the answer
+    bot.rt.set_switch("maintenance", True)
+    for _ in range(4):
+        assert "Balance" not in joined(bot.command(1, "points"))
+    bot.rt.set_switch("maintenance", False)
+    assert "Balance" in joined(bot.command(1, "points"))
+    assert LIMITED in joined(bot.command(1, "points"))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import redis
+
 from tests.handlers.harness import ADMIN, button_data, joined
 
 
@@ -15,6 +17,19 @@ def test_new_user_gets_a_captcha_photo_and_commands_are_refused(bot):
     assert "captcha" in joined(bot.command(1, "menu")).lower()
     assert "captcha" in joined(bot.command(1, "tasks")).lower()
     assert "Commands" in joined(bot.command(1, "help"))        # /help works before the captcha
+
+
+def test_a_new_users_start_costs_three_redis_round_trips(bot, monkeypatch):
+    """The user cache's read, the gate's one pipeline (the spam freeze, the command count, the captcha's
+    lock-out and wrong answers) and the new row's cache invalidation; the photo as before."""
+    bot.command(2, "start")                                     # connections opened
+    sent = []
+    send = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, *args, **kwargs: sent.append(args) or send(self, *args, **kwargs))
+    out = bot.command(1, "start", first_name="Ann")
+    assert [m for m, _ in out] == ["sendPhoto"] and "Type the characters" in out[0][1]["caption"]
+    assert len(sent) == 3
 
 
 def test_right_answer_passes_and_shows_the_menu(bot):

@@ -3,6 +3,7 @@ tests/conftest.py)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,6 +189,40 @@ def assert_chats_in_order(cluster: Cluster, sent: dict[int, list[int]], exactly_
             assert order == ids, f"chat {chat}: handled {order}, sent {ids}"
         else:
             assert order == sorted(order) and list(dict.fromkeys(order)) == ids, f"chat {chat}: {order} vs {ids}"
+
+
+# what a worker logs when it hands an update on after its handler ran (botrunner/processing/processor.py):
+# its lane's lease lapsed under the handler, or was lost at completion; the lane's next owner runs the
+# handler again and sends only what the journal has not confirmed (docs/reliability.md)
+HANDED_ON = re.compile(r"lapsed while the handler of update (\d+) ran|Update (\d+): .*its next owner finishes it")
+
+
+def handed_on(cluster: Cluster) -> set[int]:
+    """The update_ids the supervisors' workers logged as handed on after their handler ran."""
+    found: set[int] = set()
+    for proc in cluster.processes:
+        for match in HANDED_ON.finditer(Path(proc.log_path).read_text(errors="replace")):
+            found.add(int(match.group(1) or match.group(2)))
+    return found
+
+
+def warnings_logged(cluster: Cluster, last: int = 30) -> list[str]:
+    lines = [line for proc in cluster.processes for line in Path(proc.log_path).read_text(errors="replace").splitlines()
+             if " WARNING " in line or " ERROR " in line]
+    return lines[-last:]
+
+
+def assert_handled_once(cluster: Cluster, total: int) -> dict[int, int]:
+    """Every update handled, and each once but where a worker logged that it handed the update on after
+    its handler ran (the documented window: a lease that lapsed under a stalled worker). Returns the
+    counts; the failure message names the updates and the workers' last warnings."""
+    counts = cluster.handled()
+    assert len(counts) == total, f"{total - len(counts)} of {total} update(s) never handled; {warnings_logged(cluster)}"
+    again = {update for update, times in counts.items() if times > 1}
+    unexplained = again - handed_on(cluster)
+    assert not unexplained, (f"handled more than once, no worker logged handing them on: {sorted(unexplained)[:10]} "
+                             f"({len(unexplained)}); the workers' last warnings: {warnings_logged(cluster)}")
+    return counts
 
 
 def assert_replies_in_order(control, sent: dict[int, list[int]], prefix: str = "hi") -> None:

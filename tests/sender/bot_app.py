@@ -2,7 +2,7 @@
 
 /start -> "start <update_id>"; /multi -> "m1", "m2", "m3"; /alert -> "alert <user>" into chat ALERT_CHAT
 (every worker writes to that one chat) and "ok" to the user; /poke <chat> -> "poke" into that chat;
-anything else -> "other <update_id>".
+/echo <text> -> <text>, with a button labelled with its first 8 characters; anything else -> "other <update_id>".
 The on_blocked_bot hook records (user, blocked) in the Redis list `blocked:events` (TEST_RECORD_REDIS_URL).
 """
 from __future__ import annotations
@@ -46,6 +46,12 @@ def alert(ctx: Context) -> None:
 @router.command("poke")
 def poke(ctx: Context) -> None:
     ctx.send(int(ctx.args[0]), "poke")
+
+
+@router.command("echo")
+def echo(ctx: Context) -> None:
+    said = (ctx.text or "").partition(" ")[2]
+    ctx.reply(said, reply_markup={"inline_keyboard": [[{"text": said[:8], "callback_data": "echo"}]]})
 
 
 @router.default()

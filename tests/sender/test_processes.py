@@ -141,3 +141,23 @@ def test_commands_for_another_bot_are_not_ours(cluster, emulator):
     control.inject_message(TOKEN, 88, "/start@some_other_bot")
     wait_until(lambda: len(replies(control, 88)) == 2, 20, 0.1, what="two replies")
     assert [e["text"].split()[0] for e in replies(control, 88)] == ["start", "other"]
+
+
+# what UTF-8 carries but ASCII-escaped JSON used to spell out: every plane, joiners, combining marks,
+# direction marks, separators JSON readers trip on, and a 4000-unit text of surrogate pairs
+ECHOED = ["😀 🇺🇦 👩‍👩‍👧 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🀄", "Привет, 你好, مرحبا, שלום \u200f", "e\u0301 \u200b \u2028 \u2029 \ufeff end",
+          "tab\t quote\" backslash\\ </script> \u007f", "😀" * 2000]
+
+
+def test_non_bmp_and_odd_text_reaches_the_user_unchanged_through_workers(cluster, emulator):
+    """The real pipeline (supervisor, poller, lanes, workers, sender) on the local Bot API server:
+    the reply to /echo is the user's text exactly, and so is its button's label."""
+    _, control = emulator
+    cluster.start(workers=2, **BOT)
+    for n, said in enumerate(ECHOED):
+        control.inject_command(TOKEN, 5100 + n, "echo", args=said, first_name=said[:16])
+    wait_until(lambda: all(replies(control, 5100 + n) for n in range(len(ECHOED))), 60, 0.5, what="every echo")
+    for n, said in enumerate(ECHOED):
+        reply = replies(control, 5100 + n)[-1]
+        assert reply["text"] == said
+        assert reply["message"]["reply_markup"]["inline_keyboard"][0][0]["text"] == said[:8]

@@ -248,3 +248,18 @@ def test_deliver_sends_replies_outside_the_global_budget_and_notifications_insid
     assert after_replies is None                # 20 replies at a global 1/s: none took a global slot
     assert after_notify is not None             # a message to another chat did
     assert all(texts(control, user)[-1:] == ["r"] for user in range(500, 519)) and texts(control, 519) == ["r", "referral!"]
+
+
+def test_a_call_that_cannot_be_built_fails_and_the_rest_of_the_outbox_goes(redis_url, emulator):
+    """A file name UTF-8 cannot carry (a lone surrogate from hostile text) made the request building raise:
+    out of deliver, and the chat's runner retried the entry forever. Now it is a failed call, like a 400."""
+    emu, control = emulator
+    control.inject_message(TOKEN, 43, "hi")
+    outbox = [("sendDocument", {"chat_id": 43, "document": ("report\ud800.txt", b"a")}),
+              ("sendMessage", {"chat_id": 43, "text": "after"})]
+
+    async def scenario(sender):
+        await sender.deliver(7, message_from(43, 7), outbox)
+        return sender.metrics.failed, sender.metrics.retries
+    assert with_senders(redis_url, emu.url, scenario) == (1, 0)
+    assert texts(control, 43) == ["after"]

@@ -114,3 +114,13 @@ def test_what_counts_as_an_upload_and_its_mime_type():
 def test_values_this_path_does_not_carry_are_left_to_ptb(params):
     with pytest.raises(Unplain):
         upload_form(params)
+
+
+def test_a_caption_with_lone_surrogates_goes_with_replacement_characters(emulator):
+    """UTF-8 cannot carry a lone surrogate (hostile or cut text a handler echoes): the part gets U+FFFD
+    instead of the call dying on the encode (which wedged the chat: the runner retried it forever)."""
+    emu, control = emulator
+    control.inject_message(TOKEN, 14, "hi")
+    result = run(emu.url, lambda c: c.call("sendDocument", {"chat_id": 14, "document": ("a.txt", b"a"),
+                                                            "caption": "\ud800 lone 😀 \udfff"}))
+    assert result["caption"] == "\ufffd lone 😀 \ufffd"

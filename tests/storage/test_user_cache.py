@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 
 import pytest
@@ -218,3 +219,47 @@ def test_registering_a_username_drops_its_stale_holder_from_every_cache(store, r
     finally:
         cache.stop()
         other_worker.stop()
+
+
+class HeldFirstPipeline(redis.Redis):
+    """A client whose first pipeline (the first invalidation's publish) waits until `release` is set."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def pipeline(self, transaction=True, shard_hint=None):
+        pipe = super().pipeline(transaction, shard_hint)
+        if not self.held.is_set():
+            self.held.set()
+            execute = pipe.execute
+            pipe.execute = lambda raise_on_error=True: self.release.wait(10) and execute(raise_on_error)
+        return pipe
+
+
+def test_writes_during_a_publish_share_the_next_one_and_return_after_it(store, redis_url, redis_client):
+    """Group commit: writes that arrive while a publish is in flight go out together in the next
+    (one pipeline, one message for every listener), and none returns before its ids are published."""
+    store.users.register(2, "bob")
+    store.users.register(3, "carol")
+    client = HeldFirstPipeline.from_url(redis_url, socket_timeout=5)
+    cache = UserCache(store, client)
+    assert [cache.get(uid).id for uid in (1, 2, 3)] == [1, 2, 3]       # all three in L2
+    listener = redis_client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe("cache:invalidate")
+    writers = [threading.Thread(target=store.users.set_language, args=(uid, "de")) for uid in (1, 2, 3)]
+    writers[0].start()
+    assert wait_until(client.held.is_set)                              # user 1's publish is in flight
+    writers[1].start()
+    writers[2].start()
+    assert wait_until(lambda: cache.pending_invalidations == 2)
+    assert all(writer.is_alive() for writer in writers)                # nobody returned before its publish
+    client.release.set()
+    for writer in writers:
+        writer.join(10)
+    messages = []
+    wait_until(lambda: messages.append(listener.get_message(timeout=0.1)) or len(list(filter(None, messages))) >= 2)
+    assert [m["data"] for m in messages if m] == [b"1", b"2,3"]
+    assert not any(redis_client.exists(f"user:{uid}") for uid in (1, 2, 3))
+    assert all(cache.get(uid).language_code == "de" for uid in (1, 2, 3))
+    listener.close()

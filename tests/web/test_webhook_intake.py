@@ -6,6 +6,7 @@ import json
 
 import aiohttp
 import redis
+from redis.exceptions import SlotNotCoveredError
 
 from botrunner.intake.store import lane_for
 from botrunner.intake.webhook import SECRET_HEADER, WEBHOOK_INTAKE
@@ -75,6 +76,22 @@ def test_redis_down_is_503_so_telegram_retries(redis_url, tmp_path):
     dead = f"unix://{tmp_path}/nobody-listens.sock?db=0"
     statuses, counts = asyncio.run(post_all(settings, [update(30, 504)], redis_url=dead))
     assert statuses == [503] and counts == {"unavailable": 1}
+
+
+def test_a_cluster_client_without_the_lanes_slot_is_503_too(redis_url):
+    """redis-py's cluster client raises SlotNotCoveredError, which is no RedisError, while a failover's
+    slot map is re-read: the POST is answered 503 and counted, like Redis down (it was a 500 before)."""
+    async def no_slot(entry) -> int:
+        raise SlotNotCoveredError('Slot "5" not covered by the cluster. "require_full_coverage=True"')
+
+    async def scenario() -> tuple[int, dict]:
+        async with serving(web_settings(redis_url), redis_url) as server, aiohttp.ClientSession() as http:
+            intake = server.runner.app[WEBHOOK_INTAKE]
+            intake.intake.store = no_slot
+            async with http.post(f"http://127.0.0.1:{server.port}/webhook", json=update(31, 505),
+                                 headers={SECRET_HEADER: SECRET}) as resp:
+                return resp.status, dict(intake.counts)
+    assert asyncio.run(scenario()) == (503, {"unavailable": 1})
 
 
 def test_trusted_networks_checked_on_the_peer_or_a_trusted_proxys_header(redis_url, redis_client):

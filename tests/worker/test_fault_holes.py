@@ -14,6 +14,7 @@ import time
 import pytest
 import redis
 from aiohttp import web
+from redis.exceptions import RedisClusterException, SlotNotCoveredError
 
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router
@@ -51,7 +52,13 @@ async def stored_jobs(client, updates: list[dict]) -> list[Job]:
 
 # --- 6: an infrastructure failure while delivering retries from the kept outbox ---
 
-def test_a_redis_failure_while_delivering_does_not_rerun_the_handler(redis_url, redis_client):
+@pytest.mark.parametrize("failure", [
+    redis.ConnectionError("Redis went away mid-delivery"),
+    # no RedisError: redis-py's cluster client while a failover leaves its slot map without the lane's slot
+    SlotNotCoveredError('Slot "1234" not covered by the cluster.'),
+    RedisClusterException("Redis Cluster cannot be connected. Please provide at least one reachable node"),
+], ids=["connection", "slot-not-covered", "cluster-unreachable"])
+def test_a_redis_failure_while_delivering_does_not_rerun_the_handler(redis_url, redis_client, failure):
     runs, delivered = [], []
     router = Router()
 
@@ -63,7 +70,7 @@ def test_a_redis_failure_while_delivering_does_not_rerun_the_handler(redis_url, 
     async def flaky_deliver(update_id, data, outbox, fence=None, delivery=None):
         if not delivered:
             delivered.append(None)
-            raise redis.ConnectionError("Redis went away mid-delivery")
+            raise failure
         delivered.append(outbox)
 
     async def scenario(client):
