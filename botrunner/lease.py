@@ -9,10 +9,11 @@ move that deadline (`ReplicaWait`), so a failover never hands a lease to a secon
 
 WAIT counts the writes of the connection it is sent on, on the node it is sent to (`WaitTail`): on
 one Redis it goes last in the writes' pipeline; on a Redis Cluster one WAIT per master the writes
-went to, each last in that master's part of the cluster pipeline (redis-py sends a node's part on
-one connection, and the nodes' parts concurrently), and the writes count as replicated only when
-every one of those masters says so. A write redirected while its pipeline ran (MOVED: the slot
-moved to another master, a failover) counts as not replicated: its WAIT went to the old master.
+went to, each last in that master's part of the cluster pipeline (botrunner.packed_pipeline and
+redis-py's cluster pipeline send a node's part on one connection, and the nodes' parts concurrently),
+and the writes count as replicated only when every one of those masters says so. A write redirected
+while its pipeline ran (MOVED: the slot moved to another master, a failover) counts as not
+replicated: its WAIT went to the old master.
 """
 from __future__ import annotations
 

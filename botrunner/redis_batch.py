@@ -5,8 +5,8 @@ limiter's slot, completion); their script calls are independent. `ScriptBatcher.
 callable like redis-py's `register_script` whose calls are queued and sent together at the end of
 the loop turn: each script still runs atomically and alone in Redis, in the order it was called, and
 its KEYS are declared by its caller as before; only the network round trip, the connection checkout
-and the socket reads are shared (the request is packed by hiredis, in C, on one Redis; redis-py's own
-cluster pipeline routes it on a cluster). A failed batch (Redis down, a timeout) fails every call in it with
+and the socket reads are shared (the request is packed by hiredis, in C, and split by node on a
+cluster: botrunner.packed_pipeline). A failed batch (Redis down, a timeout) fails every call in it with
 the same error, which each caller handles as it would its own. At most MAX_IN_FLIGHT pipelines are
 out at once: calls made while they are wait for the first to come back and go together in the next
 (under a burst the loop turns are short, and a pipeline per turn would be a socket write per few
@@ -22,10 +22,9 @@ from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
-from hiredis import pack_command
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import DataError, NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
+from botrunner.packed_pipeline import send
 from botrunner.redis_scripts import load_everywhere
 
 Call = tuple[str, list[Any], list[Any], asyncio.Future]     # sha, keys, args, the caller's future
@@ -136,39 +135,4 @@ class ScriptBatcher:
                 future.set_result(result)
 
     async def _pipeline(self, calls: list[Call]) -> list[Any]:
-        commands = [("EVALSHA", sha, len(keys), *keys, *args) for sha, keys, args, _ in calls]
-        if isinstance(self.client, RedisCluster):      # routed per node by redis-py's cluster pipeline
-            async with self.client.pipeline(transaction=False) as pipe:
-                for command in commands:
-                    pipe.execute_command(*command)   # execute_command: evalsha is blocked on a cluster pipeline
-                return await pipe.execute(raise_on_error=False)
-        return await self._exchange(commands)
-
-    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """What redis-py's non-transactional pipeline does, on one pooled connection with its retries, but
-        with the request packed by hiredis: redis-py's asyncio connection packs in Python, argument by
-        argument (70 us of a worker's CPU per one-reply update; a limiter call alone has 26 arguments)."""
-        pool = self.client.connection_pool
-        connection = await pool.get_connection()
-        try:
-            try:
-                packed = b"".join([pack_command(command) for command in commands])
-            except TypeError as exc:      # None, a bool, a list: redis-py refuses those with DataError too
-                raise DataError(f"a script argument Redis cannot take: {exc}") from None
-            return await connection.retry.call_with_retry(lambda: _round_trip(connection, packed, len(commands)),
-                                                          lambda error: connection.disconnect())
-        finally:
-            await pool.release(connection)
-
-
-async def _round_trip(connection: Any, packed: bytes, replies: int) -> list[Any]:
-    """Send the packed commands, read their replies in order (an error reply stands in for its result).
-    A failure part-way leaves no reply unread on a pooled connection: redis-py closes it."""
-    await connection.send_packed_command(packed)
-    results: list[Any] = []
-    for _ in range(replies):
-        try:
-            results.append(await connection.read_response())
-        except ResponseError as exc:
-            results.append(exc)
-    return results
+        return await send(self.client, [("EVALSHA", sha, len(keys), *keys, *args) for sha, keys, args, _ in calls])

@@ -1,9 +1,9 @@
 """Lua scripts sent in one pipeline, on one Redis and on a Redis Cluster alike.
 
-A pipeline carries EVALSHA (the script body is not resent with every call). A node that does not
-know a script (fresh, restarted without persistence, a replica just promoted) answers NOSCRIPT;
-then every script of the pipeline is loaded on every node (replicas too) and the pipeline runs
-once more.
+A pipeline carries EVALSHA (the script body is not resent with every call), packed by hiredis
+(botrunner.packed_pipeline). A node that does not know a script (fresh, restarted without
+persistence, a replica just promoted) answers NOSCRIPT; then every script of the pipeline is loaded
+on every node (replicas too) and the pipeline runs once more.
 Only scripts that are safe to run twice go through here (intake deduplicates, lease renewals and
 journal reads are idempotent). On a cluster the pipeline is split by node and each node's part
 sent at once; each script touches one slot (botrunner.redis_keys), so no call is refused as
@@ -21,6 +21,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException
 
+from botrunner.packed_pipeline import PackedPipeline
+
 Call = tuple[AsyncScript, Sequence[Any], Sequence[Any]]     # (script, KEYS, ARGV)
 STREAM_READS = ("XREAD", "XREADGROUP")
 
@@ -32,16 +34,15 @@ async def pipelined(client: Any, calls: Sequence[Call], tail: Callable[[Any], No
     replies (a flag that changed) must not be taken from a second run. A tail (WAIT) runs again after
     them; each of its replies is the smaller of the two."""
     async def run(batch: Sequence[Call]) -> list[Any]:
-        async with client.pipeline(transaction=False) as pipe:
-            for script, keys, args in batch:
-                # execute_command: the evalsha method is blocked on a cluster pipeline
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            if tail is not None:
-                tail(pipe)
-            try:
-                return list(await pipe.execute(raise_on_error=False))
-            except RuntimeError as exc:           # see ScriptedCluster.execute_command
-                raise RedisConnectionError(f"connection closed under the pipeline: {exc}") from exc
+        pipe = PackedPipeline(client)
+        for script, keys, args in batch:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        if tail is not None:
+            tail(pipe)
+        try:
+            return await pipe.execute()
+        except RuntimeError as exc:           # see ScriptedCluster.execute_command
+            raise RedisConnectionError(f"connection closed under the pipeline: {exc}") from exc
     results = await run(calls)
     missing = [i for i, reply in enumerate(results[:len(calls)]) if isinstance(reply, NoScriptError)]
     if missing:

@@ -102,6 +102,16 @@ def scripts_stay_in_one_slot():
             return __original(self, *args, **kwargs)
         cls.execute_command = wrapper
         patched.append((cls, original))
+    # the pipelines packed by hiredis (the batcher, redis_scripts.pipelined) pass through its pack
+    from botrunner import packed_pipeline
+    original_pack = packed_pipeline.pack
+
+    def checked_pack(commands):
+        for command in commands:
+            check(command)
+        return original_pack(commands)
+    packed_pipeline.pack = checked_pack
     yield
+    packed_pipeline.pack = original_pack
     for cls, original in patched:
         cls.execute_command = original
