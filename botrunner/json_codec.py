@@ -36,7 +36,8 @@ def loads(data: bytes | bytearray | str) -> Any:
     JSON (UnicodeDecodeError for bytes that are not UTF-8), or nests deeper than the parsers follow."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        _refuse_deep(exc)
         return _stdlib_loads(data)
 
 
@@ -44,8 +45,17 @@ def loads_lossy(data: bytes) -> Any:
     """`loads` for a server's answer: bytes that are not UTF-8 are replaced (U+FFFD), never fatal."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        _refuse_deep(exc)
         return _stdlib_loads(data.decode("utf-8", "replace"))
+
+
+def _refuse_deep(exc: orjson.JSONDecodeError) -> None:
+    """orjson stops at 1024 levels; json.loads would go on as deep as the recursion limit lets it, and a
+    library may raise that limit for the whole process (py_ecc, under eth-account, sets 100000), past
+    what the C stack holds: a document orjson found too deep is refused here, never handed on."""
+    if str(exc).startswith("depth limit exceeded"):
+        raise ValueError(f"JSON nested too deep ({exc})") from None
 
 
 def _stdlib_loads(data: bytes | bytearray | str) -> Any:

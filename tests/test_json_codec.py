@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -40,6 +41,20 @@ def test_an_integer_past_64_bits_reads_as_a_float():
 def test_what_is_not_json_or_not_utf8_or_too_deep_is_a_value_error(raw):
     with pytest.raises(ValueError):
         json_codec.loads(raw)
+
+
+def test_nesting_too_deep_is_refused_whatever_the_recursion_limit():
+    """eth-account's py_ecc raises the process's recursion limit to 100000 when imported (the airdrop bot's
+    wallet does): json.loads would then read 2000 levels, and 200000 would overflow the C stack."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        for depth in (2000, 200_000):
+            for read in (json_codec.loads, json_codec.loads_lossy):
+                with pytest.raises(ValueError, match="nested too deep"):
+                    read(b"[" * depth + b"]" * depth)
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def test_a_server_answer_with_bad_utf8_is_read_with_replacements():
