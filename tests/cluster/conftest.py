@@ -4,8 +4,11 @@ The pipeline runs on the session's cluster (3 masters + 3 replicas); the test bo
 handled in the session's single Redis (TEST_RECORD_REDIS_URL), which is not under test here."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
+from redis.asyncio.cluster import RedisCluster
 
 from tests.runner.conftest import KEYS, Cluster
 
@@ -46,3 +49,14 @@ def cluster_run(tmp_path, redis_cluster, redis_url, emulator):
         group.stop_all()
         group.client.close()
         group.record.close()
+
+
+def run_on_cluster(nodes, scenario):
+    """asyncio.run of `scenario(client)` with an asyncio RedisCluster client on `nodes`, closed after."""
+    async def go():
+        client = RedisCluster.from_url(nodes.url)
+        try:
+            return await scenario(client)
+        finally:
+            await client.aclose()
+    return asyncio.run(go())

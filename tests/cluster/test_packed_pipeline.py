@@ -9,24 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from botrunner.redis_batch import ScriptBatcher
 from botrunner.redis_scripts import pipelined
+from tests.cluster.conftest import run_on_cluster
 
 APPEND = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
 KEYS = [f"{{order{n}}}" for n in range(12)]
 
 
-def run(nodes, scenario):
-    async def go():
-        client = RedisCluster.from_url(nodes.url)
-        try:
-            return await scenario(client)
-        finally:
-            await client.aclose()
-    return asyncio.run(go())
 
 
 async def appended(batcher: ScriptBatcher, calls: list[tuple[str, int]]) -> list[int]:
@@ -59,7 +51,7 @@ def test_one_batch_over_every_master_keeps_each_keys_order_and_reloads_forgotten
             redis_cluster.client(port).script_flush()
         second = await appended(batcher, calls)
         return batcher.batches, first, second
-    batches, first, second = run(redis_cluster, scenario)
+    batches, first, second = run_on_cluster(redis_cluster, scenario)
     assert batches == 2 and first == expected_lengths(calls) and second == expected_lengths(calls, 5)
     assert lists(redis_cluster) == {key: [n for k, n in calls if k == key] * 2 for key in KEYS}
 
@@ -81,7 +73,7 @@ def test_a_slot_moved_under_a_batch_is_followed_in_call_order(redis_cluster):
             return results, client.nodes_manager.slots_cache[slot][0].port
         finally:
             move_slot(redis_cluster, slot, target, source)
-    results, owner = run(redis_cluster, scenario)
+    results, owner = run_on_cluster(redis_cluster, scenario)
     assert owner == target and results == [r + (k == key) for r, (k, _) in zip(expected_lengths(calls), calls)]
     assert lists(redis_cluster)[key] == [-1, *(n for k, n in calls if k == key)]
 
@@ -103,7 +95,7 @@ def test_a_slot_being_migrated_answers_ask_and_the_call_follows_it(redis_cluster
     async def scenario(client):
         return await appended(ScriptBatcher(client), calls)
     try:
-        results = run(redis_cluster, scenario)
+        results = run_on_cluster(redis_cluster, scenario)
     finally:
         move_slot(redis_cluster, slot, source, target)         # the keys still on the source too
         move_slot(redis_cluster, slot, target, source)
@@ -126,7 +118,7 @@ def test_a_failover_under_batches_is_followed_and_nothing_runs_twice(redis_clust
         script = client.register_script(APPEND)
         replies = await pipelined(client, [(script, [k], [100 + n]) for k, n in calls[:3]])
         return promoted, before, after, replies
-    promoted, before, after, replies = run(redis_cluster, scenario)
+    promoted, before, after, replies = run_on_cluster(redis_cluster, scenario)
     assert before == expected_lengths(calls) and after == expected_lengths(calls, 4) and replies == [9, 9, 9]
     assert redis_cluster.master_of_slot(key_slot(key.encode())) == promoted
     assert lists(redis_cluster)[key] == [n for k, n in calls if k == key] * 2 + [100]

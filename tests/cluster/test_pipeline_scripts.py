@@ -8,7 +8,6 @@ import asyncio
 import json
 
 import pytest
-from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from botrunner.errors import LaneLost, LeaseLost
@@ -22,20 +21,13 @@ from botrunner.redis_keys import GROUP, Keys
 from botrunner.sender.broadcast_slots import BroadcastSlots
 from botrunner.sender.flood_limiter import FloodLimiter, Limits
 from botrunner.sender.journal import OutboxJournal
+from tests.cluster.conftest import run_on_cluster
 from tests.updates import message
 
 KEYS = Keys.for_token("4242:cluster")
 LANES = 8
 
 
-def run(nodes, scenario):
-    async def go():
-        client = RedisCluster.from_url(nodes.url)
-        try:
-            return await scenario(client)
-        finally:
-            await client.aclose()
-    return asyncio.run(go())
 
 
 def test_64_lanes_spread_over_every_master(redis_cluster):
@@ -64,7 +56,7 @@ def test_intake_stores_a_batch_over_many_lanes_then_the_offset(redis_cluster):
         with pytest.raises(LeaseLost):
             await intake.store(prepare([message(42, 100, "late")], LANES, 0), lease.value or "")
         return added, again, await intake.offset()
-    assert run(redis_cluster, scenario) == (41, 0, 42)
+    assert run_on_cluster(redis_cluster, scenario) == (41, 0, 42)
     stored: dict[int, list[int]] = {}
     client = redis_cluster
     import redis
@@ -114,7 +106,7 @@ def test_leases_completion_journal_dead_letters_and_metrics(redis_cluster):
         # a broadcast page's slots: one script over many recipients' keys, all in the {send} slot
         taken, _ = await BroadcastSlots(FloodLimiter(client, KEYS, Limits(global_rate=0))).take([201, 300, 301])
         return handled, lost, snap, status, scope, taken
-    handled, lost, snap, status, scope, taken = run(redis_cluster, scenario)
+    handled, lost, snap, status, scope, taken = run_on_cluster(redis_cluster, scenario)
     assert taken == [0, 1, 1]                      # 201 frozen by the 429 above
     assert handled + lost == 8 and snap.pipeline_known and snap.pending == lost and snap.unowned_lanes == 0
     assert status == 1 and scope == "chat"
