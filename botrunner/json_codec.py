@@ -20,6 +20,7 @@ Not used where bytes must match across releases: the outbox journal's call diges
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ import orjson
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 Default = Callable[[Any], Any]
+MAX_DEPTH = 1024                                            # orjson's own limit
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)   # a string (skipped), or a bracket
 
 
 def loads(data: bytes | bytearray | str) -> Any:
@@ -59,10 +62,28 @@ def _refuse_deep(exc: orjson.JSONDecodeError) -> None:
 
 
 def _stdlib_loads(data: bytes | bytearray | str) -> Any:
+    if _deeper_than(data, MAX_DEPTH):     # orjson may have stopped at another error before the depth
+        raise ValueError(f"JSON nested too deep (over {MAX_DEPTH} levels)")
     try:
         return json.loads(data)
     except RecursionError:      # json.loads' answer to [[[[...: a ValueError for every caller, like orjson's
         raise ValueError("JSON nested too deep") from None
+
+
+def _deeper_than(data: bytes | bytearray | str, limit: int) -> bool:
+    """True when arrays and objects nest more than `limit` deep (strings skipped): the one pass over a
+    document orjson refused, before json.loads, whose C recursion a raised recursion limit no longer stops."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    depth = 0
+    for token in _STRUCTURE.finditer(raw):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif mark in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def dumps(value: Any, default: Default | None = None) -> bytes:

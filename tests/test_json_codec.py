@@ -51,8 +51,12 @@ def test_nesting_too_deep_is_refused_whatever_the_recursion_limit():
     try:
         for depth in (2000, 200_000):
             for read in (json_codec.loads, json_codec.loads_lossy):
-                with pytest.raises(ValueError, match="nested too deep"):
-                    read(b"[" * depth + b"]" * depth)
+                for head in (b"", b"[NaN,", b'["\\ud800",'):      # orjson stops at these before the depth
+                    with pytest.raises(ValueError, match="nested too deep"):
+                        read(head + b"[" * depth + b"]" * depth + (b"]" if head else b""))
+        brackets = "[{" * 2000 + '\\"'                     # inside a string (an escaped quote too): not nesting
+        got = json_codec.loads(f'["{brackets}", NaN, [[1]]]'.encode())
+        assert repr(got) == repr(["[{" * 2000 + '"', float("nan"), [[1]]])
     finally:
         sys.setrecursionlimit(before)
 
