@@ -15,15 +15,20 @@ from typing import Any
 
 import telegram
 
+from botrunner.emulator import inject
+from botrunner.emulator.options import EmulatorOptions
+from botrunner.emulator.state import BotState
+from botrunner.json_codec import loads
+from botrunner.tools.loadtest import start_item
+
 
 def start_update(user_id: int = 500_001) -> dict[str, Any]:
-    """The update `botrunner loadtest` injects: /start from a new user in their private chat."""
-    user = {"id": user_id, "is_bot": False, "first_name": f"Load{user_id}", "username": f"load{user_id}",
-            "language_code": "en"}
-    chat = {"id": user_id, "type": "private", "first_name": user["first_name"], "username": user["username"]}
-    message = {"message_id": 1, "from": user, "chat": chat, "date": 1764670000, "text": "/start",
-               "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}
-    return {"update_id": 1, "message": message}
+    """The update `botrunner loadtest` injects: /start from a new user in their private chat, built by the
+    local Bot API server's own injection code (`botrunner.emulator.inject.command`)."""
+    state = BotState("123456:parse-benchmark", EmulatorOptions())
+    item = start_item(user_id)
+    inject.command(state, user_id, item["command"], first_name=item["first_name"], username=item["username"])
+    return loads(state.updates[-1].payload)
 
 
 def per_update_us(data: dict[str, Any], number: int) -> float:
