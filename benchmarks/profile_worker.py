@@ -4,21 +4,33 @@
     .venv/bin/python benchmarks/profile_worker.py --workers 2 --out /tmp/worker.txt
     .venv/bin/python benchmarks/profile_worker.py --workload reply --gil  # the runner's own Python time
     .venv/bin/python benchmarks/profile_worker.py --handlers handlers.app:router --limits --workers 4  # the airdrop bot
+    .venv/bin/python benchmarks/profile_worker.py --workload reply --workers 2 --bursts 4 --cpu --repeats 5 \
+        --baseline CHECKOUT        # process CPU per 1000 updates, this tree and CHECKOUT interleaved
 
 Starts the local Bot API server, a private Redis and `botrunner start` with the benchmark bot, attaches
 `py-spy record --format raw` (collapsed stacks) to one worker while bursts run, and prints the functions
 with the most samples (own time and including callees).
+
+`--cpu` attaches nothing: it reads each process's user and system CPU time (psutil) before and after the
+bursts and prints them per 1000 updates, for the supervisor, every worker, Redis and the local Bot API
+server, with the Redis commands and socket reads per update. Sampled profiles count the time a process
+holding the GIL is descheduled; CPU time does not, so before/after claims use this. With `--baseline`,
+each repetition runs this tree and the other checkout (its own .venv) in turn, each with a fresh Redis,
+against one local Bot API server, and the medians are printed last.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import collections
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +88,83 @@ def areas(collapsed: Path, updates: int, rate: int = RATE) -> list[str]:
         f"  {100 * counts[area] / max(1, total):5.1f} %  {counts[area] * per_1000:.3f} s  {area}" for area in AREAS]
 
 
+def cpu_times(processes: dict[str, psutil.Process]) -> dict[str, tuple[float, float]]:
+    """(user, system) CPU seconds of each named process so far."""
+    times = {}
+    for name, process in processes.items():
+        try:
+            spent = process.cpu_times()
+            times[name] = (spent.user, spent.system)
+        except psutil.NoSuchProcess:
+            times[name] = (0.0, 0.0)
+    return times
+
+
+def redis_counts(client: redis.Redis) -> tuple[int, int]:
+    """(commands processed, socket reads processed) by Redis so far."""
+    stats = client.info("stats")
+    return int(stats["total_commands_processed"]), int(stats.get("total_reads_processed", 0))
+
+
+def cpu_run(args: argparse.Namespace, api_url: str, server_pid: int, root: Path) -> dict[str, float]:
+    """One run of the bursts against `root`'s botrunner with a fresh Redis: CPU seconds per 1000 updates by
+    process (user + sys, and sys alone), Redis commands and reads per update, the median burst rate."""
+    with tempfile.TemporaryDirectory(prefix="br-cpu-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
+        state = Path(tmp) / "state"
+        state.mkdir()
+        SQLiteStore(str(state / "bench.sqlite3")).init_schema()
+        client = redis.Redis.from_url(server.url)
+        running = Running(System("botrunner", "botrunner", args.workers, limits=args.limits, root=root), api_url,
+                          TOKEN, server.url, state, args.handlers, args.workload)
+        try:
+            wait_until(lambda: botrunner_ready(client, Keys.for_token(TOKEN), args.workers), 60, "the workers",
+                       alive=running.alive)
+            supervisor, *workers = running.processes()
+            processes = {"supervisor": supervisor, **{f"worker {n + 1}": w for n, w in enumerate(workers)},
+                         "redis": psutil.Process(server.process.pid), "Bot API server": psutil.Process(server_pid)}
+            before, counts = cpu_times(processes), redis_counts(client)
+            rates = [asyncio.run(run_load(api_url, TOKEN, requests=args.burst, batches=1, interval=0.0,
+                                          first_user=(n + 1) * 1_000_000, reply_timeout=120,
+                                          show_progress=False)).summary().throughput for n in range(args.bursts)]
+            after, counts_after = cpu_times(processes), redis_counts(client)
+        finally:
+            running.stop()
+            client.close()
+    updates = args.bursts * args.burst
+    per_1000 = 1000 / updates
+    row = {"updates/s": statistics.median(rates),
+           "Redis commands/update": (counts_after[0] - counts[0]) / updates,
+           "Redis reads/update": (counts_after[1] - counts[1]) / updates}
+    for name in processes:
+        row[name] = sum(after[name]) * per_1000 - sum(before[name]) * per_1000
+        row[f"{name} sys"] = (after[name][1] - before[name][1]) * per_1000
+    row["workers"] = sum(v for k, v in row.items() if k.startswith("worker ") and not k.endswith(" sys"))
+    row["runner incl. Redis"] = row["workers"] + row["supervisor"] + row["redis"]
+    return row
+
+
+def cpu_report(args: argparse.Namespace) -> int:
+    """--cpu: process CPU per 1000 updates, this tree (and --baseline's) interleaved, --repeats times; the
+    order alternates (ABBA), so a load that rises or falls during the run weighs on both trees alike."""
+    roots = {"this tree": ROOT} | ({"baseline": Path(args.baseline).resolve()} if args.baseline else {})
+    emulator, api_url = start_emulator()
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in roots}
+    try:
+        for repeat in range(args.repeats):
+            for name, root in (list(roots.items()) if repeat % 2 == 0 else list(roots.items())[::-1]):
+                row = cpu_run(args, api_url, emulator.pid, root)
+                runs[name].append(row)
+                print(f"run {repeat + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
+    finally:
+        stop(emulator, 10)
+    print(f"CPU seconds per 1000 updates (user + sys), median of {args.repeats}; load average at the end: "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    for key in runs["this tree"][0]:
+        print(f"  {key:28s}" + "".join(f"  {name} {statistics.median(r[key] for r in rows):8.3f}"
+                                       for name, rows in runs.items()))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=1)
@@ -89,7 +178,12 @@ def main() -> int:
     parser.add_argument("--handlers", default="benchmarks.peers.botrunner_bot:router",
                         help="BOT_HANDLERS (handlers.app:router: the airdrop bot)")
     parser.add_argument("--limits", action="store_true", help="Telegram's pacing as shipped (SEND_LIMITS=true)")
+    parser.add_argument("--cpu", action="store_true", help="no py-spy: user + sys CPU per 1000 updates per process")
+    parser.add_argument("--repeats", type=int, default=1, help="--cpu: runs of each tree, interleaved")
+    parser.add_argument("--baseline", default=None, help="--cpu: another checkout (with its own .venv) run in turn")
     args = parser.parse_args()
+    if args.cpu:
+        return cpu_report(args)
     with tempfile.TemporaryDirectory(prefix="br-profile-") as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         emulator, api_url = start_emulator()
         state = Path(tmp) / "state"
