@@ -1,0 +1,62 @@
+"""The packed round trip on one Redis (botrunner.packed_pipeline): replies in order, an error reply in its
+place, and a failure part-way raised as the redis-py error its Retry retries, with the connection closed."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from botrunner.packed_pipeline import _round_trip, pack, send
+from tests.aio import run
+
+SLOW = """
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > tonumber(ARGV[1])
+return 'slow'
+"""
+
+
+def test_replies_come_in_order_with_an_error_reply_in_its_place(redis_url):
+    async def scenario(client):
+        return await send(client, [("SET", "a", "1"), ("INCR", "a"), ("HGET", "a", "x"), ("INCR", "a")])
+    ok, two, wrong_type, three = run(scenario, redis_url)
+    assert (ok, two, three) == (b"OK", 2, 3)
+    assert isinstance(wrong_type, redis.exceptions.ResponseError) and "WRONGTYPE" in str(wrong_type)
+
+
+def test_a_connection_redis_closed_fails_with_a_retried_error_and_reconnects(redis_url):
+    async def scenario(client):
+        connection = await client.connection_pool.get_connection()
+        try:
+            await connection.send_command("CLIENT", "ID")
+            own_id = await connection.read_response()
+            await client.execute_command("CLIENT", "KILL", "ID", own_id)     # from another pooled connection
+            with pytest.raises(redis.exceptions.ConnectionError):
+                await _round_trip(connection, pack([("PING",)]), 1)
+            closed = not connection.is_connected
+            return closed, await _round_trip(connection, pack([("INCR", "n"), ("INCR", "n")]), 2)
+        finally:
+            await client.connection_pool.release(connection)
+    closed, replies = run(scenario, redis_url)
+    assert closed and replies == [1, 2]
+
+
+def test_a_round_trip_past_the_socket_timeout_fails_with_redis_timeout_error(redis_url):
+    """Redis' TimeoutError (which redis-py's Retry retries and the callers count as Redis unreachable),
+    not asyncio's; the connection is closed, so its late reply is never read as the next one's."""
+    async def scenario(_):
+        client = aioredis.Redis.from_url(redis_url, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        try:
+            sha = await client.script_load(SLOW)
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await send(client, [("PING",), ("EVALSHA", sha, 0, 800_000)])
+            await asyncio.sleep(0.8)
+            return await send(client, [("ECHO", "mine")])
+        finally:
+            await client.aclose()
+    assert run(scenario, redis_url) == [b"mine"]
