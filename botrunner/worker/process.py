@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import os
 import random
 import secrets
@@ -57,6 +58,22 @@ from botrunner.worker.heartbeat import HeartbeatFile
 WORKER_BOOT_ERROR = 3     # the supervisor halts instead of respawning: the config or the code is broken
 WORKER_FATAL = 4          # the Bot API rejected the token: nothing any worker can fix
 WORKER_EXHAUSTED = 5      # hung handlers took every thread: the supervisor replaces the worker
+GC_YOUNG_THRESHOLD = 10_000   # container objects allocated (net) before a young collection; CPython's is 700
+
+
+def settle_garbage_collector() -> None:
+    """After boot: collect once, freeze what boot built (modules, classes, the bot's handlers: ~90,000
+    objects that live as long as the process), and let the young generation grow to GC_YOUNG_THRESHOLD
+    objects before it is collected. Frozen objects are never traversed again, so a full collection under
+    load costs about 4 ms instead of 40 ms; an update in flight holds hundreds of young objects (its
+    parsed Update, futures, coroutines), and with CPython's 700 a young collection ran every few updates,
+    traversing and promoting all of them only for them to die a moment later. Reply burst, per worker
+    over 4000 updates: 0.17-0.23 s -> 0.01 s of CPU in the collector (docs/benchmarks.md, seventh round).
+    Cyclic garbage is still collected, after at most GC_YOUNG_THRESHOLD more objects."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class Worker:
@@ -107,6 +124,7 @@ class Worker:
             self.router = load_router(self.settings.bot_handlers)
         except Exception as exc:
             raise BootError(f"cannot load BOT_HANDLERS={self.settings.bot_handlers!r}: {exc!r}") from exc
+        settle_garbage_collector()
 
     async def serve(self) -> int:
         """Build the pipeline, run it until asked to stop, drain; returns the exit code."""
