@@ -6,7 +6,8 @@
 The script batcher sends the calls of a loop turn as one pipeline (botrunner.packed_pipeline.send); under
 a burst it carries about ten (begin, the limiter's slot, completion of several updates). This measures
 the calling process's CPU time (Redis is another process) for `send` over an embedded Redis, with the
-worker's kind of client (a blocking pool, a socket timeout), median of 5 repetitions.
+worker's kind of client (a blocking pool, a socket timeout, a health check interval), median of 5
+repetitions.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ SCRIPT = "return {ARGV[1], redis.call('HINCRBY', KEYS[1], ARGV[1], 1)}"
 
 async def per_pipeline_us(url: str, calls: int, rounds: int) -> list[float]:
     client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        url, socket_timeout=10.0, max_connections=64, timeout=None))
+        url, socket_timeout=10.0, max_connections=64, timeout=None, health_check_interval=30))
     try:
         sha = await client.script_load(SCRIPT)
         commands = [("EVALSHA", sha, 1, "{lane:7}:attempts", f"1764680000000-{n}") for n in range(calls)]

@@ -98,12 +98,13 @@ async def _round_trip(connection: Any, packed: bytes, replies: int) -> list[Any]
     scripts (`python benchmarks/packed_pipeline.py`)."""
     if not connection.is_connected:
         await connection.connect()
+    await connection.check_health()           # a PING first when idle past health_check_interval, as redis-py
     try:
         async with async_timeout(connection.socket_timeout):
             connection._writer.write(packed)
             await connection._writer.drain()
             parser = connection._parser         # an error reply is returned as its ResponseError, not raised
-            return [await parser.read_response() for _ in range(replies)]
+            results = [await parser.read_response() for _ in range(replies)]
     except asyncio.TimeoutError:
         await connection.disconnect(nowait=True)
         raise RedisTimeoutError(f"Timeout in a pipeline of {replies} command(s) on {connection._host_error()}") from None
@@ -113,6 +114,9 @@ async def _round_trip(connection: Any, packed: bytes, replies: int) -> list[Any]
     except BaseException:
         await connection.disconnect(nowait=True)
         raise
+    if connection.health_check_interval:       # busy: no PING before the next one
+        connection.next_health_check = asyncio.get_running_loop().time() + connection.health_check_interval
+    return results
 
 
 async def _on_cluster(client: RedisCluster, commands: Sequence[Command], targets: dict[int, Any]) -> list[Any]:

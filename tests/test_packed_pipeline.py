@@ -60,3 +60,26 @@ def test_a_round_trip_past_the_socket_timeout_fails_with_redis_timeout_error(red
         finally:
             await client.aclose()
     assert run(scenario, redis_url) == [b"mine"]
+
+
+def test_a_connection_idle_past_the_health_check_interval_is_pinged_first_and_only_then(redis_url):
+    """As redis-py's own calls: a PING before the pipeline on a connection idle for longer than
+    health_check_interval (a dead idle connection is found before a write), none on a busy one."""
+    async def scenario(observer):
+        client = aioredis.Redis.from_url(redis_url, health_check_interval=1)
+        try:
+            async def pings() -> int:          # counted through another client's connection
+                stats = await observer.execute_command("INFO", "commandstats")
+                return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+            await observer.config_resetstat()
+            counted = []
+            for pause in (0, 0, 0, 1.2, 0, 0):
+                await asyncio.sleep(pause)
+                await send(client, [("INCR", "busy"), ("INCR", "busy")])
+                counted.append(await pings())
+            return counted
+        finally:
+            await client.aclose()
+    counted = run(scenario, redis_url)
+    assert counted[3] == counted[2] + 1                # the pause: one PING first
+    assert counted[:3] == [counted[0]] * 3 and counted[3:] == [counted[3]] * 3    # busy: none
