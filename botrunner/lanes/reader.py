@@ -20,6 +20,8 @@ As a safety net the keeper's sweep hands over a lane with entries pending under 
 lease TTL that it does not hold in memory (`ChatQueues.held`).
 What a lane hand-over or the processor lets go of is kept (botrunner.lanes.salvage) until the
 next generation check: after a Redis data loss it is the only copy, and is handled again, in order.
+The registry goes with the data, so for a keeper round and a half after a loss nobody rebalances:
+each worker takes back its own lanes, and none takes another's before that one has beaten again.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ from botrunner.redis_replies import text
 
 TRIM_EVERY_S = 10.0
 READ_RETURN_S = 3.0          # longest a drain waits for the XREADGROUP in flight (it blocks 0.5 s at most)
+REGISTRY_REFILL_ROUNDS = 1.5  # keeper rounds after a data loss by which every live worker has beaten again
 
 
 def decoded(fields: dict[Any, Any]) -> tuple[int | None, Any]:
@@ -98,6 +101,7 @@ class LaneReader:
         self.left = False                        # left the registry (drain): beat no more
         self.salvage = Salvage()                 # jobs let go of until Redis shows it still has them
         queues.on_drop = self.salvage.keep_all
+        self.registry_refills_until = 0.0        # after a data loss: no rebalance before every worker beat again
 
     async def boot(self) -> None:
         """Before the first read: every lane's consumer group exists; remember the data generation."""
@@ -122,6 +126,9 @@ class LaneReader:
         self.salvage.forget_until(mark, lost)    # still pending in Redis: their lanes' owners claim them
         if not lost:
             return False
+        # the registry went with the data: whoever is back first would see itself alone and take the lanes of
+        # the others, whose leases went too, before they take them back with the updates they hold in memory
+        self.registry_refills_until = time.monotonic() + REGISTRY_REFILL_ROUNDS * renew_interval_s(self.leases.ttl_ms)
         await self.leases.ensure_groups()
         for lane in [lane for lane in self.leases.held if lane in lost]:
             await self.leases.acquire(lane)
@@ -241,8 +248,9 @@ class LaneReader:
             self.hand_over(lane)
 
     async def rebalance(self) -> None:
-        """Hand over the lanes now assigned elsewhere; take the free lanes assigned here."""
-        if self.draining:
+        """Hand over the lanes now assigned elsewhere; take the free lanes assigned here. Not within a keeper
+        round and a half of a data loss: the registry lists only the workers that beat since."""
+        if self.draining or time.monotonic() < self.registry_refills_until:
             return
         mine = {lane for lane, w in assign(self.leases.lanes, await self.registry.live()).items()
                 if w == self.leases.worker_id}
