@@ -4,6 +4,8 @@ with --start, what a new user's /start costs in the bot's own code.
     .venv/bin/python benchmarks/airdrop_bench.py                     # 20,000 users, 5 ledger rows each
     .venv/bin/python benchmarks/airdrop_bench.py --users 100000 --ledger 3
     .venv/bin/python benchmarks/airdrop_bench.py --start 1000        # /start of 1000 new users, no runner
+    valgrind --tool=cachegrind --cache-sim=no .venv/bin/python benchmarks/airdrop_bench.py --start 350 --same-picture
+                                        # instructions: the same with --start 50, the difference / 300 per /start
 
 --start runs the bot's router in this process (botrunner.bot.testing: no workers, no Bot API server)
 on a real SQLite file and a private redis-server, with the worker's conversation store (RedisStates),
@@ -81,8 +83,14 @@ class RedisTraffic:
                 f"round trips; redis-server {1000 * (after[2] - before[2]) / n:.3f} ms CPU")
 
 
-def start_cost(users: int) -> None:
-    """CPU ms per new user's /start through the router, pool filled vs pictures drawn on demand."""
+def always(picture: bytes):
+    """A captcha renderer that returns `picture` whatever the code."""
+    return lambda code: picture
+
+
+def start_cost(users: int, same_picture: bool = False) -> None:
+    """CPU ms per new user's /start through the router, pool filled vs pictures drawn on demand;
+    `same_picture`: only the pool, filled with copies of one picture (for instruction counts)."""
     from botrunner import redis_clients
     from botrunner.bot.context import Services
     from botrunner.bot.states import states_from_settings
@@ -95,12 +103,15 @@ def start_cost(users: int) -> None:
     from storage.factory import open_worker_storage, redis_client
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         traffic = RedisTraffic(server.url)
-        for label, pool in (("picture from a filled pool", users), ("picture drawn on demand", 0)):
+        phases = (("picture from a filled pool", users), ("picture drawn on demand", 0))
+        for label, pool in phases[:1] if same_picture else phases:
             env = {"BOT_TOKEN": "1:bench", "STATE_DIR": f"{tmp}/{pool}", "REDIS_URL": server.url,
                    "CAPTCHA_POOL_SIZE": str(pool)}
             settings = load_settings(environ=env, env_file=None)
             storage = open_worker_storage(settings)
             rt = build_runtime(settings, storage, redis_client(settings, settings.redis_session_db))
+            if same_picture:            # random codes draw different pictures: their cost varies from run to run
+                rt.captcha.pool.render = always(rt.captcha.pool.render("ABCDE"))
             while rt.captcha.pool.fill_one():
                 pass
             # the worker's conversation store: its own client of the session database
@@ -122,6 +133,8 @@ def start_cost(users: int) -> None:
             rt.api.close()
             rt.redis.close()
             storage.close()
+    if same_picture:
+        return
     render = jpeg_renderer()
     started = time.process_time()
     for _ in range(200):
@@ -139,9 +152,12 @@ def main() -> None:
     parser.add_argument("--ledger", type=int, default=5, help="ledger rows per user")
     parser.add_argument("--start", type=int, default=0, metavar="N",
                         help="instead: CPU per new user's /start in the bot's code, over N new users")
+    parser.add_argument("--same-picture", action="store_true",
+                        help="with --start: only the pool, filled with copies of one picture, so that under "
+                             "valgrind two runs differ only by their /start loops")
     args = parser.parse_args()
     if args.start:
-        start_cost(args.start)
+        start_cost(args.start, args.same_picture)
         return
     source = node_database(args.users, args.ledger)
     with tempfile.TemporaryDirectory() as tmp:
