@@ -90,14 +90,14 @@ def as_input_files(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def lean_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
+def lean_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
     """(body, headers) for the lean paths: JSON, else a multipart form with the uploads; None: PTB's."""
     try:
         return encode(params), JSON_HEADERS
     except Unplain:
         pass
     try:
-        return await upload_body(params)
+        return upload_body(params)
     except Unplain:
         return None
 
@@ -129,7 +129,7 @@ class BotApiClient:
         Plain JSON calls and uploads take the lean paths; other values go through PTB."""
         session = self.request.session if self.request is not None else None
         if session is not None and "_" not in method:      # PTB turns send_message into sendMessage
-            lean = await lean_body(params)
+            lean = lean_body(params)
             if lean is not None:
                 return await self.lean.post(session, method, *lean, timeout_s=timeout_s)
         if timeout_s is None:
