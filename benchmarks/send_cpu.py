@@ -6,9 +6,14 @@ Starts `botrunner emulator` (its own process: the server's CPU is not counted), 
 runs each sample in a fresh client process: warm-up, then `--calls` calls timed with time.process_time.
 With `--baseline CHECKOUT` (another checkout with its own .venv) the samples of both trees alternate
 (ABBA order), so the machine's load hits both alike; the medians are printed (or `--json`).
+`--instructions` counts instructions instead (valgrind's callgrind, which other processes' load does not
+change): a sample is two runs, 300 and 300 + `--calls` calls, and their difference per call. With one call
+in flight (`--concurrency 1`) the count repeats within about 0.3 %; with many, how the answers bunch up per
+event-loop turn moves it by several per cent.
 
     .venv/bin/python benchmarks/send_cpu.py [--repeats 7] [--calls 4000] [--concurrency 32]
         [--methods sendMessage sendPhoto] [--baseline CHECKOUT] [--json]
+    .venv/bin/python benchmarks/send_cpu.py --instructions --concurrency 1 --calls 1000 --repeats 2 ...
 """
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -66,12 +73,34 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_sample(python: Path, url: str, method: str, args: argparse.Namespace) -> dict[str, float]:
-    command = [str(python), str(Path(__file__).resolve()), "--child", "--url", url, "--method", method,
-               "--calls", str(args.calls), "--concurrency", str(args.concurrency)]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=python.parents[2])
+    """One sample in a fresh process of `python`'s checkout: CPU (or instruction) figures per call."""
+    if args.instructions:
+        warm, timed = (instructions(python, url, method, n, args) for n in (300, 300 + args.calls))
+        return {"instructions": (timed - warm) / args.calls}
+    return json.loads(run_child([str(python)], url, method, args.calls, args).stdout.strip().splitlines()[-1])
+
+
+def run_child(prefix: list[str], url: str, method: str, calls: int,
+              args: argparse.Namespace) -> subprocess.CompletedProcess[str]:
+    python = Path(prefix[-1])
+    command = [*prefix, str(Path(__file__).resolve()), "--child", "--url", url, "--method", method,
+               "--calls", str(calls), "--concurrency", str(args.concurrency)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=python.parents[2],
+                         env={**os.environ, "PYTHONHASHSEED": "0"})
     if out.returncode != 0:
-        raise SystemExit(f"sample failed ({python}):\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"sample failed ({python}):\n{out.stderr[-3000:]}")
+    return out
+
+
+def instructions(python: Path, url: str, method: str, calls: int, args: argparse.Namespace) -> int:
+    """Instructions the whole client process ran (start-up, warm-up and `calls` calls), by callgrind."""
+    with tempfile.TemporaryDirectory(prefix="send-cpu-") as directory:
+        out = run_child(["valgrind", "--tool=callgrind", f"--callgrind-out-file={directory}/callgrind.out",
+                         str(python)], url, method, calls, args)
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind:\n{out.stderr[-3000:]}")
+    return int(found.group(1))
 
 
 def fresh_chats(url: str) -> None:
@@ -96,7 +125,11 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, dict[str, list[dict
                 fresh_chats(url)
                 result = run_sample(trees[tree], url, method, args)
                 samples[tree][method].append(result)
-                if not args.json:
+                if args.json:
+                    continue
+                if args.instructions:
+                    print(f"  {tree:<8} {method:<11} {result['instructions']:9.0f} instructions/call", flush=True)
+                else:
                     print(f"  {tree:<8} {method:<11} {result['cpu_us']:6.1f} us CPU/call "
                           f"({result['wall_us']:5.1f} us wall)", flush=True)
     return samples
@@ -105,21 +138,26 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, dict[str, list[dict
 def summary(samples: dict[str, dict[str, list[dict[str, float]]]], args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"calls": args.calls, "repeats": args.repeats, "concurrency": args.concurrency,
                            "load_average": os.getloadavg(), "trees": {}}
+    figure = "instructions" if args.instructions else "cpu_us"
     for tree, methods in samples.items():
-        out["trees"][tree] = {m: {"cpu_us_median": statistics.median(s["cpu_us"] for s in runs),
-                                  "cpu_us": [round(s["cpu_us"], 1) for s in runs],
-                                  "wall_us_median": statistics.median(s["wall_us"] for s in runs)}
+        out["trees"][tree] = {m: {f"{figure}_median": statistics.median(s[figure] for s in runs),
+                                  figure: [round(s[figure], 1) for s in runs]}
                               for m, runs in methods.items()}
+        if not args.instructions:
+            for m, runs in methods.items():
+                out["trees"][tree][m]["wall_us_median"] = statistics.median(s["wall_us"] for s in runs)
     return out
 
 
 def print_summary(result: dict[str, Any]) -> None:
-    print(f"\nClient CPU per call, {result['calls']} calls x {result['repeats']} fresh processes, "
+    counted = "instructions" in next(iter(next(iter(result["trees"].values())).values()))
+    figure, unit = ("instructions", "instructions") if counted else ("cpu_us", "us CPU")
+    print(f"\nClient {unit} per call, {result['calls']} calls x {result['repeats']} fresh processes, "
           f"{result['concurrency']} in flight, uvloop; load average {result['load_average'][0]:.2f}:")
     for tree, methods in result["trees"].items():
         for method, row in methods.items():
-            print(f"  {tree:<8} {method:<11} median {row['cpu_us_median']:6.1f} us "
-                  f"(min {min(row['cpu_us']):.1f}, max {max(row['cpu_us']):.1f})")
+            print(f"  {tree:<8} {method:<11} median {row[figure + '_median']:9.1f} {unit} "
+                  f"(min {min(row[figure]):.1f}, max {max(row[figure]):.1f})")
 
 
 def main() -> None:
@@ -130,6 +168,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["sendMessage", "sendPhoto"],
                         choices=["sendMessage", "sendPhoto"])
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout with its own .venv")
+    parser.add_argument("--instructions", action="store_true", help="count instructions (valgrind) instead")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
