@@ -58,12 +58,12 @@ async def sample(base: str, method: str, calls: int, concurrency: int) -> dict[s
             await client.call(method, params_of(method, n))
     try:
         await asyncio.gather(*(one(n) for n in range(min(300, calls))))      # connections, caches
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, system, wall = time.process_time(), os.times().system, time.perf_counter()
         await asyncio.gather(*(one(n) for n in range(calls)))
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        cpu, system, wall = time.process_time() - cpu, os.times().system - system, time.perf_counter() - wall
     finally:
         await client.close()
-    return {"cpu_us": cpu / calls * 1e6, "wall_us": wall / calls * 1e6}
+    return {"cpu_us": cpu / calls * 1e6, "system_us": system / calls * 1e6, "wall_us": wall / calls * 1e6}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -145,7 +145,8 @@ def summary(samples: dict[str, dict[str, list[dict[str, float]]]], args: argpars
                               for m, runs in methods.items()}
         if not args.instructions:
             for m, runs in methods.items():
-                out["trees"][tree][m]["wall_us_median"] = statistics.median(s["wall_us"] for s in runs)
+                for part in ("system_us", "wall_us"):          # system: the kernel's share of cpu_us
+                    out["trees"][tree][m][f"{part}_median"] = statistics.median(s[part] for s in runs)
     return out
 
 
@@ -156,8 +157,9 @@ def print_summary(result: dict[str, Any]) -> None:
           f"{result['concurrency']} in flight, uvloop; load average {result['load_average'][0]:.2f}:")
     for tree, methods in result["trees"].items():
         for method, row in methods.items():
+            kernel = "" if counted else f", of which {row['system_us_median']:.1f} us in the kernel"
             print(f"  {tree:<8} {method:<11} median {row[figure + '_median']:9.1f} {unit} "
-                  f"(min {min(row[figure]):.1f}, max {max(row[figure]):.1f})")
+                  f"(min {min(row[figure]):.1f}, max {max(row[figure]):.1f}){kernel}")
 
 
 def main() -> None:
