@@ -8,7 +8,7 @@ With `--baseline CHECKOUT` (another checkout with its own .venv) the samples of 
 (ABBA order), so the machine's load hits both alike; the medians are printed (or `--json`).
 `--instructions` counts instructions instead (valgrind's callgrind, which other processes' load does not
 change): a sample is two runs, 300 and 300 + `--calls` calls, and their difference per call. With one call
-in flight (`--concurrency 1`) the count repeats within about 0.3 %; with many, how the answers bunch up per
+in flight (`--concurrency 1`) the count repeats within about 1 %; with many, how the answers bunch up per
 event-loop turn moves it by several per cent.
 
     .venv/bin/python benchmarks/send_cpu.py [--repeats 7] [--calls 4000] [--concurrency 32]
