@@ -180,3 +180,17 @@ def test_a_caption_with_lone_surrogates_goes_with_replacement_characters(emulato
     result = run(emu.url, lambda c: c.call("sendDocument", {"chat_id": 14, "document": ("a.txt", b"a"),
                                                             "caption": "\ud800 lone 😀 \udfff"}))
     assert result["caption"] == "\ufffd lone 😀 \ufffd"
+
+
+def test_an_upload_is_not_tried_through_json_dumps_first(monkeypatch):
+    """orjson's refusal of the bytes is enough to make it a form (json.dumps refusing them too cost more CPU
+    than the form); only a call without uploads falls back to json.dumps."""
+    from botrunner.sender.client import lean_body
+
+    def no_stdlib_json(*args, **kwargs):
+        raise AssertionError("json.dumps was asked")
+    monkeypatch.setattr(json_codec.json, "dumps", no_stdlib_json)
+    body, headers = lean_body({"chat_id": 1, "photo": ("a.png", b"\x89PNG"), "reply_markup": {"k": [1]}})
+    assert headers["Content-Type"].startswith("multipart/form-data; boundary=") and b'{"k":[1]}' in body
+    with pytest.raises(AssertionError):
+        lean_body({"chat_id": 1, "text": "\ud800"})             # orjson refuses a lone surrogate: json.dumps
