@@ -96,6 +96,15 @@ def dumps(value: Any, default: Default | None = None) -> bytes:
         return json.dumps(value, default=default, separators=(",", ":")).encode()
 
 
+def try_dumps(value: Any, default: Default | None = None) -> bytes | None:
+    """`dumps` without its standard-library fallback: None when orjson refuses the value (or `default`
+    raises), for a caller with a cheaper way out than json.dumps for some of those values."""
+    try:
+        return orjson.dumps(value, default, _OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+
+
 def dumps_str(value: Any, default: Default | None = None) -> str:
     """`dumps` as str (a Redis argument or a form field)."""
     return dumps(value, default).decode()

@@ -1,7 +1,8 @@
 """The storage interface: one `Store` holding explicit repositories, implemented once per backend.
 
 Handlers never write queries; they call these methods. Every method that changes a user (including
-points; except `touch_many`) reports the user ids to the store's listeners so caches can invalidate them.
+points; except `touch_many`) reports the user ids to the store's listeners so caches can invalidate them;
+`register` reports the users whose username the new one took, not the new one (nothing caches an absence).
 Points change only through `PointsRepository` (and the referral/task methods that pay rewards), each
 change atomic and written together with its ledger row.
 """
@@ -87,7 +88,9 @@ class UserRepository(abc.ABC):
     def register(self, user_id: int, username: str = "", first_name: str = "", last_name: str = "",
                  language_code: str = "", is_premium: bool = False, referral_code: str | None = None,
                  at: float | None = None) -> tuple[User, bool]:
-        """Create the user unless it exists; returns (user, created)."""
+        """Create the user unless it exists; returns (user, created). Reports to the listeners only the
+        users whose username the new one took, not the new user: no cache can hold a row that did not
+        exist, because a cache never stores an absence and no user row is ever deleted."""
     @abc.abstractmethod
     def update_profile(self, user_id: int, username: str, first_name: str, last_name: str,
                        language_code: str, is_premium: bool) -> None: ...
@@ -502,7 +505,9 @@ class Store(abc.ABC):
         self._user_listeners: list[Callable[[list[int]], None]] = []
 
     def on_users_changed(self, callback: Callable[[list[int]], None]) -> None:
-        """Call `callback(user_ids)` after every write that changes those users (cache invalidation)."""
+        """Call `callback(user_ids)` after every write that changes those users (cache invalidation).
+        A newly created user is not reported (nothing can have cached it), so a cache must never store
+        an absence: "no such user" is read from the database every time."""
         self._user_listeners.append(callback)
 
     def users_changed(self, user_ids: Iterable[int]) -> None:

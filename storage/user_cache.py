@@ -2,9 +2,11 @@
 
 Reads go L1 -> L2 -> database (filling both). Every user write in any worker deletes the L2 key and
 publishes the ids on `cache:invalidate`; every worker's listener drops them from its L1, so no worker
-serves a stale user. A write returns only after its ids are deleted and published; writes of other
-threads that arrive while a publish is in flight share the next one (one pipeline, one message: a
-burst of new users costs every worker's listener one wake-up per publish, not one per user).
+serves a stale user. Only users found are cached, never "no such user": that is why registering a
+user publishes nothing for the new id (storage.base: `UserRepository.register`). A write returns
+only after its ids are deleted and published; writes of other threads that arrive while a publish
+is in flight share the next one (one pipeline, one message: a burst of writes costs every worker's
+listener one wake-up per publish, not one per user).
 When Redis is unreachable the cache says so once and runs on L1 + database (other workers'
 invalidations cannot arrive then, so L1 entries live at most USER_CACHE_TTL_MS); when Redis comes
 back L1 is cleared, because invalidations may have been missed meanwhile.

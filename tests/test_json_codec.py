@@ -98,3 +98,12 @@ def test_default_turns_objects_into_values_and_its_refusal_propagates():
         json_codec.dumps({"v": object(), "t": "\ud800"}, plain)   # the fallback asks `default` too
     with pytest.raises(TypeError):
         json_codec.dumps({"v": object()})
+
+
+def test_try_dumps_is_dumps_where_orjson_writes_and_none_where_it_would_fall_back():
+    assert json_codec.try_dumps(UPDATE) == json_codec.dumps(UPDATE)
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+    markup = {"reply_markup": InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="x")]])}
+    assert json_codec.try_dumps(markup, plain) == json_codec.dumps(markup, plain)
+    for value in ({"text": "\ud800 lone"}, {1: "int key"}, {"big": 2**70}, {"photo": b"\x89PNG"}):
+        assert json_codec.try_dumps(value, plain) is None

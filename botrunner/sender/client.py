@@ -22,7 +22,7 @@ from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
 from botrunner import json_codec
-from botrunner.sender.json_call import JSON_HEADERS, JsonCaller, Unplain, encode
+from botrunner.sender.json_call import JSON_HEADERS, JsonCaller, Unplain, encode, plain
 from botrunner.sender.upload_call import upload_body, upload_of
 
 # do_api_request warns "use Bot.send_message instead"; we call methods by name on purpose
@@ -90,14 +90,17 @@ def as_input_files(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def lean_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
-    """(body, headers) for the lean paths: JSON, else a multipart form with the uploads; None: PTB's."""
+def lean_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]] | None:
+    """(body, headers) for the lean paths: JSON, else a multipart form with the uploads; None: PTB's.
+    A call orjson encodes is JSON at once; else a form when a value is an upload (never tried through
+    json.dumps first: JSON cannot carry bytes), else JSON through the standard library, else PTB's."""
+    body = json_codec.try_dumps(params, plain)
+    if body is not None:
+        return body, JSON_HEADERS
     try:
+        if any(upload_of(name, value) is not None for name, value in params.items()):
+            return upload_body(params)
         return encode(params), JSON_HEADERS
-    except Unplain:
-        pass
-    try:
-        return await upload_body(params)
     except Unplain:
         return None
 
@@ -129,7 +132,7 @@ class BotApiClient:
         Plain JSON calls and uploads take the lean paths; other values go through PTB."""
         session = self.request.session if self.request is not None else None
         if session is not None and "_" not in method:      # PTB turns send_message into sendMessage
-            lean = await lean_body(params)
+            lean = lean_body(params)
             if lean is not None:
                 return await self.lean.post(session, method, *lean, timeout_s=timeout_s)
         if timeout_s is None:

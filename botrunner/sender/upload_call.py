@@ -2,24 +2,28 @@
 
 A new user's welcome is a photo (the captcha picture with the welcome as its caption), so uploads are on
 the hot path too. python-telegram-bot builds an InputFile, a RequestParameter per value and a RequestData
-before its transport builds the same aiohttp form; here the form is built from the params directly,
-rendered to one body by aiohttp's multipart writer (streamed, the writer sends each boundary, header
-block and value as its own socket write: ~17 send calls per photo, most of the client's CPU for it)
-and posted by `JsonCaller.post` on the same pooled session, so the answer is mapped to the same
-telegram.error.
+before its transport builds the same aiohttp form; here the form is rendered from the params directly into
+one body, byte for byte as aiohttp's form writer renders it (its part headers, its quoting of names and file
+names, by its own `content_disposition_header`), without the writer's payload object, header multidict and
+registry lookup per part (they cost more CPU than the rest of the call), and posted by `JsonCaller.post` on
+the same pooled session, so the answer is mapped to the same telegram.error.
 
 Invariant: the form carries exactly what PTB's request would. Every value but None; a string as it is
 (a lone surrogate, which UTF-8 cannot carry, as U+FFFD), anything else as its JSON text (a TelegramObject
 as its dict); each upload as a part with the file name
 and mime type PTB gives it (see `upload_of`). A value PTB would rewrite or that needs attach:// parts
 (datetimes, InputFile, InputMedia with files, lists of uploads) raises Unplain: that call goes through PTB.
+A name or file name with a control character is refused (ValueError) as aiohttp's form refuses it.
 """
 from __future__ import annotations
 
+import functools
 import mimetypes
+import os
+import re
 from typing import Any
 
-import aiohttp
+from aiohttp.helpers import content_disposition_header
 
 from botrunner import json_codec
 from botrunner.sender.json_call import plain
@@ -27,6 +31,10 @@ from botrunner.sender.json_call import plain
 FILE_FIELDS = frozenset({"photo", "document", "audio", "video", "voice", "animation", "video_note",
                          "sticker", "thumbnail"})
 DEFAULT_MIME = "application/octet-stream"          # PTB's when the file name tells nothing
+TEXT_MIME = "text/plain; charset=utf-8"            # what aiohttp's form gives a string part
+# the characters aiohttp refuses in a header (rfc9110 5.5, rfc9112 4): a name or file name holding one
+# would inject a header line into the part
+FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def upload_of(name: str, value: Any) -> tuple[str, bytes] | None:
@@ -55,24 +63,45 @@ def utf8_text(value: str) -> str:
     return value
 
 
-def upload_form(params: dict[str, Any]) -> aiohttp.FormData:
-    """The multipart form of a call with uploads; raises Unplain for a value this path does not carry."""
-    form = aiohttp.FormData(default_to_multipart=True)
+@functools.lru_cache(maxsize=1024)
+def part_head(name: str, file_name: str | None) -> bytes:
+    """One part's header block as aiohttp's form writer renders it (Content-Type, Content-Disposition, the
+    blank line); a few names and captcha file names recur, so each is rendered once."""
+    for text in (name, file_name):
+        if text is not None and FORBIDDEN_IN_HEADER.search(text):
+            raise ValueError(f"Forbidden control character in the form field {name!r}")
+    if file_name is None:
+        content_type, disposition = TEXT_MIME, content_disposition_header("form-data", name=name)
+    else:
+        content_type = mime_type(file_name)
+        disposition = content_disposition_header("form-data", name=name, filename=file_name)
+    return f"Content-Type: {content_type}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+
+
+def upload_parts(params: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """(header block, content) of each part of the call's form; raises Unplain for a value this path
+    does not carry."""
+    parts = []
     for name, value in params.items():
         if value is None:
             continue                                    # PTB drops None parameters
         upload = upload_of(name, value)
         if upload is not None:
-            form.add_field(name, upload[1], filename=upload[0], content_type=mime_type(upload[0]))
+            parts.append((part_head(name, upload[0]), upload[1]))
         elif isinstance(value, str):
-            form.add_field(name, utf8_text(value))
+            parts.append((part_head(name, None), utf8_text(value).encode()))
         else:
-            form.add_field(name, json_codec.dumps_str(value, plain))
-    return form
+            parts.append((part_head(name, None), json_codec.dumps(value, plain)))
+    return parts
 
 
-async def upload_body(params: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """(body, headers) of the call's multipart form, rendered in memory; raises Unplain as upload_form."""
-    writer = upload_form(params)()
-    return await writer.as_bytes(), {"Content-Type": writer.content_type}
-
+def upload_body(params: dict[str, Any], boundary: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of the call's multipart form; raises Unplain as upload_parts. `boundary`: random
+    (128 bits, as aiohttp's) unless given."""
+    boundary = boundary or os.urandom(16).hex()
+    delimiter = f"--{boundary}\r\n".encode()
+    chunks: list[bytes] = []
+    for head, content in upload_parts(params):
+        chunks += (delimiter, head, content, b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), {"Content-Type": f"multipart/form-data; boundary={boundary}"}

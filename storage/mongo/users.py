@@ -53,7 +53,8 @@ class MongoUsers(UserRepository):
             if existing is None:
                 raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
             return existing, False
-        self.store.users_changed([user_id] + self._release_username(user_id, username))
+        # not the new id itself: no cache can hold a row that did not exist (see UserRepository.register)
+        self.store.users_changed(self._release_username(user_id, username))
         return user, True
 
     def _release_username(self, user_id: int, username: str) -> list[int]:

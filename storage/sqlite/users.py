@@ -50,7 +50,8 @@ class SQLiteUsers(UserRepository):
         except sqlite3.IntegrityError as exc:
             raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
         if rows:
-            self.store.users_changed([user_id] + self._release_username(user_id, username))
+            # not the new id itself: no cache can hold a row that did not exist (see UserRepository.register)
+            self.store.users_changed(self._release_username(user_id, username))
             return from_mapping(User, rows[0]), True
         user = self.get(user_id)
         if user is None:        # the row was inserted or already there: only a concurrent delete gets here

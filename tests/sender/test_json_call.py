@@ -2,6 +2,7 @@
 (class and message) as python-telegram-bot's path for every answer the sender reacts to."""
 from __future__ import annotations
 
+import collections
 import datetime
 import socket
 
@@ -24,6 +25,19 @@ def test_a_plain_call_goes_the_lean_way_and_returns_the_raw_result(emulator, mon
     sent = control.sent(TOKEN, 5)[-1]
     assert sent["text"] == "héllo"
     assert sent["message"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "join:1"
+
+
+def test_values_orjson_refuses_but_json_carries_still_go_the_lean_way_as_json(emulator, monkeypatch):
+    """A namedtuple (orjson hands it to `default`, json.dumps writes a list) or an int past 64 bits: the
+    body is JSON from the standard library, not a form and not PTB's."""
+    emu, control = emulator
+    control.inject_message(TOKEN, 10, "hi")
+    posted = counting_posts(monkeypatch)
+    pair = collections.namedtuple("pair", "a b")
+    result = run(emu.url, lambda c: c.call("sendMessage", {"chat_id": 10, "text": "n", "extra": pair(1, 2),
+                                                           "big": 2 ** 70}))
+    assert posted == [("sendMessage", "json")]
+    assert result["text"] == "n"
 
 
 def test_values_neither_lean_path_carries_go_through_ptb(emulator, monkeypatch):

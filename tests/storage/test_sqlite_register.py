@@ -50,5 +50,5 @@ def test_a_taken_username_moves_to_its_new_holder(store):
     store.on_users_changed(changed.append)
     store.users.register(2, "Alice")
     assert store.users.get(1).username == "" and store.users.get(2).username == "Alice"
-    assert changed == [[1, 2]]                                 # the new row and the stale holder, in one call
+    assert changed == [[1]]                                    # the stale holder; the new row is in no cache yet
     assert store.users.find_by_username("alice").id == 2

@@ -140,11 +140,12 @@ def test_redis_down_degrades_to_l1_and_database_announced_once(store, tmp_path, 
     server = EmbeddedRedis(tmp_path / "r").start()
     try:
         cache = make_cache(store, server.url, retry_s=0.0)
+        store.users.register(2, "bob")
         cache.get(1)
         server.stop()
-        store.users.register(2, "bob")                  # publishing this invalidation fails: no crash
-        assert cache.get(2).username == "bob"           # database
-        assert cache.get(2).username == "bob"           # L1 still works
+        store.users.set_language(2, "de")               # publishing this invalidation fails: no crash
+        assert cache.get(2).language_code == "de"       # database
+        assert cache.get(2).language_code == "de"       # L1 still works
         assert cache.get(3) is None
         assert cache.stats()["redisAvailable"] is False
         assert sum("Redis unavailable" in line for line in log_lines) == 1
@@ -200,12 +201,23 @@ def test_a_cut_invalidation_subscription_clears_l1_even_through_the_factorys_cli
         cache.stop()
 
 
-def test_a_user_looked_up_before_registering_is_found_after_it(store, redis_url):
-    """Two workers that saw "no such user" see the user once it is registered (no cache keeps an absence)."""
-    cache, other_worker = make_cache(store, redis_url), make_cache(store, redis_url)
-    assert cache.get(7) is None and other_worker.get(7) is None
-    store.users.register(7, "bob")
-    assert cache.get(7).username == "bob" and other_worker.get(7).username == "bob"
+def test_a_user_looked_up_before_registering_is_found_after_it(store, redis_url, redis_client):
+    """Two workers that saw "no such user" see the user once it is registered, though registering
+    publishes nothing for the new id: no cache may ever keep an absence (L1 or L2)."""
+    cache, other_worker = make_cache(store, redis_url).start(), make_cache(store, redis_url).start()
+    listener = redis_client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe("cache:invalidate")
+    try:
+        assert cache.get(7) is None and other_worker.get(7) is None
+        assert cache.get(7) is None and other_worker.get(7) is None        # asked twice: still nothing kept
+        store.users.register(7, "bob")
+        store.users.set_language(1, "de")                                  # a write that does publish, as a marker
+        assert published(listener, 1) == [b"1"]                            # the first message is the marker's
+        assert cache.get(7).username == "bob" and other_worker.get(7).username == "bob"
+    finally:
+        listener.close()
+        cache.stop()
+        other_worker.stop()
 
 
 def test_registering_a_username_drops_its_stale_holder_from_every_cache(store, redis_url):
