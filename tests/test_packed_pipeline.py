@@ -11,14 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from botrunner.packed_pipeline import _round_trip, pack, send
-from tests.aio import run
-
-SLOW = """
-local t = redis.call('TIME')
-local start = t[1] * 1000000 + t[2]
-repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > tonumber(ARGV[1])
-return 'slow'
-"""
+from tests.aio import SLOW, run
 
 
 def test_replies_come_in_order_with_an_error_reply_in_its_place(redis_url):

@@ -11,7 +11,7 @@ from redis.exceptions import DataError, ResponseError
 from redis.retry import Retry
 
 from botrunner.redis_batch import ScriptBatcher, both
-from tests.aio import run
+from tests.aio import SLOW, run
 
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 FAILS_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
@@ -108,12 +108,6 @@ def test_both_awaits_two_batched_calls_and_leaves_no_unseen_error(redis_url):
 
 
 ECHO = "return ARGV"
-SLOW = """
-local t = redis.call('TIME')
-local start = t[1] * 1000000 + t[2]
-repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > tonumber(ARGV[1])
-return 'slow'
-"""
 
 
 def test_arguments_reach_the_script_as_redis_py_sends_them(redis_url):

@@ -33,9 +33,9 @@ from botrunner.worker.heartbeat import HeartbeatFile
 from botrunner.worker.process import Worker, pipeline_redis
 from tests import aio
 from tests.updates import message
+from tests.worker.booted import run_booted_worker
 
 KEYS = Keys.for_token("123:abc")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run(coro_fn, redis_url):
@@ -158,16 +158,7 @@ def test_pipeline_redis_calls_time_out_on_a_silent_redis(settings, silent_redis)
 
 
 def test_sigabrt_dumps_the_workers_python_traceback(tmp_path):
-    code = ("import os, signal\n"
-            "from botrunner.config.settings import load_settings\n"
-            "from botrunner.worker.heartbeat import HeartbeatFile\n"
-            "from botrunner.worker.process import Worker\n"
-            f"s = load_settings(environ={{'STATE_DIR': {str(tmp_path)!r}, "
-            "'BOT_HANDLERS': 'tests.runner.bot_app:router'}, env_file=None)\n"
-            "w = Worker(s, HeartbeatFile(), 1)\n"
-            "w.init_process()\n"
-            "os.kill(os.getpid(), signal.SIGABRT)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = run_booted_worker(tmp_path, after="os.kill(os.getpid(), signal.SIGABRT)\n")
     assert done.returncode == -6
     assert "Fatal Python error: Aborted" in done.stderr and "File " in done.stderr
 
