@@ -5,7 +5,7 @@ never inherited across fork. Four ways, chosen by the settings:
 - REDIS_CLUSTER=true: redis-py's RedisCluster, REDIS_URL (or REDIS_HOST) naming any node; it learns
   the slot map from it, follows MOVED/ASK and a failover (a dead master's connections fail, the map
   is read again). A cluster has only database 0: every REDIS_*_DB is db 0 there, and the key
-  namespaces keep them apart (botrunner:<bot>:{...} pipeline, :user: cache, :conv:/:state: sessions,
+  namespaces keep them apart (botrunner:<bot>:{...} pipeline, :user: cache, :conv: sessions,
   :bot: handlers), as they already do when the DB numbers are equal on one Redis.
 - REDIS_SENTINELS: redis-py's Sentinel. Each new connection asks the Sentinels for the current
   master of REDIS_SENTINEL_MASTER, so after a failover the next connection reaches the new one;

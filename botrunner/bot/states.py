@@ -7,8 +7,8 @@ SESSION_ENCRYPTION_KEY is set) and `MemoryStates` (handler unit tests). Handlers
 directly: the context stages their writes and the worker applies them when the update completes.
 
 Before this store there were two: the step under `<prefix>state:<chat>:<user>` (clear text) and the
-data under `<prefix>session:<user>:<chat>`. `RedisStates.get` reads those once when a chat has no
-record yet, and the first write of the chat deletes them, so conversations in progress survive.
+data under `<prefix>session:<user>:<chat>`. The supervisor converts those into records once, before
+any worker starts (botrunner.supervisor.key_migration), so the store reads and writes one key only.
 """
 from __future__ import annotations
 
@@ -91,37 +91,36 @@ class RedisStates:
     def key(self, chat_id: int | None, user_id: int | None) -> str:
         return f"{self.prefix}conv:{chat_id}:{user_id}"
 
-    def _legacy_keys(self, chat_id: int | None, user_id: int | None) -> tuple[str, str]:
-        return f"{self.prefix}state:{chat_id}:{user_id}", f"{self.prefix}session:{user_id}:{chat_id}"
-
     def get(self, chat_id: int | None, user_id: int | None) -> Conversation:
         """The chat's conversation; an empty one when none (expired, never set, or unreadable)."""
-        keys = [self.key(chat_id, user_id), *self._legacy_keys(chat_id, user_id)]
-        # one GET per key: MGET cannot span Redis Cluster slots, and these keys have one each
-        with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(key)
-            raw, old_state, old_data = cast("list[bytes | None]", pipe.execute())
-        if raw is not None:
-            record = self._decode(raw, chat_id, user_id)
-            if isinstance(record, dict) and isinstance(record.get("data", {}), dict):
-                return Conversation(record.get("state"), record.get("data") or {})
+        raw = cast("bytes | None", self.redis.get(self.key(chat_id, user_id)))
+        if raw is None:
             return Conversation()
-        data = self._decode(old_data, chat_id, user_id) if old_data is not None else {}
-        return Conversation(old_state.decode() if isinstance(old_state, bytes) else old_state,
-                            data if isinstance(data, dict) else {})
+        record = self.read_value(raw, chat_id, user_id)
+        if isinstance(record, dict) and isinstance(record.get("data", {}), dict):
+            return Conversation(record.get("state"), record.get("data") or {})
+        return Conversation()
 
     def put(self, chat_id: int | None, user_id: int | None, conversation: Conversation) -> None:
-        """Store the conversation (the TTL restarts), or delete it when empty; old-format keys go."""
-        pipe = self.redis.pipeline(transaction=False)     # keys of several slots on a Redis Cluster
-        for legacy in self._legacy_keys(chat_id, user_id):
-            pipe.delete(legacy)
+        """Store the conversation (the TTL restarts), or delete it when empty."""
         if conversation.empty():
-            pipe.delete(self.key(chat_id, user_id))
+            self.redis.delete(self.key(chat_id, user_id))
         else:
-            raw = json.dumps({"state": conversation.state, "data": conversation.data}, separators=(",", ":")).encode()
-            pipe.set(self.key(chat_id, user_id), self.fernet.encrypt(raw) if self.fernet else raw, ex=self.ttl_s)
-        pipe.execute()
+            self.redis.set(self.key(chat_id, user_id), self.encode(conversation), ex=self.ttl_s)
+
+    def encode(self, conversation: Conversation) -> bytes:
+        """The stored value of a record: JSON, as a Fernet token when a key is set."""
+        raw = json.dumps({"state": conversation.state, "data": conversation.data}, separators=(",", ":")).encode()
+        return self.fernet.encrypt(raw) if self.fernet else raw
+
+    def read_value(self, raw: bytes, chat_id: int | None, user_id: int | None) -> Any:
+        """The JSON in a stored value (decrypted when a key is set); {} when it cannot be read."""
+        try:
+            return json.loads(self.fernet.decrypt(raw) if self.fernet else raw)
+        except (InvalidToken, ValueError):
+            logger.warning("Conversation {}:{} could not be read (key changed or data tampered); starting empty",
+                           chat_id, user_id)
+            return {}
 
     def ttl(self, chat_id: int | None, user_id: int | None) -> int:
         """Seconds left (-2: no conversation), for status pages and tests."""
@@ -129,14 +128,6 @@ class RedisStates:
 
     def close(self) -> None:
         self.redis.close()
-
-    def _decode(self, raw: bytes, chat_id: int | None, user_id: int | None) -> Any:
-        try:
-            return json.loads(self.fernet.decrypt(raw) if self.fernet else raw)
-        except (InvalidToken, ValueError):
-            logger.warning("Conversation {}:{} could not be read (key changed or data tampered); starting empty",
-                           chat_id, user_id)
-            return {}
 
 
 def states_from_settings(settings: Settings, client: redis.Redis, prefix: str) -> RedisStates:

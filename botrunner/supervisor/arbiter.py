@@ -33,7 +33,7 @@ from botrunner.memory import rss_mb
 from botrunner.metrics import multiproc, record
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
-from botrunner.supervisor.key_migration import migrate_layout
+from botrunner.supervisor.key_migration import convert_conversations, migrate_layout
 from botrunner.supervisor.pipeline_guard import EXIT_UNSAFE, RECHECK_S, guard_at_start, split_database
 from botrunner.supervisor.sd_notify import SystemdNotifier
 from botrunner.worker.heartbeat import HeartbeatFile
@@ -102,8 +102,10 @@ class Supervisor:
         if self.settings.embedded_redis:
             self.embedded = start_embedded_redis(self.settings)
         self.redis = redis_clients.sync_client(self.settings, self.settings.redis_dedup_db, timeout=2)
-        guard_at_start(self.settings, self.redis, Keys.for_token(self.settings.bot_token))
-        migrate_layout(self.redis, Keys.for_token(self.settings.bot_token))     # once, before any worker
+        keys = Keys.for_token(self.settings.bot_token)
+        guard_at_start(self.settings, self.redis, keys)
+        migrate_layout(self.redis, keys)                 # once, before any worker
+        convert_conversations(self.settings, keys)       # likewise: workers read conv: records only
         self.pipe = os.pipe()
         for fd in self.pipe:
             os.set_blocking(fd, False)

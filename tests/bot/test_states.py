@@ -1,5 +1,5 @@
-"""The one conversation store in the real Redis: state and data under one key, TTL, encryption, the
-old keys read once, and the memory store with the same behaviour."""
+"""The one conversation store in the real Redis: state and data under one key, TTL, encryption, one
+command per read and per write, and the memory store with the same behaviour."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +8,7 @@ import json
 import pytest
 from cryptography.fernet import Fernet
 
-from botrunner.bot.states import Conversation, MemoryStates, RedisStates, fernet_for, states_from_settings
+from botrunner.bot.states import Conversation, MemoryStates, RedisStates, states_from_settings
 
 
 def test_state_and_data_live_under_one_key_with_the_ttl(redis_client):
@@ -45,20 +45,19 @@ def test_fernet_key_and_tampering(redis_client):
     assert states.get(5, 5) == Conversation()
 
 
-def test_conversations_of_the_old_two_stores_are_read_once(redis_client):
-    """Before: the step under state:<chat>:<user> in clear, the data under session:<user>:<chat>."""
-    redis_client.set("botrunner:1:state:10:3", "tr_amount")
-    redis_client.set("botrunner:1:session:3:10", json.dumps({"transfer_to": 4}))
+def test_a_read_and_a_write_are_one_command_each_and_touch_only_the_record(redis_client):
+    """The old two-key stores' keys are converted at start (tests/supervisor/test_key_migration.py):
+    the store no longer reads or deletes them (a new chat's /start: 1 GET + 1 SET, was 3 GET + 2 DEL + 1 SET)."""
+    redis_client.set("botrunner:1:state:10:3", "left over")
     states = RedisStates(redis_client, "botrunner:1:")
-    assert states.get(10, 3) == Conversation("tr_amount", {"transfer_to": 4})
-    states.put(10, 3, Conversation(None, {"transfer_to": 4}))
-    assert sorted(redis_client.keys("*")) == [b"botrunner:1:conv:10:3"]
-    assert states.get(10, 3) == Conversation(None, {"transfer_to": 4})
-
-
-def test_encrypted_old_session_data_is_read_with_the_same_key(redis_client):
-    redis_client.set("session:3:3", fernet_for("passphrase").encrypt(b'{"captcha": {"code": "AB"}}'))
-    assert RedisStates(redis_client, encryption_key="passphrase").get(3, 3).data == {"captcha": {"code": "AB"}}
+    redis_client.config_resetstat()
+    assert states.get(10, 3) == Conversation()
+    states.put(10, 3, Conversation("captcha", {"captcha": {"code": "AB"}}))
+    assert states.get(10, 3) == Conversation("captcha", {"captcha": {"code": "AB"}})
+    states.put(10, 3, Conversation())
+    calls = {name[len("cmdstat_"):]: stat["calls"] for name, stat in redis_client.info("commandstats").items()}
+    assert calls == {"get": 2, "set": 1, "del": 1, "config": 1}
+    assert redis_client.get("botrunner:1:state:10:3") == b"left over"
 
 
 def test_bots_sharing_one_redis_keep_their_own_conversations(redis_client):
