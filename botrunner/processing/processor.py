@@ -214,12 +214,14 @@ class Processor:
 
     async def _commit_state(self, ctx: Context, update_id: int) -> None:
         """Store the handler's staged conversation state; retried a few times, then logged (the replies
-        are out, so the update completes: the user repeats the step). Nothing staged: no thread hop."""
+        are out, so the update completes: the user repeats the step). Nothing staged: no thread hop.
+        The write queues for the handler threads like a handler (under a burst a queue append, not an
+        executor hop each; under HANDLER_TIMEOUT_S too)."""
         if not ctx.state_changed:
             return
         for attempt in range(1, 4):
             try:
-                await asyncio.get_running_loop().run_in_executor(self.pool.executor, ctx.commit_state)
+                await self.pool.run(ctx.commit_state)
                 return
             except Exception as exc:
                 logger.warning("Update {}: storing its conversation state failed (attempt {}/3): {!r}",
