@@ -214,3 +214,27 @@ def test_a_worker_stopped_while_its_cohort_settles_is_never_registered(redis_url
             await m.stop()
     run(scenario, redis_url)
     assert [w.decode() for w in redis_client.zrange(KEYS.workers, 0, -1)] == ["late"]
+
+
+def test_a_beat_on_its_way_when_the_worker_leaves_does_not_register_it_again(redis_url, redis_client):
+    """A keeper round's beat still on its way when the drain leaves the registry landed after the leave:
+    the stopped worker was live again for a lease TTL, and the assignment kept its lanes for it."""
+    async def scenario(client):
+        registry = Registry(client, KEYS, "leaving", TTL_MS)
+        await registry.join_alone()
+        beat_script, beat_sent = registry._beat, asyncio.Event()
+
+        async def slow_beat(*args, **kwargs):
+            beat_sent.set()
+            await asyncio.sleep(0.2)          # the round trip of a loaded machine
+            return await beat_script(*args, **kwargs)
+        registry._beat = slow_beat
+        beat = asyncio.create_task(registry.beat([0, 1], poller=False))
+        await beat_sent.wait()
+        await registry.leave()
+        await beat
+        await registry.beat([0, 1], poller=False)     # a later round: nothing either
+    run(scenario, redis_url)
+    assert redis_client.zrange(KEYS.workers, 0, -1) == []
+    assert not redis_client.exists(KEYS.worker("leaving"))
+
