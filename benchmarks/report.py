@@ -36,7 +36,7 @@ METHOD = """\
   Each phase starts from a system at rest, as in a deployment: after the warm-up and after each phase
   the benchmark waits until the bot's processes are idle (at most `--settle` s; the airdrop bot's
   captcha pool refills then), and the CPU columns include the work done in that quiet time, less what
-  the system burns at rest anyway (its idle share of a core, measured before the warm-up).
+  the system burns at rest anyway (its share of a core at rest, measured before the warm-up once it is at rest).
 - **Repetitions are interleaved** (each repetition starts with a different system) and the table shows
   medians. Costs: CPU seconds of the bot's processes (supervisor + workers) per 1000 updates; for
   botrunner also the Redis server's CPU; RSS per update-handling process (workers; the single process of
