@@ -164,9 +164,7 @@ def rest_share(cpu_seconds: Callable[[], float], max_s: float, window_s: float =
     when it does not come to rest within `max_s`: nothing is then taken out."""
     started, quiet = time.monotonic(), []
     while time.monotonic() - started < max_s:
-        before = cpu_seconds()
-        time.sleep(window_s)
-        share = max(0.0, cpu_seconds() - before) / window_s
+        share = window_share(cpu_seconds, window_s)
         quiet = [*quiet, share] if share < REST_CEILING else []
         if len(quiet) >= QUIET_WINDOWS:
             return sum(quiet) / len(quiet)
@@ -181,10 +179,16 @@ def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SET
     started = time.monotonic()
     quiet = 0
     while quiet < QUIET_WINDOWS and time.monotonic() - started < max_s:
-        before = cpu_seconds()
-        time.sleep(window_s)
-        quiet = quiet + 1 if cpu_seconds() - before < (IDLE_CPU_SHARE + idle) * window_s else 0
+        quiet = quiet + 1 if window_share(cpu_seconds, window_s) < IDLE_CPU_SHARE + idle else 0
     return time.monotonic() - started
+
+
+def window_share(cpu_seconds: Callable[[], float], window_s: float) -> float:
+    """The share of one core used over about `window_s`, divided by the time that really passed (a sleep
+    overshoots on a loaded machine, and the CPU of the longer window must not read as a busier system)."""
+    before, began = cpu_seconds(), time.monotonic()
+    time.sleep(window_s)
+    return max(0.0, cpu_seconds() - before) / max(time.monotonic() - began, 1e-6)
 
 
 def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:
