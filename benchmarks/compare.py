@@ -39,6 +39,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.host_probe import HostProbe  # noqa: E402
 from benchmarks.report import write_markdown, write_reply_section  # noqa: E402
 from benchmarks.systems import SYSTEMS, CpuAccount, Running, add_baseline, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
@@ -83,7 +84,8 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
         account.start()
         redis_cpu0 = sum(redis_proc.cpu_times()[:2])
         client.config_resetstat()
-        burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)
+        with HostProbe() as probe:                # how fast the machine's cores were meanwhile
+            burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)
         account.pause()
         guide = load(api_url, args.guide, 10, 0.1, base + 2_000_000, 10)
         account.pause()                           # the work the phases left (refills) is counted too
@@ -106,7 +108,7 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
             "rss_worker_mb": rss_worker, "rss_total_mb": rss_total,
             "db_per_update": trips / handled if handled else 0.0,
             "redis_per_update": commands / updates if system.kind == "botrunner" else 0.0, "settle_s": settled,
-            "rest_share": account.rest}
+            "rest_share": account.rest, "probe_us": probe.median_us()}
 
 
 def rest_text(share: float | None) -> str:
@@ -153,7 +155,7 @@ def main() -> int:
                 results.append(result)
                 print(f"[{number:>2}/{len(plan)}] {name:<12} rep {rep + 1}: {result['updates_per_s']:7.0f} updates/s, "
                       f"p99 {result['p99_ms']:7.1f} ms, success {result['success'] * 100:5.1f} %, "
-                      f"CPU {result['cpu_total_per_1000']:.2f} s/1000 incl. Redis, "
+                      f"CPU {result['cpu_total_per_1000']:.2f} s/1000 incl. Redis, host probe {result['probe_us']:.0f} us, "
                       f"{result['settle_s']:.1f} s at rest ({rest_text(result['rest_share'])})", flush=True)
         except KeyboardInterrupt:
             print("interrupted: stopping everything", file=sys.stderr)

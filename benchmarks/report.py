@@ -83,7 +83,11 @@ def machine() -> list[str]:
             f"- {versions}",
             f"- load average at the end: {load} (anything else running on the machine shows here). Everything "
             "(server, load generator, bot, Redis) runs on the same cores, so numbers are noisy: read the medians "
-            "and the ratios, not single runs."]
+            "and the ratios, not single runs.",
+            "- host probe (every run's table): the median CPU time of one fixed piece of pure-Python work sampled "
+            "during the burst (`benchmarks/host_probe.py`). On a VM whose cores the host shares with other tenants "
+            "the same work costs up to 1.7x more CPU from one moment to the next, with no steal time shown: a run "
+            "with a high probe ran on a slow machine, whatever the system."]
 
 
 def spread(results: list[dict], system: str, metric: str) -> str:
@@ -114,10 +118,11 @@ def summary_table(results: list[dict], systems: list[str]) -> list[str]:
 
 
 def runs_table(results: list[dict]) -> list[str]:
-    rows = ["| # | system | rep | updates/s | burst success | p50 ms | p95 ms | p99 ms | max ms | success |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| # | system | rep | updates/s | host probe us | burst success | p50 ms | p95 ms | p99 ms | max ms | success |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for n, r in enumerate(results, 1):
-        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | "
+        probe = f"{r['probe_us']:.0f}" if r.get("probe_us") else "-"
+        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | {probe} | "
                     f"{r['burst_success'] * 100:.1f} % | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                     f"{r['max_ms']:.1f} | {r['success'] * 100:.1f} % |")
     return rows

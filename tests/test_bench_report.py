@@ -55,3 +55,23 @@ def test_a_marked_section_is_replaced_in_place_or_appended(tmp_path):
     assert "old" not in doc.read_text() and "new" in doc.read_text() and "## Kept" in doc.read_text()
     write_section(doc, "<!-- y:begin -->\nother\n<!-- y:end -->\n", "<!-- y:begin -->", "<!-- y:end -->")
     assert doc.read_text().endswith("<!-- y:begin -->\nother\n<!-- y:end -->\n") and "new" in doc.read_text()
+
+
+def test_every_run_shows_the_host_probe_measured_during_its_burst():
+    from benchmarks.report import runs_table
+    slow, old = result("botrunner-2", 0, 600.0) | {"probe_us": 1650.0}, result("botrunner-2", 1, 1200.0)
+    rows = runs_table([slow, old])
+    assert "host probe us" in rows[0] and "| 600 | 1650 |" in rows[2]
+    assert "| 1200 | - |" in rows[3]          # results from before the probe existed
+
+
+def test_the_host_probe_samples_a_fixed_work_while_its_block_runs():
+    import time
+
+    from benchmarks.host_probe import HostProbe
+    with HostProbe(every_s=0.01, loops=1000) as probe:
+        time.sleep(0.2)
+    assert len(probe.samples_us) >= 5 and probe.median_us() > 0
+    with HostProbe(every_s=10) as never:
+        pass
+    assert never.median_us() == 0.0
