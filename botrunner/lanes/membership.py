@@ -11,6 +11,7 @@ Joins and leaves are published on the lane events channel (botrunner.lanes.event
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -79,12 +80,19 @@ class Registry:
         self.worker_id = worker_id
         self.stale_ms = stale_ms
         self.started = time.time()
+        self.left = False
+        self._writing = asyncio.Lock()       # a beat in flight lands before the leave, never after it
         self._beat = client.register_script(_BEAT)
         self._live = client.register_script(_LIVE)
         self._enrol = client.register_script(_ENROL)
 
     async def beat(self, lanes: list[int], poller: bool, extra: dict | None = None) -> None:
-        """Record that this worker is alive, with what it holds (timestamped by Redis)."""
+        """Record that this worker is alive, with what it holds (timestamped by Redis); nothing once it left."""
+        async with self._writing:
+            if not self.left:
+                await self._beat_now(lanes, poller, extra)
+
+    async def _beat_now(self, lanes: list[int], poller: bool, extra: dict | None) -> None:
         fields = {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
                   "rss_mb": round(rss_mb(os.getpid()), 1), "lanes": ",".join(map(str, lanes)), "poller": int(poller),
                   **(extra or {})}
@@ -112,7 +120,14 @@ class Registry:
 
     async def leave(self, cohort: Cohort | None = None) -> None:
         """Deregister at a graceful stop and announce it, so the others rebalance at once. Leaving the
-        cohort's set too keeps a stop during the boot settle from being registered by the last to enrol."""
+        cohort's set too keeps a stop during the boot settle from being registered by the last to enrol.
+        A beat already on its way lands first: one landing after the leave would register a stopped worker,
+        whose lanes the assignment would then keep for it until its entry went stale (a lease TTL)."""
+        async with self._writing:
+            self.left = True
+            await self._leave_now(cohort)
+
+    async def _leave_now(self, cohort: Cohort | None) -> None:
         if cohort is not None:
             await self.client.srem(self.keys.cohort(cohort.id), self.worker_id)  # type: ignore[misc]  # redis-py types async replies as "Awaitable[int] | int"
         await self.client.zrem(self.keys.workers, self.worker_id)

@@ -252,17 +252,29 @@ class LaneReader:
         round and a half of a data loss: the registry lists only the workers that beat since."""
         if self.draining or time.monotonic() < self.registry_refills_until:
             return
-        mine = {lane for lane, w in assign(self.leases.lanes, await self.registry.live()).items()
-                if w == self.leases.worker_id}
+        live = await self.registry.live()
+        if self.draining:        # the drain began while the registry was read: it releases, takes nothing
+            return
+        mine = {lane for lane, w in assign(self.leases.lanes, live).items() if w == self.leases.worker_id}
         for lane in sorted(self.reading - mine):
             self.hand_over(lane)
         # all at once, not lane after lane: a joining worker's last lane waits one round trip, not sixty
         wanted = sorted(mine - self.reading - self.handing_over)
         took = await asyncio.gather(*(self.leases.acquire(lane) for lane in wanted), return_exceptions=True)
+        if self.draining:        # ... or while the leases were taken: they go straight back
+            await self._give_back([lane for lane, ok in zip(wanted, took) if ok is True])
+            return
         claimed = await asyncio.gather(*(self._start_reading(lane) for lane, ok in zip(wanted, took) if ok is True),
                                        return_exceptions=True)
         for failure in [r for r in (*took, *claimed) if isinstance(r, BaseException)][:1]:
             raise failure         # the lanes not taken are tried again on the next event or round
+
+    async def _give_back(self, lanes: list[int]) -> None:
+        for lane in lanes:
+            try:
+                await self.leases.release(lane)
+            except Exception as exc:
+                logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
 
     async def _start_reading(self, lane: int) -> None:
         # pending entries first, so the chat order from the previous owner carries over
@@ -400,9 +412,5 @@ class LaneReader:
 
     async def release_all(self) -> None:
         """At the end of a drain: give every lane back so the others take over at once."""
-        for lane in self.leases.held:
-            try:
-                await self.leases.release(lane)
-            except Exception as exc:
-                logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
+        await self._give_back(self.leases.held)
         self.reading.clear()

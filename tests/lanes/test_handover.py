@@ -214,3 +214,60 @@ def test_a_worker_stopped_while_its_cohort_settles_is_never_registered(redis_url
             await m.stop()
     run(scenario, redis_url)
     assert [w.decode() for w in redis_client.zrange(KEYS.workers, 0, -1)] == ["late"]
+
+
+def test_a_beat_on_its_way_when_the_worker_leaves_does_not_register_it_again(redis_url, redis_client):
+    """A keeper round's beat still on its way when the drain leaves the registry landed after the leave:
+    the stopped worker was live again for a lease TTL, and the assignment kept its lanes for it."""
+    async def scenario(client):
+        registry = Registry(client, KEYS, "leaving", TTL_MS)
+        await registry.join_alone()
+        beat_script, beat_sent = registry._beat, asyncio.Event()
+
+        async def slow_beat(*args, **kwargs):
+            beat_sent.set()
+            await asyncio.sleep(0.2)          # the round trip of a loaded machine
+            return await beat_script(*args, **kwargs)
+        registry._beat = slow_beat
+        beat = asyncio.create_task(registry.beat([0, 1], poller=False))
+        await beat_sent.wait()
+        await registry.leave()
+        await beat
+        await registry.beat([0, 1], poller=False)     # a later round: nothing either
+    run(scenario, redis_url)
+    assert redis_client.zrange(KEYS.workers, 0, -1) == []
+    assert not redis_client.exists(KEYS.worker("leaving"))
+
+
+def test_a_drain_that_begins_while_a_rebalance_reads_the_registry_takes_no_lane(redis_url, redis_client):
+    """A rebalance (woken by a lane event) past its draining check when the drain began took the lanes
+    the drain had just released, and a lane taken as the worker exited stayed its own for a lease TTL."""
+    journal: list = []
+
+    async def scenario(client):
+        cohort = Cohort("host:1:1", 2)
+        stay, leave = Member(client, "stay", journal, cohort), Member(client, "leave", journal, cohort)
+        for m in (stay, leave):
+            await m.start()
+        await eventually(lambda: holds_share([stay, leave]), 20, "both holding their share")
+        live, reading, answer = leave.reader.registry.live, asyncio.Event(), asyncio.Event()
+
+        async def slow_live():
+            ids = await live()                 # read before the leave: it still lists the leaving worker
+            reading.set()
+            await answer.wait()
+            return ids
+        leave.reader.registry.live = slow_live
+        rebalance = asyncio.create_task(leave.reader.rebalance())
+        await reading.wait()
+        await leave.drain()
+        answer.set()
+        await rebalance
+        await eventually(lambda: len(stay.reader.reading) == LANES, 20, "the staying worker holding every lane")
+        held = list(leave.leases.held)
+        for m in (stay, leave):
+            await m.stop()
+        return held
+    assert run(scenario, redis_url) == []
+    owners = {redis_client.get(KEYS.lane_owner(n)) for n in range(LANES)}
+    assert owners == {b"stay"}

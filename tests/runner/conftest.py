@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,15 +23,17 @@ TOKEN = "123456:runner-test"
 KEYS = Keys.for_token(TOKEN)
 
 
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s."""
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition",
+               explain: Callable[[], str] | None = None):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s, with what
+    `explain()` says of the state it was stuck in."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+    pytest.fail(f"timed out after {timeout}s waiting for {what}" + (f"\n{explain()}" if explain else ""))
 
 
 class Cluster:
@@ -66,7 +69,8 @@ class Cluster:
             # settled(): every lane is with its assigned worker, so every worker holds floor(16 / N) or
             # ceil(16 / N) lanes (the assignment bounds the loads; botrunner.lanes.assignment)
             wait_until(lambda: len(self.worker_pids(proc.pid)) >= workers and self.settled()
-                       and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready")
+                       and self.client.get(KEYS.poll_lease), 40, 0.2, what=f"{workers} workers of {proc.pid} ready",
+                       explain=self.describe)
         return proc
 
     def workers(self) -> list[dict]:
@@ -96,6 +100,28 @@ class Cluster:
         owners = [self.client.get(KEYS.lane_owner(n)) for n in range(16)]
         wanted = assign(16, live)
         return bool(live) and all(o is not None and o.decode() == wanted[n] for n, o in enumerate(owners))
+
+    def describe(self) -> str:
+        """What a failed wait on the lanes needs to be read: the registry (with each entry's age and its
+        worker's parent), each lane's owner and lease TTL against the assignment, and every supervisor
+        log's warnings and errors (the workers log there)."""
+        now_ms = time.time() * 1000
+        lines = ["registry (worker id, ms since its beat, pid, parent):"]
+        for worker_id, score in self.client.zrange(KEYS.workers, 0, -1, withscores=True):
+            pid = self.client.hget(KEYS.worker(worker_id.decode()), "pid")
+            parent = _parent(int(pid)) if pid else None
+            lines.append(f"  {worker_id.decode()} {now_ms - score:.0f} {pid and pid.decode()} {parent}")
+        live = [w.decode() for w in self.client.zrangebyscore(KEYS.workers, now_ms - self.lane_ttl_ms, "+inf")]
+        wanted = assign(16, live) if live else {}
+        lines.append("lanes (lane, owner, lease ms left, assigned to):")
+        for n in range(16):
+            owner = self.client.get(KEYS.lane_owner(n))
+            lines.append(f"  {n} {owner and owner.decode()} {self.client.pttl(KEYS.lane_owner(n))} {wanted.get(n)}")
+        for proc in self.processes:
+            noted = [line for line in self.log(proc).splitlines() if re.search(r"WARNING|ERROR|CRITICAL", line)]
+            lines.append(f"supervisor {proc.pid} (exit {proc.poll()}): {len(noted)} warning(s) or error(s), the last:")
+            lines.extend(f"  {line}" for line in noted[-25:])
+        return "\n".join(lines)
 
     def lanes_owned(self) -> int:
         return sum(1 for n in range(16) if self.client.exists(KEYS.lane_owner(n)))

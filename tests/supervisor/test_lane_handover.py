@@ -114,7 +114,8 @@ def change_workers(cluster, watch: LaneWatch, sup, sig: signal.Signals, workers:
     changed_at = watch.after(since, change)[0][0]
     traffic()
     settled_at = wait_until(lambda: len(cluster.worker_pids(sup.pid)) == workers and cluster.settled()
-                            and time.monotonic(), 60, 0.05, what=f"{workers} workers settled after {sig.name}")
+                            and time.monotonic(), 60, 0.05, what=f"{workers} workers settled after {sig.name}",
+                            explain=cluster.describe)
     assert settled_at - changed_at < SETTLE_BOUND_S, f"{sig.name}: settled {settled_at - changed_at:.1f}s later"
     waits = release_to_take(watch, since)
     assert waits and max(waits.values()) < TAKE_BOUND_S, f"{sig.name}: release -> take {waits}"
@@ -140,7 +141,7 @@ def test_lanes_move_on_events_through_ttin_ttou_and_a_roll_with_every_chat_in_or
             traffic()
             time.sleep(0.5)
             assert time.monotonic() - since < 90, "the roll did not finish"
-        wait_until(cluster.settled, 60, 0.05, what="settled after the roll")
+        wait_until(cluster.settled, 60, 0.05, what="settled after the roll", explain=cluster.describe)
         waits = release_to_take(watch, since)
         assert waits and max(waits.values()) < TAKE_BOUND_S, f"roll: release -> take {waits}"
         assert moved_once_per_change(watch, since)
@@ -170,7 +171,7 @@ def test_a_second_supervisor_joining_and_leaving_moves_lanes_on_events(cluster, 
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(30)
         wait_until(lambda: len(cluster.worker_pids(first.pid)) == 2 and cluster.settled(), 60, 0.05,
-                   what="the first supervisor's workers holding every lane again")
+                   what="the first supervisor's workers holding every lane again", explain=cluster.describe)
         waits = release_to_take(watch, since)
         assert waits and max(waits.values()) < TAKE_BOUND_S, f"leave: release -> take {waits}"
     count = sum(map(len, sent.values()))
