@@ -86,7 +86,7 @@ def machine() -> list[str]:
             "and the ratios, not single runs.",
             "- host probe (every run's table): the median CPU time of one fixed piece of pure-Python work sampled "
             "during the burst (`benchmarks/host_probe.py`). On a VM whose cores the host shares with other tenants "
-            "the same work costs up to 1.7x more CPU from one moment to the next, with no steal time shown: a run "
+            "the same work costs up to 1.9x more CPU from one moment to the next, with no steal time shown: a run "
             "with a high probe ran on a slow machine, whatever the system."]
 
 
