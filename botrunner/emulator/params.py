@@ -131,7 +131,7 @@ async def read_params(request: web.Request) -> Params:
 
 
 async def _read_params(request: web.Request) -> Params:
-    values: dict[str, Any] = dict(request.query) if request.query_string else {}
+    values: dict[str, Any] = _query(request) if request.query_string else {}
     if not request.body_exists:
         return Params(values)
     if _is_multipart(request.headers.get(hdrs.CONTENT_TYPE, "")):
@@ -145,6 +145,15 @@ async def _read_params(request: web.Request) -> Params:
         values.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
         return Params(values)
     return Params(values)
+
+
+def _query(request: web.Request) -> dict[str, str]:
+    """The query string's values, the first of a repeated name (as aiohttp's `request.query` gives them),
+    percent-decoded strictly: aiohttp's decoding puts U+FFFD in place of bytes that are not UTF-8."""
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, errors="strict"):
+        values.setdefault(name, value)
+    return values
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

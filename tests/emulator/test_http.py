@@ -239,15 +239,22 @@ def test_text_that_is_not_well_formed_unicode_is_400_for_every_parameter(api, us
     assert error_of(response) == NOT_UTF8
 
 
-@pytest.mark.parametrize("encoding", ["form", "multipart"])
+@pytest.mark.parametrize("encoding", ["query", "form", "multipart"])
 def test_a_form_value_that_is_not_utf8_is_400(api, user, encoding):
-    if encoding == "form":
+    if encoding == "query":
+        response = api.get(f"sendMessage?chat_id={user}&text=%ED%A0%80")
+    elif encoding == "form":
         response = api.post("sendMessage", content=f"chat_id={user}&text=%ED%A0%80".encode(),
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
     else:
         response = api.post("sendMessage", data={"chat_id": str(user), "text": "x"},
                             files={"caption": (None, b"\xed\xa0\x80", "text/plain")})
     assert error_of(response) == NOT_UTF8
+
+
+def test_the_query_string_keeps_the_first_of_a_repeated_name_and_decodes_plus_as_space(api, user):
+    response = api.get(f"sendMessage?chat_id={user}&text=a+b%20c%F0%9F%98%80&text=second")
+    assert response.status_code == 200 and response.json()["result"]["text"] == "a b c\U0001F600"
 
 
 def test_escaped_surrogate_pairs_are_text(api, user):
