@@ -147,7 +147,8 @@ def line(f: dict) -> str:
     intake = f"{f['intake_s']:.2f} s" if f["intake_s"] is not None else "?"
     return (f"{f['label']} run {f['run'] + 1} burst {f['burst'] + 1}: {f['updates_per_s']:6.0f}/s, intake {intake}, "
             f"workers {f['workers_cpu_per_1000']:.2f} s/1000 {workers}, server {f['server_cpu_per_1000']:.2f}, "
-            f"redis {f['redis_cpu_per_1000']:.2f}, {f['xreadgroup']} reads ({f['entries_per_read']:.1f}/read), "
+            f"redis {f['redis_cpu_per_1000']:.2f} (workers / server {ratio(f):.2f}), "
+            f"{f['xreadgroup']} reads ({f['entries_per_read']:.1f}/read), "
             f"{f['redis_reads_per_update']:.2f} Redis reads/upd, host probe {f['probe_us']:.0f} us, load {f['load']:.1f}")
 
 
