@@ -9,7 +9,8 @@ and prints one line per burst: the rate; when intake had stored the whole burst 
 poller's share of the time); per worker its CPU per 1000 updates, the updates it handled, its lanes
 and whether it held the poll lease; the local Bot API server's and Redis' CPU; XREADGROUP calls and
 entries per read; Redis socket reads per update (how many calls share a round trip); the host probe
-(benchmarks/host_probe.py: how slow the machine's cores were during the burst). With --baseline the
+(benchmarks/host_probe.py: how slow the machine's cores were during the burst) and how many cores the
+rest of the machine used meanwhile. With --baseline the
 runs alternate A B B A between this tree and the checkout (its own .venv), so the machine's load
 falls on both alike.
 """
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compare import TOKEN, load  # noqa: E402
-from benchmarks.host_probe import HostProbe  # noqa: E402
+from benchmarks.host_probe import HostProbe, OthersCpu  # noqa: E402
 from benchmarks.systems import LANES, SYSTEMS, Running, botrunner_ready, settle  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
@@ -121,7 +122,8 @@ def one_burst(args, api_url, client, server, running, workers, others, owners, p
     client.config_resetstat()
     clock = IntakeClock(server.url, stored(client) + args.burst)
     clock.start()
-    with HostProbe() as probe:
+    ours = [*workers, *others.values(), psutil.Process(running.proc.pid), psutil.Process()]
+    with HostProbe() as probe, OthersCpu(lambda: sum(cpu(p) for p in ours)) as rest:
         result = load(api_url, args.burst, 1, 0.0, first_user, 120)
     clock.stopping.set()
     clock.join()
@@ -138,7 +140,7 @@ def one_burst(args, api_url, client, server, running, workers, others, owners, p
             **{f"{k}_cpu_per_1000": 1000 * (cpu(p) - before["others"][k]) / args.burst for k, p in others.items()},
             "xreadgroup": reads, "entries_per_read": args.burst / reads if reads else 0.0,
             "redis_reads_per_update": int(stats["total_reads_processed"]) / args.burst,
-            "probe_us": probe.median_us(), "load": psutil.getloadavg()[0]}
+            "probe_us": probe.median_us(), "others_cores": rest.cores, "load": psutil.getloadavg()[0]}
 
 
 def line(f: dict) -> str:
@@ -149,7 +151,8 @@ def line(f: dict) -> str:
             f"workers {f['workers_cpu_per_1000']:.2f} s/1000 {workers}, server {f['server_cpu_per_1000']:.2f}, "
             f"redis {f['redis_cpu_per_1000']:.2f} (workers / server {ratio(f):.2f}), "
             f"{f['xreadgroup']} reads ({f['entries_per_read']:.1f}/read), "
-            f"{f['redis_reads_per_update']:.2f} Redis reads/upd, host probe {f['probe_us']:.0f} us, load {f['load']:.1f}")
+            f"{f['redis_reads_per_update']:.2f} Redis reads/upd, host probe {f['probe_us']:.0f} us, "
+            f"others {f['others_cores']:.2f} cores, load {f['load']:.1f}")
 
 
 def summary(label: str, facts: list[dict]) -> str:

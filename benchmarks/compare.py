@@ -39,7 +39,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.host_probe import HostProbe  # noqa: E402
+from benchmarks.host_probe import HostProbe, OthersCpu  # noqa: E402
 from benchmarks.report import write_markdown, write_reply_section  # noqa: E402
 from benchmarks.systems import SYSTEMS, CpuAccount, Running, add_baseline, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
@@ -58,7 +58,7 @@ def load(api_url: str, requests: int, batches: int, interval: float, first_user:
 
 
 def measure(name: str, rep: int, args, api_url: str, control: ControlClient, server: EmbeddedRedis,
-            tmp: Path) -> dict:
+            tmp: Path, emulator: psutil.Process) -> dict:
     """Start one system fresh, warm it up, run the burst and the guide's test, read its costs, stop it."""
     system = SYSTEMS[name]
     client = redis.Redis.from_url(server.url)
@@ -84,8 +84,9 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
         account.start()
         redis_cpu0 = sum(redis_proc.cpu_times()[:2])
         client.config_resetstat()
-        with HostProbe() as probe:                # how fast the machine's cores were meanwhile
-            burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)
+        ours = [*running.processes(), redis_proc, emulator, psutil.Process()]
+        with HostProbe() as probe, OthersCpu(lambda: sum(process_cpu(p) for p in ours)) as others:
+            burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)     # the machine's state meanwhile
         account.pause()
         guide = load(api_url, args.guide, 10, 0.1, base + 2_000_000, 10)
         account.pause()                           # the work the phases left (refills) is counted too
@@ -108,7 +109,16 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
             "rss_worker_mb": rss_worker, "rss_total_mb": rss_total,
             "db_per_update": trips / handled if handled else 0.0,
             "redis_per_update": commands / updates if system.kind == "botrunner" else 0.0, "settle_s": settled,
-            "rest_share": account.rest, "probe_us": probe.median_us()}
+            "rest_share": account.rest, "probe_us": probe.median_us(), "others_cores": others.cores}
+
+
+def process_cpu(process: psutil.Process) -> float:
+    """User + system CPU seconds of a process (0.0 once it is gone)."""
+    try:
+        times = process.cpu_times()
+        return times.user + times.system
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 def rest_text(share: float | None) -> str:
@@ -151,11 +161,12 @@ def main() -> int:
         try:
             plan = interleaved(args.systems, args.repeats)
             for number, (rep, name) in enumerate(plan, 1):
-                result = measure(name, rep, args, api_url, control, server, Path(tmp))
+                result = measure(name, rep, args, api_url, control, server, Path(tmp), psutil.Process(emulator.pid))
                 results.append(result)
                 print(f"[{number:>2}/{len(plan)}] {name:<12} rep {rep + 1}: {result['updates_per_s']:7.0f} updates/s, "
                       f"p99 {result['p99_ms']:7.1f} ms, success {result['success'] * 100:5.1f} %, "
                       f"CPU {result['cpu_total_per_1000']:.2f} s/1000 incl. Redis, host probe {result['probe_us']:.0f} us, "
+                      f"others {result['others_cores']:.2f} cores, "
                       f"{result['settle_s']:.1f} s at rest ({rest_text(result['rest_share'])})", flush=True)
         except KeyboardInterrupt:
             print("interrupted: stopping everything", file=sys.stderr)

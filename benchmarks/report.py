@@ -87,7 +87,9 @@ def machine() -> list[str]:
             "- host probe (every run's table): the median CPU time of one fixed piece of pure-Python work sampled "
             "during the burst (`benchmarks/host_probe.py`). On a VM whose cores the host shares with other tenants "
             "the same work costs up to 1.9x more CPU from one moment to the next, with no steal time shown: a run "
-            "with a high probe ran on a slow machine, whatever the system."]
+            "with a high probe ran on a slow machine, whatever the system. others' cores: how many of the cores "
+            "the rest of the machine used on average during the burst (every core's busy time less the server's, the "
+            "load generator's, Redis' and the system's own)."]
 
 
 def spread(results: list[dict], system: str, metric: str) -> str:
@@ -118,11 +120,13 @@ def summary_table(results: list[dict], systems: list[str]) -> list[str]:
 
 
 def runs_table(results: list[dict]) -> list[str]:
-    rows = ["| # | system | rep | updates/s | host probe us | burst success | p50 ms | p95 ms | p99 ms | max ms | success |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| # | system | rep | updates/s | host probe us | others' cores | burst success | p50 ms | p95 ms | "
+            "p99 ms | max ms | success |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for n, r in enumerate(results, 1):
         probe = f"{r['probe_us']:.0f}" if r.get("probe_us") else "-"
-        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | {probe} | "
+        others = f"{r['others_cores']:.2f}" if "others_cores" in r else "-"
+        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | {probe} | {others} | "
                     f"{r['burst_success'] * 100:.1f} % | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                     f"{r['max_ms']:.1f} | {r['success'] * 100:.1f} % |")
     return rows
