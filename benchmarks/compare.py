@@ -17,8 +17,9 @@ airdrop bot renders its captcha pictures ahead in such quiet time (handlers/capt
 worker), and without the pause the burst has emptied that pool before the guide's test begins. The
 CPU columns count the quiet time too (the window runs from the end of the first pause to the end of
 the last), so every picture served is paid for once, whether rendered ahead or on demand; what a system
-burns at rest anyway (its idle share, measured for a second before the warm-up: timers, polling) is
-taken out of the pauses, and a pause ends once the system is back at that share. --settle 0
+burns at rest anyway (its rest share: timers, polling; measured before the warm-up once the system is at
+rest, so not while the airdrop bot fills its pools after boot) is taken out of the pauses, and a pause
+ends once the system is back at that share. --settle 0
 runs the phases back to back: the guide's test then measures 1000 new users arriving in the second
 after --burst others (3000 new users in a few seconds, beyond what the pool covers).
 """
@@ -38,8 +39,9 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.host_probe import HostProbe, OthersCpu  # noqa: E402
 from benchmarks.report import write_markdown, write_reply_section  # noqa: E402
-from benchmarks.systems import SYSTEMS, Running, add_baseline, botrunner_ready, redis_commands  # noqa: E402
+from benchmarks.systems import SYSTEMS, CpuAccount, Running, add_baseline, botrunner_ready, redis_commands  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
@@ -56,7 +58,7 @@ def load(api_url: str, requests: int, batches: int, interval: float, first_user:
 
 
 def measure(name: str, rep: int, args, api_url: str, control: ControlClient, server: EmbeddedRedis,
-            tmp: Path) -> dict:
+            tmp: Path, emulator: psutil.Process) -> dict:
     """Start one system fresh, warm it up, run the burst and the guide's test, read its costs, stop it."""
     system = SYSTEMS[name]
     client = redis.Redis.from_url(server.url)
@@ -75,18 +77,21 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
             wait_until(lambda: botrunner_ready(client, Keys.for_token(TOKEN), system.workers), 60,
                        f"{system.workers} workers owning every lane", alive=running.alive)
         base = (rep + 1) * 10_000_000
-        idle = running.measure_idle() if args.settle > 0 else 0.0
+        account = CpuAccount(running.cpu_seconds, args.settle)
+        account.measure_rest()
         load(api_url, args.warmup, 1, 0.0, base, 60)
-        first = running.settle(args.settle)
-        cpu0, redis_cpu0 = running.cpu_seconds(), sum(redis_proc.cpu_times()[:2])
+        first = account.pause()
+        account.start()
+        redis_cpu0 = sum(redis_proc.cpu_times()[:2])
         client.config_resetstat()
-        burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)
-        paused = running.settle(args.settle)
+        ours = [*running.processes(), redis_proc, emulator, psutil.Process()]
+        with HostProbe() as probe, OthersCpu(lambda: sum(process_cpu(p) for p in ours)) as others:
+            burst = load(api_url, args.burst, 1, 0.0, base + 1_000_000, 120)     # the machine's state meanwhile
+        account.pause()
         guide = load(api_url, args.guide, 10, 0.1, base + 2_000_000, 10)
-        paused += running.settle(args.settle)     # the work the phases left (refills) is counted too
-        settled = first + paused
-        # ... but not what the system burns at rest anyway during the pauses (its idle share)
-        cpu = running.cpu_seconds() - cpu0 - idle * paused
+        account.pause()                           # the work the phases left (refills) is counted too
+        settled = first + account.paused
+        cpu = account.work()                      # ... but not what the system burns at rest in the pauses
         redis_cpu = sum(redis_proc.cpu_times()[:2]) - redis_cpu0
         commands = redis_commands(client) - 2     # CONFIG RESETSTAT and INFO are ours
         rss_worker, rss_total = running.rss_mb()
@@ -103,7 +108,22 @@ def measure(name: str, rep: int, args, api_url: str, control: ControlClient, ser
             "cpu_total_per_1000": 1000 * (cpu + (redis_cpu if system.kind == "botrunner" else 0.0)) / updates,
             "rss_worker_mb": rss_worker, "rss_total_mb": rss_total,
             "db_per_update": trips / handled if handled else 0.0,
-            "redis_per_update": commands / updates if system.kind == "botrunner" else 0.0, "settle_s": settled}
+            "redis_per_update": commands / updates if system.kind == "botrunner" else 0.0, "settle_s": settled,
+            "rest_share": account.rest, "probe_us": probe.median_us(), "others_cores": others.cores}
+
+
+def process_cpu(process: psutil.Process) -> float:
+    """User + system CPU seconds of a process (0.0 once it is gone)."""
+    try:
+        times = process.cpu_times()
+        return times.user + times.system
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def rest_text(share: float | None) -> str:
+    """The share of a core at rest taken out of the pauses, as the progress line shows it."""
+    return "never at rest: nothing taken out" if share is None else f"{share * 100:.0f} % of a core at rest"
 
 
 def interleaved(names: list[str], repeats: int) -> list[tuple[int, str]]:
@@ -141,12 +161,13 @@ def main() -> int:
         try:
             plan = interleaved(args.systems, args.repeats)
             for number, (rep, name) in enumerate(plan, 1):
-                result = measure(name, rep, args, api_url, control, server, Path(tmp))
+                result = measure(name, rep, args, api_url, control, server, Path(tmp), psutil.Process(emulator.pid))
                 results.append(result)
                 print(f"[{number:>2}/{len(plan)}] {name:<12} rep {rep + 1}: {result['updates_per_s']:7.0f} updates/s, "
                       f"p99 {result['p99_ms']:7.1f} ms, success {result['success'] * 100:5.1f} %, "
-                      f"CPU {result['cpu_total_per_1000']:.2f} s/1000 incl. Redis, "
-                      f"{result['settle_s']:.1f} s at rest", flush=True)
+                      f"CPU {result['cpu_total_per_1000']:.2f} s/1000 incl. Redis, host probe {result['probe_us']:.0f} us, "
+                      f"others {result['others_cores']:.2f} cores, "
+                      f"{result['settle_s']:.1f} s at rest ({rest_text(result['rest_share'])})", flush=True)
         except KeyboardInterrupt:
             print("interrupted: stopping everything", file=sys.stderr)
             return 130

@@ -36,7 +36,7 @@ METHOD = """\
   Each phase starts from a system at rest, as in a deployment: after the warm-up and after each phase
   the benchmark waits until the bot's processes are idle (at most `--settle` s; the airdrop bot's
   captcha pool refills then), and the CPU columns include the work done in that quiet time, less what
-  the system burns at rest anyway (its idle share of a core, measured before the warm-up).
+  the system burns at rest anyway (its share of a core at rest, measured before the warm-up once it is at rest).
 - **Repetitions are interleaved** (each repetition starts with a different system) and the table shows
   medians. Costs: CPU seconds of the bot's processes (supervisor + workers) per 1000 updates; for
   botrunner also the Redis server's CPU; RSS per update-handling process (workers; the single process of
@@ -83,7 +83,13 @@ def machine() -> list[str]:
             f"- {versions}",
             f"- load average at the end: {load} (anything else running on the machine shows here). Everything "
             "(server, load generator, bot, Redis) runs on the same cores, so numbers are noisy: read the medians "
-            "and the ratios, not single runs."]
+            "and the ratios, not single runs.",
+            "- host probe (every run's table): the median CPU time of one fixed piece of pure-Python work sampled "
+            "during the burst (`benchmarks/host_probe.py`). On a VM whose cores the host shares with other tenants "
+            "the same work costs up to 1.9x more CPU from one moment to the next, with no steal time shown: a run "
+            "with a high probe ran on a slow machine, whatever the system. others' cores: how many of the cores "
+            "the rest of the machine used on average during the burst (every core's busy time less the server's, the "
+            "load generator's, Redis' and the system's own)."]
 
 
 def spread(results: list[dict], system: str, metric: str) -> str:
@@ -114,10 +120,13 @@ def summary_table(results: list[dict], systems: list[str]) -> list[str]:
 
 
 def runs_table(results: list[dict]) -> list[str]:
-    rows = ["| # | system | rep | updates/s | burst success | p50 ms | p95 ms | p99 ms | max ms | success |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| # | system | rep | updates/s | host probe us | others' cores | burst success | p50 ms | p95 ms | "
+            "p99 ms | max ms | success |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for n, r in enumerate(results, 1):
-        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | "
+        probe = f"{r['probe_us']:.0f}" if r.get("probe_us") else "-"
+        others = f"{r['others_cores']:.2f}" if "others_cores" in r else "-"
+        rows.append(f"| {n} | {r['system']} | {r['rep'] + 1} | {r['updates_per_s']:.0f} | {probe} | {others} | "
                     f"{r['burst_success'] * 100:.1f} % | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
                     f"{r['max_ms']:.1f} | {r['success'] * 100:.1f} % |")
     return rows

@@ -25,6 +25,8 @@ IDLE_CPU_SHARE = 0.05     # a system using less than 5 % of one core over SETTLE
 SETTLE_WINDOW_S = 0.5
 QUIET_WINDOWS = 5         # at rest this many windows in a row: longer than the airdrop bot waits before it
                           # renders captcha pictures ahead (handlers/captcha_pool.IDLE_S, 1 s, then its CPU check)
+REST_CEILING = 0.25       # a system at rest uses less than this share of a core (the peers idle at 0.10-0.14;
+                          # a worker rendering captcha pictures ahead uses most of one)
 
 
 @dataclass(frozen=True)
@@ -110,15 +112,6 @@ class Running:
                 pass
         return total
 
-    def measure_idle(self) -> float:
-        """Its share of a core at rest (see `idle_share`), kept for `settle`."""
-        self.idle = idle_share(self.cpu_seconds)
-        return self.idle
-
-    def settle(self, max_s: float) -> float:
-        """Wait until the system is at rest (see `settle`); the seconds waited."""
-        return settle(self.cpu_seconds, max_s, idle=getattr(self, "idle", 0.0))
-
     def rss_mb(self) -> tuple[float, float]:
         """(mean RSS of the processes that handle updates, RSS of all its processes), in MiB."""
         rss = {}
@@ -162,12 +155,20 @@ class Running:
             pass
 
 
-def idle_share(cpu_seconds: Callable[[], float], window_s: float = 1.0) -> float:
-    """The share of one core a system uses at rest (timers, heartbeats, polling an empty queue): aiogram
-    and python-telegram-bot idle at about a tenth of a core, botrunner at about a hundredth."""
-    before = cpu_seconds()
-    time.sleep(window_s)
-    return max(0.0, cpu_seconds() - before) / window_s
+def rest_share(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SETTLE_WINDOW_S) -> float | None:
+    """The share of one core a system uses at rest (timers, heartbeats, polling an empty queue: aiogram and
+    python-telegram-bot about a tenth of a core, botrunner about a hundredth), measured only once it is at
+    rest: the mean of the first QUIET_WINDOWS windows in a row under REST_CEILING. Work a system does
+    ahead in quiet time is not rest: the airdrop bot's workers render their captcha pools right after
+    boot, at most of a core each, and a share measured then took that work out of every pause. None
+    when it does not come to rest within `max_s`: nothing is then taken out."""
+    started, quiet = time.monotonic(), []
+    while time.monotonic() - started < max_s:
+        share = window_share(cpu_seconds, window_s)
+        quiet = [*quiet, share] if share < REST_CEILING else []
+        if len(quiet) >= QUIET_WINDOWS:
+            return sum(quiet) / len(quiet)
+    return None
 
 
 def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SETTLE_WINDOW_S,
@@ -178,10 +179,16 @@ def settle(cpu_seconds: Callable[[], float], max_s: float, window_s: float = SET
     started = time.monotonic()
     quiet = 0
     while quiet < QUIET_WINDOWS and time.monotonic() - started < max_s:
-        before = cpu_seconds()
-        time.sleep(window_s)
-        quiet = quiet + 1 if cpu_seconds() - before < (IDLE_CPU_SHARE + idle) * window_s else 0
+        quiet = quiet + 1 if window_share(cpu_seconds, window_s) < IDLE_CPU_SHARE + idle else 0
     return time.monotonic() - started
+
+
+def window_share(cpu_seconds: Callable[[], float], window_s: float) -> float:
+    """The share of one core used over about `window_s`, divided by the time that really passed (a sleep
+    overshoots on a loaded machine, and the CPU of the longer window must not read as a busier system)."""
+    before, began = cpu_seconds(), time.monotonic()
+    time.sleep(window_s)
+    return max(0.0, cpu_seconds() - before) / max(time.monotonic() - began, 1e-6)
 
 
 def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:
@@ -198,3 +205,36 @@ def botrunner_ready(client: redis.Redis, keys, workers: int) -> bool:
 def redis_commands(client: redis.Redis) -> int:
     """Commands Redis has processed since its last CONFIG RESETSTAT (minus this INFO call)."""
     return int(client.info("stats")["total_commands_processed"])
+
+
+class CpuAccount:
+    """The CPU a run's measured phases cost: from `start()` to the end of the last `pause()`, less what the
+    system burns at rest (`rest_share`, measured before the warm-up) during the pauses within that window.
+    Work done in a pause (a pool refilling after a phase) is counted: it is the phases' work, done later."""
+
+    def __init__(self, cpu_seconds: Callable[[], float], settle_max_s: float, window_s: float = SETTLE_WINDOW_S) -> None:
+        self.cpu_seconds = cpu_seconds
+        self.settle_max_s = settle_max_s
+        self.window_s = window_s
+        self.rest: float | None = None
+        self.cpu0: float | None = None
+        self.paused = 0.0            # seconds of pauses within the window
+
+    def measure_rest(self) -> float | None:
+        """The system's share of a core at rest (None: it did not come to rest), for the pauses."""
+        self.rest = rest_share(self.cpu_seconds, self.settle_max_s, self.window_s) if self.settle_max_s > 0 else None
+        return self.rest
+
+    def pause(self) -> float:
+        """Wait until the system is at rest again (`settle`); the seconds waited."""
+        waited = settle(self.cpu_seconds, self.settle_max_s, self.window_s, idle=self.rest or 0.0)
+        if self.cpu0 is not None:
+            self.paused += waited
+        return waited
+
+    def start(self) -> None:
+        self.cpu0 = self.cpu_seconds()
+
+    def work(self) -> float:
+        """CPU seconds since `start()`, less the rest share over the pauses since."""
+        return self.cpu_seconds() - (self.cpu0 or 0.0) - (self.rest or 0.0) * self.paused

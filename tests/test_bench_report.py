@@ -55,3 +55,34 @@ def test_a_marked_section_is_replaced_in_place_or_appended(tmp_path):
     assert "old" not in doc.read_text() and "new" in doc.read_text() and "## Kept" in doc.read_text()
     write_section(doc, "<!-- y:begin -->\nother\n<!-- y:end -->\n", "<!-- y:begin -->", "<!-- y:end -->")
     assert doc.read_text().endswith("<!-- y:begin -->\nother\n<!-- y:end -->\n") and "new" in doc.read_text()
+
+
+def test_every_run_shows_the_host_probe_measured_during_its_burst():
+    from benchmarks.report import runs_table
+    slow, old = result("botrunner-2", 0, 600.0) | {"probe_us": 1650.0, "others_cores": 0.8}, result("botrunner-2", 1, 1200.0)
+    rows = runs_table([slow, old])
+    assert "host probe us" in rows[0] and "others' cores" in rows[0] and "| 600 | 1650 | 0.80 |" in rows[2]
+    assert "| 1200 | - | - |" in rows[3]      # results from before the probe existed
+
+
+def test_the_host_probe_samples_a_fixed_work_while_its_block_runs():
+    import time
+
+    from benchmarks.host_probe import HostProbe
+    with HostProbe(every_s=0.01, loops=1000) as probe:
+        time.sleep(0.2)
+    assert len(probe.samples_us) >= 5 and probe.median_us() > 0
+    with HostProbe(every_s=10) as never:
+        pass
+    assert never.median_us() == 0.0
+
+
+def test_others_cpu_is_the_machines_busy_time_less_ours():
+    import itertools
+    import time
+
+    from benchmarks.host_probe import OthersCpu
+    busy, ours = itertools.count(10.0, 0.3), itertools.count(5.0, 0.1)    # 0.3 s busy, 0.1 s of it ours
+    with OthersCpu(lambda: next(ours), lambda: next(busy)) as others:
+        time.sleep(0.1)
+    assert 1.0 < others.cores <= 2.0                    # 0.2 s of others' CPU in about 0.1 s

@@ -1,10 +1,11 @@
 """The comparison's pause between phases (benchmarks.systems.settle): it lasts while the system works
-(a captcha pool refilling) and ends once the system is idle, never later than its bound."""
+(a captcha pool refilling) and ends once the system is idle, never later than its bound; and its CPU
+column (CpuAccount): the work done in the pauses is counted, only the system's share at rest is not."""
 from __future__ import annotations
 
 import time
 
-from benchmarks.systems import QUIET_WINDOWS, SETTLE_WINDOW_S, idle_share, settle
+from benchmarks.systems import QUIET_WINDOWS, REST_CEILING, SETTLE_WINDOW_S, CpuAccount, rest_share, settle
 from handlers.captcha_pool import IDLE_S
 
 
@@ -46,7 +47,58 @@ def idling_at(share: float):
 
 def test_a_system_idling_above_the_threshold_settles_at_its_own_idle_share():
     cpu_seconds = idling_at(0.14)
-    share = idle_share(cpu_seconds, window_s=0.2)
-    assert 0.12 < share < 0.16
+    share = rest_share(cpu_seconds, max_s=5, window_s=0.05)
+    assert share is not None and 0.12 < share < 0.16
     assert settle(cpu_seconds, max_s=5, window_s=0.05) >= 5               # never "idle" by the fixed threshold
     assert settle(cpu_seconds, max_s=5, window_s=0.05, idle=share) < 1    # at rest by its own measure
+
+
+class Simulated:
+    """CPU seconds of a system that burns `rest` of a core for ever, plus a full core for each stretch of
+    work it is given (one after another, like a pool refilling), plus work done at once (a burst)."""
+
+    def __init__(self, rest: float) -> None:
+        self.began = time.monotonic()
+        self.rest = rest
+        self.stretches: list[tuple[float, float]] = []
+        self.done_at_once = 0.0
+
+    def work_for(self, seconds: float) -> None:
+        start = max([time.monotonic(), *(end for _, end in self.stretches)])
+        self.stretches.append((start, start + seconds))
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        worked = sum(max(0.0, min(now, end) - start) for start, end in self.stretches)
+        return self.rest * (now - self.began) + worked + self.done_at_once
+
+
+def test_the_rest_share_is_measured_once_the_work_after_boot_is_done():
+    """The airdrop bot's workers fill their captcha pools right after boot: that is work, not rest."""
+    system = Simulated(rest=0.02)
+    system.work_for(0.3)
+    share = rest_share(system, max_s=5, window_s=0.02)
+    assert share is not None and share < 0.05
+    assert rest_share(idling_at(2 * REST_CEILING), max_s=0.3, window_s=0.02) is None   # never at rest
+
+
+def test_the_cpu_column_counts_the_work_done_in_the_pauses_and_takes_out_only_the_rest():
+    """The benchmark's sequence (compare.measure) on a system that refills a pool after boot and after
+    each phase: the column is the phases' work plus their refills. With the share at rest measured right
+    after boot (during the refill) the pauses took out more than the refills cost: the column went
+    negative."""
+    system = Simulated(rest=0.1)
+    system.work_for(0.4)                                      # the pools filling after boot
+    account = CpuAccount(system, settle_max_s=10, window_s=0.02)
+    assert account.measure_rest() is not None
+    system.work_for(0.05)                                     # the warm-up's refill: before the window
+    account.pause()
+    account.start()
+    system.done_at_once += 1.0                                # the burst
+    system.work_for(0.3)                                      # ... and the refill it leaves
+    account.pause()
+    system.done_at_once += 0.5                                # the guide's test
+    system.work_for(0.15)
+    account.pause()
+    assert account.paused > 0.45
+    assert abs(account.work() - (1.0 + 0.3 + 0.5 + 0.15)) < 0.06

@@ -10,11 +10,17 @@ call, so they repeat): aiohttp's `request.post()` spools every file into a tempo
 back and parses each part's disposition twice (name, filename), and its `content_type` parses a
 multipart header (unique per request by its boundary, so never cached) with the email package. Those
 were most of the server's CPU for a photo upload; the values are the same.
+
+Every string that comes out is well-formed Unicode, or the request is a 400 "strings must be encoded in
+UTF-8" (TDLib's words): bytes that are not UTF-8 in any encoding, and lone surrogates, which only a
+JSON body can carry (an escape such as "\\ud800" decodes to one), in any field, nested ones too. Such a
+string cannot be encoded into an answer or a stored message: it used to reach a handler as a 500.
 """
 from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
@@ -26,6 +32,7 @@ from botrunner.emulator.envelope import ApiError, bad_request
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 MULTIPART = "multipart/form-data"
+NOT_UTF8 = "strings must be encoded in UTF-8"
 OCTET_STREAM = "application/octet-stream"
 
 
@@ -115,8 +122,16 @@ class Params:
 
 
 async def read_params(request: web.Request) -> Params:
-    """Merge the query string and the body (body wins), whatever its encoding."""
-    values: dict[str, Any] = dict(request.query) if request.query_string else {}
+    """Merge the query string and the body (body wins), whatever its encoding; text that is not
+    well-formed Unicode is a 400."""
+    try:
+        return await _read_params(request)
+    except UnicodeError:
+        raise bad_request(NOT_UTF8) from None
+
+
+async def _read_params(request: web.Request) -> Params:
+    values: dict[str, Any] = _query(request) if request.query_string else {}
     if not request.body_exists:
         return Params(values)
     if _is_multipart(request.headers.get(hdrs.CONTENT_TYPE, "")):
@@ -127,9 +142,18 @@ async def read_params(request: web.Request) -> Params:
         return Params(values)
     if content_type == "application/x-www-form-urlencoded":
         body = await request.read()
-        values.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        values.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
         return Params(values)
     return Params(values)
+
+
+def _query(request: web.Request) -> dict[str, str]:
+    """The query string's values, the first of a repeated name (as aiohttp's `request.query` gives them),
+    percent-decoded strictly: aiohttp's decoding puts U+FFFD in place of bytes that are not UTF-8."""
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, errors="strict"):
+        values.setdefault(name, value)
+    return values
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -138,11 +162,31 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         decoded = json.loads(body)
+    except UnicodeDecodeError:
+        raise                           # bytes that are not UTF-8: read_params' 400
     except ValueError:
         raise bad_request("can't parse JSON object") from None
     if not isinstance(decoded, dict):
         raise bad_request("JSON object expected")
+    if _SURROGATE_ESCAPE.search(body):  # a pair is an emoji (json.dumps' default writes them); a lone one is not
+        _check_encodable(decoded)
     return decoded
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_encodable(value: Any) -> None:
+    """Raise UnicodeEncodeError if any string in a decoded JSON value (keys too) holds a lone surrogate."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_encodable(key)
+            _check_encodable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_encodable(item)
 
 
 def _is_multipart(raw_content_type: str) -> bool:

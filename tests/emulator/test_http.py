@@ -217,3 +217,49 @@ def test_get_chat(api, user):
     chat = api.post("getChat", json={"chat_id": user}).json()["result"]
     assert (chat["id"], chat["type"]) == (user, "private")
     assert error_of(api.post("getChat", json={"chat_id": 1})) == (400, "Bad Request: chat not found")
+
+
+NOT_UTF8 = (400, "Bad Request: strings must be encoded in UTF-8")
+
+
+@pytest.mark.parametrize("method, body", [
+    ("sendMessage", b'{"chat_id": USER, "text": "broken \\ud800 text"}'),
+    ("sendMessage", b'{"chat_id": USER, "text": "x", "reply_markup": {"inline_keyboard": '
+                    b'[[{"text": "\\udfff", "callback_data": "go"}]]}}'),
+    ("sendMessage", b'{"chat_id": USER, "text": "x", "parse_mode": "\\uDBFF"}'),
+    ("answerCallbackQuery", b'{"callback_query_id": "1", "text": "\\ud83d"}'),
+    ("setMyCommands", b'{"commands": [{"command": "start", "description": "\\ude00"}]}'),
+    ("sendMessage", b'{"chat_id": USER, "text": "raw \xff byte"}'),
+])
+def test_text_that_is_not_well_formed_unicode_is_400_for_every_parameter(api, user, method, body):
+    """A lone surrogate escaped in a JSON body (or a byte that is not UTF-8) in any string parameter,
+    nested ones too, is rejected as Telegram rejects it, not answered with a 500."""
+    response = api.post(method, content=body.replace(b"USER", str(user).encode()),
+                        headers={"Content-Type": "application/json"})
+    assert error_of(response) == NOT_UTF8
+
+
+@pytest.mark.parametrize("encoding", ["query", "form", "multipart"])
+def test_a_form_value_that_is_not_utf8_is_400(api, user, encoding):
+    if encoding == "query":
+        response = api.get(f"sendMessage?chat_id={user}&text=%ED%A0%80")
+    elif encoding == "form":
+        response = api.post("sendMessage", content=f"chat_id={user}&text=%ED%A0%80".encode(),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    else:
+        response = api.post("sendMessage", data={"chat_id": str(user), "text": "x"},
+                            files={"caption": (None, b"\xed\xa0\x80", "text/plain")})
+    assert error_of(response) == NOT_UTF8
+
+
+def test_the_query_string_keeps_the_first_of_a_repeated_name_and_decodes_plus_as_space(api, user):
+    response = api.get(f"sendMessage?chat_id={user}&text=a+b%20c%F0%9F%98%80&text=second")
+    assert response.status_code == 200 and response.json()["result"]["text"] == "a b c\U0001F600"
+
+
+def test_escaped_surrogate_pairs_are_text(api, user):
+    """What json.dumps writes by default (ensure_ascii): an emoji as a pair of escapes."""
+    body = json.dumps({"chat_id": user, "text": "hi \U0001F600", "reply_markup": KEYBOARD}).encode()
+    assert b"\\ud83d\\ude00" in body
+    response = api.post("sendMessage", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200 and response.json()["result"]["text"] == "hi \U0001F600"
