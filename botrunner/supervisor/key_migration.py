@@ -43,7 +43,7 @@ _ID = r"-?\d+|None"             # how the old stores spelled a chat or user id (
 _OLD_CONVERSATION = re.compile(rf"state:(?P<chat>{_ID}):(?P<user>{_ID})|session:(?P<s_user>{_ID}):(?P<s_chat>{_ID})")
 CONVERTED = "conv-format"       # under the bot's prefix: the old conversations are converted
 BATCH = 500                     # old keys read and converted per round trip
-PROGRESS_EVERY = 10_000         # a progress line per this many conversations converted
+PROGRESS_EVERY = 100_000        # a progress line per this many keys scanned (a big bot's first start: minutes)
 
 
 def renames(keys: Keys, old_names: list[str]) -> list[tuple[str, str]]:
@@ -110,12 +110,13 @@ def migrate_conversations(states: RedisStates) -> int:
     client = states.redis
     if isinstance(client, redis.RedisCluster) or client.exists(states.prefix + CONVERTED):
         return 0
-    converted = 0
+    converted = scanned = 0
     for names in _chunks(client.scan_iter(match=states.prefix + "*", count=1000), BATCH):
-        before = converted
         converted += _convert(states, old_conversations(states.prefix, [text(n) for n in names]))
-        if converted // PROGRESS_EVERY > before // PROGRESS_EVERY:
-            logger.info("Conversations: {} converted to the one-key format so far", converted)
+        scanned += len(names)
+        if scanned // PROGRESS_EVERY > (scanned - len(names)) // PROGRESS_EVERY:
+            logger.info("Conversations: {} key(s) looked at, {} converted to the one-key format so far "
+                        "(once; later starts skip this)", scanned, converted)
     client.set(states.prefix + CONVERTED, 1)
     if converted:
         logger.warning("Conversations: converted {} of the old two-key format (state:/session:) to conv: records; "

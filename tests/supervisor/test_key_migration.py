@@ -7,6 +7,7 @@ import json
 
 import pytest
 import redis
+from loguru import logger
 
 from botrunner.bot.states import Conversation, RedisStates, fernet_for, states_from_settings
 from botrunner.errors import UnsafePipeline
@@ -105,9 +106,18 @@ def test_conversion_runs_in_batches_with_progress(redis_client, monkeypatch):
     monkeypatch.setattr(key_migration, "PROGRESS_EVERY", 10)
     for n in range(25):
         old_conversation(redis_client, n, n, "step", b'{"n": %d}' % n)
+    redis_client.set(f"{OLD}conv:99:99", b"{}")       # a record of this release: looked at, left alone
     states = RedisStates(redis_client, OLD)
-    assert migrate_conversations(states) == 25
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    try:
+        assert migrate_conversations(states) == 25
+    finally:
+        logger.remove(sink)
     assert [states.get(n, n) for n in range(25)] == [Conversation("step", {"n": n}) for n in range(25)]
+    # 51 keys in batches of 7: a line each time the count looked at passes a multiple of 10
+    progress = [line for line in lines if "looked at" in line]
+    assert len(progress) == 5 and progress[0].startswith("Conversations: 14 key(s) looked at")
     assert redis_client.keys(OLD + "s*") == []
 
 
