@@ -33,14 +33,13 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.compare import TOKEN, load  # noqa: E402
+from benchmarks.compare import TOKEN, fresh_state, load  # noqa: E402
 from benchmarks.host_probe import HostProbe, OthersCpu  # noqa: E402
 from benchmarks.systems import LANES, SYSTEMS, Running, botrunner_ready, settle  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
 from botrunner.redis_keys import Keys  # noqa: E402
 from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
 from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
-from storage.sqlite.backend import SQLiteStore  # noqa: E402
 
 KEYS = Keys.for_token(TOKEN)
 
@@ -86,13 +85,7 @@ def one_run(root: Path, label: str, run: int, args, api_url: str, control: Contr
             tmp: Path, emulator_pid: int) -> list[dict]:
     system = dataclasses.replace(SYSTEMS[f"botrunner-{args.workers}"], root=root)
     client = redis.Redis.from_url(server.url)
-    control.reset(TOKEN)
-    client.flushall()
-    state = tmp / f"{label}-{run}"
-    state.mkdir()
-    store = SQLiteStore(str(state / "bench.sqlite3"))
-    store.init_schema()
-    store.close()
+    state = fresh_state(control, client, tmp / f"{label}-{run}")
     running = Running(system, api_url, TOKEN, server.url, state, workload="reply")
     facts = []
     try:

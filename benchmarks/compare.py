@@ -57,18 +57,24 @@ def load(api_url: str, requests: int, batches: int, interval: float, first_user:
                                 first_user=first_user, reply_timeout=timeout, show_progress=False)).summary()
 
 
+def fresh_state(control: ControlClient, client: redis.Redis, state: Path) -> Path:
+    """A fresh start for one run: the local server's bot state reset, Redis emptied, a new state
+    directory with the benchmark bot's SQLite schema."""
+    control.reset(TOKEN)
+    client.flushall()
+    state.mkdir()
+    store = SQLiteStore(str(state / "bench.sqlite3"))
+    store.init_schema()
+    store.close()
+    return state
+
+
 def measure(name: str, rep: int, args, api_url: str, control: ControlClient, server: EmbeddedRedis,
             tmp: Path, emulator: psutil.Process) -> dict:
     """Start one system fresh, warm it up, run the burst and the guide's test, read its costs, stop it."""
     system = SYSTEMS[name]
     client = redis.Redis.from_url(server.url)
-    control.reset(TOKEN)
-    client.flushall()
-    state = tmp / f"{name}-{rep}"
-    state.mkdir()
-    store = SQLiteStore(str(state / "bench.sqlite3"))
-    store.init_schema()
-    store.close()
+    state = fresh_state(control, client, tmp / f"{name}-{rep}")
     running = Running(system, api_url, TOKEN, server.url, state, args.handlers, args.workload)
     redis_proc = psutil.Process(server.process.pid)
     try:
