@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compare import TOKEN, fresh_state, load  # noqa: E402
+from benchmarks.compare import process_cpu as cpu  # noqa: E402
 from benchmarks.host_probe import HostProbe, OthersCpu  # noqa: E402
 from benchmarks.systems import LANES, SYSTEMS, Running, botrunner_ready, settle  # noqa: E402
 from botrunner.emulator.client import ControlClient  # noqa: E402
@@ -42,14 +43,6 @@ from botrunner.supervisor.embedded_redis import EmbeddedRedis  # noqa: E402
 from botrunner.tools.local_runs import start_emulator, stop, wait_until  # noqa: E402
 
 KEYS = Keys.for_token(TOKEN)
-
-
-def cpu(proc: psutil.Process) -> float:
-    try:
-        times = proc.cpu_times()
-        return times.user + times.system
-    except psutil.NoSuchProcess:
-        return 0.0
 
 
 class IntakeClock(threading.Thread):
