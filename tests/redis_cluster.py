@@ -124,11 +124,19 @@ class ClusterNodes:
         replica = self.replica_of(master)
         _wait(lambda: self.client(replica).info("replication").get("master_link_status") == "up",
               f"replica {replica} in sync")
+        served = [(start, end) for start, end, owner, *_ in self.client(master).cluster("slots") if int(owner[1]) == master]
         self.client(replica).execute_command("CLUSTER", "FAILOVER")
         _wait(lambda: self.roles().get(replica) == "master" and self.roles().get(master) == "slave",
               f"{replica} promoted over {master}", timeout)
         self.wait_ok()
+        # each node learns the new slot map by gossip: until then its CLUSTER SLOTS (master_of_slot) names the old one
+        _wait(lambda: all(self._serves(port, replica, served) for port in self.live_ports()),
+              f"every node listing {replica} as the master of {master}'s slots", timeout)
         return replica
+
+    def _serves(self, port: int, master: int, ranges: list[tuple[int, int]]) -> bool:
+        listed = {(start, end): int(owner[1]) for start, end, owner, *_ in self.client(port).cluster("slots")}
+        return all(listed.get(r) == master for r in ranges)
 
     def flush(self) -> None:
         """Empty every master (the replicas follow) and their script caches."""
