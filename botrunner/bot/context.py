@@ -5,6 +5,9 @@ sends them in order on its event loop after the handler returns and the writes a
 Conversation writes (`set_state`, `set_state_data`, ...) are staged the same way: the handler reads
 its own writes, and the worker stores them when the update completes (`commit_state`), so a
 handler re-run after a crash or an exception sees the conversation as it was before.
+The update is parsed into a `telegram.Update` only when something reads `ctx.update`: `chat_id`,
+`user_id`, `text`, `command` and `callback_data` read the raw dict (botrunner.bot.raw_update), so a
+handler that needs no more never pays for the parse.
 `ctx.data` holds what middlewares hand to handlers (the verified callback payload, the user, ...).
 `Services` is the per-worker seam for repositories and caches (the storage layer registers them
 in a `router.on_worker_start` hook) and for the flush hooks run before an update is acknowledged.
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 
 import telegram
 
+from botrunner.bot import raw_update
 from botrunner.bot.events import event_user
 from botrunner.bot.states import Conversation, MemoryStates, StateStore
 
@@ -69,16 +73,15 @@ class Services:
 
 
 class Context:
-    """One update being handled: parsed update, raw dict, conversation state, queued replies.
+    """One update being handled: raw dict, parsed update (on first read), conversation state, queued replies.
     What middlewares hand to handlers goes in `ctx.data`, not in attributes set on the context."""
 
     def __init__(self, raw: dict[str, Any], update: telegram.Update | None = None, services: Services | None = None,
                  states: StateStore | None = None, bot_username: str = "") -> None:
-        self.raw = raw
-        parsed = update if update is not None else telegram.Update.de_json(raw, None)
-        if parsed is None:
+        if not isinstance(raw, dict):
             raise ValueError("not a Telegram update")
-        self.update: telegram.Update = parsed
+        self.raw = raw
+        self._update = update
         self.services = services or Services()
         self.states: StateStore = states if states is not None else MemoryStates()
         self.bot_username = bot_username.lower()
@@ -92,23 +95,59 @@ class Context:
 
     # --- what the update is about ---
     @property
+    def update(self) -> telegram.Update:
+        """The parsed update, built on first read; raises Unparseable (the update is dead-lettered at once)."""
+        if self._update is None:
+            self._update = raw_update.parse(self.raw)
+        return self._update
+
+    @property
     def update_id(self) -> int:
-        return self.update.update_id
+        found = self.raw.get("update_id")
+        return found if raw_update.is_integer(found) else self.update.update_id
 
     @property
     def chat_id(self) -> int | None:
-        chat = self.update.effective_chat
-        return chat.id if chat else event_user(self.raw)       # a bot event: the user's private chat
+        found = raw_update.chat_id(self.raw)
+        return found if found is not None else event_user(self.raw)     # a bot event: the user's private chat
 
     @property
     def user_id(self) -> int | None:
-        user = self.update.effective_user
-        return user.id if user else event_user(self.raw)
+        found = raw_update.user_id(self.raw)
+        return found if found is not None else event_user(self.raw)
+
+    @property
+    def effective_user(self) -> telegram.User | None:
+        """`update.effective_user`, built from the user's own dict (microseconds, not the whole update's
+        parse); None for kinds without a user and for bot events. Raises Unparseable if it is malformed."""
+        if self._update is not None:
+            return self._update.effective_user
+        found = raw_update.effective_user(self.raw)
+        return None if found is None else raw_update.build(telegram.User, found)
+
+    @property
+    def effective_chat(self) -> telegram.Chat | None:
+        """`update.effective_chat`, built from the chat's own dict (see `effective_user`)."""
+        if self._update is not None:
+            return self._update.effective_chat
+        found = raw_update.effective_chat(self.raw)
+        return None if found is None else raw_update.build(telegram.Chat, found)
+
+    @property
+    def message_id(self) -> int | None:
+        """The id of `update.effective_message` (a button's message for a callback query)."""
+        message = raw_update.effective_message(self.raw)
+        found = message.get("message_id") if message is not None else None
+        return found if raw_update.is_integer(found) else None
+
+    @property
+    def edited(self) -> bool:
+        """The update is an edit of a message (`update.edited_message`)."""
+        return raw_update.holds(self.raw, "edited_message")
 
     @property
     def text(self) -> str | None:
-        message = self.update.message or self.update.edited_message
-        return message.text if message and message.text is not None else None
+        return raw_update.string(raw_update.message_of(self.raw), "text")
 
     @property
     def command(self) -> str | None:
@@ -128,8 +167,7 @@ class Context:
 
     @property
     def callback_data(self) -> str | None:
-        query = self.update.callback_query
-        return query.data if query is not None and query.data is not None else None
+        return raw_update.string(raw_update.callback_query(self.raw), "data")
 
     # --- conversation state (staged; stored when the update completes) ---
     @property
@@ -200,19 +238,26 @@ class Context:
 
     def edit(self, text: str, **params: Any) -> None:
         """Queue editMessageText of the message a callback button belongs to."""
-        query = self.update.callback_query
-        if query is not None and query.inline_message_id:
-            self.call("editMessageText", inline_message_id=query.inline_message_id, text=text, **params)
-        elif query is not None and query.message is not None:
-            self.call("editMessageText", chat_id=query.message.chat.id, message_id=query.message.message_id,
-                      text=text, **params)
+        query = raw_update.callback_query(self.raw)
+        inline = raw_update.string(query, "inline_message_id")
+        message = raw_update.object_at(query, "message")
+        chat_id = raw_update.id_of(raw_update.object_at(message, "chat"))
+        message_id = message.get("message_id") if message is not None else None
+        if inline:
+            self.call("editMessageText", inline_message_id=inline, text=text, **params)
+        elif chat_id is not None and raw_update.is_integer(message_id):
+            self.call("editMessageText", chat_id=chat_id, message_id=message_id, text=text, **params)
         else:
             raise ValueError("ctx.edit() needs a callback query on a message")
 
+    @property
+    def callback_query_id(self) -> str | None:
+        return raw_update.string(raw_update.callback_query(self.raw), "id")
+
     def answer(self, text: str | None = None, show_alert: bool = False, **params: Any) -> None:
         """Queue answerCallbackQuery for this update's callback query."""
-        query = self.update.callback_query
-        if query is None:
+        query_id = self.callback_query_id
+        if query_id is None:
             raise ValueError("ctx.answer() needs a callback query")
-        self.call("answerCallbackQuery", callback_query_id=query.id, text=text,
+        self.call("answerCallbackQuery", callback_query_id=query_id, text=text,
                   show_alert=show_alert or None, **params)

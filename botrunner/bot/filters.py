@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from botrunner.bot import raw_update
 from botrunner.bot.context import Context
 
 Filter = Callable[[Context], bool]
@@ -20,15 +21,16 @@ UPDATE_KINDS = ("callback_query", "my_chat_member", "chat_member", "chat_join_re
 
 
 def content_type(ctx: Context) -> str | None:
-    """The content of this update's message, else the kind of update; None for anything unknown."""
-    message = ctx.update.message or ctx.update.edited_message
+    """The content of this update's message, else the kind of update; None for anything unknown.
+    Read from the raw update (no parse)."""
+    message = raw_update.message_of(ctx.raw)
     if message is not None:
         for kind in MESSAGE_CONTENT:
-            if getattr(message, kind, None):
+            if message.get(kind):
                 return kind
         return None
     for kind in UPDATE_KINDS:
-        if getattr(ctx.update, kind, None) is not None:
+        if raw_update.holds(ctx.raw, kind):
             return kind
     return None
 
@@ -51,8 +53,7 @@ def chat_type(*types: str) -> Filter:
     wanted = frozenset(types)
 
     def matches(ctx: Context) -> bool:
-        chat = ctx.update.effective_chat
-        return chat is not None and chat.type in wanted
+        return raw_update.string(raw_update.effective_chat(ctx.raw), "type") in wanted
     matches.__name__ = f"chat_type{tuple(types)}"
     return matches
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
+from botrunner.bot import raw_update
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context, Services
 from botrunner.bot.filters import Filter, content
@@ -229,7 +230,7 @@ class Router:
                      if data.startswith(p) and route.matches(ctx)]
             if found:
                 return max(found, key=lambda item: item[0])[1]
-        elif ctx.update.message is not None or ctx.update.edited_message is not None:
+        elif raw_update.message_of(ctx.raw) is not None:
             route = self._resolve_message(ctx, routers)
             if route is not None:
                 return route

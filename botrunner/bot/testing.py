@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from botrunner.bot import raw_update
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.bot.states import MemoryStates, StateStore
@@ -37,8 +38,10 @@ class BotTester:
 
     # --- running ---
     def run(self, update: dict[str, Any]) -> Outbox:
-        """Handle one raw update; returns the queued Bot API calls."""
-        ctx = Context(update, services=self.services, states=self.states, bot_username=self.bot_username)
+        """Handle one raw update; returns the queued Bot API calls. Raises Unparseable where a worker
+        would dead-letter the update unhandled."""
+        ctx = Context(update, raw_update.check(update), services=self.services, states=self.states,
+                      bot_username=self.bot_username)
         self.last_context = ctx
         self.router.handle(ctx)
         self.services.flush()

@@ -1,12 +1,14 @@
 """One update's life in a worker: skip if completed, count the attempt (with the journal read, one
-round trip), parse, run the handler in the thread pool, make its writes durable, send its replies,
-store its staged conversation state, then completion marker + XACK (with the last reply's journal
-entry when no state write comes between them). A handler that raised leaves the conversation state untouched, so
+round trip), check the update (botrunner.bot.raw_update; it is parsed only when read), run the
+handler in the thread pool, make its writes durable, send its replies, store its staged conversation
+state, then completion marker + XACK (with the last reply's journal entry when no state write comes
+between them). A handler that raised leaves the conversation state untouched, so
 its retry (or a redelivery after a crash before the state write) sees the state from before.
 
 A handler that raises is retried in place (the chat waits, keeping its order) with backoff, up to
-MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed, or whose handler
-passes HANDLER_TIMEOUT_S, is dead-lettered at once. Nor can a retry fix a deterministic error
+MAX_ATTEMPTS; then the update is dead-lettered. An update that cannot be parsed (by the check, or
+when a handler reads `ctx.update`), or whose handler passes HANDLER_TIMEOUT_S, is dead-lettered at
+once. Nor can a retry fix a deterministic error
 (`DETERMINISTIC_ERRORS`: bad input reaching a handler, such as an id too large for the database):
 what the handler and the router's error hooks queued (the hooks answer the user) is sent, and the
 update is dead-lettered after that one attempt. After the handler the lane lease is checked
@@ -23,11 +25,11 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-import telegram
 from loguru import logger
 
 from botrunner import json_codec
 from botrunner.backoff import delay_after
+from botrunner.bot import raw_update
 from botrunner.bot.context import Context, Services
 from botrunner.bot.router import Router
 from botrunner.bot.states import StateStore
@@ -235,15 +237,15 @@ class Processor:
             await self.send(method, params)
 
     def _handle(self, data: dict[str, Any]) -> Context:
-        """In a handler thread: parse, route, run the handler, flush its writes; returns the context
+        """In a handler thread: check the update (a parse only where needed), route, run the handler, flush
+        its writes; returns the context
         (its outbox and staged conversation state are applied by `process`)."""
-        try:
-            update = telegram.Update.de_json(data, None)
-        except Exception as exc:
-            raise Unparseable(f"not a valid Telegram Update: {exc!r}") from None
+        update = raw_update.check(data)      # raises Unparseable; parses only kinds it cannot check by shape
         ctx = Context(data, update, self.services, self.states, self.bot_username)
         try:
             self.router.handle(ctx)
+        except Unparseable:                   # a handler read ctx.update and the parse failed: no retry
+            raise
         except DETERMINISTIC_ERRORS as exc:
             self.services.flush()
             raise Deterministic(exc, ctx) from exc

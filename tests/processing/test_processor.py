@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis.asyncio as aioredis
+import telegram
 
 from botrunner.bot.context import Services
 from botrunner.bot.router import Router
@@ -114,6 +115,48 @@ def test_unparseable_update_is_dead_lettered_at_once(redis_url, redis_client, ra
     dead = redis_client.xrange(KEYS.dead)
     assert len(dead) == 1 and dead[0][1][b"attempts"] == b"1"     # at once: no retries for what cannot parse
     assert ran == [] and redis_client.hlen(KEYS.attempts(0)) == 0
+    assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
+
+
+def test_a_reply_handler_never_parses_the_update_and_a_reader_parses_it_once(redis_url, redis_client, monkeypatch):
+    parses = []
+    real = telegram.Update.de_json
+    monkeypatch.setattr(telegram.Update, "de_json", lambda data, bot=None: parses.append(1) or real(data, bot))
+    router = Router()
+    router.command("start")(lambda ctx: ctx.reply(f"hi {ctx.user_id} {ctx.args}"))
+    router.default()(lambda ctx: ctx.reply(ctx.update.effective_user.first_name + ctx.update.effective_user.first_name))
+    sent = []
+
+    async def scenario(client):
+        processor = processor_for(client, router, send=lambda m, p: asyncio.sleep(0, sent.append(p["text"])))
+        await processor.process(await stored_job(client, message(7, 1, "/start ref9")))
+        assert parses == []
+        await processor.process(await stored_job(client, message(8, 1, "plain"), lane=1))
+    run(scenario, redis_url)
+    assert sent == ["hi 1 ['ref9']", "AnnAnn"] and parses == [1]
+
+
+def test_a_defect_found_when_a_handler_reads_the_update_dead_letters_it_at_once(redis_url, redis_client):
+    """The shape check passes an update with a malformed entity; the handler's read of ctx.update
+    fails to parse it: dead-lettered after one attempt, nothing sent, never retried."""
+    ran, sent = [], []
+    router = Router()
+
+    @router.default()
+    def handler(ctx):
+        ran.append(ctx.update_id)
+        ctx.reply("before the read")
+        ctx.reply(str(ctx.update.effective_message.entities))
+    bad = message(7, 1, "x")
+    bad["message"]["entities"] = [{"type": "bold"}]        # no offset, no length
+
+    async def scenario(client):
+        processor = processor_for(client, router, send=lambda m, p: asyncio.sleep(0, sent.append(p)))
+        await processor.process(await stored_job(client, bad))
+    run(scenario, redis_url)
+    dead = redis_client.xrange(KEYS.dead)
+    assert ran == [7] and sent == []
+    assert len(dead) == 1 and dead[0][1][b"attempts"] == b"1" and b"not a valid Telegram Update" in dead[0][1][b"error"]
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 0
 
 
