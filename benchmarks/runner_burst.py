@@ -40,7 +40,7 @@ router = Router()
 @router.command("start")
 def start(ctx: Context) -> None:
     """The whole benchmark bot: one greeting per /start."""
-    ctx.reply(f"Hello, {ctx.update.effective_user.first_name}!")
+    ctx.reply(f"Hello, {ctx.effective_user.first_name}!")
 
 TOKEN = "424242:bench-runner"
 KEYS = Keys.for_token(TOKEN)

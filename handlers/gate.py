@@ -31,7 +31,7 @@ USER = USER_KEY             # ctx.data key: the user record the gate looked up
 def ignore_edits(ctx: Context, call_next: CallNext) -> None:
     """An edited message never runs anything (an admin who edits `/award @bob 100` into 1000 must not
     pay 1,100; a user who edits an answer must not repeat a step): dropped, whatever it matches."""
-    if ctx.update.edited_message is not None:
+    if ctx.edited:
         return
     call_next(ctx)
 
@@ -39,8 +39,8 @@ def ignore_edits(ctx: Context, call_next: CallNext) -> None:
 def message_key(ctx: Context) -> str:
     """What a keyed action (an /award) is keyed by: the chat and message, not the update, so one
     message acts once however often Telegram delivers it or its edits."""
-    message = ctx.update.effective_message
-    return f"{ctx.chat_id}:{message.message_id}" if message is not None else f"update:{ctx.update_id}"
+    message_id = ctx.message_id
+    return f"{ctx.chat_id}:{message_id}" if message_id is not None else f"update:{ctx.update_id}"
 
 
 def private_only(ctx: Context, call_next: CallNext) -> None:
@@ -53,9 +53,9 @@ def private_only(ctx: Context, call_next: CallNext) -> None:
 def answer_callbacks(ctx: Context, call_next: CallNext) -> None:
     """Every gated button press gets an answerCallbackQuery (first), unless something answered it."""
     call_next(ctx)
-    query = ctx.update.callback_query
-    if gated(ctx) and query is not None and not _answered(ctx):
-        ctx.outbox.insert(0, ("answerCallbackQuery", {"callback_query_id": query.id}))
+    query_id = ctx.callback_query_id
+    if gated(ctx) and query_id is not None and not _answered(ctx):
+        ctx.outbox.insert(0, ("answerCallbackQuery", {"callback_query_id": query_id}))
 
 
 def verify_buttons(ctx: Context, call_next: CallNext) -> None:
@@ -151,7 +151,7 @@ MIDDLEWARES = (ignore_edits, private_only, answer_callbacks, verify_buttons, mod
 def refresh_profile(ctx: Context, user) -> None:
     """Keep username, names and premium as Telegram shows them now (on every update, not just /start):
     @username lookups then find the current holder. Writes only when something changed."""
-    tg = ctx.update.effective_user
+    tg = ctx.effective_user
     if tg is None:
         return
     seen = (tg.username or "", tg.first_name or "", tg.last_name or "", bool(tg.is_premium))
@@ -168,7 +168,7 @@ def needs_captcha(ctx: Context, user) -> bool:
 
 
 def _private(ctx: Context) -> bool:
-    chat = ctx.update.effective_chat
+    chat = ctx.effective_chat
     return chat is None or chat.type == "private"
 
 

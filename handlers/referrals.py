@@ -66,7 +66,7 @@ def pay_bonus(ctx: Context, referred_id: int) -> bool:
     paid = _credit(rt, referred_id, bonus, welcome)
     if paid:
         referrer = rt.store.users.get(referral.referrer_id)
-        tg = ctx.update.effective_user            # None for a bot event (a Mini App verification)
+        tg = ctx.effective_user            # None for a bot event (a Mini App verification)
         stored = rt.users.get(referred_id)
         name = (tg.first_name if tg else stored.first_name if stored else "") or str(referred_id)
         lang = rt.texts.pick(referrer.language_code if referrer else "")

@@ -107,7 +107,7 @@ class Runtime:
 
 
 def _telegram_language(ctx: Context) -> str:
-    user = ctx.update.effective_user
+    user = ctx.effective_user
     return (user.language_code or "") if user else ""
 
 

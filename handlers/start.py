@@ -26,7 +26,7 @@ class LanguageChoice(CallbackData, prefix="lang"):
 def start(ctx: Context) -> None:
     """Register new users (recording a referral), send the captcha when needed, else the menu."""
     rt = runtime(ctx)
-    tg = ctx.update.effective_user
+    tg = ctx.effective_user
     payload = ctx.args[0][:64] if ctx.args else ""
     # the gate's moderation step looked the user up for this update already
     user = ctx.data[USER] if USER in ctx.data else rt.users.get(ctx.user_id)

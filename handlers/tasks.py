@@ -116,7 +116,7 @@ def _check(ctx: Context, task) -> str | None:
         member = rt.api.is_member(task.target, ctx.user_id)
         return None if member else ("task_check_later" if member is None else "task_not_member")
     if task.kind == "premium":
-        return None if ctx.update.effective_user.is_premium else "task_not_premium"
+        return None if ctx.effective_user.is_premium else "task_not_premium"
     if task.kind == "referrals":
         user = rt.store.users.get(ctx.user_id)
         need = numbers.whole(task.target, 1) or rt.settings.referral_task_threshold

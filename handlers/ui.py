@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from botrunner.bot import raw_update
 from botrunner.bot.callback_data import CallbackData
 from botrunner.bot.context import Context
 
 
 def respond(ctx: Context, text: str, markup: dict[str, Any] | None = None) -> None:
     """Edit the message a button belongs to (callbacks), else send a new one."""
-    query = ctx.update.callback_query
-    if query is not None and query.message is not None and getattr(query.message, "text", None):
+    message = raw_update.object_at(raw_update.callback_query(ctx.raw), "message")
+    if message is not None and message.get("text"):
         ctx.edit(text, reply_markup=markup)
     else:
         ctx.reply(text, reply_markup=markup)

@@ -22,5 +22,5 @@ def open_bench_store(services) -> None:
 @router.command("start")
 def start(ctx: Context) -> None:
     """Register the user, then reply."""
-    ctx.reply(register(ctx.services.bench_store, ctx.update.effective_user))
+    ctx.reply(register(ctx.services.bench_store, ctx.effective_user))
     ctx.services.bench_report.count()
