@@ -42,9 +42,10 @@ def promoted_s(result) -> float:
 
 
 def duplicate_bound(result: FailoverResult) -> int:
-    """docs/reliability.md, Sentinel failover: one call per update being handled (HANDLER_THREADS 8 x 2 per
-    worker, 2 workers), plus the updates answered in the replication window measured before the fault."""
-    return 8 * 2 * 2 + result.in_lag_window
+    """docs/reliability.md, Sentinel failover: one call per update being handled (CHAT_RUNNERS, 16 per worker
+    in the failover harness, 2 workers), plus the updates answered in the replication window measured before
+    the fault."""
+    return 16 * 2 + result.in_lag_window
 
 
 def section(rows: list[tuple[str, list]], command: str) -> str:
@@ -87,7 +88,7 @@ EXPLAINED = (
     "and they reconnected to the master the Sentinels name; it is demoted and resyncs. Order violations "
     "(first answers of a chat out of order) must be 0: the ones measured before a lost lane read was "
     "handled (docs/reliability.md, Lost read replies) are gone. The duplicate bound of a run is one call per "
-    "update being handled (HANDLER_THREADS x 2 per worker: 32) plus the updates answered in the replication "
+    "update being handled (CHAT_RUNNERS per worker, 16 in these runs: 32) plus the updates answered in the replication "
     "window measured right before the fault (docs/reliability.md, Sentinel failover). Production "
     "Sentinels use a longer down-after-milliseconds (5000 is a common choice), which adds to the promotion "
     "time one for one.")

@@ -254,6 +254,12 @@ class Settings:
                             "dead-letter stream.", group="runner")
     handler_threads: int = env("HANDLER_THREADS", integer(1, 512), 16, "Threads per worker running synchronous handlers.",
                                group="runner")
+    chat_runners: int = env("CHAT_RUNNERS", integer(1, 4096), 128, "Chats a worker handles at once (each chat's "
+                            "updates one at a time, in order). Most of an update's time is spent waiting on Redis "
+                            "and the Bot API, so a worker needs many more of these than handler threads to keep "
+                            "its cores busy (a worker's throughput is at most CHAT_RUNNERS / the time one update "
+                            "takes); each holds at most one Bot API call and one Redis script in flight.",
+                            group="runner")
     max_worker_memory_mb: int = env("MAX_WORKER_MEMORY_MB", integer(32), 512, "A worker whose RSS passes this is "
                                     "recycled.", group="runner")
     drain_timeout_s: float = env("DRAIN_TIMEOUT_S", number(0.5, 600), 20.0, "Warm stop: time workers get to finish "

@@ -153,7 +153,8 @@ class Worker:
         leases = LaneLeases(client, keys, worker_id, s.lanes, s.lane_lease_ttl_ms, s.lease_wait_replicas)
         processor = Processor(self._loaded_router(), Completion(client, keys, batcher), sender.send, handlers, services,
                               states, s.max_attempts, leases.is_valid, deliver=sender.deliver, fence_for=leases.fence)
-        queues = ChatQueues(processor.process, capacity=s.handler_threads * 16, concurrency=s.handler_threads * 2)
+        queues = ChatQueues(processor.process, capacity=max(s.handler_threads * 16, s.chat_runners),
+                            concurrency=s.chat_runners)
         reader = LaneReader(client, leases, Registry(client, keys, worker_id, s.lane_lease_ttl_ms), queues,
                             lambda: lease.value is not None,
                             lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned},

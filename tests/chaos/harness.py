@@ -172,7 +172,7 @@ class ChaosRun:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "BOT_", "NOTIFY_SOCKET", "SEND_"))}
         env.update(BOT_TOKEN=TOKEN, REDIS_URL=self.redis_url, STATE_DIR=str(self.dir / "state"), LANES=str(LANES),
                    POLL_LEASE_TTL_MS=str(LEASE_TTL_MS), LANE_LEASE_TTL_MS=str(LEASE_TTL_MS), HEARTBEAT_TIMEOUT_S="6",
-                   DRAIN_TIMEOUT_S="5", POLL_TIMEOUT_S="25", HANDLER_THREADS="8", REDIS_TIMEOUT_S="2",
+                   DRAIN_TIMEOUT_S="5", POLL_TIMEOUT_S="25", HANDLER_THREADS="8", CHAT_RUNNERS="16", REDIS_TIMEOUT_S="2",
                    HANDLER_TIMEOUT_S="30", SEND_LIMITS="false", BOT_HANDLERS="tests.chaos.bot_app:router",
                    PYTHONPATH=str(ROOT), BOTRUNNER_ENV_FILE="/nonexistent.env", LOG_LEVEL="info")
         if self.cluster is not None:

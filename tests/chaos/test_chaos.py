@@ -1,7 +1,7 @@
 """The chaos suite: every scenario on real processes, each held to its documented window.
 
 Bounds: no window means exactly once and in order. A crash window allows the replies that were in
-flight (at most the worker's concurrent chats, HANDLER_THREADS * 2) to go twice; a data-loss window
+flight (at most the worker's concurrent chats, CHAT_RUNNERS) to go twice; a data-loss window
 allows losing what was stored but unread and re-handling one getUpdates batch (100). Every scenario
 must end with nothing pending in any lane and every later update answered (lost counts them).
 """
@@ -16,7 +16,7 @@ from botrunner.tools.status import snapshot
 from tests.chaos.harness import faketime_library
 from tests.chaos.scenarios import SCENARIOS
 
-IN_FLIGHT = 16        # HANDLER_THREADS (8) * 2 chats at once per worker
+IN_FLIGHT = 16        # CHAT_RUNNERS (16, tests/chaos/harness.py): chats handled at once per worker
 BATCH = 100           # one getUpdates batch
 
 # scenario -> (lost, duplicates, order violations) allowed

@@ -158,7 +158,7 @@ def test_chat_queues_drop_lane_leaves_other_lanes():
 
 
 def test_chat_queues_cap_running_chats_and_buffered_entries():
-    """A worker builds its queues with HANDLER_THREADS * 2 chats at once and HANDLER_THREADS * 16 entries."""
+    """Queues run at most `concurrency` chats at once (a worker's CHAT_RUNNERS) and buffer `capacity` entries."""
     threads = 2
 
     async def scenario():

@@ -10,7 +10,7 @@ recovery: the longest any update injected from the kill on waited for its reply.
 
 The duplicate window has two parts (docs/reliability.md, Sentinel failover), and each run measures
 what bounds them: (1) replies whose journal entry could not be written before the outage ended:
-at most one call per update being handled at the fault, `2 x HANDLER_THREADS` per worker; (2) replies
+at most one call per update being handled at the fault, `CHAT_RUNNERS` per worker; (2) replies
 whose journal entry or completion the master acknowledged but no replica had received yet. Right
 before the fault a probe write is confirmed by every replica (`WAIT`): everything acknowledged
 before it survives on whichever replica is promoted, so (2) can only hold updates answered from

@@ -3,7 +3,7 @@
 or left pending, each chat stays in order, and duplicates stay within the documented failover
 window (docs/reliability.md, Sentinel failover), both parts of it measured in the run:
 - replies whose journal entry could not be written before the outage ended: at most one per update
-  being handled at the fault, and a worker handles at most HANDLER_THREADS * 2 at once;
+  being handled at the fault, and a worker handles at most CHAT_RUNNERS at once;
 - replies whose completion the master acknowledged but no replica had yet: only updates answered
   between shortly before a write every replica confirmed right before the fault and the fault
   (`in_lag_window`, see tests/redis_ha/failover.py)."""
@@ -16,7 +16,7 @@ from tests.redis_ha.failover import kill_master_mid_stream, pause_master_mid_str
 pytestmark = pytest.mark.slow
 
 WORKERS = 2
-IN_FLIGHT = 16 * WORKERS        # HANDLER_THREADS (8) * 2 chats at once, per worker
+IN_FLIGHT = 16 * WORKERS        # CHAT_RUNNERS (16, tests/chaos/harness.py) chats at once, per worker
 
 
 def _check(result) -> None:

@@ -18,7 +18,7 @@ from tests.runner.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 WORKERS = 2
-IN_FLIGHT = 16 * WORKERS        # HANDLER_THREADS (8) * 2 chats at once, per worker (tests/redis_ha/test_failover.py)
+IN_FLIGHT = 16 * WORKERS        # CHAT_RUNNERS (16) chats at once, per worker (tests/redis_ha/test_failover.py)
 
 
 @pytest.mark.timeout(300)

@@ -1,5 +1,5 @@
-"""A real worker reads no more than HANDLER_THREADS * 16 entries ahead of its handlers, however many wait
-in its lanes (the rest stay in Redis, where another worker can get them)."""
+"""A real worker reads no more than max(HANDLER_THREADS * 16, CHAT_RUNNERS) entries ahead of its handlers,
+however many wait in its lanes (the rest stay in Redis, where another worker can get them)."""
 from __future__ import annotations
 
 import time
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_worker_buffers_at_most_handler_threads_times_16(cluster, emulator):
     _, control = emulator
-    cluster.start(workers=1, HANDLER_THREADS="1", SLOW_S="0.05", SEND_LIMITS="false")
+    cluster.start(workers=1, HANDLER_THREADS="1", CHAT_RUNNERS="2", SLOW_S="0.05", SEND_LIMITS="false")
     total = burst(control, range(100, 180), per_user=1, command="slow")     # 80 chats, one handler thread
     peak, deadline = 0, time.monotonic() + 90
     while len(cluster.handled()) < total:
@@ -24,3 +24,18 @@ def test_a_worker_buffers_at_most_handler_threads_times_16(cluster, emulator):
         time.sleep(0.02)
     assert peak <= 1 * 16                 # read but not yet acknowledged: the buffer
     assert peak >= 8, f"the buffer was never used ({peak}): the test proved nothing"
+
+
+def test_chat_runners_set_how_many_chats_a_worker_holds_at_once(cluster, emulator):
+    """CHAT_RUNNERS above HANDLER_THREADS * 16 raises the buffer with it: 40 chats in flight at once,
+    while one handler thread runs them one by one (the rest wait in the handler queue, not in Redis)."""
+    _, control = emulator
+    cluster.start(workers=1, HANDLER_THREADS="1", CHAT_RUNNERS="40", SLOW_S="0.02", SEND_LIMITS="false")
+    total = burst(control, range(200, 300), per_user=1, command="slow")     # 100 chats
+    peak, deadline = 0, time.monotonic() + 90
+    while len(cluster.handled()) < total:
+        delivered = sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))
+        peak = max(peak, delivered)
+        assert time.monotonic() < deadline, f"only {len(cluster.handled())} of {total} handled"
+        time.sleep(0.02)
+    assert 16 < peak <= 40, peak
