@@ -12,16 +12,22 @@ from tests.runner.conftest import KEYS, burst
 pytestmark = pytest.mark.slow
 
 
-def test_a_worker_buffers_at_most_handler_threads_times_16(cluster, emulator):
-    _, control = emulator
-    cluster.start(workers=1, HANDLER_THREADS="1", CHAT_RUNNERS="2", SLOW_S="0.05", SEND_LIMITS="false")
-    total = burst(control, range(100, 180), per_user=1, command="slow")     # 80 chats, one handler thread
+def most_pending_until_handled(cluster, total: int) -> int:
+    """The most entries read but not yet acknowledged (the worker's buffer) until `total` are handled."""
     peak, deadline = 0, time.monotonic() + 90
     while len(cluster.handled()) < total:
         delivered = sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))
         peak = max(peak, delivered)
         assert time.monotonic() < deadline, f"only {len(cluster.handled())} of {total} handled"
         time.sleep(0.02)
+    return peak
+
+
+def test_a_worker_buffers_at_most_handler_threads_times_16(cluster, emulator):
+    _, control = emulator
+    cluster.start(workers=1, HANDLER_THREADS="1", CHAT_RUNNERS="2", SLOW_S="0.05", SEND_LIMITS="false")
+    total = burst(control, range(100, 180), per_user=1, command="slow")     # 80 chats, one handler thread
+    peak = most_pending_until_handled(cluster, total)
     assert peak <= 1 * 16                 # read but not yet acknowledged: the buffer
     assert peak >= 8, f"the buffer was never used ({peak}): the test proved nothing"
 
@@ -32,10 +38,5 @@ def test_chat_runners_set_how_many_chats_a_worker_holds_at_once(cluster, emulato
     _, control = emulator
     cluster.start(workers=1, HANDLER_THREADS="1", CHAT_RUNNERS="40", SLOW_S="0.02", SEND_LIMITS="false")
     total = burst(control, range(200, 300), per_user=1, command="slow")     # 100 chats
-    peak, deadline = 0, time.monotonic() + 90
-    while len(cluster.handled()) < total:
-        delivered = sum(cluster.client.xpending(KEYS.lane(n), GROUP)["pending"] for n in range(16))
-        peak = max(peak, delivered)
-        assert time.monotonic() < deadline, f"only {len(cluster.handled())} of {total} handled"
-        time.sleep(0.02)
+    peak = most_pending_until_handled(cluster, total)
     assert 16 < peak <= 40, peak
