@@ -240,12 +240,12 @@ class Processor:
         """In a handler thread: check the update (a parse only where needed), route, run the handler, flush
         its writes; returns the context
         (its outbox and staged conversation state are applied by `process`)."""
-        update = raw_update.check(data)      # raises Unparseable; parses only kinds it cannot check by shape
+        # raises Unparseable (as does a handler's read of ctx.update that fails to parse: no retry, see
+        # _run_handler); parses only the kinds it cannot check by shape
+        update = raw_update.check(data)
         ctx = Context(data, update, self.services, self.states, self.bot_username)
         try:
             self.router.handle(ctx)
-        except Unparseable:                   # a handler read ctx.update and the parse failed: no retry
-            raise
         except DETERMINISTIC_ERRORS as exc:
             self.services.flush()
             raise Deterministic(exc, ctx) from exc
