@@ -115,7 +115,9 @@ class SentinelSet:
         self.wait_until(lambda: all(self._synced(n) for n in self.servers[1:]), 30, "replicas in sync")
         for node in self.sentinels:
             node.start()
-        self.wait_until(self._sentinels_ready, 30, "Sentinels that see the master, its replicas and each other")
+        # a Sentinel learns the replicas from the master's INFO, every 10 s, and the other Sentinels from
+        # their hello messages, every 2 s: a few rounds of each on a loaded 2-core machine
+        self.wait_until(self._sentinels_ready, 60, "Sentinels that see the master, its replicas and each other")
         return self
 
     def __exit__(self, *exc) -> None:

@@ -71,7 +71,10 @@ def test_guide_batches_bodies_and_reply_times():
     posts, replies = run.post_summary(), run.reply_summary()
     assert (posts.sent, posts.replied, posts.failed) == (40, 40, 0) and dict(run.statuses) == {200: 40}
     assert (replies.sent, replies.replied, replies.failed) == (40, 40, 0)
-    assert 0 < posts.p50_ms <= posts.p99_ms and replies.p50_ms > 0 and run.passed()
+    assert 0 < posts.p50_ms <= posts.p99_ms and replies.p50_ms > 0
+    # the verdict on the latency targets depends on how busy the machine is (a test must not); every
+    # POST answered and every reply seen is what this run has to show
+    assert posts.targets()["success > 99 %"] and replies.targets()["success > 99 %"]
 
 
 def test_wrong_secret_fails_every_post_and_the_cli_says_fail():
