@@ -39,7 +39,8 @@ USER_HOLDERS = (("message", "from"), ("edited_message", "from"), ("business_mess
                 ("poll_answer", "user"), ("my_chat_member", "from"), ("chat_member", "from"),
                 ("chat_join_request", "from"), ("message_reaction", "user"), ("business_connection", "user"),
                 ("purchased_paid_media", "from"), ("managed_bot", "user"))
-# PTB's Update.effective_message (a callback query's message when it is accessible: date != 0)
+# PTB's Update.effective_message (a callback query's message too: PTB 22 parses even an inaccessible
+# one, date 0, as a Message)
 MESSAGE_KINDS = ("message", "edited_message", "callback_query", "channel_post", "edited_channel_post",
                  "business_message", "edited_business_message", "guest_message")
 CHECKED_MESSAGES = ("message", "edited_message", "channel_post", "edited_channel_post", "business_message",

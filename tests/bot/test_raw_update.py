@@ -120,7 +120,6 @@ def test_context_reads_what_it_read_from_the_parsed_update(update):
     message = ptb.message or ptb.edited_message
     text = message.text if message and message.text is not None else None
     query = ptb.callback_query
-    expected_kind = None
     if message is not None:
         expected_kind = next((kind for kind in MESSAGE_CONTENT if getattr(message, kind, None)), None)
     else:
