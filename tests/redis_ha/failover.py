@@ -58,11 +58,15 @@ class SentinelRun(ChaosRun):
 
     def __enter__(self) -> "SentinelRun":
         self.ha.__enter__()
-        settings = load_settings(environ=self.ha.env(), env_file=None)
-        self.client = redis_clients.sync_client(settings, 0, timeout=5)     # follows the failover too
-        self._emulator = running_emulator(port=0)
-        self.emu = self._emulator.__enter__()
-        self.control = ControlClient(self.emu.url)
+        try:
+            settings = load_settings(environ=self.ha.env(), env_file=None)
+            self.client = redis_clients.sync_client(settings, 0, timeout=5)     # follows the failover too
+            self._emulator = running_emulator(port=0)
+            self.emu = self._emulator.__enter__()
+            self.control = ControlClient(self.emu.url)
+        except BaseException:
+            self.ha.__exit__()         # no __exit__ follows a failed __enter__: the servers must not outlive it
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,6 +5,12 @@ Sentinel timings are short so a test sees a failover within seconds: the master 
 DOWN_AFTER_MS without answering, a quorum of 2 of 3 Sentinels agrees, one of them promotes the most
 up-to-date replica and repoints the others (and the old master, once it is back) at it.
 Every process dies with the test process (PR_SET_PDEATHSIG), even when pytest is killed.
+
+No port is handed out twice in one test session: a Sentinel of an earlier set that is still running
+(or any client that remembers an old address) must never find a new set's server where its old one
+was, or it would reconfigure it. A wait that times out prints what every node is doing and the end
+of its log (`SentinelSet.describe`), since CI shows nothing else. The files live in memory where
+the machine allows (`memory_dir`).
 """
 from __future__ import annotations
 
@@ -40,10 +46,31 @@ def binaries() -> tuple[str, str]:
     return server, sentinel
 
 
+def memory_dir() -> str | None:
+    """/dev/shm when it is a tmpfs with room, else the default temporary directory. The servers' AOF
+    fsyncs and the Sentinels' config fsyncs then never wait for a busy disk: a Sentinel whose loop is
+    stuck over 2 s enters TILT mode and stops acting for 30 s, and a master whose AOF fsync lags 2 s
+    stops answering, and these tests are about botrunner across failovers, not about the disk."""
+    try:
+        with open("/proc/mounts") as mounts:
+            tmpfs = any(line.split()[1:3] == ["/dev/shm", "tmpfs"] for line in mounts)
+        return "/dev/shm" if tmpfs and shutil.disk_usage("/dev/shm").free > 512 * 2**20 else None
+    except OSError:
+        return None
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on now and that no earlier call of this test session returned."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 class Node:
@@ -83,6 +110,18 @@ class Node:
     def address(self) -> tuple[str, int]:
         return "127.0.0.1", self.port
 
+    def state(self) -> str:
+        if self.process is None:
+            return "not started"
+        code = self.process.poll()
+        return f"pid {self.process.pid} running" if code is None else f"exited with {code}"
+
+    def log_tail(self, lines: int = 12) -> list[str]:
+        try:
+            return (self.directory / "log").read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return []
+
 
 class SentinelSet:
     """A master, `replicas` replicas and three Sentinels; `password` protects servers and Sentinels."""
@@ -91,7 +130,7 @@ class SentinelSet:
                  seed_rdb: Path | None = None) -> None:
         self.server_bin, self.sentinel_bin = binaries()
         self.seed_rdb = seed_rdb
-        self.dir = Path(tempfile.mkdtemp(prefix="br-ha-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="br-ha-", dir=memory_dir()))
         self.password, self.sentinel_password = password, sentinel_password
         auth = [f"requirepass {password}", f"masterauth {password}"] if password else []
         common = ["appendonly yes", "appendfsync everysec", 'save ""', "repl-diskless-sync no"] + auth
@@ -108,16 +147,20 @@ class SentinelSet:
         self.sentinels = [Node(self.sentinel_bin, self.dir / f"s{i}", watch) for i in range(3)]
 
     def __enter__(self) -> "SentinelSet":
-        if self.seed_rdb:
-            self._seed_master()
-        for node in self.servers:
-            node.start()
-        self.wait_until(lambda: all(self._synced(n) for n in self.servers[1:]), 30, "replicas in sync")
-        for node in self.sentinels:
-            node.start()
-        # a Sentinel learns the replicas from the master's INFO, every 10 s, and the other Sentinels from
-        # their hello messages, every 2 s: a few rounds of each on a loaded 2-core machine
-        self.wait_until(self._sentinels_ready, 60, "Sentinels that see the master, its replicas and each other")
+        try:
+            if self.seed_rdb:
+                self._seed_master()
+            for node in self.servers:
+                node.start()
+            self.wait_until(lambda: all(self._synced(n) for n in self.servers[1:]), 30, "replicas in sync")
+            for node in self.sentinels:
+                node.start()
+            # a Sentinel learns the replicas from the master's INFO, every 10 s, and the other Sentinels from
+            # their hello messages, every 2 s: a few rounds of each on a loaded 2-core machine
+            self.wait_until(self._sentinels_ready, 60, "Sentinels that see the master, its replicas and each other")
+        except BaseException:
+            self.__exit__()            # `with` calls no __exit__ when __enter__ raises: nothing may outlive the set
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -190,7 +233,31 @@ class SentinelSet:
             if value:
                 return value
             time.sleep(0.1)
-        raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}\n{self.describe()}")
+
+    def describe(self) -> str:
+        """Every node: running or not, its role as it reports it (a Sentinel: the master it names, the
+        replicas and Sentinels it knows, TILT), and the end of its log."""
+        out = []
+        for node in self.servers + self.sentinels:
+            out.append(f"--- {node.directory.name} :{node.port} {node.state()}: {self._view(node)}")
+            out += [f"    {line}" for line in node.log_tail()]
+        return "\n".join(out)
+
+    def _view(self, node: Node) -> str:
+        try:
+            if node in self.sentinels:
+                client = self.sentinel_client(node)
+                state = client.sentinel_masters().get(MASTER, {})
+                return (f"names {state.get('ip')}:{state.get('port')} ({state.get('flags')}), "
+                        f"{state.get('num-slaves')} replicas, {state.get('num-other-sentinels')} other Sentinels, "
+                        f"tilt {client.info('sentinel').get('sentinel_tilt')}")
+            info = self.server_client(node).info("replication")
+            if info["role"] == "master":
+                return f"master with {info.get('connected_slaves')} replicas"
+            return f"replica of :{info.get('master_port')}, link {info.get('master_link_status')}"
+        except (redis.RedisError, OSError) as exc:
+            return f"no answer ({type(exc).__name__}: {exc})"
 
     def _seed_master(self) -> None:
         """Load an RDB into the master as docs/deployment.md says: one start with appendonly off (a

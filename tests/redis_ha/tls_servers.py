@@ -16,8 +16,6 @@ from pathlib import Path
 
 import redis
 
-from botrunner import redis_clients
-from botrunner.config.settings import load_settings
 from botrunner.emulator import running_emulator
 from botrunner.emulator.client import ControlClient
 from tests.chaos.harness import ChaosRun
@@ -109,15 +107,6 @@ class TlsSentinelRun(SentinelRun):
     def __init__(self, name: str, certs: Certs, replicas: int = 2) -> None:
         ChaosRun.__init__(self, name)        # not SentinelRun's: its plain SentinelSet is replaced here
         self.ha = TlsSentinelSet(certs, replicas)
-
-    def __enter__(self) -> "TlsSentinelRun":
-        self.ha.__enter__()
-        settings = load_settings(environ=self.ha.env(), env_file=None)
-        self.client = redis_clients.sync_client(settings, 0, timeout=5)
-        self._emulator = running_emulator(port=0)
-        self.emu = self._emulator.__enter__()
-        self.control = ControlClient(self.emu.url)
-        return self
 
 
 def _wait_ping(client: redis.Redis, timeout: float = 20.0) -> None:
