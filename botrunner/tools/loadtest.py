@@ -118,13 +118,15 @@ async def inject(client: LoadClient, run: Run, users: list[int]) -> list[asyncio
     for user, result in zip(users, results):
         run.first_inject = min(run.first_inject, result["inject_monotonic"])
         run.pending.add(user)
-        tasks.append(asyncio.create_task(await_reply(client, run, user, result["inject_monotonic"])))
+        # from the chat's log as it was at the injection: a user of an earlier run has replies there already
+        after = max(run.cursors.get(user, -1), result.get("sent_index", -1))
+        tasks.append(asyncio.create_task(await_reply(client, run, user, result["inject_monotonic"], after)))
     return tasks
 
 
-async def await_reply(client: LoadClient, run: Run, user: int, injected: float) -> None:
+async def await_reply(client: LoadClient, run: Run, user: int, injected: float, after: int) -> None:
     try:
-        entry = await client.wait_reply(user, run.cursors.get(user, -1), injected)
+        entry = await client.wait_reply(user, after, injected)
     except (aiohttp.ClientError, LoadTestError, asyncio.TimeoutError):
         entry = None
     run.pending.discard(user)

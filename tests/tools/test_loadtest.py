@@ -93,6 +93,27 @@ def test_guide_mode_counts_every_reply(emulator):
     assert summary.passed() == all(summary.targets().values())
 
 
+def test_a_repeated_run_over_the_same_users_waits_once_per_reply(emulator, monkeypatch):
+    """A second run with the same user ids starts from each chat's log as it was at its injection: one
+    /wait per reply, not one more for every earlier run's reply (that cost grew the server's CPU per
+    update run after run in the benchmarks)."""
+    waits = []
+    call = lt.LoadClient.call
+
+    async def counted(self, path, body):
+        waits.extend([path] if path == "/wait" else [])
+        return await call(self, path, body)
+    monkeypatch.setattr(lt.LoadClient, "call", counted)
+    with PollingBot(emulator.url):
+        for attempt in range(3):
+            waits.clear()
+            run = asyncio.run(lt.run_load(emulator.url, TOKEN, requests=20, batches=2, interval=0.0,
+                                          first_user=6000, show_progress=False))
+            summary = run.summary()
+            assert (summary.sent, summary.replied, summary.failed) == (20, 20, 0), attempt
+            assert len(waits) == 20, attempt
+
+
 def test_open_loop_mixes_new_and_returning_users(emulator):
     with PollingBot(emulator.url):
         run = asyncio.run(lt.run_load(emulator.url, TOKEN, rate=40, duration=1.0, users=8, first_user=7000,
