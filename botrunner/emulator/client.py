@@ -99,10 +99,11 @@ class ControlClient:
         return self._call("GET", "/sent", {"token": token, "chat_id": chat_id, "after_index": after_index})
 
     def wait_for_message(self, token: str, chat_id: int, after_index: int = -1, timeout: float = 10.0,
-                         methods: list[str] | None = None) -> dict[str, Any] | None:
-        """The first log entry with index > after_index (of `methods`, if given); None after `timeout` s."""
+                         methods: list[str] | None = None, since: float | None = None) -> dict[str, Any] | None:
+        """The first log entry with index > after_index (of `methods`, if given; made at or after `since`,
+        the server's monotonic time, if given); None after `timeout` s."""
         body = _clean({"token": token, "chat_id": chat_id, "after_index": after_index, "timeout": timeout,
-                       "methods": methods})
+                       "methods": methods, "since": since})
         return self._call("POST", "/wait", body, timeout=timeout + 10.0)
 
     def poll_stats(self, token: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ getUpdates statistics. Arguments come from the JSON body and/or the query string
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -63,15 +64,23 @@ async def sent(emulator: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def wait(emulator: Any, args: dict[str, Any]) -> dict[str, Any] | None:
-    """Hold until the chat's log has an entry with index > after_index (optionally of some methods)."""
+    """Hold until the chat's log has an entry with index > after_index (optionally of some methods),
+    made at or after `since` (the server's monotonic time: an inject's inject_monotonic) if given."""
     state = _state(emulator, args)
     chat_id = int(_need(args, "chat_id"))
     after = int(args.get("after_index", -1))
     methods = args.get("methods") or None
     deadline = time.monotonic() + float(args.get("timeout", 10.0))
     log = state.sent.setdefault(chat_id, [])
+    try:
+        since = None if args.get("since") is None else float(args["since"])
+    except (TypeError, ValueError):
+        raise _fail("since must be a number (the server's monotonic time)") from None
     while True:
-        for entry in log[after + 1:]:
+        first = after + 1
+        if since is not None:       # the log is in monotonic order: skip what came before in one step
+            first = max(first, bisect.bisect_left(log, since, key=lambda entry: entry["monotonic"]))
+        for entry in log[first:]:
             if methods is None or entry["method"] in methods:
                 return entry
         remaining = deadline - time.monotonic()

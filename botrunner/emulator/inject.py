@@ -46,17 +46,11 @@ def _chat(state: BotState, user: dict[str, Any], chat_id: int | None, chat_type:
     return members.chat_for(state, chat_id, chat_type, title)
 
 
-def _result(state: BotState, stored: StoredUpdate | None, **extra: Any) -> dict[str, Any]:
-    """What an inject answers; with a chat, `sent_index`: the index of the chat's last sent-log entry at
-    the injection (-1: none yet), the `after_index` that makes /wait hold for what the bot does next
-    (a client that waited from -1 would first be handed every earlier entry of a chat it used before)."""
+def _result(stored: StoredUpdate | None, **extra: Any) -> dict[str, Any]:
     if stored is None:
         return {"update_id": None, "filtered": True, **extra}
-    result = {"update_id": stored.update_id, "filtered": False, "inject_time": stored.injected_at,
-              "inject_monotonic": stored.injected_mono, **extra}
-    if stored.chat_key is not None:
-        result["sent_index"] = len(state.sent.get(stored.chat_key, ())) - 1
-    return result
+    return {"update_id": stored.update_id, "filtered": False, "inject_time": stored.injected_at,
+            "inject_monotonic": stored.injected_mono, **extra}
 
 
 def message(state: BotState, user_id: int, text: str, chat_id: int | None = None, chat_type: str | None = None,
@@ -76,7 +70,7 @@ def message(state: BotState, user_id: int, text: str, chat_id: int | None = None
             msg["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}
     state.store_message(msg)
     stored = state.push_update({"message": msg}, chat["id"])
-    return _result(state, stored, message_id=msg["message_id"], chat_id=chat["id"])
+    return _result(stored, message_id=msg["message_id"], chat_id=chat["id"])
 
 
 def command(state: BotState, user_id: int, command: str, args: str = "", mention: bool = False,
@@ -105,7 +99,7 @@ def callback(state: BotState, user_id: int, message_id: int, data: str, chat_id:
     query = {"id": query_id, "from": user, "message": target, "chat_instance": str(-chat_id * 7919 % 10**18),
              "data": data}
     stored = state.push_update({"callback_query": query}, chat_id)
-    return _result(state, stored, callback_query_id=query_id, chat_id=chat_id, message_id=int(message_id))
+    return _result(stored, callback_query_id=query_id, chat_id=chat_id, message_id=int(message_id))
 
 
 def chat_member(state: BotState, chat_id: int, user_id: int, new_status: str, old_status: str | None = None,
@@ -135,7 +129,7 @@ def chat_member(state: BotState, chat_id: int, user_id: int, new_status: str, ol
               "old_chat_member": members.member_object(subject, old_status or previous),
               "new_chat_member": members.member_object(subject, new_status)}
     stored = state.push_update({update_type: change}, chat["id"])
-    return _result(state, stored, chat_id=chat["id"])
+    return _result(stored, chat_id=chat["id"])
 
 
 def raw(state: BotState, update: dict[str, Any], keep_update_id: bool = False,
@@ -144,7 +138,7 @@ def raw(state: BotState, update: dict[str, Any], keep_update_id: bool = False,
     if not isinstance(update, dict):
         raise InjectError("update must be a JSON object")
     stored = state.push_update(update, None if chat_id is None else int(chat_id), keep_id=keep_update_id)
-    return _result(state, stored)
+    return _result(stored)
 
 
 KINDS: dict[str, Callable[..., dict[str, Any]]] = {

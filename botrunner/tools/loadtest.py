@@ -100,13 +100,15 @@ class LoadClient:
         deadline = injected + self.reply_timeout
         async with self.waits:
             while (remaining := deadline - time.monotonic()) > 0:
+                # `since`: the server skips what the chat got before (a user of an earlier run has replies
+                # there); without it every earlier reply came back first, one request each
                 entry = await self.call("/wait", {"chat_id": chat_id, "after_index": after, "timeout": remaining,
-                                                  "methods": REPLY_METHODS})
+                                                  "methods": REPLY_METHODS, "since": injected})
                 if entry is None:
                     return None
                 if entry["monotonic"] >= injected:
                     return entry
-                after = entry["index"]          # a late extra message from an earlier /start
+                after = entry["index"]          # a server without `since`: an earlier reply
         return None
 
 
@@ -118,15 +120,13 @@ async def inject(client: LoadClient, run: Run, users: list[int]) -> list[asyncio
     for user, result in zip(users, results):
         run.first_inject = min(run.first_inject, result["inject_monotonic"])
         run.pending.add(user)
-        # from the chat's log as it was at the injection: a user of an earlier run has replies there already
-        after = max(run.cursors.get(user, -1), result.get("sent_index", -1))
-        tasks.append(asyncio.create_task(await_reply(client, run, user, result["inject_monotonic"], after)))
+        tasks.append(asyncio.create_task(await_reply(client, run, user, result["inject_monotonic"])))
     return tasks
 
 
-async def await_reply(client: LoadClient, run: Run, user: int, injected: float, after: int) -> None:
+async def await_reply(client: LoadClient, run: Run, user: int, injected: float) -> None:
     try:
-        entry = await client.wait_reply(user, after, injected)
+        entry = await client.wait_reply(user, run.cursors.get(user, -1), injected)
     except (aiohttp.ClientError, LoadTestError, asyncio.TimeoutError):
         entry = None
     run.pending.discard(user)

@@ -107,15 +107,18 @@ def test_sent_log_has_order_and_timestamps(api, control, token, user):
     assert [e["text"] for e in control.sent(token, user, after_index=1)] == ["c"]
 
 
-def test_an_inject_names_the_chats_last_log_entry_to_wait_after(api, control, token, user):
-    assert control.inject_message(token, user, "first")["sent_index"] == -1       # nothing sent yet
+def test_a_wait_since_an_inject_skips_what_the_chat_got_before(api, control, token, user):
     for text in ("a", "b"):
         api.post("sendMessage", json={"chat_id": user, "text": text})
     again = control.inject_message(token, user, "again")
-    assert again["sent_index"] == 1
-    threading.Timer(0.2, lambda: api.post("sendMessage", json={"chat_id": user, "text": "next"})).start()
-    assert control.wait_for_message(token, user, after_index=again["sent_index"], timeout=10)["text"] == "next"
-    assert "sent_index" not in control.inject_raw(token, {"message": {"text": "no chat"}})
+    api.post("sendMessage", json={"chat_id": user, "text": "next"})
+    assert control.wait_for_message(token, user, timeout=10)["text"] == "a"          # from the start
+    assert control.wait_for_message(token, user, since=again["inject_monotonic"], timeout=10)["text"] == "next"
+    threading.Timer(0.2, lambda: api.post("sendMessage", json={"chat_id": user, "text": "later"})).start()
+    held = control.wait_for_message(token, user, since=time.monotonic(), timeout=10)    # held for a new one
+    assert held["text"] == "later"
+    with pytest.raises(ControlError, match="since must be a number"):
+        control.wait_for_message(token, user, since="yesterday", timeout=1)
 
 
 def test_wait_for_message_is_held_until_the_bot_sends(api, control, token, user):

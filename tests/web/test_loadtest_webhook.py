@@ -77,6 +77,30 @@ def test_guide_batches_bodies_and_reply_times():
     assert posts.targets()["success > 99 %"] and replies.targets()["success > 99 %"]
 
 
+def test_a_repeated_run_over_the_same_chats_waits_once_per_reply(monkeypatch):
+    """The same ids twice against one server: the second run's waits skip the first run's replies on
+    the server (`since`), one /wait per reply, not two."""
+    waits = []
+    call = wl.LoadClient.call
+
+    async def counted(self, path, body=None):
+        waits.extend([path] if path == "/wait" else [])
+        return await call(self, path, body)
+    monkeypatch.setattr(wl.LoadClient, "call", counted)
+
+    async def go(api_url: str):
+        async with Bot(api_url) as bot:
+            counts = []
+            for _ in range(2):
+                waits.clear()
+                run = await wl.run_webhook_load(bot.url, SECRET, requests=20, batches=2, interval=0.0,
+                                                first_id=3_000_000, api_url=api_url, token=TOKEN)
+                counts.append((run.reply_summary().replied, len(waits)))
+            return counts
+    with running_emulator(port=0) as emu:
+        assert asyncio.run(go(emu.url)) == [(20, 20), (20, 20)]
+
+
 def test_wrong_secret_fails_every_post_and_the_cli_says_fail():
     async def go(api_url: str):
         async with Bot(api_url) as bot:
