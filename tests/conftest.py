@@ -115,3 +115,17 @@ def scripts_stay_in_one_slot():
     packed_pipeline.pack = original_pack
     for cls, original in patched:
         cls.execute_command = original
+
+
+@pytest.fixture
+def wait_requests(monkeypatch) -> list[str]:
+    """The /wait requests `botrunner loadtest` (either mode) sends from now on, one item each."""
+    from botrunner.tools.loadtest import LoadClient
+    waits: list[str] = []
+    call = LoadClient.call
+
+    async def counted(self, path, body=None):
+        waits.extend([path] if path == "/wait" else [])
+        return await call(self, path, body)
+    monkeypatch.setattr(LoadClient, "call", counted)
+    return waits

@@ -97,19 +97,13 @@ class LoadClient:
 
     async def wait_reply(self, chat_id: int, after: int, injected: float) -> dict[str, Any] | None:
         """The bot's first reply in the chat sent after `injected` (server monotonic), or None."""
-        deadline = injected + self.reply_timeout
         async with self.waits:
-            while (remaining := deadline - time.monotonic()) > 0:
-                # `since`: the server skips what the chat got before (a user of an earlier run has replies
-                # there); without it every earlier reply came back first, one request each
-                entry = await self.call("/wait", {"chat_id": chat_id, "after_index": after, "timeout": remaining,
-                                                  "methods": REPLY_METHODS, "since": injected})
-                if entry is None:
-                    return None
-                if entry["monotonic"] >= injected:
-                    return entry
-                after = entry["index"]          # a server without `since`: an earlier reply
-        return None
+            remaining = injected + self.reply_timeout - time.monotonic()
+            if remaining <= 0:
+                return None
+            # `since`: the server skips what the chat got before (a user of an earlier run has replies there)
+            return await self.call("/wait", {"chat_id": chat_id, "after_index": after, "timeout": remaining,
+                                             "methods": REPLY_METHODS, "since": injected})
 
 
 async def inject(client: LoadClient, run: Run, users: list[int]) -> list[asyncio.Task]:

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import pytest
 
+from tests.redis_ha import servers
 from tests.redis_ha.servers import SentinelSet, free_port
 
 
-def test_no_port_is_handed_out_twice():
-    ports = [free_port() for _ in range(200)]
-    assert len(set(ports)) == len(ports)
+def test_a_port_the_kernel_offers_again_is_not_handed_out_twice(monkeypatch):
+    offered = iter([47001, 47003, 47001, 47003, 47005])       # what bind(port 0) returns, in turn
+
+    class Socket:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def bind(self, address):
+            self.port = next(offered)
+
+        def getsockname(self):
+            return "127.0.0.1", self.port
+    monkeypatch.setattr(servers.socket, "socket", Socket)
+    monkeypatch.setattr(servers, "_handed_out", set())
+    assert [free_port(), free_port(), free_port()] == [47001, 47003, 47005]
 
 
 def test_a_set_whose_sentinels_never_agree_leaves_nothing_running(monkeypatch):

@@ -77,16 +77,10 @@ def test_guide_batches_bodies_and_reply_times():
     assert posts.targets()["success > 99 %"] and replies.targets()["success > 99 %"]
 
 
-def test_a_repeated_run_over_the_same_chats_waits_once_per_reply(monkeypatch):
+def test_a_repeated_run_over_the_same_chats_waits_once_per_reply(wait_requests):
     """The same ids twice against one server: the second run's waits skip the first run's replies on
     the server (`since`), one /wait per reply, not two."""
-    waits = []
-    call = wl.LoadClient.call
-
-    async def counted(self, path, body=None):
-        waits.extend([path] if path == "/wait" else [])
-        return await call(self, path, body)
-    monkeypatch.setattr(wl.LoadClient, "call", counted)
+    waits = wait_requests
 
     async def go(api_url: str):
         async with Bot(api_url) as bot:
