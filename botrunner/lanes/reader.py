@@ -215,10 +215,10 @@ class LaneReader:
         if lost and await self._recover_if_lost():    # the data went between the check and the renewal
             lost = [lane for lane in lost if not await self.leases.acquire(lane)]
         for lane in lost:
-            self._lost(lane)
+            self.lost(lane)
         for lane in sorted(self.reading):
             if not self.leases.is_valid(lane):   # renewal could not run in time: treat as lost
-                self._lost(lane)
+                self.lost(lane)
         if self.draining:
             return
         await self.rebalance()
@@ -291,9 +291,13 @@ class LaneReader:
         for job in jobs:
             self.queues.submit(job)
 
-    def _lost(self, lane: int) -> None:
-        logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
+    def lost(self, lane: int) -> None:
+        """The lease on `lane` is no longer ours (a renewal found another owner, or a script fenced us out):
+        stop at once, so none of its queued updates runs here beside the new owner's handling of them."""
         self.leases.forget(lane)
+        if lane in self.handing_over:
+            return                        # on its way out already (several fenced-out updates of one lane)
+        logger.warning("Lost the lease on lane {}; its queued updates stay pending for the next owner", lane)
         self.hand_over(lane)
 
     def hand_over(self, lane: int) -> None:

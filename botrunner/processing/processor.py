@@ -108,6 +108,7 @@ class Processor:
         self.deliver: Deliver = deliver or self._send_each     # the sender's journaled delivery, when there is one
         self.bot_username = ""                        # from getMe: "/cmd@otherbot" is not ours
         self.on_lapsed: Callable[[int], None] = lambda lane: None   # the lane reader hands such a lane back
+        self.on_lost: Callable[[int], None] = lambda lane: None     # ... and drops a lane another worker owns
         self.on_given_up: Callable[[Job], None] = lambda job: None  # the reader keeps it in case Redis lost it
         self.on_user_flag: Callable[[int, bool], Awaitable[None]] | None = None   # the sender's blocked-bot hooks
 
@@ -195,6 +196,7 @@ class Processor:
                 logger.warning("Update {}: {}; its next owner finishes it (confirmed replies are not resent)",
                                update_id, exc)
                 self.on_given_up(job)
+                self.on_lost(job.lane)        # its queued updates are the new owner's: none runs here too
                 return
             except Exception as exc:     # the handler ran: whatever failed after it, it never runs again
                 # Redis down, a timeout, and what is no RedisError: a cluster client without a slot map

@@ -160,6 +160,7 @@ class Worker:
                             lambda: {"handlers_busy": handlers.busy, "handlers_hung": handlers.abandoned},
                             cohort=self.cohort, settle_s=s.lane_settle_ms / 1000, read_client=lane_read_redis(s))
         processor.on_lapsed = reader.lapsed
+        processor.on_lost = reader.lost
         processor.on_given_up = reader.salvage.keep
         processor.on_user_flag = sender.user_flag_changed
         await self._wait_for_redis(reader)

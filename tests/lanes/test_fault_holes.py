@@ -146,6 +146,45 @@ def test_completion_refuses_a_worker_that_no_longer_owns_the_lane(redis_url, red
     assert int(redis_client.hget(KEYS.faults, "stale_owner") or 0) == 1
 
 
+def test_a_worker_fenced_out_of_a_lane_runs_none_of_its_queued_updates(redis_url, redis_client):
+    """The completion script found another owner (its lease moved during a failover, say): the worker
+    drops the lane at once. Before, its queued updates of the same chat ran here too, each fenced out in
+    turn, while the new owner handled them again: a chat's handlers ran in two workers, and the chat saw
+    106, 136, 166, 196, 106, 136, ... (a CLUSTER FAILOVER test in CI)."""
+    handled: list[int] = []
+    router = Router()
+
+    @router.default()
+    def record(ctx):
+        handled.append(ctx.update_id)
+        if len(handled) == 1:                        # another worker took the lane meanwhile
+            redis_client.set(KEYS.lane_owner(0), "the-new-owner")
+
+    async def scenario(client):
+        leases = LaneLeases(client, KEYS, "w", 1, 5000)
+        await leases.ensure_groups()
+        processor = Processor(router, Completion(client, KEYS), lambda m, p: asyncio.sleep(0), ThreadPoolExecutor(2),
+                              Services(), MemoryStates(), 3, leases.is_valid, fence_for=leases.fence)
+        queues = ChatQueues(processor.process, capacity=100, concurrency=8)
+        reader = LaneReader(client, leases, Registry(client, KEYS, "w", 5000), queues, lambda: False)
+        processor.on_lapsed, processor.on_lost, processor.on_given_up = reader.lapsed, reader.lost, reader.salvage.keep
+        for update_id in (1, 2, 3):
+            await client.xadd(KEYS.lane(0), {"update_id": update_id, "update": json.dumps(message(update_id, 9, "hi"))})
+        await reader.boot()
+        assert await leases.acquire(0)
+        reader.reading.add(0)
+        reading = asyncio.create_task(reader.read())
+        await eventually(lambda: _true(handled and 0 not in reader.reading), what="the lane dropped")
+        await asyncio.sleep(0.5)                     # room for the queued ones to run, as they did
+        reader.stop()
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        return leases.is_valid(0)
+    assert run(scenario, redis_url) is False
+    assert handled == [1]                            # before the fix: [1, 2, 3]
+    assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 3     # all three left for the new owner
+    assert redis_client.get(KEYS.lane_owner(0)) == b"the-new-owner"
+
 def test_journal_refuses_to_start_a_delivery_for_a_stale_owner(redis_url):
     async def scenario(client):
         leases = LaneLeases(client, KEYS, "w", 1, 5000)
