@@ -280,7 +280,28 @@ class ChaosRun:
         res.recovery_s = round(max(waits), 2) if waits and self.fault_at else 0.0
         if self.cluster is not None:
             res.notes.append(f"redis: cluster of {len(self.cluster.master_ports())} masters")
+        if res.lost:
+            res.notes.extend(self.diagnosis())
         return res
+
+    def diagnosis(self) -> list[str]:
+        """What a run that lost updates leaves to read in its failure message (a CI log shows nothing else):
+        whether Telegram still holds them (never fetched: the intake stalled) or not (fetched, then lost),
+        the getUpdates calls, and the supervisors' last warnings."""
+        notes = []
+        try:
+            state = self.control.state(TOKEN)
+            stats = self.control.poll_stats(TOKEN)
+            notes.append(f"the Bot API server still holds {state['pending_updates']} update(s); getUpdates: "
+                         f"{stats['total_calls']} calls, {stats['conflicts']} conflicts, {stats['in_flight']} in flight")
+        except Exception as exc:
+            notes.append(f"the Bot API server's state: {exc!r}")
+        for n, proc in enumerate(self.supervisors):
+            lines = [line for line in self.log(proc).splitlines()
+                     if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
+            notes.append(f"supervisor {n}: {len(lines)} warning(s), the last: " + " | ".join(
+                line[:300] for line in lines[-15:]))
+        return notes
 
     def wait_until(self, predicate, timeout: float, what: str):
         deadline = time.monotonic() + timeout

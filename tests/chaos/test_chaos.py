@@ -45,6 +45,7 @@ def test_scenario(name):
             pytest.fail("libfaketime is missing: `make test-deps` installs Debian's faketime")
         pytest.skip("libfaketime is not installed here (apt-get install -y faketime); CI installs it")
     result = SCENARIOS[name]()
+    print(result)          # the whole row, notes included (an assertion message is cut short)
     lost, duplicates, order = BOUNDS[name]
     assert result.pending_left == 0, f"{result.pending_left} entries left pending in the lanes: {result}"
     assert result.lost <= lost, result

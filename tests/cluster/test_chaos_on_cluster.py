@@ -27,6 +27,7 @@ def test_core_scenario_on_a_cluster(name):
     cluster_binaries()
     with on_cluster():
         result = SCENARIOS[name]()
+    print(result)
     assert "redis: cluster of 3 masters" in result.notes, result
     lost, duplicates, order = BOUNDS[name]
     assert result.pending_left == 0, f"{result.pending_left} entries left pending in the lanes: {result}"

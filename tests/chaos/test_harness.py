@@ -1,0 +1,23 @@
+"""The chaos harness itself: a run that loses updates says where they are, since a CI log shows only the
+failure message."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests.chaos.harness import ChaosRun
+
+
+def test_a_run_that_lost_updates_says_whether_telegram_still_holds_them_and_what_the_workers_logged():
+    with ChaosRun("updates sent while no supervisor runs") as run:
+        sup = run.start(1)
+        os.killpg(sup.pid, signal.SIGTERM)          # nobody polls any more: what follows stays at Telegram
+        sup.wait(30)
+        stream = run.stream(users=3, per_user=2, rate=50)
+        stream.join(10)
+        time.sleep(0.5)
+        res = run.result(stream)
+    assert res.lost == 6, res
+    assert "the Bot API server still holds 6 update(s); getUpdates:" in " ".join(res.notes), res.notes
+    assert any(note.startswith("supervisor 0: ") for note in res.notes), res.notes
