@@ -21,6 +21,11 @@ import redis
 
 from tests.conftest import free_port
 
+# Without these a new cluster took 11 s to come up, 4 s with them: a master waits 5 s for more replicas
+# before a first sync (repl-diskless-sync-delay), and CLUSTER SLOTS lists a replica only once its
+# replication offset is past 0, which on an idle master is at its first ping to its replicas (every 10 s).
+FAST_REPLICATION = ["--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"]
+
 
 def cluster_binaries() -> tuple[str, str]:
     """(redis-server, redis-cli) able to run a cluster; missing: skip locally, fail under CI=true."""
@@ -79,7 +84,7 @@ class ClusterNodes:
             [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", str(home / "nodes.conf"), "--cluster-node-timeout", "2000",
              "--dir", str(home), "--appendonly", "yes", "--save", "", "--daemonize", "no",
-             "--protected-mode", "no"], stdout=log, stderr=subprocess.STDOUT)
+             "--protected-mode", "no", *FAST_REPLICATION], stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ok(self, timeout: float = 60.0) -> None:
         """Every live node sees all slots served (cluster_state:ok) and agrees on the masters."""

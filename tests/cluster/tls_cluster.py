@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from tests.cluster.conftest import ClusterRun
-from tests.redis_cluster import ClusterNodes, _wait
+from tests.redis_cluster import FAST_REPLICATION, ClusterNodes, _wait
 from tests.redis_ha.tls_certs import Certs
 from tests.runner.conftest import Cluster
 
@@ -61,7 +61,7 @@ class TlsClusterNodes(ClusterNodes):
              "--tls-auth-clients", "yes", "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", str(home / "nodes.conf"), "--cluster-node-timeout", "2000",
              "--dir", str(home), "--appendonly", "yes", "--save", "", "--daemonize", "no",
-             "--protected-mode", "no"], stdout=log, stderr=subprocess.STDOUT)
+             "--protected-mode", "no", *FAST_REPLICATION], stdout=log, stderr=subprocess.STDOUT)
 
 
 class TlsClusterRun(ClusterRun):
