@@ -165,7 +165,19 @@ class ChaosRun:
             self.cluster.stop()
         else:
             self.redis.kill()
+        self._keep_logs()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _keep_logs(self) -> None:
+        """With CHAOS_LOGS_DIR set, the supervisors' logs outlive the run (in a directory named after it):
+        a scenario that passes slowly in a full run leaves something to read."""
+        keep = os.environ.get("CHAOS_LOGS_DIR")
+        if not keep:
+            return
+        target = Path(keep) / f"{time.strftime('%H%M%S')}-{''.join(c if c.isalnum() else '-' for c in self.name)}"
+        target.mkdir(parents=True, exist_ok=True)
+        for log in Path(self.dir).glob("supervisor-*.log"):
+            shutil.copy(log, target / log.name)
 
     # --- processes ---
     def env(self, **extra: str) -> dict[str, str]:

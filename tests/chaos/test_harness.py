@@ -9,7 +9,9 @@ import time
 from tests.chaos.harness import ChaosRun
 
 
-def test_a_run_that_lost_updates_says_whether_telegram_still_holds_them_and_what_the_workers_logged():
+def test_a_run_that_lost_updates_says_whether_telegram_still_holds_them_and_what_the_workers_logged(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv("CHAOS_LOGS_DIR", str(tmp_path))
     with ChaosRun("updates sent while no supervisor runs") as run:
         sup = run.start(1)
         os.killpg(sup.pid, signal.SIGTERM)          # nobody polls any more: what follows stays at Telegram
@@ -21,3 +23,5 @@ def test_a_run_that_lost_updates_says_whether_telegram_still_holds_them_and_what
     assert res.lost == 6, res
     assert "the Bot API server still holds 6 update(s); getUpdates:" in " ".join(res.notes), res.notes
     assert any(note.startswith("supervisor 0: ") for note in res.notes), res.notes
+    kept = list(tmp_path.glob("*-updates-sent-while-no-supervisor-runs/supervisor-0.log"))
+    assert kept and "Worker" in kept[0].read_text(), kept        # the logs outlive the run's directory
