@@ -46,6 +46,7 @@ def test_scenario(name):
         pytest.skip("libfaketime is not installed here (apt-get install -y faketime); CI installs it")
     result = SCENARIOS[name]()
     print(result)          # the whole row, notes included (an assertion message is cut short)
+    result.report_if_unusual()
     lost, duplicates, order = BOUNDS[name]
     assert result.pending_left == 0, f"{result.pending_left} entries left pending in the lanes: {result}"
     assert result.lost <= lost, result

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+import warnings
 
-from tests.chaos.harness import ChaosRun
+import pytest
+
+from tests.chaos.harness import ChaosRun, Result, UnusualChaosRun
 
 
 def test_a_run_that_lost_updates_says_whether_telegram_still_holds_them_and_what_the_workers_logged(
@@ -25,3 +28,13 @@ def test_a_run_that_lost_updates_says_whether_telegram_still_holds_them_and_what
     assert any(note.startswith("supervisor 0: ") for note in res.notes), res.notes
     kept = list(tmp_path.glob("*-updates-sent-while-no-supervisor-runs/supervisor-0.log"))
     assert kept and "Worker" in kept[0].read_text(), kept        # the logs outlive the run's directory
+
+
+def test_a_passing_run_with_losses_or_a_long_recovery_is_reported_as_a_warning():
+    calm = Result("calm", updates=400, recovery_s=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calm.report_if_unusual()                     # nothing to say
+    for unusual in (Result("lossy", updates=400, lost=3, recovery_s=2.0), Result("slow", updates=400, recovery_s=95.0)):
+        with pytest.warns(UnusualChaosRun, match=unusual.scenario):
+            unusual.report_if_unusual()

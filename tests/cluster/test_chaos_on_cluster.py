@@ -28,6 +28,7 @@ def test_core_scenario_on_a_cluster(name):
     with on_cluster():
         result = SCENARIOS[name]()
     print(result)
+    result.report_if_unusual()
     assert "redis: cluster of 3 masters" in result.notes, result
     lost, duplicates, order = BOUNDS[name]
     assert result.pending_left == 0, f"{result.pending_left} entries left pending in the lanes: {result}"
@@ -234,6 +235,7 @@ def test_one_master_losing_its_data_is_detected_for_its_lanes_and_loses_only_the
     with on_cluster():
         result = flush_master(which, restart)
     print(result)
+    result.report_if_unusual()
     lost, duplicates, order = BOUNDS["redis_flushall"]
     assert "redis: cluster of 3 masters" in result.notes, result
     assert result.pending_left == 0, result
