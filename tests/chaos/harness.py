@@ -50,6 +50,9 @@ def on_cluster() -> Iterator[None]:
         ON_CLUSTER["enabled"] = False
 
 
+SLOW_RECOVERY_S = 30.0     # a recovery this long is unusual in every scenario (the longest fault is 12 s)
+
+
 @dataclass
 class Result:
     """One scenario's row in docs/reliability.md."""
@@ -68,7 +71,7 @@ class Result:
     def row(self) -> dict:
         return asdict(self)
 
-    def report_if_unusual(self, slow_s: float = 30.0) -> None:
+    def report_if_unusual(self, slow_s: float = SLOW_RECOVERY_S) -> None:
         """A run within its bounds that still lost updates or took `slow_s` to recover passes, but says so in
         the warnings summary at the end of the test run, which CI prints (a passing test's output it does
         not): redis_restart_without_aof once took 100 s here instead of 10 in a full run, and passed."""
@@ -304,7 +307,7 @@ class ChaosRun:
         res.recovery_s = round(max(waits), 2) if waits and self.fault_at else 0.0
         if self.cluster is not None:
             res.notes.append(f"redis: cluster of {len(self.cluster.master_ports())} masters")
-        if res.lost:
+        if res.lost or res.recovery_s > SLOW_RECOVERY_S:
             res.notes.extend(self.diagnosis())
         return res
 
