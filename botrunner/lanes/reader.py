@@ -315,13 +315,17 @@ class LaneReader:
             await asyncio.sleep(0.01)
         if lane not in self.handing_over:     # taken back by a data-loss recovery meanwhile
             return
-        self.handing_over.discard(lane)
         try:
             if await self.leases.release(lane):
                 self.salvage.forget_lane(lane)      # Redis still had them: the next owner claims them
             logger.debug("Lane {}: released", lane)
         except Exception as exc:
             logger.warning("Could not release lane {} ({!r}); it expires by TTL", lane, exc)
+        finally:
+            # only now may a rebalance take it again: a retake sent while the release is on its way ran first
+            # at times (it found the lease still ours and kept it), then the release deleted it, and this
+            # worker read a lane it no longer held (its next updates fenced out, a CLUSTER FAILOVER test)
+            self.handing_over.discard(lane)
 
     # --- reader ---
     async def read(self) -> None:

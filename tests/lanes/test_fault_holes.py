@@ -247,6 +247,42 @@ def test_entries_skipped_while_a_lease_had_lapsed_are_handled_after_the_renewal(
 
 # --- 2: the reader and the consumer clean-up ---
 
+def test_a_lane_is_not_taken_again_while_its_release_is_on_the_way(redis_url, redis_client):
+    """A lane handed over (a failed read, say) and still assigned here is taken back by the next rebalance.
+    That retake used to start as soon as the release was under way: when it reached Redis first it found
+    the lease still ours and kept it, then the release deleted it, and the worker read a lane nobody
+    held (seen in a CLUSTER FAILOVER test: its next updates were fenced out, LaneLost)."""
+    async def scenario(client):
+        pipe = Recording(client, "w", lanes=1, ttl_ms=5000)
+        await pipe.reader.boot()
+        await pipe.reader.registry.join_alone()
+        await pipe.reader.tick()
+        assert pipe.reader.reading == {0}
+        gate, release = asyncio.Event(), pipe.leases._release
+
+        released = asyncio.Event()
+
+        async def held_back(*args, **kwargs):        # the release's round trip, slower than the retake's
+            await gate.wait()
+            try:
+                return await release(*args, **kwargs)
+            finally:
+                released.set()
+        pipe.leases._release = held_back
+        pipe.reader.hand_over(0)
+        await asyncio.sleep(0.1)                     # the release is on its way
+        await pipe.reader.rebalance()
+        gate.set()
+        await asyncio.wait_for(released.wait(), 5)
+        await asyncio.sleep(0.05)                    # its reply handled
+        during = (0 in pipe.reader.reading, await client.get(KEYS.lane_owner(0)))
+        await pipe.reader.rebalance()
+        return during, (0 in pipe.reader.reading, await client.get(KEYS.lane_owner(0)))
+    during, after = run(scenario, redis_url)
+    assert during == (False, None)                   # before the fix: (True, None), read with no lease
+    assert after == (True, b"w")                     # taken back once released
+
+
 def test_the_reader_never_reads_a_lane_it_released_while_waiting_for_room(redis_url, redis_client):
     async def scenario(client):
         pipe = Recording(client, lanes=1, ttl_ms=5000)
