@@ -31,6 +31,7 @@ from botrunner.emulator.client import ControlClient
 from botrunner.redis_keys import Keys
 from botrunner.supervisor.embedded_redis import EmbeddedRedis
 from botrunner.tools.status import snapshot
+from tests.logs import warning_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "424242:chaos-suite"
@@ -324,8 +325,7 @@ class ChaosRun:
         except Exception as exc:
             notes.append(f"the Bot API server's state: {exc!r}")
         for n, proc in enumerate(self.supervisors):
-            lines = [line for line in self.log(proc).splitlines()
-                     if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
+            lines = warning_lines(self.log(proc))
             notes.append(f"supervisor {n}: {len(lines)} warning(s), the last: " + " | ".join(
                 line[:300] for line in lines[-15:]))
         return notes

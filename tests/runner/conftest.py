@@ -17,6 +17,7 @@ import redis
 
 from botrunner.lanes.leases import assign
 from botrunner.redis_keys import Keys
+from tests.logs import warning_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:runner-test"
@@ -233,8 +234,7 @@ def handed_on(cluster: Cluster) -> set[int]:
 
 
 def warnings_logged(cluster: Cluster, last: int = 30) -> list[str]:
-    lines = [line for proc in cluster.processes for line in Path(proc.log_path).read_text(errors="replace").splitlines()
-             if " WARNING " in line or " ERROR " in line]
+    lines = [line for proc in cluster.processes for line in warning_lines(Path(proc.log_path).read_text(errors="replace"))]
     return lines[-last:]
 
 
