@@ -81,10 +81,14 @@ class ClusterNodes:
         home.mkdir(parents=True, exist_ok=True)
         log = open(home / "redis.log", "ab")
         self.procs[port] = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            [server, *self._listen_args(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", str(home / "nodes.conf"), "--cluster-node-timeout", "2000",
              "--dir", str(home), "--appendonly", "yes", "--save", "", "--daemonize", "no",
              "--protected-mode", "no", *FAST_REPLICATION], stdout=log, stderr=subprocess.STDOUT)
+
+    def _listen_args(self, port: int) -> list[str]:
+        """How a node listens (and talks to the other nodes): plain TCP on `port` here."""
+        return ["--port", str(port)]
 
     def wait_ok(self, timeout: float = 60.0) -> None:
         """Every live node sees all slots served (cluster_state:ok) and agrees on the masters."""

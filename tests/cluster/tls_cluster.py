@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from tests.cluster.conftest import ClusterRun
-from tests.redis_cluster import FAST_REPLICATION, ClusterNodes, _wait
+from tests.redis_cluster import ClusterNodes, _wait
 from tests.redis_ha.tls_certs import Certs
 from tests.runner.conftest import Cluster
 
@@ -50,18 +50,11 @@ class TlsClusterNodes(ClusterNodes):
                        check=True, capture_output=True, timeout=60)
         self.wait_ok()
 
-    def _start_node(self, server: str, port: int) -> None:
-        home = self.directory / str(port)
-        home.mkdir(parents=True, exist_ok=True)
-        log = open(home / "redis.log", "ab")
+    def _listen_args(self, port: int) -> list[str]:
         c = self._certs
-        self.procs[port] = subprocess.Popen(
-            [server, "--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
-             "--tls-cert-file", c.server_cert, "--tls-key-file", c.server_key, "--tls-ca-cert-file", c.ca,
-             "--tls-auth-clients", "yes", "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", str(home / "nodes.conf"), "--cluster-node-timeout", "2000",
-             "--dir", str(home), "--appendonly", "yes", "--save", "", "--daemonize", "no",
-             "--protected-mode", "no", *FAST_REPLICATION], stdout=log, stderr=subprocess.STDOUT)
+        return ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                "--tls-cert-file", c.server_cert, "--tls-key-file", c.server_key, "--tls-ca-cert-file", c.ca,
+                "--tls-auth-clients", "yes"]
 
 
 class TlsClusterRun(ClusterRun):

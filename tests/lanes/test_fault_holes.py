@@ -185,6 +185,7 @@ def test_a_worker_fenced_out_of_a_lane_runs_none_of_its_queued_updates(redis_url
     assert redis_client.xpending(KEYS.lane(0), GROUP)["pending"] == 3     # all three left for the new owner
     assert redis_client.get(KEYS.lane_owner(0)) == b"the-new-owner"
 
+
 def test_journal_refuses_to_start_a_delivery_for_a_stale_owner(redis_url):
     async def scenario(client):
         leases = LaneLeases(client, KEYS, "w", 1, 5000)
@@ -258,9 +259,7 @@ def test_a_lane_is_not_taken_again_while_its_release_is_on_the_way(redis_url, re
         await pipe.reader.registry.join_alone()
         await pipe.reader.tick()
         assert pipe.reader.reading == {0}
-        gate, release = asyncio.Event(), pipe.leases._release
-
-        released = asyncio.Event()
+        gate, released, release = asyncio.Event(), asyncio.Event(), pipe.leases._release
 
         async def held_back(*args, **kwargs):        # the release's round trip, slower than the retake's
             await gate.wait()
@@ -274,7 +273,7 @@ def test_a_lane_is_not_taken_again_while_its_release_is_on_the_way(redis_url, re
         await pipe.reader.rebalance()
         gate.set()
         await asyncio.wait_for(released.wait(), 5)
-        await asyncio.sleep(0.05)                    # its reply handled
+        await eventually(lambda: _true(not pipe.reader.handing_over), what="the release's reply handled")
         during = (0 in pipe.reader.reading, await client.get(KEYS.lane_owner(0)))
         await pipe.reader.rebalance()
         return during, (0 in pipe.reader.reading, await client.get(KEYS.lane_owner(0)))
