@@ -100,10 +100,12 @@ def cpu_times(processes: dict[str, psutil.Process]) -> dict[str, tuple[float, fl
     return times
 
 
-def redis_counts(client: redis.Redis) -> tuple[int, int]:
-    """(commands processed, socket reads processed) by Redis so far."""
-    stats = client.info("stats")
-    return int(stats["total_commands_processed"]), int(stats.get("total_reads_processed", 0))
+def redis_counts(client: redis.Redis) -> tuple[int, int, dict[str, int]]:
+    """(commands processed, socket reads processed, calls by command) by Redis so far; a script's own
+    redis.call()s count under their command as well as under EVALSHA."""
+    stats, commands = client.info("stats"), client.info("commandstats")
+    calls = {name.removeprefix("cmdstat_").upper(): int(v["calls"]) for name, v in commands.items()}
+    return int(stats["total_commands_processed"]), int(stats.get("total_reads_processed", 0)), calls
 
 
 def cpu_run(args: argparse.Namespace, api_url: str, server_pid: int, root: Path) -> dict[str, float]:
@@ -135,6 +137,9 @@ def cpu_run(args: argparse.Namespace, api_url: str, server_pid: int, root: Path)
     row = {"updates/s": statistics.median(rates),
            "Redis commands/update": (counts_after[0] - counts[0]) / updates,
            "Redis reads/update": (counts_after[1] - counts[1]) / updates}
+    for name in sorted(counts_after[2], key=lambda n: counts[2].get(n, 0) - counts_after[2][n]):
+        if name not in ("INFO", "CONFIG|RESETSTAT"):
+            row[f"  {name}/update"] = (counts_after[2][name] - counts[2].get(name, 0)) / updates
     for name in processes:
         row[name] = sum(after[name]) * per_1000 - sum(before[name]) * per_1000
         row[f"{name} sys"] = (after[name][1] - before[name][1]) * per_1000
@@ -160,7 +165,7 @@ def cpu_report(args: argparse.Namespace) -> int:
     print(f"CPU seconds per 1000 updates (user + sys), median of {args.repeats}; load average at the end: "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     for key in runs["this tree"][0]:
-        print(f"  {key:28s}" + "".join(f"  {name} {statistics.median(r[key] for r in rows):8.3f}"
+        print(f"  {key:28s}" + "".join(f"  {name} {statistics.median(r.get(key, 0.0) for r in rows):8.3f}"
                                        for name, rows in runs.items()))
     return 0
 
