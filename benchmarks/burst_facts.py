@@ -79,7 +79,7 @@ def one_run(root: Path, label: str, run: int, args, api_url: str, control: Contr
     system = dataclasses.replace(SYSTEMS[f"botrunner-{args.workers}"], root=root)
     client = redis.Redis.from_url(server.url)
     state = fresh_state(control, client, tmp / f"{label}-{run}")
-    running = Running(system, api_url, TOKEN, server.url, state, workload="reply")
+    running = Running(system, api_url, TOKEN, server.url, state, workload=args.workload)
     facts = []
     try:
         wait_until(lambda: control.poll_stats(TOKEN)["total_calls"] > 0, 60, "the poller", alive=running.alive)
@@ -172,6 +172,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--settle", type=float, default=10.0, help="at most this long at rest before each burst")
+    parser.add_argument("--workload", choices=("reply", "register"), default="reply",
+                        help="register: the benchmark bot's /start into SQLite, as in make bench's table")
     parser.add_argument("--baseline", type=Path, default=None, help="a checkout of the code before (its own .venv)")
     args = parser.parse_args()
     trees = [(ROOT, "this tree")] + ([(args.baseline.resolve(), "baseline")] if args.baseline else [])
