@@ -1,5 +1,6 @@
 """SQLite registration as /start uses it: its statements, that each one commits, and the connection
-settings every connection gets (WAL, synchronous=NORMAL, busy_timeout)."""
+settings every connection gets (WAL, synchronous=NORMAL; the busy wait is storage.sqlite.connection's,
+tests/storage/test_sqlite_busy.py)."""
 from __future__ import annotations
 
 import sqlite3
@@ -17,11 +18,11 @@ def store(tmp_path):
     store.close()
 
 
-def test_every_connection_is_wal_normal_sync_with_a_busy_timeout(store):
+def test_every_connection_is_wal_normal_sync_and_leaves_the_waiting_to_us(store):
     conn = store.db.connection()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1          # NORMAL
-    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == store.db.busy_timeout_ms
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0         # SQLite's sleeps: see retry_busy
 
 
 def test_a_new_user_costs_two_statements_and_is_committed_at_once(store, tmp_path):
