@@ -97,9 +97,11 @@ class ChatQueues:
         async with self._changed:
             await self._changed.wait_for(lambda: self.size <= 0)
 
-    async def wait_for_room(self) -> None:
+    async def wait_for_room(self, at_least: int = 1) -> None:
+        """Until `at_least` more jobs fit (at most the whole capacity: an empty queue always returns)."""
+        wanted = min(at_least, self.capacity)
         async with self._changed:
-            await self._changed.wait_for(lambda: self.free > 0)
+            await self._changed.wait_for(lambda: self.free >= wanted)
 
     async def _run_until_done(self, job: Job) -> None:
         # run() handles handler errors itself; what escapes is infrastructure (Redis down): retry the

@@ -7,7 +7,8 @@ every lane event (a join, a leave, a release). Rebalance: compute the assignment
 workers, hand over lanes now assigned elsewhere (stop reading, drop their queued jobs, wait for
 their running jobs and the read in flight, release: announced), and take free lanes assigned here
 (claim the previous owner's pending entries first, then start reading). The reader: one blocking
-XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues; on a Redis
+XREADGROUP over every lane this worker reads, bounded by the room left in the chat queues (with room
+for fewer entries than lanes, a read of some lanes in turn that does not block); on a Redis
 Cluster pipelined rounds of one XREADGROUP per lane, and a blocking one per idle lane
 (botrunner.lanes.cluster_reads).
 
@@ -339,12 +340,19 @@ class LaneReader:
             if not lanes:
                 await asyncio.sleep(0.1)
                 continue
+            every = len(lanes)
             lanes, count = self.next_read(lanes, self.queues.free)
+            # a read of some lanes only (little room left) does not block: those may be empty while the
+            # others hold the rest of a backlog, and a blocked read would wait 0.5 s for an entry that
+            # is already there; found empty, the next read waits for room for all of them instead (unless
+            # the queues can never hold one entry of every lane: then such reads block as full ones do)
+            partial = len(lanes) < every <= self.queues.capacity
             names = {self.leases.keys.lane(n): n for n in lanes}
             streams: dict[KeyT, StreamIdT] = {name: ">" for name in names}
             self.in_read = set(lanes)
             try:
-                reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count, block=500)
+                reply = await self.read_client.xreadgroup(GROUP, self.leases.worker_id, streams, count=count,
+                                                          block=None if partial else 500)
             except aioredis.ResponseError as exc:
                 if "NOGROUP" in str(exc):         # the groups went with the data: recreate, read on
                     await self._on_nogroup(exc)
@@ -365,6 +373,8 @@ class LaneReader:
                 lane = names.get(text(stream), -1)
                 if lane in self.reading:         # entries of a lane being handed over stay pending
                     self._submit(lane, entries)
+            if partial and not any(entries for _, entries in reply or []):
+                await self.queues.wait_for_room(every)
 
     async def _on_nogroup(self, exc: Exception) -> None:
         try:

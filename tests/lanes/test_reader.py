@@ -104,3 +104,42 @@ def test_a_read_asks_for_no_more_entries_than_the_queues_have_room_for(redis_url
 
 def lanes16() -> list[int]:
     return list(range(16))
+
+
+def test_a_nearly_full_queue_never_blocks_on_empty_lanes_while_others_hold_entries(redis_url):
+    """With room for fewer entries than lanes the reader reads some lanes in turn; those may be empty
+    while another lane holds the rest of a backlog. Such a read must not BLOCK (it waited 0.5 s for an
+    entry already stored, the stall at the end of every large burst): every blocking read names every
+    lane, and the backlog of the one lane is read to its end."""
+    handled: list[int] = []
+    reads: list[tuple[int, object]] = []
+
+    async def slow(job: Job):
+        await asyncio.sleep(0.01)
+        handled.append(int(job.fields[b"update_id"]))
+
+    async def scenario(client):
+        reader = reader_for(client, "w", slow, lanes=16)
+        reader.queues.capacity = 20                      # soon room for fewer entries than the 16 lanes
+        real = reader.read_client.xreadgroup
+
+        async def spy(group, consumer, streams, count=None, block=None, **kw):
+            reads.append((len(streams), block))
+            return await real(group, consumer, streams, count=count, block=block, **kw)
+        reader.read_client.xreadgroup = spy
+        await reader.leases.ensure_groups()
+        for i in range(40):
+            await client.xadd(KEYS.lane(13), {"update_id": i, "update": "{}"})
+        for lane in range(16):
+            assert await reader.leases.acquire(lane)
+            reader.reading.add(lane)
+        task = asyncio.create_task(reader.read())
+        deadline = time.monotonic() + 20
+        while len(handled) < 40 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        reader.stop()
+        await asyncio.wait_for(task, 5)
+    run(scenario, redis_url)
+    assert handled == list(range(40))
+    assert reads and all(lanes == 16 for lanes, block in reads if block)     # only full reads block
+    assert any(lanes < 16 and block is None for lanes, block in reads)      # the short reads took place
