@@ -57,14 +57,33 @@ class ClusterNodes:
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, decode_responses=True)
 
     def start(self) -> "ClusterNodes":
+        """A fresh cluster; one that never settles (seen once in a full run: created, then not
+        cluster_state:ok with every replica listed within a minute) is thrown away and built again
+        once on new ports, and a second such failure shows the nodes' logs."""
         server, cli = cluster_binaries()
-        self.ports = [_cluster_port() for _ in range(self.masters * (1 + self.replicas))]
-        try:
-            self._create(server, cli)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in (1, 2):
+            self.ports = [_cluster_port() for _ in range(self.masters * (1 + self.replicas))]
+            try:
+                self._create(server, cli)
+                return self
+            except TimeoutError as exc:
+                logs = self.log_tails()
+                self.stop()
+                if attempt == 2:
+                    raise TimeoutError(f"{exc} (twice); the nodes' logs:\n{logs}") from exc
+            except BaseException:
+                self.stop()
+                raise
         return self
+
+    def log_tails(self, lines: int = 12) -> str:
+        """The last lines of every node's log, for a failure message."""
+        parts = []
+        for port in self.ports:
+            path = self.directory / str(port) / "redis.log"
+            text = path.read_text(errors="replace") if path.exists() else "(no log)"
+            parts.append(f"--- node {port}:\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(parts)
 
     def _create(self, server: str, cli: str) -> None:
         for port in self.ports:
