@@ -14,7 +14,8 @@ from storage.sqlite.connection import BUSY_CAP_S, BUSY_FIRST_S, retry_busy
 
 
 def busy() -> sqlite3.OperationalError:
-    """What the sqlite3 module raises when another connection holds the lock (a real one)."""
+    """An error shaped as sqlite3 raises it for a lock another connection holds (test_the_busy_check_is_sqlites_own_code
+    checks the real one)."""
     exc = sqlite3.OperationalError("database is locked")
     exc.sqlite_errorcode = sqlite3.SQLITE_BUSY            # type: ignore[attr-defined]
     return exc
