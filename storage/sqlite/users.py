@@ -39,30 +39,34 @@ class SQLiteUsers(UserRepository):
                  at: float | None = None) -> tuple[User, bool]:
         at = at or now()
         try:
-            # RETURNING: the new row comes back with the insert (one statement, not an insert and a read);
-            # query (fetchall) runs the statement to its end, so its autocommit transaction ends with it
-            rows = self.db.query(
+            # Not INSERT ... RETURNING: a statement that returns a row keeps its autocommit transaction, and so
+            # SQLite's write lock, open until the row has been handed to Python and the statement stepped to its
+            # end, and taking the GIL back in between waits behind this process's other threads; every other
+            # writer of every worker waited meanwhile (docs/benchmarks.md, twelfth round). A plain INSERT
+            # commits inside its one step, with the GIL let go; the row is then read without the write lock.
+            inserted = self.db.execute(
                 "INSERT INTO users (id, username, username_lc, first_name, last_name, language_code, is_premium, "
                 "referral_code, registered_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING RETURNING *", (user_id, username, username_key(username), first_name,
-                                                            last_name, language_code, int(is_premium), referral_code,
-                                                            at, at))
+                "ON CONFLICT (id) DO NOTHING", (user_id, username, username_key(username), first_name, last_name,
+                                                language_code, int(is_premium), referral_code, at, at))
         except sqlite3.IntegrityError as exc:
             raise DuplicateError(f"referral code {referral_code!r} is taken") from exc
-        if rows:
+        if inserted:
             # not the new id itself: no cache can hold a row that did not exist (see UserRepository.register)
             self.store.users_changed(self._release_username(user_id, username))
-            return from_mapping(User, rows[0]), True
         user = self.get(user_id)
         if user is None:        # the row was inserted or already there: only a concurrent delete gets here
             raise NotFoundError(f"user {user_id} vanished while registering")
-        return user, False
+        return user, bool(inserted)
 
     def _release_username(self, user_id: int, username: str) -> list[int]:
-        """Clear `username` from the other users still holding it (they changed it on Telegram); one
-        statement, which finds and clears them together."""
+        """Clear `username` from the other users still holding it (they changed it on Telegram). Looked for
+        first with a read: an UPDATE takes SQLite's write lock even when it matches nothing, which is almost
+        always. The UPDATE has the same condition, so a holder that appears between the two is cleared by
+        its own registration's check, which sees this user (as with the UPDATE alone)."""
         key = username_key(username)
-        if not key:
+        if not key or self.db.query_one("SELECT 1 FROM users WHERE username_lc = ? AND id != ? LIMIT 1",
+                                        (key, user_id)) is None:
             return []
         return [r["id"] for r in self.db.query("UPDATE users SET username = '', username_lc = '' WHERE "
                                                "username_lc = ? AND id != ? RETURNING id", (key, user_id))]
