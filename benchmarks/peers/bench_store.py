@@ -2,7 +2,7 @@
 report of its database round trips that the harness reads (a file per process, rewritten 4 times a second).
 
 Every bot registers through botrunner's own storage layer (`SQLiteStore.users.register`: one INSERT ...
-ON CONFLICT DO NOTHING and one SELECT), so the systems do exactly the same database work. With
+ON CONFLICT DO NOTHING and two SELECTs, docs/data-model.md), so the systems do exactly the same database work. With
 BENCH_WORKLOAD=reply (the reply-only burst) nobody registers: only the reply, what the runner costs.
 """
 from __future__ import annotations
