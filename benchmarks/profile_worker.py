@@ -13,7 +13,9 @@ with the most samples (own time and including callees).
 
 `--cpu` attaches nothing: it reads each process's user and system CPU time (psutil) before and after the
 bursts and prints them per 1000 updates, for the supervisor, every worker, Redis and the local Bot API
-server, with the Redis commands and socket reads per update. Sampled profiles count the time a process
+server, with the Redis commands and socket reads per update and the workers' context switches per update
+(all their threads; involuntary: preempted by the kernel, voluntary: waiting on a socket, a lock, a
+sleep). Sampled profiles count the time a process
 holding the GIL is descheduled; CPU time does not, so before/after claims use this. With `--baseline`,
 each repetition runs this tree and the other checkout (its own .venv) in turn, each with a fresh Redis,
 against one local Bot API server, and the medians are printed last.
@@ -100,6 +102,30 @@ def cpu_times(processes: dict[str, psutil.Process]) -> dict[str, tuple[float, fl
     return times
 
 
+def context_switches(process: psutil.Process) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of every live thread of `process` so far. The kernel
+    counts them per thread (psutil's num_ctx_switches reads the main thread's only); a thread that
+    ended takes its count with it, so compare processes whose threads live through the run."""
+    voluntary = involuntary = 0
+    try:
+        threads = [thread.id for thread in process.threads()]
+    except psutil.NoSuchProcess:
+        return 0, 0
+    for tid in threads:
+        try:
+            switches = psutil.Process(tid).num_ctx_switches()
+        except psutil.NoSuchProcess:
+            continue
+        voluntary, involuntary = voluntary + switches.voluntary, involuntary + switches.involuntary
+    return voluntary, involuntary
+
+
+def switch_counts(processes: dict[str, psutil.Process]) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of the workers (every process named "worker ...")."""
+    counts = [context_switches(p) for name, p in processes.items() if name.startswith("worker ")]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
 def redis_counts(client: redis.Redis) -> tuple[int, int, dict[str, int]]:
     """(commands processed, socket reads processed, calls by command) by Redis so far; a script's own
     redis.call()s count under their command as well as under EVALSHA."""
@@ -124,11 +150,11 @@ def cpu_run(args: argparse.Namespace, api_url: str, server_pid: int, root: Path)
             supervisor, *workers = running.processes()
             processes = {"supervisor": supervisor, **{f"worker {n + 1}": w for n, w in enumerate(workers)},
                          "redis": psutil.Process(server.process.pid), "Bot API server": psutil.Process(server_pid)}
-            before, counts = cpu_times(processes), redis_counts(client)
+            before, counts, switches = cpu_times(processes), redis_counts(client), switch_counts(processes)
             rates = [asyncio.run(run_load(api_url, TOKEN, requests=args.burst, batches=1, interval=0.0,
                                           first_user=(n + 1) * 1_000_000, reply_timeout=120,
                                           show_progress=False)).summary().throughput for n in range(args.bursts)]
-            after, counts_after = cpu_times(processes), redis_counts(client)
+            after, counts_after, switches_after = cpu_times(processes), redis_counts(client), switch_counts(processes)
         finally:
             running.stop()
             client.close()
@@ -136,7 +162,9 @@ def cpu_run(args: argparse.Namespace, api_url: str, server_pid: int, root: Path)
     per_1000 = 1000 / updates
     row = {"updates/s": statistics.median(rates),
            "Redis commands/update": (counts_after[0] - counts[0]) / updates,
-           "Redis reads/update": (counts_after[1] - counts[1]) / updates}
+           "Redis reads/update": (counts_after[1] - counts[1]) / updates,
+           "workers' voluntary switches/update": (switches_after[0] - switches[0]) / updates,
+           "workers' involuntary switches/update": (switches_after[1] - switches[1]) / updates}
     for name in sorted(counts_after[2], key=lambda n: counts[2].get(n, 0) - counts_after[2][n]):
         if name not in ("INFO", "CONFIG|RESETSTAT"):
             row[f"  {name}/update"] = (counts_after[2][name] - counts[2].get(name, 0)) / updates
@@ -165,7 +193,7 @@ def cpu_report(args: argparse.Namespace) -> int:
     print(f"CPU seconds per 1000 updates (user + sys), median of {args.repeats}; load average at the end: "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     for key in runs["this tree"][0]:
-        print(f"  {key:28s}" + "".join(f"  {name} {statistics.median(r.get(key, 0.0) for r in rows):8.3f}"
+        print(f"  {key:38s}" + "".join(f"  {name} {statistics.median(r.get(key, 0.0) for r in rows):8.3f}"
                                        for name, rows in runs.items()))
     return 0
 
