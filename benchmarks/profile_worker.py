@@ -15,8 +15,8 @@ with the most samples (own time and including callees).
 bursts and prints them per 1000 updates, for the supervisor, every worker, Redis and the local Bot API
 server, with the Redis commands and socket reads per update and the workers' context switches per update
 (all their threads; involuntary: preempted by the kernel, voluntary: waiting on a socket, a lock, a
-sleep). Sampled profiles count the time a process
-holding the GIL is descheduled; CPU time does not, so before/after claims use this. With `--baseline`,
+sleep). Sampled profiles count the time a process holding the GIL is descheduled; CPU time does not,
+so before/after claims use this. With `--baseline`,
 each repetition runs this tree and the other checkout (its own .venv) in turn, each with a fresh Redis,
 against one local Bot API server, and the medians are printed last.
 """
